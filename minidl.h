@@ -69,7 +69,11 @@
 
 #ifndef MDLDEF
 #ifdef MINIDL_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define MDLDEF static __attribute__((unused)) /* a program uses only some of them */
+#else
 #define MDLDEF static
+#endif
 #else
 #define MDLDEF extern
 #endif
@@ -184,6 +188,7 @@ typedef struct mdl_tensor {
     mdl_arena *arena;       /**< the arena of the header (NULL for persistent tensors) */
     long step;              /**< arena step in which the tensor was made */
     unsigned magic;         /**< marks live and dead tensors in MINIDL_DEBUG builds */
+    struct mdl_tensor *next_in_arena; /**< the arena's list of its tensors (MINIDL_DEBUG) */
 } mdl_tensor;
 
 /** @brief Make an arena.
@@ -541,7 +546,7 @@ typedef struct mdl_gradcheck_report {
 /** @brief Check f's gradient against central differences, as torch.autograd.gradcheck does.
  *  With a fixed random vector v, L = sum(v * f(inputs)); for each element x_i of each input,
  *  backward's dL/dx_i must match (L(x_i + eps) - L(x_i - eps)) / (2 eps) within
- *  atol + rtol * |numeric|. Inputs' values are restored; their grads are overwritten.
+ *  atol + rtol * |numeric|. f sees copies of the inputs, so the inputs are not changed.
  *  Float32 differences are noisy: build with MINIDL_DOUBLE for a tight check.
  *  @param eps, atol, rtol 0 picks the default: 1e-6, 1e-5, 1e-3 with MINIDL_DOUBLE;
  *         1e-2, 1e-2, 5e-2 with float
@@ -564,3 +569,2423 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 #endif
 
 #endif /* MINIDL_H */
+
+/* ============================================================================================ */
+/*                                     IMPLEMENTATION                                           */
+/* ============================================================================================ */
+
+#if defined(MINIDL_IMPLEMENTATION) && !defined(MINIDL__IMPLEMENTATION_DONE)
+#define MINIDL__IMPLEMENTATION_DONE
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(MINIDL_MALLOC) != defined(MINIDL_FREE)
+#error "minidl: define MINIDL_MALLOC and MINIDL_FREE together, or neither"
+#endif
+#ifndef MINIDL_MALLOC
+#define MINIDL_MALLOC(n) malloc(n)
+#define MINIDL_FREE(p) free(p)
+#endif
+#ifndef MINIDL_ASSERT
+#include <assert.h>
+#define MINIDL_ASSERT(c) assert(c)
+#endif
+
+/* libm in the precision of mdl_scalar: expf for float, exp for double. */
+#ifdef MINIDL_DOUBLE
+#define MDL__EXP(x) exp(x)
+#define MDL__LOG(x) log(x)
+#define MDL__SQRT(x) sqrt(x)
+#define MDL__FABS(x) fabs(x)
+#define MDL__POW(x, p) pow(x, p)
+#define MDL__TANH(x) tanh(x)
+#define MDL__ERF(x) erf(x)
+#else
+#define MDL__EXP(x) expf(x)
+#define MDL__LOG(x) logf(x)
+#define MDL__SQRT(x) sqrtf(x)
+#define MDL__FABS(x) fabsf(x)
+#define MDL__POW(x, p) powf(x, p)
+#define MDL__TANH(x) tanhf(x)
+#define MDL__ERF(x) erff(x)
+#endif
+
+#define MDL__PI 3.14159265358979323846 /* M_PI is not ISO C */
+#define MDL__ALIGN 64                  /* every arena allocation starts on a cache line */
+#define MDL__LIVE 0x4c495645u          /* "LIVE": a tensor that may be used */
+#define MDL__DEAD 0x44454144u          /* "DEAD": its arena was reset (MINIDL_DEBUG) */
+#define MDL__MAX_NUMEL 68719476736.0   /* 2^36 elements: anything larger is a mistake */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One recorded op on the autograd tape. The tape is a linked list, newest first; because an
+   op can only use tensors that already exist, walking it from newest to oldest visits every
+   node after all the nodes that consumed its output: a reverse topological order for free. */
+typedef struct mdl__node {
+    mdl_op op;
+    mdl_tensor *out;       /* the tensor this op computed */
+    mdl_tensor **in;       /* its inputs */
+    int n_in;
+    double f[2];           /* scalar arguments: s of add_scalar, p of pow, lo and hi of clamp */
+    int arg[4];            /* integer arguments: an axis, a slice start, keepdim ... */
+    void *saved;           /* what else backward needs: argmax positions, index lists */
+    struct mdl__node *prev; /* the node recorded before this one */
+    unsigned mark;         /* equals the arena's mark while a backward pass needs this node */
+} mdl__node;
+
+/* A block of arena memory; allocations are carved from `base` upward. */
+typedef struct mdl__block {
+    struct mdl__block *next;
+    size_t size, used;
+    char *base; /* first MDL__ALIGN-aligned byte after this header */
+} mdl__block;
+
+struct mdl_arena {
+    mdl__block *blocks;     /* newest first; allocations come from the first */
+    size_t initial;         /* size of the first block */
+    size_t used;            /* bytes handed out this step */
+    size_t high_water;      /* most bytes any step has used */
+    size_t reserved;        /* bytes held in blocks */
+    long step;              /* resets so far */
+    int grad_enabled;       /* record the tape? */
+    int anomaly;            /* check every value for NaN/Inf? */
+    mdl__node *tape;        /* newest node of this step */
+    unsigned mark;          /* bumped by every backward pass to mark the nodes it needs */
+    mdl_tensor *tensors;    /* this step's tensors, newest first (MINIDL_DEBUG) */
+    mdl__block *quarantine; /* last step's blocks, not reused (MINIDL_DEBUG) */
+};
+
+// >>errors (implementation)
+
+static mdl_error_handler mdl__handler;
+static void *mdl__handler_user;
+static mdl_error mdl__last_code;
+static char mdl__last_message[512];
+
+#define MDL__NAME_ITEM(code, text) #code,
+static const char *const mdl__error_names[] = {MDL_ERRORS(MDL__NAME_ITEM)};
+#undef MDL__NAME_ITEM
+
+MDLDEF const char *mdl_error_name(mdl_error code) {
+    if ((int)code < 0 || (int)code >= (int)MDL_ERROR_COUNT) return "MDL_ERR_UNKNOWN";
+    return mdl__error_names[code];
+}
+
+MDLDEF mdl_error_handler mdl_set_error_handler(mdl_error_handler handler, void *user) {
+    mdl_error_handler previous = mdl__handler;
+    mdl__handler = handler;
+    mdl__handler_user = user;
+    return previous;
+}
+
+MDLDEF mdl_error mdl_last_error_code(void) { return mdl__last_code; }
+MDLDEF const char *mdl_last_error(void) { return mdl__last_message; }
+MDLDEF void mdl_clear_error(void) {
+    mdl__last_code = MDL_OK;
+    mdl__last_message[0] = 0;
+}
+
+/* Write "minidl: error: <fn>: <what>" into the last-error buffer. */
+static void mdl__set_message(mdl_error code, const char *fn, const char *fmt, va_list ap) {
+    int n = snprintf(mdl__last_message, sizeof mdl__last_message, "minidl: error: %s: ", fn);
+    if (n < 0) n = 0;
+    if ((size_t)n < sizeof mdl__last_message)
+        vsnprintf(mdl__last_message + n, sizeof mdl__last_message - (size_t)n, fmt, ap);
+    mdl__last_code = code;
+}
+
+/* A contract error: the calling program is wrong. Goes to the handler; the default aborts. */
+static void mdl__fail(mdl_error code, const char *fn, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mdl__set_message(code, fn, fmt, ap);
+    va_end(ap);
+    if (mdl__handler) {
+        mdl__handler(code, mdl__last_message, mdl__handler_user);
+        return;
+    }
+    fprintf(stderr, "%s\n", mdl__last_message);
+    abort();
+}
+
+/* An environmental error: remembered for mdl_last_error, never aborts. Returns the code. */
+static mdl_error mdl__env_error(mdl_error code, const char *fn, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mdl__set_message(code, fn, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* "[2,3,4]" from a rank and sizes. */
+static char *mdl__shape_fmt(int ndim, const int *shape, char *buf, size_t size) {
+    size_t n = 0;
+    int i;
+    if (size == 0) return buf;
+    buf[0] = 0;
+    if (ndim < 0 || ndim > MDL_MAX_DIMS || (ndim > 0 && !shape)) {
+        snprintf(buf, size, "[?]");
+        return buf;
+    }
+    n += (size_t)snprintf(buf + n, size - n, "[");
+    for (i = 0; i < ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ",%d" : "%d", shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+    return buf;
+}
+
+MDLDEF char *mdl_shape_str(const mdl_tensor *t, char *buf, size_t size) {
+    if (!t) {
+        if (size) snprintf(buf, size, "(null)");
+        return buf;
+    }
+    return mdl__shape_fmt(t->ndim, t->shape, buf, size);
+}
+
+/* Is `t` usable as input `what` of `fn`? A NULL after an earlier error is passed on quietly
+   (the first error was already reported); a NULL out of nowhere is a mistake of its own. */
+static int mdl__usable(const char *fn, const char *what, const mdl_tensor *t) {
+    if (!t) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", what);
+        return 0;
+    }
+#ifdef MINIDL_DEBUG
+    if (t->magic != MDL__LIVE) {
+        if (t->magic == MDL__DEAD)
+            mdl__fail(MDL_ERR_STALE, fn,
+                      "%s was made in step %ld of its arena, which mdl_arena_reset has since "
+                      "freed (the arena is at step %ld); make it again in this step, or keep it "
+                      "in a persistent tensor (mdl_params_add_buffer + mdl_copy)",
+                      what, t->step, t->arena ? t->arena->step : -1L);
+        else
+            mdl__fail(MDL_ERR_STALE, fn, "%s is not a live minidl tensor (freed or garbage)",
+                      what);
+        return 0;
+    }
+#endif
+    return 1;
+}
+
+static int mdl__usable_arena(const char *fn, const mdl_arena *ar) {
+    if (!ar) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the arena is NULL");
+        return 0;
+    }
+    return 1;
+}
+
+// >>memory (implementation)
+
+static size_t mdl__round_up(size_t n) { return (n + (MDL__ALIGN - 1)) & ~(size_t)(MDL__ALIGN - 1); }
+
+static mdl__block *mdl__block_new(size_t size) {
+    size_t total = sizeof(mdl__block) + MDL__ALIGN + size;
+    mdl__block *b;
+    if (total < size) return NULL; /* size_t overflow */
+    b = (mdl__block *)MINIDL_MALLOC(total);
+    if (!b) return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    b->base = (char *)(b + 1);
+    b->base += (MDL__ALIGN - (size_t)((uintptr_t)b->base % MDL__ALIGN)) % MDL__ALIGN;
+    return b;
+}
+
+static void mdl__blocks_free(mdl__block *b) {
+    while (b) {
+        mdl__block *next = b->next;
+        MINIDL_FREE(b);
+        b = next;
+    }
+}
+
+/* Hand out `bytes` from the arena, aligned; a new block (twice the last) when the current one
+   is full. NULL with MDL_ERR_NOMEM in mdl_last_error when the system has no more memory. */
+static void *mdl__alloc(mdl_arena *ar, size_t bytes) {
+    size_t padded = mdl__round_up(bytes);
+    mdl__block *b = ar->blocks;
+    char *p;
+    if (padded < bytes) {
+        mdl__env_error(MDL_ERR_NOMEM, "mdl_arena", "cannot allocate %zu bytes", bytes);
+        return NULL;
+    }
+    if (!b || b->size - b->used < padded) {
+        size_t size = b ? 2 * b->size : (ar->high_water > ar->initial ? ar->high_water : ar->initial);
+        mdl__block *nb;
+        if (size < padded) size = padded;
+        nb = mdl__block_new(size);
+        if (!nb) {
+            mdl__env_error(MDL_ERR_NOMEM, "mdl_arena", "out of memory: a step needs %zu more "
+                           "bytes (the arena holds %zu)", padded, ar->reserved);
+            return NULL;
+        }
+        nb->next = ar->blocks;
+        ar->blocks = nb;
+        ar->reserved += size;
+        b = nb;
+    }
+    p = b->base + b->used;
+    b->used += padded;
+    ar->used += padded;
+    if (ar->used > ar->high_water) ar->high_water = ar->used;
+    return p;
+}
+
+static void *mdl__alloc_zero(mdl_arena *ar, size_t bytes) {
+    void *p = mdl__alloc(ar, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+MDLDEF mdl_arena *mdl_arena_new(size_t initial_bytes) {
+    mdl_arena *ar = (mdl_arena *)MINIDL_MALLOC(sizeof(mdl_arena));
+    if (!ar) {
+        mdl__env_error(MDL_ERR_NOMEM, "mdl_arena_new", "out of memory");
+        return NULL;
+    }
+    memset(ar, 0, sizeof *ar);
+    ar->initial = initial_bytes ? mdl__round_up(initial_bytes) : (size_t)1 << 20;
+    ar->grad_enabled = 1;
+    return ar;
+}
+
+MDLDEF void mdl_arena_free(mdl_arena *ar) {
+    if (!ar) return;
+    mdl__blocks_free(ar->blocks);
+    mdl__blocks_free(ar->quarantine);
+    MINIDL_FREE(ar);
+}
+
+MDLDEF void mdl_arena_reset(mdl_arena *ar) {
+    if (!ar) return;
+#ifdef MINIDL_DEBUG
+    /* Debug: mark this step's tensors dead and keep their memory aside, unreused, for one more
+       step, so that an op given one of them can still read its header and say so. */
+    {
+        mdl_tensor *t;
+        for (t = ar->tensors; t; t = t->next_in_arena) t->magic = MDL__DEAD;
+    }
+    mdl__blocks_free(ar->quarantine);
+    ar->quarantine = ar->blocks;
+    ar->blocks = NULL;
+    ar->reserved = 0;
+#else
+    if (ar->blocks && ar->blocks->next) {
+        /* The step outgrew the first block: trade the blocks for one that holds a whole step,
+           so that from now on a reset is just "used = 0" and memory stays flat. */
+        mdl__blocks_free(ar->blocks);
+        ar->blocks = mdl__block_new(ar->high_water);
+        ar->reserved = ar->blocks ? ar->high_water : 0;
+    } else if (ar->blocks) {
+        ar->blocks->used = 0;
+    }
+#endif
+    ar->tensors = NULL;
+    ar->tape = NULL;
+    ar->used = 0;
+    ar->step++;
+}
+
+MDLDEF size_t mdl_arena_used(const mdl_arena *ar) { return ar ? ar->used : 0; }
+MDLDEF size_t mdl_arena_high_water(const mdl_arena *ar) { return ar ? ar->high_water : 0; }
+MDLDEF size_t mdl_arena_reserved(const mdl_arena *ar) { return ar ? ar->reserved : 0; }
+MDLDEF long mdl_arena_step(const mdl_arena *ar) { return ar ? ar->step : 0; }
+
+MDLDEF int mdl_set_grad_enabled(mdl_arena *ar, int enabled) {
+    int previous;
+    if (!mdl__usable_arena("mdl_set_grad_enabled", ar)) return 0;
+    previous = ar->grad_enabled;
+    ar->grad_enabled = enabled != 0;
+    return previous;
+}
+
+MDLDEF int mdl_set_detect_anomaly(mdl_arena *ar, int enabled) {
+    int previous;
+    if (!mdl__usable_arena("mdl_set_detect_anomaly", ar)) return 0;
+    previous = ar->anomaly;
+    ar->anomaly = enabled != 0;
+    return previous;
+}
+
+/* Validate a shape and count its elements; reports MDL_ERR_SIZE and returns 0 with *ok = 0
+   for a negative size, a rank out of range or an absurd element count. */
+static size_t mdl__numel_checked(const char *fn, int ndim, const int *shape, int *ok) {
+    double total = 1;
+    size_t numel = 1;
+    char buf[128];
+    int i;
+    *ok = 0;
+    if (ndim < 0 || ndim > MDL_MAX_DIMS) {
+        mdl__fail(MDL_ERR_SIZE, fn, "rank %d is outside 0..%d", ndim, MDL_MAX_DIMS);
+        return 0;
+    }
+    if (ndim > 0 && !shape) {
+        mdl__fail(MDL_ERR_NULL, fn, "shape is NULL for a rank-%d tensor", ndim);
+        return 0;
+    }
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            mdl__fail(MDL_ERR_SIZE, fn, "shape %s: size %d of axis %d is negative",
+                      mdl__shape_fmt(ndim, shape, buf, sizeof buf), shape[i], i);
+            return 0;
+        }
+        total *= (double)shape[i];
+        numel *= (size_t)shape[i];
+    }
+    if (total > MDL__MAX_NUMEL) {
+        mdl__fail(MDL_ERR_SIZE, fn, "shape %s has %.0f elements, more than minidl allows (2^36)",
+                  mdl__shape_fmt(ndim, shape, buf, sizeof buf), total);
+        return 0;
+    }
+    *ok = 1;
+    return numel;
+}
+
+/* Fill in shape, strides and numel of a header. */
+static void mdl__set_shape(mdl_tensor *t, int ndim, const int *shape, size_t numel) {
+    int i;
+    size_t stride = 1;
+    t->ndim = ndim;
+    t->numel = numel;
+    for (i = MDL_MAX_DIMS - 1; i >= 0; i--) {
+        t->shape[i] = i < ndim ? shape[i] : 1;
+        t->stride[i] = 0;
+    }
+    for (i = ndim - 1; i >= 0; i--) {
+        t->stride[i] = stride;
+        stride *= (size_t)shape[i];
+    }
+}
+
+/* A new arena tensor: header always, data from the arena unless `data` is given (a view or a
+   borrowed buffer). zero = 1 clears the new data. NULL after reporting on a bad shape. */
+static mdl_tensor *mdl__make(mdl_arena *ar, const char *fn, int ndim, const int *shape,
+                             mdl_scalar *data, int zero) {
+    int ok;
+    size_t numel = mdl__numel_checked(fn, ndim, shape, &ok);
+    mdl_tensor *t;
+    if (!ok) return NULL;
+    t = (mdl_tensor *)mdl__alloc_zero(ar, sizeof(mdl_tensor));
+    if (!t) return NULL;
+    mdl__set_shape(t, ndim, shape, numel);
+    if (data) {
+        t->data = data;
+    } else {
+        t->data = (mdl_scalar *)(zero ? mdl__alloc_zero(ar, numel * sizeof(mdl_scalar))
+                                      : mdl__alloc(ar, numel * sizeof(mdl_scalar)));
+        if (!t->data) return NULL;
+    }
+    t->lifetime = MDL_ARENA;
+    t->arena = ar;
+    t->step = ar->step;
+    t->magic = MDL__LIVE;
+#ifdef MINIDL_DEBUG
+    t->next_in_arena = ar->tensors;
+    ar->tensors = t;
+#endif
+    return t;
+}
+
+/* Parameter sets: each tensor is one malloc block, header + data + room for the gradient. */
+struct mdl_params {
+    mdl_tensor **items;
+    int count, capacity;
+};
+
+MDLDEF mdl_params *mdl_params_new(void) {
+    mdl_params *ps = (mdl_params *)MINIDL_MALLOC(sizeof(mdl_params));
+    if (!ps) {
+        mdl__env_error(MDL_ERR_NOMEM, "mdl_params_new", "out of memory");
+        return NULL;
+    }
+    ps->items = NULL;
+    ps->count = ps->capacity = 0;
+    return ps;
+}
+
+MDLDEF void mdl_params_free(mdl_params *ps) {
+    int i;
+    if (!ps) return;
+    for (i = 0; i < ps->count; i++) MINIDL_FREE(ps->items[i]);
+    MINIDL_FREE(ps->items);
+    MINIDL_FREE(ps);
+}
+
+MDLDEF mdl_tensor *mdl_params_find(const mdl_params *ps, const char *name) {
+    int i;
+    if (!ps || !name) return NULL;
+    for (i = 0; i < ps->count; i++)
+        if (strcmp(ps->items[i]->name, name) == 0) return ps->items[i];
+    return NULL;
+}
+
+/* The gradient's room in a persistent block: right after the data, aligned. */
+static mdl_scalar *mdl__persistent_grad(mdl_tensor *t) {
+    return (mdl_scalar *)((char *)t->data + mdl__round_up(t->numel * sizeof(mdl_scalar)));
+}
+
+static mdl_tensor *mdl__params_add(mdl_params *ps, const char *fn, const char *name, int ndim,
+                                   const int *shape, int requires_grad) {
+    int ok;
+    size_t numel, data_bytes, name_len, total;
+    char *block;
+    mdl_tensor *t;
+    if (!ps) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the parameter set is NULL");
+        return NULL;
+    }
+    if (!name || !name[0]) {
+        mdl__fail(MDL_ERR_ARG, fn, "a parameter needs a non-empty name");
+        return NULL;
+    }
+    if (mdl_params_find(ps, name)) {
+        mdl__fail(MDL_ERR_ARG, fn, "the set already has a tensor named \"%s\"", name);
+        return NULL;
+    }
+    numel = mdl__numel_checked(fn, ndim, shape, &ok);
+    if (!ok) return NULL;
+    if (ps->count == ps->capacity) { /* grow the list: twice the room, copied over */
+        int cap = ps->capacity ? 2 * ps->capacity : 16;
+        mdl_tensor **items = (mdl_tensor **)MINIDL_MALLOC((size_t)cap * sizeof(mdl_tensor *));
+        if (!items) {
+            mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory adding \"%s\"", name);
+            return NULL;
+        }
+        if (ps->count) memcpy(items, ps->items, (size_t)ps->count * sizeof(mdl_tensor *));
+        MINIDL_FREE(ps->items);
+        ps->items = items;
+        ps->capacity = cap;
+    }
+    /* header | pad to 64 | data | pad | grad | pad | name */
+    data_bytes = mdl__round_up(numel * sizeof(mdl_scalar));
+    name_len = strlen(name) + 1;
+    total = mdl__round_up(sizeof(mdl_tensor)) + MDL__ALIGN + 2 * data_bytes + name_len;
+    block = (char *)MINIDL_MALLOC(total);
+    if (!block) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for \"%s\" (%zu bytes)", name, total);
+        return NULL;
+    }
+    memset(block, 0, total);
+    t = (mdl_tensor *)block;
+    mdl__set_shape(t, ndim, shape, numel);
+    {
+        char *data = block + sizeof(mdl_tensor);
+        data += (MDL__ALIGN - (size_t)((uintptr_t)data % MDL__ALIGN)) % MDL__ALIGN;
+        t->data = (mdl_scalar *)data;
+        memcpy(data + 2 * data_bytes, name, name_len);
+        t->name = data + 2 * data_bytes;
+    }
+    t->requires_grad = requires_grad;
+    t->grad = requires_grad ? mdl__persistent_grad(t) : NULL;
+    t->lifetime = MDL_PERSISTENT;
+    t->magic = MDL__LIVE;
+    ps->items[ps->count++] = t;
+    return t;
+}
+
+MDLDEF mdl_tensor *mdl_params_add(mdl_params *ps, const char *name, int ndim, const int *shape) {
+    return mdl__params_add(ps, "mdl_params_add", name, ndim, shape, 1);
+}
+
+MDLDEF mdl_tensor *mdl_params_add_buffer(mdl_params *ps, const char *name, int ndim,
+                                         const int *shape) {
+    return mdl__params_add(ps, "mdl_params_add_buffer", name, ndim, shape, 0);
+}
+
+MDLDEF int mdl_params_count(const mdl_params *ps) { return ps ? ps->count : 0; }
+
+MDLDEF mdl_tensor *mdl_params_get(const mdl_params *ps, int i) {
+    if (!ps || i < 0 || i >= ps->count) {
+        mdl__fail(MDL_ERR_ARG, "mdl_params_get", "index %d is outside 0..%d", i,
+                  ps ? ps->count - 1 : -1);
+        return NULL;
+    }
+    return ps->items[i];
+}
+
+MDLDEF void mdl_params_zero_grad(mdl_params *ps) {
+    int i;
+    if (!ps) return;
+    for (i = 0; i < ps->count; i++) mdl_zero_grad(ps->items[i]);
+}
+
+// >>random (implementation)
+
+/* PCG32 (O'Neill, 2014): a 64-bit linear congruential step, and an output that xors the high
+   bits together and rotates by an amount the state itself chooses. Small, fast and good. */
+MDLDEF uint32_t mdl_rng_u32(mdl_rng *rng) {
+    uint64_t old = rng->state;
+    uint32_t xorshifted, rot;
+    rng->state = old * 6364136223846793005ULL + rng->inc;
+    xorshifted = (uint32_t)(((old >> 18) ^ old) >> 27);
+    rot = (uint32_t)(old >> 59);
+    return (xorshifted >> rot) | (xorshifted << ((32u - rot) & 31u));
+}
+
+MDLDEF void mdl_rng_seed(mdl_rng *rng, uint64_t seed) {
+    rng->state = 0;
+    rng->inc = ((seed ^ 0x9e3779b97f4a7c15ULL) << 1) | 1u; /* the stream; must be odd */
+    mdl_rng_u32(rng);
+    rng->state += seed;
+    mdl_rng_u32(rng);
+    rng->has_spare = 0;
+    rng->spare = 0;
+}
+
+MDLDEF double mdl_rng_uniform(mdl_rng *rng) {
+    /* 53 random bits, the precision of a double: 27 from one draw, 26 from the next */
+    uint32_t hi = mdl_rng_u32(rng) >> 5, lo = mdl_rng_u32(rng) >> 6;
+    return ((double)hi * 67108864.0 + (double)lo) / 9007199254740992.0;
+}
+
+MDLDEF double mdl_rng_normal(mdl_rng *rng) {
+    /* Box-Muller: two uniforms become two independent normals; keep the second for later. */
+    double u1, u2, r;
+    if (rng->has_spare) {
+        rng->has_spare = 0;
+        return rng->spare;
+    }
+    u1 = 1.0 - mdl_rng_uniform(rng); /* in (0, 1]: log(u1) is finite */
+    u2 = mdl_rng_uniform(rng);
+    r = sqrt(-2.0 * log(u1));
+    rng->spare = r * sin(2.0 * MDL__PI * u2);
+    rng->has_spare = 1;
+    return r * cos(2.0 * MDL__PI * u2);
+}
+
+// >>tensors (implementation)
+
+MDLDEF mdl_tensor *mdl_full(mdl_arena *ar, int ndim, const int *shape, mdl_scalar value) {
+    mdl_tensor *t;
+    size_t i;
+    if (!mdl__usable_arena("mdl_full", ar)) return NULL;
+    t = mdl__make(ar, "mdl_full", ndim, shape, NULL, 0);
+    if (!t) return NULL;
+    for (i = 0; i < t->numel; i++) t->data[i] = value;
+    return t;
+}
+
+MDLDEF mdl_tensor *mdl_zeros(mdl_arena *ar, int ndim, const int *shape) {
+    if (!mdl__usable_arena("mdl_zeros", ar)) return NULL;
+    return mdl__make(ar, "mdl_zeros", ndim, shape, NULL, 1);
+}
+
+MDLDEF mdl_tensor *mdl_ones(mdl_arena *ar, int ndim, const int *shape) {
+    return mdl_full(ar, ndim, shape, 1);
+}
+
+MDLDEF mdl_tensor *mdl_from_array(mdl_arena *ar, int ndim, const int *shape,
+                                  const mdl_scalar *values) {
+    mdl_tensor *t;
+    if (!mdl__usable_arena("mdl_from_array", ar)) return NULL;
+    if (!values) {
+        mdl__fail(MDL_ERR_NULL, "mdl_from_array", "values is NULL");
+        return NULL;
+    }
+    t = mdl__make(ar, "mdl_from_array", ndim, shape, NULL, 0);
+    if (t && t->numel) memcpy(t->data, values, t->numel * sizeof(mdl_scalar));
+    return t;
+}
+
+MDLDEF mdl_tensor *mdl_wrap(mdl_arena *ar, int ndim, const int *shape, mdl_scalar *data) {
+    mdl_tensor *t;
+    if (!mdl__usable_arena("mdl_wrap", ar)) return NULL;
+    if (!data) {
+        mdl__fail(MDL_ERR_NULL, "mdl_wrap", "data is NULL");
+        return NULL;
+    }
+    t = mdl__make(ar, "mdl_wrap", ndim, shape, data, 0);
+    if (t) t->lifetime = MDL_BORROWED;
+    return t;
+}
+
+MDLDEF mdl_tensor *mdl_arange(mdl_arena *ar, double start, double stop, double step) {
+    double count;
+    int n;
+    mdl_tensor *t;
+    if (!mdl__usable_arena("mdl_arange", ar)) return NULL;
+    if (step == 0 || step != step || start != start || stop != stop) {
+        mdl__fail(MDL_ERR_ARG, "mdl_arange", "step must be a non-zero number (start %g, stop "
+                  "%g, step %g)", start, stop, step);
+        return NULL;
+    }
+    count = ceil((stop - start) / step);
+    if (count < 0) count = 0;
+    if (count > (double)INT_MAX) {
+        mdl__fail(MDL_ERR_SIZE, "mdl_arange", "%.0f elements are too many", count);
+        return NULL;
+    }
+    n = (int)count;
+    t = mdl__make(ar, "mdl_arange", 1, &n, NULL, 0);
+    if (t) {
+        int i;
+        for (i = 0; i < n; i++) t->data[i] = (mdl_scalar)(start + i * step);
+    }
+    return t;
+}
+
+MDLDEF void mdl_fill(mdl_tensor *t, mdl_scalar value) {
+    size_t i;
+    if (!mdl__usable("mdl_fill", "t", t)) return;
+    for (i = 0; i < t->numel; i++) t->data[i] = value;
+}
+
+MDLDEF void mdl_fill_uniform(mdl_tensor *t, mdl_rng *rng, double lo, double hi) {
+    size_t i;
+    if (!mdl__usable("mdl_fill_uniform", "t", t)) return;
+    if (!rng) {
+        mdl__fail(MDL_ERR_NULL, "mdl_fill_uniform", "rng is NULL");
+        return;
+    }
+    for (i = 0; i < t->numel; i++) t->data[i] = (mdl_scalar)(lo + (hi - lo) * mdl_rng_uniform(rng));
+}
+
+MDLDEF void mdl_fill_normal(mdl_tensor *t, mdl_rng *rng, double mean, double std) {
+    size_t i;
+    if (!mdl__usable("mdl_fill_normal", "t", t)) return;
+    if (!rng) {
+        mdl__fail(MDL_ERR_NULL, "mdl_fill_normal", "rng is NULL");
+        return;
+    }
+    for (i = 0; i < t->numel; i++) t->data[i] = (mdl_scalar)(mean + std * mdl_rng_normal(rng));
+}
+
+MDLDEF mdl_tensor *mdl_rand(mdl_arena *ar, mdl_rng *rng, int ndim, const int *shape, double lo,
+                            double hi) {
+    mdl_tensor *t;
+    if (!mdl__usable_arena("mdl_rand", ar)) return NULL;
+    if (!rng) {
+        mdl__fail(MDL_ERR_NULL, "mdl_rand", "rng is NULL");
+        return NULL;
+    }
+    t = mdl__make(ar, "mdl_rand", ndim, shape, NULL, 0);
+    if (t) mdl_fill_uniform(t, rng, lo, hi);
+    return t;
+}
+
+MDLDEF mdl_tensor *mdl_randn(mdl_arena *ar, mdl_rng *rng, int ndim, const int *shape,
+                             double mean, double std) {
+    mdl_tensor *t;
+    if (!mdl__usable_arena("mdl_randn", ar)) return NULL;
+    if (!rng) {
+        mdl__fail(MDL_ERR_NULL, "mdl_randn", "rng is NULL");
+        return NULL;
+    }
+    t = mdl__make(ar, "mdl_randn", ndim, shape, NULL, 0);
+    if (t) mdl_fill_normal(t, rng, mean, std);
+    return t;
+}
+
+MDLDEF void mdl_copy(mdl_tensor *dst, const mdl_tensor *src) {
+    char a[96], b[96];
+    if (!mdl__usable("mdl_copy", "dst", dst) || !mdl__usable("mdl_copy", "src", src)) return;
+    if (dst->numel != src->numel) {
+        mdl__fail(MDL_ERR_SHAPE, "mdl_copy", "dst %s and src %s differ in size (%zu vs %zu "
+                  "elements)", mdl_shape_str(dst, a, sizeof a), mdl_shape_str(src, b, sizeof b),
+                  dst->numel, src->numel);
+        return;
+    }
+    if (dst->data != src->data && src->numel)
+        memmove(dst->data, src->data, src->numel * sizeof(mdl_scalar));
+}
+
+MDLDEF size_t mdl_numel(const mdl_tensor *t) { return t ? t->numel : 0; }
+
+MDLDEF double mdl_item(const mdl_tensor *t) {
+    if (!t) return 0;
+    if (!mdl__usable("mdl_item", "t", t)) return 0;
+    if (t->numel != 1) {
+        char buf[96];
+        mdl__fail(MDL_ERR_SHAPE, "mdl_item", "t %s has %zu elements, not one",
+                  mdl_shape_str(t, buf, sizeof buf), t->numel);
+        return 0;
+    }
+    return (double)t->data[0];
+}
+
+/* Printing, PyTorch style: nested brackets, 4 decimals, and for more than 1000 elements only
+   the first and last 3 entries of each axis with "..." between. */
+static void mdl__print_axis(FILE *f, const mdl_tensor *t, int axis, size_t offset, int shorten,
+                            const char *format) {
+    int n = t->shape[axis], i;
+    fputc('[', f);
+    for (i = 0; i < n; i++) {
+        if (shorten && n > 6 && i == 3) {
+            fputs(axis == t->ndim - 1 ? "..., " : "...,\n", f);
+            if (axis != t->ndim - 1) fprintf(f, "%*s", axis + 1, "");
+            i = n - 3;
+        }
+        if (axis == t->ndim - 1) {
+            fprintf(f, format, (double)t->data[offset + (size_t)i]);
+        } else {
+            mdl__print_axis(f, t, axis + 1, offset + (size_t)i * t->stride[axis], shorten,
+                            format);
+        }
+        if (i < n - 1) {
+            if (axis == t->ndim - 1) {
+                fputs(", ", f);
+            } else {
+                int blank;
+                fputs(",\n", f);
+                for (blank = 0; blank < t->ndim - axis - 2; blank++) fputc('\n', f);
+                fprintf(f, "%*s", axis + 1, "");
+            }
+        }
+    }
+    fputc(']', f);
+}
+
+MDLDEF void mdl_fprint(FILE *f, const mdl_tensor *t) {
+    char buf[128];
+    double big = 0, small = 0;
+    size_t i;
+    const char *format;
+    if (!f || !mdl__usable("mdl_print", "t", t)) return;
+    for (i = 0; i < t->numel; i++) {
+        double v = fabs((double)t->data[i]);
+        if (v > big) big = v;
+        if (v > 0 && (small == 0 || v < small)) small = v;
+    }
+    /* fixed point unless the values would not show in it */
+    format = (big >= 1e5 || (small > 0 && small < 1e-4)) ? "%11.4e" : "%8.4f";
+    fprintf(f, "tensor %s%s\n", mdl_shape_str(t, buf, sizeof buf),
+            t->requires_grad ? " requires_grad" : "");
+    if (t->ndim == 0) {
+        fprintf(f, format, (double)t->data[0]);
+    } else if (t->numel == 0) {
+        fputs("[]", f);
+    } else {
+        mdl__print_axis(f, t, 0, 0, t->numel > 1000, format);
+    }
+    fputc('\n', f);
+}
+
+MDLDEF void mdl_print(const mdl_tensor *t) { mdl_fprint(stdout, t); }
+
+// >>ops (implementation)
+
+#define MDL__OP_NAME_ITEM(name, fn) fn,
+static const char *const mdl__op_names[] = {MDL_OPS(MDL__OP_NAME_ITEM)};
+#undef MDL__OP_NAME_ITEM
+
+MDLDEF const char *mdl_op_name(mdl_op op) {
+    if ((int)op < 0 || (int)op >= (int)MDL_OP_COUNT) return "mdl_unknown_op";
+    return mdl__op_names[op];
+}
+
+/* The gradient buffer of an input during backward, made (zeroed) on first use; NULL when the
+   input does not want a gradient. Arena tensors get theirs from their arena; parameters have
+   theirs already. */
+static mdl_scalar *mdl__grad_of(mdl_tensor *t) {
+    if (!t->requires_grad) return NULL;
+    if (!t->grad) {
+        if (t->lifetime == MDL_PERSISTENT) {
+            t->grad = mdl__persistent_grad(t);
+            memset(t->grad, 0, t->numel * sizeof(mdl_scalar));
+        } else {
+            t->grad = (mdl_scalar *)mdl__alloc_zero(t->arena, t->numel * sizeof(mdl_scalar));
+        }
+    }
+    return t->grad;
+}
+
+/* With anomaly detection on: is every value finite? If not, report which op, pass and
+   element made the first NaN or Inf. */
+static int mdl__check_finite(const char *fn, const char *pass, const char *what,
+                             const mdl_tensor *t, const mdl_scalar *v) {
+    size_t i;
+    char buf[96];
+    for (i = 0; i < t->numel; i++) {
+        if (!isfinite(v[i])) {
+            mdl__fail(MDL_ERR_NONFINITE, fn, "%s produced %s at element %zu of %s %s "
+                      "(anomaly detection)", pass, v[i] != v[i] ? "NaN" : (v[i] > 0 ? "+inf" : "-inf"),
+                      i, what, mdl_shape_str(t, buf, sizeof buf));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Every op ends here: check the output when anomaly detection is on, then, if grad mode is on
+   and some input requires grad, record a tape node for the backward pass. Returns 0 after an
+   error. The caller fills in the node's arguments when out->node is set. */
+static int mdl__finish(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *out, int n,
+                       mdl_tensor *const *in) {
+    mdl__node *node;
+    int i, needed = 0;
+    if (ar->anomaly && !mdl__check_finite(fn, "forward", "the output", out, out->data)) return 0;
+    if (!ar->grad_enabled) return 1;
+    for (i = 0; i < n; i++) {
+        if (in[i]->requires_grad) needed = 1;
+        if (in[i]->node && in[i]->arena != ar) {
+            mdl__fail(MDL_ERR_GRAPH, fn, "input %d was computed in another arena; one graph must "
+                      "live in one arena (mdl_detach the input, or use the same arena)", i);
+            return 0;
+        }
+    }
+    if (!needed) return 1;
+    node = (mdl__node *)mdl__alloc_zero(ar, sizeof(mdl__node));
+    if (!node) return 0;
+    node->in = (mdl_tensor **)mdl__alloc(ar, (size_t)n * sizeof(mdl_tensor *));
+    if (!node->in) return 0;
+    for (i = 0; i < n; i++) node->in[i] = in[i];
+    node->n_in = n;
+    node->op = op;
+    node->out = out;
+    node->prev = ar->tape;
+    ar->tape = node;
+    out->node = node;
+    out->requires_grad = 1;
+    return 1;
+}
+
+/* Turn a possibly negative axis into 0..ndim-1; report MDL_ERR_ARG and return -1 if it is out
+   of range. MDL_ALL is passed through when allow_all is set. */
+static int mdl__axis(const char *fn, const mdl_tensor *x, int axis, int allow_all) {
+    char buf[96];
+    if (allow_all && axis == MDL_ALL) return MDL_ALL;
+    if (axis < -x->ndim || axis >= x->ndim) {
+        mdl__fail(MDL_ERR_ARG, fn, "axis %d is out of range for x %s (valid: %d..%d%s)", axis,
+                  mdl_shape_str(x, buf, sizeof buf), -x->ndim, x->ndim - 1,
+                  allow_all ? " or MDL_ALL" : "");
+        return -1;
+    }
+    return axis < 0 ? axis + x->ndim : axis;
+}
+
+/* View x as [outer, n, inner] around `axis` (MDL_ALL: [1, numel, 1]). Reductions, softmax,
+   slicing and concatenation all work on this three-axis picture. */
+static void mdl__split(const mdl_tensor *x, int axis, size_t *outer, size_t *n, size_t *inner) {
+    int i;
+    if (axis == MDL_ALL) {
+        *outer = 1;
+        *n = x->numel;
+        *inner = 1;
+        return;
+    }
+    *outer = 1;
+    *inner = 1;
+    for (i = 0; i < axis; i++) *outer *= (size_t)x->shape[i];
+    for (i = axis + 1; i < x->ndim; i++) *inner *= (size_t)x->shape[i];
+    *n = (size_t)x->shape[axis];
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Binary elementwise ops with broadcasting             a:[..] b:[..] -> out:[broadcast shape]
+     add       out = a + b          da += g            db += g
+     sub       out = a - b          da += g            db -= g
+     mul       out = a * b          da += g * b        db += g * a
+     div       out = a / b          da += g / b        db -= g * a / b^2
+     maximum   out = max(a, b)      da += g if a >= b  db += g if a < b
+   Broadcasting lines the shapes up from the right; an axis of size 1 (or a missing one) is
+   stretched by reading the same element again: its step is 0. In backward, every output
+   element adds into the input element it read, so a stretched axis sums its gradients, which
+   is exactly the reduction the chain rule asks for. Saved for backward: a and b.
+   --------------------------------------------------------------------------------------------- */
+
+/* The walk over a broadcast output: rows of the last axis, with each input's step per axis. */
+typedef struct mdl__bcast {
+    int nd;                    /* output rank, at least 1 */
+    int shape[MDL_MAX_DIMS];   /* output shape */
+    size_t sa[MDL_MAX_DIMS];   /* step in a along each output axis; 0 where a is stretched */
+    size_t sb[MDL_MAX_DIMS];
+} mdl__bcast;
+
+static void mdl__bcast_init(mdl__bcast *bc, const mdl_tensor *a, const mdl_tensor *b,
+                            const mdl_tensor *out) {
+    int d;
+    if (out->ndim == 0 || (a->ndim == b->ndim && memcmp(a->shape, b->shape,
+                                                         sizeof(int) * (size_t)a->ndim) == 0)) {
+        /* the same shape (or scalars): one flat row */
+        bc->nd = 1;
+        bc->shape[0] = (int)out->numel;
+        bc->sa[0] = bc->sb[0] = 1;
+        return;
+    }
+    bc->nd = out->ndim;
+    for (d = 0; d < out->ndim; d++) {
+        int da = d - (out->ndim - a->ndim), db = d - (out->ndim - b->ndim);
+        bc->shape[d] = out->shape[d];
+        bc->sa[d] = (da >= 0 && a->shape[da] != 1) ? a->stride[da] : 0;
+        bc->sb[d] = (db >= 0 && b->shape[db] != 1) ? b->stride[db] : 0;
+    }
+}
+
+/* Where row r of the output starts in a and in b. */
+static void mdl__bcast_row(const mdl__bcast *bc, size_t r, size_t *oa, size_t *ob) {
+    int d;
+    *oa = *ob = 0;
+    for (d = bc->nd - 2; d >= 0; d--) {
+        size_t i = r % (size_t)bc->shape[d];
+        r /= (size_t)bc->shape[d];
+        *oa += i * bc->sa[d];
+        *ob += i * bc->sb[d];
+    }
+}
+
+static void mdl__binary_forward(mdl_op op, const mdl__bcast *bc, const mdl_scalar *a,
+                                const mdl_scalar *b, mdl_scalar *out, size_t numel) {
+    size_t n = (size_t)bc->shape[bc->nd - 1], rows = n ? numel / n : 0, r, j;
+    size_t ia = bc->sa[bc->nd - 1], ib = bc->sb[bc->nd - 1];
+    for (r = 0; r < rows; r++) {
+        size_t oa, ob;
+        const mdl_scalar *pa, *pb;
+        mdl_scalar *o = out + r * n;
+        mdl__bcast_row(bc, r, &oa, &ob);
+        pa = a + oa;
+        pb = b + ob;
+        switch (op) {
+        case MDL_OP_ADD: for (j = 0; j < n; j++) o[j] = pa[j * ia] + pb[j * ib]; break;
+        case MDL_OP_SUB: for (j = 0; j < n; j++) o[j] = pa[j * ia] - pb[j * ib]; break;
+        case MDL_OP_MUL: for (j = 0; j < n; j++) o[j] = pa[j * ia] * pb[j * ib]; break;
+        case MDL_OP_DIV: for (j = 0; j < n; j++) o[j] = pa[j * ia] / pb[j * ib]; break;
+        default: /* MDL_OP_MAXIMUM */
+            for (j = 0; j < n; j++) o[j] = pa[j * ia] >= pb[j * ib] ? pa[j * ia] : pb[j * ib];
+            break;
+        }
+    }
+}
+
+static void mdl__binary_backward(mdl__node *node) {
+    mdl_tensor *A = node->in[0], *B = node->in[1], *out = node->out;
+    mdl_scalar *ga = mdl__grad_of(A), *gb = mdl__grad_of(B);
+    const mdl_scalar *g = out->grad, *a = A->data, *b = B->data;
+    mdl__bcast bc;
+    size_t n, rows, r, j, ia, ib;
+    mdl__bcast_init(&bc, A, B, out);
+    n = (size_t)bc.shape[bc.nd - 1];
+    rows = n ? out->numel / n : 0;
+    ia = bc.sa[bc.nd - 1];
+    ib = bc.sb[bc.nd - 1];
+    for (r = 0; r < rows; r++) {
+        size_t oa, ob;
+        const mdl_scalar *gr = g + r * n;
+        mdl__bcast_row(&bc, r, &oa, &ob);
+        for (j = 0; j < n; j++) {
+            size_t xa = oa + j * ia, xb = ob + j * ib;
+            switch (node->op) {
+            case MDL_OP_ADD:
+                if (ga) ga[xa] += gr[j];
+                if (gb) gb[xb] += gr[j];
+                break;
+            case MDL_OP_SUB:
+                if (ga) ga[xa] += gr[j];
+                if (gb) gb[xb] -= gr[j];
+                break;
+            case MDL_OP_MUL:
+                if (ga) ga[xa] += gr[j] * b[xb];
+                if (gb) gb[xb] += gr[j] * a[xa];
+                break;
+            case MDL_OP_DIV:
+                if (ga) ga[xa] += gr[j] / b[xb];
+                if (gb) gb[xb] -= gr[j] * a[xa] / (b[xb] * b[xb]);
+                break;
+            default: /* MDL_OP_MAXIMUM: the larger input passed through; a wins a tie */
+                if (a[xa] >= b[xb]) {
+                    if (ga) ga[xa] += gr[j];
+                } else if (gb) {
+                    gb[xb] += gr[j];
+                }
+                break;
+            }
+        }
+    }
+}
+/* the backward table (generated from MDL_OPS) finds each op's backward by these names */
+#define mdl__ADD_backward mdl__binary_backward
+#define mdl__SUB_backward mdl__binary_backward
+#define mdl__MUL_backward mdl__binary_backward
+#define mdl__DIV_backward mdl__binary_backward
+#define mdl__MAXIMUM_backward mdl__binary_backward
+
+static mdl_tensor *mdl__binary(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *a,
+                               mdl_tensor *b) {
+    int shape[MDL_MAX_DIMS], nd, d;
+    mdl_tensor *out, *in[2];
+    mdl__bcast bc;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
+        return NULL;
+    nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (d = 0; d < nd; d++) { /* line the shapes up from the right */
+        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+        int sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char bufa[96], bufb[96];
+            mdl__fail(MDL_ERR_SHAPE, fn, "a %s and b %s do not broadcast: axis %d has %d vs %d "
+                      "(sizes must be equal, or one of them 1)", mdl_shape_str(a, bufa, sizeof bufa),
+                      mdl_shape_str(b, bufb, sizeof bufb), d - nd, sa, sb);
+            return NULL;
+        }
+        shape[d] = sa == 1 ? sb : sa;
+    }
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__bcast_init(&bc, a, b, out);
+    mdl__binary_forward(op, &bc, a->data, b->data, out->data, out->numel);
+    in[0] = a;
+    in[1] = b;
+    return mdl__finish(ar, fn, op, out, 2, in) ? out : NULL;
+}
+
+MDLDEF mdl_tensor *mdl_add(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__binary(ar, "mdl_add", MDL_OP_ADD, a, b);
+}
+MDLDEF mdl_tensor *mdl_sub(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__binary(ar, "mdl_sub", MDL_OP_SUB, a, b);
+}
+MDLDEF mdl_tensor *mdl_mul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__binary(ar, "mdl_mul", MDL_OP_MUL, a, b);
+}
+MDLDEF mdl_tensor *mdl_div(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__binary(ar, "mdl_div", MDL_OP_DIV, a, b);
+}
+MDLDEF mdl_tensor *mdl_maximum(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__binary(ar, "mdl_maximum", MDL_OP_MAXIMUM, a, b);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Unary elementwise ops and activations                  x:[..] -> y:[same]   dx += g * dy/dx
+     add_scalar  y = x + s                      dy/dx = 1
+     mul_scalar  y = x * s                      dy/dx = s
+     exp         y = e^x                        dy/dx = y
+     log         y = ln x                       dy/dx = 1 / x
+     sqrt        y = sqrt(x)                    dy/dx = 1 / (2 y)
+     abs         y = |x|                        dy/dx = sign(x)   (0 at 0, as PyTorch)
+     pow         y = x^p                        dy/dx = p x^(p-1)
+     clamp       y = min(max(x, lo), hi)        dy/dx = 1 if lo <= x <= hi else 0
+     relu        y = max(x, 0)                  dy/dx = 1 if x > 0 else 0
+     leaky_relu  y = x if x > 0 else a x        dy/dx = 1 if x > 0 else a
+     sigmoid     y = 1 / (1 + e^-x)             dy/dx = y (1 - y)
+     tanh        y = tanh x                     dy/dx = 1 - y^2
+     gelu        y = x Phi(x)                   dy/dx = Phi(x) + x phi(x)
+     silu        y = x sigmoid(x)               dy/dx = s (1 + x (1 - s)),  s = sigmoid(x)
+     elu         y = x if x > 0 else a(e^x - 1) dy/dx = 1 if x > 0 else y + a
+   Phi is the standard normal CDF, (1 + erf(x / sqrt 2)) / 2, and phi its density
+   e^(-x^2/2) / sqrt(2 pi). Where dy/dx is cheaper from y than from x (exp, sqrt, sigmoid, tanh,
+   elu) backward reads the saved output. Saved: x, y and the scalar arguments.
+   --------------------------------------------------------------------------------------------- */
+
+/* sigmoid that never overflows: for x < 0, e^x / (1 + e^x) keeps e^x small */
+static mdl_scalar mdl__sigmoid1(mdl_scalar x) {
+    if (x >= 0) return (mdl_scalar)1 / ((mdl_scalar)1 + MDL__EXP(-x));
+    {
+        mdl_scalar e = MDL__EXP(x);
+        return e / ((mdl_scalar)1 + e);
+    }
+}
+
+static void mdl__unary_forward(mdl_op op, const mdl_scalar *x, mdl_scalar *y, size_t n,
+                               mdl_scalar s0, mdl_scalar s1) {
+    const mdl_scalar one = 1, zero = 0, half = (mdl_scalar)0.5;
+    const mdl_scalar rsqrt2 = (mdl_scalar)0.70710678118654752440;
+    size_t i;
+    switch (op) {
+    case MDL_OP_ADD_SCALAR: for (i = 0; i < n; i++) y[i] = x[i] + s0; break;
+    case MDL_OP_MUL_SCALAR: for (i = 0; i < n; i++) y[i] = x[i] * s0; break;
+    case MDL_OP_EXP: for (i = 0; i < n; i++) y[i] = MDL__EXP(x[i]); break;
+    case MDL_OP_LOG: for (i = 0; i < n; i++) y[i] = MDL__LOG(x[i]); break;
+    case MDL_OP_SQRT: for (i = 0; i < n; i++) y[i] = MDL__SQRT(x[i]); break;
+    case MDL_OP_ABS: for (i = 0; i < n; i++) y[i] = MDL__FABS(x[i]); break;
+    case MDL_OP_POW: for (i = 0; i < n; i++) y[i] = MDL__POW(x[i], s0); break;
+    case MDL_OP_CLAMP:
+        for (i = 0; i < n; i++) y[i] = x[i] < s0 ? s0 : (x[i] > s1 ? s1 : x[i]);
+        break;
+    case MDL_OP_RELU: for (i = 0; i < n; i++) y[i] = x[i] > zero ? x[i] : zero; break;
+    case MDL_OP_LEAKY_RELU: for (i = 0; i < n; i++) y[i] = x[i] > zero ? x[i] : s0 * x[i]; break;
+    case MDL_OP_SIGMOID: for (i = 0; i < n; i++) y[i] = mdl__sigmoid1(x[i]); break;
+    case MDL_OP_TANH: for (i = 0; i < n; i++) y[i] = MDL__TANH(x[i]); break;
+    case MDL_OP_GELU:
+        for (i = 0; i < n; i++) y[i] = x[i] * half * (one + MDL__ERF(x[i] * rsqrt2));
+        break;
+    case MDL_OP_SILU: for (i = 0; i < n; i++) y[i] = x[i] * mdl__sigmoid1(x[i]); break;
+    case MDL_OP_ELU:
+        for (i = 0; i < n; i++) y[i] = x[i] > zero ? x[i] : s0 * (MDL__EXP(x[i]) - one);
+        break;
+    default: MINIDL_ASSERT(!"not a unary op"); break;
+    }
+}
+
+static void mdl__unary_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    const mdl_scalar *x = X->data, *y = node->out->data, *g = node->out->grad;
+    mdl_scalar *dx = mdl__grad_of(X);
+    mdl_scalar s0 = (mdl_scalar)node->f[0], s1 = (mdl_scalar)node->f[1];
+    const mdl_scalar one = 1, zero = 0, half = (mdl_scalar)0.5;
+    const mdl_scalar rsqrt2 = (mdl_scalar)0.70710678118654752440;
+    const mdl_scalar rsqrt2pi = (mdl_scalar)0.39894228040143267794;
+    size_t i, n = X->numel;
+    if (!dx) return;
+    switch (node->op) {
+    case MDL_OP_ADD_SCALAR: for (i = 0; i < n; i++) dx[i] += g[i]; break;
+    case MDL_OP_MUL_SCALAR: for (i = 0; i < n; i++) dx[i] += g[i] * s0; break;
+    case MDL_OP_EXP: for (i = 0; i < n; i++) dx[i] += g[i] * y[i]; break;
+    case MDL_OP_LOG: for (i = 0; i < n; i++) dx[i] += g[i] / x[i]; break;
+    case MDL_OP_SQRT: for (i = 0; i < n; i++) dx[i] += g[i] * half / y[i]; break;
+    case MDL_OP_ABS:
+        for (i = 0; i < n; i++) dx[i] += x[i] > zero ? g[i] : (x[i] < zero ? -g[i] : zero);
+        break;
+    case MDL_OP_POW:
+        for (i = 0; i < n; i++) dx[i] += g[i] * s0 * MDL__POW(x[i], s0 - one);
+        break;
+    case MDL_OP_CLAMP:
+        for (i = 0; i < n; i++) dx[i] += (x[i] >= s0 && x[i] <= s1) ? g[i] : zero;
+        break;
+    case MDL_OP_RELU: for (i = 0; i < n; i++) dx[i] += x[i] > zero ? g[i] : zero; break;
+    case MDL_OP_LEAKY_RELU:
+        for (i = 0; i < n; i++) dx[i] += x[i] > zero ? g[i] : s0 * g[i];
+        break;
+    case MDL_OP_SIGMOID: for (i = 0; i < n; i++) dx[i] += g[i] * y[i] * (one - y[i]); break;
+    case MDL_OP_TANH: for (i = 0; i < n; i++) dx[i] += g[i] * (one - y[i] * y[i]); break;
+    case MDL_OP_GELU:
+        for (i = 0; i < n; i++) {
+            mdl_scalar cdf = half * (one + MDL__ERF(x[i] * rsqrt2));
+            mdl_scalar pdf = rsqrt2pi * MDL__EXP(-half * x[i] * x[i]);
+            dx[i] += g[i] * (cdf + x[i] * pdf);
+        }
+        break;
+    case MDL_OP_SILU:
+        for (i = 0; i < n; i++) {
+            mdl_scalar s = mdl__sigmoid1(x[i]);
+            dx[i] += g[i] * s * (one + x[i] * (one - s));
+        }
+        break;
+    case MDL_OP_ELU:
+        for (i = 0; i < n; i++) dx[i] += x[i] > zero ? g[i] : g[i] * (y[i] + s0);
+        break;
+    default: MINIDL_ASSERT(!"not a unary op"); break;
+    }
+    (void)s1;
+}
+#define mdl__ADD_SCALAR_backward mdl__unary_backward
+#define mdl__MUL_SCALAR_backward mdl__unary_backward
+#define mdl__EXP_backward mdl__unary_backward
+#define mdl__LOG_backward mdl__unary_backward
+#define mdl__SQRT_backward mdl__unary_backward
+#define mdl__ABS_backward mdl__unary_backward
+#define mdl__POW_backward mdl__unary_backward
+#define mdl__CLAMP_backward mdl__unary_backward
+#define mdl__RELU_backward mdl__unary_backward
+#define mdl__LEAKY_RELU_backward mdl__unary_backward
+#define mdl__SIGMOID_backward mdl__unary_backward
+#define mdl__TANH_backward mdl__unary_backward
+#define mdl__GELU_backward mdl__unary_backward
+#define mdl__SILU_backward mdl__unary_backward
+#define mdl__ELU_backward mdl__unary_backward
+
+static mdl_tensor *mdl__unary(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x,
+                              mdl_scalar s0, mdl_scalar s1) {
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    out = mdl__make(ar, fn, x->ndim, x->shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__unary_forward(op, x->data, out->data, x->numel, s0, s1);
+    if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
+    if (out->node) {
+        out->node->f[0] = (double)s0;
+        out->node->f[1] = (double)s1;
+    }
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_add_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__unary(ar, "mdl_add_scalar", MDL_OP_ADD_SCALAR, x, s, 0);
+}
+MDLDEF mdl_tensor *mdl_sub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__unary(ar, "mdl_sub_scalar", MDL_OP_ADD_SCALAR, x, -s, 0);
+}
+MDLDEF mdl_tensor *mdl_mul_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__unary(ar, "mdl_mul_scalar", MDL_OP_MUL_SCALAR, x, s, 0);
+}
+MDLDEF mdl_tensor *mdl_div_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__unary(ar, "mdl_div_scalar", MDL_OP_MUL_SCALAR, x, (mdl_scalar)1 / s, 0);
+}
+MDLDEF mdl_tensor *mdl_neg(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_neg", MDL_OP_MUL_SCALAR, x, -1, 0);
+}
+MDLDEF mdl_tensor *mdl_exp(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_exp", MDL_OP_EXP, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_log(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_log", MDL_OP_LOG, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_sqrt(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_sqrt", MDL_OP_SQRT, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_abs(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_abs", MDL_OP_ABS, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_pow(mdl_arena *ar, mdl_tensor *x, mdl_scalar p) {
+    return mdl__unary(ar, "mdl_pow", MDL_OP_POW, x, p, 0);
+}
+MDLDEF mdl_tensor *mdl_clamp(mdl_arena *ar, mdl_tensor *x, mdl_scalar lo, mdl_scalar hi) {
+    if (lo > hi) {
+        mdl__fail(MDL_ERR_ARG, "mdl_clamp", "lo %g is greater than hi %g", (double)lo, (double)hi);
+        return NULL;
+    }
+    return mdl__unary(ar, "mdl_clamp", MDL_OP_CLAMP, x, lo, hi);
+}
+MDLDEF mdl_tensor *mdl_relu(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_relu", MDL_OP_RELU, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_leaky_relu(mdl_arena *ar, mdl_tensor *x, mdl_scalar slope) {
+    return mdl__unary(ar, "mdl_leaky_relu", MDL_OP_LEAKY_RELU, x, slope, 0);
+}
+MDLDEF mdl_tensor *mdl_sigmoid(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_sigmoid", MDL_OP_SIGMOID, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_tanh(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_tanh", MDL_OP_TANH, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_gelu(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_gelu", MDL_OP_GELU, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_silu(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_silu", MDL_OP_SILU, x, 0, 0);
+}
+MDLDEF mdl_tensor *mdl_elu(mdl_arena *ar, mdl_tensor *x, mdl_scalar alpha) {
+    return mdl__unary(ar, "mdl_elu", MDL_OP_ELU, x, alpha, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   softmax and log_softmax along an axis                  x:[outer, n, inner] -> y:[same]
+     softmax      y_k = e^(x_k - m) / sum_j e^(x_j - m)         m = max_j x_j
+                  dx_k += y_k (g_k - sum_j g_j y_j)
+     log_softmax  y_k = x_k - m - log(sum_j e^(x_j - m))
+                  dx_k += g_k - e^(y_k) sum_j g_j
+   Subtracting the maximum changes nothing mathematically (it cancels between numerator and
+   denominator) but keeps every exponent <= 0, so e^x cannot overflow even for x = 1000.
+   The sums run in double. Saved for backward: y.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__softmax_forward(int log_form, const mdl_scalar *x, mdl_scalar *y, size_t outer,
+                                 size_t n, size_t inner) {
+    size_t o, i, k;
+    for (o = 0; o < outer; o++) {
+        for (i = 0; i < inner; i++) {
+            const mdl_scalar *xs = x + o * n * inner + i;
+            mdl_scalar *ys = y + o * n * inner + i;
+            mdl_scalar m = xs[0];
+            double total = 0;
+            for (k = 1; k < n; k++) m = xs[k * inner] > m ? xs[k * inner] : m;
+            for (k = 0; k < n; k++) total += exp((double)(xs[k * inner] - m));
+            if (log_form) {
+                mdl_scalar lse = m + (mdl_scalar)log(total);
+                for (k = 0; k < n; k++) ys[k * inner] = xs[k * inner] - lse;
+            } else {
+                for (k = 0; k < n; k++)
+                    ys[k * inner] = (mdl_scalar)(exp((double)(xs[k * inner] - m)) / total);
+            }
+        }
+    }
+}
+
+static void mdl__softmax_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *y = node->out->data, *g = node->out->grad;
+    size_t outer, n, inner, o, i, k;
+    if (!dx) return;
+    mdl__split(X, node->arg[0], &outer, &n, &inner);
+    for (o = 0; o < outer; o++) {
+        for (i = 0; i < inner; i++) {
+            size_t base = o * n * inner + i;
+            double dot = 0;
+            if (node->op == MDL_OP_SOFTMAX) {
+                for (k = 0; k < n; k++) dot += (double)g[base + k * inner] * y[base + k * inner];
+                for (k = 0; k < n; k++) {
+                    size_t at = base + k * inner;
+                    dx[at] += y[at] * (g[at] - (mdl_scalar)dot);
+                }
+            } else {
+                for (k = 0; k < n; k++) dot += g[base + k * inner];
+                for (k = 0; k < n; k++) {
+                    size_t at = base + k * inner;
+                    dx[at] += g[at] - MDL__EXP(y[at]) * (mdl_scalar)dot;
+                }
+            }
+        }
+    }
+}
+#define mdl__SOFTMAX_backward mdl__softmax_backward
+#define mdl__LOG_SOFTMAX_backward mdl__softmax_backward
+
+static mdl_tensor *mdl__softmax(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x,
+                                int axis) {
+    mdl_tensor *out;
+    size_t outer, n, inner;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (x->ndim == 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "x is a scalar: softmax needs an axis to normalize along");
+        return NULL;
+    }
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return NULL;
+    out = mdl__make(ar, fn, x->ndim, x->shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__split(x, axis, &outer, &n, &inner);
+    mdl__softmax_forward(op == MDL_OP_LOG_SOFTMAX, x->data, out->data, outer, n, inner);
+    if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
+    if (out->node) out->node->arg[0] = axis;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_softmax(mdl_arena *ar, mdl_tensor *x, int axis) {
+    return mdl__softmax(ar, "mdl_softmax", MDL_OP_SOFTMAX, x, axis);
+}
+MDLDEF mdl_tensor *mdl_log_softmax(mdl_arena *ar, mdl_tensor *x, int axis) {
+    return mdl__softmax(ar, "mdl_log_softmax", MDL_OP_LOG_SOFTMAX, x, axis);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Reductions along an axis                      x:[outer, n, inner] -> y:[outer, inner]
+     sum   y = sum_k x_k          dx_k += g
+     max   y = max_k x_k          dx_k += g for the first k that is the maximum, 0 elsewhere
+   keepdim keeps the reduced axis with size 1, as PyTorch does; MDL_ALL reduces everything.
+   Sums run in double so a long sum of floats does not drift. Saved: for max, the position k of
+   each maximum. mean and var are built from these (see below).
+   --------------------------------------------------------------------------------------------- */
+
+/* The output shape of a reduction over `axis` (already checked; MDL_ALL allowed). */
+static int mdl__reduced_shape(const mdl_tensor *x, int axis, int keepdim, int *shape) {
+    int d, nd = 0;
+    for (d = 0; d < x->ndim; d++) {
+        if (axis == MDL_ALL || d == axis) {
+            if (keepdim) shape[nd++] = 1;
+        } else {
+            shape[nd++] = x->shape[d];
+        }
+    }
+    return nd;
+}
+
+static void mdl__sum_forward(const mdl_scalar *x, mdl_scalar *y, size_t outer, size_t n,
+                             size_t inner) {
+    size_t o, i, k;
+    for (o = 0; o < outer; o++)
+        for (i = 0; i < inner; i++) {
+            double total = 0;
+            for (k = 0; k < n; k++) total += x[(o * n + k) * inner + i];
+            y[o * inner + i] = (mdl_scalar)total;
+        }
+}
+
+static void mdl__SUM_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *g = node->out->grad;
+    size_t outer, n, inner, o, i, k;
+    if (!dx) return;
+    mdl__split(X, node->arg[0], &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (k = 0; k < n; k++)
+            for (i = 0; i < inner; i++) dx[(o * n + k) * inner + i] += g[o * inner + i];
+}
+
+/* Position of the first maximum along the axis for each (o, i); NaN counts as the largest. */
+static void mdl__argmax_forward(const mdl_scalar *x, mdl_scalar *y, size_t *pos, size_t outer,
+                                size_t n, size_t inner) {
+    size_t o, i, k;
+    for (o = 0; o < outer; o++)
+        for (i = 0; i < inner; i++) {
+            const mdl_scalar *xs = x + o * n * inner + i;
+            size_t best = 0;
+            for (k = 1; k < n; k++) {
+                if (xs[best * inner] != xs[best * inner]) break; /* a NaN wins */
+                if (xs[k * inner] > xs[best * inner] || xs[k * inner] != xs[k * inner]) best = k;
+            }
+            if (y) y[o * inner + i] = xs[best * inner];
+            pos[o * inner + i] = best;
+        }
+}
+
+static void mdl__MAX_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *g = node->out->grad;
+    const size_t *pos = (const size_t *)node->saved;
+    size_t outer, n, inner, o, i;
+    if (!dx) return;
+    mdl__split(X, node->arg[0], &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (i = 0; i < inner; i++)
+            dx[(o * n + pos[o * inner + i]) * inner + i] += g[o * inner + i];
+}
+
+/* sum, max and argmax share their checks and shapes. */
+static mdl_tensor *mdl__reduce(mdl_arena *ar, const char *fn, mdl_op op, int want_argmax,
+                               mdl_tensor *x, int axis, int keepdim) {
+    int shape[MDL_MAX_DIMS], nd;
+    size_t outer, n, inner, *pos = NULL;
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    axis = mdl__axis(fn, x, axis, 1);
+    if (axis == -1) return NULL;
+    if (x->ndim == 0) axis = MDL_ALL;
+    mdl__split(x, axis, &outer, &n, &inner);
+    if (op == MDL_OP_MAX && n == 0) {
+        char buf[96];
+        mdl__fail(MDL_ERR_ARG, fn, "x %s is empty along the axis: no maximum to take",
+                  mdl_shape_str(x, buf, sizeof buf));
+        return NULL;
+    }
+    nd = mdl__reduced_shape(x, axis, keepdim, shape);
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    if (!out) return NULL;
+    if (op == MDL_OP_SUM) {
+        mdl__sum_forward(x->data, out->data, outer, n, inner);
+    } else {
+        pos = (size_t *)mdl__alloc(ar, outer * inner * sizeof(size_t));
+        if (!pos) return NULL;
+        mdl__argmax_forward(x->data, out->data, pos, outer, n, inner);
+        if (want_argmax) {
+            size_t i;
+            for (i = 0; i < outer * inner; i++) out->data[i] = (mdl_scalar)pos[i];
+            return out; /* an index is not differentiable: no tape node */
+        }
+    }
+    if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
+    if (out->node) {
+        out->node->arg[0] = axis;
+        out->node->saved = pos;
+    }
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_sum(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim) {
+    return mdl__reduce(ar, "mdl_sum", MDL_OP_SUM, 0, x, axis, keepdim);
+}
+MDLDEF mdl_tensor *mdl_max(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim) {
+    return mdl__reduce(ar, "mdl_max", MDL_OP_MAX, 0, x, axis, keepdim);
+}
+MDLDEF mdl_tensor *mdl_argmax(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim) {
+    return mdl__reduce(ar, "mdl_argmax", MDL_OP_MAX, 1, x, axis, keepdim);
+}
+
+/* mean = sum / n, built from sum and mul_scalar, so it needs no backward of its own. */
+static size_t mdl__axis_count(const mdl_tensor *x, int axis) {
+    return axis == MDL_ALL ? x->numel : (size_t)x->shape[axis];
+}
+
+MDLDEF mdl_tensor *mdl_mean(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim) {
+    mdl_tensor *s;
+    if (!mdl__usable_arena("mdl_mean", ar) || !mdl__usable("mdl_mean", "x", x)) return NULL;
+    axis = mdl__axis("mdl_mean", x, axis, 1);
+    if (axis == -1) return NULL;
+    s = mdl_sum(ar, x, axis, keepdim);
+    return mdl_mul_scalar(ar, s, (mdl_scalar)(1.0 / (double)mdl__axis_count(x, axis)));
+}
+
+/* var = sum((x - mean)^2) / (n - correction): two passes (first the mean, then the squared
+   distances from it), which is more accurate in floating point than E[x^2] - E[x]^2. */
+MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correction, int keepdim) {
+    mdl_tensor *m, *d, *s;
+    if (!mdl__usable_arena("mdl_var", ar) || !mdl__usable("mdl_var", "x", x)) return NULL;
+    axis = mdl__axis("mdl_var", x, axis, 1);
+    if (axis == -1) return NULL;
+    if (correction < 0) {
+        mdl__fail(MDL_ERR_ARG, "mdl_var", "correction %d is negative", correction);
+        return NULL;
+    }
+    m = mdl_mean(ar, x, axis, 1);
+    d = mdl_sub(ar, x, m);
+    s = mdl_sum(ar, mdl_mul(ar, d, d), axis, keepdim);
+    return mdl_mul_scalar(ar, s, (mdl_scalar)(1.0 / ((double)mdl__axis_count(x, axis) -
+                                                     (double)correction)));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   GEMM, the one place where matrices are multiplied       C = alpha op(A) op(B) + beta C
+     op(A):[M,K] op(B):[K,N] C:[M,N], row-major, lda/ldb/ldc the row strides,
+     op(X) = X or X^T (trans_a, trans_b). beta == 0 means C is written without being read.
+   This is the plain reference kernel: loops ordered so that the innermost one walks rows of B
+   and C contiguously (the compiler vectorizes it). Every op that multiplies matrices calls
+   mdl__gemm, so a faster kernel can take its place without touching them.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__gemm(int trans_a, int trans_b, int m, int n, int k, mdl_scalar alpha,
+                      const mdl_scalar *a, int lda, const mdl_scalar *b, int ldb,
+                      mdl_scalar beta, mdl_scalar *c, int ldc) {
+    int i, j, p;
+    for (i = 0; i < m; i++) { /* C = beta C first; beta == 0 must not read C (it may be NaN) */
+        mdl_scalar *ci = c + (size_t)i * (size_t)ldc;
+        if (beta == 0) {
+            for (j = 0; j < n; j++) ci[j] = 0;
+        } else if (beta != 1) {
+            for (j = 0; j < n; j++) ci[j] *= beta;
+        }
+    }
+    if (alpha == 0 || k == 0) return;
+    for (i = 0; i < m; i++) {
+        mdl_scalar *ci = c + (size_t)i * (size_t)ldc;
+        if (!trans_b) { /* C[i,:] += alpha A[i,p] B[p,:] for each p: rows of B, contiguous */
+            for (p = 0; p < k; p++) {
+                mdl_scalar aip = alpha * (trans_a ? a[(size_t)p * (size_t)lda + (size_t)i]
+                                                  : a[(size_t)i * (size_t)lda + (size_t)p]);
+                const mdl_scalar *bp = b + (size_t)p * (size_t)ldb;
+                for (j = 0; j < n; j++) ci[j] += aip * bp[j];
+            }
+        } else { /* C[i,j] += alpha dot(A[i,:], B[j,:]): rows of B^T are rows of B */
+            for (j = 0; j < n; j++) {
+                const mdl_scalar *bj = b + (size_t)j * (size_t)ldb;
+                mdl_scalar total = 0;
+                for (p = 0; p < k; p++)
+                    total += (trans_a ? a[(size_t)p * (size_t)lda + (size_t)i]
+                                      : a[(size_t)i * (size_t)lda + (size_t)p]) * bj[p];
+                ci[j] += alpha * total;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   matmul                                  C = A @ B   A:[M,K] B:[K,N] -> C:[M,N]
+     dA += dC @ B^T     dB += A^T @ dC
+   Batched: A:[B,M,K] @ B:[B,K,N] -> [B,M,N], one product per batch entry. A:[B,M,K] @ B:[K,N]
+   shares B across the batch, so its gradient sums over the batch (the gemm's beta = 1 does
+   the adding). Saved for backward: A and B.
+   --------------------------------------------------------------------------------------------- */
+
+/* Batch count, M, K, N and whether b is shared, from the two shapes (already checked). */
+static void mdl__matmul_dims(const mdl_tensor *a, const mdl_tensor *b, int *batch, int *m,
+                             int *k, int *n) {
+    *batch = a->ndim == 3 ? a->shape[0] : 1;
+    *m = a->shape[a->ndim - 2];
+    *k = a->shape[a->ndim - 1];
+    *n = b->shape[b->ndim - 1];
+}
+
+static void mdl__MATMUL_backward(mdl__node *node) {
+    mdl_tensor *A = node->in[0], *B = node->in[1];
+    mdl_scalar *da = mdl__grad_of(A), *db = mdl__grad_of(B);
+    const mdl_scalar *dc = node->out->grad;
+    int batch, m, k, n, i;
+    size_t b_step;
+    mdl__matmul_dims(A, B, &batch, &m, &k, &n);
+    b_step = B->ndim == 3 ? (size_t)k * (size_t)n : 0; /* 0: every batch entry uses one B */
+    for (i = 0; i < batch; i++) {
+        const mdl_scalar *ai = A->data + (size_t)i * (size_t)m * (size_t)k;
+        const mdl_scalar *bi = B->data + (size_t)i * b_step;
+        const mdl_scalar *dci = dc + (size_t)i * (size_t)m * (size_t)n;
+        if (da) mdl__gemm(0, 1, m, k, n, 1, dci, n, bi, n, 1, da + (size_t)i * (size_t)m * (size_t)k, k);
+        if (db) mdl__gemm(1, 0, k, n, m, 1, ai, k, dci, n, 1, db + (size_t)i * b_step, n);
+    }
+}
+
+MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    const char *fn = "mdl_matmul";
+    char bufa[96], bufb[96];
+    int batch, m, k, n, i, shape[3];
+    mdl_tensor *out, *in[2];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
+        return NULL;
+    mdl_shape_str(a, bufa, sizeof bufa);
+    mdl_shape_str(b, bufb, sizeof bufb);
+    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3 || (a->ndim == 2 && b->ndim == 3)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: supported are [M,K]@[K,N], [B,M,K]@[B,K,N] "
+                  "and [B,M,K]@[K,N]", bufa, bufb);
+        return NULL;
+    }
+    if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a.shape[%d]=%d != b.shape[%d]=%d", bufa, bufb,
+                  a->ndim - 1, a->shape[a->ndim - 1], b->ndim - 2, b->shape[b->ndim - 2]);
+        return NULL;
+    }
+    if (a->ndim == 3 && b->ndim == 3 && a->shape[0] != b->shape[0]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: batch sizes differ (%d vs %d)", bufa, bufb,
+                  a->shape[0], b->shape[0]);
+        return NULL;
+    }
+    mdl__matmul_dims(a, b, &batch, &m, &k, &n);
+    shape[0] = batch;
+    shape[a->ndim - 2] = m;
+    shape[a->ndim - 1] = n;
+    out = mdl__make(ar, fn, a->ndim, shape, NULL, 0);
+    if (!out) return NULL;
+    for (i = 0; i < batch; i++)
+        mdl__gemm(0, 0, m, n, k, 1, a->data + (size_t)i * (size_t)m * (size_t)k, k,
+                  b->data + (b->ndim == 3 ? (size_t)i * (size_t)k * (size_t)n : 0), n, 0,
+                  out->data + (size_t)i * (size_t)m * (size_t)n, n);
+    in[0] = a;
+    in[1] = b;
+    return mdl__finish(ar, fn, MDL_OP_MATMUL, out, 2, in) ? out : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   reshape (a view)                    x:[..] -> y:[other shape, same count]   dx += g
+   y shares x's data: row-major order does not care how the axes are cut. y has its own
+   gradient buffer, which backward adds into x's, element for element. flatten, squeeze and
+   unsqueeze are reshapes. Saved: nothing.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__RESHAPE_backward(mdl__node *node) {
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    const mdl_scalar *g = node->out->grad;
+    size_t i;
+    if (dx)
+        for (i = 0; i < node->out->numel; i++) dx[i] += g[i];
+}
+
+static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
+                                const int *shape) {
+    int s[MDL_MAX_DIMS], d, infer = -1;
+    size_t known = 1;
+    char bufx[96], bufs[96];
+    mdl_tensor *out;
+    if (ndim < 0 || ndim > MDL_MAX_DIMS || (ndim > 0 && !shape)) {
+        mdl__fail(MDL_ERR_ARG, fn, "rank %d is outside 0..%d (or shape is NULL)", ndim,
+                  MDL_MAX_DIMS);
+        return NULL;
+    }
+    for (d = 0; d < ndim; d++) {
+        s[d] = shape[d];
+        if (s[d] == -1 && infer < 0) {
+            infer = d;
+        } else if (s[d] < 0) {
+            mdl__fail(MDL_ERR_SIZE, fn, "shape %s: size %d of axis %d is negative (only one -1 "
+                      "is allowed)", mdl__shape_fmt(ndim, shape, bufs, sizeof bufs), s[d], d);
+            return NULL;
+        } else {
+            known *= (size_t)s[d];
+        }
+    }
+    mdl_shape_str(x, bufx, sizeof bufx);
+    mdl__shape_fmt(ndim, shape, bufs, sizeof bufs);
+    if (infer >= 0) {
+        if (known == 0 || x->numel % known != 0) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s has %zu elements: no size for the -1 in %s makes "
+                      "them fit", bufx, x->numel, bufs);
+            return NULL;
+        }
+        s[infer] = (int)(x->numel / known);
+        known *= (size_t)s[infer];
+    }
+    if (known != x->numel) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s has %zu elements but shape %s has %zu", bufx,
+                  x->numel, bufs, known);
+        return NULL;
+    }
+    out = mdl__make(ar, fn, ndim, s, x->data, 0);
+    if (!out) return NULL;
+    return mdl__finish(ar, fn, MDL_OP_RESHAPE, out, 1, &x) ? out : NULL;
+}
+
+MDLDEF mdl_tensor *mdl_reshape(mdl_arena *ar, mdl_tensor *x, int ndim, const int *shape) {
+    if (!mdl__usable_arena("mdl_reshape", ar) || !mdl__usable("mdl_reshape", "x", x)) return NULL;
+    return mdl__reshape(ar, "mdl_reshape", x, ndim, shape);
+}
+
+MDLDEF mdl_tensor *mdl_flatten(mdl_arena *ar, mdl_tensor *x, int start, int end) {
+    const char *fn = "mdl_flatten";
+    int shape[MDL_MAX_DIMS], nd = 0, d;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (x->ndim == 0) { /* a scalar flattens to one element */
+        shape[0] = 1;
+        return mdl__reshape(ar, fn, x, 1, shape);
+    }
+    start = mdl__axis(fn, x, start, 0);
+    if (start < 0) return NULL;
+    end = mdl__axis(fn, x, end, 0);
+    if (end < 0) return NULL;
+    if (start > end) {
+        mdl__fail(MDL_ERR_ARG, fn, "start axis %d comes after end axis %d", start, end);
+        return NULL;
+    }
+    for (d = 0; d < start; d++) shape[nd++] = x->shape[d];
+    shape[nd] = 1;
+    for (d = start; d <= end; d++) shape[nd] *= x->shape[d];
+    nd++;
+    for (d = end + 1; d < x->ndim; d++) shape[nd++] = x->shape[d];
+    return mdl__reshape(ar, fn, x, nd, shape);
+}
+
+MDLDEF mdl_tensor *mdl_squeeze(mdl_arena *ar, mdl_tensor *x, int axis) {
+    const char *fn = "mdl_squeeze";
+    int shape[MDL_MAX_DIMS], nd = 0, d;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return NULL;
+    if (x->shape[axis] != 1) {
+        char buf[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "axis %d of x %s has size %d, not 1", axis,
+                  mdl_shape_str(x, buf, sizeof buf), x->shape[axis]);
+        return NULL;
+    }
+    for (d = 0; d < x->ndim; d++)
+        if (d != axis) shape[nd++] = x->shape[d];
+    return mdl__reshape(ar, fn, x, nd, shape);
+}
+
+MDLDEF mdl_tensor *mdl_unsqueeze(mdl_arena *ar, mdl_tensor *x, int axis) {
+    const char *fn = "mdl_unsqueeze";
+    int shape[MDL_MAX_DIMS], nd = 0, d;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (axis < 0) axis += x->ndim + 1;
+    if (axis < 0 || axis > x->ndim || x->ndim == MDL_MAX_DIMS) {
+        char buf[96];
+        mdl__fail(MDL_ERR_ARG, fn, "cannot insert an axis at %d into x %s", axis,
+                  mdl_shape_str(x, buf, sizeof buf));
+        return NULL;
+    }
+    for (d = 0; d <= x->ndim; d++) {
+        if (d == axis) shape[nd++] = 1;
+        if (d < x->ndim) shape[nd++] = x->shape[d];
+    }
+    return mdl__reshape(ar, fn, x, nd, shape);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   permute (a copy)               y[i0,i1,..] = x[i_perm^-1 ...]: output axis d is input axis perm[d]
+     dx[the same element] += g
+   Walks the output in order with an odometer over its indices while stepping through x by
+   x's stride of the matching axis. Saved: the permutation. transpose swaps two axes.
+   --------------------------------------------------------------------------------------------- */
+
+/* Copy (or, backward, add) between y in order and x through the permutation. */
+static void mdl__permute_walk(const mdl_tensor *x, const mdl_tensor *y, const int *perm,
+                              mdl_scalar *xs, mdl_scalar *ys, int backward) {
+    int idx[MDL_MAX_DIMS] = {0}, d;
+    size_t i, off = 0; /* offset in x of the current output element */
+    for (i = 0; i < y->numel; i++) {
+        if (backward)
+            xs[off] += ys[i];
+        else
+            ys[i] = xs[off];
+        for (d = y->ndim - 1; d >= 0; d--) { /* odometer: bump the last index, carry left */
+            idx[d]++;
+            off += x->stride[perm[d]];
+            if (idx[d] < y->shape[d]) break;
+            off -= (size_t)idx[d] * x->stride[perm[d]];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void mdl__PERMUTE_backward(mdl__node *node) {
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    if (dx)
+        mdl__permute_walk(node->in[0], node->out, (const int *)node->saved, dx, node->out->grad, 1);
+}
+
+MDLDEF mdl_tensor *mdl_permute(mdl_arena *ar, mdl_tensor *x, const int *perm) {
+    const char *fn = "mdl_permute";
+    int shape[MDL_MAX_DIMS], seen[MDL_MAX_DIMS] = {0}, d, *saved;
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!perm && x->ndim > 0) {
+        mdl__fail(MDL_ERR_NULL, fn, "perm is NULL");
+        return NULL;
+    }
+    for (d = 0; d < x->ndim; d++) {
+        if (perm[d] < 0 || perm[d] >= x->ndim || seen[perm[d]]) {
+            char buf[96];
+            mdl__fail(MDL_ERR_ARG, fn, "perm is not a permutation of 0..%d for x %s (perm[%d] = "
+                      "%d)", x->ndim - 1, mdl_shape_str(x, buf, sizeof buf), d, perm[d]);
+            return NULL;
+        }
+        seen[perm[d]] = 1;
+        shape[d] = x->shape[perm[d]];
+    }
+    out = mdl__make(ar, fn, x->ndim, shape, NULL, 0);
+    saved = (int *)mdl__alloc(ar, sizeof(int) * MDL_MAX_DIMS);
+    if (!out || !saved) return NULL;
+    for (d = 0; d < x->ndim; d++) saved[d] = perm[d];
+    mdl__permute_walk(x, out, saved, x->data, out->data, 0);
+    if (!mdl__finish(ar, fn, MDL_OP_PERMUTE, out, 1, &x)) return NULL;
+    if (out->node) out->node->saved = saved;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_transpose(mdl_arena *ar, mdl_tensor *x, int axis0, int axis1) {
+    const char *fn = "mdl_transpose";
+    int perm[MDL_MAX_DIMS], d;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    axis0 = mdl__axis(fn, x, axis0, 0);
+    if (axis0 < 0) return NULL;
+    axis1 = mdl__axis(fn, x, axis1, 0);
+    if (axis1 < 0) return NULL;
+    for (d = 0; d < x->ndim; d++) perm[d] = d;
+    perm[axis0] = axis1;
+    perm[axis1] = axis0;
+    return mdl_permute(ar, x, perm);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   slice                          x:[outer, n, inner] -> y:[outer, end - start, inner]
+     y[o, j, i] = x[o, start + j, i]        dx[o, start + j, i] += g[o, j, i]
+   When outer == 1 (the axes before `axis` are all 1, e.g. a batch of rows along axis 0) the
+   slice is one contiguous run of x: a view, no copy. Saved: the axis and start.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__SLICE_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *g = node->out->grad;
+    size_t outer, n, inner, o, m = (size_t)node->out->shape[node->arg[0]];
+    size_t start = (size_t)node->arg[1], i;
+    if (!dx) return;
+    mdl__split(X, node->arg[0], &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (i = 0; i < m * inner; i++) dx[(o * n + start) * inner + i] += g[o * m * inner + i];
+}
+
+MDLDEF mdl_tensor *mdl_slice(mdl_arena *ar, mdl_tensor *x, int axis, int start, int end) {
+    const char *fn = "mdl_slice";
+    int shape[MDL_MAX_DIMS], dim;
+    size_t outer, n, inner, o, m;
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return NULL;
+    dim = x->shape[axis];
+    if (start < 0) start += dim; /* negative counts from the end, as in Python */
+    if (end < 0) end += dim;
+    if (start < 0 || end > dim || start > end) {
+        char buf[96];
+        mdl__fail(MDL_ERR_ARG, fn, "range %d:%d is outside axis %d of x %s (size %d)", start,
+                  end, axis, mdl_shape_str(x, buf, sizeof buf), dim);
+        return NULL;
+    }
+    memcpy(shape, x->shape, sizeof shape);
+    shape[axis] = end - start;
+    mdl__split(x, axis, &outer, &n, &inner);
+    m = (size_t)(end - start);
+    if (outer == 1) {
+        out = mdl__make(ar, fn, x->ndim, shape, x->data + (size_t)start * inner, 0);
+        if (!out) return NULL;
+    } else {
+        out = mdl__make(ar, fn, x->ndim, shape, NULL, 0);
+        if (!out) return NULL;
+        for (o = 0; o < outer; o++)
+            memcpy(out->data + o * m * inner, x->data + (o * n + (size_t)start) * inner,
+                   m * inner * sizeof(mdl_scalar));
+    }
+    if (!mdl__finish(ar, fn, MDL_OP_SLICE, out, 1, &x)) return NULL;
+    if (out->node) {
+        out->node->arg[0] = axis;
+        out->node->arg[1] = start;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   concat                 xs[t]:[outer, n_t, inner] -> y:[outer, sum_t n_t, inner]
+     each input's block of rows is copied into its place; backward hands each input its block
+     of the gradient back. stack = unsqueeze every input, then concat. Saved: the axis.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__CONCAT_backward(mdl__node *node) {
+    const mdl_scalar *g = node->out->grad;
+    size_t outer, total, inner, o, at = 0;
+    int t;
+    mdl__split(node->out, node->arg[0], &outer, &total, &inner);
+    for (t = 0; t < node->n_in; t++) {
+        mdl_tensor *X = node->in[t];
+        mdl_scalar *dx = mdl__grad_of(X);
+        size_t n = (size_t)X->shape[node->arg[0]], i;
+        if (dx)
+            for (o = 0; o < outer; o++)
+                for (i = 0; i < n * inner; i++)
+                    dx[o * n * inner + i] += g[(o * total + at) * inner + i];
+        at += n;
+    }
+}
+
+static mdl_tensor *mdl__concat(mdl_arena *ar, const char *fn, int n_in, mdl_tensor *const *xs,
+                               int axis) {
+    int shape[MDL_MAX_DIMS], t, d;
+    size_t outer, total, inner, o, at = 0;
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar)) return NULL;
+    if (n_in < 1 || !xs) {
+        mdl__fail(n_in < 1 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "needs at least one tensor (n = %d)",
+                  n_in);
+        return NULL;
+    }
+    for (t = 0; t < n_in; t++) {
+        char what[32];
+        snprintf(what, sizeof what, "xs[%d]", t);
+        if (!mdl__usable(fn, what, xs[t])) return NULL;
+    }
+    axis = mdl__axis(fn, xs[0], axis, 0);
+    if (axis < 0) return NULL;
+    memcpy(shape, xs[0]->shape, sizeof shape);
+    shape[axis] = 0;
+    for (t = 0; t < n_in; t++) {
+        int fits = xs[t]->ndim == xs[0]->ndim;
+        for (d = 0; fits && d < xs[0]->ndim; d++)
+            if (d != axis && xs[t]->shape[d] != xs[0]->shape[d]) fits = 0;
+        if (!fits) {
+            char b0[96], bt[96];
+            mdl__fail(MDL_ERR_SHAPE, fn, "xs[0] %s and xs[%d] %s differ in an axis other than "
+                      "axis %d", mdl_shape_str(xs[0], b0, sizeof b0), t,
+                      mdl_shape_str(xs[t], bt, sizeof bt), axis);
+            return NULL;
+        }
+        shape[axis] += xs[t]->shape[axis];
+    }
+    out = mdl__make(ar, fn, xs[0]->ndim, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__split(out, axis, &outer, &total, &inner);
+    for (t = 0; t < n_in; t++) { /* copy each input's rows into its place along the axis */
+        size_t n = (size_t)xs[t]->shape[axis];
+        for (o = 0; o < outer; o++)
+            memcpy(out->data + (o * total + at) * inner, xs[t]->data + o * n * inner,
+                   n * inner * sizeof(mdl_scalar));
+        at += n;
+    }
+    if (!mdl__finish(ar, fn, MDL_OP_CONCAT, out, n_in, xs)) return NULL;
+    if (out->node) out->node->arg[0] = axis;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_concat(mdl_arena *ar, int n, mdl_tensor *const *xs, int axis) {
+    return mdl__concat(ar, "mdl_concat", n, xs, axis);
+}
+
+MDLDEF mdl_tensor *mdl_stack(mdl_arena *ar, int n, mdl_tensor *const *xs, int axis) {
+    const char *fn = "mdl_stack";
+    mdl_tensor **parts;
+    int t;
+    if (!mdl__usable_arena(fn, ar)) return NULL;
+    if (n < 1 || !xs) {
+        mdl__fail(n < 1 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "needs at least one tensor (n = %d)", n);
+        return NULL;
+    }
+    parts = (mdl_tensor **)mdl__alloc(ar, (size_t)n * sizeof(mdl_tensor *));
+    if (!parts) return NULL;
+    for (t = 0; t < n; t++) {
+        char what[32];
+        snprintf(what, sizeof what, "xs[%d]", t);
+        if (!mdl__usable(fn, what, xs[t])) return NULL;
+        if (xs[t]->ndim != xs[0]->ndim ||
+            memcmp(xs[t]->shape, xs[0]->shape, sizeof(int) * (size_t)xs[0]->ndim) != 0) {
+            char b0[96], bt[96];
+            mdl__fail(MDL_ERR_SHAPE, fn, "xs[0] %s and xs[%d] %s must have one shape",
+                      mdl_shape_str(xs[0], b0, sizeof b0), t, mdl_shape_str(xs[t], bt, sizeof bt));
+            return NULL;
+        }
+        parts[t] = mdl_unsqueeze(ar, xs[t], axis);
+        if (!parts[t]) return NULL;
+    }
+    if (axis < 0) axis += xs[0]->ndim + 1;
+    return mdl__concat(ar, fn, n, parts, axis);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   index_select           x:[outer, n, inner], index[m] -> y:[outer, m, inner]
+     y[o, j, i] = x[o, index[j], i]         dx[o, index[j], i] += g[o, j, i]
+   An index may repeat; its gradients then add up (the += matters here). Along axis 0 of a
+   [vocab, dim] table this is an embedding lookup. Saved: the axis and a copy of the indices.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__INDEX_SELECT_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *g = node->out->grad;
+    const int *index = (const int *)node->saved;
+    size_t outer, n, inner, o, j, i, m = (size_t)node->out->shape[node->arg[0]];
+    if (!dx) return;
+    mdl__split(X, node->arg[0], &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (j = 0; j < m; j++)
+            for (i = 0; i < inner; i++)
+                dx[(o * n + (size_t)index[j]) * inner + i] += g[(o * m + j) * inner + i];
+}
+
+MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int n_index,
+                                    const int *index) {
+    const char *fn = "mdl_index_select";
+    int shape[MDL_MAX_DIMS], j, *saved;
+    size_t outer, n, inner, o;
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return NULL;
+    if (n_index < 0 || (n_index > 0 && !index)) {
+        mdl__fail(n_index < 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "bad index list (n = %d%s)",
+                  n_index, index ? "" : ", index NULL");
+        return NULL;
+    }
+    for (j = 0; j < n_index; j++) {
+        if (index[j] < 0 || index[j] >= x->shape[axis]) {
+            char buf[96];
+            mdl__fail(MDL_ERR_ARG, fn, "index[%d] = %d is outside axis %d of x %s (0..%d)", j,
+                      index[j], axis, mdl_shape_str(x, buf, sizeof buf), x->shape[axis] - 1);
+            return NULL;
+        }
+    }
+    memcpy(shape, x->shape, sizeof shape);
+    shape[axis] = n_index;
+    out = mdl__make(ar, fn, x->ndim, shape, NULL, 0);
+    saved = (int *)mdl__alloc(ar, (size_t)n_index * sizeof(int));
+    if (!out || !saved) return NULL;
+    if (n_index) memcpy(saved, index, (size_t)n_index * sizeof(int));
+    mdl__split(x, axis, &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (j = 0; j < n_index; j++)
+            memcpy(out->data + (o * (size_t)n_index + (size_t)j) * inner,
+                   x->data + (o * n + (size_t)index[j]) * inner, inner * sizeof(mdl_scalar));
+    if (!mdl__finish(ar, fn, MDL_OP_INDEX_SELECT, out, 1, &x)) return NULL;
+    if (out->node) {
+        out->node->arg[0] = axis;
+        out->node->saved = saved;
+    }
+    return out;
+}
+
+// >>autograd (implementation)
+
+typedef void (*mdl__backward_fn)(mdl__node *node);
+#define MDL__BACKWARD_ITEM(name, fn) mdl__##name##_backward,
+/* one backward per op, in MDL_OPS order: node->op indexes it */
+static const mdl__backward_fn mdl__backward_table[] = {MDL_OPS(MDL__BACKWARD_ITEM)};
+#undef MDL__BACKWARD_ITEM
+
+/* Mark every node that y depends on with a fresh mark, walking the tape from y's node back.
+   Because the tape is newest first, a node's consumers are always met before the node itself:
+   by the time we reach it, it is marked if anything marked uses it. */
+static unsigned mdl__mark_graph(mdl_tensor *y) {
+    mdl_arena *ar = y->arena;
+    unsigned mark = ++ar->mark;
+    mdl__node *node;
+    int i;
+    y->node->mark = mark;
+    for (node = y->node; node; node = node->prev) {
+        if (node->mark != mark) continue;
+        for (i = 0; i < node->n_in; i++)
+            if (node->in[i]->node) node->in[i]->node->mark = mark;
+    }
+    return mark;
+}
+
+static mdl_error mdl__backward(const char *fn, mdl_tensor *y, const mdl_scalar *dy) {
+    mdl_arena *ar;
+    mdl__node *node;
+    unsigned mark;
+    size_t i;
+    int k;
+    if (!y->requires_grad) {
+        mdl__fail(MDL_ERR_GRAPH, fn, "y does not require grad: nothing it was computed from "
+                  "asked for a gradient (use mdl_params_add or mdl_set_requires_grad, and keep "
+                  "grad mode on)");
+        return MDL_ERR_GRAPH;
+    }
+    if (!y->node) { /* y is a leaf: its gradient is dy itself */
+        mdl_scalar *g = mdl__grad_of(y);
+        if (!g) return mdl__last_code;
+        for (i = 0; i < y->numel; i++) g[i] += dy ? dy[i] : 1;
+        return MDL_OK;
+    }
+    ar = y->arena;
+    /* Pass 1: mark what y depends on, and forget the gradients that an earlier backward left
+       in intermediate results (leaves keep theirs: they accumulate). */
+    mark = mdl__mark_graph(y);
+    for (node = y->node; node; node = node->prev)
+        if (node->mark == mark) node->out->grad = NULL;
+    /* Seed: d(y)/d(y) = 1, or the given dy. */
+    if (!mdl__grad_of(y)) return mdl__last_code;
+    for (i = 0; i < y->numel; i++) y->grad[i] = dy ? dy[i] : 1;
+    /* Pass 2: run each marked node's backward, newest first (reverse topological order). */
+    for (node = y->node; node; node = node->prev) {
+        if (node->mark != mark || !node->out->grad) continue;
+        mdl__backward_table[node->op](node);
+        if (ar->anomaly) {
+            for (k = 0; k < node->n_in; k++) {
+                char what[48];
+                snprintf(what, sizeof what, "the gradient of input %d", k);
+                if (node->in[k]->grad &&
+                    !mdl__check_finite(mdl__op_names[node->op], "backward", what, node->in[k],
+                                       node->in[k]->grad))
+                    return MDL_ERR_NONFINITE;
+            }
+        }
+    }
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_backward(mdl_tensor *y) {
+    if (!mdl__usable("mdl_backward", "y", y)) return y ? mdl__last_code : MDL_ERR_NULL;
+    if (y->numel != 1) {
+        char buf[96];
+        mdl__fail(MDL_ERR_SHAPE, "mdl_backward", "y %s has %zu elements; backward starts from one "
+                  "number (a loss: mdl_sum or mdl_mean it, or use mdl_backward_with)",
+                  mdl_shape_str(y, buf, sizeof buf), y->numel);
+        return MDL_ERR_SHAPE;
+    }
+    return mdl__backward("mdl_backward", y, NULL);
+}
+
+MDLDEF mdl_error mdl_backward_with(mdl_tensor *y, const mdl_tensor *dy) {
+    const char *fn = "mdl_backward_with";
+    if (!mdl__usable(fn, "y", y) || !mdl__usable(fn, "dy", dy))
+        return mdl__last_code ? mdl__last_code : MDL_ERR_NULL;
+    if (dy->numel != y->numel) {
+        char by[96], bd[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "y %s and dy %s differ in size",
+                  mdl_shape_str(y, by, sizeof by), mdl_shape_str(dy, bd, sizeof bd));
+        return MDL_ERR_SHAPE;
+    }
+    return mdl__backward(fn, y, dy->data);
+}
+
+MDLDEF mdl_tensor *mdl_detach(mdl_arena *ar, mdl_tensor *x) {
+    if (!mdl__usable_arena("mdl_detach", ar) || !mdl__usable("mdl_detach", "x", x)) return NULL;
+    return mdl__make(ar, "mdl_detach", x->ndim, x->shape, x->data, 0);
+}
+
+MDLDEF void mdl_set_requires_grad(mdl_tensor *t, int requires_grad) {
+    if (!mdl__usable("mdl_set_requires_grad", "t", t)) return;
+    if (t->node) {
+        mdl__fail(MDL_ERR_GRAPH, "mdl_set_requires_grad", "t was computed by %s; only leaf "
+                  "tensors (made directly, not by an op) can change requires_grad "
+                  "(mdl_detach it first)", mdl__op_names[t->node->op]);
+        return;
+    }
+    t->requires_grad = requires_grad != 0;
+    if (t->requires_grad && t->lifetime == MDL_PERSISTENT && !t->grad) mdl__grad_of(t);
+}
+
+MDLDEF void mdl_zero_grad(mdl_tensor *t) {
+    if (!mdl__usable("mdl_zero_grad", "t", t)) return;
+    if (t->grad) memset(t->grad, 0, t->numel * sizeof(mdl_scalar));
+}
+
+// >>diagnostics (implementation)
+
+/* L = sum_k v_k f(inputs)_k, in double, with no tape. */
+static double mdl__gradcheck_loss(mdl_fn f, void *user, mdl_arena *scratch,
+                                  mdl_tensor *const *copies, const double *v, size_t nv,
+                                  int *ok) {
+    mdl_tensor *out;
+    double total = 0;
+    size_t k;
+    mdl_arena_reset(scratch);
+    out = f(scratch, copies, user);
+    *ok = out && out->numel == nv;
+    if (*ok)
+        for (k = 0; k < nv; k++) total += v[k] * (double)out->data[k];
+    return total;
+}
+
+MDLDEF int mdl_gradcheck(mdl_fn f, void *user, int n, mdl_tensor *const *inputs, double eps,
+                         double atol, double rtol, mdl_gradcheck_report *report) {
+    const char *fn = "mdl_gradcheck";
+    mdl_gradcheck_report rep;
+    mdl_arena *hold = NULL, *scratch = NULL;
+    mdl_tensor **copies = NULL, *out, *dy;
+    double *v = NULL, **analytic = NULL;
+    mdl_rng rng;
+    size_t nv = 0, k;
+    int i, ok = 0, eval_ok;
+#ifdef MINIDL_DOUBLE
+    const double eps0 = 1e-6, atol0 = 1e-5, rtol0 = 1e-3;
+#else
+    const double eps0 = 1e-2, atol0 = 1e-2, rtol0 = 5e-2;
+#endif
+    memset(&rep, 0, sizeof rep);
+    rep.worst_input = -1;
+    if (report) *report = rep;
+    if (!f || n < 0 || (n > 0 && !inputs)) {
+        mdl__fail(f ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "needs a function and n >= 0 inputs");
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if (!mdl__usable(fn, "an input", inputs[i])) return 0;
+    if (eps <= 0) eps = eps0;
+    if (atol <= 0) atol = atol0;
+    if (rtol <= 0) rtol = rtol0;
+    /* f works on leaf copies of the inputs (in `hold`, which lives through the whole check),
+       and every evaluation's temporaries go to `scratch`, reset before each one. */
+    hold = mdl_arena_new(0);
+    scratch = mdl_arena_new(0);
+    copies = (mdl_tensor **)MINIDL_MALLOC(sizeof(mdl_tensor *) * (size_t)(n ? n : 1));
+    analytic = (double **)MINIDL_MALLOC(sizeof(double *) * (size_t)(n ? n : 1));
+    if (!hold || !scratch || !copies || !analytic) goto done;
+    for (i = 0; i < n; i++) analytic[i] = NULL;
+    for (i = 0; i < n; i++) {
+        copies[i] = mdl_from_array(hold, inputs[i]->ndim, inputs[i]->shape, inputs[i]->data);
+        if (!copies[i]) goto done;
+        copies[i]->requires_grad = 1;
+    }
+    /* Analytic: one backward of L = sum(v * f) with a fixed random v. */
+    out = f(scratch, copies, user);
+    if (!out) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the function returned NULL");
+        goto done;
+    }
+    nv = out->numel;
+    v = (double *)MINIDL_MALLOC(sizeof(double) * (nv ? nv : 1));
+    dy = mdl_zeros(scratch, out->ndim, out->shape);
+    if (!v || !dy) goto done;
+    mdl_rng_seed(&rng, 1234);
+    for (k = 0; k < nv; k++) dy->data[k] = (mdl_scalar)(v[k] = mdl_rng_uniform(&rng) * 2 - 1);
+    if (out->requires_grad && mdl_backward_with(out, dy) != MDL_OK) goto done;
+    for (i = 0; i < n; i++) {
+        analytic[i] = (double *)MINIDL_MALLOC(sizeof(double) * (copies[i]->numel + 1));
+        if (!analytic[i]) goto done;
+        for (k = 0; k < copies[i]->numel; k++)
+            analytic[i][k] = copies[i]->grad ? (double)copies[i]->grad[k] : 0.0;
+    }
+    /* Numeric: central differences, one element at a time, with the tape off. */
+    mdl_set_grad_enabled(scratch, 0);
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < copies[i]->numel; k++) {
+            mdl_scalar saved = copies[i]->data[k];
+            double plus, minus, numeric, err;
+            copies[i]->data[k] = (mdl_scalar)((double)saved + eps);
+            plus = mdl__gradcheck_loss(f, user, scratch, copies, v, nv, &eval_ok);
+            if (!eval_ok) goto done;
+            copies[i]->data[k] = (mdl_scalar)((double)saved - eps);
+            minus = mdl__gradcheck_loss(f, user, scratch, copies, v, nv, &eval_ok);
+            copies[i]->data[k] = saved;
+            if (!eval_ok) goto done;
+            numeric = (plus - minus) / (2 * eps);
+            err = fabs(analytic[i][k] - numeric);
+            rep.checked++;
+            if (!(err <= atol + rtol * fabs(numeric))) rep.failed++;
+            if (rep.worst_input < 0 || err > rep.max_abs_err || err != err) {
+                rep.worst_input = i;
+                rep.worst_index = k;
+                rep.analytic = analytic[i][k];
+                rep.numeric = numeric;
+                rep.max_abs_err = err;
+            }
+        }
+    }
+    ok = rep.failed == 0;
+done:
+    if (report) *report = rep;
+    if (analytic)
+        for (i = 0; i < n; i++) MINIDL_FREE(analytic[i]);
+    MINIDL_FREE(analytic);
+    MINIDL_FREE(v);
+    MINIDL_FREE(copies);
+    mdl_arena_free(scratch);
+    mdl_arena_free(hold);
+    return ok;
+}
+
+/* min, mean and max of n values, for the graph's labels */
+static void mdl__summary(char *buf, size_t size, const mdl_scalar *v, size_t n) {
+    double lo = 0, hi = 0, total = 0;
+    size_t i;
+    if (!v || n == 0) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    lo = hi = (double)v[0];
+    for (i = 0; i < n; i++) {
+        double x = (double)v[i];
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        total += x;
+    }
+    snprintf(buf, size, "min %.4g mean %.4g max %.4g", lo, total / (double)n, hi);
+}
+
+/* One box: the op (or leaf/param name), the shape, and value and gradient summaries. */
+static void mdl__dot_box(FILE *f, const mdl_tensor *t) {
+    char shape[96], value[96], grad[96];
+    const char *title = t->node ? mdl__op_names[t->node->op] : (t->name ? t->name : "leaf");
+    mdl__summary(value, sizeof value, t->data, t->numel);
+    mdl__summary(grad, sizeof grad, t->grad, t->grad ? t->numel : 0);
+    fprintf(f, "  \"%p\" [label=\"%s\\n%s%s\\nvalue: %s\\ngrad: %s\"%s];\n", (const void *)t, title,
+            mdl_shape_str(t, shape, sizeof shape), t->requires_grad ? " requires_grad" : "",
+            value, grad, t->node ? "" : ", style=filled, fillcolor=lightgrey");
+}
+
+MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f) {
+    mdl__node *node;
+    unsigned mark;
+    int i;
+    if (!mdl__usable("mdl_graph_dot", "t", t)) return mdl__last_code ? mdl__last_code : MDL_ERR_NULL;
+    if (!f) {
+        mdl__fail(MDL_ERR_NULL, "mdl_graph_dot", "the stream is NULL");
+        return MDL_ERR_NULL;
+    }
+    fprintf(f, "digraph minidl {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n");
+    mdl__dot_box(f, t);
+    if (t->node) {
+        /* the tensors of the graph are the outputs of the marked nodes and their inputs */
+        mark = mdl__mark_graph((mdl_tensor *)t);
+        for (node = t->node; node; node = node->prev) {
+            if (node->mark != mark) continue;
+            if (node->out != t) mdl__dot_box(f, node->out);
+            for (i = 0; i < node->n_in; i++) {
+                if (!node->in[i]->node) mdl__dot_box(f, node->in[i]);
+                fprintf(f, "  \"%p\" -> \"%p\";\n", (const void *)node->in[i],
+                        (const void *)node->out);
+            }
+        }
+    }
+    fprintf(f, "}\n");
+    if (ferror(f)) return mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "writing the graph failed");
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
+    FILE *f;
+    mdl_error e;
+    if (!path) {
+        mdl__fail(MDL_ERR_NULL, "mdl_graph_dot", "path is NULL");
+        return MDL_ERR_NULL;
+    }
+    f = fopen(path, "w");
+    if (!f) return mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "cannot open %s for writing", path);
+    e = mdl_graph_dot_file(t, f);
+    if (fclose(f) != 0 && e == MDL_OK)
+        e = mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "writing %s failed", path);
+    return e;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MINIDL_IMPLEMENTATION */
+
+/* ------------------------------------------------------------------------------------------------
+   VERSION HISTORY
+   0.1  2026-11  tensors, autograd over 30 primitive ops, arenas, errors, gradcheck, DOT dump.
+
+   ------------------------------------------------------------------------------------------------
+   LICENSE: this software is available under either of two licenses; choose whichever you like.
+
+   ALTERNATIVE A - MIT License
+   Copyright (c) 2026 the minidl authors
+   Permission is hereby granted, free of charge, to any person obtaining a copy of this software
+   and associated documentation files (the "Software"), to deal in the Software without
+   restriction, including without limitation the rights to use, copy, modify, merge, publish,
+   distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the
+   Software is furnished to do so, subject to the following conditions:
+   The above copyright notice and this permission notice shall be included in all copies or
+   substantial portions of the Software.
+   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING
+   BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+   NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+   DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+   OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+
+   ALTERNATIVE B - Public Domain (www.unlicense.org)
+   This is free and unencumbered software released into the public domain.
+   Anyone is free to copy, modify, publish, use, compile, sell, or distribute this software,
+   either in source code form or as a compiled binary, for any purpose, commercial or
+   non-commercial, and by any means.
+   In jurisdictions that recognize copyright laws, the author or authors of this software
+   dedicate any and all copyright interest in the software to the public domain. We make this
+   dedication for the benefit of the public at large and to the detriment of our heirs and
+   successors. We intend this dedication to be an overt act of relinquishment in perpetuity of
+   all present and future rights to this software under copyright law.
+   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING
+   BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+   NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+   LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
+   CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+   ------------------------------------------------------------------------------------------------ */
