@@ -104,6 +104,31 @@ typedef float mdl_scalar; /**< The one floating type of every tensor (float by d
 
 /** @defgroup errors Errors
  *  @brief One list of error codes, one handler for contract errors, mdl_last_error for the rest.
+ *
+ *  A handler that returns instead of aborting, as a test or an interactive tool might install:
+ *  @code
+ *  #define MINIDL_IMPLEMENTATION
+ *  #include "minidl.h"
+ *  #include <string.h>
+ *
+ *  static void remember(mdl_error code, const char *message, void *user) {
+ *      (void)message;
+ *      *(mdl_error *)user = code;
+ *  }
+ *
+ *  int main(void) {
+ *      mdl_error seen = MDL_OK;
+ *      mdl_arena *ar = mdl_arena_new(0);
+ *      int sa[2] = {32, 784}, sb[2] = {128, 10};
+ *      mdl_set_error_handler(remember, &seen);
+ *      mdl_tensor *c = mdl_matmul(ar, mdl_zeros(ar, 2, sa), mdl_zeros(ar, 2, sb));
+ *      // c is NULL; the message names the op and both shapes:
+ *      // minidl: error: mdl_matmul: a [32,784] @ b [128,10]: a.shape[1]=784 != b.shape[0]=128
+ *      int ok = c == NULL && seen == MDL_ERR_SHAPE && strstr(mdl_last_error(), "mdl_matmul");
+ *      mdl_arena_free(ar);
+ *      return ok ? 0 : 1;
+ *  }
+ *  @endcode
  *  @{ */
 
 /** The list of error codes: X(code, description). Generates ::mdl_error and mdl_error_name(). */
@@ -158,6 +183,24 @@ MDLDEF void mdl_clear_error(void);
 
 /** @defgroup memory Memory: arenas and parameter sets
  *  @brief Per-step memory comes from an arena; persistent memory from a parameter set.
+ *
+ *  The shape of every training loop: parameters in a set, everything else in an arena that is
+ *  reset after each step, so memory stays flat however long training runs.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  int shape[1] = {3};
+ *  mdl_tensor *w = mdl_params_add(ps, "w", 1, shape);        // zeros, requires grad
+ *  mdl_fill_normal(w, &rng, 0, 1);
+ *  for (int step = 0; step < 10; step++) {
+ *      mdl_tensor *loss = mdl_sum(ar, mdl_mul(ar, w, w), MDL_ALL, 0); // sum(w^2)
+ *      mdl_backward(loss);                                   // w->grad = 2 w
+ *      for (int i = 0; i < 3; i++) w->data[i] -= 0.25f * w->grad[i];
+ *      mdl_params_zero_grad(ps);
+ *      mdl_arena_reset(ar);                                  // loss and its tape are gone
+ *  }
+ *  if (fabs(w->data[0]) > 1e-2) return 1;                    // halved ten times
+ *  mdl_params_free(ps);
+ *  @endcode
  *  @{ */
 
 typedef struct mdl_arena mdl_arena;   /**< Per-step memory: op outputs and the autograd tape. */
@@ -342,6 +385,17 @@ MDLDEF char *mdl_shape_str(const mdl_tensor *t, char *buf, size_t size);
  *  grad mode is on, records itself on the autograd tape. Binary elementwise ops broadcast as
  *  NumPy does: shapes are aligned from the right, and an axis of size 1 stretches to match.
  *  Axes may be negative (-1 is the last). Given NULL after an error, an op returns NULL.
+ *
+ *  Broadcasting a bias over a batch, and its gradient summed back to the bias's shape:
+ *  @code
+ *  int xs[2] = {4, 3}, bs[1] = {3};
+ *  mdl_tensor *x = mdl_ones(ar, 2, xs);                      // [4,3]
+ *  mdl_tensor *b = mdl_zeros(ar, 1, bs);                     // [3], stretched over 4 rows
+ *  mdl_set_requires_grad(b, 1);
+ *  mdl_tensor *y = mdl_add(ar, x, b);                        // [4,3]
+ *  mdl_backward(mdl_sum(ar, y, MDL_ALL, 0));
+ *  if (y->ndim != 2 || b->grad[0] != 4) return 1;            // each bias entry was used 4 times
+ *  @endcode
  *  @{ */
 
 /** The list of primitive ops, X(NAME, "public function"). Each has a forward and a backward
@@ -544,6 +598,30 @@ typedef struct mdl_gradcheck_report {
 } mdl_gradcheck_report;
 
 /** @brief Check f's gradient against central differences, as torch.autograd.gradcheck does.
+ *  @code
+ *  #define MINIDL_IMPLEMENTATION
+ *  #include "minidl.h"
+ *
+ *  // f(x) = sum(tanh(x) * x) along the last axis
+ *  static mdl_tensor *f(mdl_arena *ar, mdl_tensor *const *in, void *user) {
+ *      (void)user;
+ *      return mdl_sum(ar, mdl_mul(ar, mdl_tanh(ar, in[0]), in[0]), -1, 0);
+ *  }
+ *
+ *  int main(void) {
+ *      mdl_arena *ar = mdl_arena_new(0);
+ *      mdl_rng rng;
+ *      int shape[2] = {2, 3};
+ *      mdl_gradcheck_report report;
+ *      mdl_rng_seed(&rng, 7);
+ *      mdl_tensor *x = mdl_randn(ar, &rng, 2, shape, 0, 1);
+ *      int ok = mdl_gradcheck(f, NULL, 1, &x, 0, 0, 0, &report);  // 0: default tolerances
+ *      printf("gradcheck %s: %zu elements, worst error %.2g\n", ok ? "passed" : "FAILED",
+ *             report.checked, report.max_abs_err);
+ *      mdl_arena_free(ar);
+ *      return ok ? 0 : 1;
+ *  }
+ *  @endcode
  *  With a fixed random vector v, L = sum(v * f(inputs)); for each element x_i of each input,
  *  backward's dL/dx_i must match (L(x_i + eps) - L(x_i - eps)) / (2 eps) within
  *  atol + rtol * |numeric|. f sees copies of the inputs, so the inputs are not changed.
