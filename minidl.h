@@ -38,7 +38,8 @@
        all at once by mdl_arena_reset after each optimizer step or evaluation batch: students
        never free a temporary. Borrowed tensors wrap a buffer you own (mdl_wrap); minidl never
        frees it. A tensor from an arena is dead after that arena's reset; with MINIDL_DEBUG an
-       op given such a tensor reports MDL_ERR_STALE and names the step the tensor came from.
+       op given such a tensor reports MDL_ERR_STALE and names the step the tensor came from
+       (debug builds remember the last 65536 dead tensors; AddressSanitizer catches older ones).
 
    ERROR MODEL
        A contract error (shapes that do not fit, a NULL argument, a dead tensor, an absurd size)
@@ -736,7 +737,9 @@ struct mdl_arena {
     mdl__node *tape;        /* newest node of this step */
     unsigned mark;          /* bumped by every backward pass to mark the nodes it needs */
     mdl_tensor *tensors;    /* this step's tensors, newest first (MINIDL_DEBUG) */
-    mdl__block *quarantine; /* last step's blocks, not reused (MINIDL_DEBUG) */
+    mdl_tensor *dead_first; /* dead tensors' headers, oldest first (MINIDL_DEBUG) */
+    mdl_tensor *dead_last;
+    size_t dead_count;
 };
 
 // >>errors (implementation)
@@ -931,30 +934,65 @@ MDLDEF mdl_arena *mdl_arena_new(size_t initial_bytes) {
     memset(ar, 0, sizeof *ar);
     ar->initial = initial_bytes ? mdl__round_up(initial_bytes) : (size_t)1 << 20;
     ar->grad_enabled = 1;
+    ar->blocks = mdl__block_new(ar->initial);
+    if (!ar->blocks) {
+        MINIDL_FREE(ar);
+        mdl__env_error(MDL_ERR_NOMEM, "mdl_arena_new", "out of memory for %zu bytes",
+                       initial_bytes);
+        return NULL;
+    }
+    ar->reserved = ar->initial;
     return ar;
 }
+
+#ifdef MINIDL_DEBUG
+/* In debug builds tensor headers live outside the arena, one malloc each, so that a header
+   stays readable after its arena's reset: an op given it sees the DEAD mark and the step it
+   came from. The newest MDL__GRAVEYARD dead headers are kept; older ones are freed (a use that
+   late is left to AddressSanitizer or valgrind). */
+#define MDL__GRAVEYARD 65536
+
+static void mdl__headers_free(mdl_tensor *t) {
+    while (t) {
+        mdl_tensor *next = t->next_in_arena;
+        MINIDL_FREE(t);
+        t = next;
+    }
+}
+#endif
 
 MDLDEF void mdl_arena_free(mdl_arena *ar) {
     if (!ar) return;
     mdl__blocks_free(ar->blocks);
-    mdl__blocks_free(ar->quarantine);
+#ifdef MINIDL_DEBUG
+    mdl__headers_free(ar->tensors);
+    mdl__headers_free(ar->dead_first);
+#endif
     MINIDL_FREE(ar);
 }
 
 MDLDEF void mdl_arena_reset(mdl_arena *ar) {
     if (!ar) return;
 #ifdef MINIDL_DEBUG
-    /* Debug: mark this step's tensors dead and keep their memory aside, unreused, for one more
-       step, so that an op given one of them can still read its header and say so. */
-    {
-        mdl_tensor *t;
-        for (t = ar->tensors; t; t = t->next_in_arena) t->magic = MDL__DEAD;
+    /* Debug: mark this step's tensors dead and move their headers to the graveyard. */
+    while (ar->tensors) {
+        mdl_tensor *t = ar->tensors;
+        ar->tensors = t->next_in_arena;
+        t->magic = MDL__DEAD;
+        t->next_in_arena = NULL;
+        if (ar->dead_last)
+            ar->dead_last->next_in_arena = t;
+        else
+            ar->dead_first = t;
+        ar->dead_last = t;
+        if (++ar->dead_count > MDL__GRAVEYARD) { /* forget the oldest */
+            mdl_tensor *oldest = ar->dead_first;
+            ar->dead_first = oldest->next_in_arena;
+            MINIDL_FREE(oldest);
+            ar->dead_count--;
+        }
     }
-    mdl__blocks_free(ar->quarantine);
-    ar->quarantine = ar->blocks;
-    ar->blocks = NULL;
-    ar->reserved = 0;
-#else
+#endif
     if (ar->blocks && ar->blocks->next) {
         /* The step outgrew the first block: trade the blocks for one that holds a whole step,
            so that from now on a reset is just "used = 0" and memory stays flat. */
@@ -964,8 +1002,6 @@ MDLDEF void mdl_arena_reset(mdl_arena *ar) {
     } else if (ar->blocks) {
         ar->blocks->used = 0;
     }
-#endif
-    ar->tensors = NULL;
     ar->tape = NULL;
     ar->used = 0;
     ar->step++;
@@ -1050,8 +1086,19 @@ static mdl_tensor *mdl__make(mdl_arena *ar, const char *fn, int ndim, const int 
     size_t numel = mdl__numel_checked(fn, ndim, shape, &ok);
     mdl_tensor *t;
     if (!ok) return NULL;
+#ifdef MINIDL_DEBUG
+    t = (mdl_tensor *)MINIDL_MALLOC(sizeof(mdl_tensor));
+    if (!t) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a tensor header");
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    t->next_in_arena = ar->tensors; /* linked first, so the arena frees it whatever happens */
+    ar->tensors = t;
+#else
     t = (mdl_tensor *)mdl__alloc_zero(ar, sizeof(mdl_tensor));
     if (!t) return NULL;
+#endif
     mdl__set_shape(t, ndim, shape, numel);
     if (data) {
         t->data = data;
@@ -1064,10 +1111,6 @@ static mdl_tensor *mdl__make(mdl_arena *ar, const char *fn, int ndim, const int 
     t->arena = ar;
     t->step = ar->step;
     t->magic = MDL__LIVE;
-#ifdef MINIDL_DEBUG
-    t->next_in_arena = ar->tensors;
-    ar->tensors = t;
-#endif
     return t;
 }
 
@@ -1120,7 +1163,7 @@ static mdl_tensor *mdl__params_add(mdl_params *ps, const char *fn, const char *n
         return NULL;
     }
     if (!name || !name[0]) {
-        mdl__fail(MDL_ERR_ARG, fn, "a parameter needs a non-empty name");
+        mdl__fail(name ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "a parameter needs a non-empty name");
         return NULL;
     }
     if (mdl_params_find(ps, name)) {
@@ -1245,8 +1288,8 @@ MDLDEF mdl_tensor *mdl_full(mdl_arena *ar, int ndim, const int *shape, mdl_scala
     size_t i;
     if (!mdl__usable_arena("mdl_full", ar)) return NULL;
     t = mdl__make(ar, "mdl_full", ndim, shape, NULL, 0);
-    if (!t) return NULL;
-    for (i = 0; i < t->numel; i++) t->data[i] = value;
+    if (t)
+        for (i = 0; i < t->numel; i++) t->data[i] = value;
     return t;
 }
 
@@ -1256,7 +1299,13 @@ MDLDEF mdl_tensor *mdl_zeros(mdl_arena *ar, int ndim, const int *shape) {
 }
 
 MDLDEF mdl_tensor *mdl_ones(mdl_arena *ar, int ndim, const int *shape) {
-    return mdl_full(ar, ndim, shape, 1);
+    mdl_tensor *t;
+    size_t i;
+    if (!mdl__usable_arena("mdl_ones", ar)) return NULL;
+    t = mdl__make(ar, "mdl_ones", ndim, shape, NULL, 0);
+    if (t)
+        for (i = 0; i < t->numel; i++) t->data[i] = 1;
+    return t;
 }
 
 MDLDEF mdl_tensor *mdl_from_array(mdl_arena *ar, int ndim, const int *shape,
@@ -1685,7 +1734,7 @@ static void mdl__binary_backward(mdl__node *node) {
 
 static mdl_tensor *mdl__binary(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *a,
                                mdl_tensor *b) {
-    int shape[MDL_MAX_DIMS], nd, d;
+    int shape[MDL_MAX_DIMS] = {0}, nd, d;
     mdl_tensor *out, *in[2];
     mdl__bcast bc;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
@@ -1953,9 +2002,10 @@ static void mdl__softmax_forward(int log_form, const mdl_scalar *x, mdl_scalar *
             double total = 0;
             for (k = 1; k < n; k++) m = xs[k * inner] > m ? xs[k * inner] : m;
             for (k = 0; k < n; k++) total += exp((double)(xs[k * inner] - m));
-            if (log_form) {
-                mdl_scalar lse = m + (mdl_scalar)log(total);
-                for (k = 0; k < n; k++) ys[k * inner] = xs[k * inner] - lse;
+            if (log_form) { /* (x - m) - log(total): x - m is exact near the maximum, where
+                               m + log(total) first would round away the small part */
+                mdl_scalar log_total = (mdl_scalar)log(total);
+                for (k = 0; k < n; k++) ys[k * inner] = (xs[k * inner] - m) - log_total;
             } else {
                 for (k = 0; k < n; k++)
                     ys[k * inner] = (mdl_scalar)(exp((double)(xs[k * inner] - m)) / total);
@@ -2099,7 +2149,7 @@ static void mdl__MAX_backward(mdl__node *node) {
 /* sum, max and argmax share their checks and shapes. */
 static mdl_tensor *mdl__reduce(mdl_arena *ar, const char *fn, mdl_op op, int want_argmax,
                                mdl_tensor *x, int axis, int keepdim) {
-    int shape[MDL_MAX_DIMS], nd;
+    int shape[MDL_MAX_DIMS] = {0}, nd;
     size_t outer, n, inner, *pos = NULL;
     mdl_tensor *out;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
@@ -2312,7 +2362,7 @@ static void mdl__RESHAPE_backward(mdl__node *node) {
 
 static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
                                 const int *shape) {
-    int s[MDL_MAX_DIMS], d, infer = -1;
+    int s[MDL_MAX_DIMS] = {0}, d, infer = -1;
     size_t known = 1;
     char bufx[96], bufs[96];
     mdl_tensor *out;
@@ -2323,11 +2373,15 @@ static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, in
     }
     for (d = 0; d < ndim; d++) {
         s[d] = shape[d];
-        if (s[d] == -1 && infer < 0) {
+        if (s[d] == -1 && infer >= 0) {
+            mdl__fail(MDL_ERR_ARG, fn, "shape %s has more than one -1 (only one size can be "
+                      "inferred)", mdl__shape_fmt(ndim, shape, bufs, sizeof bufs));
+            return NULL;
+        } else if (s[d] == -1) {
             infer = d;
         } else if (s[d] < 0) {
             mdl__fail(MDL_ERR_SIZE, fn, "shape %s: size %d of axis %d is negative (only one -1 "
-                      "is allowed)", mdl__shape_fmt(ndim, shape, bufs, sizeof bufs), s[d], d);
+                      "means: infer)", mdl__shape_fmt(ndim, shape, bufs, sizeof bufs), s[d], d);
             return NULL;
         } else {
             known *= (size_t)s[d];
@@ -2361,7 +2415,7 @@ MDLDEF mdl_tensor *mdl_reshape(mdl_arena *ar, mdl_tensor *x, int ndim, const int
 
 MDLDEF mdl_tensor *mdl_flatten(mdl_arena *ar, mdl_tensor *x, int start, int end) {
     const char *fn = "mdl_flatten";
-    int shape[MDL_MAX_DIMS], nd = 0, d;
+    int shape[MDL_MAX_DIMS] = {0}, nd = 0, d;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     if (x->ndim == 0) { /* a scalar flattens to one element */
         shape[0] = 1;
@@ -2385,7 +2439,7 @@ MDLDEF mdl_tensor *mdl_flatten(mdl_arena *ar, mdl_tensor *x, int start, int end)
 
 MDLDEF mdl_tensor *mdl_squeeze(mdl_arena *ar, mdl_tensor *x, int axis) {
     const char *fn = "mdl_squeeze";
-    int shape[MDL_MAX_DIMS], nd = 0, d;
+    int shape[MDL_MAX_DIMS] = {0}, nd = 0, d;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     axis = mdl__axis(fn, x, axis, 0);
     if (axis < 0) return NULL;
@@ -2402,7 +2456,7 @@ MDLDEF mdl_tensor *mdl_squeeze(mdl_arena *ar, mdl_tensor *x, int axis) {
 
 MDLDEF mdl_tensor *mdl_unsqueeze(mdl_arena *ar, mdl_tensor *x, int axis) {
     const char *fn = "mdl_unsqueeze";
-    int shape[MDL_MAX_DIMS], nd = 0, d;
+    int shape[MDL_MAX_DIMS] = {0}, nd = 0, d;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     if (axis < 0) axis += x->ndim + 1;
     if (axis < 0 || axis > x->ndim || x->ndim == MDL_MAX_DIMS) {
@@ -2453,7 +2507,7 @@ static void mdl__PERMUTE_backward(mdl__node *node) {
 
 MDLDEF mdl_tensor *mdl_permute(mdl_arena *ar, mdl_tensor *x, const int *perm) {
     const char *fn = "mdl_permute";
-    int shape[MDL_MAX_DIMS], seen[MDL_MAX_DIMS] = {0}, d, *saved;
+    int shape[MDL_MAX_DIMS] = {0}, seen[MDL_MAX_DIMS] = {0}, d, *saved;
     mdl_tensor *out;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     if (!perm && x->ndim > 0) {
@@ -2515,7 +2569,7 @@ static void mdl__SLICE_backward(mdl__node *node) {
 
 MDLDEF mdl_tensor *mdl_slice(mdl_arena *ar, mdl_tensor *x, int axis, int start, int end) {
     const char *fn = "mdl_slice";
-    int shape[MDL_MAX_DIMS], dim;
+    int shape[MDL_MAX_DIMS] = {0}, dim;
     size_t outer, n, inner, o, m;
     mdl_tensor *out;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
@@ -2577,7 +2631,7 @@ static void mdl__CONCAT_backward(mdl__node *node) {
 
 static mdl_tensor *mdl__concat(mdl_arena *ar, const char *fn, int n_in, mdl_tensor *const *xs,
                                int axis) {
-    int shape[MDL_MAX_DIMS], t, d;
+    int shape[MDL_MAX_DIMS] = {0}, t, d;
     size_t outer, total, inner, o, at = 0;
     mdl_tensor *out;
     if (!mdl__usable_arena(fn, ar)) return NULL;
@@ -2636,6 +2690,13 @@ MDLDEF mdl_tensor *mdl_stack(mdl_arena *ar, int n, mdl_tensor *const *xs, int ax
         mdl__fail(n < 1 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "needs at least one tensor (n = %d)", n);
         return NULL;
     }
+    if (!mdl__usable(fn, "xs[0]", xs[0])) return NULL;
+    if (axis < -(xs[0]->ndim + 1) || axis > xs[0]->ndim || xs[0]->ndim == MDL_MAX_DIMS) {
+        char buf[96];
+        mdl__fail(MDL_ERR_ARG, fn, "cannot stack along a new axis %d of xs[0] %s (valid: %d..%d)",
+                  axis, mdl_shape_str(xs[0], buf, sizeof buf), -(xs[0]->ndim + 1), xs[0]->ndim);
+        return NULL;
+    }
     parts = (mdl_tensor **)mdl__alloc(ar, (size_t)n * sizeof(mdl_tensor *));
     if (!parts) return NULL;
     for (t = 0; t < n; t++) {
@@ -2680,7 +2741,7 @@ static void mdl__INDEX_SELECT_backward(mdl__node *node) {
 MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int n_index,
                                     const int *index) {
     const char *fn = "mdl_index_select";
-    int shape[MDL_MAX_DIMS], j, *saved;
+    int shape[MDL_MAX_DIMS] = {0}, j, *saved;
     size_t outer, n, inner, o;
     mdl_tensor *out;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
