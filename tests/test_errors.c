@@ -157,6 +157,23 @@ static void test_null(mdl_arena *ar) {
     expect_err(mdl_zeros(NULL, 2, s23), MDL_ERR_NULL, "mdl_zeros", "zeros with a NULL arena");
     capture_errors();
     expect_err(mdl_zeros(ar, 2, NULL), MDL_ERR_NULL, "mdl_zeros", "zeros with a NULL shape");
+    /* ops built from other ops still name themselves */
+    capture_errors();
+    expect_err(mdl_neg(ar, NULL), MDL_ERR_NULL, "mdl_neg", "neg(NULL)");
+    capture_errors();
+    expect_err(mdl_sub_scalar(ar, NULL, 1), MDL_ERR_NULL, "mdl_sub_scalar", "sub_scalar(NULL)");
+    capture_errors();
+    expect_err(mdl_div_scalar(ar, NULL, 2), MDL_ERR_NULL, "mdl_div_scalar", "div_scalar(NULL)");
+    capture_errors();
+    expect_err(mdl_mean(ar, NULL, 0, 0), MDL_ERR_NULL, "mdl_mean", "mean(NULL)");
+    capture_errors();
+    expect_err(mdl_var(ar, NULL, 0, 1, 0), MDL_ERR_NULL, "mdl_var", "var(NULL)");
+    capture_errors();
+    expect_err(mdl_transpose(ar, NULL, 0, 1), MDL_ERR_NULL, "mdl_transpose", "transpose(NULL)");
+    capture_errors();
+    expect_err(mdl_flatten(ar, NULL, 0, -1), MDL_ERR_NULL, "mdl_flatten", "flatten(NULL)");
+    capture_errors();
+    expect_err(mdl_stack(ar, 2, xs, 0), MDL_ERR_NULL, "mdl_stack", "stack(a, NULL)");
     capture_errors();
     CHECK(mdl_backward(NULL) == MDL_ERR_NULL, "backward(NULL) does not return MDL_ERR_NULL");
     expect_err(NULL, MDL_ERR_NULL, "mdl_backward", "backward(NULL)");
