@@ -1,0 +1,185 @@
+/* tests/gradcheck_spec.h - one gradient-check case, described in plain C, and the code that runs
+   it through minidl. Shared by test_gradcheck.c (the double build) and gradcheck_float_tu.c (the
+   float build).
+
+   The two files compile minidl twice, with mdl_scalar double and with mdl_scalar float, each
+   under MINIDL_STATIC so nothing clashes. Their mdl_tensor layouts differ, so only plain C data
+   crosses between them: a gc_spec (ints, doubles and a string) and arrays of double. gc_apply is
+   static, so each file compiles its own copy against its own build of minidl: the double build
+   and the float build run exactly the same sequence of minidl calls.
+
+   Include minidl.h first. */
+#ifndef MINIDL_GRADCHECK_SPEC_H
+#define MINIDL_GRADCHECK_SPEC_H
+#ifndef MINIDL_H
+#error "include minidl.h before gradcheck_spec.h"
+#endif
+#include <stddef.h>
+
+enum { GC_MAX_IN = 5, GC_MAX_IDX = 8 };
+
+/* Functions that are not primitive ops: composites built from primitives, and small graphs. */
+typedef enum gc_composite {
+    GC_PRIMITIVE = 0, /* the case is the primitive op gc_spec.op */
+    GC_NEG,
+    GC_SUB_SCALAR,
+    GC_DIV_SCALAR,
+    GC_MEAN,
+    GC_VAR,
+    GC_TRANSPOSE,
+    GC_FLATTEN,
+    GC_SQUEEZE_UNSQUEEZE,
+    GC_STACK,
+    GC_SQUARE, /* mul(x, x): one tensor used twice, so backward must accumulate */
+    GC_CONCAT_REUSE, /* concat(x, y, x) along axis 1: the same, through concat */
+    GC_MLP,    /* sum(log_softmax(tanh(x @ W1 + b1) @ W2 + b2, -1)) */
+    GC_COMPOSITE_COUNT
+} gc_composite;
+
+/* How to draw an input's values (all avoid the points where the function has a kink). */
+typedef enum gc_input_kind {
+    GC_IN_UNIFORM = 0, /* uniform in [-2, 2] */
+    GC_IN_AWAY0,       /* |x| in [0.1, 2], random sign: away from the kink of abs, relu, ... */
+    GC_IN_POS,         /* uniform in [0.3, 2.5]: for log, sqrt, pow */
+    GC_IN_DENOM,       /* |x| in [0.5, 2], random sign: a denominator */
+    GC_IN_GRID_A,      /* -1.95 + 0.3 k; with GRID_B no pair is closer than 0.15 (maximum) */
+    GC_IN_GRID_B,      /* -1.80 + 0.3 k */
+    GC_IN_DISTINCT,    /* a shuffled grid with step 0.23: no ties anywhere (max) */
+    GC_IN_CLAMP        /* uniform in [-1.5, 1.5], at least 0.1 from the clamp bounds */
+} gc_input_kind;
+
+typedef struct gc_spec {
+    const char *label;  /* what the case covers, printed on failure */
+    int op;             /* an mdl_op, when comp is GC_PRIMITIVE */
+    int comp;           /* a gc_composite */
+    int n_in;
+    int ndim[GC_MAX_IN];
+    int shape[GC_MAX_IN][MDL_MAX_DIMS];
+    int kind[GC_MAX_IN]; /* gc_input_kind of each input */
+    int axis, axis1, keepdim, correction;
+    double p0, p1; /* scalar parameters: s, p, slope, alpha, lo and hi */
+    int perm[MDL_MAX_DIMS];
+    int start, end;
+    int n_idx, idx[GC_MAX_IDX];
+    int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's target */
+    int expect_view; /* 1 if the output must share the data of input 0 */
+    int sumlike;     /* 1 if each output is a sum of K terms (sum, mean, matmul): the float
+                        tolerance then grows by K * 2^-24 * sum|terms| */
+} gc_spec;
+
+/* The float build: run `s` on inputs in[i] (converted to float) and write the output, converted
+   back to double, into out (at most cap values), its rank into *ndim and its sizes into shape.
+   Returns the number of output values, or -1 if minidl reported an error (printed to stderr). */
+int gc_float_forward(const gc_spec *s, const double *const *in, double *out, size_t cap,
+                     int *ndim, int *shape);
+
+/* Run the function described by `s` on inputs x[0..n_in-1]. The switch on mdl_op has no default,
+   so -Wswitch (in -Wall) stops the build when an op is added to MDL_OPS without a case here. */
+static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *x) {
+    mdl_scalar p0 = (mdl_scalar)s->p0, p1 = (mdl_scalar)s->p1;
+    switch ((gc_composite)s->comp) {
+    case GC_PRIMITIVE:
+    case GC_COMPOSITE_COUNT:
+        break;
+    case GC_NEG:
+        return mdl_neg(ar, x[0]);
+    case GC_SUB_SCALAR:
+        return mdl_sub_scalar(ar, x[0], p0);
+    case GC_DIV_SCALAR:
+        return mdl_div_scalar(ar, x[0], p0);
+    case GC_MEAN:
+        return mdl_mean(ar, x[0], s->axis, s->keepdim);
+    case GC_VAR:
+        return mdl_var(ar, x[0], s->axis, s->correction, s->keepdim);
+    case GC_TRANSPOSE:
+        return mdl_transpose(ar, x[0], s->axis, s->axis1);
+    case GC_FLATTEN:
+        return mdl_flatten(ar, x[0], s->axis, s->axis1);
+    case GC_SQUEEZE_UNSQUEEZE:
+        return mdl_unsqueeze(ar, mdl_squeeze(ar, x[0], s->axis), s->axis1);
+    case GC_STACK:
+        return mdl_stack(ar, s->n_in, x, s->axis);
+    case GC_SQUARE:
+        return mdl_mul(ar, x[0], x[0]);
+    case GC_CONCAT_REUSE: {
+        mdl_tensor *xyx[3];
+        xyx[0] = x[0];
+        xyx[1] = x[1];
+        xyx[2] = x[0];
+        return mdl_concat(ar, 3, xyx, 1);
+    }
+    case GC_MLP: {
+        /* x [B,D] W1 [D,H] b1 [H] W2 [H,C] b2 [C] */
+        mdl_tensor *h = mdl_tanh(ar, mdl_add(ar, mdl_matmul(ar, x[0], x[1]), x[2]));
+        mdl_tensor *z = mdl_add(ar, mdl_matmul(ar, h, x[3]), x[4]);
+        return mdl_sum(ar, mdl_log_softmax(ar, z, -1), MDL_ALL, 0);
+    }
+    }
+    switch ((mdl_op)s->op) {
+    case MDL_OP_ADD:
+        return mdl_add(ar, x[0], x[1]);
+    case MDL_OP_SUB:
+        return mdl_sub(ar, x[0], x[1]);
+    case MDL_OP_MUL:
+        return mdl_mul(ar, x[0], x[1]);
+    case MDL_OP_DIV:
+        return mdl_div(ar, x[0], x[1]);
+    case MDL_OP_MAXIMUM:
+        return mdl_maximum(ar, x[0], x[1]);
+    case MDL_OP_ADD_SCALAR:
+        return mdl_add_scalar(ar, x[0], p0);
+    case MDL_OP_MUL_SCALAR:
+        return mdl_mul_scalar(ar, x[0], p0);
+    case MDL_OP_EXP:
+        return mdl_exp(ar, x[0]);
+    case MDL_OP_LOG:
+        return mdl_log(ar, x[0]);
+    case MDL_OP_SQRT:
+        return mdl_sqrt(ar, x[0]);
+    case MDL_OP_ABS:
+        return mdl_abs(ar, x[0]);
+    case MDL_OP_POW:
+        return mdl_pow(ar, x[0], p0);
+    case MDL_OP_CLAMP:
+        return mdl_clamp(ar, x[0], p0, p1);
+    case MDL_OP_RELU:
+        return mdl_relu(ar, x[0]);
+    case MDL_OP_LEAKY_RELU:
+        return mdl_leaky_relu(ar, x[0], p0);
+    case MDL_OP_SIGMOID:
+        return mdl_sigmoid(ar, x[0]);
+    case MDL_OP_TANH:
+        return mdl_tanh(ar, x[0]);
+    case MDL_OP_GELU:
+        return mdl_gelu(ar, x[0]);
+    case MDL_OP_SILU:
+        return mdl_silu(ar, x[0]);
+    case MDL_OP_ELU:
+        return mdl_elu(ar, x[0], p0);
+    case MDL_OP_SOFTMAX:
+        return mdl_softmax(ar, x[0], s->axis);
+    case MDL_OP_LOG_SOFTMAX:
+        return mdl_log_softmax(ar, x[0], s->axis);
+    case MDL_OP_SUM:
+        return mdl_sum(ar, x[0], s->axis, s->keepdim);
+    case MDL_OP_MAX:
+        return mdl_max(ar, x[0], s->axis, s->keepdim);
+    case MDL_OP_MATMUL:
+        return mdl_matmul(ar, x[0], x[1]);
+    case MDL_OP_RESHAPE:
+        return mdl_reshape(ar, x[0], s->out_ndim, s->out_shape);
+    case MDL_OP_PERMUTE:
+        return mdl_permute(ar, x[0], s->perm);
+    case MDL_OP_SLICE:
+        return mdl_slice(ar, x[0], s->axis, s->start, s->end);
+    case MDL_OP_CONCAT:
+        return mdl_concat(ar, s->n_in, x, s->axis);
+    case MDL_OP_INDEX_SELECT:
+        return mdl_index_select(ar, x[0], s->axis, s->n_idx, s->idx);
+    case MDL_OP_COUNT:
+        break;
+    }
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,738 @@
+// build-extra: -DMINIDL_DOUBLE tests/gradcheck_float_tu.c
+/* tests/test_gradcheck.c - every primitive op's backward against central differences, in double.
+
+   For each op in MDL_OPS there is a function case_<NAME> below, and the table op_cases is made
+   from the same X-macro list, so an op added to MDL_OPS without a case does not compile (and
+   gc_apply's switch in gradcheck_spec.h stops the build under -Wall too). Each case runs
+   mdl_gradcheck in double precision (eps 1e-6, atol 1e-5, rtol 1e-3) on random inputs with odd
+   sizes and broadcast shapes, drawn away from kinks, ties and poles. Then composites (mean, var,
+   transpose, stack, ...) and a small MLP show that the ops compose.
+
+   Each case also runs the same forward in the float32 build (gradcheck_float_tu.c, a second
+   copy of minidl under MINIDL_STATIC) on the same inputs, and compares it to the double
+   result: within 1e-5 * (1 + |ref|) per element, plus K * 2^-24 * sum|terms| for the sums
+   of K products (sum, mean, matmul), the classic bound for float summation.
+
+   Build and run (tests/run.sh does this):
+       gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_gradcheck.c \
+           -DMINIDL_DOUBLE tests/gradcheck_float_tu.c -o build/test_gradcheck -lm
+       ./build/test_gradcheck
+   It prints one line per op with its largest gradient error, then "RESULT <passed> <failed>". */
+#ifndef MINIDL_DOUBLE
+#define MINIDL_DOUBLE 1
+#endif
+#define MINIDL_STATIC
+#define MINIDL_IMPLEMENTATION
+#include "minidl.h"
+#include "gradcheck_spec.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define GC_EPS 1e-6
+#define GC_ATOL 1e-5
+#define GC_RTOL 1e-3
+#define GC_FWD_REL 1e-5               /* float vs double, per element */
+#define GC_FLOAT_U (1.0 / 16777216.0) /* 2^-24, float's unit roundoff */
+#define GC_MAX_OUT 4096
+
+static mdl_rng rng;
+static mdl_arena *arena;
+
+/* What one op (or one composite) has seen over its sub-cases. */
+typedef struct gc_stats {
+    int cases;
+    double max_err;   /* largest gradcheck max_abs_err */
+    double max_fwd;   /* largest |float - double| / tolerance of the forward values */
+    int failures;
+} gc_stats;
+
+static void print_stats(const char *name, const gc_stats *st) {
+    printf("  %-22s %3d case(s)  max grad err %.2e  fwd32 err/tol %.3f%s\n", name, st->cases,
+           st->max_err, st->max_fwd, st->failures ? "  FAILED" : "");
+}
+
+/* ---- building a spec ---------------------------------------------------------------------- */
+
+static gc_spec spec_new(int op, int comp, const char *label) {
+    gc_spec s;
+    memset(&s, 0, sizeof s);
+    s.op = op;
+    s.comp = comp;
+    s.label = label;
+    return s;
+}
+
+/* Add an input with a shape written as "[2,3,4]" ("[]" for a scalar) and a gc_input_kind. */
+static void add_input(gc_spec *s, const char *shape, int kind) {
+    int i = s->n_in++;
+    const char *p = shape + 1;
+    s->ndim[i] = 0;
+    s->kind[i] = kind;
+    while (*p && *p != ']') {
+        char *end;
+        s->shape[i][s->ndim[i]++] = (int)strtol(p, &end, 10);
+        p = (*end == ',') ? end + 1 : end;
+    }
+}
+
+static size_t shape_numel(int ndim, const int *shape) {
+    size_t n = 1;
+    int d;
+    for (d = 0; d < ndim; d++) n *= (size_t)shape[d];
+    return n;
+}
+
+/* ---- drawing inputs ----------------------------------------------------------------------- */
+
+static double uniform(double lo, double hi) { return lo + (hi - lo) * mdl_rng_uniform(&rng); }
+
+static double away_from_zero(double lo, double hi) {
+    double m = uniform(lo, hi);
+    return mdl_rng_u32(&rng) & 1 ? m : -m;
+}
+
+/* Fill v[0..n-1] by `kind`. Every value is rounded to float, so the float build sees exactly
+   the numbers the double build sees and the forward comparison measures only the arithmetic. */
+static void draw_input(double *v, size_t n, int kind) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double x = 0;
+        switch ((gc_input_kind)kind) {
+        case GC_IN_UNIFORM:
+            x = uniform(-2, 2);
+            break;
+        case GC_IN_AWAY0:
+            x = away_from_zero(0.1, 2);
+            break;
+        case GC_IN_POS:
+            x = uniform(0.3, 2.5);
+            break;
+        case GC_IN_DENOM:
+            x = away_from_zero(0.5, 2);
+            break;
+        case GC_IN_GRID_A:
+            x = -1.95 + 0.3 * (double)(mdl_rng_u32(&rng) % 13);
+            break;
+        case GC_IN_GRID_B:
+            x = -1.80 + 0.3 * (double)(mdl_rng_u32(&rng) % 13);
+            break;
+        case GC_IN_DISTINCT:
+            x = 0.23 * ((double)i - 0.5 * (double)(n - 1)) + 0.05; // shuffled below
+            break;
+        case GC_IN_CLAMP: // bounds are -0.5 and 0.7 (case_CLAMP)
+            do x = uniform(-1.5, 1.5);
+            while (fabs(x + 0.5) < 0.1 || fabs(x - 0.7) < 0.1);
+            break;
+        }
+        v[i] = (double)(float)x;
+    }
+    if (kind == GC_IN_DISTINCT) { // Fisher-Yates shuffle: distinct values in random places
+        for (i = n; i > 1; i--) {
+            size_t j = mdl_rng_u32(&rng) % i;
+            double t = v[i - 1];
+            v[i - 1] = v[j];
+            v[j] = t;
+        }
+    }
+}
+
+/* ---- running one spec --------------------------------------------------------------------- */
+
+static mdl_tensor *gc_fn(mdl_arena *ar, mdl_tensor *const *inputs, void *user) {
+    return gc_apply(ar, (const gc_spec *)user, inputs);
+}
+
+static void print_shapes(const gc_spec *s) {
+    int i, d;
+    for (i = 0; i < s->n_in; i++) {
+        fprintf(stderr, "%s[", i ? " " : "");
+        for (d = 0; d < s->ndim[i]; d++) fprintf(stderr, "%s%d", d ? "," : "", s->shape[i][d]);
+        fprintf(stderr, "]");
+    }
+}
+
+/* Indexed by gc_composite. */
+static const char *const composite_names[] = {
+    "",           "mdl_neg",       "mdl_sub_scalar", "mdl_div_scalar", "mdl_mean",
+    "mdl_var",    "mdl_transpose", "mdl_flatten",    "mdl_squeeze/unsqueeze",
+    "mdl_stack",  "mdl_mul(x, x)", "mdl_concat(x, y, x)", "2-layer MLP"};
+typedef char composite_names_match_enum[sizeof composite_names / sizeof composite_names[0] ==
+                                                GC_COMPOSITE_COUNT ? 1 : -1];
+
+/* K, the number of terms in each output of a sum-like spec (sum, mean, matmul). */
+static size_t reduction_length(const gc_spec *s) {
+    if (s->comp == GC_PRIMITIVE && s->op == MDL_OP_MATMUL)
+        return (size_t)s->shape[0][s->ndim[0] - 1];
+    if (s->axis == MDL_ALL) return shape_numel(s->ndim[0], s->shape[0]);
+    return (size_t)s->shape[0][s->axis < 0 ? s->axis + s->ndim[0] : s->axis];
+}
+
+/* Gradcheck `s` in double, then compare its forward values with the float build's. */
+static void run_spec(gc_spec *s, gc_stats *st) {
+    const char *name = s->comp ? composite_names[s->comp] : mdl_op_name((mdl_op)s->op);
+    double *vals[GC_MAX_IN], *absv[GC_MAX_IN];
+    mdl_tensor *in[GC_MAX_IN], *ain[GC_MAX_IN], *y, *ya = NULL;
+    mdl_gradcheck_report rep;
+    size_t total = 0, k;
+    int i, ok, restored = 1, fails_before = test_failed;
+    static double fout[GC_MAX_OUT];
+    int fndim = -1, fshape[MDL_MAX_DIMS];
+    int fn;
+
+    for (i = 0; i < s->n_in; i++) {
+        size_t n = shape_numel(s->ndim[i], s->shape[i]);
+        vals[i] = (double *)malloc(n * sizeof(double));
+        absv[i] = (double *)malloc(n * sizeof(double));
+        if (!vals[i] || !absv[i]) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+        draw_input(vals[i], n, s->kind[i]);
+        for (k = 0; k < n; k++) absv[i][k] = fabs(vals[i][k]);
+        in[i] = mdl_from_array(arena, s->ndim[i], s->shape[i], vals[i]);
+        mdl_set_requires_grad(in[i], 1);
+        total += n;
+    }
+
+    // 1. The gradient check itself.
+    memset(&rep, 0, sizeof rep);
+    ok = mdl_gradcheck(gc_fn, s, s->n_in, in, GC_EPS, GC_ATOL, GC_RTOL, &rep);
+    CHECK(ok == 1, "%s (%s): mdl_gradcheck returned %d", name, s->label, ok);
+    CHECK(rep.failed == 0, "%s (%s): %zu of %zu elements failed", name, s->label, rep.failed,
+          rep.checked);
+    CHECK(rep.checked == total, "%s (%s): checked %zu elements, inputs hold %zu", name, s->label,
+          rep.checked, total);
+    if (ok != 1 || rep.failed) {
+        fprintf(stderr, "  inputs ");
+        print_shapes(s);
+        fprintf(stderr, ": worst input %d element %zu: analytic %.10g numeric %.10g |err| %.3g\n",
+                rep.worst_input, rep.worst_index, rep.analytic, rep.numeric, rep.max_abs_err);
+    }
+    for (i = 0; i < s->n_in; i++)
+        for (k = 0; k < in[i]->numel; k++)
+            if (in[i]->data[k] != vals[i][k]) restored = 0;
+    CHECK(restored, "%s (%s): mdl_gradcheck did not restore the inputs", name, s->label);
+    if (rep.max_abs_err > st->max_err) st->max_err = rep.max_abs_err;
+
+    // 2. The forward in double, and for sums of products the same forward on |inputs|, whose
+    //    outputs are the sums of |terms| that bound float rounding error.
+    y = gc_apply(arena, s, in);
+    CHECK(y != NULL, "%s (%s): forward returned NULL: %s", name, s->label, mdl_last_error());
+    if (y && s->expect_view)
+        CHECK(y->data >= in[0]->data && y->data < in[0]->data + in[0]->numel,
+              "%s (%s): expected a view of the input, got a copy", name, s->label);
+    if (s->sumlike) {
+        for (i = 0; i < s->n_in; i++)
+            ain[i] = mdl_from_array(arena, s->ndim[i], s->shape[i], absv[i]);
+        ya = gc_apply(arena, s, ain);
+    }
+
+    // 3. The same forward in the float build, from the same (float-representable) inputs.
+    fn = gc_float_forward(s, (const double *const *)vals, fout, GC_MAX_OUT, &fndim, fshape);
+    CHECK(y && fn == (int)y->numel, "%s (%s): float build gave %d values, double %d", name,
+          s->label, fn, y ? (int)y->numel : -1);
+    if (y && fn == (int)y->numel) {
+        int same_shape = fndim == y->ndim, d;
+        double worst = 0, wf = 0, wd = 0, wt = 0;
+        size_t wk = 0;
+        for (d = 0; same_shape && d < y->ndim; d++) same_shape = fshape[d] == y->shape[d];
+        CHECK(same_shape, "%s (%s): float and double builds gave different shapes", name,
+              s->label);
+        for (k = 0; k < y->numel; k++) {
+            double ref = y->data[k], tol = GC_FWD_REL * (1 + fabs(ref)), r;
+            if (ya) tol += (double)reduction_length(s) * GC_FLOAT_U * ya->data[k];
+            r = fabs(fout[k] - ref) / tol;
+            if (!(r <= worst)) { // also catches NaN
+                worst = r;
+                wk = k;
+                wf = fout[k];
+                wd = ref;
+                wt = tol;
+            }
+        }
+        CHECK(worst <= 1, "%s (%s): float forward element %zu: float %.9g double %.9g (tol %.3g)",
+              name, s->label, wk, wf, wd, wt);
+        if (!(worst <= st->max_fwd)) st->max_fwd = worst;
+    }
+
+    for (i = 0; i < s->n_in; i++) {
+        free(vals[i]);
+        free(absv[i]);
+    }
+    mdl_arena_reset(arena);
+    st->cases++;
+    if (test_failed != fails_before) st->failures++;
+}
+
+/* ---- one case function per primitive op ---------------------------------------------------- */
+
+/* Binary elementwise ops: the same shape, and the broadcasts that matter (a row vector, an
+   outer product, a scalar, a 3-D tensor with a column, the broadcast on the left side). */
+static void binary_cases(int op, int kind_a, int kind_b, gc_stats *st) {
+    static const char *const shapes[][3] = {
+        {"[3,5]", "[3,5]", "same shape"},
+        {"[3,4]", "[4]", "[3,4] with [4]"},
+        {"[3,1]", "[1,4]", "[3,1] with [1,4]"},
+        {"[4]", "[3,4]", "[4] with [3,4]"},
+        {"[2,3,4]", "[3,1]", "[2,3,4] with [3,1]"},
+        {"[1,3,1]", "[2,1,5]", "[1,3,1] with [2,1,5]"},
+        {"[2,1,3,1]", "[4,1,5]", "[2,1,3,1] with [4,1,5]"},
+        {"[3,5]", "[]", "[3,5] with a scalar"},
+        {"[]", "[2,3]", "a scalar with [2,3]"}};
+    size_t i;
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        gc_spec s = spec_new(op, GC_PRIMITIVE, shapes[i][2]);
+        add_input(&s, shapes[i][0], kind_a);
+        add_input(&s, shapes[i][1], kind_b);
+        run_spec(&s, st);
+    }
+}
+
+/* A unary op on a 2-D and a 3-D input; p0 is its scalar parameter, if it has one. */
+static void unary_cases(int op, int kind, double p0, const char *label, gc_stats *st) {
+    gc_spec s = spec_new(op, GC_PRIMITIVE, label);
+    s.p0 = p0;
+    add_input(&s, "[3,5]", kind);
+    run_spec(&s, st);
+    s = spec_new(op, GC_PRIMITIVE, label);
+    s.p0 = p0;
+    add_input(&s, "[2,3,4]", kind);
+    run_spec(&s, st);
+}
+
+static void case_ADD(gc_stats *st) { binary_cases(MDL_OP_ADD, GC_IN_UNIFORM, GC_IN_UNIFORM, st); }
+static void case_SUB(gc_stats *st) { binary_cases(MDL_OP_SUB, GC_IN_UNIFORM, GC_IN_UNIFORM, st); }
+static void case_MUL(gc_stats *st) { binary_cases(MDL_OP_MUL, GC_IN_UNIFORM, GC_IN_UNIFORM, st); }
+static void case_DIV(gc_stats *st) { binary_cases(MDL_OP_DIV, GC_IN_UNIFORM, GC_IN_DENOM, st); }
+static void case_MAXIMUM(gc_stats *st) {
+    binary_cases(MDL_OP_MAXIMUM, GC_IN_GRID_A, GC_IN_GRID_B, st);
+}
+static void case_ADD_SCALAR(gc_stats *st) {
+    unary_cases(MDL_OP_ADD_SCALAR, GC_IN_UNIFORM, 0.7, "s=0.7", st);
+}
+static void case_MUL_SCALAR(gc_stats *st) {
+    unary_cases(MDL_OP_MUL_SCALAR, GC_IN_UNIFORM, -1.3, "s=-1.3", st);
+}
+static void case_EXP(gc_stats *st) { unary_cases(MDL_OP_EXP, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_LOG(gc_stats *st) { unary_cases(MDL_OP_LOG, GC_IN_POS, 0, "x>0", st); }
+static void case_SQRT(gc_stats *st) { unary_cases(MDL_OP_SQRT, GC_IN_POS, 0, "x>0", st); }
+static void case_ABS(gc_stats *st) { unary_cases(MDL_OP_ABS, GC_IN_AWAY0, 0, "|x|>=0.1", st); }
+static void case_POW(gc_stats *st) {
+    unary_cases(MDL_OP_POW, GC_IN_POS, 3, "p=3", st);
+    unary_cases(MDL_OP_POW, GC_IN_POS, 0.5, "p=0.5", st);
+    unary_cases(MDL_OP_POW, GC_IN_POS, -1.5, "p=-1.5", st);
+    // An integer power is defined for negative x too, as C's pow is.
+    unary_cases(MDL_OP_POW, GC_IN_AWAY0, 3, "p=3, x<0 too", st);
+}
+static void case_CLAMP(gc_stats *st) {
+    gc_spec s = spec_new(MDL_OP_CLAMP, GC_PRIMITIVE, "lo=-0.5 hi=0.7");
+    s.p0 = -0.5;
+    s.p1 = 0.7;
+    add_input(&s, "[3,5]", GC_IN_CLAMP);
+    run_spec(&s, st);
+    s.n_in = 0;
+    add_input(&s, "[2,3,4]", GC_IN_CLAMP);
+    run_spec(&s, st);
+}
+static void case_RELU(gc_stats *st) { unary_cases(MDL_OP_RELU, GC_IN_AWAY0, 0, "|x|>=0.1", st); }
+static void case_LEAKY_RELU(gc_stats *st) {
+    unary_cases(MDL_OP_LEAKY_RELU, GC_IN_AWAY0, 0.01, "slope=0.01", st);
+    unary_cases(MDL_OP_LEAKY_RELU, GC_IN_AWAY0, 0.2, "slope=0.2", st);
+}
+static void case_SIGMOID(gc_stats *st) { unary_cases(MDL_OP_SIGMOID, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_TANH(gc_stats *st) { unary_cases(MDL_OP_TANH, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_GELU(gc_stats *st) { unary_cases(MDL_OP_GELU, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_SILU(gc_stats *st) { unary_cases(MDL_OP_SILU, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_ELU(gc_stats *st) {
+    unary_cases(MDL_OP_ELU, GC_IN_AWAY0, 1.0, "alpha=1", st);
+    unary_cases(MDL_OP_ELU, GC_IN_AWAY0, 0.7, "alpha=0.7", st);
+}
+
+/* softmax and log_softmax along the first, a middle and the last axis. */
+static void softmax_cases(int op, gc_stats *st) {
+    static const struct { const char *shape; int axis; const char *label; } c[] = {
+        {"[3,5]", 0, "axis=0"},    {"[3,5]", -1, "axis=-1"},  {"[3,5]", 1, "axis=1"},
+        {"[2,3,4]", 0, "axis=0"}, {"[2,3,4]", 1, "axis=1"}, {"[2,3,4]", -1, "axis=-1"},
+        {"[5]", 0, "1-D"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(op, GC_PRIMITIVE, c[i].label);
+        s.axis = c[i].axis;
+        add_input(&s, c[i].shape, GC_IN_UNIFORM);
+        run_spec(&s, st);
+    }
+}
+static void case_SOFTMAX(gc_stats *st) { softmax_cases(MDL_OP_SOFTMAX, st); }
+static void case_LOG_SOFTMAX(gc_stats *st) { softmax_cases(MDL_OP_LOG_SOFTMAX, st); }
+
+/* Reductions (sum, max, and the composite mean) along axes 0, 1, -1 and MDL_ALL, keepdim 0
+   and 1, on a 3-D input, plus a 2-D one. */
+static void reduce_cases(int op, int comp, int kind, gc_stats *st) {
+    static const int axes[] = {0, 1, -1, MDL_ALL};
+    static const char *const labels[][2] = {{"axis 0", "axis 0 keepdim"},
+                                            {"axis 1", "axis 1 keepdim"},
+                                            {"axis -1", "axis -1 keepdim"},
+                                            {"MDL_ALL", "MDL_ALL keepdim"}};
+    static const char *const shapes[] = {"[2,3,4]", "[3,5]"};
+    size_t a, sh;
+    int keep;
+    for (sh = 0; sh < 2; sh++)
+        for (a = 0; a < sizeof axes / sizeof axes[0]; a++)
+            for (keep = 0; keep <= 1; keep++) {
+                gc_spec s = spec_new(op, comp, labels[a][keep]);
+                s.axis = axes[a];
+                s.keepdim = keep;
+                s.sumlike = op == MDL_OP_SUM || comp == GC_MEAN;
+                add_input(&s, shapes[sh], kind);
+                run_spec(&s, st);
+            }
+}
+static void case_SUM(gc_stats *st) { reduce_cases(MDL_OP_SUM, 0, GC_IN_UNIFORM, st); }
+static void case_MAX(gc_stats *st) { reduce_cases(MDL_OP_MAX, 0, GC_IN_DISTINCT, st); }
+
+static void case_MATMUL(gc_stats *st) {
+    static const char *const shapes[][3] = {
+        {"[3,5]", "[5,4]", "2-D"},         {"[2,3,5]", "[2,5,4]", "batched 3-D"},
+        {"[2,3,5]", "[5,4]", "[B,M,K]@[K,N]"}, {"[1,7]", "[7,1]", "[1,K]@[K,1]"},
+        {"[4,1]", "[1,3]", "K=1"},         {"[2,9,33]", "[33,7]", "K=33"}};
+    size_t i;
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_MATMUL, GC_PRIMITIVE, shapes[i][2]);
+        s.sumlike = 1;
+        add_input(&s, shapes[i][0], GC_IN_UNIFORM);
+        add_input(&s, shapes[i][1], GC_IN_UNIFORM);
+        run_spec(&s, st);
+    }
+}
+
+static void case_RESHAPE(gc_stats *st) {
+    gc_spec s = spec_new(MDL_OP_RESHAPE, GC_PRIMITIVE, "[2,3,4] -> [4,-1]");
+    add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+    s.out_ndim = 2;
+    s.out_shape[0] = 4;
+    s.out_shape[1] = -1;
+    s.expect_view = 1;
+    run_spec(&s, st);
+    s = spec_new(MDL_OP_RESHAPE, GC_PRIMITIVE, "[3,5] -> [15]");
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    s.out_ndim = 1;
+    s.out_shape[0] = 15;
+    s.expect_view = 1;
+    run_spec(&s, st);
+    s = spec_new(MDL_OP_RESHAPE, GC_PRIMITIVE, "[15] -> [5,1,3]");
+    add_input(&s, "[15]", GC_IN_UNIFORM);
+    s.out_ndim = 3;
+    s.out_shape[0] = 5;
+    s.out_shape[1] = 1;
+    s.out_shape[2] = 3;
+    s.expect_view = 1;
+    run_spec(&s, st);
+}
+
+static void case_PERMUTE(gc_stats *st) {
+    static const int perms[][3] = {{2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}};
+    size_t i;
+    for (i = 0; i < sizeof perms / sizeof perms[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_PERMUTE, GC_PRIMITIVE, "3-D perm");
+        add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+        memcpy(s.perm, perms[i], sizeof perms[i]);
+        run_spec(&s, st);
+    }
+    {
+        static const int perm4[4] = {3, 1, 0, 2};
+        gc_spec s = spec_new(MDL_OP_PERMUTE, GC_PRIMITIVE, "4-D perm");
+        add_input(&s, "[2,3,1,4]", GC_IN_UNIFORM);
+        memcpy(s.perm, perm4, sizeof perm4);
+        run_spec(&s, st);
+    }
+    {
+        gc_spec s = spec_new(MDL_OP_PERMUTE, GC_PRIMITIVE, "2-D perm");
+        add_input(&s, "[3,5]", GC_IN_UNIFORM);
+        s.perm[0] = 1;
+        s.perm[1] = 0;
+        run_spec(&s, st);
+    }
+}
+
+static void case_SLICE(gc_stats *st) {
+    static const struct {
+        const char *shape;
+        int axis, start, end, view;
+        const char *label;
+    } c[] = {{"[5,4]", 0, 1, 4, 1, "axis 0 (view)"},
+             {"[3,5]", 1, 1, 4, 0, "axis 1 (copy)"},
+             {"[2,3,4]", 2, 1, 3, 0, "axis 2 of 3-D (copy)"},
+             {"[2,3,4]", -2, 0, 2, 0, "axis -2 of 3-D (copy)"},
+             {"[1,5,3]", 1, 2, 5, 1, "axis 1 after a size-1 axis (view)"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_SLICE, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].shape, GC_IN_UNIFORM);
+        s.axis = c[i].axis;
+        s.start = c[i].start;
+        s.end = c[i].end;
+        s.expect_view = c[i].view;
+        run_spec(&s, st);
+    }
+}
+
+static void case_CONCAT(gc_stats *st) {
+    gc_spec s = spec_new(MDL_OP_CONCAT, GC_PRIMITIVE, "3 tensors, axis 1");
+    add_input(&s, "[3,2]", GC_IN_UNIFORM);
+    add_input(&s, "[3,1]", GC_IN_UNIFORM);
+    add_input(&s, "[3,4]", GC_IN_UNIFORM);
+    s.axis = 1;
+    run_spec(&s, st);
+    s = spec_new(MDL_OP_CONCAT, GC_PRIMITIVE, "3 tensors, axis 0");
+    add_input(&s, "[1,4]", GC_IN_UNIFORM);
+    add_input(&s, "[3,4]", GC_IN_UNIFORM);
+    add_input(&s, "[2,4]", GC_IN_UNIFORM);
+    s.axis = 0;
+    run_spec(&s, st);
+    s = spec_new(MDL_OP_CONCAT, GC_PRIMITIVE, "3 tensors 3-D, axis -1");
+    add_input(&s, "[2,3,1]", GC_IN_UNIFORM);
+    add_input(&s, "[2,3,2]", GC_IN_UNIFORM);
+    add_input(&s, "[2,3,3]", GC_IN_UNIFORM);
+    s.axis = -1;
+    run_spec(&s, st);
+    s = spec_new(MDL_OP_CONCAT, GC_PRIMITIVE, "2 tensors 3-D, axis 1");
+    add_input(&s, "[2,1,3]", GC_IN_UNIFORM);
+    add_input(&s, "[2,2,3]", GC_IN_UNIFORM);
+    s.axis = 1;
+    run_spec(&s, st);
+}
+
+/* Repeated indices: each use of a row adds its gradient, so the check fails if backward
+   writes (=) instead of accumulating (+=). */
+static void case_INDEX_SELECT(gc_stats *st) {
+    static const struct {
+        const char *shape;
+        int axis, n, idx[GC_MAX_IDX];
+        const char *label;
+    } c[] = {{"[4,3]", 0, 5, {2, 0, 2, 3, 2}, "axis 0, repeats"},
+             {"[3,5]", 1, 4, {4, 1, 4, 0}, "axis 1, repeats"},
+             {"[2,3,4]", 1, 3, {1, 1, 0}, "3-D axis 1, repeats"},
+             {"[2,3,4]", -1, 6, {3, 0, 3, 3, 1, 0}, "3-D axis -1, repeats"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_INDEX_SELECT, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].shape, GC_IN_UNIFORM);
+        s.axis = c[i].axis;
+        s.n_idx = c[i].n;
+        memcpy(s.idx, c[i].idx, sizeof s.idx);
+        run_spec(&s, st);
+    }
+}
+
+/* ---- the table: one row per op in MDL_OPS -------------------------------------------------- */
+
+typedef struct op_case {
+    mdl_op op;
+    const char *fn; /* the public function's name, from MDL_OPS */
+    void (*run)(gc_stats *st);
+} op_case;
+
+// A missing case_<NAME> is an undeclared identifier here: the build stops.
+#define GC_CASE_ROW(name, fn) {MDL_OP_##name, fn, case_##name},
+static const op_case op_cases[] = {MDL_OPS(GC_CASE_ROW)};
+#undef GC_CASE_ROW
+
+/* ---- composites and a small network ------------------------------------------------------- */
+
+static void run_composites(void) {
+    static const struct { const char *shape; int a0, a1, corr, keep; const char *label; } var[] = {
+        {"[3,5]", 1, 0, 0, 0, "axis 1 correction 0"},
+        {"[3,5]", 1, 0, 1, 0, "axis 1 correction 1"},
+        {"[3,5]", 0, 0, 1, 1, "axis 0 correction 1 keepdim"},
+        {"[2,3,4]", -1, 0, 0, 1, "axis -1 correction 0 keepdim"},
+        {"[2,3,4]", MDL_ALL, 0, 1, 0, "MDL_ALL correction 1"},
+        {"[2,3,4]", MDL_ALL, 0, 0, 0, "MDL_ALL correction 0"}};
+    gc_stats st;
+    gc_spec s;
+    size_t i;
+
+#define GC_REPORT(comp) print_stats(composite_names[comp], &st)
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_NEG, "[3,5]");
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    run_spec(&s, &st);
+    GC_REPORT(GC_NEG);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_SUB_SCALAR, "s=0.3");
+    s.p0 = 0.3;
+    add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+    run_spec(&s, &st);
+    GC_REPORT(GC_SUB_SCALAR);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_DIV_SCALAR, "s=-2.5");
+    s.p0 = -2.5;
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    run_spec(&s, &st);
+    GC_REPORT(GC_DIV_SCALAR);
+
+    memset(&st, 0, sizeof st);
+    reduce_cases(0, GC_MEAN, GC_IN_UNIFORM, &st);
+    GC_REPORT(GC_MEAN);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof var / sizeof var[0]; i++) {
+        s = spec_new(0, GC_VAR, var[i].label);
+        s.axis = var[i].a0;
+        s.correction = var[i].corr;
+        s.keepdim = var[i].keep;
+        add_input(&s, var[i].shape, GC_IN_UNIFORM);
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_VAR);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_TRANSPOSE, "axes 0,1");
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    s.axis = 0;
+    s.axis1 = 1;
+    run_spec(&s, &st);
+    s = spec_new(0, GC_TRANSPOSE, "axes 0,-1 of 3-D");
+    add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+    s.axis = 0;
+    s.axis1 = -1;
+    run_spec(&s, &st);
+    GC_REPORT(GC_TRANSPOSE);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_FLATTEN, "axes 1..-1");
+    add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+    s.axis = 1;
+    s.axis1 = -1;
+    run_spec(&s, &st);
+    s = spec_new(0, GC_FLATTEN, "axes 0..1");
+    add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+    s.axis = 0;
+    s.axis1 = 1;
+    run_spec(&s, &st);
+    GC_REPORT(GC_FLATTEN);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_SQUEEZE_UNSQUEEZE, "squeeze 1, unsqueeze 0");
+    add_input(&s, "[3,1,5]", GC_IN_UNIFORM);
+    s.axis = 1;
+    s.axis1 = 0;
+    run_spec(&s, &st);
+    s = spec_new(0, GC_SQUEEZE_UNSQUEEZE, "squeeze 0, unsqueeze -1");
+    add_input(&s, "[1,3,5]", GC_IN_UNIFORM);
+    s.axis = 0;
+    s.axis1 = -1;
+    run_spec(&s, &st);
+    GC_REPORT(GC_SQUEEZE_UNSQUEEZE);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_STACK, "3 along axis 1");
+    add_input(&s, "[3,4]", GC_IN_UNIFORM);
+    add_input(&s, "[3,4]", GC_IN_UNIFORM);
+    add_input(&s, "[3,4]", GC_IN_UNIFORM);
+    s.axis = 1;
+    run_spec(&s, &st);
+    s = spec_new(0, GC_STACK, "2 along axis 0");
+    add_input(&s, "[2,3]", GC_IN_UNIFORM);
+    add_input(&s, "[2,3]", GC_IN_UNIFORM);
+    s.axis = 0;
+    run_spec(&s, &st);
+    s = spec_new(0, GC_STACK, "3 along axis -1");
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    s.axis = -1;
+    run_spec(&s, &st);
+    GC_REPORT(GC_STACK);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_SQUARE, "x used twice");
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    run_spec(&s, &st);
+    GC_REPORT(GC_SQUARE);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_CONCAT_REUSE, "x used twice, axis 1");
+    add_input(&s, "[3,2]", GC_IN_UNIFORM);
+    add_input(&s, "[3,3]", GC_IN_UNIFORM);
+    run_spec(&s, &st);
+    GC_REPORT(GC_CONCAT_REUSE);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_MLP, "tanh, log_softmax, sum");
+    add_input(&s, "[3,5]", GC_IN_UNIFORM); // x
+    add_input(&s, "[5,4]", GC_IN_UNIFORM); // W1
+    add_input(&s, "[4]", GC_IN_UNIFORM);   // b1
+    add_input(&s, "[4,3]", GC_IN_UNIFORM); // W2
+    add_input(&s, "[3]", GC_IN_UNIFORM);   // b2
+    run_spec(&s, &st);
+    GC_REPORT(GC_MLP);
+#undef GC_REPORT
+}
+
+/* ---- the checker checks itself -------------------------------------------------------------- */
+
+/* f(x) = x * detach(x): the true derivative is 2x, but backward sees only the first factor and
+   gives x. mdl_gradcheck must catch it, or a passing gradcheck above would mean nothing. */
+static mdl_tensor *wrong_grad_fn(mdl_arena *ar, mdl_tensor *const *inputs, void *user) {
+    (void)user;
+    return mdl_mul(ar, inputs[0], mdl_detach(ar, inputs[0]));
+}
+
+static void check_gradcheck_catches_errors(void) {
+    static const int shape[2] = {3, 5};
+    mdl_tensor *x = mdl_rand(arena, &rng, 2, shape, 0.5, 2);
+    mdl_gradcheck_report rep;
+    int ok;
+    memset(&rep, 0, sizeof rep);
+    mdl_set_requires_grad(x, 1);
+    ok = mdl_gradcheck(wrong_grad_fn, NULL, 1, &x, GC_EPS, GC_ATOL, GC_RTOL, &rep);
+    CHECK(ok == 0, "mdl_gradcheck passed a wrong gradient");
+    CHECK(rep.checked == 15 && rep.failed == 15,
+          "wrong gradient: checked %zu failed %zu, want 15 and 15", rep.checked, rep.failed);
+    CHECK(rep.worst_input == 0 && rep.max_abs_err > 0.4,
+          "wrong gradient: worst input %d, max error %g (want input 0 and > 0.4)",
+          rep.worst_input, rep.max_abs_err);
+    mdl_arena_reset(arena);
+}
+
+int main(void) {
+    size_t i;
+    int ran = 0;
+
+    capture_errors(); // a contract error fails a check instead of aborting the whole run
+    mdl_rng_seed(&rng, 20240611);
+    arena = mdl_arena_new(0);
+    CHECK(arena != NULL, "mdl_arena_new failed");
+    if (!arena) return test_summary();
+
+    printf("gradcheck in double (eps %g, atol %g, rtol %g); forward vs float32\n", GC_EPS,
+           GC_ATOL, GC_RTOL);
+    CHECK(sizeof op_cases / sizeof op_cases[0] == (size_t)MDL_OP_COUNT,
+          "the table has %zu rows for %d ops", sizeof op_cases / sizeof op_cases[0],
+          (int)MDL_OP_COUNT);
+    for (i = 0; i < sizeof op_cases / sizeof op_cases[0]; i++) {
+        gc_stats st;
+        const char *name = mdl_op_name(op_cases[i].op);
+        memset(&st, 0, sizeof st);
+        CHECK((size_t)op_cases[i].op == i, "row %zu holds op %d", i, (int)op_cases[i].op);
+        CHECK(name && strcmp(name, op_cases[i].fn) == 0, "mdl_op_name(%d) is \"%s\", want \"%s\"",
+              (int)i, name ? name : "(null)", op_cases[i].fn);
+        op_cases[i].run(&st);
+        CHECK(st.cases > 0, "%s: no case ran", op_cases[i].fn);
+        if (st.cases > 0) ran++;
+        print_stats(op_cases[i].fn, &st);
+    }
+    CHECK(ran == MDL_OP_COUNT, "%d op cases ran, MDL_OP_COUNT is %d", ran, (int)MDL_OP_COUNT);
+    printf("composites:\n");
+    run_composites();
+    check_gradcheck_catches_errors();
+    CHECK(captured_count == 0, "%d contract error(s), the last: %s", captured_count,
+          captured_message);
+
+    mdl_arena_free(arena);
+    return test_summary();
+}
