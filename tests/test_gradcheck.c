@@ -314,7 +314,9 @@ static void case_ADD_SCALAR(gc_stats *st) {
 static void case_MUL_SCALAR(gc_stats *st) {
     unary_cases(MDL_OP_MUL_SCALAR, GC_IN_UNIFORM, -1.3, "s=-1.3", st);
 }
-static void case_EXP(gc_stats *st) { unary_cases(MDL_OP_EXP, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_EXP(gc_stats *st) {
+    unary_cases(MDL_OP_EXP, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
 static void case_LOG(gc_stats *st) { unary_cases(MDL_OP_LOG, GC_IN_POS, 0, "x>0", st); }
 static void case_SQRT(gc_stats *st) { unary_cases(MDL_OP_SQRT, GC_IN_POS, 0, "x>0", st); }
 static void case_ABS(gc_stats *st) { unary_cases(MDL_OP_ABS, GC_IN_AWAY0, 0, "|x|>=0.1", st); }
@@ -340,10 +342,18 @@ static void case_LEAKY_RELU(gc_stats *st) {
     unary_cases(MDL_OP_LEAKY_RELU, GC_IN_AWAY0, 0.01, "slope=0.01", st);
     unary_cases(MDL_OP_LEAKY_RELU, GC_IN_AWAY0, 0.2, "slope=0.2", st);
 }
-static void case_SIGMOID(gc_stats *st) { unary_cases(MDL_OP_SIGMOID, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
-static void case_TANH(gc_stats *st) { unary_cases(MDL_OP_TANH, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
-static void case_GELU(gc_stats *st) { unary_cases(MDL_OP_GELU, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
-static void case_SILU(gc_stats *st) { unary_cases(MDL_OP_SILU, GC_IN_UNIFORM, 0, "x in [-2,2]", st); }
+static void case_SIGMOID(gc_stats *st) {
+    unary_cases(MDL_OP_SIGMOID, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
+static void case_TANH(gc_stats *st) {
+    unary_cases(MDL_OP_TANH, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
+static void case_GELU(gc_stats *st) {
+    unary_cases(MDL_OP_GELU, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
+static void case_SILU(gc_stats *st) {
+    unary_cases(MDL_OP_SILU, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
 static void case_ELU(gc_stats *st) {
     unary_cases(MDL_OP_ELU, GC_IN_AWAY0, 1.0, "alpha=1", st);
     unary_cases(MDL_OP_ELU, GC_IN_AWAY0, 0.7, "alpha=0.7", st);
