@@ -683,6 +683,7 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 #define MDL__POW(x, p) pow(x, p)
 #define MDL__TANH(x) tanh(x)
 #define MDL__ERF(x) erf(x)
+#define MDL__NEXTAFTER(x, y) nextafter(x, y)
 #else
 #define MDL__EXP(x) expf(x)
 #define MDL__LOG(x) logf(x)
@@ -691,6 +692,7 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 #define MDL__POW(x, p) powf(x, p)
 #define MDL__TANH(x) tanhf(x)
 #define MDL__ERF(x) erff(x)
+#define MDL__NEXTAFTER(x, y) nextafterf(x, y)
 #endif
 
 #define MDL__PI 3.14159265358979323846 /* M_PI is not ISO C */
@@ -1371,7 +1373,12 @@ MDLDEF void mdl_fill_uniform(mdl_tensor *t, mdl_rng *rng, double lo, double hi) 
         mdl__fail(MDL_ERR_NULL, "mdl_fill_uniform", "rng is NULL");
         return;
     }
-    for (i = 0; i < t->numel; i++) t->data[i] = (mdl_scalar)(lo + (hi - lo) * mdl_rng_uniform(rng));
+    for (i = 0; i < t->numel; i++) {
+        mdl_scalar v = (mdl_scalar)(lo + (hi - lo) * mdl_rng_uniform(rng));
+        /* a draw just below 1 can round up to hi in float: step back inside [lo, hi) */
+        if (hi > lo && v >= (mdl_scalar)hi) v = MDL__NEXTAFTER((mdl_scalar)hi, (mdl_scalar)lo);
+        t->data[i] = v;
+    }
 }
 
 MDLDEF void mdl_fill_normal(mdl_tensor *t, mdl_rng *rng, double mean, double std) {
@@ -1628,6 +1635,7 @@ typedef struct mdl__bcast {
 static void mdl__bcast_init(mdl__bcast *bc, const mdl_tensor *a, const mdl_tensor *b,
                             const mdl_tensor *out) {
     int d;
+    memset(bc, 0, sizeof *bc);
     if (out->ndim == 0 || (a->ndim == b->ndim && memcmp(a->shape, b->shape,
                                                          sizeof(int) * (size_t)a->ndim) == 0)) {
         /* the same shape (or scalars): one flat row */
@@ -1858,8 +1866,9 @@ static void mdl__unary_backward(mdl__node *node) {
     case MDL_OP_ABS:
         for (i = 0; i < n; i++) dx[i] += x[i] > zero ? g[i] : (x[i] < zero ? -g[i] : zero);
         break;
-    case MDL_OP_POW:
-        for (i = 0; i < n; i++) dx[i] += g[i] * s0 * MDL__POW(x[i], s0 - one);
+    case MDL_OP_POW: /* x^0 is constant: skip it, or 0 * 0^-1 would make a NaN at x = 0 */
+        if (s0 != zero)
+            for (i = 0; i < n; i++) dx[i] += g[i] * s0 * MDL__POW(x[i], s0 - one);
         break;
     case MDL_OP_CLAMP:
         for (i = 0; i < n; i++) dx[i] += (x[i] >= s0 && x[i] <= s1) ? g[i] : zero;
@@ -3065,7 +3074,7 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f) {
         }
     }
     fprintf(f, "}\n");
-    if (ferror(f)) return mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "writing the graph failed");
+    if (fflush(f) != 0 || ferror(f)) return mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "writing the graph failed");
     return MDL_OK;
 }
 
@@ -3079,8 +3088,8 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
     f = fopen(path, "w");
     if (!f) return mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "cannot open %s for writing", path);
     e = mdl_graph_dot_file(t, f);
-    if (fclose(f) != 0 && e == MDL_OK)
-        e = mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "writing %s failed", path);
+    if ((fclose(f) != 0 && e == MDL_OK) || e == MDL_ERR_IO)
+        e = mdl__env_error(MDL_ERR_IO, "mdl_graph_dot", "writing %s failed (disk full?)", path);
     return e;
 }
 
