@@ -38,7 +38,7 @@
 # Environment: CC compiler for the test programs and snippets (default gcc); EXTRA_CFLAGS added
 # to those builds; JOBS programs at a time (default: the number of cores); TEST_TIMEOUT seconds
 # per program (default 300, 900 under valgrind).
-# Output goes to build/MODE/. Never add -ffast-math: it makes isnan() always false.
+# Programs and logs of the latest run stay in build/MODE/last/ (build/test/last/test_ops, say). Never add -ffast-math: it makes isnan() always false.
 
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
@@ -46,7 +46,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 # ---- the worker: `run.sh --job FILE` builds and runs one job, writes FILE.msg and FILE.res ----
 if [ "${1:-}" = "--job" ]; then
     job=$2
-    name='' kind='' bin='' why=''
+    [ -f "$job" ] || exit 0 # the run was interrupted and its folder removed
+    name='' kind='' bin='' why='' last=''
     cc=() run=()
     # shellcheck disable=SC1090
     . "$job"
@@ -70,13 +71,13 @@ if [ "${1:-}" = "--job" ]; then
             printf '  FAIL  %s: does not compile:\n        %s\n' "$name" "$(printf '%q ' "${cc[@]}")"
             head -n 25 "$err" | sed 's/^/        | /'
             n=$(wc -l <"$err")
-            [ "$n" -le 25 ] || printf '        | ... %d more lines in %s\n' $((n - 25)) "$err"
+            [ "$n" -le 25 ] || printf '        | ... %d more lines in %s\n' $((n - 25)) "$last.err"
         } >"$job.msg"
         echo "0 1" >"$job.tmp" && mv "$job.tmp" "$job.res"
         exit 0
     fi
     # (the outer 2>/dev/null keeps bash's own "Segmentation fault" notice off the terminal)
-    { timeout -k 10 "$limit" "${run[@]}" "./$bin" >"$out" 2>"$err" </dev/null; } 2>/dev/null
+    { timeout --foreground -k 10 "$limit" "${run[@]}" "./$bin" >"$out" 2>"$err" </dev/null; } 2>/dev/null
     rc=$?
     why=''
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -151,9 +152,13 @@ if ! command -v "$CC" >/dev/null; then
     exit 1
 fi
 read -ra extra_cflags <<<"${EXTRA_CFLAGS:-}"
-B=build/$mode
-rm -rf "$B/jobs"
-mkdir -p "$B/jobs" || exit 2
+# Each run builds in a private folder, so that runs started at the same time in one checkout
+# do not trip over each other; at the end it becomes build/MODE/last.
+mkdir -p "build/$mode" || exit 2
+B=$(mktemp -d "build/$mode/run.XXXXXX") || exit 2
+LAST=build/$mode/last
+mkdir -p "$B/jobs" "$B/snippets" || exit 2
+trap 'rm -rf "$B"; exit 130' INT TERM
 njobs=0
 
 # add_job NAME KIND BIN -- CC-COMMAND... : write a job file for the worker
@@ -163,7 +168,8 @@ add_job() {
     case $name in *"$filter"*) ;; *) return 0 ;; esac
     njobs=$((njobs + 1))
     {
-        printf 'name=%q kind=%q bin=%q limit=%q\n' "$name" "$kind" "$bin" "$limit"
+        printf 'name=%q kind=%q bin=%q limit=%q last=%q\n' "$name" "$kind" "$bin" "$limit" \
+            "$(printf '%s/jobs/%03d.job' "$LAST" "$njobs")"
         printf 'cc=('; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
         printf 'run=('; for a in "${runner[@]}"; do printf '%q ' "$a"; done; printf ')\n'
     } >"$(printf '%s/jobs/%03d.job' "$B" "$njobs")"
@@ -221,8 +227,6 @@ fi
 
 # 3. the snippets: README.md's C blocks and minidl.h's @code blocks
 nsnip=0
-rm -rf "$B/snippets"
-mkdir -p "$B/snippets"
 while IFS="$(printf '\t')" read -r file where; do
     [ -n "$file" ] || continue
     bin=$B/snippets/$(basename "$file" .c)
@@ -241,8 +245,13 @@ if [ $njobs -eq 0 ]; then
 fi
 
 # Run the jobs in the background, print their results in order as they arrive.
-printf '%s\n' "$B"/jobs/*.job | xargs -P "$JOBS" -n 1 bash "$0" --job &
+# xargs and its workers get a process group of their own (setsid), so that an interrupted run
+# can stop all of them, and the programs they run, with one kill.
+setsid=()
+command -v setsid >/dev/null && setsid=(setsid)
+printf '%s\n' "$B"/jobs/*.job | "${setsid[@]}" xargs -P "$JOBS" -n 1 bash "$0" --job &
 xargs_pid=$!
+trap 'kill -TERM -- -"$xargs_pid" "$xargs_pid" 2>/dev/null; sleep 0.5; rm -rf "$B"; exit 130' INT TERM
 total_passed=0 total_failed=0
 for job in "$B"/jobs/*.job; do
     while [ ! -e "$job.res" ] && kill -0 "$xargs_pid" 2>/dev/null; do sleep 0.2; done
@@ -257,5 +266,7 @@ for job in "$B"/jobs/*.job; do
     total_failed=$((total_failed + f))
 done
 wait "$xargs_pid"
+rm -rf "$LAST"
+mv -T "$B" "$LAST" 2>/dev/null || rm -rf "$B"
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
