@@ -550,6 +550,38 @@ MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int 
 
 /** @} */
 
+// >>kernels
+
+/** @defgroup kernels Kernels: the matrix multiply behind every layer
+ *  @brief A BLAS-like single-precision GEMM (not in MINIDL_DOUBLE builds), and the choice of
+ *  micro-kernel: the fastest this CPU runs is picked at the first call.
+ *  @{ */
+
+#ifndef MINIDL_DOUBLE
+/** @brief C = alpha op(A) op(B) + beta C, row-major, as cblas_sgemm(CblasRowMajor, ...).
+ *  op(A) is [m,k]: A itself (trans_a = 0, a is [m,k] with row stride lda) or A^T (trans_a = 1,
+ *  a is [k,m]); likewise op(B) is [k,n]. beta == 0 writes C without reading it (NaN in C does
+ *  not leak through). m, n or k may be 0. With -fopenmp it uses every thread OpenMP allows, and
+ *  the result is the same to the bit whatever the thread count.
+ *  @code
+ *  float a[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3 * 2] = {1, 0, 0, 1, 1, 1}, c[2 * 2];
+ *  mdl_sgemm(0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2);   // c = a @ b
+ *  if (c[0] != 4 || c[1] != 5 || c[2] != 10 || c[3] != 11) return 1;
+ *  @endcode */
+MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, float *c, int ldc);
+#endif
+
+/** @brief The name of the GEMM micro-kernel in use: "avx512", "avx2", "neon" or "plain". */
+MDLDEF const char *mdl_gemm_kernel(void);
+
+/** @brief Use another GEMM micro-kernel, e.g. "plain" to see what SIMD buys.
+ *  @param name a name as mdl_gemm_kernel returns, or "auto" (or NULL) for the best one
+ *  @return 1 if this build and CPU have it, 0 if not (the choice is then unchanged) */
+MDLDEF int mdl_set_gemm_kernel(const char *name);
+
+/** @} */
+
 // >>autograd
 
 /** @defgroup autograd Autograd
@@ -693,6 +725,18 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 #define MDL__TANH(x) tanhf(x)
 #define MDL__ERF(x) erff(x)
 #define MDL__NEXTAFTER(x, y) nextafterf(x, y)
+#endif
+
+/* SIMD: x86 kernels are compiled with target attributes and chosen at run time, so a plain
+   `gcc -O2` build still uses AVX2 or AVX-512 where the CPU has them. */
+#if !defined(MINIDL_NO_SIMD) && !defined(MINIDL_DOUBLE) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) || defined(__i386__)
+#define MDL__X86 1
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#define MDL__NEON 1
+#include <arm_neon.h>
+#endif
 #endif
 
 #define MDL__PI 3.14159265358979323846 /* M_PI is not ISO C */
@@ -2241,14 +2285,20 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
    GEMM, the one place where matrices are multiplied       C = alpha op(A) op(B) + beta C
      op(A):[M,K] op(B):[K,N] C:[M,N], row-major, lda/ldb/ldc the row strides,
      op(X) = X or X^T (trans_a, trans_b). beta == 0 means C is written without being read.
-   This is the plain reference kernel: loops ordered so that the innermost one walks rows of B
-   and C contiguously (the compiler vectorizes it). Every op that multiplies matrices calls
-   mdl__gemm, so a faster kernel can take its place without touching them.
+   Every op that multiplies matrices calls mdl__gemm. Two implementations sit side by side:
+   - the plain kernel below: three loops, ordered so that the innermost walks rows of B and C
+     contiguously. It is the reference the fast one is tested against, and the only one in
+     MINIDL_NO_SIMD and MINIDL_DOUBLE builds;
+   - the packed kernel after it, in the way of GotoBLAS and BLIS: copy ("pack") blocks of A
+     and B into buffers laid out in exactly the order a small register-blocked micro-kernel
+     reads them, and choose the block sizes so that each block stays in a level of cache
+     while it is reused. The micro-kernel, written with SIMD intrinsics for AVX-512, AVX2+FMA
+     or NEON, is chosen at run time for the CPU it runs on.
    --------------------------------------------------------------------------------------------- */
 
-static void mdl__gemm(int trans_a, int trans_b, int m, int n, int k, mdl_scalar alpha,
-                      const mdl_scalar *a, int lda, const mdl_scalar *b, int ldb,
-                      mdl_scalar beta, mdl_scalar *c, int ldc) {
+static void mdl__gemm_plain(int trans_a, int trans_b, int m, int n, int k, mdl_scalar alpha,
+                            const mdl_scalar *a, int lda, const mdl_scalar *b, int ldb,
+                            mdl_scalar beta, mdl_scalar *c, int ldc) {
     int i, j, p;
     for (i = 0; i < m; i++) { /* C = beta C first; beta == 0 must not read C (it may be NaN) */
         mdl_scalar *ci = c + (size_t)i * (size_t)ldc;
@@ -2279,6 +2329,366 @@ static void mdl__gemm(int trans_a, int trans_b, int m, int n, int k, mdl_scalar 
             }
         }
     }
+}
+
+#ifndef MINIDL_DOUBLE
+
+/* The packed GEMM.
+
+   Loops, outermost first (after BLIS; the sizes are tuned for caches of 32 KiB L1, 1 MiB L2):
+     jc: columns of C in blocks of NC
+       pc: the shared dimension in blocks of KC
+         pack B[pc:pc+KC, jc:jc+NC] into Bp: NR-wide column strips, each KC x NR, row by row
+         pack A[0:M, pc:pc+KC] (times alpha) into Ap: MR-tall row strips, each MR x KC,
+           column by column
+         for each MR x NR tile of C (ir over strips of Ap, jr over strips of Bp):
+           micro-kernel: acc[MR][NR] = sum over KC of Ap column * Bp row (outer products,
+           all in registers), then C_tile = acc + (first KC block ? beta C_tile : C_tile)
+   The micro-kernel's strip of Ap (MR x KC) stays in L1 while it sweeps the jr strips of Bp,
+   which stay in L2 (KC x NC floats). Padding the last strips with zeros lets the micro-kernel
+   always compute a full tile; a tile that sticks out of C is computed into a scratch tile and
+   only its valid part is written back.
+   With OpenMP, the tiles of each block are split among the threads in contiguous runs. Each
+   tile of C is computed by the same operations in the same order whoever computes it, so the
+   result does not depend on the number of threads, to the bit. */
+
+typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, float *c, size_t ldc,
+                                  float beta);
+
+typedef struct mdl__gemm_impl {
+    const char *name;
+    int mr, nr;               /* tile size in rows and columns */
+    mdl__micro_kernel kernel; /* NULL: use the plain kernel */
+} mdl__gemm_impl;
+
+#define MDL__KC 256 /* shared-dimension block: an Ap strip (MR x KC) fits L1 */
+#define MDL__NC 512 /* column block: Bp (KC x NC floats, 512 KiB) fits L2 */
+#define MDL__MAX_MR 16
+#define MDL__MAX_NR 32
+
+/* C_tile = acc + beta C_tile, for an m x n corner of a tile computed in full into `tile`. */
+static void mdl__tile_store(const float *tile, int nr, float *c, size_t ldc, int m, int n,
+                            float beta) {
+    int i, j;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            float *cij = c + (size_t)i * ldc + (size_t)j;
+            *cij = beta == 0 ? tile[i * nr + j] : tile[i * nr + j] + beta * *cij;
+        }
+}
+
+/* Ap strips: for strip s, column p, row i: Ap[(s * kc + p) * mr + i] = alpha op(A)[s*mr+i, p] */
+static void mdl__pack_a(int trans_a, int m, int kc, float alpha, const float *a, size_t lda,
+                        int mr, float *ap) {
+    int s, p, i, strips = (m + mr - 1) / mr;
+    for (s = 0; s < strips; s++) {
+        int rows = m - s * mr < mr ? m - s * mr : mr;
+        float *dst = ap + (size_t)s * (size_t)kc * (size_t)mr;
+        for (p = 0; p < kc; p++) {
+            for (i = 0; i < rows; i++) {
+                size_t r = (size_t)(s * mr + i);
+                dst[p * mr + i] = alpha * (trans_a ? a[(size_t)p * lda + r] : a[r * lda + (size_t)p]);
+            }
+            for (; i < mr; i++) dst[p * mr + i] = 0;
+        }
+    }
+}
+
+/* Bp strips: for strip s, row p, column j: Bp[(s * kc + p) * nr + j] = op(B)[p, s*nr+j] */
+static void mdl__pack_b(int trans_b, int kc, int n, const float *b, size_t ldb, int nr,
+                        float *bp) {
+    int s, p, j, strips = (n + nr - 1) / nr;
+    for (s = 0; s < strips; s++) {
+        int cols = n - s * nr < nr ? n - s * nr : nr;
+        float *dst = bp + (size_t)s * (size_t)kc * (size_t)nr;
+        for (p = 0; p < kc; p++) {
+            if (!trans_b) {
+                memcpy(dst + p * nr, b + (size_t)p * ldb + (size_t)(s * nr), (size_t)cols * sizeof(float));
+            } else {
+                for (j = 0; j < cols; j++) dst[p * nr + j] = b[(size_t)(s * nr + j) * ldb + (size_t)p];
+            }
+            for (j = cols; j < nr; j++) dst[p * nr + j] = 0;
+        }
+    }
+}
+
+static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_b, int m, int n,
+                             int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                             float beta, float *c, int ldc) {
+    const int mr = impl->mr, nr = impl->nr;
+    const int m_strips = (m + mr - 1) / mr;
+    const int kc_max = k < MDL__KC ? k : MDL__KC, nc_max = n < MDL__NC ? n : MDL__NC;
+    const int nc_strips_max = (nc_max + nr - 1) / nr;
+    size_t ap_size = (size_t)m_strips * (size_t)mr * (size_t)kc_max;
+    size_t bp_size = (size_t)nc_strips_max * (size_t)nr * (size_t)kc_max;
+    char *raw = (char *)MINIDL_MALLOC((ap_size + bp_size) * sizeof(float) + 2 * MDL__ALIGN);
+    float *ap, *bp;
+    int jc, pc;
+    if (!raw) { /* no memory for the packed blocks: the plain kernel needs none */
+        mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    ap = (float *)(raw + (MDL__ALIGN - (size_t)((uintptr_t)raw % MDL__ALIGN)) % MDL__ALIGN);
+    bp = ap + (ap_size + 15) / 16 * 16;
+    for (jc = 0; jc < n; jc += MDL__NC) {
+        int nc = n - jc < MDL__NC ? n - jc : MDL__NC;
+        int n_strips = (nc + nr - 1) / nr;
+        for (pc = 0; pc < k; pc += MDL__KC) {
+            int kc = k - pc < MDL__KC ? k - pc : MDL__KC;
+            float beta_block = pc == 0 ? beta : 1.0f; /* beta applies once, on the first block */
+            int tiles = m_strips * n_strips, t;
+            const float *a_block = trans_a ? a + (size_t)pc * (size_t)lda : a + pc;
+            const float *b_block = trans_b ? b + (size_t)jc * (size_t)ldb + pc
+                                           : b + (size_t)pc * (size_t)ldb + jc;
+            mdl__pack_a(trans_a, m, kc, alpha, a_block, (size_t)lda, mr, ap);
+            mdl__pack_b(trans_b, kc, nc, b_block, (size_t)ldb, nr, bp);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (tiles > 1 && (double)m * nc * kc > 65536.0)
+#endif
+            for (t = 0; t < tiles; t++) {
+                int ir = t / n_strips, jr = t % n_strips;
+                int rows = m - ir * mr < mr ? m - ir * mr : mr;
+                int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
+                const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
+                const float *b_strip = bp + (size_t)jr * (size_t)kc * (size_t)nr;
+                float *c_tile = c + (size_t)(ir * mr) * (size_t)ldc + (size_t)(jc + jr * nr);
+                if (rows == mr && cols == nr) {
+                    impl->kernel(kc, a_strip, b_strip, c_tile, (size_t)ldc, beta_block);
+                } else {
+                    float tile[MDL__MAX_MR * MDL__MAX_NR];
+                    impl->kernel(kc, a_strip, b_strip, tile, (size_t)nr, 0.0f);
+                    mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
+                }
+            }
+        }
+    }
+    MINIDL_FREE(raw);
+}
+
+#if defined(MDL__X86)
+/* AVX-512 micro-kernel, a 12 x 32 tile: 24 accumulators of 16 floats (two per row), plus two
+   registers for a row of Bp and one for a broadcast element of Ap: 27 of the 32 registers.
+   Each step of p does 24 fused multiply-adds for 2 loads and 12 broadcasts. */
+#define MDL__AVX512_ROW(i)                                                                   \
+    do {                                                                                     \
+        __m512 ai = _mm512_set1_ps(ap[i]);                                                   \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                          \
+        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                          \
+    } while (0)
+#define MDL__AVX512_STORE(i)                                                                 \
+    do {                                                                                     \
+        float *ci = c + (size_t)(i) * ldc;                                                   \
+        if (beta == 0) {                                                                     \
+            _mm512_storeu_ps(ci, c##i##a);                                                   \
+            _mm512_storeu_ps(ci + 16, c##i##b);                                              \
+        } else {                                                                             \
+            __m512 vb = _mm512_set1_ps(beta);                                                \
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), c##i##a));         \
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), c##i##b)); \
+        }                                                                                    \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void
+mdl__kernel_avx512(int kc, const float *ap, const float *bp, float *c, size_t ldc, float beta) {
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    __m512 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
+    __m512 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    int p;
+    for (p = 0; p < kc; p++, ap += 12, bp += 32) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        MDL__AVX512_ROW(0); MDL__AVX512_ROW(1); MDL__AVX512_ROW(2); MDL__AVX512_ROW(3);
+        MDL__AVX512_ROW(4); MDL__AVX512_ROW(5); MDL__AVX512_ROW(6); MDL__AVX512_ROW(7);
+        MDL__AVX512_ROW(8); MDL__AVX512_ROW(9); MDL__AVX512_ROW(10); MDL__AVX512_ROW(11);
+    }
+    MDL__AVX512_STORE(0); MDL__AVX512_STORE(1); MDL__AVX512_STORE(2); MDL__AVX512_STORE(3);
+    MDL__AVX512_STORE(4); MDL__AVX512_STORE(5); MDL__AVX512_STORE(6); MDL__AVX512_STORE(7);
+    MDL__AVX512_STORE(8); MDL__AVX512_STORE(9); MDL__AVX512_STORE(10); MDL__AVX512_STORE(11);
+}
+
+/* AVX2+FMA micro-kernel, a 6 x 16 tile: 12 accumulators of 8 floats, two registers for a row
+   of Bp and one broadcast: 15 of the 16 registers. */
+#define MDL__AVX2_ROW(i)                                                                     \
+    do {                                                                                     \
+        __m256 ai = _mm256_broadcast_ss(ap + (i));                                           \
+        c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a);                                          \
+        c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b);                                          \
+    } while (0)
+#define MDL__AVX2_STORE(i)                                                                   \
+    do {                                                                                     \
+        float *ci = c + (size_t)(i) * ldc;                                                   \
+        if (beta == 0) {                                                                     \
+            _mm256_storeu_ps(ci, c##i##a);                                                   \
+            _mm256_storeu_ps(ci + 8, c##i##b);                                               \
+        } else {                                                                             \
+            __m256 vb = _mm256_set1_ps(beta);                                                \
+            _mm256_storeu_ps(ci, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), c##i##a));         \
+            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), c##i##b)); \
+        }                                                                                    \
+    } while (0)
+
+__attribute__((target("avx2,fma"))) static void
+mdl__kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc, float beta) {
+    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    int p;
+    for (p = 0; p < kc; p++, ap += 6, bp += 16) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        MDL__AVX2_ROW(0); MDL__AVX2_ROW(1); MDL__AVX2_ROW(2);
+        MDL__AVX2_ROW(3); MDL__AVX2_ROW(4); MDL__AVX2_ROW(5);
+    }
+    MDL__AVX2_STORE(0); MDL__AVX2_STORE(1); MDL__AVX2_STORE(2);
+    MDL__AVX2_STORE(3); MDL__AVX2_STORE(4); MDL__AVX2_STORE(5);
+}
+#endif /* MDL__X86 */
+
+#if defined(MDL__NEON)
+/* NEON micro-kernel, an 8 x 12 tile: 24 accumulators of 4 floats (three per row), three
+   registers for a row of Bp and two holding a column of Ap, used lane by lane. */
+#define MDL__NEON_ROW(i, av, lane)                                                           \
+    do {                                                                                     \
+        c##i##a = vfmaq_laneq_f32(c##i##a, b0, av, lane);                                    \
+        c##i##b = vfmaq_laneq_f32(c##i##b, b1, av, lane);                                    \
+        c##i##c = vfmaq_laneq_f32(c##i##c, b2, av, lane);                                    \
+    } while (0)
+#define MDL__NEON_STORE(i)                                                                   \
+    do {                                                                                     \
+        float *ci = c + (size_t)(i) * ldc;                                                   \
+        if (beta == 0) {                                                                     \
+            vst1q_f32(ci, c##i##a);                                                          \
+            vst1q_f32(ci + 4, c##i##b);                                                      \
+            vst1q_f32(ci + 8, c##i##c);                                                      \
+        } else {                                                                             \
+            vst1q_f32(ci, vfmaq_n_f32(c##i##a, vld1q_f32(ci), beta));                        \
+            vst1q_f32(ci + 4, vfmaq_n_f32(c##i##b, vld1q_f32(ci + 4), beta));                \
+            vst1q_f32(ci + 8, vfmaq_n_f32(c##i##c, vld1q_f32(ci + 8), beta));                \
+        }                                                                                    \
+    } while (0)
+
+static void mdl__kernel_neon(int kc, const float *ap, const float *bp, float *c, size_t ldc,
+                             float beta) {
+    float32x4_t c0a = vdupq_n_f32(0), c0b = c0a, c0c = c0a, c1a = c0a, c1b = c0a, c1c = c0a;
+    float32x4_t c2a = c0a, c2b = c0a, c2c = c0a, c3a = c0a, c3b = c0a, c3c = c0a;
+    float32x4_t c4a = c0a, c4b = c0a, c4c = c0a, c5a = c0a, c5b = c0a, c5c = c0a;
+    float32x4_t c6a = c0a, c6b = c0a, c6c = c0a, c7a = c0a, c7b = c0a, c7c = c0a;
+    int p;
+    for (p = 0; p < kc; p++, ap += 8, bp += 12) {
+        float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4), b2 = vld1q_f32(bp + 8);
+        float32x4_t lo = vld1q_f32(ap), hi = vld1q_f32(ap + 4);
+        MDL__NEON_ROW(0, lo, 0); MDL__NEON_ROW(1, lo, 1); MDL__NEON_ROW(2, lo, 2);
+        MDL__NEON_ROW(3, lo, 3); MDL__NEON_ROW(4, hi, 0); MDL__NEON_ROW(5, hi, 1);
+        MDL__NEON_ROW(6, hi, 2); MDL__NEON_ROW(7, hi, 3);
+    }
+    MDL__NEON_STORE(0); MDL__NEON_STORE(1); MDL__NEON_STORE(2); MDL__NEON_STORE(3);
+    MDL__NEON_STORE(4); MDL__NEON_STORE(5); MDL__NEON_STORE(6); MDL__NEON_STORE(7);
+}
+#endif /* MDL__NEON */
+
+/* The kernels this build has, best first; "plain" is always last. */
+static const mdl__gemm_impl mdl__gemm_impls[] = {
+#if defined(MDL__X86)
+    {"avx512", 12, 32, mdl__kernel_avx512},
+    {"avx2", 6, 16, mdl__kernel_avx2},
+#endif
+#if defined(MDL__NEON)
+    {"neon", 8, 12, mdl__kernel_neon},
+#endif
+    {"plain", 0, 0, NULL},
+};
+#define MDL__GEMM_IMPLS ((int)(sizeof mdl__gemm_impls / sizeof mdl__gemm_impls[0]))
+
+/* Can this CPU run kernel i? (the CPU check is cached by the compiler's runtime) */
+static int mdl__gemm_impl_runs(int i) {
+    const char *name = mdl__gemm_impls[i].name;
+#if defined(MDL__X86)
+    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    (void)name;
+    return 1; /* plain runs everywhere; NEON is part of every AArch64 CPU */
+}
+
+/* The kernel in use: -1 until the first GEMM picks the best one this CPU runs. It is the one
+   piece of state besides the error handler, and only caches a property of the machine. */
+static int mdl__gemm_choice = -1;
+
+static const mdl__gemm_impl *mdl__gemm_current(void) {
+    if (mdl__gemm_choice < 0) {
+        int i = 0;
+        while (!mdl__gemm_impl_runs(i)) i++;
+        mdl__gemm_choice = i;
+    }
+    return &mdl__gemm_impls[mdl__gemm_choice];
+}
+
+MDLDEF const char *mdl_gemm_kernel(void) { return mdl__gemm_current()->name; }
+
+MDLDEF int mdl_set_gemm_kernel(const char *name) {
+    int i;
+    if (!name || strcmp(name, "auto") == 0) {
+        mdl__gemm_choice = -1;
+        mdl__gemm_current();
+        return 1;
+    }
+    for (i = 0; i < MDL__GEMM_IMPLS; i++)
+        if (strcmp(mdl__gemm_impls[i].name, name) == 0 && mdl__gemm_impl_runs(i)) {
+            mdl__gemm_choice = i;
+            return 1;
+        }
+    return 0;
+}
+
+/* C = alpha op(A) op(B) + beta C with the chosen kernel. Tiny products are not worth packing. */
+static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                       int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    const mdl__gemm_impl *impl = mdl__gemm_current();
+    if (!impl->kernel || m == 0 || n == 0 || k == 0 || alpha == 0 ||
+        (double)m * (double)n * (double)k < 512.0)
+        mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        mdl__gemm_packed(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    const char *fn = "mdl_sgemm";
+    int a_cols = trans_a ? m : k, b_cols = trans_b ? k : n;
+    if (m < 0 || n < 0 || k < 0) {
+        mdl__fail(MDL_ERR_SIZE, fn, "m=%d, n=%d, k=%d: sizes must not be negative", m, n, k);
+        return;
+    }
+    if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) ||
+        ldc < (n > 1 ? n : 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "row strides too small: lda=%d (needs >= %d), ldb=%d (>= %d), "
+                  "ldc=%d (>= %d)", lda, a_cols, ldb, b_cols, ldc, n);
+        return;
+    }
+    if ((m && n && !c) || (m && n && k && alpha != 0 && (!a || !b))) {
+        mdl__fail(MDL_ERR_NULL, fn, "a, b or c is NULL");
+        return;
+    }
+    mdl__sgemm(trans_a != 0, trans_b != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+#else /* MINIDL_DOUBLE: the plain kernel is the only one */
+
+MDLDEF const char *mdl_gemm_kernel(void) { return "plain"; }
+MDLDEF int mdl_set_gemm_kernel(const char *name) {
+    return !name || strcmp(name, "auto") == 0 || strcmp(name, "plain") == 0;
+}
+
+#endif /* MINIDL_DOUBLE */
+
+/* The entry point every op uses. */
+static void mdl__gemm(int trans_a, int trans_b, int m, int n, int k, mdl_scalar alpha,
+                      const mdl_scalar *a, int lda, const mdl_scalar *b, int ldb, mdl_scalar beta,
+                      mdl_scalar *c, int ldc) {
+#ifdef MINIDL_DOUBLE
+    mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    mdl__sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
 }
 
 /* ---------------------------------------------------------------------------------------------
