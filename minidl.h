@@ -2362,7 +2362,7 @@ typedef struct mdl__gemm_impl {
 } mdl__gemm_impl;
 
 #define MDL__KC 256 /* shared-dimension block: an Ap strip (MR x KC) fits L1 */
-#define MDL__NC 512 /* column block: Bp (KC x NC floats, 512 KiB) fits L2 */
+#define MDL__NC 1024 /* column block: Bp (KC x NC floats, 1 MiB) about fills L2 */
 #define MDL__MAX_MR 16
 #define MDL__MAX_NR 32
 
@@ -2495,6 +2495,10 @@ mdl__kernel_avx512(int kc, const float *ap, const float *bp, float *c, size_t ld
     __m512 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
     __m512 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
     int p;
+    for (p = 0; p < 12; p++) { /* ask for the C tile now: it is needed only at the end, and */
+        _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0); /* a miss then stalls */
+        _mm_prefetch((const char *)(c + (size_t)p * ldc + 31), _MM_HINT_T0);
+    }
     for (p = 0; p < kc; p++, ap += 12, bp += 32) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
         MDL__AVX512_ROW(0); MDL__AVX512_ROW(1); MDL__AVX512_ROW(2); MDL__AVX512_ROW(3);
@@ -2532,6 +2536,10 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc,
     __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
     __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
     int p;
+    for (p = 0; p < 6; p++) { /* ask for the C tile now (see the AVX-512 kernel) */
+        _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)p * ldc + 15), _MM_HINT_T0);
+    }
     for (p = 0; p < kc; p++, ap += 6, bp += 16) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
         MDL__AVX2_ROW(0); MDL__AVX2_ROW(1); MDL__AVX2_ROW(2);
