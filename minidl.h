@@ -428,6 +428,9 @@ MDLDEF char *mdl_shape_str(const mdl_tensor *t, char *buf, size_t size);
     X(SUM, "mdl_sum")                   \
     X(MAX, "mdl_max")                   \
     X(MATMUL, "mdl_matmul")             \
+    X(CONV2D, "mdl_conv2d")             \
+    X(MAX_POOL2D, "mdl_max_pool2d")     \
+    X(AVG_POOL2D, "mdl_avg_pool2d")     \
     X(RESHAPE, "mdl_reshape")           \
     X(PERMUTE, "mdl_permute")           \
     X(SLICE, "mdl_slice")               \
@@ -519,6 +522,29 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
 /** @brief Matrix product. a [M,K] @ b [K,N] -> [M,N]; batched a [B,M,K] @ b [B,K,N] -> [B,M,N];
  *  a [B,M,K] @ b [K,N] -> [B,M,N] (the same b for every batch). @return from `ar` */
 MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+
+/* -- convolution and pooling (NCHW, weights [out, in, kh, kw] as PyTorch) -- */
+/** @brief 2-D convolution (cross-correlation, as PyTorch's conv2d).
+ *  x [B,C,H,W] with w [O,C/groups,KH,KW] and bias [O] (or NULL) -> [B,O,OH,OW], where
+ *  OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1, and OW likewise.
+ *  @param stride, padding, dilation the same along both axes (PyTorch's defaults: 1, 0, 1)
+ *  @param groups splits the channels into groups that do not see each other (1: ordinary)
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_conv2d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
+                              int stride, int padding, int dilation, int groups);
+/** @brief 1-D convolution: x [B,C,L] with w [O,C/groups,K] and bias [O] (or NULL) ->
+ *  [B,O,(L + 2 padding - dilation (K - 1) - 1) / stride + 1]. @return from `ar` */
+MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
+                              int stride, int padding, int dilation, int groups);
+/** @brief Max pooling over kernel x kernel windows: x [B,C,H,W] -> [B,C,OH,OW],
+ *  OH = (H + 2 padding - kernel) / stride + 1. stride 0 means stride = kernel (PyTorch's
+ *  default); padding at most kernel / 2. @return from `ar` */
+MDLDEF mdl_tensor *mdl_max_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
+                                  int padding);
+/** @brief Average pooling, like mdl_max_pool2d; padded positions count as zeros and are included
+ *  in the divisor (PyTorch's default count_include_pad=True). @return from `ar` */
+MDLDEF mdl_tensor *mdl_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
+                                  int padding);
 
 /* -- shape ops -- */
 /** @brief The same values with another shape (one size may be -1: inferred). A view: no copy.
@@ -2770,6 +2796,388 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
     in[0] = a;
     in[1] = b;
     return mdl__finish(ar, fn, MDL_OP_MATMUL, out, 2, in) ? out : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   conv2d                x:[B,C,H,W] w:[O,C/G,KH,KW] bias:[O] -> y:[B,O,OH,OW]
+     y[b,o,oy,ox] = bias[o] + sum_{c,i,j} w[o,c,i,j] x[b, g C/G + c, oy s - p + i d, ox s - p + j d]
+     (G groups: output channel o sees only the C/G input channels of its group g = o / (O/G);
+     s stride, p zero padding, d dilation; OH = (H + 2p - d (KH-1) - 1) / s + 1, likewise OW)
+   How: im2col + GEMM. im2col copies, for a run of images, every input patch into a column of a
+   matrix cols:[C/G*KH*KW, L] (L = images * OH*OW output positions), so the convolution of a
+   group is one matrix product
+       Y_g:[O/G, L] = W_g:[O/G, C/G*KH*KW] @ cols      (then Y is scattered back into [B,O,...])
+   and the backward pass two more:
+       dW_g += dY_g @ cols^T        dcols = W_g^T @ dY_g, added back into dx by col2im
+       dbias[o] += sum of dY over images and positions
+   Why this scheme: the products are large and regular, so they run on the packed SIMD GEMM at
+   most of its speed, while a direct convolution would need its own SIMD kernel for every shape
+   of filter. Putting many images side by side in one cols (L = images x positions) makes the
+   products wide even when one image is small (LeNet: 6 x 25 x 784 per image, 6 x 25 x 50176
+   for 64 images). The cost is memory for cols, so images go in runs that keep cols under 16 MiB.
+   dx is computed only when x requires grad (the first layer's input never does).
+   Saved for backward: x and w (cols is cheap to build again), and the geometry.
+   --------------------------------------------------------------------------------------------- */
+
+static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
+                                const int *shape); /* below, with the shape ops */
+
+typedef struct mdl__conv {
+    int B, C, H, W;      /* input */
+    int O, KH, KW;       /* filters */
+    int OH, OW;          /* output */
+    int sh, sw, ph, pw, dh, dw, groups;
+} mdl__conv;
+
+/* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh, ...] or 0
+   for images b0..b0+nb-1 and the input channels c0..c0+C/G-1 of one group. */
+static void mdl__im2col(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
+                        mdl_scalar *cols) {
+    const int cg = cv->C / cv->groups, plane = cv->OH * cv->OW;
+    const size_t L = (size_t)nb * (size_t)plane;
+    int c, i, j, b, oy, ox;
+    for (c = 0; c < cg; c++)
+        for (i = 0; i < cv->KH; i++)
+            for (j = 0; j < cv->KW; j++) {
+                mdl_scalar *row = cols + ((size_t)(c * cv->KH + i) * (size_t)cv->KW + (size_t)j) * L;
+                for (b = 0; b < nb; b++) {
+                    const mdl_scalar *xp = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
+                                                   (size_t)cv->H * (size_t)cv->W;
+                    mdl_scalar *dst = row + (size_t)b * (size_t)plane;
+                    for (oy = 0; oy < cv->OH; oy++) {
+                        int iy = oy * cv->sh - cv->ph + i * cv->dh;
+                        mdl_scalar *d = dst + (size_t)oy * (size_t)cv->OW;
+                        if (iy < 0 || iy >= cv->H) {
+                            for (ox = 0; ox < cv->OW; ox++) d[ox] = 0;
+                            continue;
+                        }
+                        for (ox = 0; ox < cv->OW; ox++) {
+                            int ix = ox * cv->sw - cv->pw + j * cv->dw;
+                            d[ox] = (ix >= 0 && ix < cv->W) ? xp[(size_t)iy * (size_t)cv->W + (size_t)ix] : 0;
+                        }
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: add every entry of cols back into the input element it came from. */
+static void mdl__col2im(const mdl__conv *cv, const mdl_scalar *cols, int b0, int nb, int c0,
+                        mdl_scalar *dx) {
+    const int cg = cv->C / cv->groups, plane = cv->OH * cv->OW;
+    const size_t L = (size_t)nb * (size_t)plane;
+    int c, i, j, b, oy, ox;
+    for (c = 0; c < cg; c++)
+        for (i = 0; i < cv->KH; i++)
+            for (j = 0; j < cv->KW; j++) {
+                const mdl_scalar *row =
+                    cols + ((size_t)(c * cv->KH + i) * (size_t)cv->KW + (size_t)j) * L;
+                for (b = 0; b < nb; b++) {
+                    mdl_scalar *xp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
+                                              (size_t)cv->H * (size_t)cv->W;
+                    const mdl_scalar *src = row + (size_t)b * (size_t)plane;
+                    for (oy = 0; oy < cv->OH; oy++) {
+                        int iy = oy * cv->sh - cv->ph + i * cv->dh;
+                        if (iy < 0 || iy >= cv->H) continue;
+                        for (ox = 0; ox < cv->OW; ox++) {
+                            int ix = ox * cv->sw - cv->pw + j * cv->dw;
+                            if (ix >= 0 && ix < cv->W)
+                                xp[(size_t)iy * (size_t)cv->W + (size_t)ix] += src[(size_t)oy * (size_t)cv->OW + (size_t)ox];
+                        }
+                    }
+                }
+            }
+}
+
+/* How many images go into one cols: as many as keep cols under 4M values (16 MiB in float). */
+static int mdl__conv_run(const mdl__conv *cv) {
+    size_t per_image = (size_t)(cv->C / cv->groups) * (size_t)cv->KH * (size_t)cv->KW *
+                       (size_t)cv->OH * (size_t)cv->OW;
+    size_t n = per_image ? ((size_t)1 << 22) / per_image : (size_t)cv->B;
+    if (n < 1) n = 1;
+    return n > (size_t)cv->B ? cv->B : (int)n;
+}
+
+static void mdl__CONV2D_backward(mdl__node *node) {
+    const mdl__conv *cv = (const mdl__conv *)node->saved;
+    mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
+    mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
+    const mdl_scalar *g = node->out->grad;
+    const int og = cv->O / cv->groups, kg = cv->C / cv->groups * cv->KH * cv->KW;
+    const int plane = cv->OH * cv->OW, run = mdl__conv_run(cv);
+    mdl_arena *ar = node->out->arena;
+    mdl_scalar *cols, *dyg;
+    int b0, grp, o, b;
+    if (!dx && !dw && !db) return;
+    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    dyg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    if (!cols || !dyg) return;
+    for (b0 = 0; b0 < cv->B; b0 += run) {
+        int nb = cv->B - b0 < run ? cv->B - b0 : run, L = nb * plane;
+        for (grp = 0; grp < cv->groups; grp++) {
+            /* dY of this group and run of images, as [O/G, L] */
+            for (o = 0; o < og; o++)
+                for (b = 0; b < nb; b++)
+                    memcpy(dyg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
+                           g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
+                           (size_t)plane * sizeof(mdl_scalar));
+            if (db)
+                for (o = 0; o < og; o++) {
+                    double total = 0;
+                    int q;
+                    for (q = 0; q < L; q++) total += dyg[(size_t)o * (size_t)L + (size_t)q];
+                    db[grp * og + o] += (mdl_scalar)total;
+                }
+            if (dw) { /* dW_g += dY_g @ cols^T */
+                mdl__im2col(cv, X->data, b0, nb, grp * (cv->C / cv->groups), cols);
+                mdl__gemm(0, 1, og, kg, L, 1, dyg, L, cols, L, 1, dw + (size_t)grp * (size_t)og * (size_t)kg, kg);
+            }
+            if (dx) { /* dcols = W_g^T @ dY_g, then back into dx */
+                mdl__gemm(1, 0, kg, L, og, 1, Wt->data + (size_t)grp * (size_t)og * (size_t)kg, kg, dyg, L, 0, cols, L);
+                mdl__col2im(cv, cols, b0, nb, grp * (cv->C / cv->groups), dx);
+            }
+        }
+    }
+}
+
+/* conv2d with separate vertical and horizontal settings; conv1d uses it with H = 1. */
+static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl_tensor *w,
+                               mdl_tensor *bias, int sh, int sw, int ph, int pw, int dh, int dw,
+                               int groups) {
+    char bx[96], bw[96], bb[96];
+    mdl__conv cv, *saved;
+    mdl_tensor *out, *in[3];
+    mdl_scalar *cols, *yg;
+    int shape[4], og, kg, plane, run, b0, grp, o, b;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
+        return NULL;
+    if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    mdl_shape_str(w, bw, sizeof bw);
+    if (x->ndim != 4 || w->ndim != 4) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s and w %s: x must be [B,C,H,W] and w [O,C/groups,KH,KW]",
+                  bx, bw);
+        return NULL;
+    }
+    if (sh < 1 || sw < 1 || ph < 0 || pw < 0 || dh < 1 || dw < 1 || groups < 1) {
+        mdl__fail(MDL_ERR_ARG, fn, "stride %d,%d, padding %d,%d, dilation %d,%d, groups %d: stride, "
+                  "dilation and groups must be >= 1 and padding >= 0", sh, sw, ph, pw, dh, dw, groups);
+        return NULL;
+    }
+    cv.B = x->shape[0], cv.C = x->shape[1], cv.H = x->shape[2], cv.W = x->shape[3];
+    cv.O = w->shape[0], cv.KH = w->shape[2], cv.KW = w->shape[3];
+    cv.sh = sh, cv.sw = sw, cv.ph = ph, cv.pw = pw, cv.dh = dh, cv.dw = dw, cv.groups = groups;
+    if (cv.C % groups != 0 || cv.O % groups != 0) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: groups %d must divide the input channels %d and "
+                  "the output channels %d", bx, bw, groups, cv.C, cv.O);
+        return NULL;
+    }
+    if (w->shape[1] != cv.C / groups) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: w.shape[1]=%d != input channels / groups = %d",
+                  bx, bw, w->shape[1], cv.C / groups);
+        return NULL;
+    }
+    if (bias && (bias->ndim != 1 || bias->shape[0] != cv.O)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "bias %s must be [%d], one per output channel",
+                  mdl_shape_str(bias, bb, sizeof bb), cv.O);
+        return NULL;
+    }
+    cv.OH = (cv.H + 2 * ph - dh * (cv.KH - 1) - 1) / sh + 1;
+    cv.OW = (cv.W + 2 * pw - dw * (cv.KW - 1) - 1) / sw + 1;
+    if (cv.H + 2 * ph - dh * (cv.KH - 1) - 1 < 0 || cv.W + 2 * pw - dw * (cv.KW - 1) - 1 < 0 ||
+        cv.KH < 1 || cv.KW < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: the (dilated) kernel is larger than the padded "
+                  "input (padding %d,%d, dilation %d,%d)", bx, bw, ph, pw, dh, dw);
+        return NULL;
+    }
+    shape[0] = cv.B, shape[1] = cv.O, shape[2] = cv.OH, shape[3] = cv.OW;
+    out = mdl__make(ar, fn, 4, shape, NULL, 0);
+    saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
+    og = cv.O / groups, kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
+    run = mdl__conv_run(&cv);
+    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    yg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    if (!out || !saved || !cols || !yg) return NULL;
+    *saved = cv;
+    for (b0 = 0; b0 < cv.B; b0 += run) {
+        int nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
+        for (grp = 0; grp < groups; grp++) {
+            /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
+            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cols);
+            mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg, cols, L,
+                      0, yg, L);
+            for (o = 0; o < og; o++)
+                for (b = 0; b < nb; b++) {
+                    mdl_scalar *dst = out->data + ((size_t)(b0 + b) * (size_t)cv.O + (size_t)(grp * og + o)) * (size_t)plane;
+                    const mdl_scalar *src = yg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane;
+                    mdl_scalar add = bias ? bias->data[grp * og + o] : 0;
+                    int q;
+                    for (q = 0; q < plane; q++) dst[q] = src[q] + add;
+                }
+        }
+    }
+    in[0] = x;
+    in[1] = w;
+    in[2] = bias;
+    if (!mdl__finish(ar, fn, MDL_OP_CONV2D, out, bias ? 3 : 2, in)) return NULL;
+    if (out->node) out->node->saved = saved;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_conv2d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
+                              int stride, int padding, int dilation, int groups) {
+    return mdl__conv2d(ar, "mdl_conv2d", x, w, bias, stride, stride, padding, padding, dilation,
+                       dilation, groups);
+}
+
+/* conv1d is conv2d on images one pixel high: x [B,C,L] -> [B,C,1,L], w [O,C/G,K] -> [O,C/G,1,K],
+   padding only along the length. The reshapes are views, so this costs nothing extra. */
+MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
+                              int stride, int padding, int dilation, int groups) {
+    const char *fn = "mdl_conv1d";
+    int xs[4], ws[4], ys[3];
+    mdl_tensor *y;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
+        return NULL;
+    if (x->ndim != 3 || w->ndim != 3) {
+        char bx[96], bw[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s and w %s: x must be [B,C,L] and w [O,C/groups,K]",
+                  mdl_shape_str(x, bx, sizeof bx), mdl_shape_str(w, bw, sizeof bw));
+        return NULL;
+    }
+    xs[0] = x->shape[0], xs[1] = x->shape[1], xs[2] = 1, xs[3] = x->shape[2];
+    ws[0] = w->shape[0], ws[1] = w->shape[1], ws[2] = 1, ws[3] = w->shape[2];
+    y = mdl__conv2d(ar, fn, mdl__reshape(ar, fn, x, 4, xs), mdl__reshape(ar, fn, w, 4, ws), bias,
+                    1, stride, 0, padding, 1, dilation, groups);
+    if (!y) return NULL;
+    ys[0] = y->shape[0], ys[1] = y->shape[1], ys[2] = y->shape[3];
+    return mdl__reshape(ar, fn, y, 3, ys);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   max_pool2d and avg_pool2d        x:[B,C,H,W] -> y:[B,C,OH,OW]   OH = (H + 2p - k) / s + 1
+     max: y = the largest x in the k x k window (padding counts as -inf)
+          dx[the position of that maximum] += g          saved: that position, per output
+     avg: y = the sum of the window / (k k) (padding counts as 0 and is counted, as PyTorch's
+          default count_include_pad=True)                dx[every window position] += g / (k k)
+   stride 0 means stride = k, PyTorch's default. Saved: the geometry (and max's positions).
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__pool {
+    int B, C, H, W, OH, OW, k, s, p;
+    int *pos; /* max: for each output, the flat index (iy*W + ix) of its maximum in its plane */
+} mdl__pool;
+
+static void mdl__pool_backward(mdl__node *node) {
+    const mdl__pool *pl = (const mdl__pool *)node->saved;
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    const mdl_scalar *g = node->out->grad;
+    const size_t in_plane = (size_t)pl->H * (size_t)pl->W, out_plane = (size_t)pl->OH * (size_t)pl->OW;
+    const mdl_scalar share = (mdl_scalar)1 / (mdl_scalar)(pl->k * pl->k);
+    size_t bc, q;
+    int oy, ox, i, j;
+    if (!dx) return;
+    for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
+        mdl_scalar *dxp = dx + bc * in_plane;
+        const mdl_scalar *gp = g + bc * out_plane;
+        if (node->op == MDL_OP_MAX_POOL2D) {
+            const int *pos = pl->pos + bc * out_plane;
+            for (q = 0; q < out_plane; q++) dxp[pos[q]] += gp[q];
+            continue;
+        }
+        for (oy = 0; oy < pl->OH; oy++)
+            for (ox = 0; ox < pl->OW; ox++) {
+                mdl_scalar gq = gp[(size_t)oy * (size_t)pl->OW + (size_t)ox] * share;
+                for (i = 0; i < pl->k; i++) {
+                    int iy = oy * pl->s - pl->p + i;
+                    if (iy < 0 || iy >= pl->H) continue;
+                    for (j = 0; j < pl->k; j++) {
+                        int ix = ox * pl->s - pl->p + j;
+                        if (ix >= 0 && ix < pl->W) dxp[(size_t)iy * (size_t)pl->W + (size_t)ix] += gq;
+                    }
+                }
+            }
+    }
+}
+#define mdl__MAX_POOL2D_backward mdl__pool_backward
+#define mdl__AVG_POOL2D_backward mdl__pool_backward
+
+static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x, int k,
+                               int s, int p) {
+    mdl__pool pl, *saved;
+    mdl_tensor *out;
+    int shape[4], oy, ox, i, j;
+    size_t bc, in_plane, out_plane;
+    char bx[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (x->ndim != 4) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [B,C,H,W]", bx);
+        return NULL;
+    }
+    if (s == 0) s = k;
+    if (k < 1 || s < 1 || p < 0 || 2 * p > k) {
+        mdl__fail(MDL_ERR_ARG, fn, "kernel %d, stride %d, padding %d: kernel and stride must be >= "
+                  "1, and padding between 0 and kernel / 2", k, s, p);
+        return NULL;
+    }
+    if (x->shape[2] + 2 * p < k || x->shape[3] + 2 * p < k) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s: the %dx%d window is larger than the padded input", bx,
+                  k, k);
+        return NULL;
+    }
+    pl.B = x->shape[0], pl.C = x->shape[1], pl.H = x->shape[2], pl.W = x->shape[3];
+    pl.k = k, pl.s = s, pl.p = p;
+    pl.OH = (pl.H + 2 * p - k) / s + 1;
+    pl.OW = (pl.W + 2 * p - k) / s + 1;
+    shape[0] = pl.B, shape[1] = pl.C, shape[2] = pl.OH, shape[3] = pl.OW;
+    out = mdl__make(ar, fn, 4, shape, NULL, 0);
+    saved = (mdl__pool *)mdl__alloc(ar, sizeof(mdl__pool));
+    if (!out || !saved) return NULL;
+    pl.pos = NULL;
+    if (op == MDL_OP_MAX_POOL2D) {
+        pl.pos = (int *)mdl__alloc(ar, out->numel * sizeof(int));
+        if (!pl.pos) return NULL;
+    }
+    in_plane = (size_t)pl.H * (size_t)pl.W;
+    out_plane = (size_t)pl.OH * (size_t)pl.OW;
+    for (bc = 0; bc < (size_t)pl.B * (size_t)pl.C; bc++) {
+        const mdl_scalar *xp = x->data + bc * in_plane;
+        for (oy = 0; oy < pl.OH; oy++)
+            for (ox = 0; ox < pl.OW; ox++) {
+                size_t q = bc * out_plane + (size_t)oy * (size_t)pl.OW + (size_t)ox;
+                double total = 0;
+                int best = -1;
+                for (i = 0; i < k; i++) {
+                    int iy = oy * s - p + i;
+                    if (iy < 0 || iy >= pl.H) continue;
+                    for (j = 0; j < k; j++) {
+                        int ix = ox * s - p + j, at = iy * pl.W + ix;
+                        if (ix < 0 || ix >= pl.W) continue;
+                        total += xp[at];
+                        if (best < 0 || xp[at] > xp[best] || xp[at] != xp[at]) best = at;
+                    }
+                }
+                if (op == MDL_OP_MAX_POOL2D) { /* padding <= k/2: every window has a real pixel */
+                    out->data[q] = xp[best];
+                    pl.pos[q] = best;
+                } else {
+                    out->data[q] = (mdl_scalar)(total / (double)(k * k));
+                }
+            }
+    }
+    *saved = pl;
+    if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
+    if (out->node) out->node->saved = saved;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_max_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
+                                  int padding) {
+    return mdl__pool2d(ar, "mdl_max_pool2d", MDL_OP_MAX_POOL2D, x, kernel, stride, padding);
+}
+MDLDEF mdl_tensor *mdl_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
+                                  int padding) {
+    return mdl__pool2d(ar, "mdl_avg_pool2d", MDL_OP_AVG_POOL2D, x, kernel, stride, padding);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ typedef enum gc_composite {
     GC_SQUARE, /* mul(x, x): one tensor used twice, so backward must accumulate */
     GC_CONCAT_REUSE, /* concat(x, y, x) along axis 1: the same, through concat */
     GC_MLP,    /* sum(log_softmax(tanh(x @ W1 + b1) @ W2 + b2, -1)) */
+    GC_CONV1D, /* conv1d: reshapes around conv2d */
     GC_COMPOSITE_COUNT
 } gc_composite;
 
@@ -63,6 +64,7 @@ typedef struct gc_spec {
     int n_idx, idx[GC_MAX_IDX];
     int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's target */
     int expect_view; /* 1 if the output must share the data of input 0 */
+    int stride, padding, dilation, groups, kernel; /* convolution and pooling */
     int sumlike;     /* 1 if each output is a sum of K terms (sum, mean, matmul): the float
                         tolerance then grows by K * 2^-24 * sum|terms| */
 } gc_spec;
@@ -114,6 +116,9 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         mdl_tensor *z = mdl_add(ar, mdl_matmul(ar, h, x[3]), x[4]);
         return mdl_sum(ar, mdl_log_softmax(ar, z, -1), MDL_ALL, 0);
     }
+    case GC_CONV1D:
+        return mdl_conv1d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->stride, s->padding,
+                          s->dilation, s->groups);
     }
     switch ((mdl_op)s->op) {
     case MDL_OP_ADD:
@@ -166,6 +171,13 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_max(ar, x[0], s->axis, s->keepdim);
     case MDL_OP_MATMUL:
         return mdl_matmul(ar, x[0], x[1]);
+    case MDL_OP_CONV2D:
+        return mdl_conv2d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->stride, s->padding,
+                          s->dilation, s->groups);
+    case MDL_OP_MAX_POOL2D:
+        return mdl_max_pool2d(ar, x[0], s->kernel, s->stride, s->padding);
+    case MDL_OP_AVG_POOL2D:
+        return mdl_avg_pool2d(ar, x[0], s->kernel, s->stride, s->padding);
     case MDL_OP_RESHAPE:
         return mdl_reshape(ar, x[0], s->out_ndim, s->out_shape);
     case MDL_OP_PERMUTE:

@@ -156,7 +156,7 @@ static void print_shapes(const gc_spec *s) {
 static const char *const composite_names[] = {
     "",           "mdl_neg",       "mdl_sub_scalar", "mdl_div_scalar", "mdl_mean",
     "mdl_var",    "mdl_transpose", "mdl_flatten",    "mdl_squeeze/unsqueeze",
-    "mdl_stack",  "mdl_mul(x, x)", "mdl_concat(x, y, x)", "2-layer MLP"};
+    "mdl_stack",  "mdl_mul(x, x)", "mdl_concat(x, y, x)", "2-layer MLP", "mdl_conv1d"};
 typedef char composite_names_match_enum[sizeof composite_names / sizeof composite_names[0] ==
                                                 GC_COMPOSITE_COUNT ? 1 : -1];
 
@@ -164,6 +164,10 @@ typedef char composite_names_match_enum[sizeof composite_names / sizeof composit
 static size_t reduction_length(const gc_spec *s) {
     if (s->comp == GC_PRIMITIVE && s->op == MDL_OP_MATMUL)
         return (size_t)s->shape[0][s->ndim[0] - 1];
+    if ((s->comp == GC_PRIMITIVE && s->op == MDL_OP_CONV2D) || s->comp == GC_CONV1D)
+        return shape_numel(s->ndim[1] - 1, s->shape[1] + 1) + 1; /* C/G * KH * KW, and the bias */
+    if (s->comp == GC_PRIMITIVE && s->op == MDL_OP_AVG_POOL2D)
+        return (size_t)s->kernel * (size_t)s->kernel;
     if (s->axis == MDL_ALL) return shape_numel(s->ndim[0], s->shape[0]);
     return (size_t)s->shape[0][s->axis < 0 ? s->axis + s->ndim[0] : s->axis];
 }
@@ -535,6 +539,62 @@ static void case_INDEX_SELECT(gc_stats *st) {
     }
 }
 
+/* Convolution: stride, padding, dilation and groups each away from their defaults at least
+   once, with and without a bias. Weights [O, C/G, KH, KW]; a non-square kernel catches a
+   swapped KH/KW. */
+static void case_CONV2D(gc_stats *st) {
+    static const struct {
+        const char *x, *w;
+        int bias, stride, padding, dilation, groups;
+        const char *label;
+    } c[] = {{"[2,3,6,5]", "[4,3,3,2]", 1, 1, 0, 1, 1, "plain 3x2 kernel, bias"},
+             {"[2,3,7,7]", "[2,3,3,3]", 0, 2, 1, 1, 1, "stride 2, padding 1, no bias"},
+             {"[1,2,7,6]", "[3,2,2,3]", 1, 1, 2, 2, 1, "dilation 2, padding 2"},
+             {"[2,4,5,5]", "[6,2,3,3]", 1, 2, 1, 1, 2, "groups 2, stride 2"},
+             {"[3,2,4,4]", "[5,2,1,1]", 1, 1, 0, 1, 1, "1x1 kernel"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_CONV2D, GC_PRIMITIVE, c[i].label);
+        char bias[16];
+        add_input(&s, c[i].x, GC_IN_UNIFORM);
+        add_input(&s, c[i].w, GC_IN_UNIFORM);
+        if (c[i].bias) {
+            snprintf(bias, sizeof bias, "[%d]", s.shape[1][0]);
+            add_input(&s, bias, GC_IN_UNIFORM);
+        }
+        s.stride = c[i].stride;
+        s.padding = c[i].padding;
+        s.dilation = c[i].dilation;
+        s.groups = c[i].groups;
+        s.sumlike = 1;
+        run_spec(&s, st);
+    }
+}
+
+/* Pooling: kernel, stride (0 = the kernel) and padding. Max pooling needs inputs without ties,
+   and padding that never wins (it counts as -inf). */
+static void pool_cases(int op, int kind, gc_stats *st) {
+    static const struct {
+        const char *x;
+        int kernel, stride, padding;
+        const char *label;
+    } c[] = {{"[2,3,4,6]", 2, 0, 0, "2x2, stride = kernel"},
+             {"[1,2,7,5]", 3, 2, 1, "3x3, stride 2, padding 1"},
+             {"[2,1,5,5]", 3, 1, 0, "3x3 overlapping, stride 1"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(op, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].x, kind);
+        s.kernel = c[i].kernel;
+        s.stride = c[i].stride;
+        s.padding = c[i].padding;
+        s.sumlike = op == MDL_OP_AVG_POOL2D;
+        run_spec(&s, st);
+    }
+}
+static void case_MAX_POOL2D(gc_stats *st) { pool_cases(MDL_OP_MAX_POOL2D, GC_IN_DISTINCT, st); }
+static void case_AVG_POOL2D(gc_stats *st) { pool_cases(MDL_OP_AVG_POOL2D, GC_IN_UNIFORM, st); }
+
 /* ---- the table: one row per op in MDL_OPS -------------------------------------------------- */
 
 typedef struct op_case {
@@ -680,6 +740,19 @@ static void run_composites(void) {
     add_input(&s, "[3]", GC_IN_UNIFORM);   // b2
     run_spec(&s, &st);
     GC_REPORT(GC_MLP);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_CONV1D, "stride 2, padding 1, dilation 2, groups 2, bias");
+    add_input(&s, "[2,4,9]", GC_IN_UNIFORM); // x [B,C,L]
+    add_input(&s, "[4,2,3]", GC_IN_UNIFORM); // w [O,C/G,K]
+    add_input(&s, "[4]", GC_IN_UNIFORM);     // bias
+    s.stride = 2;
+    s.padding = 1;
+    s.dilation = 2;
+    s.groups = 2;
+    s.sumlike = 1;
+    run_spec(&s, &st);
+    GC_REPORT(GC_CONV1D);
 #undef GC_REPORT
 }
 
