@@ -2378,8 +2378,8 @@ static void mdl__gemm_plain(int trans_a, int trans_b, int m, int n, int k, mdl_s
    tile of C is computed by the same operations in the same order whoever computes it, so the
    result does not depend on the number of threads, to the bit. */
 
-typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, float *c, size_t ldc,
-                                  float beta);
+typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size_t ldbp,
+                                  float *c, size_t ldc, float beta);
 
 typedef struct mdl__gemm_impl {
     const char *name;
@@ -2428,8 +2428,19 @@ static void mdl__pack_b(int trans_b, int kc, int n, const float *b, size_t ldb, 
         int cols = n - s * nr < nr ? n - s * nr : nr;
         float *dst = bp + (size_t)s * (size_t)kc * (size_t)nr;
         for (p = 0; p < kc; p++) {
-            if (!trans_b) {
-                memcpy(dst + p * nr, b + (size_t)p * ldb + (size_t)(s * nr), (size_t)cols * sizeof(float));
+            if (!trans_b && cols == nr) {
+                /* a memcpy of constant size is a few vector moves; one of variable size (and a
+                   copy loop, which the compiler turns into one) is a library call per row */
+                const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
+                switch (nr) {
+                case 32: memcpy(dst + p * nr, src, 32 * sizeof(float)); break;
+                case 16: memcpy(dst + p * nr, src, 16 * sizeof(float)); break;
+                case 12: memcpy(dst + p * nr, src, 12 * sizeof(float)); break;
+                default: for (j = 0; j < nr; j++) dst[p * nr + j] = src[j]; break;
+                }
+            } else if (!trans_b) {
+                const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
+                for (j = 0; j < cols; j++) dst[p * nr + j] = src[j];
             } else {
                 for (j = 0; j < cols; j++) dst[p * nr + j] = b[(size_t)(s * nr + j) * ldb + (size_t)p];
             }
@@ -2450,6 +2461,10 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     char *raw = (char *)MINIDL_MALLOC((ap_size + bp_size) * sizeof(float) + 2 * MDL__ALIGN);
     float *ap, *bp;
     int jc, pc;
+    /* Packing B pays for itself by being read by many strips of A; with one or two strips
+       (a product with few rows, like a small layer's weights times im2col columns) the
+       micro-kernel reads B's rows where they are instead. */
+    const int direct_b = !trans_b && m_strips <= 2;
     if (!raw) { /* no memory for the packed blocks: the plain kernel needs none */
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
@@ -2467,7 +2482,13 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
             const float *b_block = trans_b ? b + (size_t)jc * (size_t)ldb + pc
                                            : b + (size_t)pc * (size_t)ldb + jc;
             mdl__pack_a(trans_a, m, kc, alpha, a_block, (size_t)lda, mr, ap);
-            mdl__pack_b(trans_b, kc, nc, b_block, (size_t)ldb, nr, bp);
+            if (!direct_b) {
+                mdl__pack_b(trans_b, kc, nc, b_block, (size_t)ldb, nr, bp);
+            } else if (nc % nr) { /* only the last, partial strip needs padding */
+                int last = nc / nr;
+                mdl__pack_b(trans_b, kc, nc - last * nr, b_block + (size_t)(last * nr), (size_t)ldb,
+                            nr, bp + (size_t)last * (size_t)kc * (size_t)nr);
+            }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (tiles > 1 && (double)m * nc * kc > 65536.0)
 #endif
@@ -2477,12 +2498,17 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
                 int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
                 const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
                 const float *b_strip = bp + (size_t)jr * (size_t)kc * (size_t)nr;
+                size_t ldbp = (size_t)nr;
                 float *c_tile = c + (size_t)(ir * mr) * (size_t)ldc + (size_t)(jc + jr * nr);
+                if (direct_b && cols == nr) { /* read the strip of B where it is */
+                    b_strip = b_block + (size_t)(jr * nr);
+                    ldbp = (size_t)ldb;
+                }
                 if (rows == mr && cols == nr) {
-                    impl->kernel(kc, a_strip, b_strip, c_tile, (size_t)ldc, beta_block);
+                    impl->kernel(kc, a_strip, b_strip, ldbp, c_tile, (size_t)ldc, beta_block);
                 } else {
                     float tile[MDL__MAX_MR * MDL__MAX_NR];
-                    impl->kernel(kc, a_strip, b_strip, tile, (size_t)nr, 0.0f);
+                    impl->kernel(kc, a_strip, b_strip, ldbp, tile, (size_t)nr, 0.0f);
                     mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
                 }
             }
@@ -2515,7 +2541,8 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     } while (0)
 
 __attribute__((target("avx512f"))) static void
-mdl__kernel_avx512(int kc, const float *ap, const float *bp, float *c, size_t ldc, float beta) {
+mdl__kernel_avx512(int kc, const float *ap, const float *bp, size_t ldbp, float *c, size_t ldc,
+                   float beta) {
     __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
     __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
     __m512 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
@@ -2525,7 +2552,7 @@ mdl__kernel_avx512(int kc, const float *ap, const float *bp, float *c, size_t ld
         _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0); /* a miss then stalls */
         _mm_prefetch((const char *)(c + (size_t)p * ldc + 31), _MM_HINT_T0);
     }
-    for (p = 0; p < kc; p++, ap += 12, bp += 32) {
+    for (p = 0; p < kc; p++, ap += 12, bp += ldbp) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
         MDL__AVX512_ROW(0); MDL__AVX512_ROW(1); MDL__AVX512_ROW(2); MDL__AVX512_ROW(3);
         MDL__AVX512_ROW(4); MDL__AVX512_ROW(5); MDL__AVX512_ROW(6); MDL__AVX512_ROW(7);
@@ -2558,7 +2585,8 @@ mdl__kernel_avx512(int kc, const float *ap, const float *bp, float *c, size_t ld
     } while (0)
 
 __attribute__((target("avx2,fma"))) static void
-mdl__kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc, float beta) {
+mdl__kernel_avx2(int kc, const float *ap, const float *bp, size_t ldbp, float *c, size_t ldc,
+                 float beta) {
     __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
     __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
     int p;
@@ -2566,7 +2594,7 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc,
         _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + (size_t)p * ldc + 15), _MM_HINT_T0);
     }
-    for (p = 0; p < kc; p++, ap += 6, bp += 16) {
+    for (p = 0; p < kc; p++, ap += 6, bp += ldbp) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
         MDL__AVX2_ROW(0); MDL__AVX2_ROW(1); MDL__AVX2_ROW(2);
         MDL__AVX2_ROW(3); MDL__AVX2_ROW(4); MDL__AVX2_ROW(5);
@@ -2599,14 +2627,14 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc,
         }                                                                                    \
     } while (0)
 
-static void mdl__kernel_neon(int kc, const float *ap, const float *bp, float *c, size_t ldc,
-                             float beta) {
+static void mdl__kernel_neon(int kc, const float *ap, const float *bp, size_t ldbp, float *c,
+                             size_t ldc, float beta) {
     float32x4_t c0a = vdupq_n_f32(0), c0b = c0a, c0c = c0a, c1a = c0a, c1b = c0a, c1c = c0a;
     float32x4_t c2a = c0a, c2b = c0a, c2c = c0a, c3a = c0a, c3b = c0a, c3c = c0a;
     float32x4_t c4a = c0a, c4b = c0a, c4c = c0a, c5a = c0a, c5b = c0a, c5c = c0a;
     float32x4_t c6a = c0a, c6b = c0a, c6c = c0a, c7a = c0a, c7b = c0a, c7c = c0a;
     int p;
-    for (p = 0; p < kc; p++, ap += 8, bp += 12) {
+    for (p = 0; p < kc; p++, ap += 8, bp += ldbp) {
         float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4), b2 = vld1q_f32(bp + 8);
         float32x4_t lo = vld1q_f32(ap), hi = vld1q_f32(ap + 4);
         MDL__NEON_ROW(0, lo, 0); MDL__NEON_ROW(1, lo, 1); MDL__NEON_ROW(2, lo, 2);
@@ -2647,6 +2675,8 @@ static int mdl__gemm_impl_runs(int i) {
    piece of state besides the error handler, and only caches a property of the machine. */
 static int mdl__gemm_choice = -1;
 
+static int mdl__gemm_auto = 1; /* 0 once mdl_set_gemm_kernel named one */
+
 static const mdl__gemm_impl *mdl__gemm_current(void) {
     if (mdl__gemm_choice < 0) {
         int i = 0;
@@ -2656,18 +2686,42 @@ static const mdl__gemm_impl *mdl__gemm_current(void) {
     return &mdl__gemm_impls[mdl__gemm_choice];
 }
 
+/* In auto mode, the kernel for one product: of the SIMD kernels this CPU runs (all of them do
+   about the same multiply-adds per cycle on the CPUs we measured), the one whose tiles waste
+   the least on padding; a 6-row product fills AVX2's 6-row tiles but half of AVX-512's 12. */
+static const mdl__gemm_impl *mdl__gemm_pick(int m, int n) {
+    const mdl__gemm_impl *best = mdl__gemm_current();
+    double best_work;
+    int i;
+    if (!mdl__gemm_auto || !best->kernel) return best;
+    best_work = (double)((m + best->mr - 1) / best->mr * best->mr) * ((n + best->nr - 1) / best->nr * best->nr);
+    for (i = mdl__gemm_choice + 1; i < MDL__GEMM_IMPLS; i++) {
+        const mdl__gemm_impl *im = &mdl__gemm_impls[i];
+        double work;
+        if (!im->kernel || !mdl__gemm_impl_runs(i)) continue;
+        work = (double)((m + im->mr - 1) / im->mr * im->mr) * ((n + im->nr - 1) / im->nr * im->nr);
+        if (work < best_work) {
+            best = im;
+            best_work = work;
+        }
+    }
+    return best;
+}
+
 MDLDEF const char *mdl_gemm_kernel(void) { return mdl__gemm_current()->name; }
 
 MDLDEF int mdl_set_gemm_kernel(const char *name) {
     int i;
     if (!name || strcmp(name, "auto") == 0) {
         mdl__gemm_choice = -1;
+        mdl__gemm_auto = 1;
         mdl__gemm_current();
         return 1;
     }
     for (i = 0; i < MDL__GEMM_IMPLS; i++)
         if (strcmp(mdl__gemm_impls[i].name, name) == 0 && mdl__gemm_impl_runs(i)) {
             mdl__gemm_choice = i;
+            mdl__gemm_auto = 0;
             return 1;
         }
     return 0;
@@ -2676,7 +2730,7 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
 /* C = alpha op(A) op(B) + beta C with the chosen kernel. Tiny products are not worth packing. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    const mdl__gemm_impl *impl = mdl__gemm_current();
+    const mdl__gemm_impl *impl = mdl__gemm_pick(m, n);
     if (!impl->kernel || m == 0 || n == 0 || k == 0 || alpha == 0 ||
         (double)m * (double)n * (double)k < 512.0)
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -2809,14 +2863,18 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
        Y_g:[O/G, L] = W_g:[O/G, C/G*KH*KW] @ cols      (then Y is scattered back into [B,O,...])
    and the backward pass two more:
        dW_g += dY_g @ cols^T        dcols = W_g^T @ dY_g, added back into dx by col2im
+       (computed as dW_g^T = cols @ dY_g^T with dY gathered position-major, so that neither
+       product gathers a column of a wide matrix: its elements are 4 KiB apart, which every
+       cache handles badly)
        dbias[o] += sum of dY over images and positions
    Why this scheme: the products are large and regular, so they run on the packed SIMD GEMM at
    most of its speed, while a direct convolution would need its own SIMD kernel for every shape
    of filter. Putting many images side by side in one cols (L = images x positions) makes the
    products wide even when one image is small (LeNet: 6 x 25 x 784 per image, 6 x 25 x 50176
-   for 64 images). The cost is memory for cols, so images go in runs that keep cols under 16 MiB.
+   for 64 images). The cost is memory for cols, so images go in runs that keep cols under 16 MiB;
+   when the whole batch fits in one run, forward keeps cols for backward's dW.
    dx is computed only when x requires grad (the first layer's input never does).
-   Saved for backward: x and w (cols is cheap to build again), and the geometry.
+   Saved for backward: x and w, the geometry, and cols when one run held the batch.
    --------------------------------------------------------------------------------------------- */
 
 static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
@@ -2827,6 +2885,7 @@ typedef struct mdl__conv {
     int O, KH, KW;       /* filters */
     int OH, OW;          /* output */
     int sh, sw, ph, pw, dh, dw, groups;
+    mdl_scalar *cols; /* forward's im2col, kept for backward when one run held the batch */
 } mdl__conv;
 
 /* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh, ...] or 0
@@ -2844,17 +2903,30 @@ static void mdl__im2col(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb
                     const mdl_scalar *xp = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
                                                    (size_t)cv->H * (size_t)cv->W;
                     mdl_scalar *dst = row + (size_t)b * (size_t)plane;
+                    /* the output columns whose input column ix = ox*sw - pw + j*dw is inside
+                       the image: ox in [lo, hi); the rest read padding (zeros) */
+                    int first = j * cv->dw - cv->pw, lo = 0, hi;
+                    while (lo < cv->OW && first + lo * cv->sw < 0) lo++;
+                    hi = lo;
+                    while (hi < cv->OW && first + hi * cv->sw < cv->W) hi++;
                     for (oy = 0; oy < cv->OH; oy++) {
                         int iy = oy * cv->sh - cv->ph + i * cv->dh;
                         mdl_scalar *d = dst + (size_t)oy * (size_t)cv->OW;
+                        const mdl_scalar *src;
                         if (iy < 0 || iy >= cv->H) {
                             for (ox = 0; ox < cv->OW; ox++) d[ox] = 0;
                             continue;
                         }
-                        for (ox = 0; ox < cv->OW; ox++) {
-                            int ix = ox * cv->sw - cv->pw + j * cv->dw;
-                            d[ox] = (ix >= 0 && ix < cv->W) ? xp[(size_t)iy * (size_t)cv->W + (size_t)ix] : 0;
+                        src = xp + (size_t)iy * (size_t)cv->W;
+                        for (ox = 0; ox < lo; ox++) d[ox] = 0;
+                        if (cv->sw == 1 && hi - lo >= 16) { /* long enough for a memcpy call */
+                            memcpy(d + lo, src + (first + lo), (size_t)(hi - lo) * sizeof(mdl_scalar));
+                        } else if (cv->sw == 1) {
+                            for (ox = lo; ox < hi; ox++) d[ox] = src[first + ox];
+                        } else {
+                            for (ox = lo; ox < hi; ox++) d[ox] = src[first + ox * cv->sw];
                         }
+                        for (ox = hi; ox < cv->OW; ox++) d[ox] = 0;
                     }
                 }
             }
@@ -2875,14 +2947,17 @@ static void mdl__col2im(const mdl__conv *cv, const mdl_scalar *cols, int b0, int
                     mdl_scalar *xp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
                                               (size_t)cv->H * (size_t)cv->W;
                     const mdl_scalar *src = row + (size_t)b * (size_t)plane;
+                    int first = j * cv->dw - cv->pw, lo = 0, hi; /* as in im2col */
+                    while (lo < cv->OW && first + lo * cv->sw < 0) lo++;
+                    hi = lo;
+                    while (hi < cv->OW && first + hi * cv->sw < cv->W) hi++;
                     for (oy = 0; oy < cv->OH; oy++) {
                         int iy = oy * cv->sh - cv->ph + i * cv->dh;
+                        mdl_scalar *d;
+                        const mdl_scalar *s_row = src + (size_t)oy * (size_t)cv->OW;
                         if (iy < 0 || iy >= cv->H) continue;
-                        for (ox = 0; ox < cv->OW; ox++) {
-                            int ix = ox * cv->sw - cv->pw + j * cv->dw;
-                            if (ix >= 0 && ix < cv->W)
-                                xp[(size_t)iy * (size_t)cv->W + (size_t)ix] += src[(size_t)oy * (size_t)cv->OW + (size_t)ox];
-                        }
+                        d = xp + (size_t)iy * (size_t)cv->W;
+                        for (ox = lo; ox < hi; ox++) d[first + ox * cv->sw] += s_row[ox];
                     }
                 }
             }
@@ -2905,34 +2980,40 @@ static void mdl__CONV2D_backward(mdl__node *node) {
     const int og = cv->O / cv->groups, kg = cv->C / cv->groups * cv->KH * cv->KW;
     const int plane = cv->OH * cv->OW, run = mdl__conv_run(cv);
     mdl_arena *ar = node->out->arena;
-    mdl_scalar *cols, *dyg;
-    int b0, grp, o, b;
+    mdl_scalar *cols, *dyt, *dwt;
+    int b0, grp, o, b, q, kk;
     if (!dx && !dw && !db) return;
     cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    dyg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    if (!cols || !dyg) return;
+    dyt = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    dwt = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)og * sizeof(mdl_scalar));
+    if (!cols || !dyt || !dwt) return;
     for (b0 = 0; b0 < cv->B; b0 += run) {
         int nb = cv->B - b0 < run ? cv->B - b0 : run, L = nb * plane;
         for (grp = 0; grp < cv->groups; grp++) {
-            /* dY of this group and run of images, as [O/G, L] */
-            for (o = 0; o < og; o++)
-                for (b = 0; b < nb; b++)
-                    memcpy(dyg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
-                           g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
-                           (size_t)plane * sizeof(mdl_scalar));
-            if (db)
+            /* dY of this group and run of images, transposed to [L, O/G]: position-major, so
+               that both products below read it along rows */
+            for (b = 0; b < nb; b++)
                 for (o = 0; o < og; o++) {
+                    const mdl_scalar *src = g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane;
+                    mdl_scalar *dst = dyt + (size_t)b * (size_t)plane * (size_t)og + (size_t)o;
+                    for (q = 0; q < plane; q++) dst[(size_t)q * (size_t)og] = src[q];
+                }
+            if (db)
+                for (o = 0; o < og; o++) { /* sum over positions, in double */
                     double total = 0;
-                    int q;
-                    for (q = 0; q < L; q++) total += dyg[(size_t)o * (size_t)L + (size_t)q];
+                    for (q = 0; q < L; q++) total += dyt[(size_t)q * (size_t)og + (size_t)o];
                     db[grp * og + o] += (mdl_scalar)total;
                 }
-            if (dw) { /* dW_g += dY_g @ cols^T */
-                mdl__im2col(cv, X->data, b0, nb, grp * (cv->C / cv->groups), cols);
-                mdl__gemm(0, 1, og, kg, L, 1, dyg, L, cols, L, 1, dw + (size_t)grp * (size_t)og * (size_t)kg, kg);
+            if (dw) { /* dW_g^T = cols @ dY_g^T:[L, O/G], then added into dW_g transposed */
+                const mdl_scalar *cg = cv->cols ? cv->cols + (size_t)grp * (size_t)kg * (size_t)L : cols;
+                if (!cv->cols) mdl__im2col(cv, X->data, b0, nb, grp * (cv->C / cv->groups), cols);
+                mdl__gemm(0, 0, kg, og, L, 1, cg, L, dyt, og, 0, dwt, og);
+                for (o = 0; o < og; o++)
+                    for (kk = 0; kk < kg; kk++)
+                        dw[((size_t)grp * (size_t)og + (size_t)o) * (size_t)kg + (size_t)kk] += dwt[(size_t)kk * (size_t)og + (size_t)o];
             }
             if (dx) { /* dcols = W_g^T @ dY_g, then back into dx */
-                mdl__gemm(1, 0, kg, L, og, 1, Wt->data + (size_t)grp * (size_t)og * (size_t)kg, kg, dyg, L, 0, cols, L);
+                mdl__gemm(1, 1, kg, L, og, 1, Wt->data + (size_t)grp * (size_t)og * (size_t)kg, kg, dyt, og, 0, cols, L);
                 mdl__col2im(cv, cols, b0, nb, grp * (cv->C / cv->groups), dx);
             }
         }
@@ -2994,16 +3075,22 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
     og = cv.O / groups, kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
     run = mdl__conv_run(&cv);
-    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    /* when the whole batch fits in one run and w needs a gradient, keep every group's cols
+       for the backward pass instead of building them again */
+    cv.cols = NULL;
+    if (run == cv.B && w->requires_grad && ar->grad_enabled)
+        cv.cols = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)run *
+                                                   (size_t)plane * sizeof(mdl_scalar));
+    cols = cv.cols ? cv.cols : (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
     yg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
     if (!out || !saved || !cols || !yg) return NULL;
-    *saved = cv;
     for (b0 = 0; b0 < cv.B; b0 += run) {
         int nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
         for (grp = 0; grp < groups; grp++) {
             /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
-            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cols);
-            mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg, cols, L,
+            mdl_scalar *cg = cv.cols ? cv.cols + (size_t)grp * (size_t)kg * (size_t)L : cols;
+            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg);
+            mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg, cg, L,
                       0, yg, L);
             for (o = 0; o < og; o++)
                 for (b = 0; b < nb; b++) {
@@ -3015,6 +3102,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
                 }
         }
     }
+    *saved = cv;
     in[0] = x;
     in[1] = w;
     in[2] = bias;
