@@ -278,8 +278,10 @@ MDLDEF mdl_params *mdl_params_new(void);
 MDLDEF void mdl_params_free(mdl_params *ps);
 
 /** @brief Add a trainable parameter: zeros, requires_grad = 1, gradient allocated and zero.
+ *  @param ps     the set that owns it
  *  @param name   unique within the set (copied), e.g. "fc1.weight"
- *  @param ndim   rank; @param shape sizes, outermost first
+ *  @param ndim   rank
+ *  @param shape  sizes, outermost first
  *  @return the tensor, owned by the set (lifetime MDL_PERSISTENT) */
 MDLDEF mdl_tensor *mdl_params_add(mdl_params *ps, const char *name, int ndim, const int *shape);
 
@@ -620,6 +622,7 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 MDLDEF mdl_error mdl_backward(mdl_tensor *y);
 
 /** @brief Like mdl_backward for a y of any shape, starting from dy = d(loss)/d(y).
+ *  @param y  the output to differentiate
  *  @param dy same number of elements as y */
 MDLDEF mdl_error mdl_backward_with(mdl_tensor *y, const mdl_tensor *dy);
 
@@ -685,6 +688,10 @@ typedef struct mdl_gradcheck_report {
  *  backward's dL/dx_i must match (L(x_i + eps) - L(x_i - eps)) / (2 eps) within
  *  atol + rtol * |numeric|. f sees copies of the inputs, so the inputs are not changed.
  *  Float32 differences are noisy: build with MINIDL_DOUBLE for a tight check.
+ *  @param f      the function to check
+ *  @param user   passed to f
+ *  @param n      number of inputs
+ *  @param inputs the points at which to check (each element of each is checked)
  *  @param eps, atol, rtol 0 picks the default: 1e-6, 1e-5, 1e-3 with MINIDL_DOUBLE;
  *         1e-2, 1e-2, 5e-2 with float
  *  @param report filled in if not NULL
