@@ -15,7 +15,8 @@
        >>memory     arenas (per-step memory) and parameter sets (persistent memory)
        >>random     the seeded random number generator
        >>tensors    creation, views, printing
-       >>ops        elementwise, activations, reductions, matmul, shape ops
+       >>ops        elementwise, activations, reductions, matmul, convolution, pooling, shapes
+       >>kernels    mdl_sgemm and the SIMD micro-kernels behind every matrix product
        >>autograd   backward, detach, no-grad, gradients
        >>diagnostics gradcheck, NaN/Inf detection, Graphviz dump of the graph
 
@@ -25,7 +26,8 @@
        MINIDL_MALLOC(n)       malloc(n)  allocator; define MINIDL_MALLOC and MINIDL_FREE together
        MINIDL_FREE(p)         free(p)
        MINIDL_ASSERT(c)       assert(c)  checks of the library's own invariants
-       MINIDL_NO_SIMD         undefined  use only the plain C kernels
+       MINIDL_NO_SIMD         undefined  use only the plain C kernels (otherwise AVX-512, AVX2+FMA
+                                         or NEON, chosen at run time for the CPU)
        MINIDL_DEBUG           undefined  catch tensors used after their arena was reset (slower)
        MINIDL_DOUBLE          undefined  mdl_scalar is double instead of float; used by the
                                          gradient-check tests, plain kernels only
@@ -50,6 +52,10 @@
        only the first mistake is reported. Environmental errors (a missing or corrupt file, out
        of memory) never abort: the function returns an mdl_error code and mdl_last_error() says
        what happened and where. Error codes and their names come from one list, MDL_ERRORS.
+
+   THREADS
+       Compiled with -fopenmp, matrix products use the threads OpenMP allows (OMP_NUM_THREADS);
+       results are the same to the bit whatever the number of threads.
 
    WHAT MINIDL DOES NOT DO
        No GPU. No tensors that are not contiguous (transpose and permute copy). No dtypes but
@@ -529,6 +535,10 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
 /** @brief 2-D convolution (cross-correlation, as PyTorch's conv2d).
  *  x [B,C,H,W] with w [O,C/groups,KH,KW] and bias [O] (or NULL) -> [B,O,OH,OW], where
  *  OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1, and OW likewise.
+ *  @param ar   the arena for the output (and, in backward, the scratch columns)
+ *  @param x    input [B,C,H,W]
+ *  @param w    filters [O,C/groups,KH,KW]
+ *  @param bias one per output channel [O], or NULL
  *  @param stride, padding, dilation the same along both axes (PyTorch's defaults: 1, 0, 1)
  *  @param groups splits the channels into groups that do not see each other (1: ordinary)
  *  @return from `ar` */
@@ -2313,6 +2323,8 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
     return mdl_mul_scalar(ar, s, (mdl_scalar)(1.0 / ((double)mdl__axis_count(x, axis) -
                                                      (double)correction)));
 }
+
+// >>kernels (implementation)
 
 /* ---------------------------------------------------------------------------------------------
    GEMM, the one place where matrices are multiplied       C = alpha op(A) op(B) + beta C
