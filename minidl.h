@@ -2393,9 +2393,9 @@ static void mdl__gemm_plain(int trans_a, int trans_b, int m, int n, int k, mdl_s
    which stay in L2 (KC x NC floats). Padding the last strips with zeros lets the micro-kernel
    always compute a full tile; a tile that sticks out of C is computed into a scratch tile and
    only its valid part is written back.
-   With OpenMP, the tiles of each block are split among the threads in contiguous runs. Each
-   tile of C is computed by the same operations in the same order whoever computes it, so the
-   result does not depend on the number of threads, to the bit. */
+   With OpenMP, the strips to pack and the tiles of each block are split among the threads in
+   contiguous runs. Each tile of C is computed by the same operations in the same order whoever
+   computes it, so the result does not depend on the number of threads, to the bit. */
 
 typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size_t ldbp,
                                   float *c, size_t ldc, float beta);
@@ -2422,49 +2422,45 @@ static void mdl__tile_store(const float *tile, int nr, float *c, size_t ldc, int
         }
 }
 
-/* Ap strips: for strip s, column p, row i: Ap[(s * kc + p) * mr + i] = alpha op(A)[s*mr+i, p] */
-static void mdl__pack_a(int trans_a, int m, int kc, float alpha, const float *a, size_t lda,
-                        int mr, float *ap) {
-    int s, p, i, strips = (m + mr - 1) / mr;
-    for (s = 0; s < strips; s++) {
-        int rows = m - s * mr < mr ? m - s * mr : mr;
-        float *dst = ap + (size_t)s * (size_t)kc * (size_t)mr;
-        for (p = 0; p < kc; p++) {
-            for (i = 0; i < rows; i++) {
-                size_t r = (size_t)(s * mr + i);
-                dst[p * mr + i] = alpha * (trans_a ? a[(size_t)p * lda + r] : a[r * lda + (size_t)p]);
-            }
-            for (; i < mr; i++) dst[p * mr + i] = 0;
+/* Strip s of Ap: for column p, row i: Ap[(s * kc + p) * mr + i] = alpha op(A)[s*mr+i, p],
+   zero below the last row of A. */
+static void mdl__pack_a_strip(int trans_a, int m, int kc, float alpha, const float *a,
+                              size_t lda, int mr, int s, float *ap) {
+    int p, i, rows = m - s * mr < mr ? m - s * mr : mr;
+    float *dst = ap + (size_t)s * (size_t)kc * (size_t)mr;
+    for (p = 0; p < kc; p++) {
+        for (i = 0; i < rows; i++) {
+            size_t r = (size_t)(s * mr + i);
+            dst[p * mr + i] = alpha * (trans_a ? a[(size_t)p * lda + r] : a[r * lda + (size_t)p]);
         }
+        for (; i < mr; i++) dst[p * mr + i] = 0;
     }
 }
 
-/* Bp strips: for strip s, row p, column j: Bp[(s * kc + p) * nr + j] = op(B)[p, s*nr+j] */
-static void mdl__pack_b(int trans_b, int kc, int n, const float *b, size_t ldb, int nr,
-                        float *bp) {
-    int s, p, j, strips = (n + nr - 1) / nr;
-    for (s = 0; s < strips; s++) {
-        int cols = n - s * nr < nr ? n - s * nr : nr;
-        float *dst = bp + (size_t)s * (size_t)kc * (size_t)nr;
-        for (p = 0; p < kc; p++) {
-            if (!trans_b && cols == nr) {
-                /* a memcpy of constant size is a few vector moves; one of variable size (and a
-                   copy loop, which the compiler turns into one) is a library call per row */
-                const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
-                switch (nr) {
-                case 32: memcpy(dst + p * nr, src, 32 * sizeof(float)); break;
-                case 16: memcpy(dst + p * nr, src, 16 * sizeof(float)); break;
-                case 12: memcpy(dst + p * nr, src, 12 * sizeof(float)); break;
-                default: for (j = 0; j < nr; j++) dst[p * nr + j] = src[j]; break;
-                }
-            } else if (!trans_b) {
-                const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
-                for (j = 0; j < cols; j++) dst[p * nr + j] = src[j];
-            } else {
-                for (j = 0; j < cols; j++) dst[p * nr + j] = b[(size_t)(s * nr + j) * ldb + (size_t)p];
+/* Strip s of Bp: for row p, column j: Bp[(s * kc + p) * nr + j] = op(B)[p, s*nr+j], zero right
+   of the last column of B. */
+static void mdl__pack_b_strip(int trans_b, int kc, int n, const float *b, size_t ldb, int nr,
+                              int s, float *bp) {
+    int p, j, cols = n - s * nr < nr ? n - s * nr : nr;
+    float *dst = bp + (size_t)s * (size_t)kc * (size_t)nr;
+    for (p = 0; p < kc; p++) {
+        if (!trans_b && cols == nr) {
+            /* a memcpy of constant size is a few vector moves; one of variable size (and a copy
+               loop, which the compiler turns into one) is a library call per row */
+            const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
+            switch (nr) {
+            case 32: memcpy(dst + p * nr, src, 32 * sizeof(float)); break;
+            case 16: memcpy(dst + p * nr, src, 16 * sizeof(float)); break;
+            case 12: memcpy(dst + p * nr, src, 12 * sizeof(float)); break;
+            default: for (j = 0; j < nr; j++) dst[p * nr + j] = src[j]; break;
             }
-            for (j = cols; j < nr; j++) dst[p * nr + j] = 0;
+        } else if (!trans_b) {
+            const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
+            for (j = 0; j < cols; j++) dst[p * nr + j] = src[j];
+        } else {
+            for (j = 0; j < cols; j++) dst[p * nr + j] = b[(size_t)(s * nr + j) * ldb + (size_t)p];
         }
+        for (j = cols; j < nr; j++) dst[p * nr + j] = 0;
     }
 }
 
@@ -2479,7 +2475,6 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     size_t bp_size = (size_t)nc_strips_max * (size_t)nr * (size_t)kc_max;
     char *raw = (char *)MINIDL_MALLOC((ap_size + bp_size) * sizeof(float) + 2 * MDL__ALIGN);
     float *ap, *bp;
-    int jc, pc;
     /* Packing B pays for itself by being read by many strips of A; with one or two strips
        (a product with few rows, like a small layer's weights times im2col columns) the
        micro-kernel reads B's rows where they are instead. */
@@ -2490,45 +2485,58 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     }
     ap = (float *)(raw + (MDL__ALIGN - (size_t)((uintptr_t)raw % MDL__ALIGN)) % MDL__ALIGN);
     bp = ap + (ap_size + 15) / 16 * 16;
-    for (jc = 0; jc < n; jc += MDL__NC) {
-        int nc = n - jc < MDL__NC ? n - jc : MDL__NC;
-        int n_strips = (nc + nr - 1) / nr;
-        for (pc = 0; pc < k; pc += MDL__KC) {
-            int kc = k - pc < MDL__KC ? k - pc : MDL__KC;
-            float beta_block = pc == 0 ? beta : 1.0f; /* beta applies once, on the first block */
-            int tiles = m_strips * n_strips, t;
-            const float *a_block = trans_a ? a + (size_t)pc * (size_t)lda : a + pc;
-            const float *b_block = trans_b ? b + (size_t)jc * (size_t)ldb + pc
-                                           : b + (size_t)pc * (size_t)ldb + jc;
-            mdl__pack_a(trans_a, m, kc, alpha, a_block, (size_t)lda, mr, ap);
-            if (!direct_b) {
-                mdl__pack_b(trans_b, kc, nc, b_block, (size_t)ldb, nr, bp);
-            } else if (nc % nr) { /* only the last, partial strip needs padding */
-                int last = nc / nr;
-                mdl__pack_b(trans_b, kc, nc - last * nr, b_block + (size_t)(last * nr), (size_t)ldb,
-                            nr, bp + (size_t)last * (size_t)kc * (size_t)nr);
-            }
+    /* One team of threads for the whole product: every thread walks the same blocks, and
+       each "omp for" shares out the strips to pack or the tiles to compute, then waits for
+       the others, so no thread reads a strip before it is packed. Small products stay on
+       one thread: starting the team would cost more than it saves. */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (tiles > 1 && (double)m * nc * kc > 65536.0)
+#pragma omp parallel if ((double)m * (double)n * (double)k > 262144.0)
 #endif
-            for (t = 0; t < tiles; t++) {
-                int ir = t / n_strips, jr = t % n_strips;
-                int rows = m - ir * mr < mr ? m - ir * mr : mr;
-                int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
-                const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
-                const float *b_strip = bp + (size_t)jr * (size_t)kc * (size_t)nr;
-                size_t ldbp = (size_t)nr;
-                float *c_tile = c + (size_t)(ir * mr) * (size_t)ldc + (size_t)(jc + jr * nr);
-                if (direct_b && cols == nr) { /* read the strip of B where it is */
-                    b_strip = b_block + (size_t)(jr * nr);
-                    ldbp = (size_t)ldb;
-                }
-                if (rows == mr && cols == nr) {
-                    impl->kernel(kc, a_strip, b_strip, ldbp, c_tile, (size_t)ldc, beta_block);
-                } else {
-                    float tile[MDL__MAX_MR * MDL__MAX_NR];
-                    impl->kernel(kc, a_strip, b_strip, ldbp, tile, (size_t)nr, 0.0f);
-                    mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
+    {
+        int jc, pc;
+        for (jc = 0; jc < n; jc += MDL__NC) {
+            int nc = n - jc < MDL__NC ? n - jc : MDL__NC;
+            int n_strips = (nc + nr - 1) / nr;
+            for (pc = 0; pc < k; pc += MDL__KC) {
+                int kc = k - pc < MDL__KC ? k - pc : MDL__KC;
+                float beta_block = pc == 0 ? beta : 1.0f; /* beta applies once, on block one */
+                int tiles = m_strips * n_strips, t, s;
+                const float *a_block = trans_a ? a + (size_t)pc * (size_t)lda : a + pc;
+                const float *b_block = trans_b ? b + (size_t)jc * (size_t)ldb + pc
+                                               : b + (size_t)pc * (size_t)ldb + jc;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (s = 0; s < m_strips; s++)
+                    mdl__pack_a_strip(trans_a, m, kc, alpha, a_block, (size_t)lda, mr, s, ap);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (s = 0; s < n_strips; s++) /* with direct_b, only a partial last strip */
+                    if (!direct_b || (s == n_strips - 1 && nc % nr))
+                        mdl__pack_b_strip(trans_b, kc, nc, b_block, (size_t)ldb, nr, s, bp);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (t = 0; t < tiles; t++) {
+                    int ir = t / n_strips, jr = t % n_strips;
+                    int rows = m - ir * mr < mr ? m - ir * mr : mr;
+                    int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
+                    const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
+                    const float *b_strip = bp + (size_t)jr * (size_t)kc * (size_t)nr;
+                    size_t ldbp = (size_t)nr;
+                    float *c_tile = c + (size_t)(ir * mr) * (size_t)ldc + (size_t)(jc + jr * nr);
+                    if (direct_b && cols == nr) { /* read the strip of B where it is */
+                        b_strip = b_block + (size_t)(jr * nr);
+                        ldbp = (size_t)ldb;
+                    }
+                    if (rows == mr && cols == nr) {
+                        impl->kernel(kc, a_strip, b_strip, ldbp, c_tile, (size_t)ldc, beta_block);
+                    } else {
+                        float tile[MDL__MAX_MR * MDL__MAX_NR];
+                        impl->kernel(kc, a_strip, b_strip, ldbp, tile, (size_t)nr, 0.0f);
+                        mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
+                    }
                 }
             }
         }
@@ -3149,6 +3157,15 @@ MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
         char bx[96], bw[96];
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s and w %s: x must be [B,C,L] and w [O,C/groups,K]",
                   mdl_shape_str(x, bx, sizeof bx), mdl_shape_str(w, bw, sizeof bw));
+        return NULL;
+    }
+    if (groups >= 1 && (x->shape[1] % groups != 0 || w->shape[0] % groups != 0 ||
+                        w->shape[1] != x->shape[1] / groups)) { /* say it in 1-D shapes */
+        char bx[96], bw[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: w.shape[1]=%d must be the input channels %d / "
+                  "groups %d, and groups must divide the output channels %d",
+                  mdl_shape_str(x, bx, sizeof bx), mdl_shape_str(w, bw, sizeof bw), w->shape[1],
+                  x->shape[1], groups, w->shape[0]);
         return NULL;
     }
     xs[0] = x->shape[0], xs[1] = x->shape[1], xs[2] = 1, xs[3] = x->shape[2];
