@@ -1,0 +1,814 @@
+/* tests/test_conv.c - conv2d, conv1d, max_pool2d and avg_pool2d against direct loops written
+   here in double: forward values, and the gradients of every input after mdl_backward_with(y, dy)
+   with a random dy. The convolutions run under every GEMM kernel this CPU has ("auto", then
+   "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the plain paths are both
+   checked against the same reference.
+
+   gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_conv.c -o build/test_conv -lm
+
+   Tolerance. The inputs are floats, so every product of two of them is exact in double, and the
+   reference sums in double (error ~ n 2^-53, negligible). The library sums in float (unit
+   roundoff u = 2^-24) in an order of its own (GEMM blocking, FMA or not), and by the standard
+   bound a value made of n rounded steps along any path of the sum is off by at most
+   gamma_n * S = n u / (1 - n u) * S, where S = the sum of |terms| (+ |bias|). The steps along
+   a path, for an output that nominally sums n products:
+     y[b,o,oy,ox]  n = C/G*KH*KW: n products and additions in the GEMM, + 1 for the bias
+     dw[o,c,i,j]   n = B*OH*OW: n in the GEMM of each run of images, + 1 per run (added into dw)
+     dx[b,c,iy,ix] n = O/G*KH*KW: O/G in the GEMM, then up to KH*KW additions in col2im, and
+                   O/G + KH*KW <= (O/G)(KH*KW) + 1
+     dbias[o]      n = B*OH*OW values of dy (the library happens to sum them in double, but
+                   the bound allows any float summation)
+   so at most 2n steps, and gamma_2n <= 2.01 n u for the sizes here (n u < 1e-2). The checks use
+   |got - ref| <= C0 n u S with C0 = 3, which covers that with room. A term lost or doubled
+   (|term| ~ 0.25 on average for values in [-1, 1)) is far outside it: C0 n u S ~ 3 n^2 u / 4
+   is below 0.01 for n < 200. For larger n (dw and dbias sum B*OH*OW terms: 3136 in LeNet's
+   conv1, 15680 and 62500 in the multi-run cases) one lost term could hide inside the bound,
+   so those geometries also run as "exact" cases.
+   Exact cases: values k/8 (k = -8..8) make every product a multiple of 1/64 and every partial
+   sum exactly representable in float (|sum| * 64 < 2^24), so any summation order gives the
+   exact result, and those cases demand got == ref. */
+#define MINIDL_IMPLEMENTATION
+#include "minidl.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define C0 3.0
+#define U_ROUND (sizeof(mdl_scalar) == 4 ? 5.9604644775390625e-8 : 1.1102230246251565e-16)
+
+static const char *kernels[] = {"auto", "avx512", "avx2", "neon", "plain"};
+#define N_KERNELS ((int)(sizeof kernels / sizeof kernels[0]))
+
+/* ---- helpers ---- */
+
+static void *xmalloc(size_t n) {
+    void *p = calloc(n ? n : 1, 1);
+    if (!p) {
+        fprintf(stderr, "test_conv: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+/* Fill v[0..n) with uniform values in [-1, 1), or with k/8 for k = -8..8 when exact. */
+static void fill(mdl_scalar *v, size_t n, mdl_rng *rng, int exact) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        v[i] = exact ? (mdl_scalar)(((int)(mdl_rng_u32(rng) % 17u) - 8) / 8.0)
+                     : (mdl_scalar)(2.0 * mdl_rng_uniform(rng) - 1.0);
+}
+
+/* got vs ref, element by element: |got - ref| <= C0 * terms * u * mag[i] (0 when exact).
+   One CHECK for the whole array; the first few differences are printed. */
+static void compare(const char *ctx, const char *what, const mdl_scalar *got, const double *ref,
+                    const double *mag, size_t n, double terms, int exact) {
+    size_t i;
+    int bad = 0;
+    double worst = 0;
+    CHECK(got != NULL, "%s: %s: no values (NULL)", ctx, what);
+    if (!got) return;
+    for (i = 0; i < n; i++) {
+        double tol = exact ? 0.0 : C0 * terms * U_ROUND * mag[i];
+        double err = fabs((double)got[i] - ref[i]);
+        if (!(err <= tol)) { /* also catches NaN */
+            if (bad < 4)
+                fprintf(stderr, "  %s: %s[%zu] = %.9g, want %.9g (err %.3g, tol %.3g)\n", ctx,
+                        what, i, (double)got[i], ref[i], err, tol);
+            bad++;
+        }
+        if (err > worst) worst = err;
+    }
+    CHECK(bad == 0, "%s: %s: %d of %zu values outside the tolerance (worst error %.3g)", ctx, what,
+          bad, n, worst);
+}
+
+/* a tensor of `shape` holding `values`, made a leaf that requires grad or not */
+static mdl_tensor *leaf(mdl_arena *ar, int ndim, const int *shape, const mdl_scalar *values,
+                        int requires_grad) {
+    mdl_tensor *t = mdl_from_array(ar, ndim, shape, values);
+    if (t) mdl_set_requires_grad(t, requires_grad);
+    return t;
+}
+
+static int shape_is(const mdl_tensor *t, int ndim, const int *shape) {
+    int d;
+    if (!t || t->ndim != ndim) return 0;
+    for (d = 0; d < ndim; d++)
+        if (t->shape[d] != shape[d]) return 0;
+    return 1;
+}
+
+/* ---- conv2d ---- */
+
+typedef struct {
+    const char *name;
+    int B, C, H, W, O, KH, KW;
+    int stride, padding, dilation, groups;
+    int bias;   /* 1: with a bias [O] */
+    int xgrad;  /* x requires grad (0: like a network's input) */
+    int wgrad;  /* w (and bias) require grad */
+    int exact;  /* values k/8: results must be exact */
+    int params; /* w and bias live in an mdl_params set (persistent), as in a network */
+    int nograd; /* forward only, with grad mode off */
+} conv_case;
+
+/* The reference, with everything it needs; built once per case, used for every kernel. */
+typedef struct {
+    int OH, OW;
+    size_t nx, nw, ny;
+    mdl_scalar *x, *w, *b, *dy;
+    double *y, *ymag, *dx, *dxmag, *dw, *dwmag, *db, *dbmag;
+} conv_ref;
+
+/* The seven-loop convolution (PyTorch's conv2d, a cross-correlation), in double:
+     y[b,o,oy,ox] = bias[o] + sum_{c,i,j} w[o,c,i,j] * x[b, g*Cg + c, iy, ix]
+       with iy = oy*s - p + i*d, ix = ox*s - p + j*d (terms outside the image are 0),
+       Cg = C/G input channels per group, g = o / (O/G) the group of output channel o.
+   and, in the same loops, the gradients for dy = dL/dy. y is linear in each input, so each
+   term w*x of y[b,o,oy,ox] contributes dy[b,o,oy,ox] * (the other factor) to the gradient of
+   each factor, and the gradient of an input element is the sum over every term it is in:
+     dw[o,c,i,j]            = sum_{b,oy,ox} dy[b,o,oy,ox] * x[b, g*Cg + c, iy, ix]
+     dx[b, g*Cg + c, iy, ix] += dy[b,o,oy,ox] * w[o,c,i,j]   (over every o, oy, ox, i, j that
+                                                             reach that input element)
+     dbias[o]               = sum_{b,oy,ox} dy[b,o,oy,ox]
+   mag holds the matching sums of |terms| (with |bias| for y) for the tolerance. */
+static void conv2d_reference(const conv_case *cc, conv_ref *r) {
+    const int Cg = cc->C / cc->groups, Og = cc->O / cc->groups;
+    const int s = cc->stride, p = cc->padding, d = cc->dilation;
+    int b, o, oy, ox, c, i, j;
+    for (b = 0; b < cc->B; b++)
+        for (o = 0; o < cc->O; o++)
+            for (oy = 0; oy < r->OH; oy++)
+                for (ox = 0; ox < r->OW; ox++) {
+                    const size_t yi = (((size_t)b * cc->O + o) * r->OH + oy) * r->OW + ox;
+                    const double g = r->dy[yi];
+                    const int grp = o / Og;
+                    double sum = cc->bias ? (double)r->b[o] : 0.0;
+                    double mag = cc->bias ? fabs((double)r->b[o]) : 0.0;
+                    for (c = 0; c < Cg; c++)
+                        for (i = 0; i < cc->KH; i++)
+                            for (j = 0; j < cc->KW; j++) {
+                                const int iy = oy * s - p + i * d, ix = ox * s - p + j * d;
+                                const int ci = grp * Cg + c;
+                                size_t xi, wi;
+                                double xv, wv;
+                                if (iy < 0 || iy >= cc->H || ix < 0 || ix >= cc->W) continue;
+                                xi = (((size_t)b * cc->C + ci) * cc->H + iy) * cc->W + ix;
+                                wi = (((size_t)o * Cg + c) * cc->KH + i) * cc->KW + j;
+                                xv = r->x[xi];
+                                wv = r->w[wi];
+                                sum += wv * xv;
+                                mag += fabs(wv * xv);
+                                r->dw[wi] += g * xv;
+                                r->dwmag[wi] += fabs(g * xv);
+                                r->dx[xi] += g * wv;
+                                r->dxmag[xi] += fabs(g * wv);
+                            }
+                    r->y[yi] = sum;
+                    r->ymag[yi] = mag;
+                    r->db[o] += g;
+                    r->dbmag[o] += fabs(g);
+                }
+}
+
+static void conv_ref_free(conv_ref *r) {
+    free(r->x), free(r->w), free(r->b), free(r->dy);
+    free(r->y), free(r->ymag), free(r->dx), free(r->dxmag);
+    free(r->dw), free(r->dwmag), free(r->db), free(r->dbmag);
+}
+
+static void conv_ref_make(const conv_case *cc, conv_ref *r, uint64_t seed) {
+    mdl_rng rng;
+    memset(r, 0, sizeof *r);
+    /* PyTorch's output size, written out independently of the library */
+    r->OH = (cc->H + 2 * cc->padding - cc->dilation * (cc->KH - 1) - 1) / cc->stride + 1;
+    r->OW = (cc->W + 2 * cc->padding - cc->dilation * (cc->KW - 1) - 1) / cc->stride + 1;
+    r->nx = (size_t)cc->B * cc->C * cc->H * cc->W;
+    r->nw = (size_t)cc->O * (cc->C / cc->groups) * cc->KH * cc->KW;
+    r->ny = (size_t)cc->B * cc->O * r->OH * r->OW;
+    r->x = (mdl_scalar *)xmalloc(r->nx * sizeof(mdl_scalar));
+    r->w = (mdl_scalar *)xmalloc(r->nw * sizeof(mdl_scalar));
+    r->b = (mdl_scalar *)xmalloc((size_t)cc->O * sizeof(mdl_scalar));
+    r->dy = (mdl_scalar *)xmalloc(r->ny * sizeof(mdl_scalar));
+    r->y = (double *)xmalloc(r->ny * sizeof(double));
+    r->ymag = (double *)xmalloc(r->ny * sizeof(double));
+    r->dx = (double *)xmalloc(r->nx * sizeof(double));
+    r->dxmag = (double *)xmalloc(r->nx * sizeof(double));
+    r->dw = (double *)xmalloc(r->nw * sizeof(double));
+    r->dwmag = (double *)xmalloc(r->nw * sizeof(double));
+    r->db = (double *)xmalloc((size_t)cc->O * sizeof(double));
+    r->dbmag = (double *)xmalloc((size_t)cc->O * sizeof(double));
+    mdl_rng_seed(&rng, seed);
+    fill(r->x, r->nx, &rng, cc->exact);
+    fill(r->w, r->nw, &rng, cc->exact);
+    fill(r->b, (size_t)cc->O, &rng, cc->exact);
+    fill(r->dy, r->ny, &rng, cc->exact);
+    conv2d_reference(cc, r);
+}
+
+static void conv2d_run(mdl_arena *ar, const conv_case *cc, const conv_ref *r, const char *kern) {
+    int xs[4], ws[4], bs[1], ys[4];
+    mdl_params *ps = NULL;
+    mdl_tensor *x, *w, *bias = NULL, *y, *dy;
+    char ctx[160];
+    const double n_fwd = (double)(cc->C / cc->groups) * cc->KH * cc->KW + 1;
+    const double n_dw = (double)cc->B * r->OH * r->OW + 1;
+    const double n_dx = (double)(cc->O / cc->groups) * cc->KH * cc->KW + 1;
+    int prev = 1;
+    snprintf(ctx, sizeof ctx, "conv2d %s [kernel %s]", cc->name, kern);
+    xs[0] = cc->B, xs[1] = cc->C, xs[2] = cc->H, xs[3] = cc->W;
+    ws[0] = cc->O, ws[1] = cc->C / cc->groups, ws[2] = cc->KH, ws[3] = cc->KW;
+    bs[0] = cc->O;
+    ys[0] = cc->B, ys[1] = cc->O, ys[2] = r->OH, ys[3] = r->OW;
+
+    x = leaf(ar, 4, xs, r->x, cc->xgrad);
+    if (cc->params) {
+        ps = mdl_params_new();
+        w = mdl_params_add(ps, "conv.weight", 4, ws);
+        if (w) memcpy(w->data, r->w, r->nw * sizeof(mdl_scalar));
+        if (w && !cc->wgrad) mdl_set_requires_grad(w, 0);
+        if (cc->bias) {
+            bias = mdl_params_add(ps, "conv.bias", 1, bs);
+            if (bias) memcpy(bias->data, r->b, (size_t)cc->O * sizeof(mdl_scalar));
+            if (bias && !cc->wgrad) mdl_set_requires_grad(bias, 0);
+        }
+    } else {
+        w = leaf(ar, 4, ws, r->w, cc->wgrad);
+        if (cc->bias) bias = leaf(ar, 1, bs, r->b, cc->wgrad);
+    }
+    CHECK(x && w && (bias || !cc->bias), "%s: making the inputs failed: %s", ctx,
+          mdl_last_error());
+    if (!x || !w || (cc->bias && !bias)) goto done;
+
+    if (cc->nograd) prev = mdl_set_grad_enabled(ar, 0);
+    y = mdl_conv2d(ar, x, w, bias, cc->stride, cc->padding, cc->dilation, cc->groups);
+    if (cc->nograd) mdl_set_grad_enabled(ar, prev);
+    CHECK(y != NULL, "%s: mdl_conv2d returned NULL: %s", ctx, mdl_last_error());
+    if (!y) goto done;
+    CHECK(shape_is(y, 4, ys), "%s: output shape [%d,%d,%d,%d], want [%d,%d,%d,%d]", ctx,
+          y->ndim > 0 ? y->shape[0] : -1, y->ndim > 1 ? y->shape[1] : -1,
+          y->ndim > 2 ? y->shape[2] : -1, y->ndim > 3 ? y->shape[3] : -1, ys[0], ys[1], ys[2],
+          ys[3]);
+    if (!shape_is(y, 4, ys)) goto done;
+    compare(ctx, "y", y->data, r->y, r->ymag, r->ny, n_fwd, cc->exact);
+    if (cc->nograd) {
+        CHECK(y->node == NULL, "%s: grad mode off, but the output has a tape node", ctx);
+        goto done;
+    }
+
+    dy = mdl_from_array(ar, 4, ys, r->dy);
+    CHECK(dy && mdl_backward_with(y, dy) == MDL_OK, "%s: backward_with: %s", ctx,
+          mdl_last_error());
+    if (cc->xgrad) compare(ctx, "dx", x->grad, r->dx, r->dxmag, r->nx, n_dx, cc->exact);
+    else CHECK(x->grad == NULL, "%s: x does not require grad, but got a gradient", ctx);
+    if (cc->wgrad) {
+        compare(ctx, "dw", w->grad, r->dw, r->dwmag, r->nw, n_dw, cc->exact);
+        if (cc->bias)
+            compare(ctx, "dbias", bias->grad, r->db, r->dbmag, (size_t)cc->O, n_dw, cc->exact);
+    } else if (!cc->params) {
+        CHECK(w->grad == NULL && (!bias || bias->grad == NULL),
+              "%s: w and bias do not require grad, but got a gradient", ctx);
+    }
+done:
+    mdl_params_free(ps);
+    mdl_arena_reset(ar);
+}
+
+/* How many images the library puts into one im2col run (it keeps cols under 2^22 values);
+   written out here only to make sure the multi-run cases really have several runs. */
+static int runs_of(const conv_case *cc, const conv_ref *r) {
+    size_t per = (size_t)(cc->C / cc->groups) * cc->KH * cc->KW * r->OH * r->OW;
+    size_t run = ((size_t)1 << 22) / per;
+    if (run < 1) run = 1;
+    return (int)((cc->B + run - 1) / run);
+}
+
+static const conv_case conv_cases[] = {
+    /* name                  B  C  H  W   O KH KW  s p d g  bias xg wg exact params nograd */
+    {"LeNet conv1",          4, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 1, 1, 0, 1, 0},
+    {"LeNet conv1 exact",    4, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0},
+    {"LeNet conv1 input",    4, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 0, 1, 0, 1, 0},
+    {"LeNet conv2",          4, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0},
+    {"LeNet conv2 exact",    4, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0},
+    {"LeNet conv2 no grad",  4, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1},
+    {"stride 2",             2, 3, 9, 8, 4, 3, 3, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"stride 3 4x3",         2, 2, 10, 8, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"padding 1",            3, 2, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"padding 3",            2, 3, 7, 5, 4, 3, 3, 1, 3, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"dilation 2",           2, 3, 11, 9, 4, 3, 3, 1, 2, 2, 1, 1, 1, 1, 0, 0, 0},
+    {"dilation 3 stride 2",  2, 2, 13, 12, 3, 3, 2, 2, 1, 3, 1, 1, 1, 1, 0, 0, 0},
+    {"groups 2",             2, 4, 7, 5, 6, 3, 3, 1, 1, 1, 2, 1, 1, 1, 0, 0, 0},
+    {"groups 2 exact",       2, 4, 7, 5, 6, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1, 0, 0},
+    {"depthwise",            2, 5, 9, 7, 5, 3, 3, 1, 1, 1, 5, 1, 1, 1, 0, 0, 0},
+    {"depthwise x2 stride 2", 2, 3, 7, 5, 6, 3, 3, 2, 1, 1, 3, 1, 1, 1, 0, 0, 0},
+    {"kernel 3x2",           2, 3, 7, 5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"kernel 1x5",           2, 2, 5, 9, 3, 1, 5, 1, 2, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"kernel 1x1",           3, 8, 5, 7, 4, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"kernel 1x1 s2 p1",     2, 3, 7, 5, 4, 1, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"no bias",              2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 0, 1, 1, 0, 0, 0},
+    {"batch 1",              1, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"w without grad",       2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+    {"kernel = padded input", 2, 2, 5, 4, 3, 7, 6, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"everything at once",   3, 6, 13, 11, 9, 3, 2, 2, 3, 2, 3, 1, 1, 1, 0, 0, 0},
+    /* several im2col runs: backward rebuilds cols instead of reusing the forward's */
+    {"multi-run 13+7 exact", 20, 16, 32, 32, 4, 5, 5, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"multi-run 22+3 g2 d2 exact", 25, 6, 50, 50, 2, 5, 5, 1, 4, 2, 2, 1, 1, 1, 1, 0, 0},
+    {"multi-run 4+1 input",  5, 16, 40, 40, 2, 7, 7, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0},
+    {"multi-run 4+1 no grad", 5, 16, 40, 40, 2, 7, 7, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1},
+};
+
+static void test_conv2d(mdl_arena *ar) {
+    int k, c;
+    for (c = 0; c < (int)(sizeof conv_cases / sizeof conv_cases[0]); c++) {
+        const conv_case *cc = &conv_cases[c];
+        conv_ref r;
+        conv_ref_make(cc, &r, 1000 + (uint64_t)c);
+        if (strncmp(cc->name, "multi-run", 9) == 0)
+            CHECK(runs_of(cc, &r) >= 2, "case %s has %d im2col run(s), meant to have several",
+                  cc->name, runs_of(cc, &r));
+        for (k = 0; k < N_KERNELS; k++)
+            if (mdl_set_gemm_kernel(kernels[k])) conv2d_run(ar, cc, &r, kernels[k]);
+        conv_ref_free(&r);
+    }
+    mdl_set_gemm_kernel("auto");
+}
+
+/* ---- conv1d: its own direct reference ----
+     y[b,o,t] = bias[o] + sum_{c,k} w[o,c,k] * x[b, g*Cg + c, t*s - p + k*d]
+     dw[o,c,k] = sum_{b,t} dy[b,o,t] * x[b, g*Cg + c, t*s - p + k*d]
+     dx[b, g*Cg + c, t*s - p + k*d] += dy[b,o,t] * w[o,c,k]
+     dbias[o] = sum_{b,t} dy[b,o,t] */
+
+typedef struct {
+    int B, C, L, O, K, stride, padding, dilation, groups, bias;
+} conv1_case;
+
+static void conv1d_case(mdl_arena *ar, const conv1_case *cc, uint64_t seed) {
+    const int Cg = cc->C / cc->groups, Og = cc->O / cc->groups;
+    const int OL = (cc->L + 2 * cc->padding - cc->dilation * (cc->K - 1) - 1) / cc->stride + 1;
+    const size_t nx = (size_t)cc->B * cc->C * cc->L, nw = (size_t)cc->O * Cg * cc->K;
+    const size_t ny = (size_t)cc->B * cc->O * OL;
+    mdl_scalar *xv = (mdl_scalar *)xmalloc(nx * sizeof(mdl_scalar));
+    mdl_scalar *wv = (mdl_scalar *)xmalloc(nw * sizeof(mdl_scalar));
+    mdl_scalar *bv = (mdl_scalar *)xmalloc((size_t)cc->O * sizeof(mdl_scalar));
+    mdl_scalar *dyv = (mdl_scalar *)xmalloc(ny * sizeof(mdl_scalar));
+    double *y = (double *)xmalloc(ny * sizeof(double));
+    double *ym = (double *)xmalloc(ny * sizeof(double));
+    double *dx = (double *)xmalloc(nx * sizeof(double));
+    double *dxm = (double *)xmalloc(nx * sizeof(double));
+    double *dw = (double *)xmalloc(nw * sizeof(double));
+    double *dwm = (double *)xmalloc(nw * sizeof(double));
+    double *db = (double *)xmalloc((size_t)cc->O * sizeof(double));
+    double *dbm = (double *)xmalloc((size_t)cc->O * sizeof(double));
+    int b, o, t, c, kk, kn, xs[3], ws[3], bs[1], ys[3];
+    mdl_rng rng;
+    mdl_rng_seed(&rng, seed);
+    fill(xv, nx, &rng, 0);
+    fill(wv, nw, &rng, 0);
+    fill(bv, (size_t)cc->O, &rng, 0);
+    fill(dyv, ny, &rng, 0);
+    for (b = 0; b < cc->B; b++)
+        for (o = 0; o < cc->O; o++)
+            for (t = 0; t < OL; t++) {
+                const size_t yi = ((size_t)b * cc->O + o) * OL + t;
+                const double g = dyv[yi];
+                double sum = cc->bias ? (double)bv[o] : 0, mag = cc->bias ? fabs((double)bv[o]) : 0;
+                for (c = 0; c < Cg; c++)
+                    for (kk = 0; kk < cc->K; kk++) {
+                        const int ix = t * cc->stride - cc->padding + kk * cc->dilation;
+                        size_t xi, wi;
+                        if (ix < 0 || ix >= cc->L) continue;
+                        xi = ((size_t)b * cc->C + (o / Og) * Cg + c) * cc->L + ix;
+                        wi = ((size_t)o * Cg + c) * cc->K + kk;
+                        sum += (double)wv[wi] * xv[xi];
+                        mag += fabs((double)wv[wi] * xv[xi]);
+                        dw[wi] += g * xv[xi];
+                        dwm[wi] += fabs(g * xv[xi]);
+                        dx[xi] += g * wv[wi];
+                        dxm[xi] += fabs(g * wv[wi]);
+                    }
+                y[yi] = sum;
+                ym[yi] = mag;
+                db[o] += g;
+                dbm[o] += fabs(g);
+            }
+    xs[0] = cc->B, xs[1] = cc->C, xs[2] = cc->L;
+    ws[0] = cc->O, ws[1] = Cg, ws[2] = cc->K;
+    bs[0] = cc->O;
+    ys[0] = cc->B, ys[1] = cc->O, ys[2] = OL;
+    for (kn = 0; kn < N_KERNELS; kn++) {
+        mdl_tensor *x, *w, *bias, *out, *dy;
+        char ctx[160];
+        if (!mdl_set_gemm_kernel(kernels[kn])) continue;
+        snprintf(ctx, sizeof ctx, "conv1d x [%d,%d,%d] w [%d,%d,%d] s%d p%d d%d g%d%s [kernel %s]",
+                 cc->B, cc->C, cc->L, cc->O, Cg, cc->K, cc->stride, cc->padding, cc->dilation,
+                 cc->groups, cc->bias ? "" : " no bias", kernels[kn]);
+        x = leaf(ar, 3, xs, xv, 1);
+        w = leaf(ar, 3, ws, wv, 1);
+        bias = cc->bias ? leaf(ar, 1, bs, bv, 1) : NULL;
+        out = mdl_conv1d(ar, x, w, bias, cc->stride, cc->padding, cc->dilation, cc->groups);
+        CHECK(out && shape_is(out, 3, ys), "%s: NULL or wrong shape (%s)", ctx, mdl_last_error());
+        if (out && shape_is(out, 3, ys)) {
+            compare(ctx, "y", out->data, y, ym, ny, (double)Cg * cc->K + 1, 0);
+            dy = mdl_from_array(ar, 3, ys, dyv);
+            CHECK(dy && mdl_backward_with(out, dy) == MDL_OK, "%s: backward_with: %s", ctx,
+                  mdl_last_error());
+            compare(ctx, "dx", x->grad, dx, dxm, nx, (double)Og * cc->K + 1, 0);
+            compare(ctx, "dw", w->grad, dw, dwm, nw, (double)cc->B * OL + 1, 0);
+            if (bias)
+                compare(ctx, "dbias", bias->grad, db, dbm, (size_t)cc->O, (double)cc->B * OL + 1,
+                        0);
+        }
+        mdl_arena_reset(ar);
+    }
+    mdl_set_gemm_kernel("auto");
+    free(xv), free(wv), free(bv), free(dyv), free(y), free(ym), free(dx), free(dxm), free(dw);
+    free(dwm), free(db), free(dbm);
+}
+
+static void test_conv1d(mdl_arena *ar) {
+    static const conv1_case cases[] = {
+        /* B  C  L  O  K  s  p  d  g  bias */
+        {2, 3, 17, 4, 3, 1, 1, 1, 1, 1},
+        {3, 4, 20, 6, 5, 2, 2, 1, 2, 1},
+        {2, 6, 15, 6, 3, 1, 2, 2, 6, 1},  /* depthwise, dilated */
+        {1, 2, 9, 3, 4, 3, 0, 1, 1, 0},   /* stride 3 that does not divide, no bias */
+        {4, 8, 33, 10, 7, 2, 3, 3, 2, 1}, /* everything at once */
+    };
+    int c;
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
+        conv1d_case(ar, &cases[c], 2000 + (uint64_t)c);
+}
+
+/* ---- pooling ----
+   max: y[b,c,oy,ox] = max over the in-image window positions (padding is -inf, never chosen);
+        dx[the argmax] += dy (values distinct, so the argmax is unique).
+   avg: y = (sum of the in-image window values) / (k*k) (padding counts as 0 in the divisor);
+        dx[every in-image window position] += dy / (k*k). */
+
+typedef struct {
+    int B, C, H, W, k, s, p; /* s 0: stride = k */
+} pool_case;
+
+/* x with distinct values: a shuffled 0..n-1, shifted and scaled (exact in float) */
+static void distinct_values(mdl_scalar *x, size_t n, mdl_rng *rng) {
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = (mdl_scalar)(((double)i - (double)n / 2) / 16.0);
+    for (i = n; i > 1; i--) {
+        size_t j = mdl_rng_u32(rng) % i;
+        mdl_scalar t = x[i - 1];
+        x[i - 1] = x[j];
+        x[j] = t;
+    }
+}
+
+static void pool_case_run(mdl_arena *ar, const pool_case *pc, int is_max, uint64_t seed) {
+    const int s = pc->s ? pc->s : pc->k, k = pc->k, p = pc->p;
+    const int OH = (pc->H + 2 * p - k) / s + 1, OW = (pc->W + 2 * p - k) / s + 1;
+    const size_t nx = (size_t)pc->B * pc->C * pc->H * pc->W, ny = (size_t)pc->B * pc->C * OH * OW;
+    mdl_scalar *xv = (mdl_scalar *)xmalloc(nx * sizeof(mdl_scalar));
+    mdl_scalar *dyv = (mdl_scalar *)xmalloc(ny * sizeof(mdl_scalar));
+    double *y = (double *)xmalloc(ny * sizeof(double));
+    double *ym = (double *)xmalloc(ny * sizeof(double));
+    double *dx = (double *)xmalloc(nx * sizeof(double));
+    double *dxm = (double *)xmalloc(nx * sizeof(double));
+    int xs[4], ys[4], bc, oy, ox, i, j, kn;
+    char ctx[160];
+    mdl_rng rng;
+    mdl_rng_seed(&rng, seed);
+    if (is_max) distinct_values(xv, nx, &rng);
+    else fill(xv, nx, &rng, 0);
+    fill(dyv, ny, &rng, 0);
+    for (bc = 0; bc < pc->B * pc->C; bc++)
+        for (oy = 0; oy < OH; oy++)
+            for (ox = 0; ox < OW; ox++) {
+                const size_t yi = ((size_t)bc * OH + oy) * OW + ox;
+                double best = -HUGE_VAL, sum = 0, mag = 0;
+                size_t at = (size_t)-1;
+                for (i = 0; i < k; i++)
+                    for (j = 0; j < k; j++) {
+                        const int iy = oy * s - p + i, ix = ox * s - p + j;
+                        size_t xi;
+                        if (iy < 0 || iy >= pc->H || ix < 0 || ix >= pc->W) continue;
+                        xi = ((size_t)bc * pc->H + iy) * pc->W + ix;
+                        if (xv[xi] > best) best = xv[xi], at = xi;
+                        sum += xv[xi];
+                        mag += fabs((double)xv[xi]);
+                        if (!is_max) {
+                            dx[xi] += (double)dyv[yi] / (k * k);
+                            dxm[xi] += fabs((double)dyv[yi]) / (k * k);
+                        }
+                    }
+                if (is_max) {
+                    y[yi] = best, ym[yi] = 0; /* a max is exact */
+                    dx[at] += dyv[yi];
+                    dxm[at] += fabs((double)dyv[yi]);
+                } else {
+                    y[yi] = sum / (k * k), ym[yi] = mag / (k * k);
+                }
+            }
+    xs[0] = pc->B, xs[1] = pc->C, xs[2] = pc->H, xs[3] = pc->W;
+    ys[0] = pc->B, ys[1] = pc->C, ys[2] = OH, ys[3] = OW;
+    for (kn = 0; kn < N_KERNELS; kn++) { /* pooling uses no GEMM; run anyway, it is cheap */
+        mdl_tensor *x, *out, *dy;
+        if (!mdl_set_gemm_kernel(kernels[kn])) continue;
+        snprintf(ctx, sizeof ctx, "%s x [%d,%d,%d,%d] k%d s%d p%d [kernel %s]",
+                 is_max ? "mdl_max_pool2d" : "mdl_avg_pool2d", pc->B, pc->C, pc->H, pc->W, k,
+                 pc->s, p, kernels[kn]);
+        x = leaf(ar, 4, xs, xv, 1);
+        out = is_max ? mdl_max_pool2d(ar, x, k, pc->s, p) : mdl_avg_pool2d(ar, x, k, pc->s, p);
+        CHECK(out && shape_is(out, 4, ys), "%s: NULL or wrong shape (%s)", ctx, mdl_last_error());
+        if (out && shape_is(out, 4, ys)) {
+            /* max: exact. avg: the window sum has up to k*k terms, then one division. */
+            compare(ctx, "y", out->data, y, ym, ny, (double)k * k + 1, is_max);
+            if (!is_max) { /* the corners, by hand: (sum of the in-image values) / (k*k) */
+                int ylo = -p, xlo = -p, yhi = (OH - 1) * s - p, xhi = (OW - 1) * s - p;
+                double c00 = 0, c11 = 0;
+                for (i = 0; i < k; i++)
+                    for (j = 0; j < k; j++) {
+                        if (ylo + i >= 0 && ylo + i < pc->H && xlo + j >= 0 && xlo + j < pc->W)
+                            c00 += xv[(ylo + i) * pc->W + xlo + j];
+                        if (yhi + i >= 0 && yhi + i < pc->H && xhi + j >= 0 && xhi + j < pc->W)
+                            c11 += xv[(yhi + i) * pc->W + xhi + j];
+                    }
+                CHECK_NEAR(out->data[0], c00 / (k * k), 1e-6, "avg pool top-left corner");
+                CHECK_NEAR(out->data[(size_t)OH * OW - 1], c11 / (k * k), 1e-6,
+                           "avg pool bottom-right corner");
+            }
+            dy = mdl_from_array(ar, 4, ys, dyv);
+            CHECK(dy && mdl_backward_with(out, dy) == MDL_OK, "%s: backward_with: %s", ctx,
+                  mdl_last_error());
+            /* each dx element sums at most k*k window contributions (and each a product) */
+            compare(ctx, "dx", x->grad, dx, dxm, nx, (double)k * k + 2, 0);
+        }
+        mdl_arena_reset(ar);
+    }
+    mdl_set_gemm_kernel("auto");
+    free(xv), free(dyv), free(y), free(ym), free(dx), free(dxm);
+}
+
+/* At a tie the gradient of an output goes to exactly one of the tied elements: with dy = 1 every
+   dx is a whole number (no shares) and dx adds up to the number of outputs (nothing doubled);
+   and whatever got gradient holds its window's maximum. A plane of -5 with padding: the padding
+   is -inf, so every output is -5, not 0. */
+static void test_max_pool_ties(mdl_arena *ar) {
+    static const pool_case cases[] = {
+        {2, 2, 7, 5, 3, 1, 0}, {2, 2, 7, 5, 3, 2, 1}, {1, 3, 6, 6, 2, 0, 0}, {1, 1, 5, 4, 3, 1, 1},
+    };
+    int c;
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        const pool_case *pc = &cases[c];
+        const int s = pc->s ? pc->s : pc->k;
+        const int OH = (pc->H + 2 * pc->p - pc->k) / s + 1;
+        const int OW = (pc->W + 2 * pc->p - pc->k) / s + 1;
+        int xs[4], ys[4], pattern, pass;
+        xs[0] = pc->B, xs[1] = pc->C, xs[2] = pc->H, xs[3] = pc->W;
+        ys[0] = pc->B, ys[1] = pc->C, ys[2] = OH, ys[3] = OW;
+        for (pattern = 0; pattern < 2; pattern++) {
+            mdl_tensor *x = mdl_zeros(ar, 4, xs), *y, *dy;
+            size_t n, i;
+            int bad = 0;
+            double total = 0;
+            if (!x) break;
+            n = x->numel;
+            /* 0: 2x2 blocks of equal values, few levels (many ties); 1: all -5 */
+            for (i = 0; i < n; i++) {
+                size_t col = i % (size_t)pc->W, row = i / (size_t)pc->W % (size_t)pc->H;
+                x->data[i] = pattern ? (mdl_scalar)-5 : (mdl_scalar)((row / 2 + col / 2) % 2);
+            }
+            mdl_set_requires_grad(x, 1);
+            y = mdl_max_pool2d(ar, x, pc->k, pc->s, pc->p);
+            CHECK(y && shape_is(y, 4, ys), "max_pool2d ties case %d: NULL or wrong shape", c);
+            if (!y || !shape_is(y, 4, ys)) {
+                mdl_arena_reset(ar);
+                continue;
+            }
+            if (pattern) {
+                for (i = 0; i < y->numel; i++)
+                    if (y->data[i] != -5) bad++;
+                CHECK(bad == 0, "max_pool2d of all -5, k%d s%d p%d: %d outputs are not -5 "
+                      "(padding must count as -inf)", pc->k, pc->s, pc->p, bad);
+                bad = 0;
+            }
+            dy = mdl_ones(ar, 4, ys);
+            CHECK(dy && mdl_backward_with(y, dy) == MDL_OK, "backward_with: %s", mdl_last_error());
+            CHECK(x->grad != NULL, "max_pool2d ties: no gradient");
+            if (!x->grad) {
+                mdl_arena_reset(ar);
+                continue;
+            }
+            for (i = 0; i < n; i++) {
+                double g = x->grad[i];
+                total += g;
+                if (g < 0 || g != floor(g)) bad++;
+            }
+            CHECK(bad == 0, "max_pool2d ties k%d s%d p%d pattern %d: %d gradients are not whole "
+                  "numbers (a tie split)", pc->k, pc->s, pc->p, pattern, bad);
+            CHECK(total == (double)y->numel, "max_pool2d ties k%d s%d p%d pattern %d: dx adds up "
+                  "to %g, want %zu (one element per output)", pc->k, pc->s, pc->p, pattern, total,
+                  y->numel);
+            /* whatever got gradient is the maximum of a window it is in */
+            bad = 0;
+            {
+                char *is_max = (char *)xmalloc(n);
+                int bcq, oy, ox, a, e;
+                for (bcq = 0; bcq < pc->B * pc->C; bcq++)
+                    for (oy = 0; oy < OH; oy++)
+                        for (ox = 0; ox < OW; ox++) {
+                            double best = -HUGE_VAL;
+                            for (pass = 0; pass < 2; pass++)
+                                for (a = 0; a < pc->k; a++)
+                                    for (e = 0; e < pc->k; e++) {
+                                        int iy = oy * s - pc->p + a, ix = ox * s - pc->p + e;
+                                        size_t xi;
+                                        if (iy < 0 || iy >= pc->H || ix < 0 || ix >= pc->W)
+                                            continue;
+                                        xi = ((size_t)bcq * pc->H + iy) * pc->W + ix;
+                                        if (pass == 0 && x->data[xi] > best) best = x->data[xi];
+                                        if (pass == 1 && x->data[xi] == best) is_max[xi] = 1;
+                                    }
+                        }
+                for (i = 0; i < n; i++)
+                    if (x->grad[i] > 0 && !is_max[i]) bad++;
+                free(is_max);
+            }
+            CHECK(bad == 0, "max_pool2d ties: %d non-maximal elements got gradient", bad);
+            mdl_arena_reset(ar);
+        }
+    }
+}
+
+static void test_pooling(mdl_arena *ar) {
+    static const pool_case cases[] = {
+        /* B  C  H  W  k  s  p */
+        {2, 3, 7, 5, 2, 0, 0},   /* kernel 2, stride = kernel; odd sizes drop the last row/col */
+        {4, 6, 28, 28, 2, 0, 0}, /* LeNet's pooling */
+        {2, 3, 7, 5, 3, 2, 1},   /* kernel 3 stride 2 padding 1 */
+        {2, 2, 6, 7, 3, 1, 0},   /* overlapping windows: gradients add up */
+        {1, 2, 5, 5, 3, 1, 1},   /* overlapping, padded */
+        {1, 1, 4, 3, 2, 1, 1},
+        {2, 1, 9, 11, 4, 3, 2},  /* padding = kernel / 2 (the largest allowed) */
+    };
+    int c, is_max;
+    for (is_max = 0; is_max < 2; is_max++)
+        for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
+            pool_case_run(ar, &cases[c], is_max, 3000 + (uint64_t)(c * 2 + is_max));
+    test_max_pool_ties(ar);
+}
+
+/* ---- contract errors ---- */
+
+/* The last call failed with `code`, once, and its message holds fn and (if not NULL) s1, s2. */
+static void expect_error(const char *what, const mdl_tensor *got, int code, const char *fn,
+                         const char *s1, const char *s2) {
+    CHECK(got == NULL, "%s: did not return NULL", what);
+    CHECK(captured_count == 1 && captured_code == code, "%s: %d errors, last %s, want one %s",
+          what, captured_count, mdl_error_name((mdl_error)captured_code),
+          mdl_error_name((mdl_error)code));
+    CHECK(strstr(captured_message, fn) != NULL, "%s: message does not name %s: '%s'", what, fn,
+          captured_message);
+    if (s1)
+        CHECK(strstr(captured_message, s1) != NULL, "%s: message does not show %s: '%s'", what,
+              s1, captured_message);
+    if (s2)
+        CHECK(strstr(captured_message, s2) != NULL, "%s: message does not show %s: '%s'", what,
+              s2, captured_message);
+    capture_errors();
+}
+
+static void test_errors(mdl_arena *ar) {
+    int sx[4] = {4, 6, 14, 14}, sw[4] = {16, 6, 5, 5}, sb[1] = {16};
+    int sw3[3] = {16, 6, 5}, sx3[3] = {4, 6, 14}, swc[4] = {16, 5, 5, 5}, swg[4] = {16, 2, 5, 5};
+    int swg4[4] = {16, 1, 5, 5}, sb15[1] = {15}, sb2[2] = {16, 1}, swbig[4] = {16, 6, 15, 15};
+    int s1x[3] = {4, 6, 14}, s1w[3] = {8, 6, 3}, s1wc[3] = {8, 4, 3}, s1w4[4] = {8, 6, 1, 3};
+    int sp[4] = {1, 1, 3, 3};
+    mdl_tensor *x = mdl_zeros(ar, 4, sx), *w = mdl_zeros(ar, 4, sw), *b = mdl_zeros(ar, 1, sb);
+    mdl_tensor *w3 = mdl_zeros(ar, 3, sw3), *x3 = mdl_zeros(ar, 3, sx3);
+    mdl_tensor *wc = mdl_zeros(ar, 4, swc);
+    mdl_tensor *wg = mdl_zeros(ar, 4, swg), *wg4 = mdl_zeros(ar, 4, swg4);
+    mdl_tensor *b15 = mdl_zeros(ar, 1, sb15), *b2 = mdl_zeros(ar, 2, sb2);
+    mdl_tensor *wbig = mdl_zeros(ar, 4, swbig), *x1 = mdl_zeros(ar, 3, s1x);
+    mdl_tensor *w1 = mdl_zeros(ar, 3, s1w), *w1c = mdl_zeros(ar, 3, s1wc);
+    mdl_tensor *w14 = mdl_zeros(ar, 4, s1w4);
+    mdl_tensor *xp = mdl_zeros(ar, 4, sp);
+    CHECK(x && w && b && w3 && x3 && wc && wg && wg4 && b15 && b2 && wbig && x1 && w1 && w1c &&
+              w14 && xp,
+          "zeros");
+    if (!(x && w && b && w3 && x3 && wc && wg && wg4 && b15 && b2 && wbig && x1 && w1 && w1c &&
+          w14 && xp))
+        return;
+
+    /* the valid call first: these tensors are fine together */
+    capture_errors();
+    CHECK(mdl_conv2d(ar, x, w, b, 1, 0, 1, 1) != NULL && captured_count == 0, "valid conv2d: %s",
+          captured_message);
+
+    capture_errors();
+    expect_error("conv2d w rank 3", mdl_conv2d(ar, x, w3, b, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv2d", "[4,6,14,14]", "[16,6,5]");
+    expect_error("conv2d x rank 3", mdl_conv2d(ar, x3, w, b, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv2d", "[4,6,14]", "[16,6,5,5]");
+    expect_error("conv2d channel mismatch", mdl_conv2d(ar, x, wc, b, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv2d", "[4,6,14,14]", "[16,5,5,5]");
+    /* groups 2 wants w.shape[1] = 3: 6 is the mismatch of forgetting the groups */
+    expect_error("conv2d groups 2 with w [16,6,5,5]", mdl_conv2d(ar, x, w, b, 1, 0, 1, 2),
+                 MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,6,5,5]");
+    expect_error("conv2d groups 4 does not divide C 6", mdl_conv2d(ar, x, wg4, b, 1, 0, 1, 4),
+                 MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,1,5,5]");
+    expect_error("conv2d groups 3 does not divide O 16", mdl_conv2d(ar, x, wg, b, 1, 0, 1, 3),
+                 MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,2,5,5]");
+    expect_error("conv2d bias [15]", mdl_conv2d(ar, x, w, b15, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv2d", "[15]", NULL);
+    expect_error("conv2d bias [16,1]", mdl_conv2d(ar, x, w, b2, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv2d", "[16,1]", NULL);
+    expect_error("conv2d stride 0", mdl_conv2d(ar, x, w, b, 0, 0, 1, 1), MDL_ERR_ARG, "mdl_conv2d",
+                 NULL, NULL);
+    expect_error("conv2d stride -1", mdl_conv2d(ar, x, w, b, -1, 0, 1, 1), MDL_ERR_ARG,
+                 "mdl_conv2d", NULL, NULL);
+    expect_error("conv2d padding -1", mdl_conv2d(ar, x, w, b, 1, -1, 1, 1), MDL_ERR_ARG,
+                 "mdl_conv2d", NULL, NULL);
+    expect_error("conv2d dilation 0", mdl_conv2d(ar, x, w, b, 1, 0, 0, 1), MDL_ERR_ARG,
+                 "mdl_conv2d", NULL, NULL);
+    expect_error("conv2d groups 0", mdl_conv2d(ar, x, w, b, 1, 0, 1, 0), MDL_ERR_ARG, "mdl_conv2d",
+                 NULL, NULL);
+    expect_error("conv2d kernel 15 > input 14", mdl_conv2d(ar, x, wbig, b, 1, 0, 1, 1),
+                 MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,6,15,15]");
+    /* dilation 4 makes the 5x5 kernel span 17 > 14 */
+    expect_error("conv2d dilated kernel 17 > input 14", mdl_conv2d(ar, x, w, b, 1, 0, 4, 1),
+                 MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,6,5,5]");
+    /* with padding 1 the 15x15 kernel fits the 16x16 padded input: no error */
+    CHECK(mdl_conv2d(ar, x, wbig, b, 1, 1, 1, 1) != NULL && captured_count == 0,
+          "conv2d 15x15 kernel on 14x14 input with padding 1 must work: %s", captured_message);
+    capture_errors();
+
+    expect_error("conv1d x rank 4", mdl_conv1d(ar, x, w1, NULL, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv1d", "[4,6,14,14]", "[8,6,3]");
+    expect_error("conv1d w rank 4", mdl_conv1d(ar, x1, w14, NULL, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv1d", "[4,6,14]", "[8,6,1,3]");
+    expect_error("conv1d channel mismatch", mdl_conv1d(ar, x1, w1c, NULL, 1, 0, 1, 1),
+                 MDL_ERR_SHAPE, "mdl_conv1d", "[4,6,14]", "[8,4,3]");
+    expect_error("conv1d stride 0", mdl_conv1d(ar, x1, w1, NULL, 0, 0, 1, 1), MDL_ERR_ARG,
+                 "mdl_conv1d", NULL, NULL);
+    expect_error("conv1d padding -2", mdl_conv1d(ar, x1, w1, NULL, 1, -2, 1, 1), MDL_ERR_ARG,
+                 "mdl_conv1d", NULL, NULL);
+    expect_error("conv1d bias [15]", mdl_conv1d(ar, x1, w1, b15, 1, 0, 1, 1), MDL_ERR_SHAPE,
+                 "mdl_conv1d", "[15]", NULL);
+
+    expect_error("max_pool2d x rank 3", mdl_max_pool2d(ar, x3, 2, 0, 0), MDL_ERR_SHAPE,
+                 "mdl_max_pool2d", "[4,6,14]", NULL);
+    expect_error("avg_pool2d x rank 3", mdl_avg_pool2d(ar, x3, 2, 0, 0), MDL_ERR_SHAPE,
+                 "mdl_avg_pool2d", "[4,6,14]", NULL);
+    expect_error("max_pool2d padding 2 > kernel 3 / 2", mdl_max_pool2d(ar, x, 3, 1, 2),
+                 MDL_ERR_ARG, "mdl_max_pool2d", NULL, NULL);
+    expect_error("avg_pool2d padding 2 > kernel 3 / 2", mdl_avg_pool2d(ar, x, 3, 1, 2),
+                 MDL_ERR_ARG, "mdl_avg_pool2d", NULL, NULL);
+    expect_error("max_pool2d padding -1", mdl_max_pool2d(ar, x, 2, 0, -1), MDL_ERR_ARG,
+                 "mdl_max_pool2d", NULL, NULL);
+    expect_error("max_pool2d kernel 0", mdl_max_pool2d(ar, x, 0, 1, 0), MDL_ERR_ARG,
+                 "mdl_max_pool2d", NULL, NULL);
+    expect_error("avg_pool2d stride -1", mdl_avg_pool2d(ar, x, 2, -1, 0), MDL_ERR_ARG,
+                 "mdl_avg_pool2d", NULL, NULL);
+    /* a 6x6 window on a 3x3 input padded by 1 (5x5) does not fit */
+    expect_error("max_pool2d window 6 > padded input 5", mdl_max_pool2d(ar, xp, 6, 1, 1),
+                 MDL_ERR_SHAPE, "mdl_max_pool2d", "[1,1,3,3]", NULL);
+    expect_error("avg_pool2d window 6 > padded input 5", mdl_avg_pool2d(ar, xp, 6, 1, 1),
+                 MDL_ERR_SHAPE, "mdl_avg_pool2d", "[1,1,3,3]", NULL);
+    /* ... and a 5x5 window fits it exactly: one output */
+    {
+        mdl_tensor *y = mdl_max_pool2d(ar, xp, 5, 1, 1);
+        CHECK(y && y->numel == 1 && captured_count == 0,
+              "max_pool2d 5x5 window on 3x3 padded by 1 must give one output: %s",
+              captured_message);
+    }
+    capture_errors();
+    mdl_arena_reset(ar);
+}
+
+int main(void) {
+    mdl_arena *ar = mdl_arena_new(0);
+    int k, have = 0;
+    capture_errors();
+    CHECK(ar != NULL, "arena_new");
+    if (!ar) return test_summary();
+    for (k = 0; k < N_KERNELS; k++)
+        if (mdl_set_gemm_kernel(kernels[k])) {
+            have++;
+            if (strcmp(kernels[k], "auto") != 0)
+                CHECK(strcmp(mdl_gemm_kernel(), kernels[k]) == 0, "set_gemm_kernel(%s) gave %s",
+                      kernels[k], mdl_gemm_kernel());
+        }
+    mdl_set_gemm_kernel("auto");
+    printf("GEMM kernels checked: %d (auto is %s)\n", have, mdl_gemm_kernel());
+    CHECK(mdl_set_gemm_kernel("plain") == 1, "the plain kernel must always be available");
+    mdl_set_gemm_kernel("auto");
+
+    test_conv2d(ar);
+    test_conv1d(ar);
+    test_pooling(ar);
+    CHECK(captured_count == 0, "%d unexpected contract errors; last: %s", captured_count,
+          captured_message);
+    test_errors(ar);
+    mdl_set_gemm_kernel("auto");
+    mdl_arena_free(ar);
+    return test_summary();
+}
