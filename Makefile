@@ -44,15 +44,31 @@ tutorials:
 		"$$exe" || { echo "$$f failed: exit status $$?"; exit 1; }; \
 	done'
 
+# Benchmarks add -fopenmp (for the 2-thread figures) and OpenBLAS (-DMINIDL_BENCH_OPENBLAS, to
+# compare with cblas_sgemm) when this machine has them: a tiny probe program tries each. Still
+# -O2 without -march=native, as students build: minidl picks its SIMD kernel at run time.
+# Not part of `make test`.
 bench:
 	@bash -c 'set -e; export LC_ALL=C; cd bench 2>/dev/null || { echo "no benchmarks yet: they arrive with the kernels issue"; exit 0; }; \
 	shopt -s nullglob; files=(*.c); \
 	if [ $${#files[@]} -eq 0 ]; then echo "no benchmarks yet: they arrive with the kernels issue"; exit 0; fi; \
-	mkdir -p ../build/bench; \
+	mkdir -p ../build/bench; probe=../build/bench/probe; \
+	echo "int main(void) { return 0; }" > $$probe.c; \
+	omp=-fopenmp; $(CC) $$omp $$probe.c -o $$probe 2>/dev/null && $$probe || { omp=; echo "bench: $(CC) -fopenmp does not work here: 1-thread figures only"; }; \
+	blas_cflags=$$(pkg-config --cflags openblas 2>/dev/null || true); \
+	blas_libs=$$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas); \
+	printf "#include <cblas.h>\nint main(void) { float x = 2, y = 3, z = 0; cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &x, 1, &y, 1, 0.0f, &z, 1); return z != 6; }\n" > $$probe.c; \
+	if $(CC) $$blas_cflags $$probe.c -o $$probe $$blas_libs 2>/dev/null && $$probe; then \
+		blas="-DMINIDL_BENCH_OPENBLAS $$blas_cflags"; echo "bench: OpenBLAS found ($$blas_libs)"; \
+	else \
+		blas=; blas_libs=; echo "bench: OpenBLAS not found (apt-get install libopenblas-dev): its columns stay empty"; \
+	fi; \
+	rm -f $$probe $$probe.c; \
 	for f in "$${files[@]}"; do \
 		exe=../build/bench/$${f%.c}; \
 		echo "== bench/$$f"; \
-		$(CC) $(PROG_CFLAGS) "$$f" -o "$$exe" -lm; \
+		echo "$(CC) $(PROG_CFLAGS) $$omp $$blas $$f -o $$exe $$blas_libs -lm"; \
+		$(CC) $(PROG_CFLAGS) $$omp $$blas "$$f" -o "$$exe" $$blas_libs -lm; \
 		"$$exe" || { echo "$$f failed: exit status $$?"; exit 1; }; \
 	done'
 
