@@ -2428,13 +2428,19 @@ static void mdl__pack_a_strip(int trans_a, int m, int kc, float alpha, const flo
                               size_t lda, int mr, int s, float *ap) {
     int p, i, rows = m - s * mr < mr ? m - s * mr : mr;
     float *dst = ap + (size_t)s * (size_t)kc * (size_t)mr;
-    for (p = 0; p < kc; p++) {
-        for (i = 0; i < rows; i++) {
-            size_t r = (size_t)(s * mr + i);
-            dst[p * mr + i] = alpha * (trans_a ? a[(size_t)p * lda + r] : a[r * lda + (size_t)p]);
+    if (trans_a) { /* op(A)[r, p] = a[p, r]: row p of a holds this strip's column p */
+        for (p = 0; p < kc; p++) {
+            const float *src = a + (size_t)p * lda + (size_t)(s * mr);
+            for (i = 0; i < rows; i++) dst[p * mr + i] = alpha * src[i];
         }
-        for (; i < mr; i++) dst[p * mr + i] = 0;
+    } else { /* walk each row of A along its length (reads in order, writes stay in L1) */
+        for (i = 0; i < rows; i++) {
+            const float *src = a + (size_t)(s * mr + i) * lda;
+            for (p = 0; p < kc; p++) dst[p * mr + i] = alpha * src[p];
+        }
     }
+    for (i = rows; i < mr; i++) /* zero rows below the end of A */
+        for (p = 0; p < kc; p++) dst[p * mr + i] = 0;
 }
 
 /* Strip s of Bp: for row p, column j: Bp[(s * kc + p) * nr + j] = op(B)[p, s*nr+j], zero right
