@@ -3031,12 +3031,13 @@ static void mdl__CONV2D_backward(mdl__node *node) {
                     mdl_scalar *dst = dyt + (size_t)b * (size_t)plane * (size_t)og + (size_t)o;
                     for (q = 0; q < plane; q++) dst[(size_t)q * (size_t)og] = src[q];
                 }
-            if (db)
-                for (o = 0; o < og; o++) { /* sum over positions, in double */
-                    double total = 0;
-                    for (q = 0; q < L; q++) total += dyt[(size_t)q * (size_t)og + (size_t)o];
-                    db[grp * og + o] += (mdl_scalar)total;
-                }
+            if (db) { /* sum over positions, in double, all channels in one pass */
+                double *total = (double *)mdl__alloc_zero(ar, (size_t)og * sizeof(double));
+                if (!total) return;
+                for (q = 0; q < L; q++)
+                    for (o = 0; o < og; o++) total[o] += dyt[(size_t)q * (size_t)og + (size_t)o];
+                for (o = 0; o < og; o++) db[grp * og + o] += (mdl_scalar)total[o];
+            }
             if (dw) { /* dW_g^T = cols @ dY_g^T:[L, O/G], then added into dW_g transposed */
                 const mdl_scalar *cg = cv->cols ? cv->cols + (size_t)grp * (size_t)kg * (size_t)L : cols;
                 if (!cv->cols) mdl__im2col(cv, X->data, b0, nb, grp * (cv->C / cv->groups), cols);
