@@ -9,7 +9,8 @@
 #        sanitize  the test programs and snippets built with AddressSanitizer and UBSan, leak
 #                  checking on; no compile matrix
 #        valgrind  the test programs and snippets built as in `test`, run under valgrind's
-#                  memcheck (leaks are errors); no compile matrix
+#                  memcheck (leaks are errors, but for the system-library artifacts listed and
+#                  explained in tests/valgrind.supp); no compile matrix
 #   FILTER         run only the jobs whose name contains it: `bash tests/run.sh test test_ops`,
 #                  `... test matrix/`, `... sanitize snippet`
 #
@@ -133,7 +134,7 @@ sanitize)
 valgrind)
     modeflags=()
     runner=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible
-        --errors-for-leak-kinds=definite,indirect,possible -q)
+        --errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/valgrind.supp -q)
     limit=${TEST_TIMEOUT:-900}
     if ! command -v valgrind >/dev/null; then
         echo "run.sh: valgrind is not installed (Debian: sudo apt-get install -y valgrind)"
