@@ -3236,7 +3236,7 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
                                int s, int p) {
     mdl__pool pl, *saved;
     mdl_tensor *out;
-    int shape[4], oy, ox, i, j;
+    int shape[4], oy, ox, i, j, *span;
     size_t bc, in_plane, out_plane;
     char bx[96];
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
@@ -3271,30 +3271,56 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
     }
     in_plane = (size_t)pl.H * (size_t)pl.W;
     out_plane = (size_t)pl.OH * (size_t)pl.OW;
+    /* For window column j, the output columns ox whose input column ox*s + j - p is inside the
+       image: span[2j] <= ox < span[2j+1]. */
+    span = (int *)mdl__alloc(ar, 2 * (size_t)k * sizeof(int));
+    if (!span) return NULL;
+    for (j = 0; j < k; j++) {
+        int lo = 0, hi;
+        while (lo < pl.OW && lo * s + j - p < 0) lo++;
+        hi = lo;
+        while (hi < pl.OW && hi * s + j - p < pl.W) hi++;
+        span[2 * j] = lo;
+        span[2 * j + 1] = hi;
+    }
+    /* For each output row, visit the window positions (i, j) in the outer loops and the output
+       columns in the inner one: the columns are independent, so the CPU overlaps them, where
+       one window at a time would wait on each comparison before starting the next. */
     for (bc = 0; bc < (size_t)pl.B * (size_t)pl.C; bc++) {
         const mdl_scalar *xp = x->data + bc * in_plane;
-        for (oy = 0; oy < pl.OH; oy++)
-            for (ox = 0; ox < pl.OW; ox++) {
-                size_t q = bc * out_plane + (size_t)oy * (size_t)pl.OW + (size_t)ox;
-                double total = 0;
-                int best = -1;
-                for (i = 0; i < k; i++) {
-                    int iy = oy * s - p + i;
-                    if (iy < 0 || iy >= pl.H) continue;
-                    for (j = 0; j < k; j++) {
-                        int ix = ox * s - p + j, at = iy * pl.W + ix;
-                        if (ix < 0 || ix >= pl.W) continue;
-                        total += xp[at];
-                        if (best < 0 || xp[at] > xp[best] || xp[at] != xp[at]) best = at;
+        for (oy = 0; oy < pl.OH; oy++) {
+            mdl_scalar *orow = out->data + bc * out_plane + (size_t)oy * (size_t)pl.OW;
+            int *prow = pl.pos ? pl.pos + bc * out_plane + (size_t)oy * (size_t)pl.OW : NULL;
+            for (ox = 0; ox < pl.OW; ox++) { /* max: start at -inf, pointing at the window's
+                                                  first pixel (padding <= k/2: it has one) */
+                int iy0 = oy * s - p < 0 ? 0 : oy * s - p, ix0 = ox * s - p < 0 ? 0 : ox * s - p;
+                orow[ox] = prow ? -(mdl_scalar)INFINITY : 0;
+                if (prow) prow[ox] = iy0 * pl.W + ix0;
+            }
+            for (i = 0; i < k; i++) {
+                int iy = oy * s - p + i;
+                const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)pl.W;
+                if (iy < 0 || iy >= pl.H) continue; /* a padding row */
+                for (j = 0; j < k; j++) {
+                    int first = j - p, lo = span[2 * j], hi = span[2 * j + 1];
+                    if (op == MDL_OP_MAX_POOL2D) {
+                        for (ox = lo; ox < hi; ox++) {
+                            /* no branches: on real data "is it larger?" is a coin toss that the
+                               CPU would guess wrong half the time; selects cost nothing */
+                            int at = ox * s + first;
+                            mdl_scalar v = row[at], m = orow[ox];
+                            int take = (v > m) | (v != v); /* larger, or NaN (NaN propagates) */
+                            orow[ox] = take ? v : m;
+                            prow[ox] = take ? iy * pl.W + at : prow[ox];
+                        }
+                    } else {
+                        for (ox = lo; ox < hi; ox++) orow[ox] += row[ox * s + first];
                     }
                 }
-                if (op == MDL_OP_MAX_POOL2D) { /* padding <= k/2: every window has a real pixel */
-                    out->data[q] = xp[best];
-                    pl.pos[q] = best;
-                } else {
-                    out->data[q] = (mdl_scalar)(total / (double)(k * k));
-                }
             }
+            if (op == MDL_OP_AVG_POOL2D) /* padding counts in the divisor (PyTorch's default) */
+                for (ox = 0; ox < pl.OW; ox++) orow[ox] /= (mdl_scalar)(k * k);
+        }
     }
     *saved = pl;
     if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
