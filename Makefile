@@ -4,6 +4,7 @@
 #   make test        tests, compile matrix and documentation snippets   (bash tests/run.sh test)
 #   make sanitize    the same under AddressSanitizer + UBSan, leaks included
 #   make valgrind    the same under valgrind's memcheck
+#   make test-arm    the tests built for AArch64 and run under qemu (the NEON kernel)
 #   make tutorials   build and run tutorials/[0-9]*.c in order, from inside tutorials/
 #   make bench       build and run bench/*.c, from inside bench/
 #   make docs        HTML reference in docs/html (needs doxygen)
@@ -19,7 +20,7 @@ export CC
 # Tutorials and benchmarks: one gcc command each, as their top comments say. Never -ffast-math.
 PROG_CFLAGS = -std=c99 -O2 -Wall -Wextra -I..
 
-.PHONY: all test sanitize valgrind tutorials bench docs clean
+.PHONY: all test sanitize valgrind test-arm tutorials bench docs clean
 
 all: test
 
@@ -31,6 +32,10 @@ sanitize:
 
 valgrind:
 	bash tests/run.sh valgrind
+
+# every test cross-built for AArch64 and run under qemu: checks the NEON kernel on x86
+test-arm:
+	bash tests/cross_arm.sh
 
 tutorials:
 	@bash -c 'set -e; export LC_ALL=C; cd tutorials 2>/dev/null || { echo "no tutorials yet: they arrive with the tutorials issue"; exit 0; }; \
