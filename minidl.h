@@ -3186,8 +3186,10 @@ MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
 
 /* ---------------------------------------------------------------------------------------------
    max_pool2d and avg_pool2d        x:[B,C,H,W] -> y:[B,C,OH,OW]   OH = (H + 2p - k) / s + 1
-     max: y = the largest x in the k x k window (padding counts as -inf)
-          dx[the position of that maximum] += g          saved: that position, per output
+     max: y = the largest x in the k x k window (padding counts as -inf; a NaN propagates)
+          dx[the first position holding that maximum] += g
+          (forward computes only the maxima, without a branch; backward finds each position
+          again, since only training needs it. Saved: x.)
      avg: y = the sum of the window / (k k) (padding counts as 0 and is counted, as PyTorch's
           default count_include_pad=True)                dx[every window position] += g / (k k)
    stride 0 means stride = k, PyTorch's default. Saved: the geometry (and max's positions).
@@ -3195,7 +3197,6 @@ MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
 
 typedef struct mdl__pool {
     int B, C, H, W, OH, OW, k, s, p;
-    int *pos; /* max: for each output, the flat index (iy*W + ix) of its maximum in its plane */
 } mdl__pool;
 
 static void mdl__pool_backward(mdl__node *node) {
@@ -3210,9 +3211,29 @@ static void mdl__pool_backward(mdl__node *node) {
     for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
         mdl_scalar *dxp = dx + bc * in_plane;
         const mdl_scalar *gp = g + bc * out_plane;
-        if (node->op == MDL_OP_MAX_POOL2D) {
-            const int *pos = pl->pos + bc * out_plane;
-            for (q = 0; q < out_plane; q++) dxp[pos[q]] += gp[q];
+        if (node->op == MDL_OP_MAX_POOL2D) { /* find each maximum again: the first pixel of
+                                                the window equal to y (or NaN, when y is) */
+            const mdl_scalar *xp = node->in[0]->data + bc * in_plane;
+            const mdl_scalar *yp = node->out->data + bc * out_plane;
+            for (q = 0; q < out_plane; q++) {
+                int found = 0;
+                oy = (int)(q / (size_t)pl->OW);
+                ox = (int)(q % (size_t)pl->OW);
+                for (i = 0; i < pl->k && !found; i++) {
+                    int iy = oy * pl->s - pl->p + i;
+                    if (iy < 0 || iy >= pl->H) continue;
+                    for (j = 0; j < pl->k; j++) {
+                        int ix = ox * pl->s - pl->p + j;
+                        size_t at = (size_t)iy * (size_t)pl->W + (size_t)ix;
+                        if (ix < 0 || ix >= pl->W) continue;
+                        if (xp[at] == yp[q] || (yp[q] != yp[q] && xp[at] != xp[at])) {
+                            dxp[at] += gp[q];
+                            found = 1;
+                            break;
+                        }
+                    }
+                }
+            }
             continue;
         }
         for (oy = 0; oy < pl->OH; oy++)
@@ -3236,7 +3257,7 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
                                int s, int p) {
     mdl__pool pl, *saved;
     mdl_tensor *out;
-    int shape[4], oy, ox, i, j, *span;
+    int shape[4], oy, ox, i, j, *span, *nan;
     size_t bc, in_plane, out_plane;
     char bx[96];
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
@@ -3264,11 +3285,8 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
     out = mdl__make(ar, fn, 4, shape, NULL, 0);
     saved = (mdl__pool *)mdl__alloc(ar, sizeof(mdl__pool));
     if (!out || !saved) return NULL;
-    pl.pos = NULL;
-    if (op == MDL_OP_MAX_POOL2D) {
-        pl.pos = (int *)mdl__alloc(ar, out->numel * sizeof(int));
-        if (!pl.pos) return NULL;
-    }
+    nan = (int *)mdl__alloc(ar, (size_t)pl.OW * sizeof(int));
+    if (!nan) return NULL;
     in_plane = (size_t)pl.H * (size_t)pl.W;
     out_plane = (size_t)pl.OH * (size_t)pl.OW;
     /* For window column j, the output columns ox whose input column ox*s + j - p is inside the
@@ -3290,12 +3308,10 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
         const mdl_scalar *xp = x->data + bc * in_plane;
         for (oy = 0; oy < pl.OH; oy++) {
             mdl_scalar *orow = out->data + bc * out_plane + (size_t)oy * (size_t)pl.OW;
-            int *prow = pl.pos ? pl.pos + bc * out_plane + (size_t)oy * (size_t)pl.OW : NULL;
-            for (ox = 0; ox < pl.OW; ox++) { /* max: start at -inf, pointing at the window's
-                                                  first pixel (padding <= k/2: it has one) */
-                int iy0 = oy * s - p < 0 ? 0 : oy * s - p, ix0 = ox * s - p < 0 ? 0 : ox * s - p;
-                orow[ox] = prow ? -(mdl_scalar)INFINITY : 0;
-                if (prow) prow[ox] = iy0 * pl.W + ix0;
+            for (ox = 0; ox < pl.OW; ox++) { /* max starts at -inf (padding <= k/2: every
+                                                  window has a pixel to replace it) */
+                orow[ox] = op == MDL_OP_MAX_POOL2D ? -(mdl_scalar)INFINITY : 0;
+                nan[ox] = 0;
             }
             for (i = 0; i < k; i++) {
                 int iy = oy * s - p + i;
@@ -3305,13 +3321,12 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
                     int first = j - p, lo = span[2 * j], hi = span[2 * j + 1];
                     if (op == MDL_OP_MAX_POOL2D) {
                         for (ox = lo; ox < hi; ox++) {
-                            /* no branches: on real data "is it larger?" is a coin toss that the
-                               CPU would guess wrong half the time; selects cost nothing */
-                            int at = ox * s + first;
-                            mdl_scalar v = row[at], m = orow[ox];
-                            int take = (v > m) | (v != v); /* larger, or NaN (NaN propagates) */
-                            orow[ox] = take ? v : m;
-                            prow[ox] = take ? iy * pl.W + at : prow[ox];
+                            /* written so the compiler needs no branch (a max instruction and
+                               a flag): on real data "is it larger?" is a coin toss that the
+                               CPU would guess wrong half the time */
+                            mdl_scalar v = row[ox * s + first], m = orow[ox];
+                            orow[ox] = v > m ? v : m;
+                            nan[ox] |= v != v;
                         }
                     } else {
                         for (ox = lo; ox < hi; ox++) orow[ox] += row[ox * s + first];
@@ -3320,6 +3335,9 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
             }
             if (op == MDL_OP_AVG_POOL2D) /* padding counts in the divisor (PyTorch's default) */
                 for (ox = 0; ox < pl.OW; ox++) orow[ox] /= (mdl_scalar)(k * k);
+            else /* a NaN in the window makes the maximum NaN, as in PyTorch */
+                for (ox = 0; ox < pl.OW; ox++)
+                    if (nan[ox]) orow[ox] = (mdl_scalar)NAN;
         }
     }
     *saved = pl;

@@ -784,6 +784,33 @@ static void test_errors(mdl_arena *ar) {
     mdl_arena_reset(ar);
 }
 
+/* Max pooling and NaN: a NaN in a window makes that output NaN (as PyTorch), windows without
+   one are unaffected, and the gradient of a NaN output goes to the NaN pixel, only there. */
+static void test_pool_nan(mdl_arena *ar) {
+    int shape[4] = {1, 1, 4, 4}, i;
+    mdl_scalar v[16], total = 0;
+    mdl_tensor *x, *y;
+    for (i = 0; i < 16; i++) v[i] = (mdl_scalar)i; /* the max of each 2x2 window: its last pixel */
+    v[4] = (mdl_scalar)NAN;                        /* in the top-left window, not its max */
+    x = mdl_from_array(ar, 4, shape, v);
+    mdl_set_requires_grad(x, 1);
+    y = mdl_max_pool2d(ar, x, 2, 0, 0);
+    CHECK(y != NULL && y->numel == 4, "max_pool2d of [1,1,4,4]");
+    if (!y) return;
+    CHECK(isnan(y->data[0]), "a NaN in the window must give NaN, got %g", (double)y->data[0]);
+    CHECK(y->data[1] == 7 && y->data[2] == 13 && y->data[3] == 15,
+          "windows without NaN: got %g %g %g, want 7 13 15", (double)y->data[1],
+          (double)y->data[2], (double)y->data[3]);
+    mdl_backward(mdl_sum(ar, y, MDL_ALL, 0));
+    CHECK(x->grad != NULL, "x has a gradient");
+    if (!x->grad) return;
+    for (i = 0; i < 16; i++) total += x->grad[i];
+    CHECK(x->grad[4] == 1 && x->grad[5] == 0 && x->grad[7] == 1 && x->grad[13] == 1 &&
+              x->grad[15] == 1 && total == 4,
+          "gradient to the NaN pixel (4) and the maxima 7, 13, 15 only: got %g at 4, %g at 5, "
+          "total %g", (double)x->grad[4], (double)x->grad[5], (double)total);
+}
+
 int main(void) {
     mdl_arena *ar = mdl_arena_new(0);
     int k, have = 0;
@@ -805,6 +832,7 @@ int main(void) {
     test_conv2d(ar);
     test_conv1d(ar);
     test_pooling(ar);
+    test_pool_nan(ar);
     CHECK(captured_count == 0, "%d unexpected contract errors; last: %s", captured_count,
           captured_message);
     test_errors(ar);
