@@ -3199,40 +3199,63 @@ typedef struct mdl__pool {
     int B, C, H, W, OH, OW, k, s, p;
 } mdl__pool;
 
+/* For window column j, the output columns ox whose input column ox*s + j - p is inside the
+   image: span[2j] <= ox < span[2j+1]. NULL if out of memory. */
+static int *mdl__pool_spans(mdl_arena *ar, const mdl__pool *pl) {
+    int *span = (int *)mdl__alloc(ar, 2 * (size_t)pl->k * sizeof(int)), j;
+    if (!span) return NULL;
+    for (j = 0; j < pl->k; j++) {
+        int lo = 0, hi;
+        while (lo < pl->OW && lo * pl->s + j - pl->p < 0) lo++;
+        hi = lo;
+        while (hi < pl->OW && hi * pl->s + j - pl->p < pl->W) hi++;
+        span[2 * j] = lo;
+        span[2 * j + 1] = hi;
+    }
+    return span;
+}
+
 static void mdl__pool_backward(mdl__node *node) {
     const mdl__pool *pl = (const mdl__pool *)node->saved;
     mdl_scalar *dx = mdl__grad_of(node->in[0]);
     const mdl_scalar *g = node->out->grad;
     const size_t in_plane = (size_t)pl->H * (size_t)pl->W, out_plane = (size_t)pl->OH * (size_t)pl->OW;
     const mdl_scalar share = (mdl_scalar)1 / (mdl_scalar)(pl->k * pl->k);
-    size_t bc, q;
-    int oy, ox, i, j;
+    size_t bc;
+    int oy, ox, i, j, *span, *at_max = NULL;
     if (!dx) return;
+    span = mdl__pool_spans(node->out->arena, pl);
+    if (node->op == MDL_OP_MAX_POOL2D)
+        at_max = (int *)mdl__alloc(node->out->arena, (size_t)pl->OW * sizeof(int));
+    if (!span || (node->op == MDL_OP_MAX_POOL2D && !at_max)) return;
     for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
         mdl_scalar *dxp = dx + bc * in_plane;
         const mdl_scalar *gp = g + bc * out_plane;
-        if (node->op == MDL_OP_MAX_POOL2D) { /* find each maximum again: the first pixel of
-                                                the window equal to y (or NaN, when y is) */
+        if (node->op == MDL_OP_MAX_POOL2D) {
+            /* Find each maximum again: the first pixel of its window equal to y (or NaN, when
+               y is). Visiting the window backwards and keeping the last match found gives the
+               first one without a branch, as in the forward pass. */
             const mdl_scalar *xp = node->in[0]->data + bc * in_plane;
-            const mdl_scalar *yp = node->out->data + bc * out_plane;
-            for (q = 0; q < out_plane; q++) {
-                int found = 0;
-                oy = (int)(q / (size_t)pl->OW);
-                ox = (int)(q % (size_t)pl->OW);
-                for (i = 0; i < pl->k && !found; i++) {
-                    int iy = oy * pl->s - pl->p + i;
-                    if (iy < 0 || iy >= pl->H) continue;
-                    for (j = 0; j < pl->k; j++) {
-                        int ix = ox * pl->s - pl->p + j;
-                        size_t at = (size_t)iy * (size_t)pl->W + (size_t)ix;
-                        if (ix < 0 || ix >= pl->W) continue;
-                        if (xp[at] == yp[q] || (yp[q] != yp[q] && xp[at] != xp[at])) {
-                            dxp[at] += gp[q];
-                            found = 1;
-                            break;
+            const int k = pl->k, s = pl->s, p = pl->p, W = pl->W, H = pl->H, OW = pl->OW;
+            for (oy = 0; oy < pl->OH; oy++) {
+                const mdl_scalar *yrow = node->out->data + bc * out_plane + (size_t)oy * (size_t)OW;
+                const mdl_scalar *grow = gp + (size_t)oy * (size_t)OW;
+                for (ox = 0; ox < OW; ox++) at_max[ox] = 0;
+                for (i = k - 1; i >= 0; i--) {
+                    int iy = oy * s - p + i;
+                    const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)W;
+                    if (iy < 0 || iy >= H) continue;
+                    for (j = k - 1; j >= 0; j--) {
+                        int first = j - p, lo = span[2 * j], hi = span[2 * j + 1];
+                        for (ox = lo; ox < hi; ox++) {
+                            int at = iy * W + ox * s + first;
+                            mdl_scalar v = row[ox * s + first], y = yrow[ox];
+                            int match = (v == y) | ((v != v) & (y != y));
+                            at_max[ox] += match * (at - at_max[ox]); /* a select, by arithmetic */
                         }
                     }
                 }
+                for (ox = 0; ox < OW; ox++) dxp[at_max[ox]] += grow[ox];
             }
             continue;
         }
@@ -3289,18 +3312,8 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
     if (!nan) return NULL;
     in_plane = (size_t)pl.H * (size_t)pl.W;
     out_plane = (size_t)pl.OH * (size_t)pl.OW;
-    /* For window column j, the output columns ox whose input column ox*s + j - p is inside the
-       image: span[2j] <= ox < span[2j+1]. */
-    span = (int *)mdl__alloc(ar, 2 * (size_t)k * sizeof(int));
+    span = mdl__pool_spans(ar, &pl);
     if (!span) return NULL;
-    for (j = 0; j < k; j++) {
-        int lo = 0, hi;
-        while (lo < pl.OW && lo * s + j - p < 0) lo++;
-        hi = lo;
-        while (hi < pl.OW && hi * s + j - p < pl.W) hi++;
-        span[2 * j] = lo;
-        span[2 * j + 1] = hi;
-    }
     /* For each output row, visit the window positions (i, j) in the outer loops and the output
        columns in the inner one: the columns are independent, so the CPU overlaps them, where
        one window at a time would wait on each comparison before starting the next. */
