@@ -42,6 +42,7 @@
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c99 */
 #define MINIDL_IMPLEMENTATION
 #include "minidl.h"
+#include "bench_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -89,32 +90,6 @@ static double fwd_flops(const layer *L) {
 static double fwdbwd_flops(const layer *L) { return fwd_flops(L) * (L->x_grad ? 3 : 2); }
 
 /* ---- timing and statistics ------------------------------------------------------------------- */
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-typedef struct stats {
-    double med, lo, hi; /* milliseconds per call: median, min, max of the repeats */
-    int ok;             /* 0: not measured */
-} stats;
-
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static stats summarize(double *v, int n) {
-    stats s;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    s.med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    s.lo = v[0];
-    s.hi = v[n - 1];
-    s.ok = 1;
-    return s;
-}
 
 #define REPS 15 /* repeats per figure: odd, so the median is one of them */
 
@@ -397,15 +372,6 @@ static double gflops(double flops, stats s) {
     return s.ok && s.med > 0 ? flops / (s.med * 1e6) : 0;
 }
 
-/* The machine's load average (Linux), or nothing: on a shared machine it says how much of the
-   CPU other programs were taking while these figures were measured. */
-static void print_load(const char *when) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    double l1, l5;
-    if (f && fscanf(f, "%lf %lf", &l1, &l5) == 2)
-        printf("load average %s: %.2f (1 min), %.2f (5 min)\n", when, l1, l5);
-    if (f) fclose(f);
-}
 
 /* Environment variables that change the figures, when they are set. */
 static void print_env(void) {
