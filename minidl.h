@@ -2400,11 +2400,30 @@ static void mdl__gemm_plain(int trans_a, int trans_b, int m, int n, int k, mdl_s
 typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size_t ldbp,
                                   float *c, size_t ldc, float beta);
 
+/* The dot-product kernel (see mdl__gemm_dot): out[i * 3 + j] = sum over p < k of
+   a[i][p] * b[j][p], for 4 rows of A and 3 rows of B, each row contiguous. */
+typedef void (*mdl__dot_kernel)(int k, const float *const *a, const float *const *b, float *out);
+
 typedef struct mdl__gemm_impl {
     const char *name;
     int mr, nr;               /* tile size in rows and columns */
     mdl__micro_kernel kernel; /* NULL: use the plain kernel */
+    mdl__dot_kernel dot;      /* for small products with a long shared dimension */
 } mdl__gemm_impl;
+
+/* The end of every dot-product kernel: the products from p to k, fewer than one vector's
+   worth, added one by one. */
+#define MDL__DOT_TAIL(p)                                                                     \
+    do {                                                                                     \
+        int i_, j_;                                                                          \
+        for (i_ = 0; i_ < 4; i_++)                                                           \
+            for (j_ = 0; j_ < 3; j_++) {                                                     \
+                float t_ = 0;                                                                \
+                int q_;                                                                      \
+                for (q_ = (p); q_ < k; q_++) t_ += a[i_][q_] * b[j_][q_];                    \
+                out[i_ * 3 + j_] += t_;                                                      \
+            }                                                                                \
+    } while (0)
 
 #define MDL__KC 256 /* shared-dimension block: an Ap strip (MR x KC) fits L1 */
 #define MDL__NC 1024 /* column block: Bp (KC x NC floats, 1 MiB) about fills L2 */
@@ -2550,6 +2569,61 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     MINIDL_FREE(raw);
 }
 
+/* The dot-product GEMM, for C = alpha A B^T + beta C when C is small and the shared dimension
+   long: the weight gradient of a convolution, dW:[O, C*KH*KW] = dY:[O, L] @ cols:[C*KH*KW, L]^T
+   with L = images x positions in the thousands. The packed kernel fits such a product badly: it
+   would copy all of A and B to compute a few hundred numbers, and C's few rows and columns fill
+   only part of its tile. Here each element of C is the dot product of a row of A and a row of
+   B, both already contiguous, computed 4 x 3 at a time by a kernel that reads them in place.
+   K goes in blocks of MDL__DOT_KB, so that a block of A and B stays in cache while all the
+   4 x 3 tiles read it; each block's sums are added into C (beta applies on the first). The
+   tiles of a block are shared among the threads, and each is computed the same way whoever
+   computes it, so again the result does not depend on the number of threads. */
+#define MDL__DOT_KB 512
+
+static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float alpha,
+                          const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                          int ldc) {
+    /* The kernel takes 4 rows from one side and 3 from the other. Which side gives 4 is chosen
+       to waste the least on padding (C = A B^T is also C^T = B A^T): for dW [6, 25], A giving 3
+       and B giving 4 leaves 18 of 168 places empty instead of 66 of 216. */
+    const int swap = (n + 3) / 4 * 4 * ((m + 2) / 3 * 3) < (m + 3) / 4 * 4 * ((n + 2) / 3 * 3);
+    const float *x = swap ? b : a, *y = swap ? a : b;       /* x gives 4 rows, y gives 3 */
+    const size_t ldx = (size_t)(swap ? ldb : lda), ldy = (size_t)(swap ? lda : ldb);
+    const int mx = swap ? n : m, ny = swap ? m : n;
+    const size_t cx = swap ? 1 : (size_t)ldc, cy = swap ? (size_t)ldc : 1; /* C[x row, y row] */
+    const int ty = (ny + 2) / 3, tiles = (mx + 3) / 4 * ty;
+#ifdef _OPENMP
+#pragma omp parallel if ((double)m * (double)n * (double)k > 262144.0)
+#endif
+    {
+        int p0, t;
+        for (p0 = 0; p0 < k; p0 += MDL__DOT_KB) {
+            int kb = k - p0 < MDL__DOT_KB ? k - p0 : MDL__DOT_KB;
+            float beta_block = p0 == 0 ? beta : 1.0f; /* beta applies once, on block one */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (t = 0; t < tiles; t++) {
+                int i0 = t / ty * 4, j0 = t % ty * 3, i, j;
+                const float *xr[4], *yr[3];
+                float out[12];
+                for (i = 0; i < 4; i++) /* rows past the end repeat the last row, unused */
+                    xr[i] = x + (size_t)(i0 + i < mx ? i0 + i : mx - 1) * ldx + p0;
+                for (j = 0; j < 3; j++)
+                    yr[j] = y + (size_t)(j0 + j < ny ? j0 + j : ny - 1) * ldy + p0;
+                impl->dot(kb, xr, yr, out);
+                for (i = 0; i < 4 && i0 + i < mx; i++)
+                    for (j = 0; j < 3 && j0 + j < ny; j++) {
+                        float *cij = c + (size_t)(i0 + i) * cx + (size_t)(j0 + j) * cy;
+                        *cij = beta_block == 0 ? alpha * out[i * 3 + j]
+                                               : alpha * out[i * 3 + j] + beta_block * *cij;
+                    }
+            }
+        }
+    }
+}
+
 #if defined(MDL__X86)
 /* AVX-512 micro-kernel, a 12 x 32 tile: 24 accumulators of 16 floats (two per row), plus two
    registers for a row of Bp and one for a broadcast element of Ap: 27 of the 32 registers.
@@ -2635,6 +2709,83 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, size_t ldbp, float *c
     MDL__AVX2_STORE(0); MDL__AVX2_STORE(1); MDL__AVX2_STORE(2);
     MDL__AVX2_STORE(3); MDL__AVX2_STORE(4); MDL__AVX2_STORE(5);
 }
+
+/* The dot-product kernels: a 4 x 3 block of C, each element a dot product of a row of A with
+   a row of B (C = A B^T, both read along their rows). 12 accumulators each hold one partial
+   sum per SIMD lane; per step, 3 loads from B and 4 from A feed 12 fused multiply-adds. The
+   lanes are added up at the end, and the last k % lanes products one by one. */
+#define MDL__DOT_ROW_X86(i, load, fma)                                                       \
+    do {                                                                                     \
+        x = load(a##i + p);                                                                  \
+        s##i##0 = fma(x, b0, s##i##0);                                                       \
+        s##i##1 = fma(x, b1, s##i##1);                                                       \
+        s##i##2 = fma(x, b2, s##i##2);                                                       \
+    } while (0)
+
+/* The 16 lanes of an AVX-512 register added up, halves onto halves. (Through memory: the
+   shuffle intrinsics that would do it in registers make g++ 12 warn inside its own headers.) */
+__attribute__((target("avx512f"))) static float mdl__hsum_avx512(__m512 v) {
+    float l[16];
+    int i;
+    _mm512_storeu_ps(l, v);
+    for (i = 0; i < 8; i++) l[i] += l[i + 8];
+    for (i = 0; i < 4; i++) l[i] += l[i + 4];
+    return (l[0] + l[2]) + (l[1] + l[3]);
+}
+
+__attribute__((target("avx512f"))) static void
+mdl__dot_avx512(int k, const float *const *a, const float *const *b, float *out) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    const float *b0p = b[0], *b1p = b[1], *b2p = b[2];
+    __m512 s00 = _mm512_setzero_ps(), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
+    __m512 s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00, x;
+    int p;
+    for (p = 0; p + 16 <= k; p += 16) {
+        __m512 b0 = _mm512_loadu_ps(b0p + p), b1 = _mm512_loadu_ps(b1p + p);
+        __m512 b2 = _mm512_loadu_ps(b2p + p);
+        MDL__DOT_ROW_X86(0, _mm512_loadu_ps, _mm512_fmadd_ps);
+        MDL__DOT_ROW_X86(1, _mm512_loadu_ps, _mm512_fmadd_ps);
+        MDL__DOT_ROW_X86(2, _mm512_loadu_ps, _mm512_fmadd_ps);
+        MDL__DOT_ROW_X86(3, _mm512_loadu_ps, _mm512_fmadd_ps);
+    }
+    out[0] = mdl__hsum_avx512(s00), out[1] = mdl__hsum_avx512(s01);
+    out[2] = mdl__hsum_avx512(s02), out[3] = mdl__hsum_avx512(s10);
+    out[4] = mdl__hsum_avx512(s11), out[5] = mdl__hsum_avx512(s12);
+    out[6] = mdl__hsum_avx512(s20), out[7] = mdl__hsum_avx512(s21);
+    out[8] = mdl__hsum_avx512(s22), out[9] = mdl__hsum_avx512(s30);
+    out[10] = mdl__hsum_avx512(s31), out[11] = mdl__hsum_avx512(s32);
+    MDL__DOT_TAIL(p);
+}
+
+/* The 8 lanes of an AVX register added up: halves, then quarters, then pairs. */
+__attribute__((target("avx2,fma"))) static float mdl__hsum_avx(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h);
+}
+
+__attribute__((target("avx2,fma"))) static void
+mdl__dot_avx2(int k, const float *const *a, const float *const *b, float *out) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    const float *b0p = b[0], *b1p = b[1], *b2p = b[2];
+    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
+    __m256 s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00, x;
+    int p;
+    for (p = 0; p + 8 <= k; p += 8) {
+        __m256 b0 = _mm256_loadu_ps(b0p + p), b1 = _mm256_loadu_ps(b1p + p);
+        __m256 b2 = _mm256_loadu_ps(b2p + p);
+        MDL__DOT_ROW_X86(0, _mm256_loadu_ps, _mm256_fmadd_ps);
+        MDL__DOT_ROW_X86(1, _mm256_loadu_ps, _mm256_fmadd_ps);
+        MDL__DOT_ROW_X86(2, _mm256_loadu_ps, _mm256_fmadd_ps);
+        MDL__DOT_ROW_X86(3, _mm256_loadu_ps, _mm256_fmadd_ps);
+    }
+    out[0] = mdl__hsum_avx(s00), out[1] = mdl__hsum_avx(s01), out[2] = mdl__hsum_avx(s02);
+    out[3] = mdl__hsum_avx(s10), out[4] = mdl__hsum_avx(s11), out[5] = mdl__hsum_avx(s12);
+    out[6] = mdl__hsum_avx(s20), out[7] = mdl__hsum_avx(s21), out[8] = mdl__hsum_avx(s22);
+    out[9] = mdl__hsum_avx(s30), out[10] = mdl__hsum_avx(s31), out[11] = mdl__hsum_avx(s32);
+    MDL__DOT_TAIL(p);
+}
 #endif /* MDL__X86 */
 
 #if defined(MDL__NEON)
@@ -2677,18 +2828,44 @@ static void mdl__kernel_neon(int kc, const float *ap, const float *bp, size_t ld
     MDL__NEON_STORE(0); MDL__NEON_STORE(1); MDL__NEON_STORE(2); MDL__NEON_STORE(3);
     MDL__NEON_STORE(4); MDL__NEON_STORE(5); MDL__NEON_STORE(6); MDL__NEON_STORE(7);
 }
+
+/* The NEON dot-product kernel: the AVX ones above with 4 lanes. */
+#define MDL__DOT_ROW_NEON(i)                                                                 \
+    do {                                                                                     \
+        x = vld1q_f32(a##i + p);                                                             \
+        s##i##0 = vfmaq_f32(s##i##0, x, b0);                                                 \
+        s##i##1 = vfmaq_f32(s##i##1, x, b1);                                                 \
+        s##i##2 = vfmaq_f32(s##i##2, x, b2);                                                 \
+    } while (0)
+
+static void mdl__dot_neon(int k, const float *const *a, const float *const *b, float *out) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    const float *b0p = b[0], *b1p = b[1], *b2p = b[2];
+    float32x4_t s00 = vdupq_n_f32(0), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
+    float32x4_t s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00, x;
+    int p;
+    for (p = 0; p + 4 <= k; p += 4) {
+        float32x4_t b0 = vld1q_f32(b0p + p), b1 = vld1q_f32(b1p + p), b2 = vld1q_f32(b2p + p);
+        MDL__DOT_ROW_NEON(0); MDL__DOT_ROW_NEON(1); MDL__DOT_ROW_NEON(2); MDL__DOT_ROW_NEON(3);
+    }
+    out[0] = vaddvq_f32(s00), out[1] = vaddvq_f32(s01), out[2] = vaddvq_f32(s02);
+    out[3] = vaddvq_f32(s10), out[4] = vaddvq_f32(s11), out[5] = vaddvq_f32(s12);
+    out[6] = vaddvq_f32(s20), out[7] = vaddvq_f32(s21), out[8] = vaddvq_f32(s22);
+    out[9] = vaddvq_f32(s30), out[10] = vaddvq_f32(s31), out[11] = vaddvq_f32(s32);
+    MDL__DOT_TAIL(p);
+}
 #endif /* MDL__NEON */
 
 /* The kernels this build has, best first; "plain" is always last. */
 static const mdl__gemm_impl mdl__gemm_impls[] = {
 #if defined(MDL__X86)
-    {"avx512", 12, 32, mdl__kernel_avx512},
-    {"avx2", 6, 16, mdl__kernel_avx2},
+    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512},
+    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2},
 #endif
 #if defined(MDL__NEON)
-    {"neon", 8, 12, mdl__kernel_neon},
+    {"neon", 8, 12, mdl__kernel_neon, mdl__dot_neon},
 #endif
-    {"plain", 0, 0, NULL},
+    {"plain", 0, 0, NULL, NULL},
 };
 #define MDL__GEMM_IMPLS ((int)(sizeof mdl__gemm_impls / sizeof mdl__gemm_impls[0]))
 
@@ -2760,6 +2937,13 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
     return 0;
 }
 
+/* Is C = A B^T small enough, and K long enough, for the dot-product kernels? Measured on
+   Zen 4 (bench/README.md): at C of 64 x 64 and K 256 the two ways are even, and the smaller C
+   or the longer K, the more the dot products win (6 x 25 x 4704: 5x). */
+static int mdl__dot_fits(int m, int n, int k) {
+    return (double)m * (double)n <= 4096.0 && k >= 256;
+}
+
 /* C = alpha op(A) op(B) + beta C with the chosen kernel. Tiny products are not worth packing. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
@@ -2767,6 +2951,8 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
     if (!impl->kernel || m == 0 || n == 0 || k == 0 || alpha == 0 ||
         (double)m * (double)n * (double)k < 512.0)
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else if (!trans_a && trans_b && impl->dot && mdl__dot_fits(m, n, k))
+        mdl__gemm_dot(impl, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else
         mdl__gemm_packed(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -370,7 +370,10 @@ static void test_small(void) {
    1023, 1024, 1025, 1100, 2100 around 512 and NC = 1024 (the column block was 512 once: both
    stay); m = 11, 12, 13, 24, 25, 100 around the 12-row tile and its one- and two-strip
    products that read B in place (and 5, 6, 7 around the 6-row tile); the cut at m*n*k = 512
-   from both sides (511 runs the plain kernel, 512 the packed one, with any alpha != 0). Each
+   from both sides (511 runs the plain kernel, 512 the packed one, with any alpha != 0); the
+   dot-product path (A B^T with m*n <= 4096 and k >= 256): k = 255/256, 511/512/513 and 1025
+   around its block of 512, m*n = 4096 and 4160 on either side of its limit, and shapes whose
+   4 x 3 tiles are taken from A's rows ({16, 150}) or B's ({3, 37}, {25, 6}). Each
    shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
    alpha != 0, with paddings and offsets varying too. */
 static void test_large(void) {
@@ -380,7 +383,9 @@ static void test_large(void) {
         {1, 1, 511},    {512, 1, 1},    {511, 1, 1},    {1, 512, 1},     {1, 511, 1},
         {8, 8, 8},      {7, 73, 1},     {8, 64, 1},     {2, 16, 16},     {3, 13, 13},
         {24, 64, 2},    {37, 3, 300},   {12, 32, 1},    {13, 33, 1},     {11, 1023, 20},
-        {12, 1024, 33}, {24, 1025, 40}, {25, 2100, 30}, {49, 97, 70}};
+        {12, 1024, 33}, {24, 1025, 40}, {25, 2100, 30}, {49, 97, 70},  {64, 64, 256},
+        {64, 65, 256},  {3, 37, 513},   {25, 6, 1025},  {16, 150, 511}, {6, 25, 512},
+        {1, 7, 255},    {2, 2, 1025}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
