@@ -3082,18 +3082,20 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
        Y_g:[O/G, L] = W_g:[O/G, C/G*KH*KW] @ cols      (then Y is scattered back into [B,O,...])
    and the backward pass two more:
        dW_g += dY_g @ cols^T        dcols = W_g^T @ dY_g, added back into dx by col2im
-       (computed as dW_g^T = cols @ dY_g^T with dY gathered position-major, so that neither
-       product gathers a column of a wide matrix: its elements are 4 KiB apart, which every
-       cache handles badly)
        dbias[o] += sum of dY over images and positions
-   Why this scheme: the products are large and regular, so they run on the packed SIMD GEMM at
-   most of its speed, while a direct convolution would need its own SIMD kernel for every shape
-   of filter. Putting many images side by side in one cols (L = images x positions) makes the
-   products wide even when one image is small (LeNet: 6 x 25 x 784 per image, 6 x 25 x 50176
-   for 64 images). The cost is memory for cols, so images go in runs that keep cols under 16 MiB;
-   when the whole batch fits in one run, forward keeps cols for backward's dW.
+       (dY_g:[O/G, L] is dY of the run's images gathered from [B,O,OH,OW], a plane at a time)
+   Why this scheme: the products are large and regular, so they run on the SIMD GEMM at most of
+   its speed, while a direct convolution would need its own SIMD kernel for every shape of
+   filter. Putting several images side by side in one cols (L = images x positions) makes the
+   products wide even when one image is small (LeNet: 6 x 25 x 784 per image). The images go in
+   runs that keep cols within 512 KiB, so that it is still in the L2 cache when the GEMM reads
+   what im2col wrote. When w needs a gradient, forward keeps every run's cols (up to 32 MiB) for
+   backward's dW: reading them back measured faster than building them again (LeNet at batch
+   64: 5 MiB for conv1, 3.75 MiB for conv2).
+   dW = dY_g @ cols^T is a small matrix (O/G x C/G*KH*KW) with a long shared dimension L, the
+   shape mdl__gemm hands to its dot-product kernels, which read dY_g and cols in place.
    dx is computed only when x requires grad (the first layer's input never does).
-   Saved for backward: x and w, the geometry, and cols when one run held the batch.
+   Saved for backward: x and w, the geometry, and the kept cols.
    --------------------------------------------------------------------------------------------- */
 
 static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
@@ -3104,91 +3106,129 @@ typedef struct mdl__conv {
     int O, KH, KW;       /* filters */
     int OH, OW;          /* output */
     int sh, sw, ph, pw, dh, dw, groups;
-    mdl_scalar *cols; /* forward's im2col, kept for backward when one run held the batch */
+    mdl_scalar *kept; /* every run's cols, kept by forward for backward's dW, or NULL */
 } mdl__conv;
 
-/* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh, ...] or 0
-   for images b0..b0+nb-1 and the input channels c0..c0+C/G-1 of one group. */
+/* dst[0..n) = src[0..n), for the short rows of im2col: copies of a constant size compile to a
+   few vector moves, where memcpy of a variable size is a library call that costs more than a
+   row of 10 or 28 values (the last piece may overlap the one before it) */
+static void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, int n) {
+    int i = 0;
+    if (n >= 8) {
+        for (; i + 8 <= n; i += 8) memcpy(dst + i, src + i, 8 * sizeof(mdl_scalar));
+        if (i < n) memcpy(dst + n - 8, src + n - 8, 8 * sizeof(mdl_scalar));
+    } else if (n >= 4) {
+        memcpy(dst, src, 4 * sizeof(mdl_scalar));
+        memcpy(dst + n - 4, src + n - 4, 4 * sizeof(mdl_scalar));
+    } else {
+        for (; i < n; i++) dst[i] = src[i];
+    }
+}
+
+/* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh,
+   ox*sw - pw + j*dw], or 0 where that falls in the padding, for images b0..b0+nb-1 and the input
+   channels c0..c0+C/G-1 of one group. With padding, each input plane is first copied into the
+   middle of `pad`, a plane of (H + 2ph) x (W + 2pw) whose border stays zero, so that every row
+   of cols is a plain copy, with no test for the border in the inner loops. */
 static void mdl__im2col(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
-                        mdl_scalar *cols) {
-    const int cg = cv->C / cv->groups, plane = cv->OH * cv->OW;
+                        mdl_scalar *cols, mdl_scalar *pad) {
+    const int cg = cv->C / cv->groups, plane = cv->OH * cv->OW, padded = cv->ph || cv->pw;
+    const int wp = cv->W + 2 * cv->pw, hp = cv->H + 2 * cv->ph;
     const size_t L = (size_t)nb * (size_t)plane;
-    int c, i, j, b, oy, ox;
-    for (c = 0; c < cg; c++)
-        for (i = 0; i < cv->KH; i++)
-            for (j = 0; j < cv->KW; j++) {
-                mdl_scalar *row = cols + ((size_t)(c * cv->KH + i) * (size_t)cv->KW + (size_t)j) * L;
-                for (b = 0; b < nb; b++) {
-                    const mdl_scalar *xp = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
-                                                   (size_t)cv->H * (size_t)cv->W;
-                    mdl_scalar *dst = row + (size_t)b * (size_t)plane;
-                    /* the output columns whose input column ix = ox*sw - pw + j*dw is inside
-                       the image: ox in [lo, hi); the rest read padding (zeros) */
-                    int first = j * cv->dw - cv->pw, lo = 0, hi;
-                    while (lo < cv->OW && first + lo * cv->sw < 0) lo++;
-                    hi = lo;
-                    while (hi < cv->OW && first + hi * cv->sw < cv->W) hi++;
+    int c, i, j, b, oy, ox, iy;
+    if (padded) memset(pad, 0, (size_t)hp * (size_t)wp * sizeof(mdl_scalar));
+    for (b = 0; b < nb; b++)
+        for (c = 0; c < cg; c++) {
+            const mdl_scalar *src = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
+                                            (size_t)cv->H * (size_t)cv->W;
+            if (padded) { /* the plane into the middle of pad */
+                for (iy = 0; iy < cv->H; iy++)
+                    mdl__copy_row(pad + (size_t)(iy + cv->ph) * (size_t)wp + (size_t)cv->pw,
+                                  src + (size_t)iy * (size_t)cv->W, cv->W);
+                src = pad;
+            }
+            for (i = 0; i < cv->KH; i++)
+                for (j = 0; j < cv->KW; j++) { /* this image's part of row (c, i, j) of cols */
+                    mdl_scalar *dst = cols + ((size_t)(c * cv->KH + i) * (size_t)cv->KW + (size_t)j) * L +
+                                      (size_t)b * (size_t)plane;
                     for (oy = 0; oy < cv->OH; oy++) {
-                        int iy = oy * cv->sh - cv->ph + i * cv->dh;
+                        const mdl_scalar *s_row = src + (size_t)(oy * cv->sh + i * cv->dh) * (size_t)wp +
+                                                  (size_t)(j * cv->dw);
                         mdl_scalar *d = dst + (size_t)oy * (size_t)cv->OW;
-                        const mdl_scalar *src;
-                        if (iy < 0 || iy >= cv->H) {
-                            for (ox = 0; ox < cv->OW; ox++) d[ox] = 0;
-                            continue;
-                        }
-                        src = xp + (size_t)iy * (size_t)cv->W;
-                        for (ox = 0; ox < lo; ox++) d[ox] = 0;
-                        if (cv->sw == 1 && hi - lo >= 16) { /* long enough for a memcpy call */
-                            memcpy(d + lo, src + (first + lo), (size_t)(hi - lo) * sizeof(mdl_scalar));
-                        } else if (cv->sw == 1) {
-                            for (ox = lo; ox < hi; ox++) d[ox] = src[first + ox];
-                        } else {
-                            for (ox = lo; ox < hi; ox++) d[ox] = src[first + ox * cv->sw];
-                        }
-                        for (ox = hi; ox < cv->OW; ox++) d[ox] = 0;
+                        if (cv->sw == 1)
+                            mdl__copy_row(d, s_row, cv->OW);
+                        else
+                            for (ox = 0; ox < cv->OW; ox++) d[ox] = s_row[ox * cv->sw];
                     }
                 }
-            }
+        }
 }
 
-/* The adjoint of im2col: add every entry of cols back into the input element it came from. */
+/* d[0..n) += s[0..n), eight at a time: each group of eight is loaded whole before it is stored,
+   which lets the compiler use vector instructions without proving d and s apart. */
+static void mdl__add_row(mdl_scalar *d, const mdl_scalar *s, int n) {
+    int i = 0, t;
+    for (; i + 8 <= n; i += 8) {
+        mdl_scalar v[8];
+        for (t = 0; t < 8; t++) v[t] = d[i + t] + s[i + t];
+        for (t = 0; t < 8; t++) d[i + t] = v[t];
+    }
+    for (; i < n; i++) d[i] += s[i];
+}
+
+/* The adjoint of im2col: add every entry of cols back into the input element it came from.
+   With padding, the sums go into `pad` first, and only its middle is added into dx: what lands
+   on the border came from the zeros of the padding, which have no gradient. */
 static void mdl__col2im(const mdl__conv *cv, const mdl_scalar *cols, int b0, int nb, int c0,
-                        mdl_scalar *dx) {
-    const int cg = cv->C / cv->groups, plane = cv->OH * cv->OW;
+                        mdl_scalar *dx, mdl_scalar *pad) {
+    const int cg = cv->C / cv->groups, plane = cv->OH * cv->OW, padded = cv->ph || cv->pw;
+    const int wp = cv->W + 2 * cv->pw, hp = cv->H + 2 * cv->ph;
     const size_t L = (size_t)nb * (size_t)plane;
-    int c, i, j, b, oy, ox;
-    for (c = 0; c < cg; c++)
-        for (i = 0; i < cv->KH; i++)
-            for (j = 0; j < cv->KW; j++) {
-                const mdl_scalar *row =
-                    cols + ((size_t)(c * cv->KH + i) * (size_t)cv->KW + (size_t)j) * L;
-                for (b = 0; b < nb; b++) {
-                    mdl_scalar *xp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
-                                              (size_t)cv->H * (size_t)cv->W;
-                    const mdl_scalar *src = row + (size_t)b * (size_t)plane;
-                    int first = j * cv->dw - cv->pw, lo = 0, hi; /* as in im2col */
-                    while (lo < cv->OW && first + lo * cv->sw < 0) lo++;
-                    hi = lo;
-                    while (hi < cv->OW && first + hi * cv->sw < cv->W) hi++;
+    int c, i, j, b, oy, ox, iy;
+    for (b = 0; b < nb; b++)
+        for (c = 0; c < cg; c++) {
+            mdl_scalar *dxp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) *
+                                       (size_t)cv->H * (size_t)cv->W;
+            mdl_scalar *acc = padded ? pad : dxp;
+            if (padded) memset(pad, 0, (size_t)hp * (size_t)wp * sizeof(mdl_scalar));
+            for (i = 0; i < cv->KH; i++)
+                for (j = 0; j < cv->KW; j++) {
+                    const mdl_scalar *src = cols + ((size_t)(c * cv->KH + i) * (size_t)cv->KW + (size_t)j) * L +
+                                            (size_t)b * (size_t)plane;
                     for (oy = 0; oy < cv->OH; oy++) {
-                        int iy = oy * cv->sh - cv->ph + i * cv->dh;
-                        mdl_scalar *d;
+                        mdl_scalar *a_row = acc + (size_t)(oy * cv->sh + i * cv->dh) * (size_t)wp +
+                                            (size_t)(j * cv->dw);
                         const mdl_scalar *s_row = src + (size_t)oy * (size_t)cv->OW;
-                        if (iy < 0 || iy >= cv->H) continue;
-                        d = xp + (size_t)iy * (size_t)cv->W;
-                        for (ox = lo; ox < hi; ox++) d[first + ox * cv->sw] += s_row[ox];
+                        if (cv->sw == 1)
+                            mdl__add_row(a_row, s_row, cv->OW);
+                        else
+                            for (ox = 0; ox < cv->OW; ox++) a_row[ox * cv->sw] += s_row[ox];
                     }
                 }
-            }
+            if (padded) /* the middle of pad into dx */
+                for (iy = 0; iy < cv->H; iy++) {
+                    const mdl_scalar *s_row = pad + (size_t)(iy + cv->ph) * (size_t)wp + (size_t)cv->pw;
+                    mdl__add_row(dxp + (size_t)iy * (size_t)cv->W, s_row, cv->W);
+                }
+        }
 }
 
-/* How many images go into one cols: as many as keep cols under 4M values (16 MiB in float). */
+/* How many images go into one cols: as many as keep it within 128K values (512 KiB in float,
+   half of a 1 MiB L2 cache); at least one. */
 static int mdl__conv_run(const mdl__conv *cv) {
     size_t per_image = (size_t)(cv->C / cv->groups) * (size_t)cv->KH * (size_t)cv->KW *
                        (size_t)cv->OH * (size_t)cv->OW;
-    size_t n = per_image ? ((size_t)1 << 22) / per_image : (size_t)cv->B;
+    size_t n = per_image ? ((size_t)1 << 17) / per_image : (size_t)cv->B;
     if (n < 1) n = 1;
     return n > (size_t)cv->B ? cv->B : (int)n;
+}
+
+/* Where the kept cols of group grp for the run of nb images from b0 start: after the b0 images'
+   worth of all groups before it, then grp groups of this run. */
+static mdl_scalar *mdl__conv_kept(const mdl__conv *cv, int b0, int nb, int grp) {
+    size_t per_image = (size_t)(cv->C / cv->groups) * (size_t)cv->KH * (size_t)cv->KW *
+                       (size_t)cv->OH * (size_t)cv->OW;
+    return cv->kept + ((size_t)b0 * (size_t)cv->groups + (size_t)grp * (size_t)nb) * per_image;
 }
 
 static void mdl__CONV2D_backward(mdl__node *node) {
@@ -3196,45 +3236,43 @@ static void mdl__CONV2D_backward(mdl__node *node) {
     mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
     const mdl_scalar *g = node->out->grad;
-    const int og = cv->O / cv->groups, kg = cv->C / cv->groups * cv->KH * cv->KW;
+    const int og = cv->O / cv->groups, cgin = cv->C / cv->groups, kg = cgin * cv->KH * cv->KW;
     const int plane = cv->OH * cv->OW, run = mdl__conv_run(cv);
     mdl_arena *ar = node->out->arena;
-    mdl_scalar *cols, *dyt, *dwt;
-    int b0, grp, o, b, q, kk;
+    mdl_scalar *cols, *dyg, *pad;
+    int b0, grp, o, b, q;
     if (!dx && !dw && !db) return;
     cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    dyt = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    dwt = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)og * sizeof(mdl_scalar));
-    if (!cols || !dyt || !dwt) return;
+    dyg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw) * sizeof(mdl_scalar));
+    if (!cols || !dyg || !pad) return;
     for (b0 = 0; b0 < cv->B; b0 += run) {
         int nb = cv->B - b0 < run ? cv->B - b0 : run, L = nb * plane;
         for (grp = 0; grp < cv->groups; grp++) {
-            /* dY of this group and run of images, transposed to [L, O/G]: position-major, so
-               that both products below read it along rows */
-            for (b = 0; b < nb; b++)
+            const mdl_scalar *wg = Wt->data + (size_t)grp * (size_t)og * (size_t)kg;
+            for (o = 0; o < og; o++) /* dY_g:[O/G, L], a plane of each image at a time */
+                for (b = 0; b < nb; b++)
+                    memcpy(dyg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
+                           g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
+                           (size_t)plane * sizeof(mdl_scalar));
+            if (db) /* the sum of each row of dY_g, in double; four running sums, so that each
+                       addition need not wait for the one before it to finish */
                 for (o = 0; o < og; o++) {
-                    const mdl_scalar *src = g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane;
-                    mdl_scalar *dst = dyt + (size_t)b * (size_t)plane * (size_t)og + (size_t)o;
-                    for (q = 0; q < plane; q++) dst[(size_t)q * (size_t)og] = src[q];
+                    const mdl_scalar *row = dyg + (size_t)o * (size_t)L;
+                    double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+                    for (q = 0; q + 4 <= L; q += 4)
+                        t0 += row[q], t1 += row[q + 1], t2 += row[q + 2], t3 += row[q + 3];
+                    for (; q < L; q++) t0 += row[q];
+                    db[grp * og + o] += (mdl_scalar)((t0 + t1) + (t2 + t3));
                 }
-            if (db) { /* sum over positions, in double, all channels in one pass */
-                double *total = (double *)mdl__alloc_zero(ar, (size_t)og * sizeof(double));
-                if (!total) return;
-                for (q = 0; q < L; q++)
-                    for (o = 0; o < og; o++) total[o] += dyt[(size_t)q * (size_t)og + (size_t)o];
-                for (o = 0; o < og; o++) db[grp * og + o] += (mdl_scalar)total[o];
-            }
-            if (dw) { /* dW_g^T = cols @ dY_g^T:[L, O/G], then added into dW_g transposed */
-                const mdl_scalar *cg = cv->cols ? cv->cols + (size_t)grp * (size_t)kg * (size_t)L : cols;
-                if (!cv->cols) mdl__im2col(cv, X->data, b0, nb, grp * (cv->C / cv->groups), cols);
-                mdl__gemm(0, 0, kg, og, L, 1, cg, L, dyt, og, 0, dwt, og);
-                for (o = 0; o < og; o++)
-                    for (kk = 0; kk < kg; kk++)
-                        dw[((size_t)grp * (size_t)og + (size_t)o) * (size_t)kg + (size_t)kk] += dwt[(size_t)kk * (size_t)og + (size_t)o];
+            if (dw) { /* dW_g += dY_g @ cols^T (beta = 1 adds to what dw holds) */
+                const mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : cols;
+                if (!cv->kept) mdl__im2col(cv, X->data, b0, nb, grp * cgin, cols, pad);
+                mdl__gemm(0, 1, og, kg, L, 1, dyg, L, cg, L, 1, dw + (size_t)grp * (size_t)og * (size_t)kg, kg);
             }
             if (dx) { /* dcols = W_g^T @ dY_g, then back into dx */
-                mdl__gemm(1, 1, kg, L, og, 1, Wt->data + (size_t)grp * (size_t)og * (size_t)kg, kg, dyt, og, 0, cols, L);
-                mdl__col2im(cv, cols, b0, nb, grp * (cv->C / cv->groups), dx);
+                mdl__gemm(1, 0, kg, L, og, 1, wg, kg, dyg, L, 0, cols, L);
+                mdl__col2im(cv, cols, b0, nb, grp * cgin, dx, pad);
             }
         }
     }
@@ -3247,7 +3285,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     char bx[96], bw[96], bb[96];
     mdl__conv cv, *saved;
     mdl_tensor *out, *in[3];
-    mdl_scalar *cols, *yg;
+    mdl_scalar *cols, *yg, *pad;
     int shape[4], og, kg, plane, run, b0, grp, o, b;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
@@ -3295,23 +3333,25 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
     og = cv.O / groups, kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
     run = mdl__conv_run(&cv);
-    /* when the whole batch fits in one run and w needs a gradient, keep every group's cols
-       for the backward pass instead of building them again */
-    cv.cols = NULL;
-    if (run == cv.B && w->requires_grad && ar->grad_enabled)
-        cv.cols = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)run *
+    /* when w will need a gradient, keep each run's cols for backward (up to 8M values, 32 MiB
+       in float): reading them back is cheaper than building them again */
+    cv.kept = NULL;
+    if (w->requires_grad && ar->grad_enabled &&
+        (double)groups * kg * cv.B * plane <= (double)(1 << 23))
+        cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)cv.B *
                                                    (size_t)plane * sizeof(mdl_scalar));
-    cols = cv.cols ? cv.cols : (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
+    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
     yg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    if (!out || !saved || !cols || !yg) return NULL;
+    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)(cv.H + 2 * ph) * (size_t)(cv.W + 2 * pw) * sizeof(mdl_scalar));
+    if (!out || !saved || !cols || !yg || !pad) return NULL;
     for (b0 = 0; b0 < cv.B; b0 += run) {
         int nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
         for (grp = 0; grp < groups; grp++) {
             /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
-            mdl_scalar *cg = cv.cols ? cv.cols + (size_t)grp * (size_t)kg * (size_t)L : cols;
-            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg);
-            mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg, cg, L,
-                      0, yg, L);
+            mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp) : cols;
+            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg, pad);
+            mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg,
+                      cg, L, 0, yg, L);
             for (o = 0; o < og; o++)
                 for (b = 0; b < nb; b++) {
                     mdl_scalar *dst = out->data + ((size_t)(b0 + b) * (size_t)cv.O + (size_t)(grp * og + o)) * (size_t)plane;
@@ -4039,7 +4079,10 @@ static mdl_error mdl__backward(const char *fn, mdl_tensor *y, const mdl_scalar *
         if (node->mark == mark) node->out->grad = NULL;
     /* Seed: d(y)/d(y) = 1, or the given dy. */
     if (!mdl__grad_of(y)) return mdl__last_code;
-    for (i = 0; i < y->numel; i++) y->grad[i] = dy ? dy[i] : 1;
+    if (dy)
+        memcpy(y->grad, dy, y->numel * sizeof(mdl_scalar));
+    else
+        for (i = 0; i < y->numel; i++) y->grad[i] = 1;
     /* Pass 2: run each marked node's backward, newest first (reverse topological order). */
     for (node = y->node; node; node = node->prev) {
         if (node->mark != mark || !node->out->grad) continue;
