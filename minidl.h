@@ -2500,10 +2500,12 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     size_t bp_size = (size_t)nc_strips_max * (size_t)nr * (size_t)kc_max;
     char *raw = (char *)MINIDL_MALLOC((ap_size + bp_size) * sizeof(float) + 2 * MDL__ALIGN);
     float *ap, *bp;
-    /* Packing B pays for itself by being read by many strips of A; with one or two strips
+    /* Packing B pays for itself by being read by many strips of A; with up to four strips
        (a product with few rows, like a small layer's weights times im2col columns) the
-       micro-kernel reads B's rows where they are instead. */
-    const int direct_b = !trans_b && m_strips <= 2;
+       micro-kernel reads B's rows where they are instead, and the tiles go column strip by
+       column strip, so that a strip of B, once in L1, serves every strip of A in turn
+       (LeNet conv2's forward, 16 x 6400 x 150: 63 -> 74 GFLOP/s). */
+    const int direct_b = !trans_b && m_strips <= 4;
     if (!raw) { /* no memory for the packed blocks: the plain kernel needs none */
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
@@ -2544,7 +2546,8 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
 #pragma omp for schedule(static)
 #endif
                 for (t = 0; t < tiles; t++) {
-                    int ir = t / n_strips, jr = t % n_strips;
+                    int ir = direct_b ? t % m_strips : t / n_strips; /* strip of A, */
+                    int jr = direct_b ? t / m_strips : t % n_strips; /* strip of B */
                     int rows = m - ir * mr < mr ? m - ir * mr : mr;
                     int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
                     const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
