@@ -2429,16 +2429,19 @@ typedef struct mdl__gemm_impl {
 #define MDL__NC 1024 /* column block: Bp (KC x NC floats, 1 MiB) about fills L2 */
 #define MDL__MAX_MR 16
 #define MDL__MAX_NR 32
+#define MDL__GEMM_STACK 8192 /* floats: products whose packed blocks fit pack on the stack */
 
 /* C_tile = acc + beta C_tile, for an m x n corner of a tile computed in full into `tile`. */
 static void mdl__tile_store(const float *tile, int nr, float *c, size_t ldc, int m, int n,
                             float beta) {
     int i, j;
-    for (i = 0; i < m; i++)
-        for (j = 0; j < n; j++) {
-            float *cij = c + (size_t)i * ldc + (size_t)j;
-            *cij = beta == 0 ? tile[i * nr + j] : tile[i * nr + j] + beta * *cij;
-        }
+    for (i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc;
+        if (beta == 0)
+            memcpy(ci, tile + i * nr, (size_t)n * sizeof(float));
+        else
+            for (j = 0; j < n; j++) ci[j] = tile[i * nr + j] + beta * ci[j];
+    }
 }
 
 /* Strip s of Ap: for column p, row i: Ap[(s * kc + p) * mr + i] = alpha op(A)[s*mr+i, p],
@@ -2489,6 +2492,76 @@ static void mdl__pack_b_strip(int trans_b, int kc, int n, const float *b, size_t
     }
 }
 
+/* One product, as the packed kernel's blocks see it. */
+typedef struct mdl__gemm_job {
+    const mdl__gemm_impl *impl;
+    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c, *ap, *bp; /* ap, bp: the packing buffers */
+    int direct_b;       /* read B in place (see mdl__gemm_packed) */
+} mdl__gemm_job;
+
+/* The loops of the packed kernel, run by every thread of a team (or by one thread alone):
+   each "omp for" shares out the strips to pack or the tiles to compute, then waits for the
+   others, so no thread reads a strip before it is packed. */
+static void mdl__gemm_blocks(const mdl__gemm_job *g) {
+    const mdl__gemm_impl *impl = g->impl;
+    const int mr = impl->mr, nr = impl->nr, m = g->m, n = g->n, k = g->k;
+    const int m_strips = (m + mr - 1) / mr, direct_b = g->direct_b;
+    const int lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    const float alpha = g->alpha, beta = g->beta, *a = g->a, *b = g->b;
+    float *c = g->c, *ap = g->ap, *bp = g->bp;
+    int jc, pc;
+    for (jc = 0; jc < n; jc += MDL__NC) {
+        int nc = n - jc < MDL__NC ? n - jc : MDL__NC;
+        int n_strips = (nc + nr - 1) / nr;
+        for (pc = 0; pc < k; pc += MDL__KC) {
+            int kc = k - pc < MDL__KC ? k - pc : MDL__KC;
+            float beta_block = pc == 0 ? beta : 1.0f; /* beta applies once, on block one */
+            int tiles = m_strips * n_strips, t, s;
+            const float *a_block = g->trans_a ? a + (size_t)pc * (size_t)lda : a + pc;
+            const float *b_block = g->trans_b ? b + (size_t)jc * (size_t)ldb + pc
+                                           : b + (size_t)pc * (size_t)ldb + jc;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (s = 0; s < m_strips; s++)
+                mdl__pack_a_strip(g->trans_a, m, kc, alpha, a_block, (size_t)lda, mr, s, ap);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (s = 0; s < n_strips; s++) /* with direct_b, only a partial last strip */
+                if (!direct_b || (s == n_strips - 1 && nc % nr))
+                    mdl__pack_b_strip(g->trans_b, kc, nc, b_block, (size_t)ldb, nr, s, bp);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (t = 0; t < tiles; t++) {
+                int ir = direct_b ? t % m_strips : t / n_strips; /* strip of A, */
+                int jr = direct_b ? t / m_strips : t % n_strips; /* strip of B */
+                int rows = m - ir * mr < mr ? m - ir * mr : mr;
+                int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
+                const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
+                const float *b_strip = bp + (size_t)jr * (size_t)kc * (size_t)nr;
+                size_t ldbp = (size_t)nr;
+                float *c_tile = c + (size_t)(ir * mr) * (size_t)ldc + (size_t)(jc + jr * nr);
+                if (direct_b && cols == nr) { /* read the strip of B where it is */
+                    b_strip = b_block + (size_t)(jr * nr);
+                    ldbp = (size_t)ldb;
+                }
+                if (rows == mr && cols == nr) {
+                    impl->kernel(kc, a_strip, b_strip, ldbp, c_tile, (size_t)ldc, beta_block);
+                } else {
+                    float tile[MDL__MAX_MR * MDL__MAX_NR];
+                    impl->kernel(kc, a_strip, b_strip, ldbp, tile, (size_t)nr, 0.0f);
+                    mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
+                }
+            }
+        }
+    }
+}
+
 static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_b, int m, int n,
                              int k, float alpha, const float *a, int lda, const float *b, int ldb,
                              float beta, float *c, int ldc) {
@@ -2498,78 +2571,43 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     const int nc_strips_max = (nc_max + nr - 1) / nr;
     size_t ap_size = (size_t)m_strips * (size_t)mr * (size_t)kc_max;
     size_t bp_size = (size_t)nc_strips_max * (size_t)nr * (size_t)kc_max;
-    char *raw = (char *)MINIDL_MALLOC((ap_size + bp_size) * sizeof(float) + 2 * MDL__ALIGN);
-    float *ap, *bp;
-    /* Packing B pays for itself by being read by many strips of A; with up to four strips
-       (a product with few rows, like a small layer's weights times im2col columns) the
-       micro-kernel reads B's rows where they are instead, and the tiles go column strip by
-       column strip, so that a strip of B, once in L1, serves every strip of A in turn
-       (LeNet conv2's forward, 16 x 6400 x 150: 63 -> 74 GFLOP/s). */
-    const int direct_b = !trans_b && m_strips <= 4;
+    size_t bytes = (ap_size + 16 + bp_size) * sizeof(float) + MDL__ALIGN;
+    /* Small products pack into a buffer on the stack: a malloc and free would cost as much as
+       the product (32 x 32 x 32 is 65536 flops, a few microseconds). */
+    float on_stack[MDL__GEMM_STACK + MDL__ALIGN / sizeof(float)];
+    char *raw = bytes <= sizeof on_stack ? (char *)on_stack : (char *)MINIDL_MALLOC(bytes);
+    mdl__gemm_job job;
     if (!raw) { /* no memory for the packed blocks: the plain kernel needs none */
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    ap = (float *)(raw + (MDL__ALIGN - (size_t)((uintptr_t)raw % MDL__ALIGN)) % MDL__ALIGN);
-    bp = ap + (ap_size + 15) / 16 * 16;
-    /* One team of threads for the whole product: every thread walks the same blocks, and
-       each "omp for" shares out the strips to pack or the tiles to compute, then waits for
-       the others, so no thread reads a strip before it is packed. Small products stay on
-       one thread: starting the team would cost more than it saves. */
+    job.impl = impl, job.trans_a = trans_a, job.trans_b = trans_b;
+    job.m = m, job.n = n, job.k = k, job.lda = lda, job.ldb = ldb, job.ldc = ldc;
+    job.alpha = alpha, job.beta = beta, job.a = a, job.b = b, job.c = c;
+    job.ap = (float *)(raw + (MDL__ALIGN - (size_t)((uintptr_t)raw % MDL__ALIGN)) % MDL__ALIGN);
+    job.bp = job.ap + (ap_size + 15) / 16 * 16;
+    /* Packing B pays for itself by being read by many strips of A; with one or two strips
+       (a product with few rows, like a small layer's weights times im2col columns) the
+       micro-kernel reads B's rows where they are instead, and the tiles go column strip by
+       column strip, so that a strip of B, once in L1, serves every strip of A in turn. Up to
+       four strips when all of B fits in L2 (1 MiB; LeNet conv2's forward on a run of 8 images,
+       16 x 800 x 150: 70 -> 92 GFLOP/s): a B larger than that comes from memory, and read
+       strip by strip it is KC rows read 64 bytes at a time, more streams than the hardware
+       prefetcher follows (16 x 65536 x 144: 26 GFLOP/s packed, 18 read in place). */
+    job.direct_b = !trans_b && (m_strips <= 2 || (m_strips <= 4 && (double)k * n <= 262144.0));
+    /* One team of threads for the whole product, every thread walking the same blocks. Small
+       products stay on one thread, outside any parallel region: starting a team, even one
+       that an "if" clause keeps to one thread, costs more than they take. */
 #ifdef _OPENMP
-#pragma omp parallel if ((double)m * (double)n * (double)k > 262144.0)
+    if ((double)m * (double)n * (double)k > 262144.0) {
+#pragma omp parallel
+        mdl__gemm_blocks(&job);
+    } else
 #endif
     {
-        int jc, pc;
-        for (jc = 0; jc < n; jc += MDL__NC) {
-            int nc = n - jc < MDL__NC ? n - jc : MDL__NC;
-            int n_strips = (nc + nr - 1) / nr;
-            for (pc = 0; pc < k; pc += MDL__KC) {
-                int kc = k - pc < MDL__KC ? k - pc : MDL__KC;
-                float beta_block = pc == 0 ? beta : 1.0f; /* beta applies once, on block one */
-                int tiles = m_strips * n_strips, t, s;
-                const float *a_block = trans_a ? a + (size_t)pc * (size_t)lda : a + pc;
-                const float *b_block = trans_b ? b + (size_t)jc * (size_t)ldb + pc
-                                               : b + (size_t)pc * (size_t)ldb + jc;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (s = 0; s < m_strips; s++)
-                    mdl__pack_a_strip(trans_a, m, kc, alpha, a_block, (size_t)lda, mr, s, ap);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (s = 0; s < n_strips; s++) /* with direct_b, only a partial last strip */
-                    if (!direct_b || (s == n_strips - 1 && nc % nr))
-                        mdl__pack_b_strip(trans_b, kc, nc, b_block, (size_t)ldb, nr, s, bp);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (t = 0; t < tiles; t++) {
-                    int ir = direct_b ? t % m_strips : t / n_strips; /* strip of A, */
-                    int jr = direct_b ? t / m_strips : t % n_strips; /* strip of B */
-                    int rows = m - ir * mr < mr ? m - ir * mr : mr;
-                    int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
-                    const float *a_strip = ap + (size_t)ir * (size_t)kc * (size_t)mr;
-                    const float *b_strip = bp + (size_t)jr * (size_t)kc * (size_t)nr;
-                    size_t ldbp = (size_t)nr;
-                    float *c_tile = c + (size_t)(ir * mr) * (size_t)ldc + (size_t)(jc + jr * nr);
-                    if (direct_b && cols == nr) { /* read the strip of B where it is */
-                        b_strip = b_block + (size_t)(jr * nr);
-                        ldbp = (size_t)ldb;
-                    }
-                    if (rows == mr && cols == nr) {
-                        impl->kernel(kc, a_strip, b_strip, ldbp, c_tile, (size_t)ldc, beta_block);
-                    } else {
-                        float tile[MDL__MAX_MR * MDL__MAX_NR];
-                        impl->kernel(kc, a_strip, b_strip, ldbp, tile, (size_t)nr, 0.0f);
-                        mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
-                    }
-                }
-            }
-        }
+        mdl__gemm_blocks(&job);
     }
-    MINIDL_FREE(raw);
+    if (raw != (char *)on_stack) MINIDL_FREE(raw);
 }
 
 /* The dot-product GEMM, for C = alpha A B^T + beta C when C is small and the shared dimension
@@ -2584,6 +2622,45 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
    computes it, so again the result does not depend on the number of threads. */
 #define MDL__DOT_KB 512
 
+/* One dot-product GEMM: C[x row, y row] at c + i * cx + j * cy = alpha dot(x row i, y row j)
+   + beta C, rows of k values, mx rows of x (taken 4 at a time) and ny of y (3 at a time). */
+typedef struct mdl__dot_job {
+    mdl__dot_kernel dot;
+    const float *x, *y;
+    size_t ldx, ldy, cx, cy;
+    int mx, ny, k;
+    float alpha, beta, *c;
+} mdl__dot_job;
+
+/* The loops of the dot-product GEMM, run by every thread of a team (or by one alone). */
+static void mdl__gemm_dot_blocks(const mdl__dot_job *g) {
+    const int ty = (g->ny + 2) / 3, tiles = (g->mx + 3) / 4 * ty;
+    int p0, t;
+    for (p0 = 0; p0 < g->k; p0 += MDL__DOT_KB) {
+        int kb = g->k - p0 < MDL__DOT_KB ? g->k - p0 : MDL__DOT_KB;
+        float beta_block = p0 == 0 ? g->beta : 1.0f; /* beta applies once, on block one */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (t = 0; t < tiles; t++) {
+            int i0 = t / ty * 4, j0 = t % ty * 3, i, j;
+            const float *xr[4], *yr[3];
+            float out[12];
+            for (i = 0; i < 4; i++) /* rows past the end repeat the last row, unused */
+                xr[i] = g->x + (size_t)(i0 + i < g->mx ? i0 + i : g->mx - 1) * g->ldx + p0;
+            for (j = 0; j < 3; j++)
+                yr[j] = g->y + (size_t)(j0 + j < g->ny ? j0 + j : g->ny - 1) * g->ldy + p0;
+            g->dot(kb, xr, yr, out);
+            for (i = 0; i < 4 && i0 + i < g->mx; i++)
+                for (j = 0; j < 3 && j0 + j < g->ny; j++) {
+                    float *cij = g->c + (size_t)(i0 + i) * g->cx + (size_t)(j0 + j) * g->cy;
+                    *cij = beta_block == 0 ? g->alpha * out[i * 3 + j]
+                                           : g->alpha * out[i * 3 + j] + beta_block * *cij;
+                }
+        }
+    }
+}
+
 static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float alpha,
                           const float *a, int lda, const float *b, int ldb, float beta, float *c,
                           int ldc) {
@@ -2591,39 +2668,21 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
        to waste the least on padding (C = A B^T is also C^T = B A^T): for dW [6, 25], A giving 3
        and B giving 4 leaves 18 of 168 places empty instead of 66 of 216. */
     const int swap = (n + 3) / 4 * 4 * ((m + 2) / 3 * 3) < (m + 3) / 4 * 4 * ((n + 2) / 3 * 3);
-    const float *x = swap ? b : a, *y = swap ? a : b;       /* x gives 4 rows, y gives 3 */
-    const size_t ldx = (size_t)(swap ? ldb : lda), ldy = (size_t)(swap ? lda : ldb);
-    const int mx = swap ? n : m, ny = swap ? m : n;
-    const size_t cx = swap ? 1 : (size_t)ldc, cy = swap ? (size_t)ldc : 1; /* C[x row, y row] */
-    const int ty = (ny + 2) / 3, tiles = (mx + 3) / 4 * ty;
+    mdl__dot_job job;
+    job.dot = impl->dot;
+    job.x = swap ? b : a, job.y = swap ? a : b; /* x gives 4 rows, y gives 3 */
+    job.ldx = (size_t)(swap ? ldb : lda), job.ldy = (size_t)(swap ? lda : ldb);
+    job.mx = swap ? n : m, job.ny = swap ? m : n, job.k = k;
+    job.cx = swap ? 1 : (size_t)ldc, job.cy = swap ? (size_t)ldc : 1;
+    job.alpha = alpha, job.beta = beta, job.c = c;
 #ifdef _OPENMP
-#pragma omp parallel if ((double)m * (double)n * (double)k > 262144.0)
+    if ((double)m * (double)n * (double)k > 262144.0) { /* as in mdl__gemm_packed */
+#pragma omp parallel
+        mdl__gemm_dot_blocks(&job);
+    } else
 #endif
     {
-        int p0, t;
-        for (p0 = 0; p0 < k; p0 += MDL__DOT_KB) {
-            int kb = k - p0 < MDL__DOT_KB ? k - p0 : MDL__DOT_KB;
-            float beta_block = p0 == 0 ? beta : 1.0f; /* beta applies once, on block one */
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (t = 0; t < tiles; t++) {
-                int i0 = t / ty * 4, j0 = t % ty * 3, i, j;
-                const float *xr[4], *yr[3];
-                float out[12];
-                for (i = 0; i < 4; i++) /* rows past the end repeat the last row, unused */
-                    xr[i] = x + (size_t)(i0 + i < mx ? i0 + i : mx - 1) * ldx + p0;
-                for (j = 0; j < 3; j++)
-                    yr[j] = y + (size_t)(j0 + j < ny ? j0 + j : ny - 1) * ldy + p0;
-                impl->dot(kb, xr, yr, out);
-                for (i = 0; i < 4 && i0 + i < mx; i++)
-                    for (j = 0; j < 3 && j0 + j < ny; j++) {
-                        float *cij = c + (size_t)(i0 + i) * cx + (size_t)(j0 + j) * cy;
-                        *cij = beta_block == 0 ? alpha * out[i * 3 + j]
-                                               : alpha * out[i * 3 + j] + beta_block * *cij;
-                    }
-            }
-        }
+        mdl__gemm_dot_blocks(&job);
     }
 }
 
