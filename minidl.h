@@ -736,6 +736,9 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(MINIDL_MALLOC) != defined(MINIDL_FREE)
 #error "minidl: define MINIDL_MALLOC and MINIDL_FREE together, or neither"
@@ -2502,10 +2505,29 @@ typedef struct mdl__gemm_job {
     int direct_b;       /* read B in place (see mdl__gemm_packed) */
 } mdl__gemm_job;
 
-/* The loops of the packed kernel, run by every thread of a team (or by one thread alone):
-   each "omp for" shares out the strips to pack or the tiles to compute, then waits for the
-   others, so no thread reads a strip before it is packed. */
-static void mdl__gemm_blocks(const mdl__gemm_job *g) {
+/* The share of n items that thread t of nt takes: a contiguous run, [*lo, *hi). */
+static void mdl__share(int n, int t, int nt, int *lo, int *hi) {
+    *lo = (int)((long long)n * t / nt);
+    *hi = (int)((long long)n * (t + 1) / nt);
+}
+
+/* Wait until every thread of the team has got here (nothing to wait for on one thread). */
+static void mdl__team_wait(int nt) {
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp barrier
+    }
+#else
+    (void)nt;
+#endif
+}
+
+/* The loops of the packed kernel, run by every thread t of a team of nt (or by one thread
+   alone): each takes its share of the strips to pack or the tiles to compute, then waits for
+   the others, so no thread reads a strip before it is packed. (Shares written out rather than
+   "omp for", which would bind to an enclosing team when a product that runs on one thread is
+   called from inside a parallel loop, as conv2d does.) */
+static void mdl__gemm_blocks(const mdl__gemm_job *g, int t_id, int nt) {
     const mdl__gemm_impl *impl = g->impl;
     const int mr = impl->mr, nr = impl->nr, m = g->m, n = g->n, k = g->k;
     const int m_strips = (m + mr - 1) / mr, direct_b = g->direct_b;
@@ -2519,25 +2541,20 @@ static void mdl__gemm_blocks(const mdl__gemm_job *g) {
         for (pc = 0; pc < k; pc += MDL__KC) {
             int kc = k - pc < MDL__KC ? k - pc : MDL__KC;
             float beta_block = pc == 0 ? beta : 1.0f; /* beta applies once, on block one */
-            int tiles = m_strips * n_strips, t, s;
+            int tiles = m_strips * n_strips, t, s, lo, hi;
             const float *a_block = g->trans_a ? a + (size_t)pc * (size_t)lda : a + pc;
             const float *b_block = g->trans_b ? b + (size_t)jc * (size_t)ldb + pc
                                            : b + (size_t)pc * (size_t)ldb + jc;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (s = 0; s < m_strips; s++)
+            mdl__share(m_strips, t_id, nt, &lo, &hi);
+            for (s = lo; s < hi; s++)
                 mdl__pack_a_strip(g->trans_a, m, kc, alpha, a_block, (size_t)lda, mr, s, ap);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (s = 0; s < n_strips; s++) /* with direct_b, only a partial last strip */
+            mdl__share(n_strips, t_id, nt, &lo, &hi);
+            for (s = lo; s < hi; s++) /* with direct_b, only a partial last strip */
                 if (!direct_b || (s == n_strips - 1 && nc % nr))
                     mdl__pack_b_strip(g->trans_b, kc, nc, b_block, (size_t)ldb, nr, s, bp);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (t = 0; t < tiles; t++) {
+            mdl__team_wait(nt);
+            mdl__share(tiles, t_id, nt, &lo, &hi);
+            for (t = lo; t < hi; t++) {
                 int ir = direct_b ? t % m_strips : t / n_strips; /* strip of A, */
                 int jr = direct_b ? t / m_strips : t % n_strips; /* strip of B */
                 int rows = m - ir * mr < mr ? m - ir * mr : mr;
@@ -2558,6 +2575,7 @@ static void mdl__gemm_blocks(const mdl__gemm_job *g) {
                     mdl__tile_store(tile, nr, c_tile, (size_t)ldc, rows, cols, beta_block);
                 }
             }
+            mdl__team_wait(nt); /* before the next block is packed over this one */
         }
     }
 }
@@ -2601,11 +2619,11 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
 #ifdef _OPENMP
     if ((double)m * (double)n * (double)k > 262144.0) {
 #pragma omp parallel
-        mdl__gemm_blocks(&job);
+        mdl__gemm_blocks(&job, omp_get_thread_num(), omp_get_num_threads());
     } else
 #endif
     {
-        mdl__gemm_blocks(&job);
+        mdl__gemm_blocks(&job, 0, 1);
     }
     if (raw != (char *)on_stack) MINIDL_FREE(raw);
 }
@@ -2632,17 +2650,16 @@ typedef struct mdl__dot_job {
     float alpha, beta, *c;
 } mdl__dot_job;
 
-/* The loops of the dot-product GEMM, run by every thread of a team (or by one alone). */
-static void mdl__gemm_dot_blocks(const mdl__dot_job *g) {
+/* The loops of the dot-product GEMM, run by every thread t of a team of nt (or by one alone),
+   each on its share of the tiles of each block. */
+static void mdl__gemm_dot_blocks(const mdl__dot_job *g, int t_id, int nt) {
     const int ty = (g->ny + 2) / 3, tiles = (g->mx + 3) / 4 * ty;
-    int p0, t;
+    int p0, t, lo, hi;
+    mdl__share(tiles, t_id, nt, &lo, &hi);
     for (p0 = 0; p0 < g->k; p0 += MDL__DOT_KB) {
         int kb = g->k - p0 < MDL__DOT_KB ? g->k - p0 : MDL__DOT_KB;
         float beta_block = p0 == 0 ? g->beta : 1.0f; /* beta applies once, on block one */
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (t = 0; t < tiles; t++) {
+        for (t = lo; t < hi; t++) {
             int i0 = t / ty * 4, j0 = t % ty * 3, i, j;
             const float *xr[4], *yr[3];
             float out[12];
@@ -2678,11 +2695,11 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
 #ifdef _OPENMP
     if ((double)m * (double)n * (double)k > 262144.0) { /* as in mdl__gemm_packed */
 #pragma omp parallel
-        mdl__gemm_dot_blocks(&job);
+        mdl__gemm_dot_blocks(&job, omp_get_thread_num(), omp_get_num_threads());
     } else
 #endif
     {
-        mdl__gemm_dot_blocks(&job);
+        mdl__gemm_dot_blocks(&job, 0, 1);
     }
 }
 
@@ -3293,51 +3310,108 @@ static mdl_scalar *mdl__conv_kept(const mdl__conv *cv, int b0, int nb, int grp) 
     return cv->kept + ((size_t)b0 * (size_t)cv->groups + (size_t)grp * (size_t)nb) * per_image;
 }
 
+/* With OpenMP, the runs of images are shared among the threads; each thread has its own
+   scratch (cols, dY_g or Y_g, pad). The GEMMs inside then run on their thread alone (OpenMP
+   does not nest teams by default), which for these small products is where the time goes
+   anyway. How many threads for n runs: */
+static int mdl__conv_threads(int n) {
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    (void)mdl_gemm_kernel(); /* let the GEMM choose its kernel now, not in every thread at once */
+    return t < n ? t : n;
+#else
+    (void)n;
+    return 1;
+#endif
+}
+
+static int mdl__thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Backward sums dW and dbias over the runs in MDL__CONV_PARTS parts of consecutive runs, each
+   part into its own buffer, then the parts in order: the same additions in the same order
+   whatever the number of threads (at most MDL__CONV_PARTS of them share the work). */
+#define MDL__CONV_PARTS 8
+
 static void mdl__CONV2D_backward(mdl__node *node) {
     const mdl__conv *cv = (const mdl__conv *)node->saved;
     mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
     const mdl_scalar *g = node->out->grad;
     const int og = cv->O / cv->groups, cgin = cv->C / cv->groups, kg = cgin * cv->KH * cv->KW;
-    const int plane = cv->OH * cv->OW, run = mdl__conv_run(cv);
+    const int plane = cv->OH * cv->OW, run = mdl__conv_run(cv), runs = (cv->B + run - 1) / run;
+    const int parts = runs < MDL__CONV_PARTS ? runs : MDL__CONV_PARTS;
+    const int threads = mdl__conv_threads(parts);
+    const size_t n_cols = (size_t)kg * (size_t)run * (size_t)plane;
+    const size_t n_dyg = (size_t)og * (size_t)run * (size_t)plane;
+    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+    const size_t n_w = (size_t)cv->O * (size_t)kg; /* = numel of w */
     mdl_arena *ar = node->out->arena;
-    mdl_scalar *cols, *dyg, *pad;
-    int b0, grp, o, b, q;
+    mdl_scalar *cols, *dyg, *pad, *dw_part;
+    double *db_part;
+    size_t e;
+    int part, i;
     if (!dx && !dw && !db) return;
-    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    dyg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw) * sizeof(mdl_scalar));
-    if (!cols || !dyg || !pad) return;
-    for (b0 = 0; b0 < cv->B; b0 += run) {
-        int nb = cv->B - b0 < run ? cv->B - b0 : run, L = nb * plane;
-        for (grp = 0; grp < cv->groups; grp++) {
-            const mdl_scalar *wg = Wt->data + (size_t)grp * (size_t)og * (size_t)kg;
-            for (o = 0; o < og; o++) /* dY_g:[O/G, L], a plane of each image at a time */
-                for (b = 0; b < nb; b++)
-                    memcpy(dyg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
-                           g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
-                           (size_t)plane * sizeof(mdl_scalar));
-            if (db) /* the sum of each row of dY_g, in double; four running sums, so that each
-                       addition need not wait for the one before it to finish */
-                for (o = 0; o < og; o++) {
-                    const mdl_scalar *row = dyg + (size_t)o * (size_t)L;
-                    double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-                    for (q = 0; q + 4 <= L; q += 4)
-                        t0 += row[q], t1 += row[q + 1], t2 += row[q + 2], t3 += row[q + 3];
-                    for (; q < L; q++) t0 += row[q];
-                    db[grp * og + o] += (mdl_scalar)((t0 + t1) + (t2 + t3));
+    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
+    dyg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_dyg * sizeof(mdl_scalar));
+    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
+    dw_part = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)parts * n_w * sizeof(mdl_scalar));
+    db_part = (double *)mdl__alloc_zero(ar, (size_t)parts * (size_t)cv->O * sizeof(double));
+    if (!cols || !dyg || !pad || !dw_part || !db_part) return;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
+    for (part = 0; part < parts; part++) {
+        const int tid = mdl__thread_id();
+        mdl_scalar *cols_t = cols + (size_t)tid * n_cols, *dyg_t = dyg + (size_t)tid * n_dyg;
+        mdl_scalar *pad_t = pad + (size_t)tid * n_pad;
+        int r, grp, o, b, q;
+        for (r = part * runs / parts; r < (part + 1) * runs / parts; r++) {
+            const int b0 = r * run, nb = cv->B - b0 < run ? cv->B - b0 : run, L = nb * plane;
+            for (grp = 0; grp < cv->groups; grp++) {
+                const mdl_scalar *wg = Wt->data + (size_t)grp * (size_t)og * (size_t)kg;
+                for (o = 0; o < og; o++) /* dY_g:[O/G, L], a plane of each image at a time */
+                    for (b = 0; b < nb; b++)
+                        memcpy(dyg_t + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
+                               g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
+                               (size_t)plane * sizeof(mdl_scalar));
+                if (db) /* the sum of each row of dY_g, in double; four running sums, so that
+                           each addition need not wait for the one before it to finish */
+                    for (o = 0; o < og; o++) {
+                        const mdl_scalar *row = dyg_t + (size_t)o * (size_t)L;
+                        double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+                        for (q = 0; q + 4 <= L; q += 4)
+                            t0 += row[q], t1 += row[q + 1], t2 += row[q + 2], t3 += row[q + 3];
+                        for (; q < L; q++) t0 += row[q];
+                        db_part[(size_t)part * (size_t)cv->O + (size_t)(grp * og + o)] += (t0 + t1) + (t2 + t3);
+                    }
+                if (dw) { /* dW_g += dY_g @ cols^T, into this part's buffer (beta = 1 adds) */
+                    const mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : cols_t;
+                    if (!cv->kept) mdl__im2col(cv, X->data, b0, nb, grp * cgin, cols_t, pad_t);
+                    mdl__gemm(0, 1, og, kg, L, 1, dyg_t, L, cg, L, 1,
+                              dw_part + (size_t)part * n_w + (size_t)grp * (size_t)og * (size_t)kg, kg);
                 }
-            if (dw) { /* dW_g += dY_g @ cols^T (beta = 1 adds to what dw holds) */
-                const mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : cols;
-                if (!cv->kept) mdl__im2col(cv, X->data, b0, nb, grp * cgin, cols, pad);
-                mdl__gemm(0, 1, og, kg, L, 1, dyg, L, cg, L, 1, dw + (size_t)grp * (size_t)og * (size_t)kg, kg);
-            }
-            if (dx) { /* dcols = W_g^T @ dY_g, then back into dx */
-                mdl__gemm(1, 0, kg, L, og, 1, wg, kg, dyg, L, 0, cols, L);
-                mdl__col2im(cv, cols, b0, nb, grp * cgin, dx, pad);
+                if (dx) { /* dcols = W_g^T @ dY_g, then back into dx (this run's images only) */
+                    mdl__gemm(1, 0, kg, L, og, 1, wg, kg, dyg_t, L, 0, cols_t, L);
+                    mdl__col2im(cv, cols_t, b0, nb, grp * cgin, dx, pad_t);
+                }
             }
         }
     }
+    if (dw) /* the parts, in order */
+        for (part = 0; part < parts; part++)
+            for (e = 0; e < n_w; e++) dw[e] += dw_part[(size_t)part * n_w + e];
+    if (db)
+        for (i = 0; i < cv->O; i++) {
+            double total = 0;
+            for (part = 0; part < parts; part++) total += db_part[(size_t)part * (size_t)cv->O + (size_t)i];
+            db[i] += (mdl_scalar)total;
+        }
 }
 
 /* conv2d with separate vertical and horizontal settings; conv1d uses it with H = 1. */
@@ -3348,7 +3422,8 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     mdl__conv cv, *saved;
     mdl_tensor *out, *in[3];
     mdl_scalar *cols, *yg, *pad;
-    int shape[4], og, kg, plane, run, b0, grp, o, b;
+    int shape[4], og, kg, plane, run, runs, threads, r;
+    size_t n_cols, n_yg, n_pad;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
@@ -3402,24 +3477,33 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
         (double)groups * kg * cv.B * plane <= (double)(1 << 23))
         cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)cv.B *
                                                    (size_t)plane * sizeof(mdl_scalar));
-    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)kg * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    yg = (mdl_scalar *)mdl__alloc(ar, (size_t)og * (size_t)run * (size_t)plane * sizeof(mdl_scalar));
-    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)(cv.H + 2 * ph) * (size_t)(cv.W + 2 * pw) * sizeof(mdl_scalar));
+    runs = (cv.B + run - 1) / run;
+    threads = mdl__conv_threads(runs);
+    n_cols = (size_t)kg * (size_t)run * (size_t)plane, n_yg = (size_t)og * (size_t)run * (size_t)plane;
+    n_pad = (size_t)(cv.H + 2 * ph) * (size_t)(cv.W + 2 * pw);
+    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
+    yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_yg * sizeof(mdl_scalar));
+    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
     if (!out || !saved || !cols || !yg || !pad) return NULL;
-    for (b0 = 0; b0 < cv.B; b0 += run) {
-        int nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
+    for (r = 0; r < runs; r++) { /* each run of images on its own (see mdl__conv_threads) */
+        const int b0 = r * run, nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
+        const int tid = mdl__thread_id();
+        int grp, o, b, q;
         for (grp = 0; grp < groups; grp++) {
             /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
-            mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp) : cols;
-            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg, pad);
+            mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp) : cols + (size_t)tid * n_cols;
+            mdl_scalar *yt = yg + (size_t)tid * n_yg;
+            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg, pad + (size_t)tid * n_pad);
             mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg,
-                      cg, L, 0, yg, L);
+                      cg, L, 0, yt, L);
             for (o = 0; o < og; o++)
                 for (b = 0; b < nb; b++) {
                     mdl_scalar *dst = out->data + ((size_t)(b0 + b) * (size_t)cv.O + (size_t)(grp * og + o)) * (size_t)plane;
-                    const mdl_scalar *src = yg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane;
+                    const mdl_scalar *src = yt + (size_t)o * (size_t)L + (size_t)b * (size_t)plane;
                     mdl_scalar add = bias ? bias->data[grp * og + o] : 0;
-                    int q;
                     for (q = 0; q < plane; q++) dst[q] = src[q] + add;
                 }
         }

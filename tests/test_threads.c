@@ -5,7 +5,8 @@
    64x784x128, 7x2000x64) with all four transposes, C computed with 1, 2 and 3 threads (1 and 2
    on 512^3) must be identical (memcmp), and the 2-thread C must match a naive triple loop in
    double within the error bound of a float GEMM. The same through mdl_matmul and its backward
-   pass, on plain, batched and shared-B shapes, with each kernel and with "auto".
+   pass, on plain, batched and shared-B shapes, with each kernel and with "auto"; and
+   mdl_conv2d forward and backward, whose runs of images are shared among threads.
    Under valgrind, libgomp's idle pool threads leave a "possibly lost" block each at exit:
    tests/valgrind.supp explains and suppresses exactly that.
 
@@ -317,6 +318,95 @@ out:
         for (x = 0; x < 3; x++) free(out[r][x]);
 }
 
+/* ---- mdl_conv2d and its backward ----
+   The runs of images that conv2d shares among threads: y, dx, dw and dbias after
+   mdl_backward_with(y, dy) must be the same bits with 1, 2 and 3 threads (test_conv checks the
+   values themselves against direct loops). The cases have several runs (the library puts up to
+   2^17 values of im2col columns in one), with the columns kept from forward for dW or built
+   again (w without grad: dx only; or x without grad: dW and dbias only), groups, padding,
+   stride, and more runs (15) than the 8 parts backward sums dW in. */
+typedef struct tconv {
+    const char *name;
+    int B, C, H, W, O, K, stride, pad, groups, xgrad, wgrad;
+} tconv;
+
+static void test_conv(const tconv *tc) {
+    int xs[4] = {tc->B, tc->C, tc->H, tc->W}, ws[4] = {tc->O, tc->C / tc->groups, tc->K, tc->K};
+    int bs[1] = {tc->O};
+    size_t nx = (size_t)tc->B * tc->C * tc->H * tc->W, nw = (size_t)ws[0] * ws[1] * ws[2] * ws[3];
+    float *xv = new_floats(nx), *wv = new_floats(nw), *bv = new_floats((size_t)tc->O);
+    float *got[RUNS][4]; /* y, dx, dw, db per thread count */
+    size_t count[4] = {0, 0, 0, 0};
+    mdl_arena *ar = mdl_arena_new(0);
+    int r, x, q;
+    size_t e;
+    memset(got, 0, sizeof got);
+    if (!xv || !wv || !bv || !ar) {
+        CHECK(0, "%s: out of memory", tc->name);
+        goto out;
+    }
+    for (e = 0; e < nx; e++) xv[e] = value(1.0);
+    for (e = 0; e < nw; e++) wv[e] = value(1.0);
+    for (e = 0; e < (size_t)tc->O; e++) bv[e] = value(1.0);
+    capture_errors();
+    for (q = 0; q <= nkernels; q++) {
+        const char *kernel = q < nkernels ? kernels[q] : "auto";
+        mdl_set_gemm_kernel(kernel);
+        for (r = 0; r < RUNS; r++) {
+            mdl_tensor *xt, *wt, *bt, *y, *dy;
+            const float *parts[4];
+            omp_set_num_threads(thread_counts[r]);
+            xt = mdl_from_array(ar, 4, xs, xv);
+            wt = mdl_from_array(ar, 4, ws, wv);
+            bt = mdl_from_array(ar, 1, bs, bv);
+            if (!xt || !wt || !bt) {
+                CHECK(0, "%s: from_array: %s", tc->name, mdl_last_error());
+                goto out;
+            }
+            mdl_set_requires_grad(xt, tc->xgrad);
+            mdl_set_requires_grad(wt, tc->wgrad);
+            mdl_set_requires_grad(bt, tc->wgrad);
+            y = mdl_conv2d(ar, xt, wt, bt, tc->stride, tc->pad, 1, tc->groups);
+            dy = y ? mdl_zeros(ar, 4, y->shape) : NULL;
+            if (dy) /* the same dy each time: from the values of y's shape, not a generator */
+                for (e = 0; e < dy->numel; e++) dy->data[e] = (float)((e * 7919u) % 17) / 8.0f - 1.0f;
+            CHECK(y && dy && mdl_backward_with(y, dy) == MDL_OK, "%s: conv2d/backward: %s",
+                  tc->name, mdl_last_error());
+            if (!y || !dy) goto out;
+            parts[0] = y->data, parts[1] = xt->grad, parts[2] = wt->grad, parts[3] = bt->grad;
+            count[0] = y->numel, count[1] = tc->xgrad ? nx : 0;
+            count[2] = tc->wgrad ? nw : 0, count[3] = tc->wgrad ? (size_t)tc->O : 0;
+            for (x = 0; x < 4; x++) {
+                if (!count[x]) continue;
+                if (!got[r][x]) got[r][x] = new_floats(count[x]);
+                if (!got[r][x] || !parts[x]) {
+                    CHECK(0, "%s: part %d missing", tc->name, x);
+                    goto out;
+                }
+                memcpy(got[r][x], parts[x], count[x] * sizeof(float));
+            }
+            mdl_arena_reset(ar);
+        }
+        for (r = 1; r < RUNS; r++) {
+            static const char *const what[4] = {"y", "dx", "dw", "dbias"};
+            for (x = 0; x < 4; x++) {
+                long d;
+                if (!count[x]) continue;
+                d = first_difference(got[0][x], got[r][x], count[x]);
+                CHECK(d < 0, "%s conv2d %s: %s with %d threads differs from 1 thread at element "
+                      "%ld", kernel, tc->name, what[x], thread_counts[r], d);
+            }
+        }
+    }
+    CHECK(captured_count == 0, "%s: unexpected error: %s", tc->name, captured_message);
+out:
+    omp_set_num_threads(1);
+    mdl_arena_free(ar);
+    free(xv), free(wv), free(bv);
+    for (r = 0; r < RUNS; r++)
+        for (x = 0; x < 4; x++) free(got[r][x]);
+}
+
 int main(void) {
     static const int shapes[][3] = {
         {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}};
@@ -332,6 +422,16 @@ int main(void) {
     test_matmul(0, 64, 784, 128, 0);
     test_matmul(3, 100, 37, 300, 1);
     test_matmul(4, 50, 64, 200, 0);
+    {
+        static const tconv convs[] = {
+            /* name                        B   C   H   W   O  K  s  p  g  xgrad wgrad */
+            {"LeNet conv2, runs 8+8+4",    20, 6, 14, 14, 16, 5, 1, 0, 1, 1, 1},
+            {"LeNet conv1, runs 6+6+6+2",  20, 1, 28, 28, 6, 5, 1, 2, 1, 0, 1},
+            {"w without grad",             9, 4, 40, 40, 5, 3, 1, 1, 1, 1, 0},
+            {"groups 2, stride 2",         7, 8, 40, 40, 6, 3, 2, 1, 2, 1, 1},
+            {"15 runs in 8 parts",         30, 16, 20, 20, 8, 3, 1, 1, 1, 1, 1}};
+        for (s = 0; s < (int)(sizeof convs / sizeof convs[0]); s++) test_conv(&convs[s]);
+    }
     mdl_set_gemm_kernel("auto");
     return test_summary();
 }
