@@ -2393,9 +2393,12 @@ static void mdl__gemm_plain(int trans_a, int trans_b, int m, int n, int k, mdl_s
            micro-kernel: acc[MR][NR] = sum over KC of Ap column * Bp row (outer products,
            all in registers), then C_tile = acc + (first KC block ? beta C_tile : C_tile)
    The micro-kernel's strip of Ap (MR x KC) stays in L1 while it sweeps the jr strips of Bp,
-   which stay in L2 (KC x NC floats). Padding the last strips with zeros lets the micro-kernel
-   always compute a full tile; a tile that sticks out of C is computed into a scratch tile and
-   only its valid part is written back.
+   which come from L2 and L3 (KC x NC floats). The textbook choice keeps Bp within L2; on the
+   Zen 4 we measure, a KC of 512 (Bp 2 MiB) ran faster than 256 (1 MiB): at 1024^3, 90 to 97
+   GFLOP/s against 81 to 89 over three runs, as C is read and written half as often and each
+   call of the micro-kernel runs twice as long. Padding the last strips with zeros lets the
+   micro-kernel always compute a full tile; a tile that sticks out of C is computed into a
+   scratch tile and only its valid part is written back.
    With OpenMP, the strips to pack and the tiles of each block are split among the threads in
    contiguous runs. Each tile of C is computed by the same operations in the same order whoever
    computes it, so the result does not depend on the number of threads, to the bit. */
@@ -2428,8 +2431,8 @@ typedef struct mdl__gemm_impl {
             }                                                                                \
     } while (0)
 
-#define MDL__KC 256 /* shared-dimension block: an Ap strip (MR x KC) fits L1 */
-#define MDL__NC 1024 /* column block: Bp (KC x NC floats, 1 MiB) about fills L2 */
+#define MDL__KC 512 /* shared-dimension block: an Ap strip (MR x KC, 24 KiB) fits L1 */
+#define MDL__NC 1024 /* column block: Bp (KC x NC floats, 2 MiB) is read from L2 and L3 */
 #define MDL__MAX_MR 16
 #define MDL__MAX_NR 32
 #define MDL__GEMM_STACK 8192 /* floats: products whose packed blocks fit pack on the stack */

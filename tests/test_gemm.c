@@ -366,7 +366,8 @@ static void test_small(void) {
     report("m, n, k in 0..17");
 }
 
-/* Shapes that cross the blocks: k = 255, 256, 257, 600 around KC = 256; n = 511, 512, 513,
+/* Shapes that cross the blocks: k = 511, 512, 513, 1100 around KC = 512 (and 255, 256, 257,
+   600 around its former 256: both stay); n = 511, 512, 513,
    1023, 1024, 1025, 1100, 2100 around 512 and NC = 1024 (the column block was 512 once: both
    stay); m = 11, 12, 13, 24, 25, 100 around the 12-row tile (and 5, 6, 7 around the 6-row
    tile); products of up to four strips of A read B in place (three or four only when k*n <=
@@ -388,7 +389,7 @@ static void test_large(void) {
         {12, 1024, 33}, {24, 1025, 40}, {25, 2100, 30}, {49, 97, 70},  {64, 64, 256},
         {64, 65, 256},  {3, 37, 513},   {25, 6, 1025},  {16, 150, 511}, {6, 25, 512},
         {1, 7, 255},    {2, 2, 1025},   {48, 130, 300}, {32, 70, 20},   {33, 70, 20},
-        {24, 1100, 256}};
+        {24, 1100, 256}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
