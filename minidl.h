@@ -2611,11 +2611,11 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
        (a product with few rows, like a small layer's weights times im2col columns) the
        micro-kernel reads B's rows where they are instead, and the tiles go column strip by
        column strip, so that a strip of B, once in L1, serves every strip of A in turn. Up to
-       four strips when all of B fits in L2 (1 MiB; LeNet conv2's forward on a run of 8 images,
-       16 x 800 x 150: 70 -> 92 GFLOP/s): a B larger than that comes from memory, and read
-       strip by strip it is KC rows read 64 bytes at a time, more streams than the hardware
-       prefetcher follows (16 x 65536 x 144: 26 GFLOP/s packed, 18 read in place). */
-    job.direct_b = !trans_b && (m_strips <= 2 || (m_strips <= 4 && (double)k * n <= 262144.0));
+       four strips when B is at most 8 MiB, so that it stays in L3 (16 x 6400 x 150, LeNet
+       conv2's forward over 64 images: 66 -> 75 GFLOP/s): B read strip by strip is KC rows read
+       64 bytes at a time, more streams than the hardware prefetcher follows, which costs when B
+       comes from memory (16 x 65536 x 144: 26 GFLOP/s packed, 18 read in place). */
+    job.direct_b = !trans_b && (m_strips <= 2 || (m_strips <= 4 && (double)k * n <= 2097152.0));
     /* One team of threads for the whole product, every thread walking the same blocks. Small
        products stay on one thread, outside any parallel region: starting a team, even one
        that an "if" clause keeps to one thread, costs more than they take. */

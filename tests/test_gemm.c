@@ -371,8 +371,8 @@ static void test_small(void) {
    1023, 1024, 1025, 1100, 2100 around 512 and NC = 1024 (the column block was 512 once: both
    stay); m = 11, 12, 13, 24, 25, 100 around the 12-row tile (and 5, 6, 7 around the 6-row
    tile); products of up to four strips of A read B in place (three or four only when k*n <=
-   262144): m = 24/25 (6-row tiles), 32/33 (8-row), 48/49 (12-row) on either side of that, and
-   {24, 1100, 256} past the k*n limit; the cut at m*n*k = 512
+   2^21): m = 24/25 (6-row tiles), 32/33 (8-row), 48/49 (12-row) on either side of that, and
+   {13, 2100, 1000} past the k*n limit (3 strips of the 6-row tile); the cut at m*n*k = 512
    from both sides (511 runs the plain kernel, 512 the packed one, with any alpha != 0); the
    dot-product path (A B^T with m*n <= 4096 and k >= 256): k = 255/256, 511/512/513 and 1025
    around its block of 512, m*n = 4096 and 4160 on either side of its limit, and shapes whose
@@ -389,7 +389,7 @@ static void test_large(void) {
         {12, 1024, 33}, {24, 1025, 40}, {25, 2100, 30}, {49, 97, 70},  {64, 64, 256},
         {64, 65, 256},  {3, 37, 513},   {25, 6, 1025},  {16, 150, 511}, {6, 25, 512},
         {1, 7, 255},    {2, 2, 1025},   {48, 130, 300}, {32, 70, 20},   {33, 70, 20},
-        {24, 1100, 256}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100}};
+        {24, 1100, 256}, {13, 2100, 1000}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
