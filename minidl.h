@@ -535,7 +535,11 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
 /** @brief 2-D convolution (cross-correlation, as PyTorch's conv2d).
  *  x [B,C,H,W] with w [O,C/groups,KH,KW] and bias [O] (or NULL) -> [B,O,OH,OW], where
  *  OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1, and OW likewise.
- *  @param ar   the arena for the output (and, in backward, the scratch columns)
+ *  With -fopenmp, the images are shared among the threads, forward and backward, and the
+ *  results are the same to the bit whatever the thread count.
+ *  @param ar   the arena for the output, for the im2col columns that forward keeps for
+ *              backward when w needs a gradient (C/groups*KH*KW x B*OH*OW values, up to 32 MiB),
+ *              and for backward's scratch
  *  @param x    input [B,C,H,W]
  *  @param w    filters [O,C/groups,KH,KW]
  *  @param bias one per output channel [O], or NULL
