@@ -2500,7 +2500,8 @@ static void mdl__pack_a_strip(int trans_a, int m, int kc, float alpha, const flo
                     _mm_storel_pi((__m64 *)(void *)(dst + (p + 2) * mr + i), hi);
                     _mm_storeh_pi((__m64 *)(void *)(dst + (p + 3) * mr + i), hi);
                 }
-                for (; p < kc; p++) dst[p * mr + i] = alpha * r0[p], dst[p * mr + i + 1] = alpha * r1[p];
+                for (; p < kc; p++)
+                    dst[p * mr + i] = alpha * r0[p], dst[p * mr + i + 1] = alpha * r1[p];
             }
         }
 #endif
@@ -3438,7 +3439,8 @@ static void mdl__CONV2D_backward(mdl__node *node) {
                         for (q = 0; q + 4 <= L; q += 4)
                             t0 += row[q], t1 += row[q + 1], t2 += row[q + 2], t3 += row[q + 3];
                         for (; q < L; q++) t0 += row[q];
-                        db_part[(size_t)part * (size_t)cv->O + (size_t)(grp * og + o)] += (t0 + t1) + (t2 + t3);
+                        db_part[(size_t)part * (size_t)cv->O + (size_t)(grp * og + o)] +=
+                            (t0 + t1) + (t2 + t3);
                     }
                 if (dw) { /* dW_g += dY_g @ cols^T, into this part's buffer (beta = 1 adds) */
                     const mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : cols_t;
@@ -3459,7 +3461,8 @@ static void mdl__CONV2D_backward(mdl__node *node) {
     if (db)
         for (i = 0; i < cv->O; i++) {
             double total = 0;
-            for (part = 0; part < parts; part++) total += db_part[(size_t)part * (size_t)cv->O + (size_t)i];
+            for (part = 0; part < parts; part++)
+                total += db_part[(size_t)part * (size_t)cv->O + (size_t)i];
             db[i] += (mdl_scalar)total;
         }
 }
@@ -3529,7 +3532,8 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
                                                    (size_t)plane * sizeof(mdl_scalar));
     runs = (cv.B + run - 1) / run;
     threads = mdl__conv_threads(runs);
-    n_cols = (size_t)kg * (size_t)run * (size_t)plane, n_yg = (size_t)og * (size_t)run * (size_t)plane;
+    n_cols = (size_t)kg * (size_t)run * (size_t)plane;
+    n_yg = (size_t)og * (size_t)run * (size_t)plane;
     n_pad = (size_t)(cv.H + 2 * ph) * (size_t)(cv.W + 2 * pw);
     cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
     yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_yg * sizeof(mdl_scalar));
@@ -3544,7 +3548,8 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
         int grp, o, b, q;
         for (grp = 0; grp < groups; grp++) {
             /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
-            mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp) : cols + (size_t)tid * n_cols;
+            mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp)
+                                     : cols + (size_t)tid * n_cols;
             mdl_scalar *yt = yg + (size_t)tid * n_yg;
             mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg, pad + (size_t)tid * n_pad);
             mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg,
@@ -4541,6 +4546,10 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
 /* ------------------------------------------------------------------------------------------------
    VERSION HISTORY
    0.1  2026-11  tensors, autograd over 30 primitive ops, arenas, errors, gradcheck, DOT dump.
+   0.2  2026-11  mdl_sgemm with AVX-512, AVX2 and NEON micro-kernels chosen at run time, dot-
+                 product kernels for small products with a long shared dimension, OpenMP
+                 threads; conv2d (im2col in L2-sized runs of images), conv1d, max and average
+                 pooling.
 
    ------------------------------------------------------------------------------------------------
    LICENSE: this software is available under either of two licenses; choose whichever you like.
