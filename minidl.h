@@ -3068,10 +3068,12 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
 }
 
 /* Is C = A B^T small enough, and K long enough, for the dot-product kernels? Measured on
-   Zen 4 (bench/README.md): at C of 64 x 64 and K 256 the two ways are even, and the smaller C
-   or the longer K, the more the dot products win (6 x 25 x 4704: 5x). */
+   Zen 4: at C of 64 x 64 and K 256 the two ways are even, and the smaller C or the longer K,
+   the more the dot products win (6 x 25 x 4704: 5x); a C of 512 or fewer values wins from
+   K = 128 (a classifier head, 32 x 10 x 128: 1.5x), and 32 x 32 x 128 already loses. */
 static int mdl__dot_fits(int m, int n, int k) {
-    return (double)m * (double)n <= 4096.0 && k >= 256;
+    double mn = (double)m * (double)n;
+    return (mn <= 4096.0 && k >= 256) || (mn <= 512.0 && k >= 128);
 }
 
 /* C = alpha op(A) op(B) + beta C with the chosen kernel. Tiny products are not worth packing. */

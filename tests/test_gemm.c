@@ -375,7 +375,9 @@ static void test_small(void) {
    {13, 2100, 1000} past the k*n limit (3 strips of the 6-row tile); the cut at m*n*k = 512
    from both sides (511 runs the plain kernel, 512 the packed one, with any alpha != 0); the
    dot-product path (A B^T with m*n <= 4096 and k >= 256): k = 255/256, 511/512/513 and 1025
-   around its block of 512, m*n = 4096 and 4160 on either side of its limit, and shapes whose
+   around its block of 512, m*n = 4096 and 4160 on either side of its limit, its second
+   limit (m*n <= 512 with k >= 128: {32, 10, 128} in, {32, 10, 127} and {24, 24, 128} out),
+   and shapes whose
    4 x 3 tiles are taken from A's rows ({16, 150}) or B's ({3, 37}, {25, 6}). Each
    shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
    alpha != 0, with paddings and offsets varying too. */
@@ -389,7 +391,8 @@ static void test_large(void) {
         {12, 1024, 33}, {24, 1025, 40}, {25, 2100, 30}, {49, 97, 70},  {64, 64, 256},
         {64, 65, 256},  {3, 37, 513},   {25, 6, 1025},  {16, 150, 511}, {6, 25, 512},
         {1, 7, 255},    {2, 2, 1025},   {48, 130, 300}, {32, 70, 20},   {33, 70, 20},
-        {24, 1100, 256}, {13, 2100, 1000}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100}};
+        {24, 1100, 256}, {13, 2100, 1000}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100},
+        {32, 10, 128},  {32, 10, 127},  {24, 24, 128}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
