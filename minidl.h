@@ -3011,16 +3011,19 @@ static int mdl__gemm_impl_runs(int i) {
     return 1; /* plain runs everywhere; NEON is part of every AArch64 CPU */
 }
 
-/* The kernel in use: -1 until the first GEMM picks the best one this CPU runs. It is the one
-   piece of state besides the error handler, and only caches a property of the machine. */
+/* The kernel in use: -1 until the first GEMM picks the best one this CPU runs. With
+   mdl__gemm_runs (which kernels this CPU runs, asked once then), it is the one piece of state
+   besides the error handler, and only caches a property of the machine. */
 static int mdl__gemm_choice = -1;
+static int mdl__gemm_runs[MDL__GEMM_IMPLS];
 
 static int mdl__gemm_auto = 1; /* 0 once mdl_set_gemm_kernel named one */
 
 static const mdl__gemm_impl *mdl__gemm_current(void) {
     if (mdl__gemm_choice < 0) {
-        int i = 0;
-        while (!mdl__gemm_impl_runs(i)) i++;
+        int i;
+        for (i = 0; i < MDL__GEMM_IMPLS; i++) mdl__gemm_runs[i] = mdl__gemm_impl_runs(i);
+        for (i = 0; !mdl__gemm_runs[i]; i++) continue;
         mdl__gemm_choice = i;
     }
     return &mdl__gemm_impls[mdl__gemm_choice];
@@ -3038,7 +3041,7 @@ static const mdl__gemm_impl *mdl__gemm_pick(int m, int n) {
     for (i = mdl__gemm_choice + 1; i < MDL__GEMM_IMPLS; i++) {
         const mdl__gemm_impl *im = &mdl__gemm_impls[i];
         double work;
-        if (!im->kernel || !mdl__gemm_impl_runs(i)) continue;
+        if (!im->kernel || !mdl__gemm_runs[i]) continue;
         work = (double)((m + im->mr - 1) / im->mr * im->mr) * ((n + im->nr - 1) / im->nr * im->nr);
         if (work < best_work) {
             best = im;
@@ -3058,8 +3061,9 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
         mdl__gemm_current();
         return 1;
     }
+    mdl__gemm_current(); /* asks the CPU once, if not asked yet */
     for (i = 0; i < MDL__GEMM_IMPLS; i++)
-        if (strcmp(mdl__gemm_impls[i].name, name) == 0 && mdl__gemm_impl_runs(i)) {
+        if (strcmp(mdl__gemm_impls[i].name, name) == 0 && mdl__gemm_runs[i]) {
             mdl__gemm_choice = i;
             mdl__gemm_auto = 0;
             return 1;
