@@ -2,7 +2,8 @@
    of threads (minidl.h promises it: each tile of C is computed by the same operations in the
    same order whichever thread computes it). For every kernel this machine runs, on shapes big
    enough for the packed kernel to share its tiles among threads (512x512x512, 1000x37x300,
-   64x784x128, 7x2000x64) with all four transposes, C computed with 1, 2 and 3 threads (1 and 2
+   64x784x128, 7x2000x64; and 16x150x6400, which with B transposed goes to the dot-product
+   kernels, a convolution's weight gradient) with all four transposes, C computed with 1, 2 and 3 threads (1 and 2
    on 512^3) must be identical (memcmp), and the 2-thread C must match a naive triple loop in
    double within the error bound of a float GEMM. The same through mdl_matmul and its backward
    pass, on plain, batched and shared-B shapes, with each kernel and with "auto"; and
@@ -409,7 +410,7 @@ out:
 
 int main(void) {
     static const int shapes[][3] = {
-        {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}};
+        {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}, {16, 150, 6400}};
     int i, s;
     capture_errors();
     for (i = 0; i < NAMES; i++)
@@ -418,7 +419,8 @@ int main(void) {
     printf("test_threads: kernels tested:");
     for (i = 0; i < nkernels; i++) printf(" %s", kernels[i]);
     printf("; %d processors, thread counts 1, 2, 3\n", omp_get_num_procs());
-    for (s = 0; s < 4; s++) test_sgemm(shapes[s][0], shapes[s][1], shapes[s][2]);
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+        test_sgemm(shapes[s][0], shapes[s][1], shapes[s][2]);
     test_matmul(0, 64, 784, 128, 0);
     test_matmul(3, 100, 37, 300, 1);
     test_matmul(4, 50, 64, 200, 0);
