@@ -2348,6 +2348,22 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
      or NEON, is chosen at run time for the CPU it runs on.
    --------------------------------------------------------------------------------------------- */
 
+/* dst[0..n) = src[0..n), for short rows (im2col's, a last strip of B): copies of a constant
+   size compile to a few vector moves, where memcpy of a variable size is a library call that
+   costs more than a row of 10 or 28 values (the last piece may overlap the one before it) */
+static void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, int n) {
+    int i = 0;
+    if (n >= 8) {
+        for (; i + 8 <= n; i += 8) memcpy(dst + i, src + i, 8 * sizeof(mdl_scalar));
+        if (i < n) memcpy(dst + n - 8, src + n - 8, 8 * sizeof(mdl_scalar));
+    } else if (n >= 4) {
+        memcpy(dst, src, 4 * sizeof(mdl_scalar));
+        memcpy(dst + n - 4, src + n - 4, 4 * sizeof(mdl_scalar));
+    } else {
+        for (; i < n; i++) dst[i] = src[i];
+    }
+}
+
 static void mdl__gemm_plain(int trans_a, int trans_b, int m, int n, int k, mdl_scalar alpha,
                             const mdl_scalar *a, int lda, const mdl_scalar *b, int ldb,
                             mdl_scalar beta, mdl_scalar *c, int ldc) {
@@ -2533,13 +2549,8 @@ static void mdl__pack_b_strip(int trans_b, int kc, int n, const float *b, size_t
             case 12: memcpy(dst + p * nr, src, 12 * sizeof(float)); break;
             default: for (j = 0; j < nr; j++) dst[p * nr + j] = src[j]; break;
             }
-        } else if (!trans_b && cols >= 8) { /* two copies of 8 that overlap cover 8..16 */
-            const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
-            for (j = 0; j + 8 <= cols; j += 8) memcpy(dst + p * nr + j, src + j, 8 * sizeof(float));
-            if (j < cols) memcpy(dst + p * nr + cols - 8, src + cols - 8, 8 * sizeof(float));
         } else if (!trans_b) {
-            const float *src = b + (size_t)p * ldb + (size_t)(s * nr);
-            for (j = 0; j < cols; j++) dst[p * nr + j] = src[j];
+            mdl__copy_row(dst + p * nr, b + (size_t)p * ldb + (size_t)(s * nr), cols);
         } else {
             for (j = 0; j < cols; j++) dst[p * nr + j] = b[(size_t)(s * nr + j) * ldb + (size_t)p];
         }
@@ -3244,22 +3255,6 @@ typedef struct mdl__conv {
     int sh, sw, ph, pw, dh, dw, groups;
     mdl_scalar *kept; /* every run's cols, kept by forward for backward's dW, or NULL */
 } mdl__conv;
-
-/* dst[0..n) = src[0..n), for the short rows of im2col: copies of a constant size compile to a
-   few vector moves, where memcpy of a variable size is a library call that costs more than a
-   row of 10 or 28 values (the last piece may overlap the one before it) */
-static void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, int n) {
-    int i = 0;
-    if (n >= 8) {
-        for (; i + 8 <= n; i += 8) memcpy(dst + i, src + i, 8 * sizeof(mdl_scalar));
-        if (i < n) memcpy(dst + n - 8, src + n - 8, 8 * sizeof(mdl_scalar));
-    } else if (n >= 4) {
-        memcpy(dst, src, 4 * sizeof(mdl_scalar));
-        memcpy(dst + n - 4, src + n - 4, 4 * sizeof(mdl_scalar));
-    } else {
-        for (; i < n; i++) dst[i] = src[i];
-    }
-}
 
 /* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh,
    ox*sw - pw + j*dw], or 0 where that falls in the padding, for images b0..b0+nb-1 and the input
