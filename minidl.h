@@ -790,6 +790,14 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 #endif
 
 #define MDL__PI 3.14159265358979323846 /* M_PI is not ISO C */
+
+/* For the few small helpers called once per short row in the hottest loops (a row of im2col is
+   10 values in LeNet's conv2), where a call would cost as much as the work. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MDL__ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define MDL__ALWAYS_INLINE static
+#endif
 #define MDL__ALIGN 64                  /* every arena allocation starts on a cache line */
 #define MDL__LIVE 0x4c495645u          /* "LIVE": a tensor that may be used */
 #define MDL__DEAD 0x44454144u          /* "DEAD": its arena was reset (MINIDL_DEBUG) */
@@ -2351,7 +2359,7 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
 /* dst[0..n) = src[0..n), for short rows (im2col's, a last strip of B): copies of a constant
    size compile to a few vector moves, where memcpy of a variable size is a library call that
    costs more than a row of 10 or 28 values (the last piece may overlap the one before it) */
-static void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, int n) {
+MDL__ALWAYS_INLINE void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, int n) {
     int i = 0;
     if (n >= 8) {
         for (; i + 8 <= n; i += 8) memcpy(dst + i, src + i, 8 * sizeof(mdl_scalar));
@@ -3297,7 +3305,7 @@ static void mdl__im2col(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb
 
 /* d[0..n) += s[0..n), eight at a time: each group of eight is loaded whole before it is stored,
    which lets the compiler use vector instructions without proving d and s apart. */
-static void mdl__add_row(mdl_scalar *d, const mdl_scalar *s, int n) {
+MDL__ALWAYS_INLINE void mdl__add_row(mdl_scalar *d, const mdl_scalar *s, int n) {
     int i = 0, t;
     for (; i + 8 <= n; i += 8) {
         mdl_scalar v[8];
@@ -3305,6 +3313,17 @@ static void mdl__add_row(mdl_scalar *d, const mdl_scalar *s, int n) {
         for (t = 0; t < 8; t++) d[i + t] = v[t];
     }
     for (; i < n; i++) d[i] += s[i];
+}
+
+/* dst[0..n) = src[0..n) + add, eight at a time like mdl__add_row. */
+static void mdl__shift_row(mdl_scalar *dst, const mdl_scalar *src, mdl_scalar add, int n) {
+    int i = 0, t;
+    for (; i + 8 <= n; i += 8) {
+        mdl_scalar v[8];
+        for (t = 0; t < 8; t++) v[t] = src[i + t] + add;
+        for (t = 0; t < 8; t++) dst[i + t] = v[t];
+    }
+    for (; i < n; i++) dst[i] = src[i] + add;
 }
 
 /* The adjoint of im2col: add every entry of cols back into the input element it came from.
@@ -3546,7 +3565,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     for (r = 0; r < runs; r++) { /* each run of images on its own (see mdl__conv_threads) */
         const int b0 = r * run, nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
         const int tid = mdl__thread_id();
-        int grp, o, b, q;
+        int grp, o, b;
         for (grp = 0; grp < groups; grp++) {
             /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
             mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp)
@@ -3559,8 +3578,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
                 for (b = 0; b < nb; b++) {
                     mdl_scalar *dst = out->data + ((size_t)(b0 + b) * (size_t)cv.O + (size_t)(grp * og + o)) * (size_t)plane;
                     const mdl_scalar *src = yt + (size_t)o * (size_t)L + (size_t)b * (size_t)plane;
-                    mdl_scalar add = bias ? bias->data[grp * og + o] : 0;
-                    for (q = 0; q < plane; q++) dst[q] = src[q] + add;
+                    mdl__shift_row(dst, src, bias ? bias->data[grp * og + o] : 0, plane);
                 }
         }
     }
