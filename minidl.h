@@ -2353,7 +2353,12 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
      and B into buffers laid out in exactly the order a small register-blocked micro-kernel
      reads them, and choose the block sizes so that each block stays in a level of cache
      while it is reused. The micro-kernel, written with SIMD intrinsics for AVX-512, AVX2+FMA
-     or NEON, is chosen at run time for the CPU it runs on.
+     or NEON, is chosen at run time for the CPU it runs on;
+   - for the products that packing does not pay for, two kernels that read A and B where they
+     are: the unpacked kernel (B not transposed, up to some 2^25 multiply-adds: every layer of
+     a small network; BLIS has the like, "sup" for skinny/unpacked) and the dot-product
+     kernel (C = A B^T with C small and K long: the weight gradients). mdl__sgemm says which
+     product goes where.
    --------------------------------------------------------------------------------------------- */
 
 /* dst[0..n) = src[0..n), for short rows (im2col's, a last strip of B): copies of a constant
@@ -2438,11 +2443,20 @@ typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size
    a[i][p] * b[j][p], for 4 rows of A and 3 rows of B, each row contiguous. */
 typedef void (*mdl__dot_kernel)(int k, const float *const *a, const float *const *b, float *out);
 
+/* The unpacked kernel (see mdl__gemm_sup): C[rows, cols] = alpha A B + beta C for a tile of at
+   most 12 rows and 32 columns, reading A (row-major, rows of k) and B (rows of cols) in place. */
+typedef void (*mdl__sup_kernel)(int rows, int lo, int hi, int cols, int k, const float *a,
+                                size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                                float alpha, float beta);
+
 typedef struct mdl__gemm_impl {
     const char *name;
     int mr, nr;               /* tile size in rows and columns */
     mdl__micro_kernel kernel; /* NULL: use the plain kernel */
     mdl__dot_kernel dot;      /* for small products with a long shared dimension */
+    mdl__sup_kernel sup;      /* for small products, without packing */
+    int sup_mr, sup_nr;       /* its largest tile, */
+    int sup_mr_narrow;        /* and its most rows when the product is at most sup_nr / 2 wide */
 } mdl__gemm_impl;
 
 /* The end of every dot-product kernel: the products from p to k, fewer than one vector's
@@ -2773,6 +2787,137 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
     }
 }
 
+/* The unpacked GEMM, for C = alpha op(A) B + beta C (B not transposed) when the product is
+   not too big: tiles of at most 12 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the
+   whole of K by a kernel that reads A's rows and B's rows where they are. Packing copies all
+   of A and B so that the micro-kernel reads them in order and from cache; for a product of a
+   few million multiply-adds the copies cost more than they save, and reading in place wins
+   (on Zen 4, against the packed kernel, m x n x k: a classifier head 32 x 10 x 128, 33 -> 62
+   GFLOP/s; LeNet conv2 on one image, 16 x 100 x 150, 77 -> 105; an MLP layer 64 x 128 x 784,
+   95 -> 111; 256^3, 107 -> 112). A strip of B is K rows of 32 floats, read from L2 at most;
+   B rows are read with plain loads in whole strips, masked ones in the last (a masked load
+   reads nothing outside its mask, so no tile reads past the end of a row of B). Columns go in
+   strips of 32 (16), the last narrower, and rows in tiles of up to 12 (16 when the product is
+   at most 16 wide, one register a row), either as many whole tiles as fit and the rest (32: 12
+   + 12 + 8) or of sizes as even as can be (16: 8 + 8, not 12 + 4), whichever computes fewer
+   rows. The tiles go strip by strip, so that a strip of B, once read, serves every row tile.
+   With OpenMP the tiles are shared among the threads, each computed whole by one of them, so
+   the result does not depend on the number of threads. */
+typedef struct mdl__sup_job {
+    mdl__sup_kernel sup;
+    int mr, nr, even, m, n, k;
+    int m_read; /* rows of a that may be read: m, or more when A was copied with rows of zeros */
+    const float *a, *b;
+    size_t lda, ldb, ldc;
+    float alpha, beta, *c;
+} mdl__sup_job;
+
+/* The rows a kernel computes for a tile of r rows: the next tile size compiled */
+static int mdl__sup_rows(int r) {
+    return r > 12 ? 16 : r > 10 ? 12 : r > 8 ? 10 : r > 6 ? 8 : r > 4 ? 6 : r > 2 ? 4 : r;
+}
+
+/* The largest tile size compiled that is at most r rows */
+static int mdl__sup_rows_below(int r) {
+    return r >= 16 ? 16 : r >= 12 ? 12 : r >= 10 ? 10 : r >= 8 ? 8 : r >= 6 ? 6 : r >= 4 ? 4 : r >= 2 ? 2 : 1;
+}
+
+/* Row i of the first of tile ir: the rows go in tiles of mr (g->even: of sizes as even as
+   possible) */
+static int mdl__sup_row0(const mdl__sup_job *g, int ir, int row_tiles) {
+    return g->even ? (int)((long long)g->m * ir / row_tiles) : ir * g->mr;
+}
+
+static void mdl__gemm_sup_tiles(const mdl__sup_job *g, int t_id, int nt) {
+    const int mr = g->mr, nr = g->nr;
+    const int row_tiles = (g->m + mr - 1) / mr, col_strips = (g->n + nr - 1) / nr;
+    int t, lo, hi;
+    mdl__share(row_tiles * col_strips, t_id, nt, &lo, &hi);
+    for (t = lo; t < hi; t++) {
+        int ir = t % row_tiles, jr = t / row_tiles;
+        int i0 = mdl__sup_row0(g, ir, row_tiles);
+        int i1 = ir + 1 < row_tiles ? mdl__sup_row0(g, ir + 1, row_tiles) : g->m;
+        int j0 = jr * nr, cols = g->n - j0 < nr ? g->n - j0 : nr;
+        while (i0 < i1) { /* the rows in tiles of the sizes compiled (see mdl__sup_avx512) */
+            int rows = i1 - i0, r = mdl__sup_rows(rows), lo = 0, hi = rows;
+            if (i0 + r > g->m_read && i1 >= r) /* r rows ending at i1: the first r - rows */
+                lo = r - rows, hi = r, i0 = i1 - r;  /* computed again, not stored */
+            else if (i0 + r > g->m_read) /* no rows to read there: the largest size that fits */
+                r = mdl__sup_rows_below(rows), hi = r;
+            g->sup(r, lo, hi, cols, g->k, g->a + (size_t)i0 * g->lda, g->lda, g->b + j0, g->ldb,
+                   g->c + (size_t)i0 * g->ldc + (size_t)j0, g->ldc, g->alpha, g->beta);
+            i0 += hi;
+        }
+    }
+}
+
+/* dst[j, i] = src[i, j] for an r x c matrix src with rows ld apart; dst is c x r, contiguous.
+   In 8 x 8 blocks, so that the rows read and written stay in cache. */
+static void mdl__transpose(const float *src, size_t ld, int r, int c, float *dst) {
+    int i0, j0, i, j;
+    for (i0 = 0; i0 < r; i0 += 8)
+        for (j0 = 0; j0 < c; j0 += 8) {
+            int i1 = i0 + 8 < r ? i0 + 8 : r, j1 = j0 + 8 < c ? j0 + 8 : c;
+            for (j = j0; j < j1; j++)
+                for (i = i0; i < i1; i++)
+                    dst[(size_t)j * (size_t)r + (size_t)i] = src[(size_t)i * ld + (size_t)j];
+        }
+}
+
+/* C = alpha op(A) B + beta C, unpacked. With A transposed (stored k x m), A^T is copied out
+   first, so that its rows are contiguous as the kernel wants them: m x k floats, a fraction
+   1/n of the product's work. Returns 0, having done nothing, when there is no memory for that
+   copy. */
+static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int m, int n, int k,
+                         float alpha, const float *a, int lda, const float *b, int ldb,
+                         float beta, float *c, int ldc) {
+    float on_stack[MDL__GEMM_STACK];
+    float *at = NULL;
+    mdl__sup_job job;
+    /* one register a row leaves room for more rows */
+    int mr = n <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
+    /* Fewer rows than a tile, and not a size compiled (3, 10): A copied with rows of zeros
+       under it, so that one tile of the next size reads them all (3 x 100 x 1000: 74 against
+       33 GFLOP/s as a tile of 2 and one of 1, each reading all of B), when the copy is small. */
+    int rows = m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0 ? mdl__sup_rows(m) : m;
+    if (trans_a || rows > m) {
+        size_t size = (size_t)rows * (size_t)k, i;
+        at = size <= MDL__GEMM_STACK ? on_stack : (float *)MINIDL_MALLOC(size * sizeof(float));
+        if (!at) return 0;
+        if (trans_a) {
+            mdl__transpose(a, (size_t)lda, k, m, at);
+        } else {
+            for (i = 0; i < (size_t)m; i++)
+                memcpy(at + i * (size_t)k, a + i * (size_t)lda, (size_t)k * sizeof(float));
+        }
+        memset(at + (size_t)m * (size_t)k, 0, (size - (size_t)m * (size_t)k) * sizeof(float));
+    }
+    job.sup = impl->sup, job.mr = mr, job.nr = impl->sup_nr, job.m = m, job.n = n, job.k = k;
+    job.m_read = rows;
+    {   /* tiles of mr rows and the rest (32: 12 + 12 + 8), or as even as can be (16: 8 + 8,
+           not 12 + 4), whichever computes fewer rows in all */
+        int tiles = (m + job.mr - 1) / job.mr, t, rows_even = 0;
+        int rows_greedy = (tiles - 1) * mdl__sup_rows(job.mr) + mdl__sup_rows(m - (tiles - 1) * job.mr);
+        for (t = 0; t < tiles; t++)
+            rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) - (int)((long long)m * t / tiles));
+        job.even = rows_even <= rows_greedy;
+    }
+    job.a = at ? at : a, job.b = b;
+    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)ldb, job.ldc = (size_t)ldc;
+    job.alpha = alpha, job.beta = beta, job.c = c;
+#ifdef _OPENMP
+    if ((double)m * (double)n * (double)k > 262144.0) { /* as in mdl__gemm_packed */
+#pragma omp parallel
+        mdl__gemm_sup_tiles(&job, omp_get_thread_num(), omp_get_num_threads());
+    } else
+#endif
+    {
+        mdl__gemm_sup_tiles(&job, 0, 1);
+    }
+    if (at && at != on_stack) MINIDL_FREE(at);
+    return 1;
+}
+
 #if defined(MDL__X86)
 /* AVX-512 micro-kernel, a 12 x 32 tile: 24 accumulators of 16 floats (two per row), plus two
    registers for a row of Bp and one for a broadcast element of Ap: 27 of the 32 registers.
@@ -2857,6 +3002,269 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, size_t ldbp, float *c
     }
     MDL__AVX2_STORE(0); MDL__AVX2_STORE(1); MDL__AVX2_STORE(2);
     MDL__AVX2_STORE(3); MDL__AVX2_STORE(4); MDL__AVX2_STORE(5);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void
+mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+              const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta);
+
+/* The unpacked AVX-512 kernel: a tile of R rows and up to 32 columns, A and B read where they
+   are. Per step of p: one or two loads of a row of B, R broadcasts of A(i, p) from A's rows,
+   and R or 2R fused multiply-adds into R x NV accumulators. R, NV (registers a row) and FULL
+   (a whole strip of 32: plain loads, which measured 4 to 9% faster than masked ones) are
+   constants in each copy the dispatcher below makes, so the rows and registers a copy lacks
+   cost nothing. A x R + B is stored straight from the registers; anything else (alpha, beta,
+   rows not stored) through a tile in memory, by one routine that all copies share. */
+#define MDL__SUP_ROW(i)                                                                      \
+    if (R > i) {                                                                             \
+        __m512 ai = _mm512_set1_ps(a##i[p]);                                                 \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                          \
+        if (NV > 1) c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                              \
+    }
+#define MDL__SUP_PUT(i)                                                                      \
+    if (R > i) {                                                                             \
+        _mm512_mask_storeu_ps(c + (size_t)(i) * ldc, m0, c##i##a);                           \
+        if (NV > 1) _mm512_mask_storeu_ps(c + (size_t)(i) * ldc + 16, m1, c##i##b);          \
+    }
+#define MDL__SUP_SPILL(i)                                                                    \
+    if (R > i) {                                                                             \
+        _mm512_storeu_ps(t + (i) * 32, c##i##a);                                             \
+        if (NV > 1) _mm512_storeu_ps(t + (i) * 32 + 16, c##i##b);                            \
+    }
+
+/* Rows lo to hi of a tile of sums t (rows 32 floats apart, cols <= 32 columns) into C:
+   C = alpha t + beta C (beta = 0: C not read). Not inlined: the tiles of every size share it. */
+__attribute__((target("avx512f"), noinline)) static void
+mdl__sup_store_avx512(const float *t, int lo, int hi, int cols, float *c, size_t ldc,
+                      float alpha, float beta) {
+    const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    int i;
+    for (i = lo; i < hi; i++) {
+        const float *ti = t + (size_t)i * 32;
+        float *ci = c + (size_t)i * ldc;
+        __m512 x0 = _mm512_mul_ps(va, _mm512_loadu_ps(ti));
+        if (beta != 0.0f) x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), x0);
+        _mm512_mask_storeu_ps(ci, m0, x0);
+        if (cols > 16) { /* the second half was written only then */
+            __m512 x1 = _mm512_mul_ps(va, _mm512_loadu_ps(ti + 16));
+            if (beta != 0.0f) x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), x1);
+            _mm512_mask_storeu_ps(ci + 16, m1, x1);
+        }
+    }
+}
+
+MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
+mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols, int k,
+                     const float *a, size_t lda,
+                     const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+#define MDL__SUP_A(i) *a##i = R > i ? a + (size_t)(i) * lda : a
+    const float MDL__SUP_A(0), MDL__SUP_A(1), MDL__SUP_A(2), MDL__SUP_A(3), MDL__SUP_A(4);
+    const float MDL__SUP_A(5), MDL__SUP_A(6), MDL__SUP_A(7), MDL__SUP_A(8), MDL__SUP_A(9);
+    const float MDL__SUP_A(10), MDL__SUP_A(11), MDL__SUP_A(12), MDL__SUP_A(13), MDL__SUP_A(14);
+    const float MDL__SUP_A(15);
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    __m512 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
+    __m512 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    __m512 c12a = c0a, c12b = c0a, c13a = c0a, c13b = c0a, c14a = c0a, c14b = c0a;
+    __m512 c15a = c0a, c15b = c0a;
+    int p;
+    for (p = 0; p < k; p++, b += ldb) {
+        __m512 b0, b1;
+        if (FULL) { /* 32 columns: plain loads (a masked one measured 4 to 9% slower), and */
+            b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+            _mm_prefetch((const char *)(b + 32), _MM_HINT_T0); /* the next strip's row asked */
+            _mm_prefetch((const char *)(b + 48), _MM_HINT_T0); /* for early */
+        } else {
+            b0 = _mm512_maskz_loadu_ps(m0, b);
+            b1 = NV > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
+        }
+        MDL__SUP_ROW(0) MDL__SUP_ROW(1) MDL__SUP_ROW(2) MDL__SUP_ROW(3)
+        MDL__SUP_ROW(4) MDL__SUP_ROW(5) MDL__SUP_ROW(6) MDL__SUP_ROW(7)
+        MDL__SUP_ROW(8) MDL__SUP_ROW(9) MDL__SUP_ROW(10) MDL__SUP_ROW(11)
+        MDL__SUP_ROW(12) MDL__SUP_ROW(13) MDL__SUP_ROW(14) MDL__SUP_ROW(15)
+    }
+    if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == R) { /* C = A B, from the registers */
+        MDL__SUP_PUT(0) MDL__SUP_PUT(1) MDL__SUP_PUT(2) MDL__SUP_PUT(3)
+        MDL__SUP_PUT(4) MDL__SUP_PUT(5) MDL__SUP_PUT(6) MDL__SUP_PUT(7)
+        MDL__SUP_PUT(8) MDL__SUP_PUT(9) MDL__SUP_PUT(10) MDL__SUP_PUT(11)
+        MDL__SUP_PUT(12) MDL__SUP_PUT(13) MDL__SUP_PUT(14) MDL__SUP_PUT(15)
+    } else { /* through memory, into one loop shared by the tiles of every size */
+        float t[16 * 32];
+        MDL__SUP_SPILL(0) MDL__SUP_SPILL(1) MDL__SUP_SPILL(2) MDL__SUP_SPILL(3)
+        MDL__SUP_SPILL(4) MDL__SUP_SPILL(5) MDL__SUP_SPILL(6) MDL__SUP_SPILL(7)
+        MDL__SUP_SPILL(8) MDL__SUP_SPILL(9) MDL__SUP_SPILL(10) MDL__SUP_SPILL(11)
+        MDL__SUP_SPILL(12) MDL__SUP_SPILL(13) MDL__SUP_SPILL(14) MDL__SUP_SPILL(15)
+        mdl__sup_store_avx512(t, lo, hi, cols, c, ldc, alpha, beta);
+    }
+}
+
+/* The tile sizes compiled: 1, 2, 4, 6, 8, 10 or 12 rows (16 with one register a row). Every size
+   from 1 to 16 would be 40 copies of the kernel, and a second more to compile every program
+   that includes minidl; mdl__gemm_sup_tiles makes the other sizes of these (a tile of 10 rows
+   is a tile of 12 that starts 2 rows higher, and skips them when it stores). */
+#define MDL__SUP_TILE(r)                                                                     \
+    do {                                                                                     \
+        if (cols == 32)                                                                      \
+            mdl__sup_avx512_tile(r, 2, 1, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+        else if (cols > 16)                                                                  \
+            mdl__sup_avx512_tile(r, 2, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+        else                                                                                 \
+            mdl__sup_avx512_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+    } while (0)
+
+/* A tile of rows rows (a size compiled), up to 32 columns (16 for 16 rows); rows lo to hi stored */
+__attribute__((target("avx512f"))) static void
+mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
+                size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    if (cols <= 8 && rows == 16) { /* in 256-bit registers, 12 rows at most: 8 and 8 */
+        if (lo < 8) mdl__sup_avx2(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        if (hi > 8)
+            mdl__sup_avx2(8, lo > 8 ? lo - 8 : 0, hi - 8, cols, k, a + 8 * lda, lda, b, ldb,
+                          c + 8 * ldc, ldc, alpha, beta);
+    } else if (cols <= 8) {
+        mdl__sup_avx2(rows, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+    } else {
+        switch (rows) {
+        case 16: mdl__sup_avx512_tile(16, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
+        case 12: MDL__SUP_TILE(12); break;
+        case 10: MDL__SUP_TILE(10); break;
+        case 8: MDL__SUP_TILE(8); break;
+        case 6: MDL__SUP_TILE(6); break;
+        case 4: MDL__SUP_TILE(4); break;
+        case 2: MDL__SUP_TILE(2); break;
+        default: MDL__SUP_TILE(1); break;
+        }
+    }
+}
+
+/* The unpacked AVX2 kernel: R rows (up to 6 with two registers a row, up to 12 with one) and
+   up to 16 columns, as the AVX-512 one but 8 lanes wide; AVX2's masked loads and stores take
+   the mask as a vector of lanes, all bits set where the lane is in. The AVX-512 kernel hands
+   it the last strip of a product when at most 8 columns are left: a 256-bit multiply-add
+   costs half a 512-bit one, so 4 columns waste half as much. */
+#define MDL__SUPY_ROW(i)                                                                     \
+    if (R > i) {                                                                             \
+        __m256 ai = _mm256_broadcast_ss(a##i + p);                                           \
+        c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a);                                          \
+        if (NV > 1) c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b);                              \
+    }
+#define MDL__SUPY_PUT(i)                                                                     \
+    if (R > i) {                                                                             \
+        mdl__sup_put_avx2(c + (size_t)(i) * ldc, c##i##a, m0, cols >= 8);                    \
+        if (NV > 1) mdl__sup_put_avx2(c + (size_t)(i) * ldc + 8, c##i##b, m1, cols >= 16);   \
+    }
+#define MDL__SUPY_SPILL(i)                                                                   \
+    if (R > i) {                                                                             \
+        _mm256_storeu_ps(t + (i) * 16, c##i##a);                                             \
+        if (NV > 1) _mm256_storeu_ps(t + (i) * 16 + 8, c##i##b);                             \
+    }
+
+/* lanes 8 - n .. 15 - n of this, as a mask: the first n lanes in */
+static const int mdl__lanes_in[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) __m256i mdl__lane_mask_avx2(int n) {
+    n = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_loadu_si256((const __m256i *)(const void *)(mdl__lanes_in + 8 - n));
+}
+
+/* A masked store is slow on some CPUs (AMD's before Zen 4): a plain one where the lanes are all in */
+MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
+mdl__sup_put_avx2(float *c, __m256 v, __m256i m, int full) {
+    if (full)
+        _mm256_storeu_ps(c, v);
+    else
+        _mm256_maskstore_ps(c, m, v);
+}
+
+/* Rows lo to hi of a tile of sums t (rows 16 floats apart, cols <= 16 columns) into C:
+   C = alpha t + beta C (beta = 0: C not read). Not inlined: the tiles of every size share it. */
+__attribute__((target("avx2,fma"), noinline)) static void
+mdl__sup_store_avx2(const float *t, int lo, int hi, int cols, float *c, size_t ldc, float alpha,
+                    float beta) {
+    const __m256i m0 = mdl__lane_mask_avx2(cols), m1 = mdl__lane_mask_avx2(cols - 8);
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    int i;
+    for (i = lo; i < hi; i++) {
+        const float *ti = t + (size_t)i * 16;
+        float *ci = c + (size_t)i * ldc;
+        __m256 x0 = _mm256_mul_ps(va, _mm256_loadu_ps(ti));
+        if (beta != 0.0f) x0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), x0);
+        mdl__sup_put_avx2(ci, x0, m0, cols >= 8);
+        if (cols > 8) { /* the second half was written only then */
+            __m256 x1 = _mm256_mul_ps(va, _mm256_loadu_ps(ti + 8));
+            if (beta != 0.0f) x1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), x1);
+            mdl__sup_put_avx2(ci + 8, x1, m1, cols >= 16);
+        }
+    }
+}
+
+MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
+mdl__sup_avx2_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols, int k,
+                   const float *a, size_t lda,
+                   const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    const __m256i m0 = mdl__lane_mask_avx2(cols), m1 = mdl__lane_mask_avx2(cols - 8);
+    const float MDL__SUP_A(0), MDL__SUP_A(1), MDL__SUP_A(2), MDL__SUP_A(3), MDL__SUP_A(4);
+    const float MDL__SUP_A(5), MDL__SUP_A(6), MDL__SUP_A(7), MDL__SUP_A(8), MDL__SUP_A(9);
+    const float MDL__SUP_A(10), MDL__SUP_A(11);
+    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    __m256 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
+    __m256 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    int p;
+    for (p = 0; p < k; p++, b += ldb) {
+        __m256 b0, b1;
+        if (FULL) { /* 16 columns */
+            b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        } else {
+            b0 = _mm256_maskload_ps(b, m0);
+            b1 = NV > 1 ? _mm256_maskload_ps(b + 8, m1) : b0;
+        }
+        MDL__SUPY_ROW(0) MDL__SUPY_ROW(1) MDL__SUPY_ROW(2) MDL__SUPY_ROW(3)
+        MDL__SUPY_ROW(4) MDL__SUPY_ROW(5) MDL__SUPY_ROW(6) MDL__SUPY_ROW(7)
+        MDL__SUPY_ROW(8) MDL__SUPY_ROW(9) MDL__SUPY_ROW(10) MDL__SUPY_ROW(11)
+    }
+    if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == R) { /* C = A B, from the registers */
+        MDL__SUPY_PUT(0) MDL__SUPY_PUT(1) MDL__SUPY_PUT(2) MDL__SUPY_PUT(3)
+        MDL__SUPY_PUT(4) MDL__SUPY_PUT(5) MDL__SUPY_PUT(6) MDL__SUPY_PUT(7)
+        MDL__SUPY_PUT(8) MDL__SUPY_PUT(9) MDL__SUPY_PUT(10) MDL__SUPY_PUT(11)
+    } else { /* through memory, into one loop shared by the tiles of every size */
+        float t[12 * 16];
+        MDL__SUPY_SPILL(0) MDL__SUPY_SPILL(1) MDL__SUPY_SPILL(2) MDL__SUPY_SPILL(3)
+        MDL__SUPY_SPILL(4) MDL__SUPY_SPILL(5) MDL__SUPY_SPILL(6) MDL__SUPY_SPILL(7)
+        MDL__SUPY_SPILL(8) MDL__SUPY_SPILL(9) MDL__SUPY_SPILL(10) MDL__SUPY_SPILL(11)
+        mdl__sup_store_avx2(t, lo, hi, cols, c, ldc, alpha, beta);
+    }
+}
+
+#define MDL__SUPY_TILE(r)                                                                    \
+    do {                                                                                     \
+        if (cols == 16)                                                                      \
+            mdl__sup_avx2_tile(r, 2, 1, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+        else if (cols > 8)                                                                   \
+            mdl__sup_avx2_tile(r, 2, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+        else                                                                                 \
+            mdl__sup_avx2_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+    } while (0)
+
+/* A tile of rows rows (1, 2, 4, 6; 8, 10 or 12 with at most 8 columns), up to 16 columns; rows lo
+   to hi stored */
+__attribute__((target("avx2,fma"), noinline)) static void
+mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
+              size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    switch (rows) {
+    case 12: mdl__sup_avx2_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
+    case 10: mdl__sup_avx2_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
+    case 8: mdl__sup_avx2_tile(8, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
+    case 6: MDL__SUPY_TILE(6); break;
+    case 4: MDL__SUPY_TILE(4); break;
+    case 2: MDL__SUPY_TILE(2); break;
+    default: MDL__SUPY_TILE(1); break;
+    }
 }
 
 /* The dot-product kernels: a 4 x 3 block of C, each element a dot product of a row of A with
@@ -3008,13 +3416,13 @@ static void mdl__dot_neon(int k, const float *const *a, const float *const *b, f
 /* The kernels this build has, best first; "plain" is always last. */
 static const mdl__gemm_impl mdl__gemm_impls[] = {
 #if defined(MDL__X86)
-    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512},
-    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2},
+    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__sup_avx512, 12, 32, 16},
+    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2, mdl__sup_avx2, 6, 16, 12},
 #endif
 #if defined(MDL__NEON)
-    {"neon", 8, 12, mdl__kernel_neon, mdl__dot_neon},
+    {"neon", 8, 12, mdl__kernel_neon, mdl__dot_neon, NULL, 0, 0, 0},
 #endif
-    {"plain", 0, 0, NULL, NULL},
+    {"plain", 0, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 #define MDL__GEMM_IMPLS ((int)(sizeof mdl__gemm_impls / sizeof mdl__gemm_impls[0]))
 
@@ -3099,12 +3507,32 @@ static int mdl__dot_fits(int m, int n, int k) {
     return (mn <= 4096.0 && k >= 256) || (mn <= 512.0 && k >= 128);
 }
 
-/* C = alpha op(A) op(B) + beta C with the chosen kernel. Tiny products are not worth packing. */
+/* Does C = alpha op(A) B + beta C go to the unpacked kernels? Measured on Zen 4, against the
+   packed kernel (m x n x k, GFLOP/s): up to 2^25 multiply-adds they win or tie everywhere
+   tried (256^3: 112 against 107; 64 x 256 x 2048: 95 against 78), and beyond, with few rows
+   and K not too long, still (16 x 65536 x 144, a 16-channel convolution on 64 images: 33
+   against 26; 64 x 4096 x 576: 94 against 59); with many rows and a long K, packing wins
+   (1024^3: 84 against 63; 128 x 2048 x 2048: 71 against 67). */
+static int mdl__sup_fits(int m, int n, int k) {
+    return (double)m * n * k <= 33554432.0 || (m <= 64 && k <= 2048);
+}
+
+/* C = alpha op(A) op(B) + beta C with the chosen kernel: unpacked when B is not transposed and
+   the product fits (A transposed is copied out first), dot products for A B^T with a small C
+   and a long K, the plain kernel for tiny products (under 512 multiply-adds) that packing
+   would not pay for, and the packed kernel for the rest. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    const mdl__gemm_impl *impl = mdl__gemm_pick(m, n);
-    if (!impl->kernel || m == 0 || n == 0 || k == 0 || alpha == 0 ||
-        (double)m * (double)n * (double)k < 512.0)
+    const mdl__gemm_impl *impl = mdl__gemm_current();
+    if (m == 0 || n == 0 || k == 0 || alpha == 0 || !impl->kernel) {
+        mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (!trans_b && impl->sup && mdl__sup_fits(m, n, k) &&
+        mdl__gemm_sup(impl, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
+    impl = mdl__gemm_pick(m, n);
+    if ((double)m * (double)n * (double)k < 512.0)
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else if (!trans_a && trans_b && impl->dot && mdl__dot_fits(m, n, k))
         mdl__gemm_dot(impl, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -3247,8 +3675,10 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
    what im2col wrote. When w needs a gradient, forward keeps every run's cols (up to 32 MiB) for
    backward's dW: reading them back measured faster than building them again (LeNet at batch
    64: 5 MiB for conv1, 3.75 MiB for conv2).
-   dW = dY_g @ cols^T is a small matrix (O/G x C/G*KH*KW) with a long shared dimension L, the
-   shape mdl__gemm hands to its dot-product kernels, which read dY_g and cols in place.
+   Y_g = W_g @ cols and dcols = W_g^T @ dY_g (B not transposed) go to mdl__gemm's unpacked
+   kernels, which read cols (or dY_g) where im2col left it; dW = dY_g @ cols^T is a small matrix
+   (O/G x C/G*KH*KW) with a long shared dimension L, the shape mdl__gemm hands to its
+   dot-product kernels, which read dY_g and cols in place.
    dx is computed only when x requires grad (the first layer's input never does).
    Saved for backward: x and w, the geometry, and the kept cols.
    --------------------------------------------------------------------------------------------- */
@@ -4566,7 +4996,8 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
    VERSION HISTORY
    0.1  2026-11  tensors, autograd over 30 primitive ops, arenas, errors, gradcheck, DOT dump.
    0.2  2026-11  mdl_sgemm with AVX-512, AVX2 and NEON micro-kernels chosen at run time, dot-
-                 product kernels for small products with a long shared dimension, OpenMP
+                 product kernels for small products with a long shared dimension, unpacked
+                 AVX-512 and AVX2 kernels for products up to some 2^25 multiply-adds, OpenMP
                  threads; conv2d (im2col in L2-sized runs of images), conv1d, max and average
                  pooling.
 

@@ -3,10 +3,13 @@
    double written here, and each SIMD kernel against the plain one.
 
    Covered, for every kernel: all m, n, k in 0..17 with both transposes, alpha in {0, 1, 0.7}
-   and beta in {0, 1, 1.3}; larger shapes that cross the packed kernel's blocks (KC = 256 along
+   and beta in {0, 1, 1.3}; larger shapes that cross the packed kernel's blocks (KC = 512 along
    k, NC = 1024 along n, tiles of 12x32, 6x16, 8x12; products of one or two row strips, where
    B is read in place) and both sides of the m*n*k < 512 cut below which the plain kernel runs
-   instead of the packed one; row strides wider than the rows, with
+   instead of the packed one; the unpacked kernels (B not transposed: every such product in
+   0..17, and the larger ones below: tiles of every row count, made of the sizes compiled by
+   starting higher or by copying A with rows of zeros, whole 32- and 16-column strips and
+   narrower ones); row strides wider than the rows, with
    NaN in the padding of A and B (reading it would poison the result) and a sentinel in C's
    padding (it must stay as it was); pointers one float off alignment; allocations that end
    right after the last element (so that AddressSanitizer sees any access past it); NaN and Inf
@@ -378,7 +381,13 @@ static void test_small(void) {
    around its block of 512, m*n = 4096 and 4160 on either side of its limit, its second
    limit (m*n <= 512 with k >= 128: {32, 10, 128} in, {32, 10, 127} and {24, 24, 128} out),
    and shapes whose
-   4 x 3 tiles are taken from A's rows ({16, 150}) or B's ({3, 37}, {25, 6}). Each
+   4 x 3 tiles are taken from A's rows ({16, 150}) or B's ({3, 37}, {25, 6}); the unpacked
+   path (B not transposed): 27 rows (12 + 12 + 3, the 3 computed as 4 starting a row higher),
+   203 rows (17 tiles of 11 or 12 rows, the 11 computed as 12 that read the next tile's first
+   row), 15 rows of 100 columns (8 + 7), 10 rows (a size compiled) of 16 columns (a whole AVX2
+   strip), 3 rows with A copied over rows of zeros on the stack and, k = 3000, on the heap (and
+   test_long_k below, where that copy would be too big), 29 rows of 64 columns (two whole
+   strips of 32), 7 rows of 8 columns (AVX2's 8-lane tiles of 8 rows, under AVX-512 too). Each
    shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
    alpha != 0, with paddings and offsets varying too. */
 static void test_large(void) {
@@ -392,7 +401,8 @@ static void test_large(void) {
         {64, 65, 256},  {3, 37, 513},   {25, 6, 1025},  {16, 150, 511}, {6, 25, 512},
         {1, 7, 255},    {2, 2, 1025},   {48, 130, 300}, {32, 70, 20},   {33, 70, 20},
         {24, 1100, 256}, {13, 2100, 1000}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100},
-        {32, 10, 128},  {32, 10, 127},  {24, 24, 128}};
+        {32, 10, 128},  {32, 10, 127},  {24, 24, 128},  {27, 40, 31},   {203, 45, 31},
+        {15, 100, 40},  {10, 16, 50},   {3, 40, 3000},  {29, 64, 20},   {7, 8, 700}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
@@ -405,6 +415,59 @@ static void test_large(void) {
             run_case(&g);
         }
     report("large shapes");
+}
+
+/* Products too long for the tolerance above to see one row of C missing (at k = 300000 it is
+   thousands of times the size of an element), so exact ones: A and B of -1, 0 and 1, whose
+   sums are integers below 2^24, exact in floats whatever the order of the additions; every
+   kernel must give the reference to the bit. m = 3 and 11 rows are not tile sizes, and with
+   k this long A is not copied over rows of zeros (see mdl__gemm_sup): the unpacked path takes
+   them as tiles of the sizes below (2 + 1, 8 + 2 + 1). */
+static void test_long_k(void) {
+    static const int shapes[][3] = {{3, 5, 300000}, {11, 20, 100000}};
+    int s, q, t;
+    for (s = 0; s < 2; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], i, j, p;
+        float *a = (float *)malloc((size_t)m * (size_t)k * sizeof(float));
+        float *b = (float *)malloc((size_t)k * (size_t)n * sizeof(float));
+        float *c = (float *)malloc((size_t)m * (size_t)n * sizeof(float));
+        double *want = (double *)malloc((size_t)m * (size_t)n * sizeof(double));
+        if (!a || !b || !c || !want) {
+            CHECK(a && b && c && want, "out of memory");
+            free(a), free(b), free(c), free(want);
+            return;
+        }
+        for (i = 0; i < m * k; i++) a[i] = (float)((int)(uniform() * 3) - 1);
+        for (i = 0; i < k * n; i++) b[i] = (float)((int)(uniform() * 3) - 1);
+        for (t = 0; t < 2; t++) { /* A as it is, then transposed (A^T stored k x m) */
+            if (t == 1) { /* the same op(A): transpose the storage */
+                float *at = (float *)malloc((size_t)m * (size_t)k * sizeof(float));
+                if (!at) break;
+                for (i = 0; i < m; i++)
+                    for (p = 0; p < k; p++) at[(size_t)p * m + i] = a[(size_t)i * k + p];
+                free(a);
+                a = at;
+            }
+            for (i = 0; i < m; i++)
+                for (j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (p = 0; p < k; p++)
+                        sum += (double)(t ? a[(size_t)p * m + i] : a[(size_t)i * k + p]) *
+                               b[(size_t)p * n + j];
+                    want[i * n + j] = sum;
+                }
+            for (q = 0; q < nkernels; q++) {
+                int bad = 0;
+                mdl_set_gemm_kernel(kernels[q]);
+                for (i = 0; i < m * n; i++) c[i] = (float)NAN;
+                mdl_sgemm(t, 0, m, n, k, 1.0f, a, t ? m : k, b, n, 0.0f, c, n);
+                for (i = 0; i < m * n; i++) bad += (double)c[i] != want[i];
+                CHECK(bad == 0, "%s %dx%dx%d trans_a=%d, integer operands: %d of %d elements "
+                      "not exact", kernels[q], m, n, k, t, bad, m * n);
+            }
+        }
+        free(a), free(b), free(c), free(want);
+    }
 }
 
 /* NaN and Inf in C: gone with beta = 0, kept (only where they were) with beta != 0. NaN in one
@@ -545,6 +608,7 @@ int main(void) {
     find_kernels();
     test_small();
     test_large();
+    test_long_k();
     CHECK(captured_count == 0, "%d unexpected errors; last: %s", captured_count, captured_message);
     test_nan();
     test_errors();

@@ -1,11 +1,13 @@
 /* tests/test_threads.c - with OpenMP, GEMM gives the same result to the bit whatever the number
    of threads (minidl.h promises it: each tile of C is computed by the same operations in the
    same order whichever thread computes it). For every kernel this machine runs, on shapes big
-   enough for the packed kernel to share its tiles among threads (512x512x512, 1000x37x300,
-   64x784x128, 7x2000x64; and 16x150x6400, which with B transposed goes to the dot-product
-   kernels, a convolution's weight gradient) with all four transposes, C computed with 1, 2 and 3 threads (1 and 2
-   on 512^3) must be identical (memcmp), and the 2-thread C must match a naive triple loop in
-   double within the error bound of a float GEMM. The same through mdl_matmul and its backward
+   enough for the kernels to share their tiles among threads (512x512x512, 1000x37x300,
+   64x784x128, 7x2000x64, 27x400x100; 16x150x6400, which with B transposed goes to the
+   dot-product kernels, a convolution's weight gradient; with B not transposed, all but 512^3
+   go to the unpacked kernels, 7 rows as a tile of 8 over a copy of A, 27 as 12 + 12 + 3, the 3
+   computed as 4 starting a row higher) with all four transposes, C computed with 1, 2 and 3
+   threads (1 and 2 on 512^3) must be identical (memcmp), and the 2-thread C must match a naive
+   triple loop in double within the error bound of a float GEMM. The same through mdl_matmul and its backward
    pass, on plain, batched and shared-B shapes, with each kernel and with "auto"; and
    mdl_conv2d forward and backward, whose runs of images are shared among threads.
    Under valgrind, libgomp's idle pool threads leave a "possibly lost" block each at exit:
@@ -410,7 +412,8 @@ out:
 
 int main(void) {
     static const int shapes[][3] = {
-        {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}, {16, 150, 6400}};
+        {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}, {16, 150, 6400},
+        {27, 400, 100}};
     int i, s;
     capture_errors();
     for (i = 0; i < NAMES; i++)
