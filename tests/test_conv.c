@@ -523,6 +523,13 @@ static void pool_case_run(mdl_arena *ar, const pool_case *pc, int is_max, uint64
         if (out && shape_is(out, 4, ys)) {
             /* max: exact. avg: the window sum has up to k*k terms, then one division. */
             compare(ctx, "y", out->data, y, ym, ny, (double)k * k + 1, is_max);
+            if (is_max && kn == 0) { /* x without a gradient: no positions kept, the same y */
+                mdl_tensor *x0 = leaf(ar, 4, xs, xv, 0);
+                mdl_tensor *y0 = x0 ? mdl_max_pool2d(ar, x0, k, pc->s, p) : NULL;
+                CHECK(y0 && y0->node == NULL &&
+                          memcmp(y0->data, out->data, ny * sizeof(mdl_scalar)) == 0,
+                      "%s: y of an x without gradient differs from y of one with", ctx);
+            }
             if (!is_max) { /* the corners, by hand: (sum of the in-image values) / (k*k) */
                 int ylo = -p, xlo = -p, yhi = (OH - 1) * s - p, xhi = (OW - 1) * s - p;
                 double c00 = 0, c11 = 0;
@@ -803,6 +810,12 @@ static void test_pool_nan(mdl_arena *ar) {
     CHECK(y->data[1] == 7 && y->data[2] == 13 && y->data[3] == 15,
           "windows without NaN: got %g %g %g, want 7 13 15", (double)y->data[1],
           (double)y->data[2], (double)y->data[3]);
+    {   /* the same from an x that needs no gradient (forward keeps no positions then) */
+        mdl_tensor *x0 = mdl_from_array(ar, 4, shape, v), *y0;
+        y0 = x0 ? mdl_max_pool2d(ar, x0, 2, 0, 0) : NULL;
+        CHECK(y0 && isnan(y0->data[0]) && y0->data[1] == 7 && y0->data[3] == 15,
+              "max_pool2d of an x without gradient: NaN, 7, 15 expected");
+    }
     mdl_backward(mdl_sum(ar, y, MDL_ALL, 0));
     CHECK(x->grad != NULL, "x has a gradient");
     if (!x->grad) return;
