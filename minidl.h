@@ -4130,9 +4130,10 @@ static void mdl__pool_backward(mdl__node *node) {
 
 /* One plane of max pooling 2 x 2, stride 2, no padding, as the general loop below computes it
    (y the maximum, NaN if the window has one; arg the first place holding it), each window's
-   four pixels at once. With the positions kept for backward, forward + backward on LeNet's
-   conv1 output, [64,6,28,28], measured 0.40x to 0.52x as long as finding them again in
-   backward (0.49 to 0.59 ms against 0.95 to 1.46), and 0.25x to 0.32x on conv2's. */
+   four pixels at once, and on x86 four windows at once. Forward + backward on LeNet's conv1
+   output, [64,6,28,28], measured 0.18x to 0.19x as long as the general loop with backward
+   finding the maxima again (0.19 to 0.27 ms against 1.0 to 1.4), and 0.20x to 0.21x on
+   conv2's; forward alone 0.32x and 0.46x. */
 static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_scalar *y,
                               int *arg) {
     int oy, ox;
@@ -4140,7 +4141,39 @@ static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_sc
         const mdl_scalar *r0 = x + (size_t)(2 * oy) * (size_t)W, *r1 = r0 + W;
         mdl_scalar *yrow = y + (size_t)oy * (size_t)OW;
         int *arow = arg ? arg + (size_t)oy * (size_t)OW : NULL, base = 2 * oy * W;
-        for (ox = 0; ox < OW; ox++) {
+        ox = 0;
+#if defined(MDL__X86) && defined(__SSE2__)
+        /* four windows at a time in SSE registers (every x86-64 CPU has SSE2): the same
+           operations as the loop below, lane by lane, so the same results */
+        for (; ox + 4 <= OW; ox += 4) {
+            const __m128 r0a = _mm_loadu_ps(r0 + 2 * ox), r0b = _mm_loadu_ps(r0 + 2 * ox + 4);
+            const __m128 r1a = _mm_loadu_ps(r1 + 2 * ox), r1b = _mm_loadu_ps(r1 + 2 * ox + 4);
+            const __m128 a = _mm_shuffle_ps(r0a, r0b, _MM_SHUFFLE(2, 0, 2, 0)); /* even pixels */
+            const __m128 b = _mm_shuffle_ps(r0a, r0b, _MM_SHUFFLE(3, 1, 3, 1)); /* odd pixels */
+            const __m128 c = _mm_shuffle_ps(r1a, r1b, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m128 d = _mm_shuffle_ps(r1a, r1b, _MM_SHUFFLE(3, 1, 3, 1));
+            /* _mm_max_ps(u, v) is u > v ? u : v, as b > a ? b : a below */
+            const __m128 m = _mm_max_ps(_mm_max_ps(d, c), _mm_max_ps(b, a));
+            const __m128 na = _mm_cmpunord_ps(a, a), nb = _mm_cmpunord_ps(b, b);
+            const __m128 nc = _mm_cmpunord_ps(c, c), nd = _mm_cmpunord_ps(d, d);
+            const __m128 nan = _mm_or_ps(_mm_or_ps(na, nb), _mm_or_ps(nc, nd));
+            _mm_storeu_ps(yrow + ox, _mm_or_ps(_mm_andnot_ps(nan, m),
+                                               _mm_and_ps(nan, _mm_set1_ps((float)NAN))));
+            if (arow) { /* the first NaN, or without one the first pixel equal to m */
+                const __m128i ea = _mm_castps_si128(_mm_or_ps(na, _mm_andnot_ps(nan, _mm_cmpeq_ps(a, m))));
+                const __m128i eb = _mm_castps_si128(_mm_or_ps(nb, _mm_andnot_ps(nan, _mm_cmpeq_ps(b, m))));
+                const __m128i ec = _mm_castps_si128(_mm_or_ps(nc, _mm_andnot_ps(nan, _mm_cmpeq_ps(c, m))));
+                __m128i at = _mm_set1_epi32(W + 1);
+                at = _mm_or_si128(_mm_andnot_si128(ec, at), _mm_and_si128(ec, _mm_set1_epi32(W)));
+                at = _mm_or_si128(_mm_andnot_si128(eb, at), _mm_and_si128(eb, _mm_set1_epi32(1)));
+                at = _mm_andnot_si128(ea, at);
+                at = _mm_add_epi32(at, _mm_add_epi32(_mm_set1_epi32(base + 2 * ox),
+                                                     _mm_set_epi32(6, 4, 2, 0)));
+                _mm_storeu_si128((__m128i *)(void *)(arow + ox), at);
+            }
+        }
+#endif
+        for (; ox < OW; ox++) {
             mdl_scalar a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
             mdl_scalar ab = b > a ? b : a, cd = d > c ? d : c, m = cd > ab ? cd : ab;
             int nan = (a != a) | (b != b) | (c != c) | (d != d);
