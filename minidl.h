@@ -2357,10 +2357,10 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
      while it is reused. The micro-kernel, written with SIMD intrinsics for AVX-512, AVX2+FMA
      or NEON, is chosen at run time for the CPU it runs on;
    - for the products that packing does not pay for, two kernels that read A and B where they
-     are: the unpacked kernel (B not transposed, up to some 2^25 multiply-adds: every layer of
-     a small network; BLIS has the like, "sup" for skinny/unpacked) and the dot-product
-     kernel (C = A B^T with C small and K long: the weight gradients). mdl__sgemm says which
-     product goes where.
+     are: the unpacked kernel (up to some 2^25 multiply-adds: every layer of a small network;
+     BLIS has the like, "sup" for skinny/unpacked) and the dot-product kernel (C = A B^T with
+     few rows, C small and K long: the weight gradients). mdl__sgemm says which product goes
+     where.
    --------------------------------------------------------------------------------------------- */
 
 /* dst[0..n) = src[0..n), for short rows (im2col's, a last strip of B): copies of a constant
@@ -2789,9 +2789,10 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
     }
 }
 
-/* The unpacked GEMM, for C = alpha op(A) B + beta C (B not transposed) when the product is
-   not too big: tiles of at most 12 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the
-   whole of K by a kernel that reads A's rows and B's rows where they are. Packing copies all
+/* The unpacked GEMM, for C = alpha op(A) op(B) + beta C when the product is not too big:
+   tiles of at most 12 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the whole of K by
+   a kernel that reads A's rows and B's rows where they are (a transposed operand is copied out
+   once, see mdl__gemm_sup). Packing copies all
    of A and B so that the micro-kernel reads them in order and from cache; for a product of a
    few million multiply-adds the copies cost more than they save, and reading in place wins
    (on Zen 4, against the packed kernel, m x n x k: a classifier head 32 x 10 x 128, 33 -> 62
@@ -2854,27 +2855,42 @@ static void mdl__gemm_sup_tiles(const mdl__sup_job *g, int t_id, int nt) {
 }
 
 /* dst[j, i] = src[i, j] for an r x c matrix src with rows ld apart; dst is c x r, contiguous.
-   In 8 x 8 blocks, so that the rows read and written stay in cache. */
+   On x86, 4 x 4 blocks turned over in SSE registers, as mdl__pack_a_strip does. */
 static void mdl__transpose(const float *src, size_t ld, int r, int c, float *dst) {
-    int i0, j0, i, j;
-    for (i0 = 0; i0 < r; i0 += 8)
-        for (j0 = 0; j0 < c; j0 += 8) {
-            int i1 = i0 + 8 < r ? i0 + 8 : r, j1 = j0 + 8 < c ? j0 + 8 : c;
-            for (j = j0; j < j1; j++)
-                for (i = i0; i < i1; i++)
-                    dst[(size_t)j * (size_t)r + (size_t)i] = src[(size_t)i * ld + (size_t)j];
+    int i = 0, j;
+#if defined(MDL__X86) && defined(__SSE2__)
+    for (; i + 4 <= r; i += 4) {
+        const float *s0 = src + (size_t)i * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
+        float *d = dst + i;
+        for (j = 0; j + 4 <= c; j += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + j), x1 = _mm_loadu_ps(s1 + j);
+            __m128 x2 = _mm_loadu_ps(s2 + j), x3 = _mm_loadu_ps(s3 + j);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3); /* x0 = column j of the four rows, ... */
+            _mm_storeu_ps(d + (size_t)j * (size_t)r, x0);
+            _mm_storeu_ps(d + (size_t)(j + 1) * (size_t)r, x1);
+            _mm_storeu_ps(d + (size_t)(j + 2) * (size_t)r, x2);
+            _mm_storeu_ps(d + (size_t)(j + 3) * (size_t)r, x3);
         }
+        for (; j < c; j++) {
+            float *dj = d + (size_t)j * (size_t)r;
+            dj[0] = s0[j], dj[1] = s1[j], dj[2] = s2[j], dj[3] = s3[j];
+        }
+    }
+#endif
+    for (; i < r; i++)
+        for (j = 0; j < c; j++) dst[(size_t)j * (size_t)r + (size_t)i] = src[(size_t)i * ld + (size_t)j];
 }
 
-/* C = alpha op(A) B + beta C, unpacked. With A transposed (stored k x m), A^T is copied out
-   first, so that its rows are contiguous as the kernel wants them: m x k floats, a fraction
-   1/n of the product's work. Returns 0, having done nothing, when there is no memory for that
-   copy. */
-static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int m, int n, int k,
-                         float alpha, const float *a, int lda, const float *b, int ldb,
+/* C = alpha op(A) op(B) + beta C, unpacked. A transposed (stored k x m) is copied out first
+   as A^T, so that its rows are contiguous as the kernel wants them: m x k floats, a fraction
+   1/n of the product's work; likewise B transposed (a linear layer's X W^T), k x n floats, a
+   fraction 1/m (64 x 128 x 784, an MLP layer's forward: 79 GFLOP/s packed, 93 to 96 so).
+   Returns 0, having done nothing, when there is no memory for the copies. */
+static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, int m, int n,
+                         int k, float alpha, const float *a, int lda, const float *b, int ldb,
                          float beta, float *c, int ldc) {
     float on_stack[MDL__GEMM_STACK];
-    float *at = NULL;
+    float *at = NULL, *bt = NULL, *buf = NULL;
     mdl__sup_job job;
     /* one register a row leaves room for more rows */
     int mr = n <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
@@ -2882,10 +2898,19 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int m, int n, 
        under it, so that one tile of the next size reads them all (3 x 100 x 1000: 74 against
        33 GFLOP/s as a tile of 2 and one of 1, each reading all of B), when the copy is small. */
     int rows = m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0 ? mdl__sup_rows(m) : m;
-    if (trans_a || rows > m) {
-        size_t size = (size_t)rows * (size_t)k, i;
-        at = size <= MDL__GEMM_STACK ? on_stack : (float *)MINIDL_MALLOC(size * sizeof(float));
-        if (!at) return 0;
+    size_t size = trans_a || rows > m ? (size_t)rows * (size_t)k : 0, i;
+    size_t size_b = trans_b ? (size_t)k * (size_t)n : 0; /* B^T copied out, k x n */
+    if (size + size_b > 0) {
+        buf = size + size_b <= MDL__GEMM_STACK ? on_stack
+                                               : (float *)MINIDL_MALLOC((size + size_b) * sizeof(float));
+        if (!buf) return 0;
+    }
+    if (trans_b) {
+        bt = buf + size;
+        mdl__transpose(b, (size_t)ldb, n, k, bt);
+    }
+    if (size) {
+        at = buf;
         if (trans_a) {
             mdl__transpose(a, (size_t)lda, k, m, at);
         } else {
@@ -2904,8 +2929,8 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int m, int n, 
             rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) - (int)((long long)m * t / tiles));
         job.even = rows_even <= rows_greedy;
     }
-    job.a = at ? at : a, job.b = b;
-    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)ldb, job.ldc = (size_t)ldc;
+    job.a = at ? at : a, job.b = bt ? bt : b;
+    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n : ldb), job.ldc = (size_t)ldc;
     job.alpha = alpha, job.beta = beta, job.c = c;
 #ifdef _OPENMP
     if ((double)m * (double)n * (double)k > 262144.0) { /* as in mdl__gemm_packed */
@@ -2916,7 +2941,7 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int m, int n, 
     {
         mdl__gemm_sup_tiles(&job, 0, 1);
     }
-    if (at && at != on_stack) MINIDL_FREE(at);
+    if (buf && buf != on_stack) MINIDL_FREE(buf);
     return 1;
 }
 
@@ -3509,7 +3534,7 @@ static int mdl__dot_fits(int m, int n, int k) {
     return (mn <= 4096.0 && k >= 256) || (mn <= 512.0 && k >= 128);
 }
 
-/* Does C = alpha op(A) B + beta C go to the unpacked kernels? Measured on Zen 4, against the
+/* Does C = alpha op(A) op(B) + beta C go to the unpacked kernels? Measured on Zen 4, against the
    packed kernel (m x n x k, GFLOP/s): up to 2^25 multiply-adds they win or tie everywhere
    tried (256^3: 112 against 107; 64 x 256 x 2048: 95 against 78), and beyond, with few rows
    and K not too long, still (16 x 65536 x 144, a 16-channel convolution on 64 images: 33
@@ -3519,10 +3544,12 @@ static int mdl__sup_fits(int m, int n, int k) {
     return (double)m * n * k <= 33554432.0 || (m <= 64 && k <= 2048);
 }
 
-/* C = alpha op(A) op(B) + beta C with the chosen kernel: unpacked when B is not transposed and
-   the product fits (A transposed is copied out first), dot products for A B^T with a small C
-   and a long K, the plain kernel for tiny products (under 512 multiply-adds) that packing
-   would not pay for, and the packed kernel for the rest. */
+/* C = alpha op(A) op(B) + beta C with the chosen kernel: dot products for A B^T with fewer
+   than 32 rows, a small C and a long K (with more rows, copying B^T out for the unpacked
+   kernel measured faster: 64 x 64 x 256, 48 -> 92 GFLOP/s; with fewer, slower: 16 x 150 x
+   6400, 55 -> 43); the unpacked kernels when the product fits (transposed operands copied
+   out first); the plain kernel for tiny products (under 512 multiply-adds) that packing would
+   not pay for; and the packed kernel for the rest. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     const mdl__gemm_impl *impl = mdl__gemm_current();
@@ -3530,8 +3557,12 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    if (!trans_b && impl->sup && mdl__sup_fits(m, n, k) &&
-        mdl__gemm_sup(impl, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+    if (!trans_a && trans_b && m < 32 && mdl__dot_fits(m, n, k) && mdl__gemm_pick(m, n)->dot) {
+        mdl__gemm_dot(mdl__gemm_pick(m, n), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (impl->sup && mdl__sup_fits(m, n, k) &&
+        mdl__gemm_sup(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
     impl = mdl__gemm_pick(m, n);
     if ((double)m * (double)n * (double)k < 512.0)
@@ -3680,7 +3711,7 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
    Y_g = W_g @ cols and dcols = W_g^T @ dY_g (B not transposed) go to mdl__gemm's unpacked
    kernels, which read cols (or dY_g) where im2col left it; dW = dY_g @ cols^T is a small matrix
    (O/G x C/G*KH*KW) with a long shared dimension L, the shape mdl__gemm hands to its
-   dot-product kernels, which read dY_g and cols in place.
+   dot-product kernels when O/G is under 32, which read dY_g and cols in place.
    dx is computed only when x requires grad (the first layer's input never does).
    Saved for backward: x and w, the geometry, and the kept cols.
    --------------------------------------------------------------------------------------------- */

@@ -387,8 +387,10 @@ static void test_small(void) {
    row), 15 rows of 100 columns (8 + 7), 10 rows (a size compiled) of 16 columns (a whole AVX2
    strip), 3 rows with A copied over rows of zeros on the stack and, k = 3000, on the heap (and
    test_long_k below, where that copy would be too big), 29 rows of 64 columns (two whole
-   strips of 32), 7 rows of 8 columns (AVX2's 8-lane tiles of 8 rows, under AVX-512 too). Each
-   shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
+   strips of 32), 7 rows of 8 columns (AVX2's 8-lane tiles of 8 rows, under AVX-512 too); with
+   B transposed, B^T copied out first (on the stack, or the heap), and {31, 10, 128} and
+   {32, 10, 128} on either side of m = 32, under which a small C with a long k goes to the dot
+   products instead. Each shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
    alpha != 0, with paddings and offsets varying too. */
 static void test_large(void) {
     static const int shapes[][3] = {
@@ -402,7 +404,8 @@ static void test_large(void) {
         {1, 7, 255},    {2, 2, 1025},   {48, 130, 300}, {32, 70, 20},   {33, 70, 20},
         {24, 1100, 256}, {13, 2100, 1000}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100},
         {32, 10, 128},  {32, 10, 127},  {24, 24, 128},  {27, 40, 31},   {203, 45, 31},
-        {15, 100, 40},  {10, 16, 50},   {3, 40, 3000},  {29, 64, 20},   {7, 8, 700}};
+        {15, 100, 40},  {10, 16, 50},   {3, 40, 3000},  {29, 64, 20},   {7, 8, 700},
+        {31, 10, 128}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
