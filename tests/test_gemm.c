@@ -377,10 +377,11 @@ static void test_small(void) {
    2^21): m = 24/25 (6-row tiles), 32/33 (8-row), 48/49 (12-row) on either side of that, and
    {13, 2100, 1000} past the k*n limit (3 strips of the 6-row tile); the cut at m*n*k = 512
    from both sides (511 runs the plain kernel, 512 the packed one, with any alpha != 0); the
-   dot-product path (A B^T with m*n <= 4096 and k >= 256): k = 255/256, 511/512/513 and 1025
-   around its block of 512, m*n = 4096 and 4160 on either side of its limit, its second
-   limit (m*n <= 512 with k >= 128: {32, 10, 128} in, {32, 10, 127} and {24, 24, 128} out),
-   and shapes whose
+   dot-product path (A B^T with fewer than 32 rows, m*n <= 4096 and k >= 256): k = 255/256,
+   2047/2048/2049 and 4097 around its block of 2048 (and 511/512/513 and 1025 around its
+   former 512), m*n = 4096 and 4160 on either side of its limit ({16, 256} and {16, 260}; {64,
+   64} and {64, 65} now go to the unpacked kernels), its second limit (m*n <= 512 with k >=
+   128: {31, 10, 128} in, {31, 10, 127} and {24, 24, 128} out), and shapes whose
    4 x 3 tiles are taken from A's rows ({16, 150}) or B's ({3, 37}, {25, 6}); the unpacked
    path (B not transposed): 27 rows (12 + 12 + 3, the 3 computed as 4 starting a row higher),
    203 rows (17 tiles of 11 or 12 rows, the 11 computed as 12 that read the next tile's first
@@ -405,7 +406,8 @@ static void test_large(void) {
         {24, 1100, 256}, {13, 2100, 1000}, {70, 70, 511}, {70, 70, 512}, {13, 600, 513}, {65, 80, 1100},
         {32, 10, 128},  {32, 10, 127},  {24, 24, 128},  {27, 40, 31},   {203, 45, 31},
         {15, 100, 40},  {10, 16, 50},   {3, 40, 3000},  {29, 64, 20},   {7, 8, 700},
-        {31, 10, 128}};
+        {31, 10, 128},  {31, 10, 127},  {16, 256, 256}, {16, 260, 256}, {3, 37, 2049},
+        {25, 6, 4097},  {16, 150, 2047}, {6, 25, 2048}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {
