@@ -2826,7 +2826,8 @@ static int mdl__sup_rows(int r) {
 
 /* The largest tile size compiled that is at most r rows */
 static int mdl__sup_rows_below(int r) {
-    return r >= 16 ? 16 : r >= 12 ? 12 : r >= 10 ? 10 : r >= 8 ? 8 : r >= 6 ? 6 : r >= 4 ? 4 : r >= 2 ? 2 : 1;
+    return r >= 16 ? 16 : r >= 12 ? 12 : r >= 10 ? 10 : r >= 8 ? 8 : r >= 6 ? 6 : r >= 4 ? 4
+                                                                                   : r >= 2 ? 2 : 1;
 }
 
 /* Row i of the first of tile ir: the rows go in tiles of mr (g->even: of sizes as even as
@@ -2882,7 +2883,8 @@ static void mdl__transpose(const float *src, size_t ld, int r, int c, float *dst
     }
 #endif
     for (; i < r; i++)
-        for (j = 0; j < c; j++) dst[(size_t)j * (size_t)r + (size_t)i] = src[(size_t)i * ld + (size_t)j];
+        for (j = 0; j < c; j++)
+            dst[(size_t)j * (size_t)r + (size_t)i] = src[(size_t)i * ld + (size_t)j];
 }
 
 /* C = alpha op(A) op(B) + beta C, unpacked. A transposed (stored k x m) is copied out first
@@ -2905,8 +2907,8 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     size_t size = trans_a || rows > m ? (size_t)rows * (size_t)k : 0, i;
     size_t size_b = trans_b ? (size_t)k * (size_t)n : 0; /* B^T copied out, k x n */
     if (size + size_b > 0) {
-        buf = size + size_b <= MDL__GEMM_STACK ? on_stack
-                                               : (float *)MINIDL_MALLOC((size + size_b) * sizeof(float));
+        size_t total = size + size_b;
+        buf = total <= MDL__GEMM_STACK ? on_stack : (float *)MINIDL_MALLOC(total * sizeof(float));
         if (!buf) return 0;
     }
     if (trans_b) {
@@ -2928,9 +2930,11 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     {   /* tiles of mr rows and the rest (32: 12 + 12 + 8), or as even as can be (16: 8 + 8,
            not 12 + 4), whichever computes fewer rows in all */
         int tiles = (m + job.mr - 1) / job.mr, t, rows_even = 0;
-        int rows_greedy = (tiles - 1) * mdl__sup_rows(job.mr) + mdl__sup_rows(m - (tiles - 1) * job.mr);
+        int rows_greedy = (tiles - 1) * mdl__sup_rows(job.mr) +
+                          mdl__sup_rows(m - (tiles - 1) * job.mr);
         for (t = 0; t < tiles; t++)
-            rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) - (int)((long long)m * t / tiles));
+            rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) -
+                                       (int)((long long)m * t / tiles));
         job.even = rows_even <= rows_greedy;
     }
     job.a = at ? at : a, job.b = bt ? bt : b;
@@ -3150,10 +3154,11 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
 
 /* A tile of rows rows (a size compiled), up to 32 columns (16 for 16 rows); rows lo to hi stored */
 __attribute__((target("avx512f"))) static void
-mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
-                size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+                const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
     if (cols <= 8 && rows == 16) { /* in 256-bit registers, 12 rows at most: 8 and 8 */
-        if (lo < 8) mdl__sup_avx2(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        if (lo < 8)
+            mdl__sup_avx2(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
         if (hi > 8)
             mdl__sup_avx2(8, lo > 8 ? lo - 8 : 0, hi - 8, cols, k, a + 8 * lda, lda, b, ldb,
                           c + 8 * ldc, ldc, alpha, beta);
@@ -3161,7 +3166,9 @@ mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_
         mdl__sup_avx2(rows, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
     } else {
         switch (rows) {
-        case 16: mdl__sup_avx512_tile(16, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
+        case 16:
+            mdl__sup_avx512_tile(16, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            break;
         case 12: MDL__SUP_TILE(12); break;
         case 10: MDL__SUP_TILE(10); break;
         case 8: MDL__SUP_TILE(8); break;
@@ -3203,7 +3210,7 @@ MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) __m256i mdl__lane_mask_av
     return _mm256_loadu_si256((const __m256i *)(const void *)(mdl__lanes_in + 8 - n));
 }
 
-/* A masked store is slow on some CPUs (AMD's before Zen 4): a plain one where the lanes are all in */
+/* A masked store is slow on some CPUs (AMD's before Zen 4): a plain one where every lane is in */
 MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
 mdl__sup_put_avx2(float *c, __m256 v, __m256i m, int full) {
     if (full)
@@ -3288,9 +3295,15 @@ __attribute__((target("avx2,fma"), noinline)) static void
 mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
               size_t ldb, float *c, size_t ldc, float alpha, float beta) {
     switch (rows) {
-    case 12: mdl__sup_avx2_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
-    case 10: mdl__sup_avx2_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
-    case 8: mdl__sup_avx2_tile(8, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); break;
+    case 12: /* with at most 8 columns, one register a row */
+        mdl__sup_avx2_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        break;
+    case 10:
+        mdl__sup_avx2_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        break;
+    case 8:
+        mdl__sup_avx2_tile(8, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        break;
     case 6: MDL__SUPY_TILE(6); break;
     case 4: MDL__SUPY_TILE(4); break;
     case 2: MDL__SUPY_TILE(2); break;
@@ -4195,9 +4208,12 @@ static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_sc
             _mm_storeu_ps(yrow + ox, _mm_or_ps(_mm_andnot_ps(nan, m),
                                                _mm_and_ps(nan, _mm_set1_ps((float)NAN))));
             if (arow) { /* the first NaN, or without one the first pixel equal to m */
-                const __m128i ea = _mm_castps_si128(_mm_or_ps(na, _mm_andnot_ps(nan, _mm_cmpeq_ps(a, m))));
-                const __m128i eb = _mm_castps_si128(_mm_or_ps(nb, _mm_andnot_ps(nan, _mm_cmpeq_ps(b, m))));
-                const __m128i ec = _mm_castps_si128(_mm_or_ps(nc, _mm_andnot_ps(nan, _mm_cmpeq_ps(c, m))));
+                const __m128 qa = _mm_andnot_ps(nan, _mm_cmpeq_ps(a, m)); /* a == m, no NaN */
+                const __m128 qb = _mm_andnot_ps(nan, _mm_cmpeq_ps(b, m));
+                const __m128 qc = _mm_andnot_ps(nan, _mm_cmpeq_ps(c, m));
+                const __m128i ea = _mm_castps_si128(_mm_or_ps(na, qa));
+                const __m128i eb = _mm_castps_si128(_mm_or_ps(nb, qb));
+                const __m128i ec = _mm_castps_si128(_mm_or_ps(nc, qc));
                 __m128i at = _mm_set1_epi32(W + 1);
                 at = _mm_or_si128(_mm_andnot_si128(ec, at), _mm_and_si128(ec, _mm_set1_epi32(W)));
                 at = _mm_or_si128(_mm_andnot_si128(eb, at), _mm_and_si128(eb, _mm_set1_epi32(1)));
