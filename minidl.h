@@ -2445,8 +2445,9 @@ typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size
    a[i][p] * b[j][p], for 4 rows of A and 3 rows of B, each row contiguous. */
 typedef void (*mdl__dot_kernel)(int k, const float *const *a, const float *const *b, float *out);
 
-/* The unpacked kernel (see mdl__gemm_sup): C[rows, cols] = alpha A B + beta C for a tile of at
-   most 12 rows and 32 columns, reading A (row-major, rows of k) and B (rows of cols) in place. */
+/* The unpacked kernel (see mdl__gemm_sup): for a tile of `rows` rows (a size it compiles) and
+   `cols` columns, C = alpha A B + beta C on rows lo to hi of it, reading A (rows of k) and B
+   (rows of cols) in place. */
 typedef void (*mdl__sup_kernel)(int rows, int lo, int hi, int cols, int k, const float *a,
                                 size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                                 float alpha, float beta);
@@ -2494,6 +2495,55 @@ static void mdl__tile_store(const float *tile, int nr, float *c, size_t ldc, int
     }
 }
 
+/* dst[j * ldd + i] = alpha src[i * ld + j] for an r x c matrix src: its transpose, scaled, with
+   rows ldd apart. Walks src along its rows (reads in order); on x86 in 4 x 4 blocks (and then
+   2 x 4) turned over in SSE registers, part of every x86-64 CPU: four loads and four stores
+   where one value at a time took 32 moves. Packs A for the packed kernel, and copies out the
+   transposed operands of the unpacked one. */
+static void mdl__transpose(const float *src, size_t ld, int r, int c, float alpha, float *dst,
+                           size_t ldd) {
+    int i = 0, j;
+#if defined(MDL__X86) && defined(__SSE2__)
+    const __m128 va = _mm_set1_ps(alpha);
+    for (; i + 4 <= r; i += 4) {
+        const float *s0 = src + (size_t)i * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
+        float *d = dst + i;
+        for (j = 0; j + 4 <= c; j += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + j), x1 = _mm_loadu_ps(s1 + j);
+            __m128 x2 = _mm_loadu_ps(s2 + j), x3 = _mm_loadu_ps(s3 + j);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3); /* x0 = column j of the four rows, ... */
+            _mm_storeu_ps(d + (size_t)j * ldd, _mm_mul_ps(va, x0));
+            _mm_storeu_ps(d + (size_t)(j + 1) * ldd, _mm_mul_ps(va, x1));
+            _mm_storeu_ps(d + (size_t)(j + 2) * ldd, _mm_mul_ps(va, x2));
+            _mm_storeu_ps(d + (size_t)(j + 3) * ldd, _mm_mul_ps(va, x3));
+        }
+        for (; j < c; j++) {
+            float *dj = d + (size_t)j * ldd;
+            dj[0] = alpha * s0[j], dj[1] = alpha * s1[j];
+            dj[2] = alpha * s2[j], dj[3] = alpha * s3[j];
+        }
+    }
+    for (; i + 2 <= r; i += 2) { /* then two rows at a time (6-row strips) */
+        const float *s0 = src + (size_t)i * ld, *s1 = s0 + ld;
+        float *d = dst + i;
+        for (j = 0; j + 4 <= c; j += 4) {
+            __m128 x0 = _mm_mul_ps(va, _mm_loadu_ps(s0 + j));
+            __m128 x1 = _mm_mul_ps(va, _mm_loadu_ps(s1 + j));
+            __m128 lo = _mm_unpacklo_ps(x0, x1), hi = _mm_unpackhi_ps(x0, x1);
+            _mm_storel_pi((__m64 *)(void *)(d + (size_t)j * ldd), lo);
+            _mm_storeh_pi((__m64 *)(void *)(d + (size_t)(j + 1) * ldd), lo);
+            _mm_storel_pi((__m64 *)(void *)(d + (size_t)(j + 2) * ldd), hi);
+            _mm_storeh_pi((__m64 *)(void *)(d + (size_t)(j + 3) * ldd), hi);
+        }
+        for (; j < c; j++)
+            d[(size_t)j * ldd] = alpha * s0[j], d[(size_t)j * ldd + 1] = alpha * s1[j];
+    }
+#endif
+    for (; i < r; i++)
+        for (j = 0; j < c; j++)
+            dst[(size_t)j * ldd + (size_t)i] = alpha * src[(size_t)i * ld + (size_t)j];
+}
+
 /* Strip s of Ap: for column p, row i: Ap[(s * kc + p) * mr + i] = alpha op(A)[s*mr+i, p],
    zero below the last row of A. */
 static void mdl__pack_a_strip(int trans_a, int m, int kc, float alpha, const float *a,
@@ -2505,50 +2555,8 @@ static void mdl__pack_a_strip(int trans_a, int m, int kc, float alpha, const flo
             const float *src = a + (size_t)p * lda + (size_t)(s * mr);
             for (i = 0; i < rows; i++) dst[p * mr + i] = alpha * src[i];
         }
-    } else { /* walk each row of A along its length (reads in order, writes stay in L1) */
-        i = 0;
-#if defined(MDL__X86) && defined(__SSE2__)
-        /* four rows at a time, as 4 x 4 blocks turned over in SSE registers (part of every
-           x86-64 CPU): four loads and four stores where one value at a time took 32 moves */
-        {
-            const __m128 va = _mm_set1_ps(alpha);
-            for (; i + 4 <= rows; i += 4) {
-                const float *r0 = a + (size_t)(s * mr + i) * lda, *r1 = r0 + lda;
-                const float *r2 = r1 + lda, *r3 = r2 + lda;
-                for (p = 0; p + 4 <= kc; p += 4) {
-                    __m128 x0 = _mm_loadu_ps(r0 + p), x1 = _mm_loadu_ps(r1 + p);
-                    __m128 x2 = _mm_loadu_ps(r2 + p), x3 = _mm_loadu_ps(r3 + p);
-                    _MM_TRANSPOSE4_PS(x0, x1, x2, x3); /* x0 = column p of the four rows, ... */
-                    _mm_storeu_ps(dst + (p + 0) * mr + i, _mm_mul_ps(va, x0));
-                    _mm_storeu_ps(dst + (p + 1) * mr + i, _mm_mul_ps(va, x1));
-                    _mm_storeu_ps(dst + (p + 2) * mr + i, _mm_mul_ps(va, x2));
-                    _mm_storeu_ps(dst + (p + 3) * mr + i, _mm_mul_ps(va, x3));
-                }
-                for (; p < kc; p++) {
-                    dst[p * mr + i] = alpha * r0[p], dst[p * mr + i + 1] = alpha * r1[p];
-                    dst[p * mr + i + 2] = alpha * r2[p], dst[p * mr + i + 3] = alpha * r3[p];
-                }
-            }
-            for (; i + 2 <= rows; i += 2) { /* then two rows at a time (6-row strips) */
-                const float *r0 = a + (size_t)(s * mr + i) * lda, *r1 = r0 + lda;
-                for (p = 0; p + 4 <= kc; p += 4) {
-                    __m128 x0 = _mm_mul_ps(va, _mm_loadu_ps(r0 + p));
-                    __m128 x1 = _mm_mul_ps(va, _mm_loadu_ps(r1 + p));
-                    __m128 lo = _mm_unpacklo_ps(x0, x1), hi = _mm_unpackhi_ps(x0, x1);
-                    _mm_storel_pi((__m64 *)(void *)(dst + (p + 0) * mr + i), lo);
-                    _mm_storeh_pi((__m64 *)(void *)(dst + (p + 1) * mr + i), lo);
-                    _mm_storel_pi((__m64 *)(void *)(dst + (p + 2) * mr + i), hi);
-                    _mm_storeh_pi((__m64 *)(void *)(dst + (p + 3) * mr + i), hi);
-                }
-                for (; p < kc; p++)
-                    dst[p * mr + i] = alpha * r0[p], dst[p * mr + i + 1] = alpha * r1[p];
-            }
-        }
-#endif
-        for (; i < rows; i++) {
-            const float *src = a + (size_t)(s * mr + i) * lda;
-            for (p = 0; p < kc; p++) dst[p * mr + i] = alpha * src[p];
-        }
+    } else { /* this strip's rows of A, turned over */
+        mdl__transpose(a + (size_t)(s * mr) * lda, lda, rows, kc, alpha, dst, (size_t)mr);
     }
     for (i = rows; i < mr; i++) /* zero rows below the end of A */
         for (p = 0; p < kc; p++) dst[p * mr + i] = 0;
@@ -2608,12 +2616,30 @@ static void mdl__team_wait(int nt) {
 #endif
 }
 
+/* Run fn(job, t, nt) on every thread t of a team of nt, or on this thread alone (t 0 of 1) for
+   a product of at most 262,144 multiply-adds (or without OpenMP): starting a team, even one
+   that an "if" clause keeps to one thread, costs more than such a product takes. Each of the
+   GEMMs below shares its blocks or tiles among the team this way. */
+static void mdl__team_run(void (*fn)(const void *job, int t_id, int nt), const void *job,
+                          double multiply_adds) {
+#ifdef _OPENMP
+    if (multiply_adds > 262144.0) {
+#pragma omp parallel
+        fn(job, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    (void)multiply_adds;
+    fn(job, 0, 1);
+}
+
 /* The loops of the packed kernel, run by every thread t of a team of nt (or by one thread
    alone): each takes its share of the strips to pack or the tiles to compute, then waits for
    the others, so no thread reads a strip before it is packed. (Shares written out rather than
    "omp for", which would bind to an enclosing team when a product that runs on one thread is
    called from inside a parallel loop, as conv2d does.) */
-static void mdl__gemm_blocks(const mdl__gemm_job *g, int t_id, int nt) {
+static void mdl__gemm_blocks(const void *job, int t_id, int nt) {
+    const mdl__gemm_job *g = (const mdl__gemm_job *)job;
     const mdl__gemm_impl *impl = g->impl;
     const int mr = impl->mr, nr = impl->nr, m = g->m, n = g->n, k = g->k;
     const int m_strips = (m + mr - 1) / mr, direct_b = g->direct_b;
@@ -2699,18 +2725,8 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
        64 bytes at a time, more streams than the hardware prefetcher follows, which costs when B
        comes from memory (16 x 65536 x 144: 26 GFLOP/s packed, 18 read in place). */
     job.direct_b = !trans_b && (m_strips <= 2 || (m_strips <= 4 && (double)k * n <= 2097152.0));
-    /* One team of threads for the whole product, every thread walking the same blocks. Small
-       products stay on one thread, outside any parallel region: starting a team, even one
-       that an "if" clause keeps to one thread, costs more than they take. */
-#ifdef _OPENMP
-    if ((double)m * (double)n * (double)k > 262144.0) {
-#pragma omp parallel
-        mdl__gemm_blocks(&job, omp_get_thread_num(), omp_get_num_threads());
-    } else
-#endif
-    {
-        mdl__gemm_blocks(&job, 0, 1);
-    }
+    /* one team of threads for the whole product, every thread walking the same blocks */
+    mdl__team_run(mdl__gemm_blocks, &job, (double)m * (double)n * (double)k);
     if (raw != (char *)on_stack) MINIDL_FREE(raw);
 }
 
@@ -2742,7 +2758,8 @@ typedef struct mdl__dot_job {
 
 /* The loops of the dot-product GEMM, run by every thread t of a team of nt (or by one alone),
    each on its share of the tiles of each block. */
-static void mdl__gemm_dot_blocks(const mdl__dot_job *g, int t_id, int nt) {
+static void mdl__gemm_dot_blocks(const void *job, int t_id, int nt) {
+    const mdl__dot_job *g = (const mdl__dot_job *)job;
     const int ty = (g->ny + 2) / 3, tiles = (g->mx + 3) / 4 * ty;
     int p0, t, lo, hi;
     mdl__share(tiles, t_id, nt, &lo, &hi);
@@ -2782,22 +2799,14 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
     job.mx = swap ? n : m, job.ny = swap ? m : n, job.k = k;
     job.cx = swap ? 1 : (size_t)ldc, job.cy = swap ? (size_t)ldc : 1;
     job.alpha = alpha, job.beta = beta, job.c = c;
-#ifdef _OPENMP
-    if ((double)m * (double)n * (double)k > 262144.0) { /* as in mdl__gemm_packed */
-#pragma omp parallel
-        mdl__gemm_dot_blocks(&job, omp_get_thread_num(), omp_get_num_threads());
-    } else
-#endif
-    {
-        mdl__gemm_dot_blocks(&job, 0, 1);
-    }
+    mdl__team_run(mdl__gemm_dot_blocks, &job, (double)m * (double)n * (double)k);
 }
 
 /* The unpacked GEMM, for C = alpha op(A) op(B) + beta C when the product is not too big:
    tiles of at most 12 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the whole of K by
    a kernel that reads A's rows and B's rows where they are (a transposed operand is copied out
-   once, see mdl__gemm_sup). Packing copies all
-   of A and B so that the micro-kernel reads them in order and from cache; for a product of a
+   once, see mdl__gemm_sup). Packing copies all of A and B so that the micro-kernel reads them
+   in order and from cache; for a product of a
    few million multiply-adds the copies cost more than they save, and reading in place wins
    (on Zen 4, against the packed kernel, m x n x k: a classifier head 32 x 10 x 128, 33 -> 62
    GFLOP/s; LeNet conv2 on one image, 16 x 100 x 150, 77 -> 105; an MLP layer 64 x 128 x 784,
@@ -2836,7 +2845,8 @@ static int mdl__sup_row0(const mdl__sup_job *g, int ir, int row_tiles) {
     return g->even ? (int)((long long)g->m * ir / row_tiles) : ir * g->mr;
 }
 
-static void mdl__gemm_sup_tiles(const mdl__sup_job *g, int t_id, int nt) {
+static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
+    const mdl__sup_job *g = (const mdl__sup_job *)job;
     const int mr = g->mr, nr = g->nr;
     const int row_tiles = (g->m + mr - 1) / mr, col_strips = (g->n + nr - 1) / nr;
     int t, lo, hi;
@@ -2857,34 +2867,6 @@ static void mdl__gemm_sup_tiles(const mdl__sup_job *g, int t_id, int nt) {
             i0 += hi;
         }
     }
-}
-
-/* dst[j, i] = src[i, j] for an r x c matrix src with rows ld apart; dst is c x r, contiguous.
-   On x86, 4 x 4 blocks turned over in SSE registers, as mdl__pack_a_strip does. */
-static void mdl__transpose(const float *src, size_t ld, int r, int c, float *dst) {
-    int i = 0, j;
-#if defined(MDL__X86) && defined(__SSE2__)
-    for (; i + 4 <= r; i += 4) {
-        const float *s0 = src + (size_t)i * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
-        float *d = dst + i;
-        for (j = 0; j + 4 <= c; j += 4) {
-            __m128 x0 = _mm_loadu_ps(s0 + j), x1 = _mm_loadu_ps(s1 + j);
-            __m128 x2 = _mm_loadu_ps(s2 + j), x3 = _mm_loadu_ps(s3 + j);
-            _MM_TRANSPOSE4_PS(x0, x1, x2, x3); /* x0 = column j of the four rows, ... */
-            _mm_storeu_ps(d + (size_t)j * (size_t)r, x0);
-            _mm_storeu_ps(d + (size_t)(j + 1) * (size_t)r, x1);
-            _mm_storeu_ps(d + (size_t)(j + 2) * (size_t)r, x2);
-            _mm_storeu_ps(d + (size_t)(j + 3) * (size_t)r, x3);
-        }
-        for (; j < c; j++) {
-            float *dj = d + (size_t)j * (size_t)r;
-            dj[0] = s0[j], dj[1] = s1[j], dj[2] = s2[j], dj[3] = s3[j];
-        }
-    }
-#endif
-    for (; i < r; i++)
-        for (j = 0; j < c; j++)
-            dst[(size_t)j * (size_t)r + (size_t)i] = src[(size_t)i * ld + (size_t)j];
 }
 
 /* C = alpha op(A) op(B) + beta C, unpacked. A transposed (stored k x m) is copied out first
@@ -2913,12 +2895,12 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     }
     if (trans_b) {
         bt = buf + size;
-        mdl__transpose(b, (size_t)ldb, n, k, bt);
+        mdl__transpose(b, (size_t)ldb, n, k, 1.0f, bt, (size_t)n);
     }
     if (size) {
         at = buf;
         if (trans_a) {
-            mdl__transpose(a, (size_t)lda, k, m, at);
+            mdl__transpose(a, (size_t)lda, k, m, 1.0f, at, (size_t)k);
         } else {
             for (i = 0; i < (size_t)m; i++)
                 memcpy(at + i * (size_t)k, a + i * (size_t)lda, (size_t)k * sizeof(float));
@@ -2940,15 +2922,7 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     job.a = at ? at : a, job.b = bt ? bt : b;
     job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n : ldb), job.ldc = (size_t)ldc;
     job.alpha = alpha, job.beta = beta, job.c = c;
-#ifdef _OPENMP
-    if ((double)m * (double)n * (double)k > 262144.0) { /* as in mdl__gemm_packed */
-#pragma omp parallel
-        mdl__gemm_sup_tiles(&job, omp_get_thread_num(), omp_get_num_threads());
-    } else
-#endif
-    {
-        mdl__gemm_sup_tiles(&job, 0, 1);
-    }
+    mdl__team_run(mdl__gemm_sup_tiles, &job, (double)m * (double)n * (double)k);
     if (buf && buf != on_stack) MINIDL_FREE(buf);
     return 1;
 }
@@ -3048,7 +3022,7 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
    and R or 2R fused multiply-adds into R x NV accumulators. R, NV (registers a row) and FULL
    (a whole strip of 32: plain loads, which measured 4 to 9% faster than masked ones) are
    constants in each copy the dispatcher below makes, so the rows and registers a copy lacks
-   cost nothing. A x R + B is stored straight from the registers; anything else (alpha, beta,
+   cost nothing. C = A B is stored straight from the registers; anything else (alpha, beta,
    rows not stored) through a tile in memory, by one routine that all copies share. */
 #define MDL__SUP_ROW(i)                                                                      \
     if (R > i) {                                                                             \
@@ -3067,13 +3041,17 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
         if (NV > 1) _mm512_storeu_ps(t + (i) * 32 + 16, c##i##b);                            \
     }
 
+/* The first n lanes of 16, as a mask (none for n <= 0, all for n >= 16) */
+MDL__ALWAYS_INLINE __mmask16 mdl__lanes16(int n) {
+    return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1);
+}
+
 /* Rows lo to hi of a tile of sums t (rows 32 floats apart, cols <= 32 columns) into C:
    C = alpha t + beta C (beta = 0: C not read). Not inlined: the tiles of every size share it. */
 __attribute__((target("avx512f"), noinline)) static void
 mdl__sup_store_avx512(const float *t, int lo, int hi, int cols, float *c, size_t ldc,
                       float alpha, float beta) {
-    const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-    const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    const __mmask16 m0 = mdl__lanes16(cols), m1 = mdl__lanes16(cols - 16);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     int i;
     for (i = lo; i < hi; i++) {
@@ -3094,8 +3072,7 @@ MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
 mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols, int k,
                      const float *a, size_t lda,
                      const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
-    const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-    const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    const __mmask16 m0 = mdl__lanes16(cols), m1 = mdl__lanes16(cols - 16);
 #define MDL__SUP_A(i) *a##i = R > i ? a + (size_t)(i) * lda : a
     const float MDL__SUP_A(0), MDL__SUP_A(1), MDL__SUP_A(2), MDL__SUP_A(3), MDL__SUP_A(4);
     const float MDL__SUP_A(5), MDL__SUP_A(6), MDL__SUP_A(7), MDL__SUP_A(8), MDL__SUP_A(9);
@@ -3543,9 +3520,10 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
 }
 
 /* Is C = A B^T small enough, and K long enough, for the dot-product kernels? Measured on
-   Zen 4: at C of 64 x 64 and K 256 the two ways are even, and the smaller C or the longer K,
-   the more the dot products win (6 x 25 x 4704: 5x); a C of 512 or fewer values wins from
-   K = 128 (a classifier head, 32 x 10 x 128: 1.5x), and 32 x 32 x 128 already loses. */
+   Zen 4 against the packed kernel: at C of 64 x 64 and K 256 the two ways are even, and the
+   smaller C or the longer K, the more the dot products win (6 x 25 x 4704: 5x); a C of 512 or
+   fewer values wins from K = 128 (32 x 10 x 128: 1.5x), and 32 x 32 x 128 already loses.
+   (Against the unpacked kernels, which mdl__sgemm prefers from 32 rows, see there.) */
 static int mdl__dot_fits(int m, int n, int k) {
     double mn = (double)m * (double)n;
     return (mn <= 4096.0 && k >= 256) || (mn <= 512.0 && k >= 128);
@@ -3569,25 +3547,27 @@ static int mdl__sup_fits(int m, int n, int k) {
    not pay for; and the packed kernel for the rest. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    const mdl__gemm_impl *impl = mdl__gemm_current();
+    const mdl__gemm_impl *impl = mdl__gemm_current(), *picked;
+    int dot;
     if (m == 0 || n == 0 || k == 0 || alpha == 0 || !impl->kernel) {
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    if (!trans_a && trans_b && m < 32 && mdl__dot_fits(m, n, k) && mdl__gemm_pick(m, n)->dot) {
-        mdl__gemm_dot(mdl__gemm_pick(m, n), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    picked = mdl__gemm_pick(m, n);
+    dot = !trans_a && trans_b && picked->dot && mdl__dot_fits(m, n, k);
+    if (dot && m < 32) {
+        mdl__gemm_dot(picked, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     if (impl->sup && mdl__sup_fits(m, n, k) &&
         mdl__gemm_sup(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
-        return;
-    impl = mdl__gemm_pick(m, n);
+        return; /* (it declines only when there is no memory for its copies) */
     if ((double)m * (double)n * (double)k < 512.0)
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else if (!trans_a && trans_b && impl->dot && mdl__dot_fits(m, n, k))
-        mdl__gemm_dot(impl, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else if (dot)
+        mdl__gemm_dot(picked, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else
-        mdl__gemm_packed(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        mdl__gemm_packed(picked, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
@@ -3845,9 +3825,13 @@ static void mdl__col2im(const mdl__conv *cv, const mdl_scalar *cols, int b0, int
 
 /* How many images go into one cols: as many as keep it within 128K values (512 KiB in float,
    half of a 1 MiB L2 cache); at least one. */
+static size_t mdl__conv_per_image(const mdl__conv *cv) { /* values of cols per image */
+    return (size_t)(cv->C / cv->groups) * (size_t)cv->KH * (size_t)cv->KW * (size_t)cv->OH *
+           (size_t)cv->OW;
+}
+
 static int mdl__conv_run(const mdl__conv *cv) {
-    size_t per_image = (size_t)(cv->C / cv->groups) * (size_t)cv->KH * (size_t)cv->KW *
-                       (size_t)cv->OH * (size_t)cv->OW;
+    size_t per_image = mdl__conv_per_image(cv);
     size_t n = per_image ? ((size_t)1 << 17) / per_image : (size_t)cv->B;
     if (n < 1) n = 1;
     return n > (size_t)cv->B ? cv->B : (int)n;
@@ -3856,8 +3840,7 @@ static int mdl__conv_run(const mdl__conv *cv) {
 /* Where the kept cols of group grp for the run of nb images from b0 start: after the b0 images'
    worth of all groups before it, then grp groups of this run. */
 static mdl_scalar *mdl__conv_kept(const mdl__conv *cv, int b0, int nb, int grp) {
-    size_t per_image = (size_t)(cv->C / cv->groups) * (size_t)cv->KH * (size_t)cv->KW *
-                       (size_t)cv->OH * (size_t)cv->OW;
+    size_t per_image = mdl__conv_per_image(cv);
     return cv->kept + ((size_t)b0 * (size_t)cv->groups + (size_t)grp * (size_t)nb) * per_image;
 }
 
@@ -4291,13 +4274,13 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
        columns in the inner one: the columns are independent, so the CPU overlaps them, where
        one window at a time would wait on each comparison before starting the next. The
        2 x 2 max pooling of stride 2 that most networks use goes first, by its own loop. */
-    for (bc = 0; op == MDL_OP_MAX_POOL2D && k == 2 && s == 2 && p == 0 &&
-                 bc < (size_t)pl.B * (size_t)pl.C; bc++)
-        mdl__max_pool_2x2(x->data + bc * in_plane, pl.W, pl.OH, pl.OW,
-                          out->data + bc * out_plane, pl.arg ? pl.arg + bc * out_plane : NULL);
-    for (bc = 0; !(op == MDL_OP_MAX_POOL2D && k == 2 && s == 2 && p == 0) &&
-                 bc < (size_t)pl.B * (size_t)pl.C; bc++) {
+    for (bc = 0; bc < (size_t)pl.B * (size_t)pl.C; bc++) {
         const mdl_scalar *xp = x->data + bc * in_plane;
+        if (op == MDL_OP_MAX_POOL2D && k == 2 && s == 2 && p == 0) {
+            mdl__max_pool_2x2(xp, pl.W, pl.OH, pl.OW, out->data + bc * out_plane,
+                              pl.arg ? pl.arg + bc * out_plane : NULL);
+            continue;
+        }
         for (oy = 0; oy < pl.OH; oy++) {
             mdl_scalar *orow = out->data + bc * out_plane + (size_t)oy * (size_t)pl.OW;
             for (ox = 0; ox < pl.OW; ox++) { /* max starts at -inf, at at -1: no pixel yet
