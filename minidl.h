@@ -2452,6 +2452,12 @@ typedef void (*mdl__sup_kernel)(int rows, int lo, int hi, int cols, int k, const
                                 size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                                 float alpha, float beta);
 
+/* The unpacked kernels' last few columns (see mdl__gemm_sup): C[i, j] = alpha dot(A row i,
+   Bt row j) + beta C for i < rows and j < cols (at most 7), rows of k values. */
+typedef void (*mdl__sup_dot_kernel)(int rows, int cols, int k, const float *a, size_t lda,
+                                    const float *bt, size_t ldbt, float *c, size_t ldc,
+                                    float alpha, float beta);
+
 typedef struct mdl__gemm_impl {
     const char *name;
     int mr, nr;               /* tile size in rows and columns */
@@ -2460,6 +2466,7 @@ typedef struct mdl__gemm_impl {
     mdl__sup_kernel sup;      /* for small products, without packing */
     int sup_mr, sup_nr;       /* its largest tile, */
     int sup_mr_narrow;        /* and its most rows when the product is at most sup_nr / 2 wide */
+    mdl__sup_dot_kernel sup_dot; /* its last n % 8 columns */
 } mdl__gemm_impl;
 
 /* The end of every dot-product kernel: the products from p to k, fewer than one vector's
@@ -2517,11 +2524,8 @@ static void mdl__transpose(const float *src, size_t ld, int r, int c, float alph
             _mm_storeu_ps(d + (size_t)(j + 2) * ldd, _mm_mul_ps(va, x2));
             _mm_storeu_ps(d + (size_t)(j + 3) * ldd, _mm_mul_ps(va, x3));
         }
-        for (; j < c; j++) {
-            float *dj = d + (size_t)j * ldd;
-            dj[0] = alpha * s0[j], dj[1] = alpha * s1[j];
-            dj[2] = alpha * s2[j], dj[3] = alpha * s3[j];
-        }
+        for (; j < c; j++) /* the last c % 4 columns: one store of four each */
+            _mm_storeu_ps(d + (size_t)j * ldd, _mm_mul_ps(va, _mm_setr_ps(s0[j], s1[j], s2[j], s3[j])));
     }
     for (; i + 2 <= r; i += 2) { /* then two rows at a time (6-row strips) */
         const float *s0 = src + (size_t)i * ld, *s1 = s0 + ld;
@@ -2821,10 +2825,12 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
    the result does not depend on the number of threads. */
 typedef struct mdl__sup_job {
     mdl__sup_kernel sup;
+    mdl__sup_dot_kernel dot;
     int mr, nr, even, m, n, k;
+    int n_dot;  /* the last n_dot columns of C (after the n above) go to dot */
     int m_read; /* rows of a that may be read: m, or more when A was copied with rows of zeros */
-    const float *a, *b;
-    size_t lda, ldb, ldc;
+    const float *a, *b, *bt; /* bt: those columns of B as rows, ldbt apart */
+    size_t lda, ldb, ldbt, ldc;
     float alpha, beta, *c;
 } mdl__sup_job;
 
@@ -2849,13 +2855,21 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
     const mdl__sup_job *g = (const mdl__sup_job *)job;
     const int mr = g->mr, nr = g->nr;
     const int row_tiles = (g->m + mr - 1) / mr, col_strips = (g->n + nr - 1) / nr;
+    const int dot_strips = (g->n_dot + nr - 1) / nr;
     int t, lo, hi;
-    mdl__share(row_tiles * col_strips, t_id, nt, &lo, &hi);
+    mdl__share(row_tiles * (col_strips + dot_strips), t_id, nt, &lo, &hi);
     for (t = lo; t < hi; t++) {
         int ir = t % row_tiles, jr = t / row_tiles;
         int i0 = mdl__sup_row0(g, ir, row_tiles);
         int i1 = ir + 1 < row_tiles ? mdl__sup_row0(g, ir + 1, row_tiles) : g->m;
         int j0 = jr * nr, cols = g->n - j0 < nr ? g->n - j0 : nr;
+        if (jr >= col_strips) { /* the last columns, as dot products, in strips of nr too */
+            j0 = (jr - col_strips) * nr, cols = g->n_dot - j0 < nr ? g->n_dot - j0 : nr;
+            g->dot(i1 - i0, cols, g->k, g->a + (size_t)i0 * g->lda, g->lda,
+                   g->bt + (size_t)j0 * g->ldbt, g->ldbt,
+                   g->c + (size_t)i0 * g->ldc + (size_t)(g->n + j0), g->ldc, g->alpha, g->beta);
+            continue;
+        }
         while (i0 < i1) { /* the rows in tiles of the sizes compiled (see mdl__sup_avx512) */
             int rows = i1 - i0, r = mdl__sup_rows(rows), lo = 0, hi = rows;
             if (i0 + r > g->m_read && i1 >= r) /* r rows ending at i1: the first r - rows */
@@ -2869,33 +2883,69 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
     }
 }
 
+/* Multiply-adds a row of the unpacked kernel costs per step of p for a strip w columns wide,
+   in 256-bit ones (a 512-bit one costs two on Zen 4): AVX-512 takes 8 columns or fewer in
+   one 256-bit register, then 16 or 32 in one or two 512-bit ones; AVX2 8 or 16. */
+static int mdl__sup_strip_cost(const mdl__gemm_impl *impl, int w) {
+    int half = impl->sup_nr / 2;
+    return w == 0 ? 0 : w <= 8 ? 1 : (w + half - 1) / half * (impl->sup_nr / 16);
+}
+
+/* How many of the last columns go to the dot-product kernel: the last n % 8, when that makes
+   the last strip cheaper (a product 10 wide: 8 columns in 256 bits and 2 as dot products,
+   instead of 10 of 16 lanes; but not 26 = 24 + 2, still two 512-bit registers), the rows are
+   8 or more and K is 64 or more. Measured on Zen 4 (m x k x n, GFLOP/s, against leaving them
+   to the unpacked kernel): 32 x 128 x 10, 64 -> 73; 32 x 128 x 2, 19 -> 41; 64 x 128 x 20,
+   67 -> 97; with fewer rows or a short K the sums at the end cost more than the lanes saved
+   (4 x 128 x 10: 52 -> 34; 32 x 32 x 10: 57 -> 54). With B transposed, all of them: B's
+   rows are then what the dot products read, with nothing copied, where the unpacked kernel
+   needs B^T copied out (a linear layer's X W^T, 32 x 128 x 10: 80 -> 84 GFLOP/s; 64 x 784
+   x 128: 90 -> 108; 32 x 512 x 224: 84 -> 107; 256^3 and 32 x 128 x 32 even). */
+static int mdl__sup_dot_cols(const mdl__gemm_impl *impl, int trans_b, int m, int n, int k) {
+    int w = n % impl->sup_nr, r = n % 8;
+    if (!impl->sup_dot || m < 8 || k < 64) return 0;
+    if (trans_b) return n;
+    if (r == 0) return 0;
+    return mdl__sup_strip_cost(impl, w - r) < mdl__sup_strip_cost(impl, w) ? r : 0;
+}
+
 /* C = alpha op(A) op(B) + beta C, unpacked. A transposed (stored k x m) is copied out first
    as A^T, so that its rows are contiguous as the kernel wants them: m x k floats, a fraction
-   1/n of the product's work; likewise B transposed (a linear layer's X W^T), k x n floats, a
-   fraction 1/m (64 x 128 x 784, an MLP layer's forward: 79 GFLOP/s packed, 93 to 96 so).
-   Returns 0, having done nothing, when there is no memory for the copies. */
+   1/n of the product's work; likewise B transposed, k x n floats, a fraction 1/m, when the
+   product is too short for dot products (fewer than 8 rows, or K < 64); otherwise B^T's rows
+   are B's, and the dot products read them in place (see mdl__sup_dot_cols). The columns
+   left to the dot products read B's rows when B is transposed, and a copy of those columns of
+   B as rows (n_dot x k floats) when not. Returns 0, having done nothing, when there is no
+   memory for the copies. */
 static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, int m, int n,
                          int k, float alpha, const float *a, int lda, const float *b, int ldb,
                          float beta, float *c, int ldc) {
     float on_stack[MDL__GEMM_STACK];
-    float *at = NULL, *bt = NULL, *buf = NULL;
+    float *at = NULL, *bt = NULL, *bd = NULL, *buf = NULL;
     mdl__sup_job job;
+    /* the last n % 8 columns as dot products */
+    int n_dot = mdl__sup_dot_cols(impl, trans_b, m, n, k), n_sup = n - n_dot;
     /* one register a row leaves room for more rows */
-    int mr = n <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
+    int mr = n_sup <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
     /* Fewer rows than a tile, and not a size compiled (3, 10): A copied with rows of zeros
        under it, so that one tile of the next size reads them all (3 x 100 x 1000: 74 against
        33 GFLOP/s as a tile of 2 and one of 1, each reading all of B), when the copy is small. */
     int rows = m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0 ? mdl__sup_rows(m) : m;
     size_t size = trans_a || rows > m ? (size_t)rows * (size_t)k : 0, i;
-    size_t size_b = trans_b ? (size_t)k * (size_t)n : 0; /* B^T copied out, k x n */
-    if (size + size_b > 0) {
-        size_t total = size + size_b;
+    size_t size_b = trans_b ? (size_t)k * (size_t)n_sup : 0; /* B^T copied out, k x n_sup */
+    size_t size_d = trans_b ? 0 : (size_t)n_dot * (size_t)k; /* B's last columns as rows */
+    if (size + size_b + size_d > 0) {
+        size_t total = size + size_b + size_d;
         buf = total <= MDL__GEMM_STACK ? on_stack : (float *)MINIDL_MALLOC(total * sizeof(float));
         if (!buf) return 0;
     }
-    if (trans_b) {
+    if (trans_b && n_sup) {
         bt = buf + size;
-        mdl__transpose(b, (size_t)ldb, n, k, 1.0f, bt, (size_t)n);
+        mdl__transpose(b, (size_t)ldb, n_sup, k, 1.0f, bt, (size_t)n_sup);
+    }
+    if (size_d) {
+        bd = buf + size + size_b;
+        mdl__transpose(b + n_sup, (size_t)ldb, k, n_dot, 1.0f, bd, (size_t)k);
     }
     if (size) {
         at = buf;
@@ -2907,7 +2957,10 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
         }
         memset(at + (size_t)m * (size_t)k, 0, (size - (size_t)m * (size_t)k) * sizeof(float));
     }
-    job.sup = impl->sup, job.mr = mr, job.nr = impl->sup_nr, job.m = m, job.n = n, job.k = k;
+    job.sup = impl->sup, job.mr = mr, job.nr = impl->sup_nr, job.m = m, job.n = n_sup, job.k = k;
+    job.dot = impl->sup_dot, job.n_dot = n_dot;
+    job.bt = bd ? bd : n_dot ? b + (size_t)n_sup * (size_t)ldb : NULL; /* B^T's rows: B's */
+    job.ldbt = bd ? (size_t)k : (size_t)ldb;
     job.m_read = rows;
     {   /* tiles of mr rows and the rest (32: 12 + 12 + 8), or as even as can be (16: 8 + 8,
            not 12 + 4), whichever computes fewer rows in all */
@@ -2920,7 +2973,7 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
         job.even = rows_even <= rows_greedy;
     }
     job.a = at ? at : a, job.b = bt ? bt : b;
-    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n : ldb), job.ldc = (size_t)ldc;
+    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n_sup : ldb), job.ldc = (size_t)ldc;
     job.alpha = alpha, job.beta = beta, job.c = c;
     mdl__team_run(mdl__gemm_sup_tiles, &job, (double)m * (double)n * (double)k);
     if (buf && buf != on_stack) MINIDL_FREE(buf);
@@ -3288,6 +3341,153 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
     }
 }
 
+/* The unpacked kernels' last n % 8 columns, or all of them when B is transposed, as dot
+   products (C = A Bt^T: Bt holds those columns of B as rows, B's own rows when transposed).
+   Left to the kernels above, 2 columns would fill 2 of 8 lanes, a quarter of each
+   multiply-add; as dot products of a row of A with a row of Bt every lane is used, and only
+   the sums at the end cost extra. A tile of R rows x C columns: R C
+   accumulators (8 with AVX2's 16 registers, 16 with AVX-512's 32) of 8 partial sums, each
+   step one load from each of the R rows of A and the C rows of Bt; the last k % 8 values with
+   masked loads, which read nothing past the mask. At the end the accumulators are added up 8
+   at a time into one register of 8 sums (mdl__sum8_avx2), stored one by one through a small
+   array aligned to 64 bytes (unaligned, a 32-byte store that straddled two cache lines could
+   not be forwarded to the loads after it: a classifier head ran at 46 to 58 GFLOP/s instead
+   of 73 in five processes of eight, by where their stack fell). Rows past `rows` read the last row again
+   and are not stored. Each element of C is computed by one tile, whatever the thread. */
+#define MDL__SUPD_ROW(i, load)                                                               \
+    if (R > i) {                                                                             \
+        __m256 x = load(a##i + p);                                                           \
+        s##i##_0 = _mm256_fmadd_ps(x, y0, s##i##_0);                                         \
+        if (C > 1) s##i##_1 = _mm256_fmadd_ps(x, y1, s##i##_1);                              \
+        if (C > 2) s##i##_2 = _mm256_fmadd_ps(x, y2, s##i##_2);                              \
+        if (C > 3) s##i##_3 = _mm256_fmadd_ps(x, y3, s##i##_3);                              \
+    }
+#define MDL__SUPD_STEP(load)                                                                 \
+    do {                                                                                     \
+        __m256 y0 = load(b0 + p), y1 = C > 1 ? load(b1 + p) : y0;                            \
+        __m256 y2 = C > 2 ? load(b2 + p) : y0, y3 = C > 3 ? load(b3 + p) : y0;               \
+        MDL__SUPD_ROW(0, load) MDL__SUPD_ROW(1, load) MDL__SUPD_ROW(2, load)                 \
+        MDL__SUPD_ROW(3, load) MDL__SUPD_ROW(4, load) MDL__SUPD_ROW(5, load)                 \
+        MDL__SUPD_ROW(6, load) MDL__SUPD_ROW(7, load) MDL__SUPD_ROW(8, load)                 \
+        MDL__SUPD_ROW(9, load) MDL__SUPD_ROW(10, load) MDL__SUPD_ROW(11, load)               \
+        MDL__SUPD_ROW(12, load) MDL__SUPD_ROW(13, load) MDL__SUPD_ROW(14, load)              \
+        MDL__SUPD_ROW(15, load)                                                              \
+    } while (0)
+#define MDL__SUPD_LOADU(q) _mm256_loadu_ps(q)
+#define MDL__SUPD_LOADM(q) _mm256_maskload_ps(q, mk)
+#define MDL__SUPD_ACC(i) s##i##_0 = z, s##i##_1 = z, s##i##_2 = z, s##i##_3 = z
+
+/* Eight registers added up lane by lane into one: lane j of the result is the sum of v_j's
+   8 lanes. Pairs first, interleaved (lanes 0 + 2 and 1 + 3 of each half), then quads, then
+   the two halves: 7 adds and 14 shuffles for 8 sums. */
+MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) __m256
+mdl__sum8_avx2(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, __m256 v6,
+               __m256 v7) {
+    __m256 s01 = _mm256_add_ps(_mm256_unpacklo_ps(v0, v1), _mm256_unpackhi_ps(v0, v1));
+    __m256 s23 = _mm256_add_ps(_mm256_unpacklo_ps(v2, v3), _mm256_unpackhi_ps(v2, v3));
+    __m256 s45 = _mm256_add_ps(_mm256_unpacklo_ps(v4, v5), _mm256_unpackhi_ps(v4, v5));
+    __m256 s67 = _mm256_add_ps(_mm256_unpacklo_ps(v6, v7), _mm256_unpackhi_ps(v6, v7));
+    /* s01 holds, in each half: v0, v1, v0, v1 (two partial sums each); now v0 .. v3 */
+    __m256 s03 = _mm256_add_ps(
+        _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))),
+        _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))));
+    __m256 s47 = _mm256_add_ps(
+        _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s45), _mm256_castps_pd(s67))),
+        _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s45), _mm256_castps_pd(s67))));
+    return _mm256_add_ps(_mm256_permute2f128_ps(s03, s47, 0x20),
+                         _mm256_permute2f128_ps(s03, s47, 0x31));
+}
+
+MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
+mdl__sup_dot_tile(const int R, const int C, int rows, int k, const float *a, size_t lda,
+                  const float *bt, size_t ldbt, float *c, size_t ldc, float alpha, float beta) {
+#define MDL__SUPD_A(i) *a##i = a + (size_t)(i < rows ? i : rows - 1) * lda
+    const float MDL__SUPD_A(0), MDL__SUPD_A(1), MDL__SUPD_A(2), MDL__SUPD_A(3);
+    const float MDL__SUPD_A(4), MDL__SUPD_A(5), MDL__SUPD_A(6), MDL__SUPD_A(7);
+    const float MDL__SUPD_A(8), MDL__SUPD_A(9), MDL__SUPD_A(10), MDL__SUPD_A(11);
+    const float MDL__SUPD_A(12), MDL__SUPD_A(13), MDL__SUPD_A(14), MDL__SUPD_A(15);
+    const float *b0 = bt, *b1 = C > 1 ? bt + ldbt : bt, *b2 = C > 2 ? bt + 2 * ldbt : bt;
+    const float *b3 = C > 3 ? bt + 3 * ldbt : bt;
+    const __m256 z = _mm256_setzero_ps(); /* accumulators row i, column j; a tile's unused 0 */
+    __m256 MDL__SUPD_ACC(0), MDL__SUPD_ACC(1), MDL__SUPD_ACC(2), MDL__SUPD_ACC(3);
+    __m256 MDL__SUPD_ACC(4), MDL__SUPD_ACC(5), MDL__SUPD_ACC(6), MDL__SUPD_ACC(7);
+    __m256 MDL__SUPD_ACC(8), MDL__SUPD_ACC(9), MDL__SUPD_ACC(10), MDL__SUPD_ACC(11);
+    __m256 MDL__SUPD_ACC(12), MDL__SUPD_ACC(13), MDL__SUPD_ACC(14), MDL__SUPD_ACC(15);
+    __m256 sum0, sum1 = z;
+    float out[16] __attribute__((aligned(64)));
+    int p, i, j;
+    for (p = 0; p + 8 <= k; p += 8) MDL__SUPD_STEP(MDL__SUPD_LOADU);
+    if (p < k) {
+        const __m256i mk = mdl__lane_mask_avx2(k - p);
+        MDL__SUPD_STEP(MDL__SUPD_LOADM);
+    }
+    if (C == 1) { /* out[i C + j]: row i, column j */
+        sum0 = mdl__sum8_avx2(s0_0, s1_0, s2_0, s3_0, s4_0, s5_0, s6_0, s7_0);
+        if (R > 8) sum1 = mdl__sum8_avx2(s8_0, s9_0, s10_0, s11_0, s12_0, s13_0, s14_0, s15_0);
+    } else if (C == 2) {
+        sum0 = mdl__sum8_avx2(s0_0, s0_1, s1_0, s1_1, s2_0, s2_1, s3_0, s3_1);
+        if (R > 4) sum1 = mdl__sum8_avx2(s4_0, s4_1, s5_0, s5_1, s6_0, s6_1, s7_0, s7_1);
+    } else if (C == 3) {
+        sum0 = mdl__sum8_avx2(s0_0, s0_1, s0_2, s1_0, s1_1, s1_2, s2_0, s2_1);
+        if (R > 2) sum1 = mdl__sum8_avx2(s2_2, s3_0, s3_1, s3_2, z, z, z, z);
+    } else {
+        sum0 = mdl__sum8_avx2(s0_0, s0_1, s0_2, s0_3, s1_0, s1_1, s1_2, s1_3);
+        if (R > 2) sum1 = mdl__sum8_avx2(s2_0, s2_1, s2_2, s2_3, s3_0, s3_1, s3_2, s3_3);
+    }
+    _mm256_storeu_ps(out, sum0);
+    _mm256_storeu_ps(out + 8, sum1);
+    for (i = 0; i < R && i < rows; i++)
+        for (j = 0; j < C; j++) {
+            float *cij = c + (size_t)i * ldc + (size_t)j;
+            *cij = beta == 0.0f ? alpha * out[i * C + j] : alpha * out[i * C + j] + beta * *cij;
+        }
+}
+
+/* Columns in groups of 4 (5 = 4 + 1, 7 = 4 + 3); rows r1 at a time for one column, r2 for
+   two, r3 for three or four, and the last rows, if they are half a tile or fewer, in a tile
+   half as tall. */
+#define MDL__SUP_DOT_TILE(r, w)                                                              \
+    do {                                                                                     \
+        if (rows - i > (r) / 2) {                                                            \
+            mdl__sup_dot_tile(r, w, rows - i, k, ai, lda, bj, ldbt, ci, ldc, alpha, beta);   \
+            i += r;                                                                          \
+        } else {                                                                             \
+            mdl__sup_dot_tile((r) / 2, w, rows - i, k, ai, lda, bj, ldbt, ci, ldc, alpha, beta); \
+            i += (r) / 2;                                                                    \
+        }                                                                                    \
+    } while (0)
+#define MDL__SUP_DOT_BODY(r1, r2, r3)                                                        \
+    int i, j, w;                                                                             \
+    for (j = 0; j < cols; j += w) {                                                          \
+        const float *bj = bt + (size_t)j * ldbt;                                             \
+        w = cols - j < 4 ? cols - j : 4;                                                     \
+        for (i = 0; i < rows;) {                                                             \
+            const float *ai = a + (size_t)i * lda;                                           \
+            float *ci = c + (size_t)i * ldc + (size_t)j;                                     \
+            if (w == 1)                                                                      \
+                MDL__SUP_DOT_TILE(r1, 1);                                                    \
+            else if (w == 2)                                                                 \
+                MDL__SUP_DOT_TILE(r2, 2);                                                    \
+            else if (w == 3)                                                                 \
+                MDL__SUP_DOT_TILE(r3, 3);                                                    \
+            else                                                                             \
+                MDL__SUP_DOT_TILE(r3, 4);                                                    \
+        }                                                                                    \
+    }
+
+__attribute__((target("avx2,fma"), noinline)) static void
+mdl__sup_dot_avx2(int rows, int cols, int k, const float *a, size_t lda, const float *bt,
+                  size_t ldbt, float *c, size_t ldc, float alpha, float beta) {
+    MDL__SUP_DOT_BODY(8, 4, 2)
+}
+
+/* The same in 256-bit registers, with AVX-512's 32 of them: twice the accumulators a tile */
+__attribute__((target("avx512f,avx512vl,avx2,fma"), noinline)) static void
+mdl__sup_dot_avx512(int rows, int cols, int k, const float *a, size_t lda, const float *bt,
+                    size_t ldbt, float *c, size_t ldc, float alpha, float beta) {
+    MDL__SUP_DOT_BODY(16, 8, 4)
+}
+
 /* The dot-product kernels: a 4 x 3 block of C, each element a dot product of a row of A with
    a row of B (C = A B^T, both read along their rows). 12 accumulators each hold one partial
    sum per SIMD lane; per step, 3 loads from B and 4 from A feed 12 fused multiply-adds. The
@@ -3301,9 +3501,10 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
     } while (0)
 
 /* The 16 lanes of an AVX-512 register added up, halves onto halves. (Through memory: the
-   shuffle intrinsics that would do it in registers make g++ 12 warn inside its own headers.) */
+   shuffle intrinsics that would do it in registers make g++ 12 warn inside its own headers;
+   aligned, see mdl__sup_dot_tile.) */
 __attribute__((target("avx512f"))) static float mdl__hsum_avx512(__m512 v) {
-    float l[16];
+    float l[16] __attribute__((aligned(64)));
     int i;
     _mm512_storeu_ps(l, v);
     for (i = 0; i < 8; i++) l[i] += l[i + 8];
@@ -3437,13 +3638,15 @@ static void mdl__dot_neon(int k, const float *const *a, const float *const *b, f
 /* The kernels this build has, best first; "plain" is always last. */
 static const mdl__gemm_impl mdl__gemm_impls[] = {
 #if defined(MDL__X86)
-    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__sup_avx512, 12, 32, 16},
-    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2, mdl__sup_avx2, 6, 16, 12},
+    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__sup_avx512, 12, 32, 16,
+     mdl__sup_dot_avx512},
+    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2, mdl__sup_avx2, 6, 16, 12,
+     mdl__sup_dot_avx2},
 #endif
 #if defined(MDL__NEON)
-    {"neon", 8, 12, mdl__kernel_neon, mdl__dot_neon, NULL, 0, 0, 0},
+    {"neon", 8, 12, mdl__kernel_neon, mdl__dot_neon, NULL, 0, 0, 0, NULL},
 #endif
-    {"plain", 0, 0, NULL, NULL, NULL, 0, 0, 0},
+    {"plain", 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
 };
 #define MDL__GEMM_IMPLS ((int)(sizeof mdl__gemm_impls / sizeof mdl__gemm_impls[0]))
 
@@ -3451,7 +3654,8 @@ static const mdl__gemm_impl mdl__gemm_impls[] = {
 static int mdl__gemm_impl_runs(int i) {
     const char *name = mdl__gemm_impls[i].name;
 #if defined(MDL__X86)
-    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
     if (strcmp(name, "avx2") == 0)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
@@ -3523,7 +3727,8 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
    Zen 4 against the packed kernel: at C of 64 x 64 and K 256 the two ways are even, and the
    smaller C or the longer K, the more the dot products win (6 x 25 x 4704: 5x); a C of 512 or
    fewer values wins from K = 128 (32 x 10 x 128: 1.5x), and 32 x 32 x 128 already loses.
-   (Against the unpacked kernels, which mdl__sgemm prefers from 32 rows, see there.) */
+   (Against the unpacked kernels' dot products, which mdl__sgemm prefers from 8 rows, see
+   there.) */
 static int mdl__dot_fits(int m, int n, int k) {
     double mn = (double)m * (double)n;
     return (mn <= 4096.0 && k >= 256) || (mn <= 512.0 && k >= 128);
@@ -3539,28 +3744,30 @@ static int mdl__sup_fits(int m, int n, int k) {
     return (double)m * n * k <= 33554432.0 || (m <= 64 && k <= 2048);
 }
 
-/* C = alpha op(A) op(B) + beta C with the chosen kernel: dot products for A B^T with fewer
-   than 32 rows, a small C and a long K (with more rows, copying B^T out for the unpacked
-   kernel measured faster: 64 x 64 x 256, 48 -> 92 GFLOP/s; with fewer, slower: 16 x 150 x
-   6400, 55 -> 43); the unpacked kernels when the product fits (transposed operands copied
-   out first); the plain kernel for tiny products (under 512 multiply-adds) that packing would
-   not pay for; and the packed kernel for the rest. */
+/* C = alpha op(A) op(B) + beta C with the chosen kernel: the 4 x 3 dot-product kernels for
+   A B^T with fewer than 32 rows, a small C and a long K, unless the unpacked path takes the
+   product whole as dot products of its own (8 rows or more and K >= 64, see
+   mdl__sup_dot_cols; they measured faster: 16 x 150 x 6400, a weight gradient, 83 -> 106
+   GFLOP/s; 16 x 10 x 128, a classifier head on 16 images, 31 -> 65); the unpacked kernels
+   when the product fits (transposed operands copied out first); the plain kernel for tiny
+   products (under 512 multiply-adds) that packing would not pay for; and the packed kernel
+   for the rest. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     const mdl__gemm_impl *impl = mdl__gemm_current(), *picked;
-    int dot;
+    int dot, sup;
     if (m == 0 || n == 0 || k == 0 || alpha == 0 || !impl->kernel) {
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     picked = mdl__gemm_pick(m, n);
     dot = !trans_a && trans_b && picked->dot && mdl__dot_fits(m, n, k);
-    if (dot && m < 32) {
+    sup = impl->sup && mdl__sup_fits(m, n, k);
+    if (dot && m < 32 && !(sup && mdl__sup_dot_cols(impl, trans_b, m, n, k) == n)) {
         mdl__gemm_dot(picked, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    if (impl->sup && mdl__sup_fits(m, n, k) &&
-        mdl__gemm_sup(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+    if (sup && mdl__gemm_sup(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return; /* (it declines only when there is no memory for its copies) */
     if ((double)m * (double)n * (double)k < 512.0)
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

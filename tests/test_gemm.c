@@ -377,7 +377,9 @@ static void test_small(void) {
    2^21): m = 24/25 (6-row tiles), 32/33 (8-row), 48/49 (12-row) on either side of that, and
    {13, 2100, 1000} past the k*n limit (3 strips of the 6-row tile); the cut at m*n*k = 512
    from both sides (511 runs the plain kernel, 512 the packed one, with any alpha != 0); the
-   dot-product path (A B^T with fewer than 32 rows, m*n <= 4096 and k >= 256): k = 255/256,
+   4 x 3 dot-product path (A B^T with fewer than 32 rows, m*n <= 4096 and k >= 256; since the
+   unpacked path computes such products with 8 rows or more as dot products of its own, only
+   those with fewer rows now take it, so some shapes below reach the other): k = 255/256,
    2047/2048/2049 and 4097 around its block of 2048 (and 511/512/513 and 1025 around its
    former 512), m*n = 4096 and 4160 on either side of its limit ({16, 256} and {16, 260}; {64,
    64} and {64, 65} now go to the unpacked kernels), its second limit (m*n <= 512 with k >=
@@ -389,9 +391,14 @@ static void test_small(void) {
    strip), 3 rows with A copied over rows of zeros on the stack and, k = 3000, on the heap (and
    test_long_k below, where that copy would be too big), 29 rows of 64 columns (two whole
    strips of 32), 7 rows of 8 columns (AVX2's 8-lane tiles of 8 rows, under AVX-512 too); with
-   B transposed, B^T copied out first (on the stack, or the heap), and {31, 10, 128} and
-   {32, 10, 128} on either side of m = 32, under which a small C with a long k goes to the dot
-   products instead. Each shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
+   B transposed, B^T copied out first (on the stack, or the heap) when k < 64 or m < 8, and
+   otherwise every column as a dot product of the unpacked path ({31, 10, 128} and {32, 10,
+   128}, once on either side of the 4 x 3 kernels' m = 32); the unpacked kernels' last n % 8
+   columns as dot products (with 8 rows or more and k >= 64): 1 to 7 of them ({40, 9}, {21, 2}, {9, 3}, {18, 12}, {33, 13}, {10, 14},
+   {17, 23}: groups of 4 and the rest), with k not a multiple of 8, rows in whole tiles and
+   in the half-height tiles that take the last rows, after a whole strip ({12, 42}), and
+   just outside the rule ({64, 26}: the strip stays 32 wide; {8, 1, 63}: k too short; {7, 10}:
+   too few rows). Each shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
    alpha != 0, with paddings and offsets varying too. */
 static void test_large(void) {
     static const int shapes[][3] = {
@@ -407,7 +414,9 @@ static void test_large(void) {
         {32, 10, 128},  {32, 10, 127},  {24, 24, 128},  {27, 40, 31},   {203, 45, 31},
         {15, 100, 40},  {10, 16, 50},   {3, 40, 3000},  {29, 64, 20},   {7, 8, 700},
         {31, 10, 128},  {31, 10, 127},  {16, 256, 256}, {16, 260, 256}, {3, 37, 2049},
-        {25, 6, 4097},  {16, 150, 2047}, {6, 25, 2048}};
+        {25, 6, 4097},  {16, 150, 2047}, {6, 25, 2048}, {40, 9, 64},   {21, 2, 67},
+        {9, 3, 100},    {18, 12, 64},   {33, 13, 129},  {10, 14, 70},   {17, 23, 65},
+        {64, 26, 128},  {12, 42, 200},  {8, 1, 63},     {7, 10, 200}};
     int s, t, pair = 0;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (t = 0; t < 4; t++, pair++) {

@@ -2,8 +2,9 @@
    of threads (minidl.h promises it: each tile of C is computed by the same operations in the
    same order whichever thread computes it). For every kernel this machine runs, on shapes big
    enough for the kernels to share their tiles among threads (512x512x512, 1000x37x300,
-   64x784x128, 7x2000x64, 27x400x100; 16x150x6400, which with B transposed goes to the
-   dot-product kernels, a convolution's weight gradient; with B not transposed, all but 512^3
+   64x784x128, 7x2000x64, 27x400x100; with B transposed, all but 512^3 and 7x2000x64 go to
+   the unpacked path's dot products, 16x150x6400 a convolution's weight gradient, in strips
+   of columns shared among threads; with B not transposed, all but 512^3
    go to the unpacked kernels, 7 rows as a tile of 8 over a copy of A, 27 as 12 + 12 + 3, the 3
    computed as 4 starting a row higher) with all four transposes, C computed with 1, 2 and 3
    threads (1 and 2 on 512^3) must be identical (memcmp), and the 2-thread C must match a naive
