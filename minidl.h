@@ -2931,7 +2931,8 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     /* Fewer rows than a tile, and not a size compiled (3, 10): A copied with rows of zeros
        under it, so that one tile of the next size reads them all (3 x 100 x 1000: 74 against
        33 GFLOP/s as a tile of 2 and one of 1, each reading all of B), when the copy is small. */
-    int rows = m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0 ? mdl__sup_rows(m) : m;
+    int rows = n_sup > 0 && m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0
+                   ? mdl__sup_rows(m) : m; /* (the dot products need no rows of zeros) */
     size_t size = trans_a || rows > m ? (size_t)rows * (size_t)k : 0, i;
     size_t size_b = trans_b ? (size_t)k * (size_t)n_sup : 0; /* B^T copied out, k x n_sup */
     size_t size_d = trans_b ? 0 : (size_t)n_dot * (size_t)k; /* B's last columns as rows */
