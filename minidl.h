@@ -2467,7 +2467,7 @@ typedef struct mdl__gemm_impl {
     mdl__sup_kernel sup;      /* for small products, without packing */
     int sup_mr, sup_nr;       /* its largest tile, */
     int sup_mr_narrow;        /* and its most rows when the product is at most sup_nr / 2 wide */
-    mdl__sup_dot_kernel sup_dot; /* its last n % 8 columns */
+    mdl__sup_dot_kernel sup_dot; /* its dot products (see mdl__sup_dot_cols) */
 } mdl__gemm_impl;
 
 /* The end of every dot-product kernel: the products from p to k, fewer than one vector's
@@ -2526,7 +2526,8 @@ static void mdl__transpose(const float *src, size_t ld, int r, int c, float alph
             _mm_storeu_ps(d + (size_t)(j + 3) * ldd, _mm_mul_ps(va, x3));
         }
         for (; j < c; j++) /* the last c % 4 columns: one store of four each */
-            _mm_storeu_ps(d + (size_t)j * ldd, _mm_mul_ps(va, _mm_setr_ps(s0[j], s1[j], s2[j], s3[j])));
+            _mm_storeu_ps(d + (size_t)j * ldd,
+                          _mm_mul_ps(va, _mm_setr_ps(s0[j], s1[j], s2[j], s3[j])));
     }
     for (; i + 2 <= r; i += 2) { /* then two rows at a time (6-row strips) */
         const float *s0 = src + (size_t)i * ld, *s1 = s0 + ld;
@@ -2924,7 +2925,7 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     float on_stack[MDL__GEMM_STACK];
     float *at = NULL, *bt = NULL, *bd = NULL, *buf = NULL;
     mdl__sup_job job;
-    /* the last n % 8 columns as dot products */
+    /* the last n % 8 columns, or all of them with B transposed, as dot products */
     int n_dot = mdl__sup_dot_cols(impl, trans_b, m, n, k), n_sup = n - n_dot;
     /* one register a row leaves room for more rows */
     int mr = n_sup <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
@@ -3354,8 +3355,9 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
    at a time into one register of 8 sums (mdl__sum8_avx2), stored one by one through a small
    array aligned to 64 bytes (unaligned, a 32-byte store that straddled two cache lines could
    not be forwarded to the loads after it: a classifier head ran at 46 to 58 GFLOP/s instead
-   of 73 in five processes of eight, by where their stack fell). Rows past `rows` read the last row again
-   and are not stored. Each element of C is computed by one tile, whatever the thread. */
+   of 73 in five processes of eight, by where their stack fell). Rows past `rows` read the
+   last row again and are not stored. Each element of C is computed by one tile, whatever the
+   thread. */
 #define MDL__SUPD_ROW(i, load)                                                               \
     if (R > i) {                                                                             \
         __m256 x = load(a##i + p);                                                           \
@@ -5305,8 +5307,8 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
    0.2  2026-11  mdl_sgemm with AVX-512, AVX2 and NEON micro-kernels chosen at run time, dot-
                  product kernels for small products with a long shared dimension, unpacked
                  AVX-512 and AVX2 kernels for products up to some 2^25 multiply-adds (narrow
-                 columns and A B^T as dot products of rows), OpenMP threads; conv2d (im2col in L2-sized runs of images), conv1d, max and average
-                 pooling.
+                 columns and A B^T as dot products of rows), OpenMP threads; conv2d (im2col
+                 in L2-sized runs of images), conv1d, max and average pooling.
 
    ------------------------------------------------------------------------------------------------
    LICENSE: this software is available under either of two licenses; choose whichever you like.

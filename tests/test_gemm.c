@@ -394,12 +394,13 @@ static void test_small(void) {
    B transposed, B^T copied out first (on the stack, or the heap) when k < 64 or m < 8, and
    otherwise every column as a dot product of the unpacked path ({31, 10, 128} and {32, 10,
    128}, once on either side of the 4 x 3 kernels' m = 32); the unpacked kernels' last n % 8
-   columns as dot products (with 8 rows or more and k >= 64): 1 to 7 of them ({40, 9}, {21, 2}, {9, 3}, {18, 12}, {33, 13}, {10, 14},
-   {17, 23}: groups of 4 and the rest), with k not a multiple of 8, rows in whole tiles and
-   in the half-height tiles that take the last rows, after a whole strip ({12, 42}), and
-   just outside the rule ({64, 26}: the strip stays 32 wide; {8, 1, 63}: k too short; {7, 10}:
-   too few rows). Each shape runs with all four transposes, each with the next of the six (alpha, beta) pairs with
-   alpha != 0, with paddings and offsets varying too. */
+   columns as dot products (with 8 rows or more and k >= 64): 1 to 7 of them ({40, 9},
+   {21, 2}, {9, 3}, {18, 12}, {33, 13}, {10, 14}, {17, 23}: groups of 4 and the rest), with k
+   not a multiple of 8, rows in whole tiles and in the half-height tiles that take the last
+   rows, after a whole strip ({12, 42}), and just outside the rule ({64, 26}: the strip stays
+   32 wide; {8, 1, 63}: k too short; {7, 10}: too few rows). Each shape runs with all four
+   transposes, each with the next of the six (alpha, beta) pairs with alpha != 0, with
+   paddings and offsets varying too. */
 static void test_large(void) {
     static const int shapes[][3] = {
         {11, 511, 255}, {12, 512, 256}, {13, 513, 257}, {25, 1100, 600}, {100, 40, 600},
