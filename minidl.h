@@ -2977,10 +2977,13 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
         int tiles = (m + job.mr - 1) / job.mr, t, rows_even = 0;
         int rows_greedy = (tiles - 1) * mdl__sup_rows(job.mr) +
                           mdl__sup_rows(m - (tiles - 1) * job.mr);
-        for (t = 0; t < tiles && tiles > 1; t++) /* (one tile: the two ways are one) */
-            rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) -
-                                       (int)((long long)m * t / tiles));
-        job.even = rows_even <= rows_greedy;
+        job.even = 0; /* (one tile: the two ways are one, and this one needs no division) */
+        if (tiles > 1) {
+            for (t = 0; t < tiles; t++)
+                rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) -
+                                           (int)((long long)m * t / tiles));
+            job.even = rows_even <= rows_greedy;
+        }
     }
     job.a = at ? at : a, job.b = bt ? bt : b;
     job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n_sup : ldb), job.ldc = (size_t)ldc;
@@ -3771,8 +3774,8 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    /* (picked only when the dot-product or packed kernels may take it: the unpacked ones are
-       the CPU's best, and a small product's time is worth a few divisions less) */
+    /* (picked only when the dot-product or packed kernels may run: the unpacked path always
+       uses impl, and a small product's time is worth a few divisions less) */
     picked = !trans_a && trans_b && mdl__dot_fits(m, n, k) ? mdl__gemm_pick(m, n) : NULL;
     dot = picked && picked->dot;
     sup = impl->sup && mdl__sup_fits(m, n, k);
