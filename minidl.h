@@ -2446,12 +2446,18 @@ typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size
    a[i][p] * b[j][p], for 4 rows of A and 3 rows of B, each row contiguous. */
 typedef void (*mdl__dot_kernel)(int k, const float *const *a, const float *const *b, float *out);
 
-/* The unpacked kernel (see mdl__gemm_sup): for a tile of `rows` rows (a size it compiles) and
-   `cols` columns, C = alpha A B + beta C on rows lo to hi of it, reading A (rows of k) and B
-   (rows of cols) in place. */
+/* The unpacked kernel (see mdl__gemm_sup): for `rows` rows (a size it compiles) and `cols`
+   columns, C = alpha A B + beta C on rows lo to hi of them, reading A (rows of k) and B (rows
+   of cols) in place. The columns may span several strips (the kernel's width): it goes along
+   them one tile after the other. */
 typedef void (*mdl__sup_kernel)(int rows, int lo, int hi, int cols, int k, const float *a,
                                 size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                                 float alpha, float beta);
+
+/* One whole strip of the unpacked kernel with C = A B on all its rows (see
+   mdl__sup_avx512_ab1) */
+typedef void (*mdl__sup_ab_kernel)(int k, const float *a, size_t lda,
+                                   const float *b, size_t ldb, float *c, size_t ldc);
 
 /* The unpacked kernels' dot products (see mdl__gemm_sup): C[i, j] = alpha dot(A row i,
    Bt row j) + beta C for i < rows and j < cols, rows of k values. */
@@ -2809,7 +2815,7 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
 }
 
 /* The unpacked GEMM, for C = alpha op(A) op(B) + beta C when the product is not too big:
-   tiles of at most 12 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the whole of K by
+   tiles of at most 8 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the whole of K by
    a kernel that reads A's rows and B's rows where they are (a transposed operand is copied out
    once, see mdl__gemm_sup). Packing copies all of A and B so that the micro-kernel reads them
    in order and from cache; for a product of a
@@ -2819,10 +2825,12 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
    95 -> 111; 256^3, 107 -> 112). A strip of B is K rows of 32 floats, read from L2 at most;
    B rows are read with plain loads in whole strips, masked ones in the last (a masked load
    reads nothing outside its mask, so no tile reads past the end of a row of B). Columns go in
-   strips of 32 (16), the last narrower, and rows in tiles of up to 12 (16 when the product is
-   at most 16 wide, one register a row), either as many whole tiles as fit and the rest (32: 12
-   + 12 + 8) or of sizes as even as can be (16: 8 + 8, not 12 + 4), whichever computes fewer
-   rows. The tiles go strip by strip, so that a strip of B, once read, serves every row tile.
+   strips of 32 (16), the last narrower, and rows in tiles of up to 8 (16 when the product is
+   at most 16 wide, one register a row), either as many whole tiles as fit and the rest (20: 8
+   + 8 + 4) or of sizes as even as can be (24 rows of a narrow product: 12 + 12, not 16 + 8),
+   whichever computes fewer rows. The tiles go strip by strip, so that a strip of B, once
+   read, serves every row tile; with one row tile, a thread's strips go to the kernel in one
+   call, which goes along them itself (see mdl__sup_avx512_ab1).
    With OpenMP the tiles are shared among the threads, each computed whole by one of them, so
    the result does not depend on the number of threads. */
 typedef struct mdl__sup_job {
@@ -2853,6 +2861,21 @@ static int mdl__sup_row0(const mdl__sup_job *g, int ir, int row_tiles) {
     return g->even ? (int)((long long)g->m * ir / row_tiles) : ir * g->mr;
 }
 
+/* Rows i0 to i1 of columns j0 to j0 + cols, in tiles of the sizes compiled (see
+   mdl__sup_avx512) */
+static void mdl__gemm_sup_rows(const mdl__sup_job *g, int i0, int i1, int j0, int cols) {
+    while (i0 < i1) {
+        int rows = i1 - i0, r = mdl__sup_rows(rows), lo = 0, hi = rows;
+        if (i0 + r > g->m_read && i1 >= r) /* r rows ending at i1: the first r - rows */
+            lo = r - rows, hi = r, i0 = i1 - r;  /* computed again, not stored */
+        else if (i0 + r > g->m_read) /* no rows to read there: the largest size that fits */
+            r = mdl__sup_rows_below(rows), hi = r;
+        g->sup(r, lo, hi, cols, g->k, g->a + (size_t)i0 * g->lda, g->lda, g->b + j0, g->ldb,
+               g->c + (size_t)i0 * g->ldc + (size_t)j0, g->ldc, g->alpha, g->beta);
+        i0 += hi;
+    }
+}
+
 static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
     const mdl__sup_job *g = (const mdl__sup_job *)job;
     const int mr = g->mr, nr = g->nr;
@@ -2879,16 +2902,12 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
                    g->c + (size_t)i0 * g->ldc + (size_t)(g->n + j0), g->ldc, g->alpha, g->beta);
             continue;
         }
-        while (i0 < i1) { /* the rows in tiles of the sizes compiled (see mdl__sup_avx512) */
-            int rows = i1 - i0, r = mdl__sup_rows(rows), lo = 0, hi = rows;
-            if (i0 + r > g->m_read && i1 >= r) /* r rows ending at i1: the first r - rows */
-                lo = r - rows, hi = r, i0 = i1 - r;  /* computed again, not stored */
-            else if (i0 + r > g->m_read) /* no rows to read there: the largest size that fits */
-                r = mdl__sup_rows_below(rows), hi = r;
-            g->sup(r, lo, hi, cols, g->k, g->a + (size_t)i0 * g->lda, g->lda, g->b + j0, g->ldb,
-                   g->c + (size_t)i0 * g->ldc + (size_t)j0, g->ldc, g->alpha, g->beta);
-            i0 += hi;
+        if (row_tiles == 1) { /* this strip and this thread's next ones, as one run */
+            int last = hi < col_strips ? hi : col_strips; /* (strips jr to last - 1) */
+            cols = (last == col_strips ? g->n : last * nr) - j0;
+            t += last - 1 - jr, jr = last - 1;
         }
+        mdl__gemm_sup_rows(g, i0, i1, j0, cols);
     }
 }
 
@@ -2936,7 +2955,7 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     int n_dot = mdl__sup_dot_cols(impl, trans_b, m, n, k), n_sup = n - n_dot;
     /* one register a row leaves room for more rows */
     int mr = n_sup <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
-    /* Fewer rows than a tile, and not a size compiled (3, 10): A copied with rows of zeros
+    /* Fewer rows than a tile, and not a size compiled (3, 7): A copied with rows of zeros
        under it, so that one tile of the next size reads them all (3 x 100 x 1000: 74 against
        33 GFLOP/s as a tile of 2 and one of 1, each reading all of B), when the copy is small. */
     int rows = n_sup > 0 && m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0
@@ -2972,8 +2991,8 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     job.bt = bd ? bd : n_dot ? b + (size_t)n_sup * (size_t)ldb : NULL; /* B^T's rows: B's */
     job.ldbt = bd ? (size_t)k : (size_t)ldb;
     job.m_read = rows;
-    {   /* tiles of mr rows and the rest (32: 12 + 12 + 8), or as even as can be (16: 8 + 8,
-           not 12 + 4), whichever computes fewer rows in all */
+    {   /* tiles of mr rows and the rest (20: 8 + 8 + 4), or as even as can be (24 rows of a
+           narrow product: 12 + 12, not 16 + 8), whichever computes fewer rows in all */
         int tiles = (m + job.mr - 1) / job.mr, t, rows_even = 0;
         int rows_greedy = (tiles - 1) * mdl__sup_rows(job.mr) +
                           mdl__sup_rows(m - (tiles - 1) * job.mr);
@@ -3080,8 +3099,8 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, size_t ldbp, float *c
 }
 
 __attribute__((target("avx2,fma"), noinline)) static void
-mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
-              const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta);
+mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+                    const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta);
 
 /* The unpacked AVX-512 kernel: a tile of R rows and up to 32 columns, A and B read where they
    are. Per step of p: one or two loads of a row of B, R broadcasts of A(i, p) from A's rows,
@@ -3181,10 +3200,17 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
     }
 }
 
-/* The tile sizes compiled: 1, 2, 4, 6, 8, 10 or 12 rows (16 with one register a row). Every size
-   from 1 to 16 would be 40 copies of the kernel, and a second more to compile every program
-   that includes minidl; mdl__gemm_sup_tiles makes the other sizes of these (a tile of 10 rows
-   is a tile of 12 that starts 2 rows higher, and skips them when it stores). */
+/* The tile sizes compiled: 1, 2, 4, 6 or 8 rows with two registers a row, 10, 12 or 16 with
+   one (mdl__gemm_sup makes tiles of more than 8 rows only for products at most 16 wide).
+   Every size from 1 to 16 would be 40 copies of the kernel, and a second more to compile
+   every program that includes minidl; mdl__gemm_sup_tiles makes the other sizes of these (a
+   tile of 7 rows is a tile of 8 that starts a row higher, and skips it when it stores). Eight
+   rows, not 12: a tile of 12 x 32 reads A from 12 rows, 11 offsets from the first, and with
+   B's pointer, its stride and the loop's end they are more than the 15 general registers.
+   GCC kept one in a vector register and moved it back at each step, and the loop ran at 0.96
+   to 0.97 of the same code compiled before, which had kept two on the stack (64 x 576 x 64,
+   32 x 288 x 256; the move most likely takes a multiply-add's slot). Tiles of 8 rows need
+   7 offsets, and ran at 1.00 of the old tiles of 12 on both. */
 #define MDL__SUP_TILE(r)                                                                     \
     do {                                                                                     \
         if (cols == 32)                                                                      \
@@ -3195,31 +3221,74 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
             mdl__sup_avx512_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
     } while (0)
 
-/* A tile of rows rows (a size compiled), up to 32 columns (16 for 16 rows); rows lo to hi stored */
-__attribute__((target("avx512f"))) static void
-mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
-                const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+/* One strip of at most 32 columns (16 for more than 8 rows), any alpha and beta, rows lo to
+   hi of a tile of rows rows stored */
+__attribute__((target("avx512f"), noinline)) static void
+mdl__sup_avx512_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+                      const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    MINIDL_ASSERT(rows <= 8 || cols <= 16);
     if (cols <= 8 && rows == 16) { /* in 256-bit registers, 12 rows at most: 8 and 8 */
         if (lo < 8)
-            mdl__sup_avx2(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            mdl__sup_avx2_strip(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha,
+                               beta);
         if (hi > 8)
-            mdl__sup_avx2(8, lo > 8 ? lo - 8 : 0, hi - 8, cols, k, a + 8 * lda, lda, b, ldb,
-                          c + 8 * ldc, ldc, alpha, beta);
+            mdl__sup_avx2_strip(8, lo > 8 ? lo - 8 : 0, hi - 8, cols, k, a + 8 * lda, lda, b, ldb,
+                               c + 8 * ldc, ldc, alpha, beta);
     } else if (cols <= 8) {
-        mdl__sup_avx2(rows, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        mdl__sup_avx2_strip(rows, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
     } else {
         switch (rows) {
         case 16:
             mdl__sup_avx512_tile(16, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
             break;
-        case 12: MDL__SUP_TILE(12); break;
-        case 10: MDL__SUP_TILE(10); break;
+        case 12:
+            mdl__sup_avx512_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            break;
+        case 10:
+            mdl__sup_avx512_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            break;
         case 8: MDL__SUP_TILE(8); break;
         case 6: MDL__SUP_TILE(6); break;
         case 4: MDL__SUP_TILE(4); break;
         case 2: MDL__SUP_TILE(2); break;
         default: MDL__SUP_TILE(1); break;
         }
+    }
+}
+
+/* C = A B on a whole strip of 32 columns and all R rows, the common case, in a small function
+   of its own for each R: with alpha, beta and the rows stored known, no tile goes through
+   memory, the function needs no frame to speak of, and a call costs a few cycles. The
+   function above, which can do everything, saves six registers, realigns the stack for its
+   tile of C in memory and reads five of its arguments from the stack; called for each tile of
+   LeNet conv1 on one image (6 x 784 x 25: 25 tiles of 300 cycles of multiply-adds), it ran
+   at 86 to 90 GFLOP/s, these at 100 to 104, while OpenBLAS ran at 93 to 98 (on one of this
+   machine's two CPUs, at times on both, which runs code that loads and stores more slowly
+   than the other, whereas a loop of multiply-adds alone runs as fast; on the other, 108 to 111
+   against 110 to 114, OpenBLAS 107 to 109). */
+#define MDL__SUP_AB(r)                                                                       \
+    __attribute__((target("avx512f"), noinline)) static void mdl__sup_avx512_ab##r(          \
+        int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
+        mdl__sup_avx512_tile(r, 2, 1, 0, r, 32, k, a, lda, b, ldb, c, ldc, 1.0f, 0.0f);      \
+    }
+MDL__SUP_AB(1) MDL__SUP_AB(2) MDL__SUP_AB(4) MDL__SUP_AB(6) MDL__SUP_AB(8)
+
+/* rows rows (a size compiled) and cols columns (at most 16 for more than 8 rows), rows lo to
+   hi stored: strip after strip, by the functions above */
+__attribute__((target("avx512f"))) static void
+mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+                const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    mdl__sup_ab_kernel ab = NULL;
+    if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == rows)
+        ab = rows == 8 ? mdl__sup_avx512_ab8 : rows == 6 ? mdl__sup_avx512_ab6
+           : rows == 4 ? mdl__sup_avx512_ab4 : rows == 2 ? mdl__sup_avx512_ab2
+           : rows == 1 ? mdl__sup_avx512_ab1 : NULL;
+    for (; cols > 0; cols -= 32, b += 32, c += 32) {
+        if (ab && cols >= 32)
+            ab(k, a, lda, b, ldb, c, ldc);
+        else
+            mdl__sup_avx512_strip(rows, lo, hi, cols < 32 ? cols : 32, k, a, lda, b, ldb, c,
+                                  ldc, alpha, beta);
     }
 }
 
@@ -3332,11 +3401,12 @@ mdl__sup_avx2_tile(const int R, const int NV, const int FULL, int lo, int hi, in
             mdl__sup_avx2_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
     } while (0)
 
-/* A tile of rows rows (1, 2, 4, 6; 8, 10 or 12 with at most 8 columns), up to 16 columns; rows lo
-   to hi stored */
+/* One strip of at most 16 columns (8 for more than 6 rows), any alpha and beta, rows lo to hi
+   of a tile of rows rows (1, 2, 4, 6; 8, 10 or 12) stored */
 __attribute__((target("avx2,fma"), noinline)) static void
-mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
-              size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+                    const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    MINIDL_ASSERT(rows <= 6 || cols <= 8);
     switch (rows) {
     case 12: /* with at most 8 columns, one register a row */
         mdl__sup_avx2_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
@@ -3351,6 +3421,32 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
     case 4: MDL__SUPY_TILE(4); break;
     case 2: MDL__SUPY_TILE(2); break;
     default: MDL__SUPY_TILE(1); break;
+    }
+}
+
+/* C = A B on a whole strip of 16 columns and all R rows (see mdl__sup_avx512_ab1) */
+#define MDL__SUPY_AB(r)                                                                      \
+    __attribute__((target("avx2,fma"), noinline)) static void mdl__sup_avx2_ab##r(           \
+        int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
+        mdl__sup_avx2_tile(r, 2, 1, 0, r, 16, k, a, lda, b, ldb, c, ldc, 1.0f, 0.0f);        \
+    }
+MDL__SUPY_AB(1) MDL__SUPY_AB(2) MDL__SUPY_AB(4) MDL__SUPY_AB(6)
+
+/* rows rows and cols columns (at most 8 for more than 6 rows), rows lo to hi stored: strip
+   after strip, as mdl__sup_avx512 */
+__attribute__((target("avx2,fma"))) static void
+mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
+              size_t ldb, float *c, size_t ldc, float alpha, float beta) {
+    mdl__sup_ab_kernel ab = NULL;
+    if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == rows)
+        ab = rows == 6 ? mdl__sup_avx2_ab6 : rows == 4 ? mdl__sup_avx2_ab4
+           : rows == 2 ? mdl__sup_avx2_ab2 : rows == 1 ? mdl__sup_avx2_ab1 : NULL;
+    for (; cols > 0; cols -= 16, b += 16, c += 16) {
+        if (ab && cols >= 16)
+            ab(k, a, lda, b, ldb, c, ldc);
+        else
+            mdl__sup_avx2_strip(rows, lo, hi, cols < 16 ? cols : 16, k, a, lda, b, ldb, c, ldc,
+                                alpha, beta);
     }
 }
 
@@ -3652,7 +3748,7 @@ static void mdl__dot_neon(int k, const float *const *a, const float *const *b, f
 /* The kernels this build has, best first; "plain" is always last. */
 static const mdl__gemm_impl mdl__gemm_impls[] = {
 #if defined(MDL__X86)
-    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__sup_avx512, 12, 32, 16,
+    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__sup_avx512, 8, 32, 16,
      mdl__sup_dot_avx512},
     {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2, mdl__sup_avx2, 6, 16, 12,
      mdl__sup_dot_avx2},
