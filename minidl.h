@@ -2454,8 +2454,7 @@ typedef void (*mdl__sup_kernel)(int rows, int lo, int hi, int cols, int k, const
                                 size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                                 float alpha, float beta);
 
-/* One whole strip of the unpacked kernel with C = A B on all its rows (see
-   mdl__sup_avx512_ab1) */
+/* One whole strip of the unpacked kernel with C = A B on all its rows (see MDL__SUP_AB) */
 typedef void (*mdl__sup_ab_kernel)(int k, const float *a, size_t lda,
                                    const float *b, size_t ldb, float *c, size_t ldc);
 
@@ -2830,7 +2829,7 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
    + 8 + 4) or of sizes as even as can be (24 rows of a narrow product: 12 + 12, not 16 + 8),
    whichever computes fewer rows. The tiles go strip by strip, so that a strip of B, once
    read, serves every row tile; with one row tile, a thread's strips go to the kernel in one
-   call, which goes along them itself (see mdl__sup_avx512_ab1).
+   call, which goes along them itself (see MDL__SUP_AB).
    With OpenMP the tiles are shared among the threads, each computed whole by one of them, so
    the result does not depend on the number of threads. */
 typedef struct mdl__sup_job {
@@ -3424,7 +3423,7 @@ mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, s
     }
 }
 
-/* C = A B on a whole strip of 16 columns and all R rows (see mdl__sup_avx512_ab1) */
+/* C = A B on a whole strip of 16 columns and all R rows (see MDL__SUP_AB) */
 #define MDL__SUPY_AB(r)                                                                      \
     __attribute__((target("avx2,fma"), noinline)) static void mdl__sup_avx2_ab##r(           \
         int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
