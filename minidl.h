@@ -3197,7 +3197,7 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
         MDL__SUP_PUT(4) MDL__SUP_PUT(5) MDL__SUP_PUT(6) MDL__SUP_PUT(7)
         MDL__SUP_PUT(8) MDL__SUP_PUT(9) MDL__SUP_PUT(10) MDL__SUP_PUT(11)
         MDL__SUP_PUT(12) MDL__SUP_PUT(13) MDL__SUP_PUT(14) MDL__SUP_PUT(15)
-    } else if (FULL && NV > 1 && alpha == 1.0f && beta == 1.0f && lo == 0 && hi == R) {
+    } else if (FULL && NV > 1 && R <= 8 && alpha == 1.0f && beta == 1.0f && lo == 0 && hi == R) {
         MDL__SUP_ADD(0) MDL__SUP_ADD(1) MDL__SUP_ADD(2) MDL__SUP_ADD(3)  /* C += A B, as */
         MDL__SUP_ADD(4) MDL__SUP_ADD(5) MDL__SUP_ADD(6) MDL__SUP_ADD(7)  /* gradients add up */
     } else { /* through memory, into one loop shared by the tiles of every size */
@@ -3409,7 +3409,7 @@ mdl__sup_avx2_tile(const int R, const int NV, const int FULL, int lo, int hi, in
         MDL__SUPY_PUT(0) MDL__SUPY_PUT(1) MDL__SUPY_PUT(2) MDL__SUPY_PUT(3)
         MDL__SUPY_PUT(4) MDL__SUPY_PUT(5) MDL__SUPY_PUT(6) MDL__SUPY_PUT(7)
         MDL__SUPY_PUT(8) MDL__SUPY_PUT(9) MDL__SUPY_PUT(10) MDL__SUPY_PUT(11)
-    } else if (FULL && NV > 1 && alpha == 1.0f && beta == 1.0f && lo == 0 && hi == R) {
+    } else if (FULL && NV > 1 && R <= 6 && alpha == 1.0f && beta == 1.0f && lo == 0 && hi == R) {
         MDL__SUPY_ADD(0) MDL__SUPY_ADD(1) MDL__SUPY_ADD(2) MDL__SUPY_ADD(3) /* C += A B */
         MDL__SUPY_ADD(4) MDL__SUPY_ADD(5)
     } else { /* through memory, into one loop shared by the tiles of every size */
