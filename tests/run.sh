@@ -11,6 +11,8 @@
 #        valgrind  the test programs and snippets built as in `test`, run under valgrind's
 #                  memcheck (leaks are errors, but for the system-library artifacts listed and
 #                  explained in tests/valgrind.supp); no compile matrix
+#        nosimd    the test programs and snippets built as in `test` but with -DMINIDL_NO_SIMD,
+#                  so that every test runs on the plain kernels alone; no compile matrix
 #   FILTER         run only the jobs whose name contains it: `bash tests/run.sh test test_ops`,
 #                  `... test matrix/`, `... sanitize snippet`
 #
@@ -126,6 +128,7 @@ runner=()
 limit=${TEST_TIMEOUT:-300}
 case $mode in
 test) modeflags=() ;;
+nosimd) modeflags=(-DMINIDL_NO_SIMD) ;;
 sanitize)
     modeflags=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
     export ASAN_OPTIONS=detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}
@@ -143,7 +146,7 @@ valgrind)
     fi
     ;;
 *)
-    echo "usage: bash tests/run.sh [test|sanitize|valgrind] [FILTER]" >&2
+    echo "usage: bash tests/run.sh [test|sanitize|valgrind|nosimd] [FILTER]" >&2
     exit 2
     ;;
 esac
