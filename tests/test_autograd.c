@@ -173,10 +173,13 @@ static void deep_chain(mdl_arena *ar, int pairs) {
 
 static void test_edges(mdl_arena *ar) {
     /* documented gradients: abs'(0) = 0; clamp' = 1 on [lo, hi] including the ends, 0 outside;
-       max sends the gradient to the first maximum; argmax is not differentiable */
+       max along an axis sends the gradient to the first maximum, max over MDL_ALL splits it
+       equally among the tied maxima, and maximum(a, b) gives half to each at a tie, all as
+       PyTorch does; argmax is not differentiable */
     int s5[1] = {5}, s4[1] = {4}, i;
     mdl_scalar xa[5] = {-2, -0.5, 0, 0.5, 2}, xm[4] = {1, 3, 3, 2};
     double g_abs[5] = {-1, -1, 0, 1, 1}, g_clamp[5] = {0, 1, 1, 1, 0}, g_max[4] = {0, 1, 0, 0};
+    double g_max_all[4] = {0, 0.5, 0.5, 0};
     mdl_tensor *x = mdl_from_array(ar, 1, s5, xa), *m = mdl_from_array(ar, 1, s4, xm), *y;
     NN(x);
     NN(m);
@@ -201,7 +204,35 @@ static void test_edges(mdl_arena *ar) {
     y = mdl_max(ar, m, MDL_ALL, 0);
     NN(y);
     CHECK(mdl_backward(y) == MDL_OK, "max backward");
-    for (i = 0; i < 4; i++) CHECK_NEAR(m->grad[i], g_max[i], 0, "max(MDL_ALL) gradient at a tie");
+    for (i = 0; i < 4; i++)
+        CHECK_NEAR(m->grad[i], g_max_all[i], 0, "max(MDL_ALL) gradient at a tie");
+    {   /* maximum(a, b) at a tie: half to each; elsewhere all to the larger */
+        mdl_scalar va[3] = {1, 2, 3}, vb[3] = {1, 5, 0};
+        double want_a[3] = {0.5, 0, 1}, want_b[3] = {0.5, 1, 0};
+        int s3[1] = {3};
+        mdl_tensor *a = mdl_from_array(ar, 1, s3, va), *b = mdl_from_array(ar, 1, s3, vb);
+        NN(a);
+        NN(b);
+        mdl_set_requires_grad(a, 1);
+        mdl_set_requires_grad(b, 1);
+        y = sum_all(ar, mdl_maximum(ar, a, b));
+        NN(y);
+        CHECK(mdl_backward(y) == MDL_OK, "maximum backward");
+        for (i = 0; i < 3; i++) CHECK_NEAR(a->grad[i], want_a[i], 0, "maximum: da");
+        for (i = 0; i < 3; i++) CHECK_NEAR(b->grad[i], want_b[i], 0, "maximum: db");
+    }
+    {   /* max over MDL_ALL of a 2-D tensor with three tied maxima: a third to each */
+        mdl_scalar v[6] = {4, 1, 4, 0, 4, -2};
+        int s23[2] = {2, 3};
+        mdl_tensor *x3 = mdl_from_array(ar, 2, s23, v);
+        NN(x3);
+        mdl_set_requires_grad(x3, 1);
+        y = mdl_mul_scalar(ar, mdl_max(ar, x3, MDL_ALL, 0), 3);
+        NN(y);
+        CHECK(mdl_backward(y) == MDL_OK, "max(MDL_ALL) backward");
+        for (i = 0; i < 6; i++)
+            CHECK_NEAR(x3->grad[i], v[i] == 4 ? 1.0 : 0.0, 1e-6, "max(MDL_ALL), three ties");
+    }
     y = mdl_argmax(ar, m, 0, 0);
     NN(y);
     CHECK(y->requires_grad == 0, "argmax output requires grad");

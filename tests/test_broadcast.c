@@ -29,8 +29,10 @@ static void ref(int op, double a, double b, double *y, double *da, double *db) {
     case OP_SUB: *y = a - b, *da = 1, *db = -1; break;
     case OP_MUL: *y = a * b, *da = b, *db = a; break;
     case OP_DIV: *y = a / b, *da = 1 / b, *db = -a / (b * b); break;
-    case OP_MAXIMUM: /* at a tie the gradient goes to a (documented) */
-        *y = a >= b ? a : b, *da = a >= b, *db = !(a >= b);
+    case OP_MAXIMUM: /* at a tie each input gets half the gradient, as in PyTorch */
+        *y = a >= b ? a : b;
+        *da = a > b ? 1 : (a == b ? 0.5 : 0);
+        *db = b > a ? 1 : (a == b ? 0.5 : 0);
         break;
     }
 }

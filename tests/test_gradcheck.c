@@ -604,7 +604,7 @@ typedef struct op_case {
 } op_case;
 
 // A missing case_<NAME> is an undeclared identifier here: the build stops.
-#define GC_CASE_ROW(name, fn) {MDL_OP_##name, fn, case_##name},
+#define GC_CASE_ROW(name, fn, backward) {MDL_OP_##name, fn, case_##name},
 static const op_case op_cases[] = {MDL_OPS(GC_CASE_ROW)};
 #undef GC_CASE_ROW
 
