@@ -9,16 +9,32 @@
 
        gcc -O2 prog.c -o prog -lm
 
-   CONTENTS (grep '// >>' minidl.h prints the same list with line numbers)
-       >>config     the macros you may define
-       >>errors     error codes, the handler, mdl_last_error
-       >>memory     arenas (per-step memory) and parameter sets (persistent memory)
-       >>random     the seeded random number generator
-       >>tensors    creation, views, printing
-       >>ops        elementwise, activations, reductions, matmul, convolution, pooling, shapes
-       >>kernels    mdl_sgemm and the SIMD micro-kernels behind every matrix product
-       >>autograd   backward, detach, no-grad, gradients
-       >>diagnostics gradcheck, NaN/Inf detection, Graphviz dump of the graph
+   HOW TO READ THIS FILE
+       The public part comes first: every declaration with its documentation, in groups in the
+       order a course meets them. The implementation follows, section by section in the same
+       order. For a first reading, go top to bottom through the sections marked "read" below:
+       tensors, then the autograd engine (the tape node, how an op records itself, the backward
+       walk), then the ops, each one block with its formula, its forward and its backward side
+       by side. "skim" marks plumbing you can take on trust. "skip" marks the fast kernels: they
+       compute exactly what the plain loops in >>ops compute, only faster, and tests hold one
+       against the other.
+
+   CONTENTS (grep '// >>' minidl.h prints this list with line numbers)
+       >>api          read   the declarations, each documented with its shapes and who owns
+                             the result: configuration, errors, memory, random, tensors,
+                             autograd, ops, diagnostics, kernels
+       >>prelude      skim   includes, internal macros, the arena's struct
+       >>errors       skim   the error handler, compiler-style messages, mdl_last_error
+       >>memory       read   arenas (per-step memory) and parameter sets (persistent memory)
+       >>random       skim   the seeded random number generator
+       >>tensors      read   creation, filling, views, printing
+       >>autograd     read   the tape node, finishing an op, the backward walk
+       >>ops          read   elementwise ops, activations, softmax, reductions, matmul,
+                             convolution, pooling, shape ops: one block per op
+                             (layers, losses, optimizers, data and file io will follow here)
+       >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
+       >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
+                             pooling; none of it in a MINIDL_NO_SIMD build
 
    CONFIGURATION (define before including; each has the default shown)
        MINIDL_IMPLEMENTATION  undefined  compile the implementation into this translation unit
@@ -68,7 +84,7 @@
 #ifndef MINIDL_H
 #define MINIDL_H
 
-// >>config
+// >>api
 
 #include <stddef.h>
 #include <stdint.h>
@@ -106,8 +122,6 @@ typedef float mdl_scalar; /**< The one floating type of every tensor (float by d
 #define MDL_VERSION_MINOR 1
 
 /** @} */
-
-// >>errors
 
 /** @defgroup errors Errors
  *  @brief One list of error codes, one handler for contract errors, mdl_last_error for the rest.
@@ -185,8 +199,6 @@ MDLDEF const char *mdl_last_error(void);
 MDLDEF void mdl_clear_error(void);
 
 /** @} */
-
-// >>memory
 
 /** @defgroup memory Memory: arenas and parameter sets
  *  @brief Per-step memory comes from an arena; persistent memory from a parameter set.
@@ -310,8 +322,6 @@ MDLDEF void mdl_params_zero_grad(mdl_params *ps);
 
 /** @} */
 
-// >>random
-
 /** @defgroup random Random numbers
  *  @brief A small seeded generator (PCG32). There is no hidden global one: pass yours in.
  *  @{ */
@@ -333,8 +343,6 @@ MDLDEF double mdl_rng_uniform(mdl_rng *rng);
 MDLDEF double mdl_rng_normal(mdl_rng *rng);
 
 /** @} */
-
-// >>tensors
 
 /** @defgroup tensors Tensors: creation, filling, views, printing
  *  @brief Every function here that returns a tensor takes it from the arena `ar`; the tensor
@@ -387,8 +395,6 @@ MDLDEF char *mdl_shape_str(const mdl_tensor *t, char *buf, size_t size);
 
 /** @} */
 
-// >>autograd
-
 /** @defgroup autograd Autograd
  *  @brief Reverse-mode differentiation over the tape the ops recorded.
  *  @{ */
@@ -414,8 +420,6 @@ MDLDEF void mdl_set_requires_grad(mdl_tensor *t, int requires_grad);
 MDLDEF void mdl_zero_grad(mdl_tensor *t);
 
 /** @} */
-
-// >>ops
 
 /** @defgroup ops Ops
  *  @brief Each op takes its output from the arena `ar` and, when an input requires grad and
@@ -625,8 +629,6 @@ MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int 
 
 /** @} */
 
-// >>diagnostics
-
 /** @defgroup diagnostics Diagnostics
  *  @brief Check gradients, catch NaN/Inf, look at the graph.
  *  @{ */
@@ -695,8 +697,6 @@ MDLDEF mdl_error mdl_graph_dot_file(const mdl_tensor *t, FILE *f);
 
 /** @} */
 
-// >>kernels
-
 /** @defgroup kernels Kernels: the matrix multiply behind every layer
  *  @brief A BLAS-like single-precision GEMM (not in MINIDL_DOUBLE builds), and the choice of
  *  micro-kernel: the fastest this CPU runs is picked at the first call.
@@ -739,6 +739,8 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 
 #if defined(MINIDL_IMPLEMENTATION) && !defined(MINIDL__IMPLEMENTATION_DONE)
 #define MINIDL__IMPLEMENTATION_DONE
+
+// >>prelude
 
 #include <limits.h>
 #include <math.h>
@@ -812,21 +814,6 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 extern "C" {
 #endif
 
-/* One recorded op on the autograd tape. The tape is a linked list, newest first; because an
-   op can only use tensors that already exist, walking it from newest to oldest visits every
-   node after all the nodes that consumed its output: a reverse topological order for free. */
-typedef struct mdl__node {
-    mdl_op op;
-    mdl_tensor *out;       /* the tensor this op computed */
-    mdl_tensor **in;       /* its inputs */
-    int n_in;
-    double f[2];           /* scalar arguments: s of add_scalar, p of pow, lo and hi of clamp */
-    int arg[4];            /* integer arguments: an axis, a slice start, keepdim ... */
-    void *saved;           /* what else backward needs: argmax positions, index lists */
-    struct mdl__node *prev; /* the node recorded before this one */
-    unsigned mark;         /* equals the arena's mark while a backward pass needs this node */
-} mdl__node;
-
 /* A block of arena memory; allocations are carved from `base` upward. */
 typedef struct mdl__block {
     struct mdl__block *next;
@@ -843,7 +830,7 @@ struct mdl_arena {
     long step;              /* resets so far */
     int grad_enabled;       /* record the tape? */
     int anomaly;            /* check every value for NaN/Inf? */
-    mdl__node *tape;        /* newest node of this step */
+    struct mdl__node *tape; /* newest node of this step (the tape, see >>autograd) */
     unsigned mark;          /* bumped by every backward pass to mark the nodes it needs */
     mdl_tensor *tensors;    /* this step's tensors, newest first (MINIDL_DEBUG) */
     mdl_tensor *dead_first; /* dead tensors' headers, oldest first (MINIDL_DEBUG) */
@@ -851,7 +838,7 @@ struct mdl_arena {
     size_t dead_count;
 };
 
-// >>errors (implementation)
+// >>errors
 
 static mdl_error_handler mdl__handler;
 static void *mdl__handler_user;
@@ -970,7 +957,7 @@ static int mdl__usable_arena(const char *fn, const mdl_arena *ar) {
     return 1;
 }
 
-// >>memory (implementation)
+// >>memory
 
 static size_t mdl__round_up(size_t n) { return (n + (MDL__ALIGN - 1)) & ~(size_t)(MDL__ALIGN - 1); }
 
@@ -1346,7 +1333,7 @@ MDLDEF void mdl_params_zero_grad(mdl_params *ps) {
     for (i = 0; i < ps->count; i++) mdl_zero_grad(ps->items[i]);
 }
 
-// >>random (implementation)
+// >>random
 
 /* PCG32 (O'Neill, 2014): a 64-bit linear congruential step, and an output that xors the high
    bits together and rotates by an amount the state itself chooses. Small, fast and good. */
@@ -1390,7 +1377,7 @@ MDLDEF double mdl_rng_normal(mdl_rng *rng) {
     return r * cos(2.0 * MDL__PI * u2);
 }
 
-// >>tensors (implementation)
+// >>tensors
 
 MDLDEF mdl_tensor *mdl_full(mdl_arena *ar, int ndim, const int *shape, mdl_scalar value) {
     mdl_tensor *t;
@@ -1610,7 +1597,22 @@ MDLDEF void mdl_fprint(FILE *f, const mdl_tensor *t) {
 
 MDLDEF void mdl_print(const mdl_tensor *t) { mdl_fprint(stdout, t); }
 
-// >>autograd (implementation)
+// >>autograd
+
+/* One recorded op on the autograd tape. The tape is a linked list, newest first; because an
+   op can only use tensors that already exist, walking it from newest to oldest visits every
+   node after all the nodes that consumed its output: a reverse topological order for free. */
+typedef struct mdl__node {
+    mdl_op op;
+    mdl_tensor *out;       /* the tensor this op computed */
+    mdl_tensor **in;       /* its inputs */
+    int n_in;
+    double f[2];           /* scalar arguments: s of add_scalar, p of pow, lo and hi of clamp */
+    int arg[4];            /* integer arguments: an axis, a slice start, keepdim ... */
+    void *saved;           /* what else backward needs: argmax positions, index lists */
+    struct mdl__node *prev; /* the node recorded before this one */
+    unsigned mark;         /* equals the arena's mark while a backward pass needs this node */
+} mdl__node;
 
 #define MDL__OP_NAME_ITEM(name, fn, backward) fn,
 static const char *const mdl__op_names[] = {MDL_OPS(MDL__OP_NAME_ITEM)};
@@ -1809,7 +1811,7 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t) {
     if (t->grad) memset(t->grad, 0, t->numel * sizeof(mdl_scalar));
 }
 
-// >>ops (implementation)
+// >>ops
 
 /* Turn a possibly negative axis into 0..ndim-1; report MDL_ERR_ARG and return -1 if it is out
    of range. MDL_ALL is passed through when allow_all is set. */
@@ -2974,6 +2976,98 @@ static int mdl__thread_id(void) {
 #endif
 }
 
+/* One thread's scratch: a cols matrix, Y_g (forward) or dY_g (backward), and a padded plane. */
+typedef struct mdl__conv_scratch {
+    mdl_scalar *cols, *yg, *pad;
+} mdl__conv_scratch;
+
+/* Forward of the run of nb images from b0, group grp:
+       cols = im2col(x)      Y_g = W_g @ cols      y[b, the group's channels] = Y_g + bias */
+static void mdl__conv2d_forward_run(const mdl__conv *cv, const mdl_scalar *x, const mdl_scalar *w,
+                                    const mdl_scalar *bias, mdl_scalar *y, int b0, int nb, int grp,
+                                    mdl__conv_scratch s) {
+    const int og = cv->O / cv->groups, kg = cv->C / cv->groups * cv->KH * cv->KW;
+    const int plane = cv->OH * cv->OW, L = nb * plane;
+    mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
+    int o, b;
+    mdl__im2col(cv, x, b0, nb, grp * (cv->C / cv->groups), cg, s.pad);
+    mdl__gemm(0, 0, og, L, kg, 1, w + (size_t)grp * (size_t)og * (size_t)kg, kg, cg, L, 0, s.yg,
+              L);
+    for (o = 0; o < og; o++)
+        for (b = 0; b < nb; b++) {
+            mdl_scalar *dst = y + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) *
+                                      (size_t)plane;
+            const mdl_scalar *src = s.yg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane;
+            mdl__shift_row(dst, src, bias ? bias[grp * og + o] : 0, plane);
+        }
+}
+
+/* Backward of the run of nb images from b0, group grp: dY_g gathered from g, then
+       dbias += the row sums of dY_g
+       dW_g  += dY_g @ cols^T
+       dx    += col2im(W_g^T @ dY_g)
+   into dw and db (whole-weight buffers, NULL when not wanted) and dx (NULL when not wanted). */
+static void mdl__conv2d_backward_run(const mdl__conv *cv, const mdl_scalar *x, const mdl_scalar *w,
+                                     const mdl_scalar *g, mdl_scalar *dx, mdl_scalar *dw,
+                                     double *db, int b0, int nb, int grp, mdl__conv_scratch s) {
+    const int og = cv->O / cv->groups, cgin = cv->C / cv->groups, kg = cgin * cv->KH * cv->KW;
+    const int plane = cv->OH * cv->OW, L = nb * plane;
+    const mdl_scalar *wg = w + (size_t)grp * (size_t)og * (size_t)kg;
+    int o, b, q;
+    for (o = 0; o < og; o++) /* dY_g:[O/G, L], a plane of each image at a time */
+        for (b = 0; b < nb; b++)
+            memcpy(s.yg + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
+                   g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
+                   (size_t)plane * sizeof(mdl_scalar));
+    if (db) /* the sum of each row of dY_g, in double; four running sums, so that each addition
+               need not wait for the one before it to finish */
+        for (o = 0; o < og; o++) {
+            const mdl_scalar *row = s.yg + (size_t)o * (size_t)L;
+            double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+            for (q = 0; q + 4 <= L; q += 4)
+                t0 += row[q], t1 += row[q + 1], t2 += row[q + 2], t3 += row[q + 3];
+            for (; q < L; q++) t0 += row[q];
+            db[grp * og + o] += (t0 + t1) + (t2 + t3);
+        }
+    if (dw) { /* dW_g += dY_g @ cols^T (beta = 1 adds) */
+        const mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
+        if (!cv->kept) mdl__im2col(cv, x, b0, nb, grp * cgin, s.cols, s.pad);
+        mdl__gemm(0, 1, og, kg, L, 1, s.yg, L, cg, L, 1, dw + (size_t)grp * (size_t)og * (size_t)kg,
+                  kg);
+    }
+    if (dx) { /* dcols = W_g^T @ dY_g, then back into dx (this run's images only) */
+        mdl__gemm(1, 0, kg, L, og, 1, wg, kg, s.yg, L, 0, s.cols, L);
+        mdl__col2im(cv, s.cols, b0, nb, grp * cgin, dx, s.pad);
+    }
+}
+
+/* One thread's scratch out of arrays of `threads` of each, made with mdl__conv_scratch_new. */
+static mdl__conv_scratch mdl__conv_scratch_of(const mdl__conv *cv, mdl__conv_scratch all, int run,
+                                              int tid) {
+    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
+    const size_t n_cols = (size_t)(cv->C / cv->groups * cv->KH * cv->KW) * (size_t)run * plane;
+    const size_t n_yg = (size_t)(cv->O / cv->groups) * (size_t)run * plane;
+    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+    mdl__conv_scratch s;
+    s.cols = all.cols + (size_t)tid * n_cols;
+    s.yg = all.yg + (size_t)tid * n_yg;
+    s.pad = all.pad + (size_t)tid * n_pad;
+    return s;
+}
+
+/* Scratch for `threads` threads with runs of `run` images; 0 if out of memory. */
+static int mdl__conv_scratch_new(mdl_arena *ar, const mdl__conv *cv, int run, int threads,
+                                 mdl__conv_scratch *all) {
+    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
+    const size_t n_cols = (size_t)(cv->C / cv->groups * cv->KH * cv->KW) * (size_t)run * plane;
+    const size_t n_yg = (size_t)(cv->O / cv->groups) * (size_t)run * plane;
+    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+    all->cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
+    all->yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_yg * sizeof(mdl_scalar));
+    all->pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
+    return all->cols && all->yg && all->pad;
+}
+
 /* Backward sums dW and dbias over the runs in MDL__CONV_PARTS parts of consecutive runs, each
    part into its own buffer, then the parts in order: the same additions in the same order
    whatever the number of threads (at most MDL__CONV_PARTS of them share the work). */
@@ -2983,66 +3077,33 @@ static void mdl__conv2d_backward(mdl__node *node) {
     const mdl__conv *cv = (const mdl__conv *)node->saved;
     mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
-    const mdl_scalar *g = node->out->grad;
-    const int og = cv->O / cv->groups, cgin = cv->C / cv->groups, kg = cgin * cv->KH * cv->KW;
-    const int plane = cv->OH * cv->OW, run = mdl__conv_run(cv), runs = (cv->B + run - 1) / run;
+    const int run = mdl__conv_run(cv), runs = (cv->B + run - 1) / run;
     const int parts = runs < MDL__CONV_PARTS ? runs : MDL__CONV_PARTS;
     const int threads = mdl__conv_threads(parts);
-    const size_t n_cols = (size_t)kg * (size_t)run * (size_t)plane;
-    const size_t n_dyg = (size_t)og * (size_t)run * (size_t)plane;
-    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
-    const size_t n_w = (size_t)cv->O * (size_t)kg; /* = numel of w */
+    const size_t n_w = Wt->numel;
     mdl_arena *ar = node->out->arena;
-    mdl_scalar *cols, *dyg, *pad, *dw_part;
+    mdl__conv_scratch all;
+    mdl_scalar *dw_part;
     double *db_part;
     size_t e;
     int part, i;
     if (!dx && !dw && !db) return;
-    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
-    dyg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_dyg * sizeof(mdl_scalar));
-    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
     dw_part = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)parts * n_w * sizeof(mdl_scalar));
     db_part = (double *)mdl__alloc_zero(ar, (size_t)parts * (size_t)cv->O * sizeof(double));
-    if (!cols || !dyg || !pad || !dw_part || !db_part) return;
+    if (!mdl__conv_scratch_new(ar, cv, run, threads, &all) || !dw_part || !db_part) return;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (part = 0; part < parts; part++) {
-        const int tid = mdl__thread_id();
-        mdl_scalar *cols_t = cols + (size_t)tid * n_cols, *dyg_t = dyg + (size_t)tid * n_dyg;
-        mdl_scalar *pad_t = pad + (size_t)tid * n_pad;
-        int r, grp, o, b, q;
+        mdl__conv_scratch s = mdl__conv_scratch_of(cv, all, run, mdl__thread_id());
+        int r, grp;
         for (r = part * runs / parts; r < (part + 1) * runs / parts; r++) {
-            const int b0 = r * run, nb = cv->B - b0 < run ? cv->B - b0 : run, L = nb * plane;
-            for (grp = 0; grp < cv->groups; grp++) {
-                const mdl_scalar *wg = Wt->data + (size_t)grp * (size_t)og * (size_t)kg;
-                for (o = 0; o < og; o++) /* dY_g:[O/G, L], a plane of each image at a time */
-                    for (b = 0; b < nb; b++)
-                        memcpy(dyg_t + (size_t)o * (size_t)L + (size_t)b * (size_t)plane,
-                               g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane,
-                               (size_t)plane * sizeof(mdl_scalar));
-                if (db) /* the sum of each row of dY_g, in double; four running sums, so that
-                           each addition need not wait for the one before it to finish */
-                    for (o = 0; o < og; o++) {
-                        const mdl_scalar *row = dyg_t + (size_t)o * (size_t)L;
-                        double t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-                        for (q = 0; q + 4 <= L; q += 4)
-                            t0 += row[q], t1 += row[q + 1], t2 += row[q + 2], t3 += row[q + 3];
-                        for (; q < L; q++) t0 += row[q];
-                        db_part[(size_t)part * (size_t)cv->O + (size_t)(grp * og + o)] +=
-                            (t0 + t1) + (t2 + t3);
-                    }
-                if (dw) { /* dW_g += dY_g @ cols^T, into this part's buffer (beta = 1 adds) */
-                    const mdl_scalar *cg = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : cols_t;
-                    if (!cv->kept) mdl__im2col(cv, X->data, b0, nb, grp * cgin, cols_t, pad_t);
-                    mdl__gemm(0, 1, og, kg, L, 1, dyg_t, L, cg, L, 1,
-                              dw_part + (size_t)part * n_w + (size_t)grp * (size_t)og * (size_t)kg, kg);
-                }
-                if (dx) { /* dcols = W_g^T @ dY_g, then back into dx (this run's images only) */
-                    mdl__gemm(1, 0, kg, L, og, 1, wg, kg, dyg_t, L, 0, cols_t, L);
-                    mdl__col2im(cv, cols_t, b0, nb, grp * cgin, dx, pad_t);
-                }
-            }
+            const int b0 = r * run, nb = cv->B - b0 < run ? cv->B - b0 : run;
+            for (grp = 0; grp < cv->groups; grp++)
+                mdl__conv2d_backward_run(cv, X->data, Wt->data, node->out->grad, dx,
+                                         dw ? dw_part + (size_t)part * n_w : NULL,
+                                         db ? db_part + (size_t)part * (size_t)cv->O : NULL, b0,
+                                         nb, grp, s);
         }
     }
     if (dw) /* the parts, in order */
@@ -3063,10 +3124,9 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
                                int groups) {
     char bx[96], bw[96], bb[96];
     mdl__conv cv, *saved;
+    mdl__conv_scratch all;
     mdl_tensor *out, *in[3];
-    mdl_scalar *cols, *yg, *pad;
-    int shape[4], og, kg, plane, run, runs, threads, r;
-    size_t n_cols, n_yg, n_pad;
+    int shape[4], kg, plane, run, runs, threads, r;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
@@ -3111,7 +3171,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     shape[0] = cv.B, shape[1] = cv.O, shape[2] = cv.OH, shape[3] = cv.OW;
     out = mdl__make(ar, fn, 4, shape, NULL, 0);
     saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
-    og = cv.O / groups, kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
+    kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
     run = mdl__conv_run(&cv);
     /* when w will need a gradient, keep each run's cols for backward (up to 8M values, 32 MiB
        in float): reading them back is cheaper than building them again */
@@ -3122,35 +3182,17 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
                                                    (size_t)plane * sizeof(mdl_scalar));
     runs = (cv.B + run - 1) / run;
     threads = mdl__conv_threads(runs);
-    n_cols = (size_t)kg * (size_t)run * (size_t)plane;
-    n_yg = (size_t)og * (size_t)run * (size_t)plane;
-    n_pad = (size_t)(cv.H + 2 * ph) * (size_t)(cv.W + 2 * pw);
-    cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
-    yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_yg * sizeof(mdl_scalar));
-    pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
-    if (!out || !saved || !cols || !yg || !pad) return NULL;
+    if (!mdl__conv_scratch_new(ar, &cv, run, threads, &all) || !out || !saved) return NULL;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (r = 0; r < runs; r++) { /* each run of images on its own (see mdl__conv_threads) */
-        const int b0 = r * run, nb = cv.B - b0 < run ? cv.B - b0 : run, L = nb * plane;
-        const int tid = mdl__thread_id();
-        int grp, o, b;
-        for (grp = 0; grp < groups; grp++) {
-            /* Y_g = W_g @ cols, then scattered into y[b, group's channels] plus the bias */
-            mdl_scalar *cg = cv.kept ? mdl__conv_kept(&cv, b0, nb, grp)
-                                     : cols + (size_t)tid * n_cols;
-            mdl_scalar *yt = yg + (size_t)tid * n_yg;
-            mdl__im2col(&cv, x->data, b0, nb, grp * (cv.C / groups), cg, pad + (size_t)tid * n_pad);
-            mdl__gemm(0, 0, og, L, kg, 1, w->data + (size_t)grp * (size_t)og * (size_t)kg, kg,
-                      cg, L, 0, yt, L);
-            for (o = 0; o < og; o++)
-                for (b = 0; b < nb; b++) {
-                    mdl_scalar *dst = out->data + ((size_t)(b0 + b) * (size_t)cv.O + (size_t)(grp * og + o)) * (size_t)plane;
-                    const mdl_scalar *src = yt + (size_t)o * (size_t)L + (size_t)b * (size_t)plane;
-                    mdl__shift_row(dst, src, bias ? bias->data[grp * og + o] : 0, plane);
-                }
-        }
+        const int b0 = r * run, nb = cv.B - b0 < run ? cv.B - b0 : run;
+        mdl__conv_scratch sc = mdl__conv_scratch_of(&cv, all, run, mdl__thread_id());
+        int grp;
+        for (grp = 0; grp < groups; grp++)
+            mdl__conv2d_forward_run(&cv, x->data, w->data, bias ? bias->data : NULL, out->data,
+                                    b0, nb, grp, sc);
     }
     *saved = cv;
     in[0] = x;
@@ -3232,44 +3274,59 @@ static int *mdl__pool_spans(mdl_arena *ar, const mdl__pool *pl) {
     return span;
 }
 
-static void mdl__pool_backward(mdl__node *node) {
-    const mdl__pool *pl = (const mdl__pool *)node->saved;
-    mdl_scalar *dx = mdl__grad_of(node->in[0]);
-    const mdl_scalar *g = node->out->grad;
-    const size_t in_plane = (size_t)pl->H * (size_t)pl->W, out_plane = (size_t)pl->OH * (size_t)pl->OW;
-    const mdl_scalar share = (mdl_scalar)1 / (mdl_scalar)(pl->k * pl->k);
-    size_t bc, o;
+/* Max pooling of one input plane xp into one output plane yp, any window: for each output
+   row, visit the window positions (i, j) in the outer loops and the output columns in the
+   inner one: the columns are independent, so the CPU overlaps them, where one window at a
+   time would wait on each comparison before starting the next. nan and at are scratch rows of
+   OW ints; arg (or NULL) receives the position of each maximum. */
+static void mdl__max_pool_plane(const mdl__pool *pl, const int *span, const mdl_scalar *xp,
+                                mdl_scalar *yp, int *arg, int *nan, int *at) {
     int oy, ox, i, j;
-    if (!dx) return;
-    for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
-        mdl_scalar *dxp = dx + bc * in_plane;
-        const mdl_scalar *gp = g + bc * out_plane;
-        if (node->op == MDL_OP_MAX_POOL2D) { /* each g to the maximum forward found */
-            const int *at = pl->arg + bc * out_plane;
-            for (o = 0; o < out_plane; o++) dxp[at[o]] += gp[o];
-            continue;
+    for (oy = 0; oy < pl->OH; oy++) {
+        mdl_scalar *orow = yp + (size_t)oy * (size_t)pl->OW;
+        for (ox = 0; ox < pl->OW; ox++) { /* max starts at -inf, at at -1: no pixel yet
+                                             (padding <= k/2: every window has one) */
+            orow[ox] = -(mdl_scalar)INFINITY;
+            nan[ox] = 0;
+            at[ox] = -1;
         }
-        for (oy = 0; oy < pl->OH; oy++)
-            for (ox = 0; ox < pl->OW; ox++) {
-                mdl_scalar gq = gp[(size_t)oy * (size_t)pl->OW + (size_t)ox] * share;
-                for (i = 0; i < pl->k; i++) {
-                    int iy = oy * pl->s - pl->p + i;
-                    if (iy < 0 || iy >= pl->H) continue;
-                    for (j = 0; j < pl->k; j++) {
-                        int ix = ox * pl->s - pl->p + j;
-                        if (ix >= 0 && ix < pl->W) dxp[(size_t)iy * (size_t)pl->W + (size_t)ix] += gq;
-                    }
+        for (i = 0; i < pl->k; i++) {
+            int iy = oy * pl->s - pl->p + i;
+            const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)pl->W;
+            if (iy < 0 || iy >= pl->H) continue; /* a padding row */
+            for (j = 0; j < pl->k; j++) {
+                int first = j - pl->p, lo = span[2 * j], hi = span[2 * j + 1];
+                for (ox = lo; ox < hi; ox++) {
+                    /* y: the maximum so far (a max instruction; NaN is flagged and put in at
+                       the end). at: the window's first pixel, then any larger one, or the
+                       first NaN, after which none: the first place holding y. Written so the
+                       compiler needs no branch (the select is arithmetic): on real data "is it
+                       larger?" is a coin toss that the CPU would guess wrong half the time. */
+                    mdl_scalar v = row[ox * pl->s + first], m = orow[ox];
+                    int is_nan = v != v;
+                    int take = (nan[ox] == 0) & ((at[ox] < 0) | (v > m) | is_nan);
+                    orow[ox] = v > m ? v : m;
+                    at[ox] += take * (iy * pl->W + ox * pl->s + first - at[ox]);
+                    nan[ox] |= is_nan;
                 }
             }
+        }
+        for (ox = 0; ox < pl->OW; ox++) /* a NaN in the window makes the maximum NaN */
+            if (nan[ox]) orow[ox] = (mdl_scalar)NAN;
+        if (arg) memcpy(arg + (size_t)oy * (size_t)pl->OW, at, (size_t)pl->OW * sizeof(int));
     }
 }
 
-/* One plane of max pooling 2 x 2, stride 2, no padding, as the general loop below computes it
+#if defined(MDL__X86) && defined(__SSE2__)
+/* in >>kernels: windows ox0, ox0 + 1, ... of one output row of mdl__max_pool_2x2, four at a
+   time; returns the first window it did not compute */
+static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base,
+                                 int OW, mdl_scalar *yrow, int *arow);
+#endif
+
+/* One plane of max pooling 2 x 2, stride 2, no padding, as mdl__max_pool_plane computes it
    (y the maximum, NaN if the window has one; arg the first place holding it), each window's
-   four pixels at once, and on x86 four windows at once. Forward + backward on LeNet's conv1
-   output, [64,6,28,28], measured 0.18x to 0.19x as long as the general loop with backward
-   finding the maxima again (0.19 to 0.27 ms against 1.0 to 1.4), and 0.20x to 0.21x on
-   conv2's; forward alone 0.32x and 0.46x. */
+   four pixels at once: the pooling most networks use gets a loop of its own. */
 static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_scalar *y,
                               int *arg) {
     int oy, ox;
@@ -3279,38 +3336,7 @@ static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_sc
         int *arow = arg ? arg + (size_t)oy * (size_t)OW : NULL, base = 2 * oy * W;
         ox = 0;
 #if defined(MDL__X86) && defined(__SSE2__)
-        /* four windows at a time in SSE registers (every x86-64 CPU has SSE2): the same
-           operations as the loop below, lane by lane, so the same results */
-        for (; ox + 4 <= OW; ox += 4) {
-            const __m128 r0a = _mm_loadu_ps(r0 + 2 * ox), r0b = _mm_loadu_ps(r0 + 2 * ox + 4);
-            const __m128 r1a = _mm_loadu_ps(r1 + 2 * ox), r1b = _mm_loadu_ps(r1 + 2 * ox + 4);
-            const __m128 a = _mm_shuffle_ps(r0a, r0b, _MM_SHUFFLE(2, 0, 2, 0)); /* even pixels */
-            const __m128 b = _mm_shuffle_ps(r0a, r0b, _MM_SHUFFLE(3, 1, 3, 1)); /* odd pixels */
-            const __m128 c = _mm_shuffle_ps(r1a, r1b, _MM_SHUFFLE(2, 0, 2, 0));
-            const __m128 d = _mm_shuffle_ps(r1a, r1b, _MM_SHUFFLE(3, 1, 3, 1));
-            /* _mm_max_ps(u, v) is u > v ? u : v, as b > a ? b : a below */
-            const __m128 m = _mm_max_ps(_mm_max_ps(d, c), _mm_max_ps(b, a));
-            const __m128 na = _mm_cmpunord_ps(a, a), nb = _mm_cmpunord_ps(b, b);
-            const __m128 nc = _mm_cmpunord_ps(c, c), nd = _mm_cmpunord_ps(d, d);
-            const __m128 nan = _mm_or_ps(_mm_or_ps(na, nb), _mm_or_ps(nc, nd));
-            _mm_storeu_ps(yrow + ox, _mm_or_ps(_mm_andnot_ps(nan, m),
-                                               _mm_and_ps(nan, _mm_set1_ps((float)NAN))));
-            if (arow) { /* the first NaN, or without one the first pixel equal to m */
-                const __m128 qa = _mm_andnot_ps(nan, _mm_cmpeq_ps(a, m)); /* a == m, no NaN */
-                const __m128 qb = _mm_andnot_ps(nan, _mm_cmpeq_ps(b, m));
-                const __m128 qc = _mm_andnot_ps(nan, _mm_cmpeq_ps(c, m));
-                const __m128i ea = _mm_castps_si128(_mm_or_ps(na, qa));
-                const __m128i eb = _mm_castps_si128(_mm_or_ps(nb, qb));
-                const __m128i ec = _mm_castps_si128(_mm_or_ps(nc, qc));
-                __m128i at = _mm_set1_epi32(W + 1);
-                at = _mm_or_si128(_mm_andnot_si128(ec, at), _mm_and_si128(ec, _mm_set1_epi32(W)));
-                at = _mm_or_si128(_mm_andnot_si128(eb, at), _mm_and_si128(eb, _mm_set1_epi32(1)));
-                at = _mm_andnot_si128(ea, at);
-                at = _mm_add_epi32(at, _mm_add_epi32(_mm_set1_epi32(base + 2 * ox),
-                                                     _mm_set_epi32(6, 4, 2, 0)));
-                _mm_storeu_si128((__m128i *)(void *)(arow + ox), at);
-            }
-        }
+        ox = mdl__max_pool_2x2_sse(r0, r1, W, base, OW, yrow, arow);
 #endif
         for (; ox < OW; ox++) {
             mdl_scalar a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -3329,43 +3355,102 @@ static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_sc
     }
 }
 
-static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x, int k,
-                               int s, int p) {
-    mdl__pool pl, *saved;
-    mdl_tensor *out;
-    int shape[4], oy, ox, i, j, *span, *nan, *at;
-    size_t bc, in_plane, out_plane;
+/* Average pooling of one plane: each output the sum of its window over k * k, padding counted
+   as zeros and in the divisor (PyTorch's default). Same loop order as max. */
+static void mdl__avg_pool_plane(const mdl__pool *pl, const int *span, const mdl_scalar *xp,
+                                mdl_scalar *yp) {
+    int oy, ox, i, j;
+    for (oy = 0; oy < pl->OH; oy++) {
+        mdl_scalar *orow = yp + (size_t)oy * (size_t)pl->OW;
+        for (ox = 0; ox < pl->OW; ox++) orow[ox] = 0;
+        for (i = 0; i < pl->k; i++) {
+            int iy = oy * pl->s - pl->p + i;
+            const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)pl->W;
+            if (iy < 0 || iy >= pl->H) continue; /* a padding row */
+            for (j = 0; j < pl->k; j++) {
+                int first = j - pl->p, lo = span[2 * j], hi = span[2 * j + 1];
+                for (ox = lo; ox < hi; ox++) orow[ox] += row[ox * pl->s + first];
+            }
+        }
+        for (ox = 0; ox < pl->OW; ox++) orow[ox] /= (mdl_scalar)(pl->k * pl->k);
+    }
+}
+
+static void mdl__pool_backward(mdl__node *node) {
+    const mdl__pool *pl = (const mdl__pool *)node->saved;
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    const mdl_scalar *g = node->out->grad;
+    const size_t in_plane = (size_t)pl->H * (size_t)pl->W, out_plane = (size_t)pl->OH * (size_t)pl->OW;
+    const mdl_scalar share = (mdl_scalar)1 / (mdl_scalar)(pl->k * pl->k);
+    size_t bc, o;
+    int oy, ox, i, j;
+    if (!dx) return;
+    for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
+        mdl_scalar *dxp = dx + bc * in_plane;
+        const mdl_scalar *gp = g + bc * out_plane;
+        if (node->op == MDL_OP_MAX_POOL2D) { /* each g to the maximum forward found */
+            const int *at = pl->arg + bc * out_plane;
+            for (o = 0; o < out_plane; o++) dxp[at[o]] += gp[o];
+            continue;
+        }
+        for (oy = 0; oy < pl->OH; oy++) /* avg: g / (k k) to every pixel of the window */
+            for (ox = 0; ox < pl->OW; ox++) {
+                mdl_scalar gq = gp[(size_t)oy * (size_t)pl->OW + (size_t)ox] * share;
+                for (i = 0; i < pl->k; i++) {
+                    int iy = oy * pl->s - pl->p + i;
+                    if (iy < 0 || iy >= pl->H) continue;
+                    for (j = 0; j < pl->k; j++) {
+                        int ix = ox * pl->s - pl->p + j;
+                        if (ix >= 0 && ix < pl->W) dxp[(size_t)iy * (size_t)pl->W + (size_t)ix] += gq;
+                    }
+                }
+            }
+    }
+}
+
+/* The checks and the geometry of a pooling: 1 and pl filled in, or 0 after an error. */
+static int mdl__pool_geometry(const char *fn, const mdl_tensor *x, int k, int s, int p,
+                              mdl__pool *pl) {
     char bx[96];
-    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     mdl_shape_str(x, bx, sizeof bx);
     if (x->ndim != 4) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [B,C,H,W]", bx);
-        return NULL;
+        return 0;
     }
     if (s == 0) s = k;
     if (k < 1 || s < 1 || p < 0 || 2 * p > k) {
         mdl__fail(MDL_ERR_ARG, fn, "kernel %d, stride %d, padding %d: kernel and stride must be >= "
                   "1, and padding between 0 and kernel / 2", k, s, p);
-        return NULL;
+        return 0;
     }
     if (x->shape[2] + 2 * p < k || x->shape[3] + 2 * p < k) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s: the %dx%d window is larger than the padded input", bx,
                   k, k);
-        return NULL;
+        return 0;
     }
-    pl.B = x->shape[0], pl.C = x->shape[1], pl.H = x->shape[2], pl.W = x->shape[3];
-    pl.k = k, pl.s = s, pl.p = p;
-    pl.OH = (pl.H + 2 * p - k) / s + 1;
-    pl.OW = (pl.W + 2 * p - k) / s + 1;
+    pl->B = x->shape[0], pl->C = x->shape[1], pl->H = x->shape[2], pl->W = x->shape[3];
+    pl->k = k, pl->s = s, pl->p = p;
+    pl->OH = (pl->H + 2 * p - k) / s + 1;
+    pl->OW = (pl->W + 2 * p - k) / s + 1;
+    pl->arg = NULL;
+    return 1;
+}
+
+static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x, int k,
+                               int s, int p) {
+    mdl__pool pl, *saved;
+    mdl_tensor *out;
+    int shape[4], *span, *nan;
+    size_t bc, in_plane, out_plane;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!mdl__pool_geometry(fn, x, k, s, p, &pl)) return NULL;
     shape[0] = pl.B, shape[1] = pl.C, shape[2] = pl.OH, shape[3] = pl.OW;
     out = mdl__make(ar, fn, 4, shape, NULL, 0);
     saved = (mdl__pool *)mdl__alloc(ar, sizeof(mdl__pool));
-    if (!out || !saved) return NULL;
-    nan = (int *)mdl__alloc(ar, 2 * (size_t)pl.OW * sizeof(int));
-    if (!nan) return NULL;
-    at = nan + pl.OW;
+    nan = (int *)mdl__alloc(ar, 2 * (size_t)pl.OW * sizeof(int)); /* max's two scratch rows */
+    span = mdl__pool_spans(ar, &pl);
+    if (!out || !saved || !nan || !span) return NULL;
     /* the positions of the maxima, when backward will need them (as mdl__finish decides) */
-    pl.arg = NULL;
     if (op == MDL_OP_MAX_POOL2D && ar->grad_enabled && x->requires_grad) {
         pl.arg = (int *)mdl__alloc(ar, (size_t)pl.B * (size_t)pl.C * (size_t)pl.OH *
                                            (size_t)pl.OW * sizeof(int));
@@ -3373,63 +3458,16 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
     }
     in_plane = (size_t)pl.H * (size_t)pl.W;
     out_plane = (size_t)pl.OH * (size_t)pl.OW;
-    span = mdl__pool_spans(ar, &pl);
-    if (!span) return NULL;
-    /* For each output row, visit the window positions (i, j) in the outer loops and the output
-       columns in the inner one: the columns are independent, so the CPU overlaps them, where
-       one window at a time would wait on each comparison before starting the next. The
-       2 x 2 max pooling of stride 2 that most networks use goes first, by its own loop. */
     for (bc = 0; bc < (size_t)pl.B * (size_t)pl.C; bc++) {
         const mdl_scalar *xp = x->data + bc * in_plane;
-        if (op == MDL_OP_MAX_POOL2D && k == 2 && s == 2 && p == 0) {
-            mdl__max_pool_2x2(xp, pl.W, pl.OH, pl.OW, out->data + bc * out_plane,
-                              pl.arg ? pl.arg + bc * out_plane : NULL);
-            continue;
-        }
-        for (oy = 0; oy < pl.OH; oy++) {
-            mdl_scalar *orow = out->data + bc * out_plane + (size_t)oy * (size_t)pl.OW;
-            for (ox = 0; ox < pl.OW; ox++) { /* max starts at -inf, at at -1: no pixel yet
-                                                  (padding <= k/2: every window has one) */
-                orow[ox] = op == MDL_OP_MAX_POOL2D ? -(mdl_scalar)INFINITY : 0;
-                nan[ox] = 0;
-                at[ox] = -1;
-            }
-            for (i = 0; i < k; i++) {
-                int iy = oy * s - p + i;
-                const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)pl.W;
-                if (iy < 0 || iy >= pl.H) continue; /* a padding row */
-                for (j = 0; j < k; j++) {
-                    int first = j - p, lo = span[2 * j], hi = span[2 * j + 1];
-                    if (op == MDL_OP_MAX_POOL2D) {
-                        for (ox = lo; ox < hi; ox++) {
-                            /* y: the maximum so far (a max instruction; NaN is flagged and
-                               put in at the end). at: the window's first pixel, then any
-                               larger one, or the first NaN, after which none: the first
-                               place holding y. Written so the compiler needs no branch (the
-                               select is arithmetic): on real data "is it larger?" is a coin
-                               toss that the CPU would guess wrong half the time. */
-                            mdl_scalar v = row[ox * s + first], m = orow[ox];
-                            int is_nan = v != v;
-                            int take = (nan[ox] == 0) & ((at[ox] < 0) | (v > m) | is_nan);
-                            orow[ox] = v > m ? v : m;
-                            at[ox] += take * (iy * pl.W + ox * s + first - at[ox]);
-                            nan[ox] |= is_nan;
-                        }
-                    } else {
-                        for (ox = lo; ox < hi; ox++) orow[ox] += row[ox * s + first];
-                    }
-                }
-            }
-            if (op == MDL_OP_AVG_POOL2D) { /* padding counts in the divisor (PyTorch's default) */
-                for (ox = 0; ox < pl.OW; ox++) orow[ox] /= (mdl_scalar)(k * k);
-            } else {
-                for (ox = 0; ox < pl.OW; ox++) /* a NaN in the window makes the maximum NaN */
-                    if (nan[ox]) orow[ox] = (mdl_scalar)NAN;
-                if (pl.arg)
-                    memcpy(pl.arg + bc * out_plane + (size_t)oy * (size_t)pl.OW, at,
-                           (size_t)pl.OW * sizeof(int));
-            }
-        }
+        mdl_scalar *yp = out->data + bc * out_plane;
+        int *arg = pl.arg ? pl.arg + bc * out_plane : NULL;
+        if (op == MDL_OP_AVG_POOL2D)
+            mdl__avg_pool_plane(&pl, span, xp, yp);
+        else if (pl.k == 2 && pl.s == 2 && pl.p == 0)
+            mdl__max_pool_2x2(xp, pl.W, pl.OH, pl.OW, yp, arg);
+        else
+            mdl__max_pool_plane(&pl, span, xp, yp, arg, nan, nan + pl.OW);
     }
     *saved = pl;
     if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
@@ -3880,7 +3918,16 @@ MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int 
     return out;
 }
 
-// >>diagnostics (implementation)
+// >>diagnostics
+
+/* ---------------------------------------------------------------------------------------------
+   gradcheck: backward against central differences
+     L(inputs) = sum_k v_k f(inputs)_k, v a fixed random vector, so one backward gives dL/dx
+     analytic:  dL/dx_i from mdl_backward_with(f, v)
+     numeric:   (L(x_i + eps) - L(x_i - eps)) / (2 eps), each element in turn, tape off
+     pass:      |analytic - numeric| <= atol + rtol |numeric| for every element
+   --------------------------------------------------------------------------------------------- */
+
 /* L = sum_k v_k f(inputs)_k, in double, with no tape. */
 static double mdl__gradcheck_loss(mdl_fn f, void *user, mdl_arena *scratch,
                                   mdl_tensor *const *copies, const double *v, size_t nv,
@@ -3896,16 +3943,80 @@ static double mdl__gradcheck_loss(mdl_fn f, void *user, mdl_arena *scratch,
     return total;
 }
 
+/* The analytic side: one backward of L, with v drawn here (*v, *nv: MINIDL_MALLOC'd by this
+   function); analytic[i] gets input i's gradient in double. 0 after an error. */
+static int mdl__gradcheck_analytic(const char *fn, mdl_fn f, void *user, mdl_arena *scratch,
+                                   int n, mdl_tensor *const *copies, double **v, size_t *nv,
+                                   double **analytic) {
+    mdl_tensor *out = f(scratch, copies, user), *dy;
+    mdl_rng rng;
+    size_t k;
+    int i;
+    if (!out) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the function returned NULL");
+        return 0;
+    }
+    *nv = out->numel;
+    *v = (double *)MINIDL_MALLOC(sizeof(double) * (*nv ? *nv : 1));
+    dy = mdl_zeros(scratch, out->ndim, out->shape);
+    if (!*v || !dy) return 0;
+    mdl_rng_seed(&rng, 1234);
+    for (k = 0; k < *nv; k++) dy->data[k] = (mdl_scalar)((*v)[k] = mdl_rng_uniform(&rng) * 2 - 1);
+    if (out->requires_grad && mdl_backward_with(out, dy) != MDL_OK) return 0;
+    for (i = 0; i < n; i++) {
+        analytic[i] = (double *)MINIDL_MALLOC(sizeof(double) * (copies[i]->numel + 1));
+        if (!analytic[i]) return 0;
+        for (k = 0; k < copies[i]->numel; k++)
+            analytic[i][k] = copies[i]->grad ? (double)copies[i]->grad[k] : 0.0;
+    }
+    return 1;
+}
+
+/* The numeric side: central differences, one element at a time, with the tape off, each held
+   against its analytic value; the findings go into rep. 0 if an evaluation failed. */
+static int mdl__gradcheck_numeric(mdl_fn f, void *user, mdl_arena *scratch, int n,
+                                  mdl_tensor *const *copies, const double *v, size_t nv,
+                                  double *const *analytic, double eps, double atol, double rtol,
+                                  mdl_gradcheck_report *rep) {
+    size_t k;
+    int i, ok;
+    mdl_set_grad_enabled(scratch, 0);
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < copies[i]->numel; k++) {
+            mdl_scalar saved = copies[i]->data[k];
+            double plus, minus, numeric, err;
+            copies[i]->data[k] = (mdl_scalar)((double)saved + eps);
+            plus = mdl__gradcheck_loss(f, user, scratch, copies, v, nv, &ok);
+            if (!ok) return 0;
+            copies[i]->data[k] = (mdl_scalar)((double)saved - eps);
+            minus = mdl__gradcheck_loss(f, user, scratch, copies, v, nv, &ok);
+            copies[i]->data[k] = saved;
+            if (!ok) return 0;
+            numeric = (plus - minus) / (2 * eps);
+            err = fabs(analytic[i][k] - numeric);
+            rep->checked++;
+            if (!(err <= atol + rtol * fabs(numeric))) rep->failed++;
+            if (rep->worst_input < 0 || err > rep->max_abs_err || err != err) {
+                rep->worst_input = i;
+                rep->worst_index = k;
+                rep->analytic = analytic[i][k];
+                rep->numeric = numeric;
+                rep->max_abs_err = err;
+            }
+        }
+    }
+    return 1;
+}
+
 MDLDEF int mdl_gradcheck(mdl_fn f, void *user, int n, mdl_tensor *const *inputs, double eps,
                          double atol, double rtol, mdl_gradcheck_report *report) {
     const char *fn = "mdl_gradcheck";
     mdl_gradcheck_report rep;
     mdl_arena *hold = NULL, *scratch = NULL;
-    mdl_tensor **copies = NULL, *out, *dy;
+    mdl_tensor **copies = NULL;
     double *v = NULL, **analytic = NULL;
-    mdl_rng rng;
-    size_t nv = 0, k;
-    int i, ok = 0, eval_ok;
+    size_t nv = 0;
+    int i, ok = 0;
 #ifdef MINIDL_DOUBLE
     const double eps0 = 1e-6, atol0 = 1e-5, rtol0 = 1e-3;
 #else
@@ -3936,52 +4047,10 @@ MDLDEF int mdl_gradcheck(mdl_fn f, void *user, int n, mdl_tensor *const *inputs,
         if (!copies[i]) goto done;
         copies[i]->requires_grad = 1;
     }
-    /* Analytic: one backward of L = sum(v * f) with a fixed random v. */
-    out = f(scratch, copies, user);
-    if (!out) {
-        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the function returned NULL");
-        goto done;
-    }
-    nv = out->numel;
-    v = (double *)MINIDL_MALLOC(sizeof(double) * (nv ? nv : 1));
-    dy = mdl_zeros(scratch, out->ndim, out->shape);
-    if (!v || !dy) goto done;
-    mdl_rng_seed(&rng, 1234);
-    for (k = 0; k < nv; k++) dy->data[k] = (mdl_scalar)(v[k] = mdl_rng_uniform(&rng) * 2 - 1);
-    if (out->requires_grad && mdl_backward_with(out, dy) != MDL_OK) goto done;
-    for (i = 0; i < n; i++) {
-        analytic[i] = (double *)MINIDL_MALLOC(sizeof(double) * (copies[i]->numel + 1));
-        if (!analytic[i]) goto done;
-        for (k = 0; k < copies[i]->numel; k++)
-            analytic[i][k] = copies[i]->grad ? (double)copies[i]->grad[k] : 0.0;
-    }
-    /* Numeric: central differences, one element at a time, with the tape off. */
-    mdl_set_grad_enabled(scratch, 0);
-    for (i = 0; i < n; i++) {
-        for (k = 0; k < copies[i]->numel; k++) {
-            mdl_scalar saved = copies[i]->data[k];
-            double plus, minus, numeric, err;
-            copies[i]->data[k] = (mdl_scalar)((double)saved + eps);
-            plus = mdl__gradcheck_loss(f, user, scratch, copies, v, nv, &eval_ok);
-            if (!eval_ok) goto done;
-            copies[i]->data[k] = (mdl_scalar)((double)saved - eps);
-            minus = mdl__gradcheck_loss(f, user, scratch, copies, v, nv, &eval_ok);
-            copies[i]->data[k] = saved;
-            if (!eval_ok) goto done;
-            numeric = (plus - minus) / (2 * eps);
-            err = fabs(analytic[i][k] - numeric);
-            rep.checked++;
-            if (!(err <= atol + rtol * fabs(numeric))) rep.failed++;
-            if (rep.worst_input < 0 || err > rep.max_abs_err || err != err) {
-                rep.worst_input = i;
-                rep.worst_index = k;
-                rep.analytic = analytic[i][k];
-                rep.numeric = numeric;
-                rep.max_abs_err = err;
-            }
-        }
-    }
-    ok = rep.failed == 0;
+    if (mdl__gradcheck_analytic(fn, f, user, scratch, n, copies, &v, &nv, analytic) &&
+        mdl__gradcheck_numeric(f, user, scratch, n, copies, v, nv, analytic, eps, atol, rtol,
+                               &rep))
+        ok = rep.failed == 0;
 done:
     if (report) *report = rep;
     if (analytic)
@@ -4067,30 +4136,33 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
     return e;
 }
 
-// >>kernels (implementation)
+// >>kernels
+
+/* =============================================================================================
+   The fast kernels. Skip this section on a first reading: everything below computes what the
+   plain loops in >>ops compute (mdl__gemm_plain in matmul's block, the 2 x 2 loop in pooling's),
+   only faster. tests/test_gemm.c and tests/test_conv.c hold each fast path against the plain
+   one on awkward sizes, and a MINIDL_NO_SIMD build compiles none of it: there mdl__sgemm is the
+   plain GEMM.
+   ============================================================================================= */
+
+#if defined(MDL__X86) || defined(MDL__NEON)
 
 /* ---------------------------------------------------------------------------------------------
-   GEMM, the one place where matrices are multiplied       C = alpha op(A) op(B) + beta C
-     op(A):[M,K] op(B):[K,N] C:[M,N], row-major, lda/ldb/ldc the row strides,
-     op(X) = X or X^T (trans_a, trans_b). beta == 0 means C is written without being read.
-   Every op that multiplies matrices calls mdl__gemm. Two implementations sit side by side:
-   - the plain kernel below: three loops, ordered so that the innermost walks rows of B and C
-     contiguously. It is the reference the fast one is tested against, and the only one in
-     MINIDL_NO_SIMD and MINIDL_DOUBLE builds;
-   - the packed kernel after it, in the way of GotoBLAS and BLIS: copy ("pack") blocks of A
-     and B into buffers laid out in exactly the order a small register-blocked micro-kernel
-     reads them, and choose the block sizes so that each block stays in a level of cache
-     while it is reused. The micro-kernel, written with SIMD intrinsics for AVX-512, AVX2+FMA
-     or NEON, is chosen at run time for the CPU it runs on;
-   - for the products that packing does not pay for, two kernels that read A and B where they
-     are: the unpacked kernel (up to some 2^25 multiply-adds: every layer of a small network;
-     BLIS has the like, "sup" for skinny/unpacked), which computes C = A B^T and a product's
-     last few columns as dot products of rows, and the 4 x 3 dot-product kernel (C = A B^T
-     with fewer than 8 rows, C small and K long: conv1's weight gradient). mdl__sgemm says
-     which product goes where.
+   The fast GEMM                                            C = alpha op(A) op(B) + beta C
+   Three ways to multiply, and mdl__sgemm (at the end) picks one for each product:
+   - the packed kernel, in the way of GotoBLAS and BLIS: copy ("pack") blocks of A and B into
+     buffers laid out in exactly the order a small register-blocked micro-kernel reads them,
+     and choose the block sizes so that each block stays in a level of cache while it is
+     reused. The micro-kernel, written with SIMD intrinsics for AVX-512, AVX2+FMA or NEON, is
+     chosen at run time for the CPU it runs on;
+   - for the products that packing does not pay for (every layer of a small network), the
+     unpacked kernel, which reads A and B where they are (BLIS has the like and calls it "sup",
+     for skinny/unpacked), and computes C = A B^T and a product's last few columns as dot
+     products of rows;
+   - the 4 x 3 dot-product kernel, for C = A B^T with few rows, a small C and a long K (the
+     weight gradient of a first convolution layer).
    --------------------------------------------------------------------------------------------- */
-
-#ifndef MINIDL_DOUBLE
 
 /* The packed GEMM.
 
@@ -5603,6 +5675,65 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                          a, lda, b, ldb, beta, c, ldc);
 }
 
+#if defined(MDL__X86) && defined(__SSE2__)
+/* ---------------------------------------------------------------------------------------------
+   Max pooling 2 x 2, stride 2: four windows at a time in SSE registers (every x86-64 CPU has
+   SSE2), for mdl__max_pool_2x2 in >>ops, whose plain loop computes the same, lane by lane.
+   --------------------------------------------------------------------------------------------- */
+static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base,
+                                 int OW, mdl_scalar *yrow, int *arow) {
+    int ox = 0;
+    for (; ox + 4 <= OW; ox += 4) {
+        const __m128 r0a = _mm_loadu_ps(r0 + 2 * ox), r0b = _mm_loadu_ps(r0 + 2 * ox + 4);
+        const __m128 r1a = _mm_loadu_ps(r1 + 2 * ox), r1b = _mm_loadu_ps(r1 + 2 * ox + 4);
+        const __m128 a = _mm_shuffle_ps(r0a, r0b, _MM_SHUFFLE(2, 0, 2, 0)); /* even pixels */
+        const __m128 b = _mm_shuffle_ps(r0a, r0b, _MM_SHUFFLE(3, 1, 3, 1)); /* odd pixels */
+        const __m128 c = _mm_shuffle_ps(r1a, r1b, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 d = _mm_shuffle_ps(r1a, r1b, _MM_SHUFFLE(3, 1, 3, 1));
+        /* _mm_max_ps(u, v) is u > v ? u : v, as the plain loop's b > a ? b : a */
+        const __m128 m = _mm_max_ps(_mm_max_ps(d, c), _mm_max_ps(b, a));
+        const __m128 na = _mm_cmpunord_ps(a, a), nb = _mm_cmpunord_ps(b, b);
+        const __m128 nc = _mm_cmpunord_ps(c, c), nd = _mm_cmpunord_ps(d, d);
+        const __m128 nan = _mm_or_ps(_mm_or_ps(na, nb), _mm_or_ps(nc, nd));
+        _mm_storeu_ps(yrow + ox, _mm_or_ps(_mm_andnot_ps(nan, m),
+                                           _mm_and_ps(nan, _mm_set1_ps((float)NAN))));
+        if (arow) { /* the first NaN, or without one the first pixel equal to m */
+            const __m128 qa = _mm_andnot_ps(nan, _mm_cmpeq_ps(a, m)); /* a == m, no NaN */
+            const __m128 qb = _mm_andnot_ps(nan, _mm_cmpeq_ps(b, m));
+            const __m128 qc = _mm_andnot_ps(nan, _mm_cmpeq_ps(c, m));
+            const __m128i ea = _mm_castps_si128(_mm_or_ps(na, qa));
+            const __m128i eb = _mm_castps_si128(_mm_or_ps(nb, qb));
+            const __m128i ec = _mm_castps_si128(_mm_or_ps(nc, qc));
+            __m128i at = _mm_set1_epi32(W + 1);
+            at = _mm_or_si128(_mm_andnot_si128(ec, at), _mm_and_si128(ec, _mm_set1_epi32(W)));
+            at = _mm_or_si128(_mm_andnot_si128(eb, at), _mm_and_si128(eb, _mm_set1_epi32(1)));
+            at = _mm_andnot_si128(ea, at);
+            at = _mm_add_epi32(at, _mm_add_epi32(_mm_set1_epi32(base + 2 * ox),
+                                                 _mm_set_epi32(6, 4, 2, 0)));
+            _mm_storeu_si128((__m128i *)(void *)(arow + ox), at);
+        }
+    }
+    return ox;
+}
+#endif
+
+#else /* no SIMD: the plain kernel is the only one */
+
+#ifndef MINIDL_DOUBLE
+static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                       int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+#endif
+
+MDLDEF const char *mdl_gemm_kernel(void) { return "plain"; }
+MDLDEF int mdl_set_gemm_kernel(const char *name) {
+    return !name || strcmp(name, "auto") == 0 || strcmp(name, "plain") == 0;
+}
+
+#endif /* MDL__X86 || MDL__NEON */
+
+#ifndef MINIDL_DOUBLE
 MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                       int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     const char *fn = "mdl_sgemm";
@@ -5623,15 +5754,7 @@ MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha
     }
     mdl__sgemm(trans_a != 0, trans_b != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-
-#else /* MINIDL_DOUBLE: the plain kernel is the only one */
-
-MDLDEF const char *mdl_gemm_kernel(void) { return "plain"; }
-MDLDEF int mdl_set_gemm_kernel(const char *name) {
-    return !name || strcmp(name, "auto") == 0 || strcmp(name, "plain") == 0;
-}
-
-#endif /* MINIDL_DOUBLE */
+#endif
 
 #ifdef __cplusplus
 }
