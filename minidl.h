@@ -578,7 +578,9 @@ MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
  *  @param x    input [B,C,H,W]
  *  @param w    filters [O,C/groups,KH,KW]
  *  @param bias one per output channel [O], or NULL
- *  @param stride, padding, dilation the same along both axes (PyTorch's defaults: 1, 0, 1)
+ *  @param stride   step between windows, the same along both axes (PyTorch's default: 1)
+ *  @param padding  zeros added on every side, the same along both axes (default: 0)
+ *  @param dilation spacing between kernel taps, the same along both axes (default: 1)
  *  @param groups splits the channels into groups that do not see each other (1: ordinary)
  *  @return from `ar` */
 MDLDEF mdl_tensor *mdl_conv2d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
@@ -681,8 +683,10 @@ typedef struct mdl_gradcheck_report {
  *  @param user   passed to f
  *  @param n      number of inputs
  *  @param inputs the points at which to check (each element of each is checked)
- *  @param eps, atol, rtol 0 picks the default: 1e-6, 1e-5, 1e-3 with MINIDL_DOUBLE;
- *         1e-2, 1e-2, 5e-2 with float
+ *  @param eps    the step of the central differences; 0 picks 1e-6 with MINIDL_DOUBLE, 1e-2
+ *                with float
+ *  @param atol   absolute tolerance; 0 picks 1e-5 (MINIDL_DOUBLE) or 1e-2 (float)
+ *  @param rtol   relative tolerance; 0 picks 1e-3 (MINIDL_DOUBLE) or 5e-2 (float)
  *  @param report filled in if not NULL
  *  @return 1 if every element matched, 0 if not (or on an error) */
 MDLDEF int mdl_gradcheck(mdl_fn f, void *user, int n, mdl_tensor *const *inputs, double eps,
@@ -2811,13 +2815,12 @@ MDL__ALWAYS_INLINE void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, in
    products wide even when one image is small (LeNet: 6 x 25 x 784 per image). The images go in
    runs that keep cols within 512 KiB, so that it is still in the L2 cache when the GEMM reads
    what im2col wrote. When w needs a gradient, forward keeps every run's cols (up to 32 MiB) for
-   backward's dW: reading them back measured faster than building them again (LeNet at batch
-   64: 5 MiB for conv1, 3.75 MiB for conv2).
+   backward's dW: reading them back is cheaper than building them again.
    Y_g = W_g @ cols and dcols = W_g^T @ dY_g (B not transposed) go to mdl__gemm's unpacked
    kernels, which read cols (or dY_g) where im2col left it; dW = dY_g @ cols^T is a small matrix
    (O/G x C/G*KH*KW) with a long shared dimension L, which mdl__gemm computes as dot products
    of rows, reading dY_g and cols in place (the unpacked path's with 8 output channels or
-   more, conv2's 16 x 150 x 6400 at 106 GFLOP/s; the 4 x 3 kernels' with fewer, conv1's 6).
+   more; the 4 x 3 kernels' with fewer).
    dx is computed only when x requires grad (the first layer's input never does).
    Saved for backward: x and w, the geometry, and the kept cols.
    --------------------------------------------------------------------------------------------- */
@@ -4176,10 +4179,10 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
            micro-kernel: acc[MR][NR] = sum over KC of Ap column * Bp row (outer products,
            all in registers), then C_tile = acc + (first KC block ? beta C_tile : C_tile)
    The micro-kernel's strip of Ap (MR x KC) stays in L1 while it sweeps the jr strips of Bp,
-   which come from L2 and L3 (KC x NC floats). The textbook choice keeps Bp within L2; on the
-   Zen 4 we measure, a KC of 512 (Bp 2 MiB) ran faster than 256 (1 MiB): at 1024^3, 90 to 97
-   GFLOP/s against 81 to 89 over three runs, as C is read and written half as often and each
-   call of the micro-kernel runs twice as long. Padding the last strips with zeros lets the
+   which come from L2 and L3 (KC x NC floats). The textbook choice keeps Bp within L2; a KC of
+   512 (Bp 2 MiB) reads and writes C half as often as 256 and makes each call of the
+   micro-kernel twice as long, which is worth more than Bp's fit in L2 (bench/README.md has
+   the figures). Padding the last strips with zeros lets the
    micro-kernel always compute a full tile; a tile that sticks out of C is computed into a
    scratch tile and only its valid part is written back.
    With OpenMP, the strips to pack and the tiles of each block are split among the threads in
@@ -4462,7 +4465,7 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
     size_t bp_size = (size_t)nc_strips_max * (size_t)nr * (size_t)kc_max;
     size_t bytes = (ap_size + 16 + bp_size) * sizeof(float) + MDL__ALIGN;
     /* Small products pack into a buffer on the stack: a malloc and free would cost as much as
-       the product (32 x 32 x 32 is 65536 flops, a few microseconds). */
+       the product (32 x 32 x 32 is 65536 flops). */
     float on_stack[MDL__GEMM_STACK + MDL__ALIGN / sizeof(float)];
     char *raw = bytes <= sizeof on_stack ? (char *)on_stack : (char *)MINIDL_MALLOC(bytes);
     mdl__gemm_job job;
@@ -4479,10 +4482,9 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
        (a product with few rows, like a small layer's weights times im2col columns) the
        micro-kernel reads B's rows where they are instead, and the tiles go column strip by
        column strip, so that a strip of B, once in L1, serves every strip of A in turn. Up to
-       four strips when B is at most 8 MiB, so that it stays in L3 (16 x 6400 x 150, LeNet
-       conv2's forward over 64 images: 66 -> 75 GFLOP/s): B read strip by strip is KC rows read
-       64 bytes at a time, more streams than the hardware prefetcher follows, which costs when B
-       comes from memory (16 x 65536 x 144: 26 GFLOP/s packed, 18 read in place). */
+       four strips when B is at most 8 MiB, so that it stays in L3: B read strip by strip is KC
+       rows read 64 bytes at a time, more streams than the hardware prefetcher follows, which
+       costs when B comes from memory. */
     job.direct_b = !trans_b && (m_strips <= 2 || (m_strips <= 4 && (double)k * n <= 2097152.0));
     /* one team of threads for the whole product, every thread walking the same blocks */
     mdl__team_run(mdl__gemm_blocks, &job, (double)m * (double)n * (double)k);
@@ -4497,10 +4499,8 @@ static void mdl__gemm_packed(const mdl__gemm_impl *impl, int trans_a, int trans_
    B, both already contiguous, computed 4 x 3 at a time by a kernel that reads them in place.
    K goes in blocks of MDL__DOT_KB, so that a block of A and B stays in cache (L2) while all
    the 4 x 3 tiles read it; each block's sums are added into C (beta applies on the first).
-   Blocks of 2048 measured 1.06x to 1.31x as fast as blocks of 512 (16 x 150 x 800, a conv2
-   weight gradient over 8 images: 80 -> 96 GFLOP/s; 8 x 8 x 100000: 52 -> 68), since each
-   block ends in 12 lane sums and stores per tile; with no blocks at all, 16 x 150 x 51200
-   fell from 37 to 22. The tiles of a block are shared among the threads, and each is
+   Blocks of 2048 rather than 512, since each block ends in 12 lane sums and stores per tile;
+   but blocks all the same, since without them a long K no longer stays in cache. The tiles of a block are shared among the threads, and each is
    computed the same way whoever computes it, so again the result does not depend on the
    number of threads. */
 #define MDL__DOT_KB 2048
@@ -4567,9 +4567,7 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
    once, see mdl__gemm_sup). Packing copies all of A and B so that the micro-kernel reads them
    in order and from cache; for a product of a
    few million multiply-adds the copies cost more than they save, and reading in place wins
-   (on Zen 4, against the packed kernel, m x n x k: a classifier head 32 x 10 x 128, 33 -> 62
-   GFLOP/s; LeNet conv2 on one image, 16 x 100 x 150, 77 -> 105; an MLP layer 64 x 128 x 784,
-   95 -> 111; 256^3, 107 -> 112). A strip of B is K rows of 32 floats, read from L2 at most;
+   (every layer of a small network is such a product). A strip of B is K rows of 32 floats, read from L2 at most;
    B rows are read with plain loads in whole strips, masked ones in the last (a masked load
    reads nothing outside its mask, so no tile reads past the end of a row of B). Columns go in
    strips of 32 (16), the last narrower, and rows in tiles of up to 8 (16 when the product is
@@ -4631,9 +4629,8 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
     int t, lo, hi, ir, jr, next;
     mdl__share(row_tiles * (col_strips + dot_strips), t_id, nt, &lo, &hi);
     /* tile t is row tile t % row_tiles of strip t / row_tiles, counted as they go rather than
-       divided out for each tile: on LeNet conv1 for one image (6 x 784 x 25, 25 tiles of 85
-       ns), mdl_sgemm took 135 ns longer than the tiles called one after the other, and 70 ns
-       once these divisions and mdl__sgemm's were gone */
+       divided out for each tile: with tiles of a few hundred cycles (a first convolution
+       layer's), two divisions per tile are a share of the time that shows */
     ir = lo % row_tiles, jr = lo / row_tiles, next = mdl__sup_row0(g, ir, row_tiles);
     for (t = lo; t < hi; t++, ir++) {
         int i0, i1, j0, cols;
@@ -4659,7 +4656,7 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
 }
 
 /* Multiply-adds a row of the unpacked kernel costs per step of p for a strip w columns wide,
-   in 256-bit ones (a 512-bit one costs two on Zen 4): AVX-512 takes 8 columns or fewer in
+   in 256-bit ones (a 512-bit one counts as two, as on CPUs that split it in halves): AVX-512 takes 8 columns or fewer in
    one 256-bit register, then 16 or 32 in one or two 512-bit ones; AVX2 8 or 16. */
 static int mdl__sup_strip_cost(const mdl__gemm_impl *impl, int w) {
     int half = impl->sup_nr / 2;
@@ -4669,13 +4666,10 @@ static int mdl__sup_strip_cost(const mdl__gemm_impl *impl, int w) {
 /* How many of the last columns go to the dot-product kernel: the last n % 8, when that makes
    the last strip cheaper (a product 10 wide: 8 columns in 256 bits and 2 as dot products,
    instead of 10 of 16 lanes; but not 26 = 24 + 2, still two 512-bit registers), the rows are
-   8 or more and K is 64 or more. Measured on Zen 4 (m x k x n, GFLOP/s, against leaving them
-   to the unpacked kernel): 32 x 128 x 10, 64 -> 73; 32 x 128 x 2, 19 -> 41; 64 x 128 x 20,
-   67 -> 97; with fewer rows or a short K the sums at the end cost more than the lanes saved
-   (4 x 128 x 10: 52 -> 34; 32 x 32 x 10: 57 -> 54). With B transposed, all of them: B's
-   rows are then what the dot products read, with nothing copied, where the unpacked kernel
-   needs B^T copied out (a linear layer's X W^T, 32 x 128 x 10: 80 -> 84 GFLOP/s; 64 x 784
-   x 128: 90 -> 108; 32 x 512 x 224: 84 -> 107; 256^3 and 32 x 128 x 32 even). */
+   8 or more and K is 64 or more: with fewer rows or a short K, the sums at the end of each
+   dot product cost more than the lanes saved. With B transposed, all of them: B's rows are
+   then what the dot products read, with nothing copied, where the unpacked kernel needs B^T
+   copied out (a linear layer's X W^T). */
 static int mdl__sup_dot_cols(const mdl__gemm_impl *impl, int trans_b, int m, int n, int k) {
     int w = n % impl->sup_nr, r = n % 8;
     if (!impl->sup_dot || m < 8 || k < 64) return 0;
@@ -4703,8 +4697,8 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
     /* one register a row leaves room for more rows */
     int mr = n_sup <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
     /* Fewer rows than a tile, and not a size compiled (3, 7): A copied with rows of zeros
-       under it, so that one tile of the next size reads them all (3 x 100 x 1000: 74 against
-       33 GFLOP/s as a tile of 2 and one of 1, each reading all of B), when the copy is small. */
+       under it, so that one tile of the next size reads them all, when the copy is small:
+       a tile of 2 and one of 1 would each read all of B. */
     int rows = n_sup > 0 && m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0
                    ? mdl__sup_rows(m) : m; /* (the dot products need no rows of zeros) */
     size_t size = trans_a || rows > m ? (size_t)rows * (size_t)k : 0, i;
@@ -4852,7 +4846,7 @@ mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, s
 /* The unpacked AVX-512 kernel: a tile of R rows and up to 32 columns, A and B read where they
    are. Per step of p: one or two loads of a row of B, R broadcasts of A(i, p) from A's rows,
    and R or 2R fused multiply-adds into R x NV accumulators. R, NV (registers a row) and FULL
-   (a whole strip of 32: plain loads, which measured 4 to 9% faster than masked ones) are
+   (a whole strip of 32: plain loads, which are cheaper than masked ones) are
    constants in each copy the dispatcher below makes, so the rows and registers a copy lacks
    cost nothing. C = A B is stored straight from the registers, and so is C += A B on a whole
    strip (beta = 1: gradients add up); anything else (alpha, beta, rows not stored) goes
@@ -4926,7 +4920,7 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
     int p;
     for (p = 0; p < k; p++, b += ldb) {
         __m512 b0, b1;
-        if (FULL) { /* 32 columns: plain loads (a masked one measured 4 to 9% slower), and */
+        if (FULL) { /* 32 columns: plain loads (cheaper than masked ones), and */
             b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
             _mm_prefetch((const char *)(b + 32), _MM_HINT_T0); /* the next strip's row asked */
             _mm_prefetch((const char *)(b + 48), _MM_HINT_T0); /* for early */
@@ -4963,11 +4957,9 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
    every program that includes minidl; mdl__gemm_sup_tiles makes the other sizes of these (a
    tile of 7 rows is a tile of 8 that starts a row higher, and skips it when it stores). Eight
    rows, not 12: a tile of 12 x 32 reads A from 12 rows, 11 offsets from the first, and with
-   B's pointer, its stride and the loop's end they are more than the 15 general registers.
-   GCC kept one in a vector register and moved it back at each step, and the loop ran at 0.96
-   to 0.97 of the same code compiled before, which had kept two on the stack (64 x 576 x 64,
-   32 x 288 x 256; the move most likely takes a multiply-add's slot). Tiles of 8 rows need
-   7 offsets, and ran at 1.00 of the old tiles of 12 on both. */
+   B's pointer, its stride and the loop's end they are more than the 15 general registers,
+   and the compiler moves one back from a vector register at each step (most likely taking a
+   multiply-add's slot). Tiles of 8 rows need 7 offsets, and lose nothing against 12. */
 #define MDL__SUP_TILE(r)                                                                     \
     do {                                                                                     \
         if (cols == 32)                                                                      \
@@ -5018,14 +5010,9 @@ mdl__sup_avx512_strip(int rows, int lo, int hi, int cols, int k, const float *a,
    own for each R: with alpha, beta and the rows stored known, no tile goes through memory,
    the function needs no frame to speak of, and a call costs a few cycles. The
    function above, which can do everything, saves six registers, realigns the stack for its
-   tile of C in memory and reads five of its arguments from the stack; called for each tile of
-   LeNet conv1 on one image (6 x 784 x 25: 25 tiles of 300 cycles of multiply-adds), it ran
-   at 86 to 90 GFLOP/s, these at 100 to 104, while OpenBLAS ran at 93 to 98 (on one of this
-   machine's two CPUs, at times on both, which runs code that loads and stores more slowly
-   than the other, whereas a loop of multiply-adds alone runs as fast; on the other, 108 to 111
-   against 110 to 114, OpenBLAS 107 to 109). C += A B went through the tile in memory before:
-   LeNet conv1 on one image with beta = 1 ran at 95 GFLOP/s, now 110; a weight gradient
-   A^T B, 25 x 4704 x 6, at 51, now 68. */
+   tile of C in memory and reads five of its arguments from the stack: for small tiles (a
+   first convolution layer's, a few hundred cycles of multiply-adds each) that is a large
+   share of the work. */
 #define MDL__SUP_AB(r)                                                                       \
     __attribute__((target("avx512f"), noinline)) static void mdl__sup_avx512_ab##r(          \
         int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
@@ -5096,7 +5083,7 @@ MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) __m256i mdl__lane_mask_av
     return _mm256_loadu_si256((const __m256i *)(const void *)(mdl__lanes_in + 8 - n));
 }
 
-/* A masked store is slow on some CPUs (AMD's before Zen 4): a plain one where every lane is in */
+/* A masked store is slow on some CPUs: a plain one where every lane is in */
 MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
 mdl__sup_put_avx2(float *c, __m256 v, __m256i m, int full) {
     if (full)
@@ -5245,8 +5232,8 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
    masked loads, which read nothing past the mask. At the end the accumulators are added up 8
    at a time into one register of 8 sums (mdl__sum8_avx2), stored one by one through a small
    array aligned to 64 bytes (unaligned, a 32-byte store that straddled two cache lines could
-   not be forwarded to the loads after it: a classifier head ran at 46 to 58 GFLOP/s instead
-   of 73 in five processes of eight, by where their stack fell). Rows past `rows` read the
+   not be forwarded to the loads after it, and the speed would depend on where the stack
+   fell). Rows past `rows` read the
    last row again and are not stored. Each element of C is computed by one tile, whatever the
    thread. */
 #define MDL__SUPD_ROW(i, load)                                                               \
@@ -5577,7 +5564,7 @@ static const mdl__gemm_impl *mdl__gemm_current(void) {
 }
 
 /* In auto mode, the kernel for one product: of the SIMD kernels this CPU runs (all of them do
-   about the same multiply-adds per cycle on the CPUs we measured), the one whose tiles waste
+   about the same multiply-adds per cycle where both run), the one whose tiles waste
    the least on padding; a 6-row product fills AVX2's 6-row tiles but half of AVX-512's 12. */
 static const mdl__gemm_impl *mdl__gemm_pick(int m, int n) {
     const mdl__gemm_impl *best = mdl__gemm_current();
@@ -5618,23 +5605,20 @@ MDLDEF int mdl_set_gemm_kernel(const char *name) {
     return 0;
 }
 
-/* Is C = A B^T small enough, and K long enough, for the dot-product kernels? Measured on
-   Zen 4 against the packed kernel: at C of 64 x 64 and K 256 the two ways are even, and the
-   smaller C or the longer K, the more the dot products win (6 x 25 x 4704: 5x); a C of 512 or
-   fewer values wins from K = 128 (32 x 10 x 128: 1.5x), and 32 x 32 x 128 already loses.
-   (Against the unpacked kernels' dot products, which mdl__sgemm prefers from 8 rows, see
-   there.) */
+/* Is C = A B^T small enough, and K long enough, for the dot-product kernels rather than the
+   packed one? The smaller C and the longer K, the more the dot products win: a C of up to
+   64 x 64 from K = 256, a C of up to 512 values from K = 128 (bench/README.md has the
+   crossing points). (Against the unpacked kernels' dot products, which mdl__sgemm prefers
+   from 8 rows, see there.) */
 static int mdl__dot_fits(int m, int n, int k) {
     double mn = (double)m * (double)n;
     return (mn <= 4096.0 && k >= 256) || (mn <= 512.0 && k >= 128);
 }
 
-/* Does C = alpha op(A) op(B) + beta C go to the unpacked kernels? Measured on Zen 4, against the
-   packed kernel (m x n x k, GFLOP/s): up to 2^25 multiply-adds they win or tie everywhere
-   tried (256^3: 112 against 107; 64 x 256 x 2048: 95 against 78), and beyond, with few rows
-   and K not too long, still (16 x 65536 x 144, a 16-channel convolution on 64 images: 33
-   against 26; 64 x 4096 x 576: 94 against 59); with many rows and a long K, packing wins
-   (1024^3: 84 against 63; 128 x 2048 x 2048: 71 against 67). */
+/* Does C = alpha op(A) op(B) + beta C go to the unpacked kernels rather than the packed one?
+   Up to 2^25 multiply-adds, where packing's copies are a large share of the work, and beyond
+   that with few rows and K not too long (a convolution with few channels over a batch); with
+   many rows and a long K, packing's reuse of cached blocks wins. */
 static int mdl__sup_fits(int m, int n, int k) {
     return (double)m * n * k <= 33554432.0 || (m <= 64 && k <= 2048);
 }
@@ -5642,8 +5626,7 @@ static int mdl__sup_fits(int m, int n, int k) {
 /* C = alpha op(A) op(B) + beta C with the chosen kernel: the 4 x 3 dot-product kernels for
    A B^T with fewer than 32 rows, a small C and a long K, unless the unpacked path takes the
    product whole as dot products of its own (8 rows or more and K >= 64, see
-   mdl__sup_dot_cols; they measured faster: 16 x 150 x 6400, a weight gradient, 83 -> 106
-   GFLOP/s; 16 x 10 x 128, a classifier head on 16 images, 31 -> 65); the unpacked kernels
+   mdl__sup_dot_cols: they need no copy and keep more sums in registers); the unpacked kernels
    when the product fits (transposed operands copied out first); the plain kernel for tiny
    products (under 512 multiply-adds) that packing would not pay for; and the packed kernel
    for the rest. */

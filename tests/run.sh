@@ -35,6 +35,7 @@
 #     (e) -DMINIDL_NO_SIMD   (f) -DMINIDL_DEBUG   (g) -DMINIDL_DOUBLE
 #     (h) two translation units linked: tests/matrix/two_tu_a.c + two_tu_b.c
 #     (i) -O2 -march=native  (j) -O0
+#     (k) clang -Wdocumentation on (h): every Doxygen @param names a real parameter
 # A compiler that is not installed is skipped with a note, except under CI (CI set), where it
 # is a failure.
 #
@@ -227,6 +228,8 @@ if [ "$mode" = test ]; then
     matrix two-tu gcc "${strict[@]}" -O2 -I. tests/matrix/two_tu_a.c tests/matrix/two_tu_b.c
     matrix O2-native gcc "${strict[@]}" -O2 -march=native "${smoke[@]}"
     matrix O0 gcc "${strict[@]}" -O0 "${smoke[@]}"
+    matrix clang-doc clang "${strict[@]}" -Wdocumentation -O2 -I. tests/matrix/two_tu_a.c \
+        tests/matrix/two_tu_b.c
 fi
 
 # 3. the snippets: README.md's C blocks and minidl.h's @code blocks
