@@ -153,17 +153,17 @@ typedef float mdl_scalar; /**< The one floating type of every tensor (float by d
  *  @{ */
 
 /** The list of error codes: X(code, description). Generates ::mdl_error and mdl_error_name(). */
-#define MDL_ERRORS(X)                                                       \
-    X(MDL_OK, "no error")                                                   \
-    X(MDL_ERR_NULL, "a required argument is NULL")                          \
-    X(MDL_ERR_SHAPE, "shapes do not fit together")                          \
-    X(MDL_ERR_ARG, "an argument is out of range")                           \
-    X(MDL_ERR_SIZE, "a size is negative or too large")                      \
-    X(MDL_ERR_STALE, "a tensor was used after its arena was reset")         \
-    X(MDL_ERR_GRAPH, "the autograd graph cannot do what was asked")         \
-    X(MDL_ERR_NONFINITE, "an op produced NaN or Inf")                       \
-    X(MDL_ERR_NOMEM, "out of memory")                                       \
-    X(MDL_ERR_IO, "a file could not be opened, read or written")            \
+#define MDL_ERRORS(X)                                                                        \
+    X(MDL_OK, "no error")                                                                    \
+    X(MDL_ERR_NULL, "a required argument is NULL")                                           \
+    X(MDL_ERR_SHAPE, "shapes do not fit together")                                           \
+    X(MDL_ERR_ARG, "an argument is out of range")                                            \
+    X(MDL_ERR_SIZE, "a size is negative or too large")                                       \
+    X(MDL_ERR_STALE, "a tensor was used after its arena was reset")                          \
+    X(MDL_ERR_GRAPH, "the autograd graph cannot do what was asked")                          \
+    X(MDL_ERR_NONFINITE, "an op produced NaN or Inf")                                        \
+    X(MDL_ERR_NOMEM, "out of memory")                                                        \
+    X(MDL_ERR_IO, "a file could not be opened, read or written")                             \
     X(MDL_ERR_FORMAT, "a file is corrupt or not in the expected format")
 
 #define MDL__ENUM_ITEM(code, text) code,
@@ -443,39 +443,39 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
  *  backward sit side by side in one block of the implementation; the op enum, the names and
  *  the backward table are generated from this list, and the gradient-check test walks it too.
  *  Other ops (mdl_neg, mdl_mean, mdl_var, mdl_transpose, mdl_stack, ...) are built from these. */
-#define MDL_OPS(X)                                                  \
-    X(ADD, "mdl_add", mdl__add_backward)                            \
-    X(SUB, "mdl_sub", mdl__sub_backward)                            \
-    X(MUL, "mdl_mul", mdl__mul_backward)                            \
-    X(DIV, "mdl_div", mdl__div_backward)                            \
-    X(MAXIMUM, "mdl_maximum", mdl__maximum_backward)                \
-    X(ADD_SCALAR, "mdl_add_scalar", mdl__add_scalar_backward)       \
-    X(MUL_SCALAR, "mdl_mul_scalar", mdl__mul_scalar_backward)       \
-    X(EXP, "mdl_exp", mdl__exp_backward)                            \
-    X(LOG, "mdl_log", mdl__log_backward)                            \
-    X(SQRT, "mdl_sqrt", mdl__sqrt_backward)                         \
-    X(ABS, "mdl_abs", mdl__abs_backward)                            \
-    X(POW, "mdl_pow", mdl__pow_backward)                            \
-    X(CLAMP, "mdl_clamp", mdl__clamp_backward)                      \
-    X(RELU, "mdl_relu", mdl__relu_backward)                         \
-    X(LEAKY_RELU, "mdl_leaky_relu", mdl__leaky_relu_backward)       \
-    X(SIGMOID, "mdl_sigmoid", mdl__sigmoid_backward)                \
-    X(TANH, "mdl_tanh", mdl__tanh_backward)                         \
-    X(GELU, "mdl_gelu", mdl__gelu_backward)                         \
-    X(SILU, "mdl_silu", mdl__silu_backward)                         \
-    X(ELU, "mdl_elu", mdl__elu_backward)                            \
-    X(SOFTMAX, "mdl_softmax", mdl__softmax_backward)                \
-    X(LOG_SOFTMAX, "mdl_log_softmax", mdl__softmax_backward)        \
-    X(SUM, "mdl_sum", mdl__sum_backward)                            \
-    X(MAX, "mdl_max", mdl__max_backward)                            \
-    X(MATMUL, "mdl_matmul", mdl__matmul_backward)                   \
-    X(CONV2D, "mdl_conv2d", mdl__conv2d_backward)                   \
-    X(MAX_POOL2D, "mdl_max_pool2d", mdl__pool_backward)             \
-    X(AVG_POOL2D, "mdl_avg_pool2d", mdl__pool_backward)             \
-    X(RESHAPE, "mdl_reshape", mdl__reshape_backward)                \
-    X(PERMUTE, "mdl_permute", mdl__permute_backward)                \
-    X(SLICE, "mdl_slice", mdl__slice_backward)                      \
-    X(CONCAT, "mdl_concat", mdl__concat_backward)                   \
+#define MDL_OPS(X)                                                                           \
+    X(ADD, "mdl_add", mdl__add_backward)                                                     \
+    X(SUB, "mdl_sub", mdl__sub_backward)                                                     \
+    X(MUL, "mdl_mul", mdl__mul_backward)                                                     \
+    X(DIV, "mdl_div", mdl__div_backward)                                                     \
+    X(MAXIMUM, "mdl_maximum", mdl__maximum_backward)                                         \
+    X(ADD_SCALAR, "mdl_add_scalar", mdl__add_scalar_backward)                                \
+    X(MUL_SCALAR, "mdl_mul_scalar", mdl__mul_scalar_backward)                                \
+    X(EXP, "mdl_exp", mdl__exp_backward)                                                     \
+    X(LOG, "mdl_log", mdl__log_backward)                                                     \
+    X(SQRT, "mdl_sqrt", mdl__sqrt_backward)                                                  \
+    X(ABS, "mdl_abs", mdl__abs_backward)                                                     \
+    X(POW, "mdl_pow", mdl__pow_backward)                                                     \
+    X(CLAMP, "mdl_clamp", mdl__clamp_backward)                                               \
+    X(RELU, "mdl_relu", mdl__relu_backward)                                                  \
+    X(LEAKY_RELU, "mdl_leaky_relu", mdl__leaky_relu_backward)                                \
+    X(SIGMOID, "mdl_sigmoid", mdl__sigmoid_backward)                                         \
+    X(TANH, "mdl_tanh", mdl__tanh_backward)                                                  \
+    X(GELU, "mdl_gelu", mdl__gelu_backward)                                                  \
+    X(SILU, "mdl_silu", mdl__silu_backward)                                                  \
+    X(ELU, "mdl_elu", mdl__elu_backward)                                                     \
+    X(SOFTMAX, "mdl_softmax", mdl__softmax_backward)                                         \
+    X(LOG_SOFTMAX, "mdl_log_softmax", mdl__softmax_backward)                                 \
+    X(SUM, "mdl_sum", mdl__sum_backward)                                                     \
+    X(MAX, "mdl_max", mdl__max_backward)                                                     \
+    X(MATMUL, "mdl_matmul", mdl__matmul_backward)                                            \
+    X(CONV2D, "mdl_conv2d", mdl__conv2d_backward)                                            \
+    X(MAX_POOL2D, "mdl_max_pool2d", mdl__pool_backward)                                      \
+    X(AVG_POOL2D, "mdl_avg_pool2d", mdl__pool_backward)                                      \
+    X(RESHAPE, "mdl_reshape", mdl__reshape_backward)                                         \
+    X(PERMUTE, "mdl_permute", mdl__permute_backward)                                         \
+    X(SLICE, "mdl_slice", mdl__slice_backward)                                               \
+    X(CONCAT, "mdl_concat", mdl__concat_backward)                                            \
     X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)
 
 #define MDL__OP_ENUM_ITEM(name, fn, backward) MDL_OP_##name,
@@ -4196,22 +4196,22 @@ typedef void (*mdl__micro_kernel)(int kc, const float *ap, const float *bp, size
    a[i][p] * b[j][p], for 4 rows of A and 3 rows of B, each row contiguous. */
 typedef void (*mdl__dot_kernel)(int k, const float *const *a, const float *const *b, float *out);
 
-/* The unpacked kernel (see mdl__gemm_sup): for `rows` rows (a size it compiles) and `cols`
+/* The unpacked kernel (see mdl__gemm_unpacked): for `rows` rows (a size it compiles) and `cols`
    columns, C = alpha A B + beta C on rows lo to hi of them, reading A (rows of k) and B (rows
    of cols) in place. The columns may span several strips (the kernel's width): it goes along
    them one tile after the other. */
-typedef void (*mdl__sup_kernel)(int rows, int lo, int hi, int cols, int k, const float *a,
+typedef void (*mdl__unpacked_kernel)(int rows, int lo, int hi, int cols, int k, const float *a,
                                 size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                                 float alpha, float beta);
 
 /* One whole strip of the unpacked kernel, C = A B or C += A B on all its rows (see
-   MDL__SUP_AB) */
-typedef void (*mdl__sup_ab_kernel)(int k, const float *a, size_t lda,
+   MDL__UNPACKED_AVX512_AB) */
+typedef void (*mdl__unpacked_ab_kernel)(int k, const float *a, size_t lda,
                                    const float *b, size_t ldb, float *c, size_t ldc);
 
-/* The unpacked kernels' dot products (see mdl__gemm_sup): C[i, j] = alpha dot(A row i,
+/* The unpacked kernels' dot products (see mdl__gemm_unpacked): C[i, j] = alpha dot(A row i,
    Bt row j) + beta C for i < rows and j < cols, rows of k values. */
-typedef void (*mdl__sup_dot_kernel)(int rows, int cols, int k, const float *a, size_t lda,
+typedef void (*mdl__unpacked_dot_kernel)(int rows, int cols, int k, const float *a, size_t lda,
                                     const float *bt, size_t ldbt, float *c, size_t ldc,
                                     float alpha, float beta);
 
@@ -4220,10 +4220,10 @@ typedef struct mdl__gemm_impl {
     int mr, nr;               /* tile size in rows and columns */
     mdl__micro_kernel kernel; /* NULL: use the plain kernel */
     mdl__dot_kernel dot;      /* for small products with a long shared dimension */
-    mdl__sup_kernel sup;      /* for small products, without packing */
-    int sup_mr, sup_nr;       /* its largest tile, */
-    int sup_mr_narrow;        /* and its most rows when the product is at most sup_nr / 2 wide */
-    mdl__sup_dot_kernel sup_dot; /* its dot products (see mdl__sup_dot_cols) */
+    mdl__unpacked_kernel unpacked;      /* for small products, without packing */
+    int unpacked_mr, unpacked_nr;       /* its largest tile, */
+    int unpacked_mr_narrow;   /* and its most rows, for products at most unpacked_nr / 2 wide */
+    mdl__unpacked_dot_kernel unpacked_dot; /* its dot products (see mdl__unpacked_dot_cols) */
 } mdl__gemm_impl;
 
 /* The end of every dot-product kernel: the products from p to k, fewer than one vector's
@@ -4564,7 +4564,7 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
 /* The unpacked GEMM, for C = alpha op(A) op(B) + beta C when the product is not too big:
    tiles of at most 8 x 32 (AVX-512; 6 x 16 with AVX2), each computed over the whole of K by
    a kernel that reads A's rows and B's rows where they are (a transposed operand is copied out
-   once, see mdl__gemm_sup). Packing copies all of A and B so that the micro-kernel reads them
+   once, see mdl__gemm_unpacked). Packing copies all of A and B so that the micro-kernel reads them
    in order and from cache; for a product of a
    few million multiply-adds the copies cost more than they save, and reading in place wins
    (every layer of a small network is such a product). A strip of B is K rows of 32 floats, read from L2 at most;
@@ -4575,54 +4575,54 @@ static void mdl__gemm_dot(const mdl__gemm_impl *impl, int m, int n, int k, float
    + 8 + 4) or of sizes as even as can be (24 rows of a narrow product: 12 + 12, not 16 + 8),
    whichever computes fewer rows. The tiles go strip by strip, so that a strip of B, once
    read, serves every row tile; with one row tile, a thread's strips go to the kernel in one
-   call, which goes along them itself (see MDL__SUP_AB).
+   call, which goes along them itself (see MDL__UNPACKED_AVX512_AB).
    With OpenMP the tiles are shared among the threads, each computed whole by one of them, so
    the result does not depend on the number of threads. */
-typedef struct mdl__sup_job {
-    mdl__sup_kernel sup;
-    mdl__sup_dot_kernel dot;
+typedef struct mdl__unpacked_job {
+    mdl__unpacked_kernel unpacked;
+    mdl__unpacked_dot_kernel dot;
     int mr, nr, even, m, n, k;
     int n_dot;  /* the last n_dot columns of C (after the n above) go to dot */
     int m_read; /* rows of a that may be read: m, or more when A was copied with rows of zeros */
     const float *a, *b, *bt; /* bt: those columns of B as rows, ldbt apart */
     size_t lda, ldb, ldbt, ldc;
     float alpha, beta, *c;
-} mdl__sup_job;
+} mdl__unpacked_job;
 
 /* The rows a kernel computes for a tile of r rows: the next tile size compiled */
-static int mdl__sup_rows(int r) {
+static int mdl__unpacked_rows(int r) {
     return r > 12 ? 16 : r > 10 ? 12 : r > 8 ? 10 : r > 6 ? 8 : r > 4 ? 6 : r > 2 ? 4 : r;
 }
 
 /* The largest tile size compiled that is at most r rows */
-static int mdl__sup_rows_below(int r) {
+static int mdl__unpacked_rows_below(int r) {
     return r >= 16 ? 16 : r >= 12 ? 12 : r >= 10 ? 10 : r >= 8 ? 8 : r >= 6 ? 6 : r >= 4 ? 4
                                                                                    : r >= 2 ? 2 : 1;
 }
 
 /* Row i of the first of tile ir: the rows go in tiles of mr (g->even: of sizes as even as
    possible) */
-static int mdl__sup_row0(const mdl__sup_job *g, int ir, int row_tiles) {
+static int mdl__unpacked_row0(const mdl__unpacked_job *g, int ir, int row_tiles) {
     return g->even ? (int)((long long)g->m * ir / row_tiles) : ir * g->mr;
 }
 
 /* Rows i0 to i1 of columns j0 to j0 + cols, in tiles of the sizes compiled (see
-   mdl__sup_avx512) */
-static void mdl__gemm_sup_rows(const mdl__sup_job *g, int i0, int i1, int j0, int cols) {
+   mdl__unpacked_avx512) */
+static void mdl__gemm_unpacked_rows(const mdl__unpacked_job *g, int i0, int i1, int j0, int cols) {
     while (i0 < i1) {
-        int rows = i1 - i0, r = mdl__sup_rows(rows), lo = 0, hi = rows;
+        int rows = i1 - i0, r = mdl__unpacked_rows(rows), lo = 0, hi = rows;
         if (i0 + r > g->m_read && i1 >= r) /* r rows ending at i1: the first r - rows */
             lo = r - rows, hi = r, i0 = i1 - r;  /* computed again, not stored */
         else if (i0 + r > g->m_read) /* no rows to read there: the largest size that fits */
-            r = mdl__sup_rows_below(rows), hi = r;
-        g->sup(r, lo, hi, cols, g->k, g->a + (size_t)i0 * g->lda, g->lda, g->b + j0, g->ldb,
+            r = mdl__unpacked_rows_below(rows), hi = r;
+        g->unpacked(r, lo, hi, cols, g->k, g->a + (size_t)i0 * g->lda, g->lda, g->b + j0, g->ldb,
                g->c + (size_t)i0 * g->ldc + (size_t)j0, g->ldc, g->alpha, g->beta);
         i0 += hi;
     }
 }
 
-static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
-    const mdl__sup_job *g = (const mdl__sup_job *)job;
+static void mdl__gemm_unpacked_tiles(const void *job, int t_id, int nt) {
+    const mdl__unpacked_job *g = (const mdl__unpacked_job *)job;
     const int mr = g->mr, nr = g->nr;
     const int row_tiles = (g->m + mr - 1) / mr, col_strips = (g->n + nr - 1) / nr;
     const int dot_strips = (g->n_dot + nr - 1) / nr;
@@ -4631,12 +4631,12 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
     /* tile t is row tile t % row_tiles of strip t / row_tiles, counted as they go rather than
        divided out for each tile: with tiles of a few hundred cycles (a first convolution
        layer's), two divisions per tile are a share of the time that shows */
-    ir = lo % row_tiles, jr = lo / row_tiles, next = mdl__sup_row0(g, ir, row_tiles);
+    ir = lo % row_tiles, jr = lo / row_tiles, next = mdl__unpacked_row0(g, ir, row_tiles);
     for (t = lo; t < hi; t++, ir++) {
         int i0, i1, j0, cols;
         if (ir == row_tiles) ir = 0, jr++, next = 0;
         i0 = next;
-        i1 = ir + 1 < row_tiles ? mdl__sup_row0(g, ir + 1, row_tiles) : g->m;
+        i1 = ir + 1 < row_tiles ? mdl__unpacked_row0(g, ir + 1, row_tiles) : g->m;
         next = i1;
         j0 = jr * nr, cols = g->n - j0 < nr ? g->n - j0 : nr;
         if (jr >= col_strips) { /* the last columns, as dot products, in strips of nr too */
@@ -4651,16 +4651,16 @@ static void mdl__gemm_sup_tiles(const void *job, int t_id, int nt) {
             cols = (last == col_strips ? g->n : last * nr) - j0;
             t += last - 1 - jr, jr = last - 1;
         }
-        mdl__gemm_sup_rows(g, i0, i1, j0, cols);
+        mdl__gemm_unpacked_rows(g, i0, i1, j0, cols);
     }
 }
 
 /* Multiply-adds a row of the unpacked kernel costs per step of p for a strip w columns wide,
    in 256-bit ones (a 512-bit one counts as two, as on CPUs that split it in halves): AVX-512 takes 8 columns or fewer in
    one 256-bit register, then 16 or 32 in one or two 512-bit ones; AVX2 8 or 16. */
-static int mdl__sup_strip_cost(const mdl__gemm_impl *impl, int w) {
-    int half = impl->sup_nr / 2;
-    return w == 0 ? 0 : w <= 8 ? 1 : (w + half - 1) / half * (impl->sup_nr / 16);
+static int mdl__unpacked_strip_cost(const mdl__gemm_impl *impl, int w) {
+    int half = impl->unpacked_nr / 2;
+    return w == 0 ? 0 : w <= 8 ? 1 : (w + half - 1) / half * (impl->unpacked_nr / 16);
 }
 
 /* How many of the last columns go to the dot-product kernel: the last n % 8, when that makes
@@ -4670,52 +4670,52 @@ static int mdl__sup_strip_cost(const mdl__gemm_impl *impl, int w) {
    dot product cost more than the lanes saved. With B transposed, all of them: B's rows are
    then what the dot products read, with nothing copied, where the unpacked kernel needs B^T
    copied out (a linear layer's X W^T). */
-static int mdl__sup_dot_cols(const mdl__gemm_impl *impl, int trans_b, int m, int n, int k) {
-    int w = n % impl->sup_nr, r = n % 8;
-    if (!impl->sup_dot || m < 8 || k < 64) return 0;
+static int mdl__unpacked_dot_cols(const mdl__gemm_impl *impl, int trans_b, int m, int n, int k) {
+    int w = n % impl->unpacked_nr, r = n % 8;
+    if (!impl->unpacked_dot || m < 8 || k < 64) return 0;
     if (trans_b) return n;
     if (r == 0) return 0;
-    return mdl__sup_strip_cost(impl, w - r) < mdl__sup_strip_cost(impl, w) ? r : 0;
+    return mdl__unpacked_strip_cost(impl, w - r) < mdl__unpacked_strip_cost(impl, w) ? r : 0;
 }
 
 /* C = alpha op(A) op(B) + beta C, unpacked. A transposed (stored k x m) is copied out first
    as A^T, so that its rows are contiguous as the kernel wants them: m x k floats, a fraction
    1/n of the product's work; likewise B transposed, k x n floats, a fraction 1/m, when the
    product is too short for dot products (fewer than 8 rows, or K < 64); otherwise B^T's rows
-   are B's, and the dot products read them in place (see mdl__sup_dot_cols). The columns
+   are B's, and the dot products read them in place (see mdl__unpacked_dot_cols). The columns
    left to the dot products read B's rows when B is transposed, and a copy of those columns of
    B as rows (n_dot x k floats) when not. Returns 0, having done nothing, when there is no
    memory for the copies. */
-static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, int m, int n,
+static int mdl__gemm_unpacked(const mdl__gemm_impl *impl, int trans_a, int trans_b, int m, int n,
                          int k, float alpha, const float *a, int lda, const float *b, int ldb,
                          float beta, float *c, int ldc) {
     float on_stack[MDL__GEMM_STACK];
     float *at = NULL, *bt = NULL, *bd = NULL, *buf = NULL;
-    mdl__sup_job job;
+    mdl__unpacked_job job;
     /* the last n % 8 columns, or all of them with B transposed, as dot products */
-    int n_dot = mdl__sup_dot_cols(impl, trans_b, m, n, k), n_sup = n - n_dot;
+    int n_dot = mdl__unpacked_dot_cols(impl, trans_b, m, n, k), n_unpacked = n - n_dot;
     /* one register a row leaves room for more rows */
-    int mr = n_sup <= impl->sup_nr / 2 ? impl->sup_mr_narrow : impl->sup_mr;
+    int mr = n_unpacked <= impl->unpacked_nr / 2 ? impl->unpacked_mr_narrow : impl->unpacked_mr;
     /* Fewer rows than a tile, and not a size compiled (3, 7): A copied with rows of zeros
        under it, so that one tile of the next size reads them all, when the copy is small:
        a tile of 2 and one of 1 would each read all of B. */
-    int rows = n_sup > 0 && m < mr && (double)mdl__sup_rows(m) * k <= 1048576.0
-                   ? mdl__sup_rows(m) : m; /* (the dot products need no rows of zeros) */
+    int rows = n_unpacked > 0 && m < mr && (double)mdl__unpacked_rows(m) * k <= 1048576.0
+                   ? mdl__unpacked_rows(m) : m; /* (the dot products need no rows of zeros) */
     size_t size = trans_a || rows > m ? (size_t)rows * (size_t)k : 0, i;
-    size_t size_b = trans_b ? (size_t)k * (size_t)n_sup : 0; /* B^T copied out, k x n_sup */
+    size_t size_b = trans_b ? (size_t)k * (size_t)n_unpacked : 0; /* B^T copied out */
     size_t size_d = trans_b ? 0 : (size_t)n_dot * (size_t)k; /* B's last columns as rows */
     if (size + size_b + size_d > 0) {
         size_t total = size + size_b + size_d;
         buf = total <= MDL__GEMM_STACK ? on_stack : (float *)MINIDL_MALLOC(total * sizeof(float));
         if (!buf) return 0;
     }
-    if (trans_b && n_sup) {
+    if (trans_b && n_unpacked) {
         bt = buf + size;
-        mdl__transpose(b, (size_t)ldb, n_sup, k, 1.0f, bt, (size_t)n_sup);
+        mdl__transpose(b, (size_t)ldb, n_unpacked, k, 1.0f, bt, (size_t)n_unpacked);
     }
     if (size_d) {
         bd = buf + size + size_b;
-        mdl__transpose(b + n_sup, (size_t)ldb, k, n_dot, 1.0f, bd, (size_t)k);
+        mdl__transpose(b + n_unpacked, (size_t)ldb, k, n_dot, 1.0f, bd, (size_t)k);
     }
     if (size) {
         at = buf;
@@ -4727,62 +4727,68 @@ static int mdl__gemm_sup(const mdl__gemm_impl *impl, int trans_a, int trans_b, i
         }
         memset(at + (size_t)m * (size_t)k, 0, (size - (size_t)m * (size_t)k) * sizeof(float));
     }
-    job.sup = impl->sup, job.mr = mr, job.nr = impl->sup_nr, job.m = m, job.n = n_sup, job.k = k;
-    job.dot = impl->sup_dot, job.n_dot = n_dot;
-    job.bt = bd ? bd : n_dot ? b + (size_t)n_sup * (size_t)ldb : NULL; /* B^T's rows: B's */
+    job.unpacked = impl->unpacked, job.mr = mr, job.nr = impl->unpacked_nr;
+    job.m = m, job.n = n_unpacked, job.k = k;
+    job.dot = impl->unpacked_dot, job.n_dot = n_dot;
+    job.bt = bd ? bd : n_dot ? b + (size_t)n_unpacked * (size_t)ldb : NULL; /* B^T's rows: B's */
     job.ldbt = bd ? (size_t)k : (size_t)ldb;
     job.m_read = rows;
     {   /* tiles of mr rows and the rest (20: 8 + 8 + 4), or as even as can be (24 rows of a
            narrow product: 12 + 12, not 16 + 8), whichever computes fewer rows in all */
         int tiles = (m + job.mr - 1) / job.mr, t, rows_even = 0;
-        int rows_greedy = (tiles - 1) * mdl__sup_rows(job.mr) +
-                          mdl__sup_rows(m - (tiles - 1) * job.mr);
+        int rows_greedy = (tiles - 1) * mdl__unpacked_rows(job.mr) +
+                          mdl__unpacked_rows(m - (tiles - 1) * job.mr);
         job.even = 0; /* (one tile: the two ways are one, and this one needs no division) */
         if (tiles > 1) {
             for (t = 0; t < tiles; t++)
-                rows_even += mdl__sup_rows((int)((long long)m * (t + 1) / tiles) -
+                rows_even += mdl__unpacked_rows((int)((long long)m * (t + 1) / tiles) -
                                            (int)((long long)m * t / tiles));
             job.even = rows_even <= rows_greedy;
         }
     }
     job.a = at ? at : a, job.b = bt ? bt : b;
-    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n_sup : ldb), job.ldc = (size_t)ldc;
+    job.lda = (size_t)(at ? k : lda), job.ldb = (size_t)(bt ? n_unpacked : ldb);
+    job.ldc = (size_t)ldc;
     job.alpha = alpha, job.beta = beta, job.c = c;
-    mdl__team_run(mdl__gemm_sup_tiles, &job, (double)m * (double)n * (double)k);
+    mdl__team_run(mdl__gemm_unpacked_tiles, &job, (double)m * (double)n * (double)k);
     if (buf && buf != on_stack) MINIDL_FREE(buf);
     return 1;
 }
 
 #if defined(MDL__X86)
+/* The register tiles below name their accumulators acc<i>_<j>: row i of the tile of C, its
+   j-th register of columns (acc3_1 holds row 3, columns 16 to 31 in AVX-512). */
+
 /* AVX-512 micro-kernel, a 12 x 32 tile: 24 accumulators of 16 floats (two per row), plus two
    registers for a row of Bp and one for a broadcast element of Ap: 27 of the 32 registers.
    Each step of p does 24 fused multiply-adds for 2 loads and 12 broadcasts. */
 #define MDL__AVX512_ROW(i)                                                                   \
     do {                                                                                     \
         __m512 ai = _mm512_set1_ps(ap[i]);                                                   \
-        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                          \
-        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                          \
+        acc##i##_0 = _mm512_fmadd_ps(ai, b0, acc##i##_0);                                    \
+        acc##i##_1 = _mm512_fmadd_ps(ai, b1, acc##i##_1);                                    \
     } while (0)
 #define MDL__AVX512_STORE(i)                                                                 \
     do {                                                                                     \
         float *ci = c + (size_t)(i) * ldc;                                                   \
         if (beta == 0) {                                                                     \
-            _mm512_storeu_ps(ci, c##i##a);                                                   \
-            _mm512_storeu_ps(ci + 16, c##i##b);                                              \
+            _mm512_storeu_ps(ci, acc##i##_0);                                                \
+            _mm512_storeu_ps(ci + 16, acc##i##_1);                                           \
         } else {                                                                             \
             __m512 vb = _mm512_set1_ps(beta);                                                \
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), c##i##a));         \
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), c##i##b)); \
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), acc##i##_0));      \
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), acc##i##_1)); \
         }                                                                                    \
     } while (0)
 
 __attribute__((target("avx512f"))) static void
 mdl__kernel_avx512(int kc, const float *ap, const float *bp, size_t ldbp, float *c, size_t ldc,
                    float beta) {
-    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
-    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
-    __m512 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
-    __m512 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    __m512 acc0_0 = _mm512_setzero_ps(), acc0_1 = acc0_0, acc1_0 = acc0_0, acc1_1 = acc0_0;
+    __m512 acc2_0 = acc0_0, acc2_1 = acc0_0, acc3_0 = acc0_0, acc3_1 = acc0_0, acc4_0 = acc0_0;
+    __m512 acc4_1 = acc0_0, acc5_0 = acc0_0, acc5_1 = acc0_0, acc6_0 = acc0_0, acc6_1 = acc0_0;
+    __m512 acc7_0 = acc0_0, acc7_1 = acc0_0, acc8_0 = acc0_0, acc8_1 = acc0_0, acc9_0 = acc0_0;
+    __m512 acc9_1 = acc0_0, acc10_0 = acc0_0, acc10_1 = acc0_0, acc11_0 = acc0_0, acc11_1 = acc0_0;
     int p;
     for (p = 0; p < 12; p++) { /* ask for the C tile now: it is needed only at the end, and */
         _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0); /* a miss then stalls */
@@ -4804,27 +4810,28 @@ mdl__kernel_avx512(int kc, const float *ap, const float *bp, size_t ldbp, float 
 #define MDL__AVX2_ROW(i)                                                                     \
     do {                                                                                     \
         __m256 ai = _mm256_broadcast_ss(ap + (i));                                           \
-        c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a);                                          \
-        c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b);                                          \
+        acc##i##_0 = _mm256_fmadd_ps(ai, b0, acc##i##_0);                                    \
+        acc##i##_1 = _mm256_fmadd_ps(ai, b1, acc##i##_1);                                    \
     } while (0)
 #define MDL__AVX2_STORE(i)                                                                   \
     do {                                                                                     \
         float *ci = c + (size_t)(i) * ldc;                                                   \
         if (beta == 0) {                                                                     \
-            _mm256_storeu_ps(ci, c##i##a);                                                   \
-            _mm256_storeu_ps(ci + 8, c##i##b);                                               \
+            _mm256_storeu_ps(ci, acc##i##_0);                                                \
+            _mm256_storeu_ps(ci + 8, acc##i##_1);                                            \
         } else {                                                                             \
             __m256 vb = _mm256_set1_ps(beta);                                                \
-            _mm256_storeu_ps(ci, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), c##i##a));         \
-            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), c##i##b)); \
+            _mm256_storeu_ps(ci, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), acc##i##_0));      \
+            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), acc##i##_1)); \
         }                                                                                    \
     } while (0)
 
 __attribute__((target("avx2,fma"))) static void
 mdl__kernel_avx2(int kc, const float *ap, const float *bp, size_t ldbp, float *c, size_t ldc,
                  float beta) {
-    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
-    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    __m256 acc0_0 = _mm256_setzero_ps(), acc0_1 = acc0_0, acc1_0 = acc0_0, acc1_1 = acc0_0;
+    __m256 acc2_0 = acc0_0, acc2_1 = acc0_0, acc3_0 = acc0_0, acc3_1 = acc0_0, acc4_0 = acc0_0;
+    __m256 acc4_1 = acc0_0, acc5_0 = acc0_0, acc5_1 = acc0_0;
     int p;
     for (p = 0; p < 6; p++) { /* ask for the C tile now (see the AVX-512 kernel) */
         _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0);
@@ -4840,7 +4847,7 @@ mdl__kernel_avx2(int kc, const float *ap, const float *bp, size_t ldbp, float *c
 }
 
 __attribute__((target("avx2,fma"), noinline)) static void
-mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+mdl__unpacked_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
                     const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta);
 
 /* The unpacked AVX-512 kernel: a tile of R rows and up to 32 columns, A and B read where they
@@ -4851,27 +4858,27 @@ mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, s
    cost nothing. C = A B is stored straight from the registers, and so is C += A B on a whole
    strip (beta = 1: gradients add up); anything else (alpha, beta, rows not stored) goes
    through a tile in memory, to one routine that all copies share. */
-#define MDL__SUP_ROW(i)                                                                      \
+#define MDL__UNPACKED_AVX512_ROW(i)                                                          \
     if (R > i) {                                                                             \
         __m512 ai = _mm512_set1_ps(a##i[p]);                                                 \
-        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                          \
-        if (NV > 1) c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                              \
+        acc##i##_0 = _mm512_fmadd_ps(ai, b0, acc##i##_0);                                    \
+        if (NV > 1) acc##i##_1 = _mm512_fmadd_ps(ai, b1, acc##i##_1);                        \
     }
-#define MDL__SUP_PUT(i)                                                                      \
+#define MDL__UNPACKED_AVX512_PUT(i)                                                          \
     if (R > i) {                                                                             \
-        _mm512_mask_storeu_ps(c + (size_t)(i) * ldc, m0, c##i##a);                           \
-        if (NV > 1) _mm512_mask_storeu_ps(c + (size_t)(i) * ldc + 16, m1, c##i##b);          \
+        _mm512_mask_storeu_ps(c + (size_t)(i) * ldc, m0, acc##i##_0);                        \
+        if (NV > 1) _mm512_mask_storeu_ps(c + (size_t)(i) * ldc + 16, m1, acc##i##_1);       \
     }
-#define MDL__SUP_ADD(i) /* a whole strip: C += the sums */                                   \
+#define MDL__UNPACKED_AVX512_ADD(i) /* a whole strip: C += the sums */                       \
     if (R > i) {                                                                             \
         float *ci = c + (size_t)(i) * ldc;                                                   \
-        _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c##i##a));                  \
-        _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c##i##b));         \
+        _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), acc##i##_0));                \
+        _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), acc##i##_1));      \
     }
-#define MDL__SUP_SPILL(i)                                                                    \
+#define MDL__UNPACKED_AVX512_SPILL(i)                                                        \
     if (R > i) {                                                                             \
-        _mm512_storeu_ps(t + (i) * 32, c##i##a);                                             \
-        if (NV > 1) _mm512_storeu_ps(t + (i) * 32 + 16, c##i##b);                            \
+        _mm512_storeu_ps(t + (i) * 32, acc##i##_0);                                          \
+        if (NV > 1) _mm512_storeu_ps(t + (i) * 32 + 16, acc##i##_1);                         \
     }
 
 /* The first n lanes of 16, as a mask (none for n <= 0, all for n >= 16) */
@@ -4882,7 +4889,7 @@ MDL__ALWAYS_INLINE __mmask16 mdl__lanes16(int n) {
 /* Rows lo to hi of a tile of sums t (rows 32 floats apart, cols <= 32 columns) into C:
    C = alpha t + beta C (beta = 0: C not read). Not inlined: the tiles of every size share it. */
 __attribute__((target("avx512f"), noinline)) static void
-mdl__sup_store_avx512(const float *t, int lo, int hi, int cols, float *c, size_t ldc,
+mdl__unpacked_store_avx512(const float *t, int lo, int hi, int cols, float *c, size_t ldc,
                       float alpha, float beta) {
     const __mmask16 m0 = mdl__lanes16(cols), m1 = mdl__lanes16(cols - 16);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -4901,22 +4908,28 @@ mdl__sup_store_avx512(const float *t, int lo, int hi, int cols, float *c, size_t
     }
 }
 
+/* the pointer to row i of A, for the rows the tile has */
+#define MDL__UNPACKED_AVX512_A(i) *a##i = R > i ? a + (size_t)(i) * lda : a
 MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
-mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols, int k,
+mdl__unpacked_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols,
+                          int k,
                      const float *a, size_t lda,
                      const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
     const __mmask16 m0 = mdl__lanes16(cols), m1 = mdl__lanes16(cols - 16);
-#define MDL__SUP_A(i) *a##i = R > i ? a + (size_t)(i) * lda : a
-    const float MDL__SUP_A(0), MDL__SUP_A(1), MDL__SUP_A(2), MDL__SUP_A(3), MDL__SUP_A(4);
-    const float MDL__SUP_A(5), MDL__SUP_A(6), MDL__SUP_A(7), MDL__SUP_A(8), MDL__SUP_A(9);
-    const float MDL__SUP_A(10), MDL__SUP_A(11), MDL__SUP_A(12), MDL__SUP_A(13), MDL__SUP_A(14);
-    const float MDL__SUP_A(15);
-    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
-    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
-    __m512 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
-    __m512 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
-    __m512 c12a = c0a, c12b = c0a, c13a = c0a, c13b = c0a, c14a = c0a, c14b = c0a;
-    __m512 c15a = c0a, c15b = c0a;
+    const float MDL__UNPACKED_AVX512_A(0), MDL__UNPACKED_AVX512_A(1), MDL__UNPACKED_AVX512_A(2);
+    const float MDL__UNPACKED_AVX512_A(3), MDL__UNPACKED_AVX512_A(4);
+    const float MDL__UNPACKED_AVX512_A(5), MDL__UNPACKED_AVX512_A(6), MDL__UNPACKED_AVX512_A(7);
+    const float MDL__UNPACKED_AVX512_A(8), MDL__UNPACKED_AVX512_A(9);
+    const float MDL__UNPACKED_AVX512_A(10), MDL__UNPACKED_AVX512_A(11), MDL__UNPACKED_AVX512_A(12);
+    const float MDL__UNPACKED_AVX512_A(13), MDL__UNPACKED_AVX512_A(14);
+    const float MDL__UNPACKED_AVX512_A(15);
+    __m512 acc0_0 = _mm512_setzero_ps(), acc0_1 = acc0_0, acc1_0 = acc0_0, acc1_1 = acc0_0;
+    __m512 acc2_0 = acc0_0, acc2_1 = acc0_0, acc3_0 = acc0_0, acc3_1 = acc0_0, acc4_0 = acc0_0;
+    __m512 acc4_1 = acc0_0, acc5_0 = acc0_0, acc5_1 = acc0_0, acc6_0 = acc0_0, acc6_1 = acc0_0;
+    __m512 acc7_0 = acc0_0, acc7_1 = acc0_0, acc8_0 = acc0_0, acc8_1 = acc0_0, acc9_0 = acc0_0;
+    __m512 acc9_1 = acc0_0, acc10_0 = acc0_0, acc10_1 = acc0_0, acc11_0 = acc0_0, acc11_1 = acc0_0;
+    __m512 acc12_0 = acc0_0, acc12_1 = acc0_0, acc13_0 = acc0_0, acc13_1 = acc0_0, acc14_0 = acc0_0;
+    __m512 acc14_1 = acc0_0, acc15_0 = acc0_0, acc15_1 = acc0_0;
     int p;
     for (p = 0; p < k; p++, b += ldb) {
         __m512 b0, b1;
@@ -4928,79 +4941,102 @@ mdl__sup_avx512_tile(const int R, const int NV, const int FULL, int lo, int hi, 
             b0 = _mm512_maskz_loadu_ps(m0, b);
             b1 = NV > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
         }
-        MDL__SUP_ROW(0) MDL__SUP_ROW(1) MDL__SUP_ROW(2) MDL__SUP_ROW(3)
-        MDL__SUP_ROW(4) MDL__SUP_ROW(5) MDL__SUP_ROW(6) MDL__SUP_ROW(7)
-        MDL__SUP_ROW(8) MDL__SUP_ROW(9) MDL__SUP_ROW(10) MDL__SUP_ROW(11)
-        MDL__SUP_ROW(12) MDL__SUP_ROW(13) MDL__SUP_ROW(14) MDL__SUP_ROW(15)
+        MDL__UNPACKED_AVX512_ROW(0) MDL__UNPACKED_AVX512_ROW(1) MDL__UNPACKED_AVX512_ROW(2)
+        MDL__UNPACKED_AVX512_ROW(3)
+        MDL__UNPACKED_AVX512_ROW(4) MDL__UNPACKED_AVX512_ROW(5) MDL__UNPACKED_AVX512_ROW(6)
+        MDL__UNPACKED_AVX512_ROW(7)
+        MDL__UNPACKED_AVX512_ROW(8) MDL__UNPACKED_AVX512_ROW(9) MDL__UNPACKED_AVX512_ROW(10)
+        MDL__UNPACKED_AVX512_ROW(11)
+        MDL__UNPACKED_AVX512_ROW(12) MDL__UNPACKED_AVX512_ROW(13) MDL__UNPACKED_AVX512_ROW(14)
+        MDL__UNPACKED_AVX512_ROW(15)
     }
     if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == R) { /* C = A B, from the registers */
-        MDL__SUP_PUT(0) MDL__SUP_PUT(1) MDL__SUP_PUT(2) MDL__SUP_PUT(3)
-        MDL__SUP_PUT(4) MDL__SUP_PUT(5) MDL__SUP_PUT(6) MDL__SUP_PUT(7)
-        MDL__SUP_PUT(8) MDL__SUP_PUT(9) MDL__SUP_PUT(10) MDL__SUP_PUT(11)
-        MDL__SUP_PUT(12) MDL__SUP_PUT(13) MDL__SUP_PUT(14) MDL__SUP_PUT(15)
+        MDL__UNPACKED_AVX512_PUT(0) MDL__UNPACKED_AVX512_PUT(1) MDL__UNPACKED_AVX512_PUT(2)
+        MDL__UNPACKED_AVX512_PUT(3)
+        MDL__UNPACKED_AVX512_PUT(4) MDL__UNPACKED_AVX512_PUT(5) MDL__UNPACKED_AVX512_PUT(6)
+        MDL__UNPACKED_AVX512_PUT(7)
+        MDL__UNPACKED_AVX512_PUT(8) MDL__UNPACKED_AVX512_PUT(9) MDL__UNPACKED_AVX512_PUT(10)
+        MDL__UNPACKED_AVX512_PUT(11)
+        MDL__UNPACKED_AVX512_PUT(12) MDL__UNPACKED_AVX512_PUT(13) MDL__UNPACKED_AVX512_PUT(14)
+        MDL__UNPACKED_AVX512_PUT(15)
     } else if (FULL && NV > 1 && R <= 8 && alpha == 1.0f && beta == 1.0f && lo == 0 && hi == R) {
-        MDL__SUP_ADD(0) MDL__SUP_ADD(1) MDL__SUP_ADD(2) MDL__SUP_ADD(3)  /* C += A B, as */
-        MDL__SUP_ADD(4) MDL__SUP_ADD(5) MDL__SUP_ADD(6) MDL__SUP_ADD(7)  /* gradients add up */
+        /* C += A B, as */
+        MDL__UNPACKED_AVX512_ADD(0) MDL__UNPACKED_AVX512_ADD(1) MDL__UNPACKED_AVX512_ADD(2)
+        MDL__UNPACKED_AVX512_ADD(3)
+        /* gradients add up */
+        MDL__UNPACKED_AVX512_ADD(4) MDL__UNPACKED_AVX512_ADD(5) MDL__UNPACKED_AVX512_ADD(6)
+        MDL__UNPACKED_AVX512_ADD(7)
     } else { /* through memory, into one loop shared by the tiles of every size */
         float t[16 * 32];
-        MDL__SUP_SPILL(0) MDL__SUP_SPILL(1) MDL__SUP_SPILL(2) MDL__SUP_SPILL(3)
-        MDL__SUP_SPILL(4) MDL__SUP_SPILL(5) MDL__SUP_SPILL(6) MDL__SUP_SPILL(7)
-        MDL__SUP_SPILL(8) MDL__SUP_SPILL(9) MDL__SUP_SPILL(10) MDL__SUP_SPILL(11)
-        MDL__SUP_SPILL(12) MDL__SUP_SPILL(13) MDL__SUP_SPILL(14) MDL__SUP_SPILL(15)
-        mdl__sup_store_avx512(t, lo, hi, cols, c, ldc, alpha, beta);
+        MDL__UNPACKED_AVX512_SPILL(0) MDL__UNPACKED_AVX512_SPILL(1) MDL__UNPACKED_AVX512_SPILL(2)
+        MDL__UNPACKED_AVX512_SPILL(3)
+        MDL__UNPACKED_AVX512_SPILL(4) MDL__UNPACKED_AVX512_SPILL(5) MDL__UNPACKED_AVX512_SPILL(6)
+        MDL__UNPACKED_AVX512_SPILL(7)
+        MDL__UNPACKED_AVX512_SPILL(8) MDL__UNPACKED_AVX512_SPILL(9) MDL__UNPACKED_AVX512_SPILL(10)
+        MDL__UNPACKED_AVX512_SPILL(11)
+        MDL__UNPACKED_AVX512_SPILL(12) MDL__UNPACKED_AVX512_SPILL(13) MDL__UNPACKED_AVX512_SPILL(14)
+        MDL__UNPACKED_AVX512_SPILL(15)
+        mdl__unpacked_store_avx512(t, lo, hi, cols, c, ldc, alpha, beta);
     }
 }
 
 /* The tile sizes compiled: 1, 2, 4, 6 or 8 rows with two registers a row, 10, 12 or 16 with
-   one (mdl__gemm_sup makes tiles of more than 8 rows only for products at most 16 wide).
+   one (mdl__gemm_unpacked makes tiles of more than 8 rows only for products at most 16 wide).
    Every size from 1 to 16 would be 40 copies of the kernel, and a second more to compile
-   every program that includes minidl; mdl__gemm_sup_tiles makes the other sizes of these (a
+   every program that includes minidl; mdl__gemm_unpacked_tiles makes the other sizes of these (a
    tile of 7 rows is a tile of 8 that starts a row higher, and skips it when it stores). Eight
    rows, not 12: a tile of 12 x 32 reads A from 12 rows, 11 offsets from the first, and with
    B's pointer, its stride and the loop's end they are more than the 15 general registers,
    and the compiler moves one back from a vector register at each step (most likely taking a
    multiply-add's slot). Tiles of 8 rows need 7 offsets, and lose nothing against 12. */
-#define MDL__SUP_TILE(r)                                                                     \
+#define MDL__UNPACKED_AVX512_TILE(r)                                                         \
     do {                                                                                     \
         if (cols == 32)                                                                      \
-            mdl__sup_avx512_tile(r, 2, 1, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+            mdl__unpacked_avx512_tile(r, 2, 1, lo, hi, cols, k, a, lda, b, ldb, c, ldc,      \
+                                      alpha, beta);                                          \
         else if (cols > 16)                                                                  \
-            mdl__sup_avx512_tile(r, 2, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+            mdl__unpacked_avx512_tile(r, 2, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc,      \
+                                      alpha, beta);                                          \
         else                                                                                 \
-            mdl__sup_avx512_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+            mdl__unpacked_avx512_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc,      \
+                                      alpha, beta);                                          \
     } while (0)
 
 /* One strip of at most 32 columns (16 for more than 8 rows), any alpha and beta, rows lo to
    hi of a tile of rows rows stored */
 __attribute__((target("avx512f"), noinline)) static void
-mdl__sup_avx512_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+mdl__unpacked_avx512_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
                       const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
     MINIDL_ASSERT(rows <= 8 || cols <= 16);
     if (cols <= 8 && rows == 16) { /* in 256-bit registers, 12 rows at most: 8 and 8 */
         if (lo < 8)
-            mdl__sup_avx2_strip(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha,
+            mdl__unpacked_avx2_strip(8, lo, hi < 8 ? hi : 8, cols, k, a, lda, b, ldb, c, ldc, alpha,
                                beta);
         if (hi > 8)
-            mdl__sup_avx2_strip(8, lo > 8 ? lo - 8 : 0, hi - 8, cols, k, a + 8 * lda, lda, b, ldb,
+            mdl__unpacked_avx2_strip(8, lo > 8 ? lo - 8 : 0, hi - 8, cols, k, a + 8 * lda, lda, b,
+                                     ldb,
                                c + 8 * ldc, ldc, alpha, beta);
     } else if (cols <= 8) {
-        mdl__sup_avx2_strip(rows, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        mdl__unpacked_avx2_strip(rows, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
     } else {
         switch (rows) {
         case 16:
-            mdl__sup_avx512_tile(16, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            mdl__unpacked_avx512_tile(16, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha,
+                                      beta);
             break;
         case 12:
-            mdl__sup_avx512_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            mdl__unpacked_avx512_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha,
+                                      beta);
             break;
         case 10:
-            mdl__sup_avx512_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+            mdl__unpacked_avx512_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha,
+                                      beta);
             break;
-        case 8: MDL__SUP_TILE(8); break;
-        case 6: MDL__SUP_TILE(6); break;
-        case 4: MDL__SUP_TILE(4); break;
-        case 2: MDL__SUP_TILE(2); break;
-        default: MDL__SUP_TILE(1); break;
+        case 8: MDL__UNPACKED_AVX512_TILE(8); break;
+        case 6: MDL__UNPACKED_AVX512_TILE(6); break;
+        case 4: MDL__UNPACKED_AVX512_TILE(4); break;
+        case 2: MDL__UNPACKED_AVX512_TILE(2); break;
+        default: MDL__UNPACKED_AVX512_TILE(1); break;
         }
     }
 }
@@ -5013,36 +5049,37 @@ mdl__sup_avx512_strip(int rows, int lo, int hi, int cols, int k, const float *a,
    tile of C in memory and reads five of its arguments from the stack: for small tiles (a
    first convolution layer's, a few hundred cycles of multiply-adds each) that is a large
    share of the work. */
-#define MDL__SUP_AB(r)                                                                       \
-    __attribute__((target("avx512f"), noinline)) static void mdl__sup_avx512_ab##r(          \
+#define MDL__UNPACKED_AVX512_AB(r)                                                           \
+    __attribute__((target("avx512f"), noinline)) static void mdl__unpacked_avx512_ab##r(     \
         int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
-        mdl__sup_avx512_tile(r, 2, 1, 0, r, 32, k, a, lda, b, ldb, c, ldc, 1.0f, 0.0f);      \
+        mdl__unpacked_avx512_tile(r, 2, 1, 0, r, 32, k, a, lda, b, ldb, c, ldc, 1.0f, 0.0f); \
     }                                                                                        \
-    __attribute__((target("avx512f"), noinline)) static void mdl__sup_avx512_abc##r(         \
+    __attribute__((target("avx512f"), noinline)) static void mdl__unpacked_avx512_abc##r(    \
         int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
-        mdl__sup_avx512_tile(r, 2, 1, 0, r, 32, k, a, lda, b, ldb, c, ldc, 1.0f, 1.0f);      \
+        mdl__unpacked_avx512_tile(r, 2, 1, 0, r, 32, k, a, lda, b, ldb, c, ldc, 1.0f, 1.0f); \
     }
-MDL__SUP_AB(1) MDL__SUP_AB(2) MDL__SUP_AB(4) MDL__SUP_AB(6) MDL__SUP_AB(8)
+MDL__UNPACKED_AVX512_AB(1) MDL__UNPACKED_AVX512_AB(2) MDL__UNPACKED_AVX512_AB(4)
+MDL__UNPACKED_AVX512_AB(6) MDL__UNPACKED_AVX512_AB(8)
 
 /* rows rows (a size compiled) and cols columns (at most 16 for more than 8 rows), rows lo to
    hi stored: strip after strip, by the functions above */
 __attribute__((target("avx512f"))) static void
-mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+mdl__unpacked_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
                 const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
-    mdl__sup_ab_kernel ab = NULL;
+    mdl__unpacked_ab_kernel ab = NULL;
     if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == rows)
-        ab = rows == 8 ? mdl__sup_avx512_ab8 : rows == 6 ? mdl__sup_avx512_ab6
-           : rows == 4 ? mdl__sup_avx512_ab4 : rows == 2 ? mdl__sup_avx512_ab2
-           : rows == 1 ? mdl__sup_avx512_ab1 : NULL;
+        ab = rows == 8 ? mdl__unpacked_avx512_ab8 : rows == 6 ? mdl__unpacked_avx512_ab6
+           : rows == 4 ? mdl__unpacked_avx512_ab4 : rows == 2 ? mdl__unpacked_avx512_ab2
+           : rows == 1 ? mdl__unpacked_avx512_ab1 : NULL;
     else if (alpha == 1.0f && beta == 1.0f && lo == 0 && hi == rows)
-        ab = rows == 8 ? mdl__sup_avx512_abc8 : rows == 6 ? mdl__sup_avx512_abc6
-           : rows == 4 ? mdl__sup_avx512_abc4 : rows == 2 ? mdl__sup_avx512_abc2
-           : rows == 1 ? mdl__sup_avx512_abc1 : NULL;
+        ab = rows == 8 ? mdl__unpacked_avx512_abc8 : rows == 6 ? mdl__unpacked_avx512_abc6
+           : rows == 4 ? mdl__unpacked_avx512_abc4 : rows == 2 ? mdl__unpacked_avx512_abc2
+           : rows == 1 ? mdl__unpacked_avx512_abc1 : NULL;
     for (; cols > 0; cols -= 32, b += 32, c += 32) {
         if (ab && cols >= 32)
             ab(k, a, lda, b, ldb, c, ldc);
         else
-            mdl__sup_avx512_strip(rows, lo, hi, cols < 32 ? cols : 32, k, a, lda, b, ldb, c,
+            mdl__unpacked_avx512_strip(rows, lo, hi, cols < 32 ? cols : 32, k, a, lda, b, ldb, c,
                                   ldc, alpha, beta);
     }
 }
@@ -5052,27 +5089,27 @@ mdl__sup_avx512(int rows, int lo, int hi, int cols, int k, const float *a, size_
    the mask as a vector of lanes, all bits set where the lane is in. The AVX-512 kernel hands
    it the last strip of a product when at most 8 columns are left: a 256-bit multiply-add
    costs half a 512-bit one, so 4 columns waste half as much. */
-#define MDL__SUPY_ROW(i)                                                                     \
+#define MDL__UNPACKED_AVX2_ROW(i)                                                            \
     if (R > i) {                                                                             \
         __m256 ai = _mm256_broadcast_ss(a##i + p);                                           \
-        c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a);                                          \
-        if (NV > 1) c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b);                              \
+        acc##i##_0 = _mm256_fmadd_ps(ai, b0, acc##i##_0);                                    \
+        if (NV > 1) acc##i##_1 = _mm256_fmadd_ps(ai, b1, acc##i##_1);                        \
     }
-#define MDL__SUPY_PUT(i)                                                                     \
+#define MDL__UNPACKED_AVX2_PUT(i)                                                            \
     if (R > i) {                                                                             \
-        mdl__sup_put_avx2(c + (size_t)(i) * ldc, c##i##a, m0, cols >= 8);                    \
-        if (NV > 1) mdl__sup_put_avx2(c + (size_t)(i) * ldc + 8, c##i##b, m1, cols >= 16);   \
+        mdl__unpacked_put_avx2(c + (size_t)(i) * ldc, acc##i##_0, m0, cols >= 8);            \
+        if (NV > 1) mdl__unpacked_put_avx2(c + (size_t)(i) * ldc + 8, acc##i##_1, m1, cols >= 16); \
     }
-#define MDL__SUPY_ADD(i) /* a whole strip: C += the sums */                                  \
+#define MDL__UNPACKED_AVX2_ADD(i) /* a whole strip: C += the sums */                         \
     if (R > i) {                                                                             \
         float *ci = c + (size_t)(i) * ldc;                                                   \
-        _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), c##i##a));                  \
-        _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), c##i##b));           \
+        _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), acc##i##_0));                \
+        _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc##i##_1));        \
     }
-#define MDL__SUPY_SPILL(i)                                                                   \
+#define MDL__UNPACKED_AVX2_SPILL(i)                                                          \
     if (R > i) {                                                                             \
-        _mm256_storeu_ps(t + (i) * 16, c##i##a);                                             \
-        if (NV > 1) _mm256_storeu_ps(t + (i) * 16 + 8, c##i##b);                             \
+        _mm256_storeu_ps(t + (i) * 16, acc##i##_0);                                          \
+        if (NV > 1) _mm256_storeu_ps(t + (i) * 16 + 8, acc##i##_1);                          \
     }
 
 /* lanes 8 - n .. 15 - n of this, as a mask: the first n lanes in */
@@ -5085,7 +5122,7 @@ MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) __m256i mdl__lane_mask_av
 
 /* A masked store is slow on some CPUs: a plain one where every lane is in */
 MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
-mdl__sup_put_avx2(float *c, __m256 v, __m256i m, int full) {
+mdl__unpacked_put_avx2(float *c, __m256 v, __m256i m, int full) {
     if (full)
         _mm256_storeu_ps(c, v);
     else
@@ -5095,7 +5132,8 @@ mdl__sup_put_avx2(float *c, __m256 v, __m256i m, int full) {
 /* Rows lo to hi of a tile of sums t (rows 16 floats apart, cols <= 16 columns) into C:
    C = alpha t + beta C (beta = 0: C not read). Not inlined: the tiles of every size share it. */
 __attribute__((target("avx2,fma"), noinline)) static void
-mdl__sup_store_avx2(const float *t, int lo, int hi, int cols, float *c, size_t ldc, float alpha,
+mdl__unpacked_store_avx2(const float *t, int lo, int hi, int cols, float *c, size_t ldc,
+                         float alpha,
                     float beta) {
     const __m256i m0 = mdl__lane_mask_avx2(cols), m1 = mdl__lane_mask_avx2(cols - 8);
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -5105,27 +5143,30 @@ mdl__sup_store_avx2(const float *t, int lo, int hi, int cols, float *c, size_t l
         float *ci = c + (size_t)i * ldc;
         __m256 x0 = _mm256_mul_ps(va, _mm256_loadu_ps(ti));
         if (beta != 0.0f) x0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), x0);
-        mdl__sup_put_avx2(ci, x0, m0, cols >= 8);
+        mdl__unpacked_put_avx2(ci, x0, m0, cols >= 8);
         if (cols > 8) { /* the second half was written only then */
             __m256 x1 = _mm256_mul_ps(va, _mm256_loadu_ps(ti + 8));
             if (beta != 0.0f) x1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), x1);
-            mdl__sup_put_avx2(ci + 8, x1, m1, cols >= 16);
+            mdl__unpacked_put_avx2(ci + 8, x1, m1, cols >= 16);
         }
     }
 }
 
 MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
-mdl__sup_avx2_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols, int k,
+mdl__unpacked_avx2_tile(const int R, const int NV, const int FULL, int lo, int hi, int cols, int k,
                    const float *a, size_t lda,
                    const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
     const __m256i m0 = mdl__lane_mask_avx2(cols), m1 = mdl__lane_mask_avx2(cols - 8);
-    const float MDL__SUP_A(0), MDL__SUP_A(1), MDL__SUP_A(2), MDL__SUP_A(3), MDL__SUP_A(4);
-    const float MDL__SUP_A(5), MDL__SUP_A(6), MDL__SUP_A(7), MDL__SUP_A(8), MDL__SUP_A(9);
-    const float MDL__SUP_A(10), MDL__SUP_A(11);
-    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
-    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
-    __m256 c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a;
-    __m256 c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    const float MDL__UNPACKED_AVX512_A(0), MDL__UNPACKED_AVX512_A(1), MDL__UNPACKED_AVX512_A(2);
+    const float MDL__UNPACKED_AVX512_A(3), MDL__UNPACKED_AVX512_A(4);
+    const float MDL__UNPACKED_AVX512_A(5), MDL__UNPACKED_AVX512_A(6), MDL__UNPACKED_AVX512_A(7);
+    const float MDL__UNPACKED_AVX512_A(8), MDL__UNPACKED_AVX512_A(9);
+    const float MDL__UNPACKED_AVX512_A(10), MDL__UNPACKED_AVX512_A(11);
+    __m256 acc0_0 = _mm256_setzero_ps(), acc0_1 = acc0_0, acc1_0 = acc0_0, acc1_1 = acc0_0;
+    __m256 acc2_0 = acc0_0, acc2_1 = acc0_0, acc3_0 = acc0_0, acc3_1 = acc0_0, acc4_0 = acc0_0;
+    __m256 acc4_1 = acc0_0, acc5_0 = acc0_0, acc5_1 = acc0_0, acc6_0 = acc0_0, acc6_1 = acc0_0;
+    __m256 acc7_0 = acc0_0, acc7_1 = acc0_0, acc8_0 = acc0_0, acc8_1 = acc0_0, acc9_0 = acc0_0;
+    __m256 acc9_1 = acc0_0, acc10_0 = acc0_0, acc10_1 = acc0_0, acc11_0 = acc0_0, acc11_1 = acc0_0;
     int p;
     for (p = 0; p < k; p++, b += ldb) {
         __m256 b0, b1;
@@ -5135,89 +5176,104 @@ mdl__sup_avx2_tile(const int R, const int NV, const int FULL, int lo, int hi, in
             b0 = _mm256_maskload_ps(b, m0);
             b1 = NV > 1 ? _mm256_maskload_ps(b + 8, m1) : b0;
         }
-        MDL__SUPY_ROW(0) MDL__SUPY_ROW(1) MDL__SUPY_ROW(2) MDL__SUPY_ROW(3)
-        MDL__SUPY_ROW(4) MDL__SUPY_ROW(5) MDL__SUPY_ROW(6) MDL__SUPY_ROW(7)
-        MDL__SUPY_ROW(8) MDL__SUPY_ROW(9) MDL__SUPY_ROW(10) MDL__SUPY_ROW(11)
+        MDL__UNPACKED_AVX2_ROW(0) MDL__UNPACKED_AVX2_ROW(1) MDL__UNPACKED_AVX2_ROW(2)
+        MDL__UNPACKED_AVX2_ROW(3)
+        MDL__UNPACKED_AVX2_ROW(4) MDL__UNPACKED_AVX2_ROW(5) MDL__UNPACKED_AVX2_ROW(6)
+        MDL__UNPACKED_AVX2_ROW(7)
+        MDL__UNPACKED_AVX2_ROW(8) MDL__UNPACKED_AVX2_ROW(9) MDL__UNPACKED_AVX2_ROW(10)
+        MDL__UNPACKED_AVX2_ROW(11)
     }
     if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == R) { /* C = A B, from the registers */
-        MDL__SUPY_PUT(0) MDL__SUPY_PUT(1) MDL__SUPY_PUT(2) MDL__SUPY_PUT(3)
-        MDL__SUPY_PUT(4) MDL__SUPY_PUT(5) MDL__SUPY_PUT(6) MDL__SUPY_PUT(7)
-        MDL__SUPY_PUT(8) MDL__SUPY_PUT(9) MDL__SUPY_PUT(10) MDL__SUPY_PUT(11)
+        MDL__UNPACKED_AVX2_PUT(0) MDL__UNPACKED_AVX2_PUT(1) MDL__UNPACKED_AVX2_PUT(2)
+        MDL__UNPACKED_AVX2_PUT(3)
+        MDL__UNPACKED_AVX2_PUT(4) MDL__UNPACKED_AVX2_PUT(5) MDL__UNPACKED_AVX2_PUT(6)
+        MDL__UNPACKED_AVX2_PUT(7)
+        MDL__UNPACKED_AVX2_PUT(8) MDL__UNPACKED_AVX2_PUT(9) MDL__UNPACKED_AVX2_PUT(10)
+        MDL__UNPACKED_AVX2_PUT(11)
     } else if (FULL && NV > 1 && R <= 6 && alpha == 1.0f && beta == 1.0f && lo == 0 && hi == R) {
-        MDL__SUPY_ADD(0) MDL__SUPY_ADD(1) MDL__SUPY_ADD(2) MDL__SUPY_ADD(3) /* C += A B */
-        MDL__SUPY_ADD(4) MDL__SUPY_ADD(5)
+        /* C += A B */
+        MDL__UNPACKED_AVX2_ADD(0) MDL__UNPACKED_AVX2_ADD(1) MDL__UNPACKED_AVX2_ADD(2)
+        MDL__UNPACKED_AVX2_ADD(3)
+        MDL__UNPACKED_AVX2_ADD(4) MDL__UNPACKED_AVX2_ADD(5)
     } else { /* through memory, into one loop shared by the tiles of every size */
         float t[12 * 16];
-        MDL__SUPY_SPILL(0) MDL__SUPY_SPILL(1) MDL__SUPY_SPILL(2) MDL__SUPY_SPILL(3)
-        MDL__SUPY_SPILL(4) MDL__SUPY_SPILL(5) MDL__SUPY_SPILL(6) MDL__SUPY_SPILL(7)
-        MDL__SUPY_SPILL(8) MDL__SUPY_SPILL(9) MDL__SUPY_SPILL(10) MDL__SUPY_SPILL(11)
-        mdl__sup_store_avx2(t, lo, hi, cols, c, ldc, alpha, beta);
+        MDL__UNPACKED_AVX2_SPILL(0) MDL__UNPACKED_AVX2_SPILL(1) MDL__UNPACKED_AVX2_SPILL(2)
+        MDL__UNPACKED_AVX2_SPILL(3)
+        MDL__UNPACKED_AVX2_SPILL(4) MDL__UNPACKED_AVX2_SPILL(5) MDL__UNPACKED_AVX2_SPILL(6)
+        MDL__UNPACKED_AVX2_SPILL(7)
+        MDL__UNPACKED_AVX2_SPILL(8) MDL__UNPACKED_AVX2_SPILL(9) MDL__UNPACKED_AVX2_SPILL(10)
+        MDL__UNPACKED_AVX2_SPILL(11)
+        mdl__unpacked_store_avx2(t, lo, hi, cols, c, ldc, alpha, beta);
     }
 }
 
-#define MDL__SUPY_TILE(r)                                                                    \
+#define MDL__UNPACKED_AVX2_TILE(r)                                                           \
     do {                                                                                     \
         if (cols == 16)                                                                      \
-            mdl__sup_avx2_tile(r, 2, 1, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+            mdl__unpacked_avx2_tile(r, 2, 1, lo, hi, cols, k, a, lda, b, ldb, c, ldc,        \
+                                    alpha, beta);                                            \
         else if (cols > 8)                                                                   \
-            mdl__sup_avx2_tile(r, 2, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+            mdl__unpacked_avx2_tile(r, 2, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc,        \
+                                    alpha, beta);                                            \
         else                                                                                 \
-            mdl__sup_avx2_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+            mdl__unpacked_avx2_tile(r, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc,        \
+                                    alpha, beta);                                            \
     } while (0)
 
 /* One strip of at most 16 columns (8 for more than 6 rows), any alpha and beta, rows lo to hi
    of a tile of rows rows (1, 2, 4, 6; 8, 10 or 12) stored */
 __attribute__((target("avx2,fma"), noinline)) static void
-mdl__sup_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+mdl__unpacked_avx2_strip(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
                     const float *b, size_t ldb, float *c, size_t ldc, float alpha, float beta) {
     MINIDL_ASSERT(rows <= 6 || cols <= 8);
     switch (rows) {
     case 12: /* with at most 8 columns, one register a row */
-        mdl__sup_avx2_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        mdl__unpacked_avx2_tile(12, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
         break;
     case 10:
-        mdl__sup_avx2_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        mdl__unpacked_avx2_tile(10, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
         break;
     case 8:
-        mdl__sup_avx2_tile(8, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+        mdl__unpacked_avx2_tile(8, 1, 0, lo, hi, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
         break;
-    case 6: MDL__SUPY_TILE(6); break;
-    case 4: MDL__SUPY_TILE(4); break;
-    case 2: MDL__SUPY_TILE(2); break;
-    default: MDL__SUPY_TILE(1); break;
+    case 6: MDL__UNPACKED_AVX2_TILE(6); break;
+    case 4: MDL__UNPACKED_AVX2_TILE(4); break;
+    case 2: MDL__UNPACKED_AVX2_TILE(2); break;
+    default: MDL__UNPACKED_AVX2_TILE(1); break;
     }
 }
 
 /* C = A B (ab) and C += A B (abc) on a whole strip of 16 columns and all R rows (see
-   MDL__SUP_AB) */
-#define MDL__SUPY_AB(r)                                                                      \
-    __attribute__((target("avx2,fma"), noinline)) static void mdl__sup_avx2_ab##r(           \
+   MDL__UNPACKED_AVX512_AB) */
+#define MDL__UNPACKED_AVX2_AB(r)                                                             \
+    __attribute__((target("avx2,fma"), noinline)) static void mdl__unpacked_avx2_ab##r(      \
         int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
-        mdl__sup_avx2_tile(r, 2, 1, 0, r, 16, k, a, lda, b, ldb, c, ldc, 1.0f, 0.0f);        \
+        mdl__unpacked_avx2_tile(r, 2, 1, 0, r, 16, k, a, lda, b, ldb, c, ldc, 1.0f, 0.0f);   \
     }                                                                                        \
-    __attribute__((target("avx2,fma"), noinline)) static void mdl__sup_avx2_abc##r(          \
+    __attribute__((target("avx2,fma"), noinline)) static void mdl__unpacked_avx2_abc##r(     \
         int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) { \
-        mdl__sup_avx2_tile(r, 2, 1, 0, r, 16, k, a, lda, b, ldb, c, ldc, 1.0f, 1.0f);        \
+        mdl__unpacked_avx2_tile(r, 2, 1, 0, r, 16, k, a, lda, b, ldb, c, ldc, 1.0f, 1.0f);   \
     }
-MDL__SUPY_AB(1) MDL__SUPY_AB(2) MDL__SUPY_AB(4) MDL__SUPY_AB(6)
+MDL__UNPACKED_AVX2_AB(1) MDL__UNPACKED_AVX2_AB(2) MDL__UNPACKED_AVX2_AB(4) MDL__UNPACKED_AVX2_AB(6)
 
 /* rows rows and cols columns (at most 8 for more than 6 rows), rows lo to hi stored: strip
-   after strip, as mdl__sup_avx512 */
+   after strip, as mdl__unpacked_avx512 */
 __attribute__((target("avx2,fma"))) static void
-mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda, const float *b,
+mdl__unpacked_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t lda,
+                   const float *b,
               size_t ldb, float *c, size_t ldc, float alpha, float beta) {
-    mdl__sup_ab_kernel ab = NULL;
+    mdl__unpacked_ab_kernel ab = NULL;
     if (alpha == 1.0f && beta == 0.0f && lo == 0 && hi == rows)
-        ab = rows == 6 ? mdl__sup_avx2_ab6 : rows == 4 ? mdl__sup_avx2_ab4
-           : rows == 2 ? mdl__sup_avx2_ab2 : rows == 1 ? mdl__sup_avx2_ab1 : NULL;
+        ab = rows == 6 ? mdl__unpacked_avx2_ab6 : rows == 4 ? mdl__unpacked_avx2_ab4
+           : rows == 2 ? mdl__unpacked_avx2_ab2 : rows == 1 ? mdl__unpacked_avx2_ab1 : NULL;
     else if (alpha == 1.0f && beta == 1.0f && lo == 0 && hi == rows)
-        ab = rows == 6 ? mdl__sup_avx2_abc6 : rows == 4 ? mdl__sup_avx2_abc4
-           : rows == 2 ? mdl__sup_avx2_abc2 : rows == 1 ? mdl__sup_avx2_abc1 : NULL;
+        ab = rows == 6 ? mdl__unpacked_avx2_abc6 : rows == 4 ? mdl__unpacked_avx2_abc4
+           : rows == 2 ? mdl__unpacked_avx2_abc2 : rows == 1 ? mdl__unpacked_avx2_abc1 : NULL;
     for (; cols > 0; cols -= 16, b += 16, c += 16) {
         if (ab && cols >= 16)
             ab(k, a, lda, b, ldb, c, ldc);
         else
-            mdl__sup_avx2_strip(rows, lo, hi, cols < 16 ? cols : 16, k, a, lda, b, ldb, c, ldc,
+            mdl__unpacked_avx2_strip(rows, lo, hi, cols < 16 ? cols : 16, k, a, lda, b, ldb, c, ldc,
                                 alpha, beta);
     }
 }
@@ -5236,7 +5292,7 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
    fell). Rows past `rows` read the
    last row again and are not stored. Each element of C is computed by one tile, whatever the
    thread. */
-#define MDL__SUPD_ROW(i, load)                                                               \
+#define MDL__UNPACKED_DOT_ROW(i, load)                                                       \
     if (R > i) {                                                                             \
         __m256 x = load(a##i + p);                                                           \
         s##i##_0 = _mm256_fmadd_ps(x, y0, s##i##_0);                                         \
@@ -5244,20 +5300,22 @@ mdl__sup_avx2(int rows, int lo, int hi, int cols, int k, const float *a, size_t 
         if (C > 2) s##i##_2 = _mm256_fmadd_ps(x, y2, s##i##_2);                              \
         if (C > 3) s##i##_3 = _mm256_fmadd_ps(x, y3, s##i##_3);                              \
     }
-#define MDL__SUPD_STEP(load)                                                                 \
+#define MDL__UNPACKED_DOT_STEP(load)                                                         \
     do {                                                                                     \
         __m256 y0 = load(b0 + p), y1 = C > 1 ? load(b1 + p) : y0;                            \
         __m256 y2 = C > 2 ? load(b2 + p) : y0, y3 = C > 3 ? load(b3 + p) : y0;               \
-        MDL__SUPD_ROW(0, load) MDL__SUPD_ROW(1, load) MDL__SUPD_ROW(2, load)                 \
-        MDL__SUPD_ROW(3, load) MDL__SUPD_ROW(4, load) MDL__SUPD_ROW(5, load)                 \
-        MDL__SUPD_ROW(6, load) MDL__SUPD_ROW(7, load) MDL__SUPD_ROW(8, load)                 \
-        MDL__SUPD_ROW(9, load) MDL__SUPD_ROW(10, load) MDL__SUPD_ROW(11, load)               \
-        MDL__SUPD_ROW(12, load) MDL__SUPD_ROW(13, load) MDL__SUPD_ROW(14, load)              \
-        MDL__SUPD_ROW(15, load)                                                              \
+        MDL__UNPACKED_DOT_ROW(0, load) MDL__UNPACKED_DOT_ROW(1, load)                        \
+        MDL__UNPACKED_DOT_ROW(2, load) MDL__UNPACKED_DOT_ROW(3, load)                        \
+        MDL__UNPACKED_DOT_ROW(4, load) MDL__UNPACKED_DOT_ROW(5, load)                        \
+        MDL__UNPACKED_DOT_ROW(6, load) MDL__UNPACKED_DOT_ROW(7, load)                        \
+        MDL__UNPACKED_DOT_ROW(8, load) MDL__UNPACKED_DOT_ROW(9, load)                        \
+        MDL__UNPACKED_DOT_ROW(10, load) MDL__UNPACKED_DOT_ROW(11, load)                      \
+        MDL__UNPACKED_DOT_ROW(12, load) MDL__UNPACKED_DOT_ROW(13, load)                      \
+        MDL__UNPACKED_DOT_ROW(14, load) MDL__UNPACKED_DOT_ROW(15, load)                      \
     } while (0)
-#define MDL__SUPD_LOADU(q) _mm256_loadu_ps(q)
-#define MDL__SUPD_LOADM(q) _mm256_maskload_ps(q, mk)
-#define MDL__SUPD_ACC(i) s##i##_0 = z, s##i##_1 = z, s##i##_2 = z, s##i##_3 = z
+#define MDL__UNPACKED_DOT_LOADU(q) _mm256_loadu_ps(q)
+#define MDL__UNPACKED_DOT_LOADM(q) _mm256_maskload_ps(q, mk)
+#define MDL__UNPACKED_DOT_ACC(i) s##i##_0 = z, s##i##_1 = z, s##i##_2 = z, s##i##_3 = z
 
 /* Eight registers added up lane by lane into one: lane j of the result is the sum of v_j's
    8 lanes. Pairs first, interleaved (lanes 0 + 2 and 1 + 3 of each half), then quads, then
@@ -5280,28 +5338,37 @@ mdl__sum8_avx2(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5,
                          _mm256_permute2f128_ps(s03, s47, 0x31));
 }
 
+/* the pointer to row i of A, for the rows the tile has */
+#define MDL__UNPACKED_DOT_A(i) *a##i = a + (size_t)(i < rows ? i : rows - 1) * lda
 MDL__ALWAYS_INLINE __attribute__((target("avx2,fma"))) void
-mdl__sup_dot_tile(const int R, const int C, int rows, int k, const float *a, size_t lda,
+mdl__unpacked_dot_tile(const int R, const int C, int rows, int k, const float *a, size_t lda,
                   const float *bt, size_t ldbt, float *c, size_t ldc, float alpha, float beta) {
-#define MDL__SUPD_A(i) *a##i = a + (size_t)(i < rows ? i : rows - 1) * lda
-    const float MDL__SUPD_A(0), MDL__SUPD_A(1), MDL__SUPD_A(2), MDL__SUPD_A(3);
-    const float MDL__SUPD_A(4), MDL__SUPD_A(5), MDL__SUPD_A(6), MDL__SUPD_A(7);
-    const float MDL__SUPD_A(8), MDL__SUPD_A(9), MDL__SUPD_A(10), MDL__SUPD_A(11);
-    const float MDL__SUPD_A(12), MDL__SUPD_A(13), MDL__SUPD_A(14), MDL__SUPD_A(15);
+    const float MDL__UNPACKED_DOT_A(0), MDL__UNPACKED_DOT_A(1), MDL__UNPACKED_DOT_A(2);
+    const float MDL__UNPACKED_DOT_A(3);
+    const float MDL__UNPACKED_DOT_A(4), MDL__UNPACKED_DOT_A(5), MDL__UNPACKED_DOT_A(6);
+    const float MDL__UNPACKED_DOT_A(7);
+    const float MDL__UNPACKED_DOT_A(8), MDL__UNPACKED_DOT_A(9), MDL__UNPACKED_DOT_A(10);
+    const float MDL__UNPACKED_DOT_A(11);
+    const float MDL__UNPACKED_DOT_A(12), MDL__UNPACKED_DOT_A(13), MDL__UNPACKED_DOT_A(14);
+    const float MDL__UNPACKED_DOT_A(15);
     const float *b0 = bt, *b1 = C > 1 ? bt + ldbt : bt, *b2 = C > 2 ? bt + 2 * ldbt : bt;
     const float *b3 = C > 3 ? bt + 3 * ldbt : bt;
     const __m256 z = _mm256_setzero_ps(); /* accumulators row i, column j; a tile's unused 0 */
-    __m256 MDL__SUPD_ACC(0), MDL__SUPD_ACC(1), MDL__SUPD_ACC(2), MDL__SUPD_ACC(3);
-    __m256 MDL__SUPD_ACC(4), MDL__SUPD_ACC(5), MDL__SUPD_ACC(6), MDL__SUPD_ACC(7);
-    __m256 MDL__SUPD_ACC(8), MDL__SUPD_ACC(9), MDL__SUPD_ACC(10), MDL__SUPD_ACC(11);
-    __m256 MDL__SUPD_ACC(12), MDL__SUPD_ACC(13), MDL__SUPD_ACC(14), MDL__SUPD_ACC(15);
+    __m256 MDL__UNPACKED_DOT_ACC(0), MDL__UNPACKED_DOT_ACC(1), MDL__UNPACKED_DOT_ACC(2);
+    __m256 MDL__UNPACKED_DOT_ACC(3);
+    __m256 MDL__UNPACKED_DOT_ACC(4), MDL__UNPACKED_DOT_ACC(5), MDL__UNPACKED_DOT_ACC(6);
+    __m256 MDL__UNPACKED_DOT_ACC(7);
+    __m256 MDL__UNPACKED_DOT_ACC(8), MDL__UNPACKED_DOT_ACC(9), MDL__UNPACKED_DOT_ACC(10);
+    __m256 MDL__UNPACKED_DOT_ACC(11);
+    __m256 MDL__UNPACKED_DOT_ACC(12), MDL__UNPACKED_DOT_ACC(13), MDL__UNPACKED_DOT_ACC(14);
+    __m256 MDL__UNPACKED_DOT_ACC(15);
     __m256 sum0, sum1 = z;
     float out[16] __attribute__((aligned(64)));
     int p, i, j;
-    for (p = 0; p + 8 <= k; p += 8) MDL__SUPD_STEP(MDL__SUPD_LOADU);
+    for (p = 0; p + 8 <= k; p += 8) MDL__UNPACKED_DOT_STEP(MDL__UNPACKED_DOT_LOADU);
     if (p < k) {
         const __m256i mk = mdl__lane_mask_avx2(k - p);
-        MDL__SUPD_STEP(MDL__SUPD_LOADM);
+        MDL__UNPACKED_DOT_STEP(MDL__UNPACKED_DOT_LOADM);
     }
     if (C == 1) { /* out[i C + j]: row i, column j */
         sum0 = mdl__sum8_avx2(s0_0, s1_0, s2_0, s3_0, s4_0, s5_0, s6_0, s7_0);
@@ -5328,17 +5395,18 @@ mdl__sup_dot_tile(const int R, const int C, int rows, int k, const float *a, siz
 /* Columns in groups of 4 (5 = 4 + 1, 7 = 4 + 3); rows r1 at a time for one column, r2 for
    two, r3 for three or four, and the last rows, if they are half a tile or fewer, in a tile
    half as tall. */
-#define MDL__SUP_DOT_TILE(r, w)                                                              \
+#define MDL__UNPACKED_DOT_TILE(r, w)                                                         \
     do {                                                                                     \
         if (rows - i > (r) / 2) {                                                            \
-            mdl__sup_dot_tile(r, w, rows - i, k, ai, lda, bj, ldbt, ci, ldc, alpha, beta);   \
+            mdl__unpacked_dot_tile(r, w, rows - i, k, ai, lda, bj, ldbt, ci, ldc, alpha, beta); \
             i += r;                                                                          \
         } else {                                                                             \
-            mdl__sup_dot_tile((r) / 2, w, rows - i, k, ai, lda, bj, ldbt, ci, ldc, alpha, beta); \
+            mdl__unpacked_dot_tile((r) / 2, w, rows - i, k, ai, lda, bj, ldbt, ci, ldc,      \
+                                   alpha, beta);                                             \
             i += (r) / 2;                                                                    \
         }                                                                                    \
     } while (0)
-#define MDL__SUP_DOT_BODY(r1, r2, r3)                                                        \
+#define MDL__UNPACKED_DOT_BODY(r1, r2, r3)                                                   \
     int i, j, w;                                                                             \
     for (j = 0; j < cols; j += w) {                                                          \
         const float *bj = bt + (size_t)j * ldbt;                                             \
@@ -5347,27 +5415,27 @@ mdl__sup_dot_tile(const int R, const int C, int rows, int k, const float *a, siz
             const float *ai = a + (size_t)i * lda;                                           \
             float *ci = c + (size_t)i * ldc + (size_t)j;                                     \
             if (w == 1)                                                                      \
-                MDL__SUP_DOT_TILE(r1, 1);                                                    \
+                MDL__UNPACKED_DOT_TILE(r1, 1);                                               \
             else if (w == 2)                                                                 \
-                MDL__SUP_DOT_TILE(r2, 2);                                                    \
+                MDL__UNPACKED_DOT_TILE(r2, 2);                                               \
             else if (w == 3)                                                                 \
-                MDL__SUP_DOT_TILE(r3, 3);                                                    \
+                MDL__UNPACKED_DOT_TILE(r3, 3);                                               \
             else                                                                             \
-                MDL__SUP_DOT_TILE(r3, 4);                                                    \
+                MDL__UNPACKED_DOT_TILE(r3, 4);                                               \
         }                                                                                    \
     }
 
 __attribute__((target("avx2,fma"), noinline)) static void
-mdl__sup_dot_avx2(int rows, int cols, int k, const float *a, size_t lda, const float *bt,
+mdl__unpacked_dot_avx2(int rows, int cols, int k, const float *a, size_t lda, const float *bt,
                   size_t ldbt, float *c, size_t ldc, float alpha, float beta) {
-    MDL__SUP_DOT_BODY(8, 4, 2)
+    MDL__UNPACKED_DOT_BODY(8, 4, 2)
 }
 
 /* The same in 256-bit registers, with AVX-512's 32 of them: twice the accumulators a tile */
 __attribute__((target("avx512f,avx512vl,avx2,fma"), noinline)) static void
-mdl__sup_dot_avx512(int rows, int cols, int k, const float *a, size_t lda, const float *bt,
+mdl__unpacked_dot_avx512(int rows, int cols, int k, const float *a, size_t lda, const float *bt,
                     size_t ldbt, float *c, size_t ldc, float alpha, float beta) {
-    MDL__SUP_DOT_BODY(16, 8, 4)
+    MDL__UNPACKED_DOT_BODY(16, 8, 4)
 }
 
 /* The dot-product kernels: a 4 x 3 block of C, each element a dot product of a row of A with
@@ -5384,7 +5452,7 @@ mdl__sup_dot_avx512(int rows, int cols, int k, const float *a, size_t lda, const
 
 /* The 16 lanes of an AVX-512 register added up, halves onto halves. (Through memory: the
    shuffle intrinsics that would do it in registers make g++ 12 warn inside its own headers;
-   aligned, see mdl__sup_dot_tile.) */
+   aligned, see mdl__unpacked_dot_tile.) */
 __attribute__((target("avx512f"))) static float mdl__hsum_avx512(__m512 v) {
     float l[16] __attribute__((aligned(64)));
     int i;
@@ -5454,30 +5522,31 @@ mdl__dot_avx2(int k, const float *const *a, const float *const *b, float *out) {
    registers for a row of Bp and two holding a column of Ap, used lane by lane. */
 #define MDL__NEON_ROW(i, av, lane)                                                           \
     do {                                                                                     \
-        c##i##a = vfmaq_laneq_f32(c##i##a, b0, av, lane);                                    \
-        c##i##b = vfmaq_laneq_f32(c##i##b, b1, av, lane);                                    \
-        c##i##c = vfmaq_laneq_f32(c##i##c, b2, av, lane);                                    \
+        acc##i##_0 = vfmaq_laneq_f32(acc##i##_0, b0, av, lane);                              \
+        acc##i##_1 = vfmaq_laneq_f32(acc##i##_1, b1, av, lane);                              \
+        acc##i##_2 = vfmaq_laneq_f32(acc##i##_2, b2, av, lane);                              \
     } while (0)
 #define MDL__NEON_STORE(i)                                                                   \
     do {                                                                                     \
         float *ci = c + (size_t)(i) * ldc;                                                   \
         if (beta == 0) {                                                                     \
-            vst1q_f32(ci, c##i##a);                                                          \
-            vst1q_f32(ci + 4, c##i##b);                                                      \
-            vst1q_f32(ci + 8, c##i##c);                                                      \
+            vst1q_f32(ci, acc##i##_0);                                                       \
+            vst1q_f32(ci + 4, acc##i##_1);                                                   \
+            vst1q_f32(ci + 8, acc##i##_2);                                                   \
         } else {                                                                             \
-            vst1q_f32(ci, vfmaq_n_f32(c##i##a, vld1q_f32(ci), beta));                        \
-            vst1q_f32(ci + 4, vfmaq_n_f32(c##i##b, vld1q_f32(ci + 4), beta));                \
-            vst1q_f32(ci + 8, vfmaq_n_f32(c##i##c, vld1q_f32(ci + 8), beta));                \
+            vst1q_f32(ci, vfmaq_n_f32(acc##i##_0, vld1q_f32(ci), beta));                     \
+            vst1q_f32(ci + 4, vfmaq_n_f32(acc##i##_1, vld1q_f32(ci + 4), beta));             \
+            vst1q_f32(ci + 8, vfmaq_n_f32(acc##i##_2, vld1q_f32(ci + 8), beta));             \
         }                                                                                    \
     } while (0)
 
 static void mdl__kernel_neon(int kc, const float *ap, const float *bp, size_t ldbp, float *c,
                              size_t ldc, float beta) {
-    float32x4_t c0a = vdupq_n_f32(0), c0b = c0a, c0c = c0a, c1a = c0a, c1b = c0a, c1c = c0a;
-    float32x4_t c2a = c0a, c2b = c0a, c2c = c0a, c3a = c0a, c3b = c0a, c3c = c0a;
-    float32x4_t c4a = c0a, c4b = c0a, c4c = c0a, c5a = c0a, c5b = c0a, c5c = c0a;
-    float32x4_t c6a = c0a, c6b = c0a, c6c = c0a, c7a = c0a, c7b = c0a, c7c = c0a;
+    float32x4_t acc0_0 = vdupq_n_f32(0), acc0_1 = acc0_0, acc0_2 = acc0_0, acc1_0 = acc0_0;
+    float32x4_t acc1_1 = acc0_0, acc1_2 = acc0_0, acc2_0 = acc0_0, acc2_1 = acc0_0, acc2_2 = acc0_0;
+    float32x4_t acc3_0 = acc0_0, acc3_1 = acc0_0, acc3_2 = acc0_0, acc4_0 = acc0_0, acc4_1 = acc0_0;
+    float32x4_t acc4_2 = acc0_0, acc5_0 = acc0_0, acc5_1 = acc0_0, acc5_2 = acc0_0, acc6_0 = acc0_0;
+    float32x4_t acc6_1 = acc0_0, acc6_2 = acc0_0, acc7_0 = acc0_0, acc7_1 = acc0_0, acc7_2 = acc0_0;
     int p;
     for (p = 0; p < kc; p++, ap += 8, bp += ldbp) {
         float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4), b2 = vld1q_f32(bp + 8);
@@ -5520,10 +5589,10 @@ static void mdl__dot_neon(int k, const float *const *a, const float *const *b, f
 /* The kernels this build has, best first; "plain" is always last. */
 static const mdl__gemm_impl mdl__gemm_impls[] = {
 #if defined(MDL__X86)
-    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__sup_avx512, 8, 32, 16,
-     mdl__sup_dot_avx512},
-    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2, mdl__sup_avx2, 6, 16, 12,
-     mdl__sup_dot_avx2},
+    {"avx512", 12, 32, mdl__kernel_avx512, mdl__dot_avx512, mdl__unpacked_avx512, 8, 32, 16,
+     mdl__unpacked_dot_avx512},
+    {"avx2", 6, 16, mdl__kernel_avx2, mdl__dot_avx2, mdl__unpacked_avx2, 6, 16, 12,
+     mdl__unpacked_dot_avx2},
 #endif
 #if defined(MDL__NEON)
     {"neon", 8, 12, mdl__kernel_neon, mdl__dot_neon, NULL, 0, 0, 0, NULL},
@@ -5619,21 +5688,21 @@ static int mdl__dot_fits(int m, int n, int k) {
    Up to 2^25 multiply-adds, where packing's copies are a large share of the work, and beyond
    that with few rows and K not too long (a convolution with few channels over a batch); with
    many rows and a long K, packing's reuse of cached blocks wins. */
-static int mdl__sup_fits(int m, int n, int k) {
+static int mdl__unpacked_fits(int m, int n, int k) {
     return (double)m * n * k <= 33554432.0 || (m <= 64 && k <= 2048);
 }
 
 /* C = alpha op(A) op(B) + beta C with the chosen kernel: the 4 x 3 dot-product kernels for
    A B^T with fewer than 32 rows, a small C and a long K, unless the unpacked path takes the
    product whole as dot products of its own (8 rows or more and K >= 64, see
-   mdl__sup_dot_cols: they need no copy and keep more sums in registers); the unpacked kernels
+   mdl__unpacked_dot_cols: they need no copy and keep more sums in registers); the unpacked kernels
    when the product fits (transposed operands copied out first); the plain kernel for tiny
    products (under 512 multiply-adds) that packing would not pay for; and the packed kernel
    for the rest. */
 static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     const mdl__gemm_impl *impl = mdl__gemm_current(), *picked;
-    int dot, sup;
+    int dot, unpacked;
     if (m == 0 || n == 0 || k == 0 || alpha == 0 || !impl->kernel) {
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
@@ -5642,12 +5711,13 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
        uses impl, and a small product's time is worth a few divisions less) */
     picked = !trans_a && trans_b && mdl__dot_fits(m, n, k) ? mdl__gemm_pick(m, n) : NULL;
     dot = picked && picked->dot;
-    sup = impl->sup && mdl__sup_fits(m, n, k);
-    if (dot && m < 32 && !(sup && mdl__sup_dot_cols(impl, trans_b, m, n, k) == n)) {
+    unpacked = impl->unpacked && mdl__unpacked_fits(m, n, k);
+    if (dot && m < 32 && !(unpacked && mdl__unpacked_dot_cols(impl, trans_b, m, n, k) == n)) {
         mdl__gemm_dot(picked, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    if (sup && mdl__gemm_sup(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+    if (unpacked &&
+        mdl__gemm_unpacked(impl, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return; /* (it declines only when there is no memory for its copies) */
     if ((double)m * (double)n * (double)k < 512.0)
         mdl__gemm_plain(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
