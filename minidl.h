@@ -562,9 +562,23 @@ MDLDEF mdl_tensor *mdl_argmax(mdl_arena *ar, mdl_tensor *x, int axis, int keepdi
 MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correction, int keepdim);
 
 /* -- matrix product -- */
-/** @brief Matrix product. a [M,K] @ b [K,N] -> [M,N]; batched a [B,M,K] @ b [B,K,N] -> [B,M,N];
- *  a [B,M,K] @ b [K,N] -> [B,M,N] (the same b for every batch). @return from `ar` */
+/** @brief Matrix product, as torch.matmul: a [..., M, K] @ b [..., K, N] -> [..., M, N].
+ *  The axes before the last two are batch axes and broadcast ([B,H,T,D] @ [B,H,D,T],
+ *  [M,K] @ [B,K,N], [B,M,K] @ [K,N]); a 1-D a is a row [1,K] and a 1-D b a column [K,1],
+ *  whose axis is then dropped from the result ([K] @ [K] is a scalar).
+ *  @return from `ar` */
 MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief op(a) @ op(b), where op swaps the last two axes of an operand whose flag is set,
+ *  without copying it: mdl_matmul_t(ar, x, w, 0, 1) is x @ w^T, a linear layer's product with
+ *  its weight stored [out, in]. Otherwise as mdl_matmul (a 1-D operand is never transposed).
+ *  @param ar      the arena for the output
+ *  @param a       left operand [..., M, K], or [..., K, M] with trans_a
+ *  @param b       right operand [..., K, N], or [..., N, K] with trans_b
+ *  @param trans_a 1: use a^T
+ *  @param trans_b 1: use b^T
+ *  @return from `ar`, [..., M, N] */
+MDLDEF mdl_tensor *mdl_matmul_t(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b, int trans_a,
+                                int trans_b);
 
 /* -- convolution and pooling (NCHW, weights [out, in, kh, kw] as PyTorch) -- */
 /** @brief 2-D convolution (cross-correlation, as PyTorch's conv2d).
@@ -2652,9 +2666,18 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
 /* ---------------------------------------------------------------------------------------------
    matmul                                  C = A @ B   A:[M,K] B:[K,N] -> C:[M,N]
      dA += dC @ B^T     dB += A^T @ dC
-   Batched: A:[B,M,K] @ B:[B,K,N] -> [B,M,N], one product per batch entry. A:[B,M,K] @ B:[K,N]
-   shares B across the batch, so its gradient sums over the batch (the gemm's beta = 1 does
-   the adding). Saved for backward: A and B.
+   As torch.matmul: a 1-D A is a row [1,K] and a 1-D B a column [K,1], that axis dropped from
+   C again; the axes before the last two are batch axes, which broadcast as elementwise ops do
+   ([B,H,T,D] @ [B,H,D,T], [M,K] @ [B,K,N]). An input shared across a batch (a broadcast axis)
+   gets the sum of its gradients over that batch: the GEMM's beta = 1 does the adding.
+   mdl_matmul_t also takes op(A) = A^T or op(B) = B^T (the last two axes swapped) without
+   copying them, since the GEMM reads a transposed operand as it is: x @ W^T for a linear layer
+   whose weight is [out, in]. With transposes, in the stored layouts:
+     C = op(A) op(B)    dop(A) = dC op(B)^T    dop(B) = op(A)^T dC
+   and dA = dop(A)^T when A is stored transposed, likewise dB.
+   When B has no batch axes and A is not transposed, A's batch is folded into its rows: one
+   product [batch*M, K] @ op(B), a wider and faster GEMM than batch small ones.
+   Saved for backward: A, B and the geometry.
    --------------------------------------------------------------------------------------------- */
 
 /* The GEMM every matrix product goes through, as BLAS's sgemm:
@@ -2715,69 +2738,155 @@ static void mdl__gemm(int trans_a, int trans_b, int m, int n, int k, mdl_scalar 
 #endif
 }
 
-/* Batch count, M, K, N and whether b is shared, from the two shapes (already checked). */
-static void mdl__matmul_dims(const mdl_tensor *a, const mdl_tensor *b, int *batch, int *m,
-                             int *k, int *n) {
-    *batch = a->ndim == 3 ? a->shape[0] : 1;
-    *m = a->shape[a->ndim - 2];
-    *k = a->shape[a->ndim - 1];
-    *n = b->shape[b->ndim - 1];
+/* The geometry of one matmul: the product sizes, the transposes, and for each of the `batch`
+   products which matrix of A and of B it reads. */
+typedef struct mdl__matmul_geom {
+    int m, k, n, ta, tb;
+    int batch, fold;          /* products; fold: A's batch folded into one product */
+    int nd;                   /* batch rank */
+    int shape[MDL_MAX_DIMS];  /* batch shape */
+    size_t sa[MDL_MAX_DIMS];  /* matrices to step in A along each batch axis (0: broadcast) */
+    size_t sb[MDL_MAX_DIMS];
+} mdl__matmul_geom;
+
+/* Which matrix of A and of B product i reads. */
+static void mdl__matmul_pick(const mdl__matmul_geom *g, int i, size_t *ia, size_t *ib) {
+    int d;
+    size_t r = (size_t)i;
+    *ia = *ib = 0;
+    for (d = g->nd - 1; d >= 0; d--) {
+        size_t q = r % (size_t)g->shape[d];
+        r /= (size_t)g->shape[d];
+        *ia += q * g->sa[d];
+        *ib += q * g->sb[d];
+    }
 }
 
 static void mdl__matmul_backward(mdl__node *node) {
+    const mdl__matmul_geom *g = (const mdl__matmul_geom *)node->saved;
     mdl_tensor *A = node->in[0], *B = node->in[1];
     mdl_scalar *da = mdl__grad_of(A), *db = mdl__grad_of(B);
     const mdl_scalar *dc = node->out->grad;
-    int batch, m, k, n, i;
-    size_t b_step;
-    mdl__matmul_dims(A, B, &batch, &m, &k, &n);
-    b_step = B->ndim == 3 ? (size_t)k * (size_t)n : 0; /* 0: every batch entry uses one B */
-    for (i = 0; i < batch; i++) {
-        const mdl_scalar *ai = A->data + (size_t)i * (size_t)m * (size_t)k;
-        const mdl_scalar *bi = B->data + (size_t)i * b_step;
-        const mdl_scalar *dci = dc + (size_t)i * (size_t)m * (size_t)n;
-        if (da) mdl__gemm(0, 1, m, k, n, 1, dci, n, bi, n, 1, da + (size_t)i * (size_t)m * (size_t)k, k);
-        if (db) mdl__gemm(1, 0, k, n, m, 1, ai, k, dci, n, 1, db + (size_t)i * b_step, n);
+    const int m = g->fold ? g->m * g->batch : g->m, k = g->k, n = g->n, ta = g->ta, tb = g->tb;
+    const int lda = ta ? m : k, ldb = tb ? k : n; /* row strides of A and B as stored */
+    const size_t a_size = (size_t)m * (size_t)k, b_size = (size_t)k * (size_t)n;
+    int i;
+    for (i = 0; i < (g->fold ? 1 : g->batch); i++) {
+        size_t ia, ib;
+        const mdl_scalar *dci = dc + (size_t)i * (size_t)m * (size_t)n, *ai, *bi;
+        mdl__matmul_pick(g, i, &ia, &ib);
+        ai = A->data + ia * a_size;
+        bi = B->data + ib * b_size;
+        if (da && !ta) /* dA[M,K] += dC @ op(B)^T */
+            mdl__gemm(0, !tb, m, k, n, 1, dci, n, bi, ldb, 1, da + ia * a_size, lda);
+        if (da && ta) /* dA[K,M] += op(B) @ dC^T */
+            mdl__gemm(tb, 1, k, m, n, 1, bi, ldb, dci, n, 1, da + ia * a_size, lda);
+        if (db && !tb) /* dB[K,N] += op(A)^T @ dC */
+            mdl__gemm(!ta, 0, k, n, m, 1, ai, lda, dci, n, 1, db + ib * b_size, ldb);
+        if (db && tb) /* dB[N,K] += dC^T @ op(A) */
+            mdl__gemm(1, ta, n, k, m, 1, dci, n, ai, lda, 1, db + ib * b_size, ldb);
     }
 }
 
-MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
-    const char *fn = "mdl_matmul";
+/* The sizes of op(x) as a matrix, [rows, cols], with a 1-D x as a row (is_a) or a column. */
+static void mdl__matmul_operand(const mdl_tensor *x, int trans, int is_a, int *rows, int *cols) {
+    if (x->ndim == 1) {
+        *rows = is_a ? 1 : x->shape[0];
+        *cols = is_a ? x->shape[0] : 1;
+    } else {
+        *rows = x->shape[x->ndim - (trans ? 1 : 2)];
+        *cols = x->shape[x->ndim - (trans ? 2 : 1)];
+    }
+}
+
+/* Check the shapes of op(a) @ op(b) and fill in the geometry and the output shape; 0 after
+   reporting an error. */
+static int mdl__matmul_shapes(const char *fn, const mdl_tensor *a, const mdl_tensor *b, int ta,
+                              int tb, mdl__matmul_geom *g, int *nd_out, int *shape) {
     char bufa[96], bufb[96];
-    int batch, m, k, n, i, shape[3];
+    int ka, nda = a->ndim > 2 ? a->ndim - 2 : 0, ndb = b->ndim > 2 ? b->ndim - 2 : 0, d;
+    size_t step_a = 1, step_b = 1;
+    mdl_shape_str(a, bufa, sizeof bufa);
+    mdl_shape_str(b, bufb, sizeof bufb);
+    if (a->ndim == 0 || b->ndim == 0) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a scalar has no rows to multiply (use mdl_mul)",
+                  bufa, bufb);
+        return 0;
+    }
+    memset(g, 0, sizeof *g);
+    g->ta = ta && a->ndim > 1;
+    g->tb = tb && b->ndim > 1;
+    mdl__matmul_operand(a, g->ta, 1, &g->m, &ka);
+    mdl__matmul_operand(b, g->tb, 0, &g->k, &g->n);
+    if (ka != g->k) {
+        if (!g->ta && !g->tb)
+            mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a.shape[%d]=%d != b.shape[%d]=%d", bufa,
+                      bufb, a->ndim - 1, ka, b->ndim > 1 ? b->ndim - 2 : 0, g->k);
+        else
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s %s @ %s %s: op(a) has %d columns, op(b) %d rows",
+                      g->ta ? "a^T of" : "a", bufa, g->tb ? "b^T of" : "b", bufb, ka, g->k);
+        return 0;
+    }
+    g->nd = nda > ndb ? nda : ndb; /* the batch axes, lined up from the right */
+    for (d = g->nd - 1; d >= 0; d--) {
+        int da = d - (g->nd - nda), db = d - (g->nd - ndb);
+        int sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: the batch axes do not broadcast: axis %d "
+                      "has %d vs %d (sizes must be equal, or one of them 1)", bufa, bufb, d - g->nd,
+                      sa, sb);
+            return 0;
+        }
+        g->shape[d] = sa == 1 ? sb : sa;
+        g->sa[d] = sa == 1 ? 0 : step_a;
+        g->sb[d] = sb == 1 ? 0 : step_b;
+        step_a *= (size_t)sa;
+        step_b *= (size_t)sb;
+    }
+    g->batch = 1;
+    for (d = 0; d < g->nd; d++) {
+        shape[d] = g->shape[d];
+        g->batch *= g->shape[d];
+    }
+    *nd_out = g->nd;
+    if (a->ndim > 1) shape[(*nd_out)++] = g->m;
+    if (b->ndim > 1) shape[(*nd_out)++] = g->n;
+    g->fold = g->batch > 1 && ndb == 0 && !g->ta && step_a == (size_t)g->batch;
+    return 1;
+}
+
+MDLDEF mdl_tensor *mdl_matmul_t(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b, int trans_a,
+                                int trans_b) {
+    const char *fn = trans_a || trans_b ? "mdl_matmul_t" : "mdl_matmul";
+    mdl__matmul_geom g, *saved;
+    int nd, shape[MDL_MAX_DIMS], i, m, lda, ldb;
     mdl_tensor *out, *in[2];
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
         return NULL;
-    mdl_shape_str(a, bufa, sizeof bufa);
-    mdl_shape_str(b, bufb, sizeof bufb);
-    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3 || (a->ndim == 2 && b->ndim == 3)) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: supported are [M,K]@[K,N], [B,M,K]@[B,K,N] "
-                  "and [B,M,K]@[K,N]", bufa, bufb);
-        return NULL;
+    if (!mdl__matmul_shapes(fn, a, b, trans_a != 0, trans_b != 0, &g, &nd, shape)) return NULL;
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    saved = (mdl__matmul_geom *)mdl__alloc(ar, sizeof g);
+    if (!out || !saved) return NULL;
+    m = g.fold ? g.m * g.batch : g.m;
+    lda = g.ta ? m : g.k;
+    ldb = g.tb ? g.k : g.n;
+    for (i = 0; i < (g.fold ? 1 : g.batch); i++) { /* C_i = op(A_ia) @ op(B_ib) */
+        size_t ia, ib;
+        mdl__matmul_pick(&g, i, &ia, &ib);
+        mdl__gemm(g.ta, g.tb, m, g.n, g.k, 1, a->data + ia * (size_t)m * (size_t)g.k, lda,
+                  b->data + ib * (size_t)g.k * (size_t)g.n, ldb, 0,
+                  out->data + (size_t)i * (size_t)m * (size_t)g.n, g.n);
     }
-    if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2]) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a.shape[%d]=%d != b.shape[%d]=%d", bufa, bufb,
-                  a->ndim - 1, a->shape[a->ndim - 1], b->ndim - 2, b->shape[b->ndim - 2]);
-        return NULL;
-    }
-    if (a->ndim == 3 && b->ndim == 3 && a->shape[0] != b->shape[0]) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: batch sizes differ (%d vs %d)", bufa, bufb,
-                  a->shape[0], b->shape[0]);
-        return NULL;
-    }
-    mdl__matmul_dims(a, b, &batch, &m, &k, &n);
-    shape[0] = batch;
-    shape[a->ndim - 2] = m;
-    shape[a->ndim - 1] = n;
-    out = mdl__make(ar, fn, a->ndim, shape, NULL, 0);
-    if (!out) return NULL;
-    for (i = 0; i < batch; i++)
-        mdl__gemm(0, 0, m, n, k, 1, a->data + (size_t)i * (size_t)m * (size_t)k, k,
-                  b->data + (b->ndim == 3 ? (size_t)i * (size_t)k * (size_t)n : 0), n, 0,
-                  out->data + (size_t)i * (size_t)m * (size_t)n, n);
+    *saved = g;
     in[0] = a;
     in[1] = b;
-    return mdl__finish(ar, fn, MDL_OP_MATMUL, out, 2, in) ? out : NULL;
+    if (!mdl__finish(ar, fn, MDL_OP_MATMUL, out, 2, in)) return NULL;
+    if (out->node) out->node->saved = saved;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_matmul(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl_matmul_t(ar, a, b, 0, 0);
 }
 
 /* dst[0..n) = src[0..n), for short rows (im2col's, a last strip of B): copies of a constant

@@ -65,6 +65,7 @@ typedef struct gc_spec {
     int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's target */
     int expect_view; /* 1 if the output must share the data of input 0 */
     int stride, padding, dilation, groups, kernel; /* convolution and pooling */
+    int trans_a, trans_b; /* matmul: mdl_matmul_t's transposes */
     int sumlike;     /* 1 if each output is a sum of K terms (sum, mean, matmul): the float
                         tolerance then grows by K * 2^-24 * sum|terms| */
 } gc_spec;
@@ -170,6 +171,7 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
     case MDL_OP_MAX:
         return mdl_max(ar, x[0], s->axis, s->keepdim);
     case MDL_OP_MATMUL:
+        if (s->trans_a || s->trans_b) return mdl_matmul_t(ar, x[0], x[1], s->trans_a, s->trans_b);
         return mdl_matmul(ar, x[0], x[1]);
     case MDL_OP_CONV2D:
         return mdl_conv2d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->stride, s->padding,

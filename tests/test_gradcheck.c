@@ -406,16 +406,35 @@ static void case_SUM(gc_stats *st) { reduce_cases(MDL_OP_SUM, 0, GC_IN_UNIFORM, 
 static void case_MAX(gc_stats *st) { reduce_cases(MDL_OP_MAX, 0, GC_IN_DISTINCT, st); }
 
 static void case_MATMUL(gc_stats *st) {
-    static const char *const shapes[][3] = {
-        {"[3,5]", "[5,4]", "2-D"},         {"[2,3,5]", "[2,5,4]", "batched 3-D"},
-        {"[2,3,5]", "[5,4]", "[B,M,K]@[K,N]"}, {"[1,7]", "[7,1]", "[1,K]@[K,1]"},
-        {"[4,1]", "[1,3]", "K=1"},         {"[2,9,33]", "[33,7]", "K=33"}};
+    /* a, b, label, trans_a, trans_b */
+    static const struct { const char *a, *b, *label; int ta, tb; } cases[] = {
+        {"[3,5]", "[5,4]", "2-D", 0, 0},
+        {"[2,3,5]", "[2,5,4]", "batched 3-D", 0, 0},
+        {"[2,3,5]", "[5,4]", "[B,M,K]@[K,N]", 0, 0},
+        {"[1,7]", "[7,1]", "[1,K]@[K,1]", 0, 0},
+        {"[4,1]", "[1,3]", "K=1", 0, 0},
+        {"[2,9,33]", "[33,7]", "K=33", 0, 0},
+        {"[3,5]", "[2,5,4]", "[M,K]@[B,K,N]", 0, 0},
+        {"[2,1,3,5]", "[3,5,4]", "batch axes broadcast [2,1]x[3]", 0, 0},
+        {"[2,2,3,4]", "[2,2,4,3]", "[B,H,T,D]@[B,H,D,T]", 0, 0},
+        {"[5]", "[5,4]", "1-D a", 0, 0},
+        {"[3,5]", "[5]", "1-D b", 0, 0},
+        {"[2,3,5]", "[5]", "batched @ 1-D b", 0, 0},
+        {"[5]", "[5]", "1-D @ 1-D: a scalar", 0, 0},
+        {"[5,3]", "[5,4]", "a^T @ b", 1, 0},
+        {"[3,5]", "[4,5]", "a @ b^T (linear)", 0, 1},
+        {"[5,3]", "[4,5]", "a^T @ b^T", 1, 1},
+        {"[2,3,5]", "[4,5]", "[B,M,K] @ w^T (folded)", 0, 1},
+        {"[2,5,3]", "[5,4]", "batched a^T", 1, 0},
+        {"[2,3,5]", "[2,4,5]", "batched b^T", 0, 1}};
     size_t i;
-    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        gc_spec s = spec_new(MDL_OP_MATMUL, GC_PRIMITIVE, shapes[i][2]);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_MATMUL, GC_PRIMITIVE, cases[i].label);
         s.sumlike = 1;
-        add_input(&s, shapes[i][0], GC_IN_UNIFORM);
-        add_input(&s, shapes[i][1], GC_IN_UNIFORM);
+        s.trans_a = cases[i].ta;
+        s.trans_b = cases[i].tb;
+        add_input(&s, cases[i].a, GC_IN_UNIFORM);
+        add_input(&s, cases[i].b, GC_IN_UNIFORM);
         run_spec(&s, st);
     }
 }

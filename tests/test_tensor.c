@@ -976,6 +976,114 @@ static void test_matmul(mdl_arena *ar) {
     }
 }
 
+/* ---- matmul as torch.matmul: broadcast batch axes, 1-D operands, transposes ----
+   Each case states the expected output shape and the reference computes every element as a
+   double dot product from the stored layouts, so a wrong pick of matrix, transpose or stride
+   would show. */
+static double mm_elem(const mdl_tensor *x, int nbatch, const int *bidx, int r, int c, int trans) {
+    /* element (r, c) of op(x) for the batch index bidx (right-aligned, broadcast) */
+    size_t off = 0;
+    int d, nb = x->ndim > 2 ? x->ndim - 2 : 0;
+    for (d = 0; d < nb; d++) {
+        int i = bidx[nbatch - nb + d];
+        off = off * (size_t)x->shape[d] + (size_t)(x->shape[d] == 1 ? 0 : i);
+    }
+    if (x->ndim == 1) return (double)x->data[r + c]; /* a row or a column: one of r, c is 0 */
+    {
+        int rows = x->shape[x->ndim - 2], cols = x->shape[x->ndim - 1];
+        off *= (size_t)rows * (size_t)cols;
+        return trans ? (double)x->data[off + (size_t)c * (size_t)cols + (size_t)r]
+                     : (double)x->data[off + (size_t)r * (size_t)cols + (size_t)c];
+    }
+}
+
+static void matmul_general_case(mdl_arena *ar, mdl_rng *rng, int nda, const int *sa, int ndb,
+                                const int *sb, int ta, int tb, int ndo, const int *so) {
+    mdl_tensor *a = mdl_randn(ar, rng, nda, sa, 0, 1), *b = mdl_randn(ar, rng, ndb, sb, 0, 1), *c;
+    char what[160], ba[64], bb[64];
+    int d, nbatch = 0, bidx[MDL_MAX_DIMS], m, n, k, i, j, p, bad = 0;
+    size_t e = 0, batch = 1;
+    NN(a);
+    NN(b);
+    snprintf(what, sizeof what, "matmul_t %s%s @ %s%s", mdl_shape_str(a, ba, sizeof ba),
+             ta ? "^T" : "", mdl_shape_str(b, bb, sizeof bb), tb ? "^T" : "");
+    c = mdl_matmul_t(ar, a, b, ta, tb);
+    CHECK(c != NULL, "%s: %s", what, mdl_last_error());
+    if (!c) return;
+    CHECK(c->ndim == ndo, "%s: rank %d, want %d", what, c->ndim, ndo);
+    for (d = 0; d < ndo && d < c->ndim; d++)
+        CHECK(c->shape[d] == so[d], "%s: shape[%d] = %d, want %d", what, d, c->shape[d], so[d]);
+    if (c->ndim != ndo) return;
+    /* sizes of op(a) and op(b) */
+    m = nda == 1 ? 1 : sa[nda - (ta ? 1 : 2)];
+    k = nda == 1 ? sa[0] : sa[nda - (ta ? 2 : 1)];
+    n = ndb == 1 ? 1 : sb[ndb - (tb ? 2 : 1)];
+    nbatch = ndo - (nda > 1) - (ndb > 1);
+    for (d = 0; d < nbatch; d++) batch *= (size_t)so[d];
+    for (e = 0; e < batch; e++) {
+        size_t r = e;
+        for (d = nbatch - 1; d >= 0; d--) {
+            bidx[d] = (int)(r % (size_t)so[d]);
+            r /= (size_t)so[d];
+        }
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) {
+                double want = 0, got = c->data[(e * (size_t)m + (size_t)i) * (size_t)n + (size_t)j];
+                for (p = 0; p < k; p++)
+                    want += mm_elem(a, nbatch, bidx, i, p, ta) * mm_elem(b, nbatch, bidx, p, j, tb);
+                if (fabs(got - want) > 1e-5 * (1 + k)) bad++;
+            }
+    }
+    CHECK(bad == 0, "%s: %d elements off the double reference", what, bad);
+}
+
+static void test_matmul_general(mdl_arena *ar) {
+    mdl_rng rng;
+    mdl_rng_seed(&rng, 21);
+    {   int sa[2] = {3, 5}, sb[3] = {2, 5, 4}, so[3] = {2, 3, 4};
+        matmul_general_case(ar, &rng, 2, sa, 3, sb, 0, 0, 3, so); }
+    {   int sa[4] = {2, 1, 3, 5}, sb[3] = {3, 5, 4}, so[4] = {2, 3, 3, 4};
+        matmul_general_case(ar, &rng, 4, sa, 3, sb, 0, 0, 4, so); }
+    {   int sa[4] = {2, 2, 3, 4}, sb[4] = {2, 2, 4, 3}, so[4] = {2, 2, 3, 3};
+        matmul_general_case(ar, &rng, 4, sa, 4, sb, 0, 0, 4, so); }
+    {   int sa[1] = {5}, sb[2] = {5, 4}, so[1] = {4};
+        matmul_general_case(ar, &rng, 1, sa, 2, sb, 0, 0, 1, so); }
+    {   int sa[3] = {2, 3, 5}, sb[1] = {5}, so[2] = {2, 3};
+        matmul_general_case(ar, &rng, 3, sa, 1, sb, 0, 0, 2, so); }
+    {   int sa[1] = {5}, sb[1] = {5};
+        matmul_general_case(ar, &rng, 1, sa, 1, sb, 0, 0, 0, sa); }
+    {   int sa[1] = {4}, sb[3] = {2, 4, 3}, so[2] = {2, 3};
+        matmul_general_case(ar, &rng, 1, sa, 3, sb, 0, 0, 2, so); }
+    {   int sa[2] = {5, 3}, sb[2] = {5, 4}, so[2] = {3, 4};
+        matmul_general_case(ar, &rng, 2, sa, 2, sb, 1, 0, 2, so); }
+    {   int sa[2] = {3, 5}, sb[2] = {4, 5}, so[2] = {3, 4};
+        matmul_general_case(ar, &rng, 2, sa, 2, sb, 0, 1, 2, so); }
+    {   int sa[2] = {5, 3}, sb[2] = {4, 5}, so[2] = {3, 4};
+        matmul_general_case(ar, &rng, 2, sa, 2, sb, 1, 1, 2, so); }
+    {   int sa[3] = {4, 7, 33}, sb[2] = {10, 33}, so[3] = {4, 7, 10}; /* linear on [B,T,in] */
+        matmul_general_case(ar, &rng, 3, sa, 2, sb, 0, 1, 3, so); }
+    {   int sa[3] = {2, 5, 3}, sb[3] = {1, 5, 4}, so[3] = {2, 3, 4};
+        matmul_general_case(ar, &rng, 3, sa, 3, sb, 1, 0, 3, so); }
+    {   int sa[3] = {2, 3, 5}, sb[3] = {2, 4, 5}, so[3] = {2, 3, 4};
+        matmul_general_case(ar, &rng, 3, sa, 3, sb, 0, 1, 3, so); }
+    {   int sa[3] = {2, 3, 5}, sb[2] = {5, 4};           /* errors: a mismatch, and */
+        int sc[3] = {3, 5, 4}, sd[2] = {4, 6};           /* batch axes 2 vs 3 */
+        mdl_tensor *a = mdl_zeros(ar, 3, sa), *b = mdl_zeros(ar, 2, sb);
+        mdl_tensor *c3 = mdl_zeros(ar, 3, sc), *d = mdl_zeros(ar, 2, sd);
+        capture_errors();
+        CHECK(mdl_matmul_t(ar, a, d, 0, 1) == NULL && captured_code == MDL_ERR_SHAPE &&
+                  strstr(captured_message, "mdl_matmul_t") &&
+                  strstr(captured_message, "op(a) has 5 columns, op(b) 6 rows"),
+              "a @ d^T: '%s'", captured_message);
+        capture_errors();
+        CHECK(mdl_matmul(ar, a, c3) == NULL && captured_code == MDL_ERR_SHAPE &&
+                  strstr(captured_message, "batch axes do not broadcast"),
+              "[2,3,5] @ [3,5,4]: '%s'", captured_message);
+        capture_errors();
+        CHECK(mdl_matmul(ar, a, b) != NULL && captured_count == 0, "[2,3,5] @ [5,4]");
+    }
+}
+
 /* ---- printing, shape_str, item, copy ---- */
 
 static void test_print(mdl_arena *ar) {
@@ -1109,6 +1217,7 @@ int main(void) {
     test_reductions(ar);
     mdl_arena_reset(ar);
     test_matmul(ar);
+    test_matmul_general(ar);
     test_print(ar);
     test_copy(ar);
     CHECK(captured_count == 0, "%d contract errors; last: %s", captured_count, captured_message);
