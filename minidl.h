@@ -581,9 +581,32 @@ MDLDEF mdl_tensor *mdl_matmul_t(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b, int
                                 int trans_b);
 
 /* -- convolution and pooling (NCHW, weights [out, in, kh, kw] as PyTorch) -- */
+/** Options of a convolution, PyTorch's Conv2d arguments by name. Every field left 0 takes
+ *  PyTorch's default, so a zeroed struct (or NULL) is a plain convolution, and the options a
+ *  call sets are named where it sets them:
+ *  @code
+ *  int xs[4] = {2, 3, 8, 8}, ws[4] = {4, 3, 3, 3};
+ *  mdl_tensor *x = mdl_randn(ar, &rng, 4, xs, 0, 1), *w = mdl_randn(ar, &rng, 4, ws, 0, 1);
+ *  mdl_conv_opts same = {0};
+ *  same.padding = 1;                                      // "same" size for a 3x3 kernel
+ *  mdl_tensor *y = mdl_conv2d(ar, x, w, NULL, &same);      // [2,4,8,8]
+ *  mdl_tensor *z = mdl_conv2d(ar, x, w, NULL, NULL);       // [2,4,6,6]: no padding
+ *  if (y->shape[2] != 8 || z->shape[2] != 6) return 1;
+ *  @endcode
+ *  In C99, `&(mdl_conv_opts){.stride = 2, .padding = 1}` says it in one expression. */
+typedef struct mdl_conv_opts {
+    int stride;         /**< step between windows along every axis; 0: 1 */
+    int padding;        /**< zeros added at both ends of every axis; 0: none */
+    int dilation;       /**< spacing of the kernel's taps along every axis; 0: 1 */
+    int groups;         /**< channel groups that do not see each other; 0: 1 (ordinary) */
+    int stride_hw[2];   /**< conv2d only: (along H, along W), used when either is set */
+    int padding_hw[2];  /**< conv2d only: (along H, along W), used when either is set */
+    int dilation_hw[2]; /**< conv2d only: (along H, along W), used when either is set */
+} mdl_conv_opts;
+
 /** @brief 2-D convolution (cross-correlation, as PyTorch's conv2d).
  *  x [B,C,H,W] with w [O,C/groups,KH,KW] and bias [O] (or NULL) -> [B,O,OH,OW], where
- *  OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1, and OW likewise.
+ *  OH = (H + 2 padding_h - dilation_h (KH - 1) - 1) / stride_h + 1, and OW likewise.
  *  With -fopenmp, the images are shared among the threads, forward and backward, and the
  *  results are the same to the bit whatever the thread count.
  *  @param ar   the arena for the output, for the im2col columns that forward keeps for
@@ -592,17 +615,15 @@ MDLDEF mdl_tensor *mdl_matmul_t(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b, int
  *  @param x    input [B,C,H,W]
  *  @param w    filters [O,C/groups,KH,KW]
  *  @param bias one per output channel [O], or NULL
- *  @param stride   step between windows, the same along both axes (PyTorch's default: 1)
- *  @param padding  zeros added on every side, the same along both axes (default: 0)
- *  @param dilation spacing between kernel taps, the same along both axes (default: 1)
- *  @param groups splits the channels into groups that do not see each other (1: ordinary)
+ *  @param opts stride, padding, dilation and groups (see mdl_conv_opts); NULL: the defaults
  *  @return from `ar` */
 MDLDEF mdl_tensor *mdl_conv2d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
-                              int stride, int padding, int dilation, int groups);
+                              const mdl_conv_opts *opts);
 /** @brief 1-D convolution: x [B,C,L] with w [O,C/groups,K] and bias [O] (or NULL) ->
- *  [B,O,(L + 2 padding - dilation (K - 1) - 1) / stride + 1]. @return from `ar` */
+ *  [B,O,(L + 2 padding - dilation (K - 1) - 1) / stride + 1]. opts as for mdl_conv2d, without
+ *  the per-axis pairs (NULL: the defaults). @return from `ar` */
 MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
-                              int stride, int padding, int dilation, int groups);
+                              const mdl_conv_opts *opts);
 /** @brief Max pooling over kernel x kernel windows: x [B,C,H,W] -> [B,C,OH,OW],
  *  OH = (H + 2 padding - kernel) / stride + 1. stride 0 means stride = kernel (PyTorch's
  *  default); padding at most kernel / 2. A NaN in a window gives NaN. The gradient of each
@@ -3315,18 +3336,53 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     return out;
 }
 
+/* The options of a convolution, checked, with PyTorch's defaults for the fields left 0:
+   stride, padding and dilation along H and W in s[0..1], p[0..1], d[0..1], and the groups.
+   0 after reporting a negative value, or a per-axis pair given to conv1d. */
+static int mdl__conv_opts(const char *fn, const mdl_conv_opts *o, int two_d, int *s, int *p,
+                          int *d, int *groups) {
+    static const mdl_conv_opts none = {0, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}};
+    int i, pairs;
+    if (!o) o = &none;
+    pairs = o->stride_hw[0] || o->stride_hw[1] || o->padding_hw[0] || o->padding_hw[1] ||
+            o->dilation_hw[0] || o->dilation_hw[1];
+    if (!two_d && pairs) {
+        mdl__fail(MDL_ERR_ARG, fn, "stride_hw, padding_hw and dilation_hw are for conv2d: set "
+                  "stride, padding and dilation");
+        return 0;
+    }
+    for (i = 0; i < 2; i++) {
+        s[i] = o->stride_hw[0] || o->stride_hw[1] ? o->stride_hw[i] : o->stride;
+        p[i] = o->padding_hw[0] || o->padding_hw[1] ? o->padding_hw[i] : o->padding;
+        d[i] = o->dilation_hw[0] || o->dilation_hw[1] ? o->dilation_hw[i] : o->dilation;
+    }
+    if (s[0] < 0 || s[1] < 0 || p[0] < 0 || p[1] < 0 || d[0] < 0 || d[1] < 0 || o->groups < 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "stride %d,%d, padding %d,%d, dilation %d,%d, groups %d: none "
+                  "may be negative (0 means PyTorch's default)", s[0], s[1], p[0], p[1], d[0],
+                  d[1], o->groups);
+        return 0;
+    }
+    for (i = 0; i < 2; i++) {
+        if (s[i] == 0) s[i] = 1;
+        if (d[i] == 0) d[i] = 1;
+    }
+    *groups = o->groups == 0 ? 1 : o->groups;
+    return 1;
+}
+
 MDLDEF mdl_tensor *mdl_conv2d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
-                              int stride, int padding, int dilation, int groups) {
-    return mdl__conv2d(ar, "mdl_conv2d", x, w, bias, stride, stride, padding, padding, dilation,
-                       dilation, groups);
+                              const mdl_conv_opts *opts) {
+    int s[2], p[2], d[2], groups;
+    if (!mdl__conv_opts("mdl_conv2d", opts, 1, s, p, d, &groups)) return NULL;
+    return mdl__conv2d(ar, "mdl_conv2d", x, w, bias, s[0], s[1], p[0], p[1], d[0], d[1], groups);
 }
 
 /* conv1d is conv2d on images one pixel high: x [B,C,L] -> [B,C,1,L], w [O,C/G,K] -> [O,C/G,1,K],
    padding only along the length. The reshapes are views, so this costs nothing extra. */
 MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
-                              int stride, int padding, int dilation, int groups) {
+                              const mdl_conv_opts *opts) {
     const char *fn = "mdl_conv1d";
-    int xs[4], ws[4], ys[3];
+    int xs[4], ws[4], ys[3], st[2], pd[2], dl[2], groups;
     mdl_tensor *y;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
@@ -3336,7 +3392,8 @@ MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
                   mdl_shape_str(x, bx, sizeof bx), mdl_shape_str(w, bw, sizeof bw));
         return NULL;
     }
-    if (groups >= 1 && (x->shape[1] % groups != 0 || w->shape[0] % groups != 0 ||
+    if (!mdl__conv_opts(fn, opts, 0, st, pd, dl, &groups)) return NULL;
+    if ((x->shape[1] % groups != 0 || w->shape[0] % groups != 0 ||
                         w->shape[1] != x->shape[1] / groups)) { /* say it in 1-D shapes */
         char bx[96], bw[96];
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: w.shape[1]=%d must be the input channels %d / "
@@ -3348,7 +3405,7 @@ MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
     xs[0] = x->shape[0], xs[1] = x->shape[1], xs[2] = 1, xs[3] = x->shape[2];
     ws[0] = w->shape[0], ws[1] = w->shape[1], ws[2] = 1, ws[3] = w->shape[2];
     y = mdl__conv2d(ar, fn, mdl__reshape(ar, fn, x, 4, xs), mdl__reshape(ar, fn, w, 4, ws), bias,
-                    1, stride, 0, padding, 1, dilation, groups);
+                    1, st[1], 0, pd[1], 1, dl[1], groups);
     if (!y) return NULL;
     ys[0] = y->shape[0], ys[1] = y->shape[1], ys[2] = y->shape[3];
     return mdl__reshape(ar, fn, y, 3, ys);

@@ -24,8 +24,8 @@
    What is timed, as in a training step: w and bias live in an mdl_params set, so their
    gradients persist and accumulate (they are zeroed before each repeat, outside the timer).
    x and dy (ones, of y's shape) are made once, before any timing, in an arena that is never
-   reset. One call is `y = mdl_conv2d(step, x, w, bias, 1, padding, 1, 1)`, and for forward +
-   backward also `mdl_backward_with(y, dy)`; y, the tape and the im2col columns come from the
+   reset. One call is `y = mdl_conv2d(step, x, w, bias, &(mdl_conv_opts){.padding = pad})`,
+   and for forward + backward also `mdl_backward_with(y, dy)`; y, the tape and the im2col columns come from the
    per-step arena `step`, which is reset after each call, outside the timer. The forward is
    timed with grad mode on, as in training: it records the tape and keeps its im2col columns
    for the backward pass.
@@ -140,7 +140,7 @@ static int bench_make(bench *b, const layer *L, mdl_rng *rng) {
     /* the pooling input is this layer's real output, made without a tape, then a leaf that
        wants a gradient (as the conv output would in training) */
     was = mdl_set_grad_enabled(b->data, 0);
-    b->px = mdl_conv2d(b->data, b->x, b->w, b->bias, 1, L->pad, 1, 1);
+    b->px = mdl_conv2d(b->data, b->x, b->w, b->bias, &(mdl_conv_opts){.padding = L->pad});
     mdl_set_grad_enabled(b->data, was);
     if (!b->px) return 0;
     mdl_set_requires_grad(b->px, 1);
@@ -165,11 +165,12 @@ static void zero_grads(bench *b) {
 typedef void (*task_fn)(bench *b);
 
 static void conv_fwd(bench *b) {
-    mdl_conv2d(b->step, b->x, b->w, b->bias, 1, b->L->pad, 1, 1);
+    mdl_conv2d(b->step, b->x, b->w, b->bias, &(mdl_conv_opts){.padding = b->L->pad});
 }
 
 static void conv_fwdbwd(bench *b) {
-    mdl_tensor *y = mdl_conv2d(b->step, b->x, b->w, b->bias, 1, b->L->pad, 1, 1);
+    mdl_tensor *y =
+        mdl_conv2d(b->step, b->x, b->w, b->bias, &(mdl_conv_opts){.padding = b->L->pad});
     mdl_backward_with(y, b->dy);
 }
 
@@ -267,7 +268,7 @@ static float *snapshot(bench *b, const char *kernel, int threads) {
     e.kernel = kernel, e.threads = threads;
     entry_setup(&e);
     zero_grads(b);
-    y = mdl_conv2d(b->step, b->x, b->w, b->bias, 1, b->L->pad, 1, 1);
+    y = mdl_conv2d(b->step, b->x, b->w, b->bias, &(mdl_conv_opts){.padding = b->L->pad});
     if (out && y && mdl_backward_with(y, b->dy) == MDL_OK) {
         memcpy(out, y->data, n[0] * sizeof(float));
         memcpy(out + n[0], b->w->grad, n[1] * sizeof(float));

@@ -15,6 +15,7 @@
 #error "include minidl.h before gradcheck_spec.h"
 #endif
 #include <stddef.h>
+#include <string.h>
 
 enum { GC_MAX_IN = 5, GC_MAX_IDX = 8 };
 
@@ -80,6 +81,12 @@ int gc_float_forward(const gc_spec *s, const double *const *in, double *out, siz
    so -Wswitch (in -Wall) stops the build when an op is added to MDL_OPS without a case here. */
 static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *x) {
     mdl_scalar p0 = (mdl_scalar)s->p0, p1 = (mdl_scalar)s->p1;
+    mdl_conv_opts co; /* conv1d and conv2d: the spec's settings by name */
+    memset(&co, 0, sizeof co);
+    co.stride = s->stride;
+    co.padding = s->padding;
+    co.dilation = s->dilation;
+    co.groups = s->groups;
     switch ((gc_composite)s->comp) {
     case GC_PRIMITIVE:
     case GC_COMPOSITE_COUNT:
@@ -118,8 +125,7 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_sum(ar, mdl_log_softmax(ar, z, -1), MDL_ALL, 0);
     }
     case GC_CONV1D:
-        return mdl_conv1d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->stride, s->padding,
-                          s->dilation, s->groups);
+        return mdl_conv1d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, &co);
     }
     switch ((mdl_op)s->op) {
     case MDL_OP_ADD:
@@ -174,8 +180,7 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         if (s->trans_a || s->trans_b) return mdl_matmul_t(ar, x[0], x[1], s->trans_a, s->trans_b);
         return mdl_matmul(ar, x[0], x[1]);
     case MDL_OP_CONV2D:
-        return mdl_conv2d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->stride, s->padding,
-                          s->dilation, s->groups);
+        return mdl_conv2d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, &co);
     case MDL_OP_MAX_POOL2D:
         return mdl_max_pool2d(ar, x[0], s->kernel, s->stride, s->padding);
     case MDL_OP_AVG_POOL2D:

@@ -63,4 +63,22 @@ static void capture_errors(void) {
     captured_message[0] = 0;
 }
 
+/* Convolution options from the four numbers PyTorch's conv2d takes (stride, padding, dilation,
+   groups), for the tests that loop over many settings; 0 in a field means PyTorch's default,
+   as in mdl_conv_opts. A small ring of structs, so several may be in use in one call. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused))
+#endif
+static const mdl_conv_opts *conv_opts(int stride, int padding, int dilation, int groups) {
+    static mdl_conv_opts ring[8];
+    static int next;
+    mdl_conv_opts *o = &ring[next++ % 8];
+    memset(o, 0, sizeof *o);
+    o->stride = stride;
+    o->padding = padding;
+    o->dilation = dilation;
+    o->groups = groups;
+    return o;
+}
+
 #endif

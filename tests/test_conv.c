@@ -241,7 +241,7 @@ static void conv2d_run(mdl_arena *ar, const conv_case *cc, const conv_ref *r, co
     if (!x || !w || (cc->bias && !bias)) goto done;
 
     if (cc->nograd) prev = mdl_set_grad_enabled(ar, 0);
-    y = mdl_conv2d(ar, x, w, bias, cc->stride, cc->padding, cc->dilation, cc->groups);
+    y = mdl_conv2d(ar, x, w, bias, conv_opts(cc->stride, cc->padding, cc->dilation, cc->groups));
     if (cc->nograd) mdl_set_grad_enabled(ar, prev);
     CHECK(y != NULL, "%s: mdl_conv2d returned NULL: %s", ctx, mdl_last_error());
     if (!y) goto done;
@@ -408,7 +408,8 @@ static void conv1d_case(mdl_arena *ar, const conv1_case *cc, uint64_t seed) {
         x = leaf(ar, 3, xs, xv, 1);
         w = leaf(ar, 3, ws, wv, 1);
         bias = cc->bias ? leaf(ar, 1, bs, bv, 1) : NULL;
-        out = mdl_conv1d(ar, x, w, bias, cc->stride, cc->padding, cc->dilation, cc->groups);
+        out = mdl_conv1d(ar, x, w, bias,
+                         conv_opts(cc->stride, cc->padding, cc->dilation, cc->groups));
         CHECK(out && shape_is(out, 3, ys), "%s: NULL or wrong shape (%s)", ctx, mdl_last_error());
         if (out && shape_is(out, 3, ys)) {
             compare(ctx, "y", out->data, y, ym, ny, (double)Cg * cc->K + 1, 0);
@@ -686,6 +687,7 @@ static void expect_error(const char *what, const mdl_tensor *got, int code, cons
 }
 
 static void test_errors(mdl_arena *ar) {
+    mdl_conv_opts pair_opts; /* per-axis padding, which conv1d has no use for */
     int sx[4] = {4, 6, 14, 14}, sw[4] = {16, 6, 5, 5}, sb[1] = {16};
     int sw3[3] = {16, 6, 5}, sx3[3] = {4, 6, 14}, swc[4] = {16, 5, 5, 5}, swg[4] = {16, 2, 5, 5};
     int swg4[4] = {16, 1, 5, 5}, sb15[1] = {15}, sb2[2] = {16, 1}, swbig[4] = {16, 6, 15, 15};
@@ -706,61 +708,80 @@ static void test_errors(mdl_arena *ar) {
     if (!(x && w && b && w3 && x3 && wc && wg && wg4 && b15 && b2 && wbig && x1 && w1 && w1c &&
           w14 && xp))
         return;
+    memset(&pair_opts, 0, sizeof pair_opts);
+    pair_opts.padding_hw[0] = 1;
 
     /* the valid call first: these tensors are fine together */
     capture_errors();
-    CHECK(mdl_conv2d(ar, x, w, b, 1, 0, 1, 1) != NULL && captured_count == 0, "valid conv2d: %s",
+    CHECK(mdl_conv2d(ar, x, w, b, NULL) != NULL && captured_count == 0, "valid conv2d: %s",
           captured_message);
 
     capture_errors();
-    expect_error("conv2d w rank 3", mdl_conv2d(ar, x, w3, b, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv2d w rank 3", mdl_conv2d(ar, x, w3, b, NULL), MDL_ERR_SHAPE,
                  "mdl_conv2d", "[4,6,14,14]", "[16,6,5]");
-    expect_error("conv2d x rank 3", mdl_conv2d(ar, x3, w, b, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv2d x rank 3", mdl_conv2d(ar, x3, w, b, NULL), MDL_ERR_SHAPE,
                  "mdl_conv2d", "[4,6,14]", "[16,6,5,5]");
-    expect_error("conv2d channel mismatch", mdl_conv2d(ar, x, wc, b, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv2d channel mismatch", mdl_conv2d(ar, x, wc, b, NULL), MDL_ERR_SHAPE,
                  "mdl_conv2d", "[4,6,14,14]", "[16,5,5,5]");
     /* groups 2 wants w.shape[1] = 3: 6 is the mismatch of forgetting the groups */
-    expect_error("conv2d groups 2 with w [16,6,5,5]", mdl_conv2d(ar, x, w, b, 1, 0, 1, 2),
+    expect_error("conv2d groups 2 with w [16,6,5,5]",
+                 mdl_conv2d(ar, x, w, b, conv_opts(1, 0, 1, 2)),
                  MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,6,5,5]");
-    expect_error("conv2d groups 4 does not divide C 6", mdl_conv2d(ar, x, wg4, b, 1, 0, 1, 4),
+    expect_error("conv2d groups 4 does not divide C 6",
+                 mdl_conv2d(ar, x, wg4, b, conv_opts(1, 0, 1, 4)),
                  MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,1,5,5]");
-    expect_error("conv2d groups 3 does not divide O 16", mdl_conv2d(ar, x, wg, b, 1, 0, 1, 3),
+    expect_error("conv2d groups 3 does not divide O 16",
+                 mdl_conv2d(ar, x, wg, b, conv_opts(1, 0, 1, 3)),
                  MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,2,5,5]");
-    expect_error("conv2d bias [15]", mdl_conv2d(ar, x, w, b15, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv2d bias [15]", mdl_conv2d(ar, x, w, b15, NULL), MDL_ERR_SHAPE,
                  "mdl_conv2d", "[15]", NULL);
-    expect_error("conv2d bias [16,1]", mdl_conv2d(ar, x, w, b2, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv2d bias [16,1]", mdl_conv2d(ar, x, w, b2, NULL), MDL_ERR_SHAPE,
                  "mdl_conv2d", "[16,1]", NULL);
-    expect_error("conv2d stride 0", mdl_conv2d(ar, x, w, b, 0, 0, 1, 1), MDL_ERR_ARG, "mdl_conv2d",
-                 NULL, NULL);
-    expect_error("conv2d stride -1", mdl_conv2d(ar, x, w, b, -1, 0, 1, 1), MDL_ERR_ARG,
+    /* 0 in an option is PyTorch's default, not an error */
+    {
+        mdl_tensor *y0 = mdl_conv2d(ar, x, w, b, conv_opts(0, 0, 0, 0));
+        mdl_tensor *y1 = mdl_conv2d(ar, x, w, b, NULL);
+        mdl_tensor *yn = mdl_conv2d(ar, x, w, b, NULL);
+        CHECK(y0 && y1 && yn && captured_count == 0 && y0->numel == y1->numel &&
+                  yn->numel == y1->numel &&
+                  memcmp(y0->data, y1->data, y1->numel * sizeof *y1->data) == 0 &&
+                  memcmp(yn->data, y1->data, y1->numel * sizeof *y1->data) == 0,
+              "conv2d with zeroed options or NULL must equal stride 1, dilation 1, groups 1: %s",
+              captured_message);
+    }
+    expect_error("conv1d given padding_hw", mdl_conv1d(ar, x1, w1, NULL, &pair_opts), MDL_ERR_ARG,
+                 "mdl_conv1d", "padding_hw", NULL);
+    expect_error("conv2d stride -1", mdl_conv2d(ar, x, w, b, conv_opts(-1, 0, 1, 1)), MDL_ERR_ARG,
                  "mdl_conv2d", NULL, NULL);
-    expect_error("conv2d padding -1", mdl_conv2d(ar, x, w, b, 1, -1, 1, 1), MDL_ERR_ARG,
+    expect_error("conv2d padding -1", mdl_conv2d(ar, x, w, b, conv_opts(1, -1, 1, 1)), MDL_ERR_ARG,
                  "mdl_conv2d", NULL, NULL);
-    expect_error("conv2d dilation 0", mdl_conv2d(ar, x, w, b, 1, 0, 0, 1), MDL_ERR_ARG,
+    expect_error("conv2d dilation -1", mdl_conv2d(ar, x, w, b, conv_opts(1, 0, -1, 1)),
+                 MDL_ERR_ARG, "mdl_conv2d", NULL, NULL);
+    expect_error("conv2d groups -2", mdl_conv2d(ar, x, w, b, conv_opts(1, 0, 1, -2)), MDL_ERR_ARG,
                  "mdl_conv2d", NULL, NULL);
-    expect_error("conv2d groups 0", mdl_conv2d(ar, x, w, b, 1, 0, 1, 0), MDL_ERR_ARG, "mdl_conv2d",
-                 NULL, NULL);
-    expect_error("conv2d kernel 15 > input 14", mdl_conv2d(ar, x, wbig, b, 1, 0, 1, 1),
+    expect_error("conv2d kernel 15 > input 14", mdl_conv2d(ar, x, wbig, b, NULL),
                  MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,6,15,15]");
     /* dilation 4 makes the 5x5 kernel span 17 > 14 */
-    expect_error("conv2d dilated kernel 17 > input 14", mdl_conv2d(ar, x, w, b, 1, 0, 4, 1),
+    expect_error("conv2d dilated kernel 17 > input 14",
+                 mdl_conv2d(ar, x, w, b, conv_opts(1, 0, 4, 1)),
                  MDL_ERR_SHAPE, "mdl_conv2d", "[4,6,14,14]", "[16,6,5,5]");
     /* with padding 1 the 15x15 kernel fits the 16x16 padded input: no error */
-    CHECK(mdl_conv2d(ar, x, wbig, b, 1, 1, 1, 1) != NULL && captured_count == 0,
+    CHECK(mdl_conv2d(ar, x, wbig, b, conv_opts(1, 1, 1, 1)) != NULL && captured_count == 0,
           "conv2d 15x15 kernel on 14x14 input with padding 1 must work: %s", captured_message);
     capture_errors();
 
-    expect_error("conv1d x rank 4", mdl_conv1d(ar, x, w1, NULL, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv1d x rank 4", mdl_conv1d(ar, x, w1, NULL, NULL), MDL_ERR_SHAPE,
                  "mdl_conv1d", "[4,6,14,14]", "[8,6,3]");
-    expect_error("conv1d w rank 4", mdl_conv1d(ar, x1, w14, NULL, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv1d w rank 4", mdl_conv1d(ar, x1, w14, NULL, NULL), MDL_ERR_SHAPE,
                  "mdl_conv1d", "[4,6,14]", "[8,6,1,3]");
-    expect_error("conv1d channel mismatch", mdl_conv1d(ar, x1, w1c, NULL, 1, 0, 1, 1),
+    expect_error("conv1d channel mismatch", mdl_conv1d(ar, x1, w1c, NULL, NULL),
                  MDL_ERR_SHAPE, "mdl_conv1d", "[4,6,14]", "[8,4,3]");
-    expect_error("conv1d stride 0", mdl_conv1d(ar, x1, w1, NULL, 0, 0, 1, 1), MDL_ERR_ARG,
+    expect_error("conv1d stride -3", mdl_conv1d(ar, x1, w1, NULL, conv_opts(-3, 0, 1, 1)),
+                 MDL_ERR_ARG, "mdl_conv1d", NULL, NULL);
+    expect_error("conv1d padding -2", mdl_conv1d(ar, x1, w1, NULL, conv_opts(1, -2, 1, 1)),
+                 MDL_ERR_ARG,
                  "mdl_conv1d", NULL, NULL);
-    expect_error("conv1d padding -2", mdl_conv1d(ar, x1, w1, NULL, 1, -2, 1, 1), MDL_ERR_ARG,
-                 "mdl_conv1d", NULL, NULL);
-    expect_error("conv1d bias [15]", mdl_conv1d(ar, x1, w1, b15, 1, 0, 1, 1), MDL_ERR_SHAPE,
+    expect_error("conv1d bias [15]", mdl_conv1d(ar, x1, w1, b15, NULL), MDL_ERR_SHAPE,
                  "mdl_conv1d", "[15]", NULL);
 
     expect_error("max_pool2d x rank 3", mdl_max_pool2d(ar, x3, 2, 0, 0), MDL_ERR_SHAPE,

@@ -370,7 +370,8 @@ static void test_conv(const tconv *tc) {
             mdl_set_requires_grad(xt, tc->xgrad);
             mdl_set_requires_grad(wt, tc->wgrad);
             mdl_set_requires_grad(bt, tc->wgrad);
-            y = mdl_conv2d(ar, xt, wt, bt, tc->stride, tc->pad, 1, tc->groups);
+            y = mdl_conv2d(ar, xt, wt, bt,
+                           conv_opts(tc->stride, tc->pad, 1, tc->groups));
             dy = y ? mdl_zeros(ar, 4, y->shape) : NULL;
             if (dy) /* the same dy each time: from the values of y's shape, not a generator */
                 for (e = 0; e < dy->numel; e++) dy->data[e] = (float)((e * 7919u) % 17) / 8.0f - 1.0f;

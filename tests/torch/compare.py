@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+"""tests/torch/compare.py - hold minidl's results against PyTorch's, case by case.
+
+    /usr/bin/python3 tests/torch/compare.py [-k TEXT] PATH...
+
+PATH is a folder of case files (every *.case in it) or one case file; -k keeps only the cases
+whose name contains TEXT. The case files come from the C programs tests/torch/torch_*.c, through
+tests/torch/torch_case.h, which describes the format. tests/torch/run.sh builds and runs those
+and then this script; see tests/torch/README.md for how to add a case.
+
+For each case this script reads minidl's float32 inputs, recomputes the case with torch in
+float64 (the reference) and in float32, and compares every result minidl wrote ("out",
+"grad.x", ...) with the float64 reference: each element must satisfy
+    |minidl - reference| <= atol + rtol * |reference|
+with the atol and rtol the case wrote beside that result. It prints one line per case: ok or
+FAIL, the name, the largest absolute error, the largest error of torch's own float32 run (for
+scale: what float32 arithmetic costs), and the largest ratio of error to tolerance with the
+result where it occurs; details of each failure; the worst ratio of all; and last the line
+"N passed, M failed". The exit status is 1 if any case failed (or none was found), else 0.
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+# ---- the references: one function per "op" name that the C side gives to tc_begin ----------
+
+REFERENCES = {}
+
+
+def reference(name):
+    """Register fn(inputs, args) -> {result name: tensor} as the reference of `name`, for a case
+    that is not an op with autograd (an optimizer step, a file). inputs maps each input's name
+    to a tensor of the dtype being computed (float64, then float32); args is the case's args."""
+    def register(fn):
+        REFERENCES[name] = fn
+        return fn
+    return register
+
+
+def op(name):
+    """Register fn(x, args) -> output tensor as the reference of `name`, an op with autograd:
+    x maps each input's name to a tensor, which requires grad when minidl's did ("param").
+    The results are "out" and, after out.backward(v), "grad.<name>" for every param."""
+    def register(fn):
+        def run(inputs, args, kinds):
+            x = {n: t.clone().requires_grad_(kinds[n] == "param")
+                 for n, t in inputs.items() if n != "v"}
+            out = fn(x, args)
+            results = {"out": out.detach()}
+            params = [n for n in x if kinds[n] == "param"]
+            if params:
+                out.backward(inputs["v"].reshape(out.shape))
+            for n in params:
+                g = x[n].grad
+                results["grad." + n] = g if g is not None else torch.zeros_like(x[n])
+            return results
+        run.with_kinds = True
+        REFERENCES[name] = run
+        return fn
+    return register
+
+
+def axis_of(args):
+    """minidl's MDL_ALL (-128) is torch's dim=None."""
+    return None if args["axis"] == -128 else args["axis"]
+
+
+@op("matmul")
+def _(x, a):
+    return torch.matmul(x["a"], x["b"])
+
+
+@op("matmul_t")
+def _(x, a):
+    A, B = x["a"], x["b"]
+    if a["trans_a"] and A.dim() > 1:
+        A = A.transpose(-1, -2)
+    if a["trans_b"] and B.dim() > 1:
+        B = B.transpose(-1, -2)
+    return torch.matmul(A, B)
+
+
+@op("conv2d")
+def _(x, a):
+    return F.conv2d(x["x"], x["w"], x.get("b"), stride=a["stride"], padding=a["padding"],
+                    dilation=a["dilation"], groups=a["groups"])
+
+
+@op("conv1d")
+def _(x, a):
+    return F.conv1d(x["x"], x["w"], x.get("b"), stride=a["stride"], padding=a["padding"],
+                    dilation=a["dilation"], groups=a["groups"])
+
+
+@op("max_pool2d")
+def _(x, a):  # minidl's stride 0 is torch's default, stride = kernel
+    return F.max_pool2d(x["x"], a["kernel"], a["stride"] or None, a["padding"])
+
+
+@op("avg_pool2d")
+def _(x, a):
+    return F.avg_pool2d(x["x"], a["kernel"], a["stride"] or None, a["padding"],
+                        count_include_pad=True)
+
+
+@op("softmax")
+def _(x, a):
+    return F.softmax(x["x"], dim=a["axis"])
+
+
+@op("log_softmax")
+def _(x, a):
+    return F.log_softmax(x["x"], dim=a["axis"])
+
+
+ACTIVATIONS = {
+    "relu": lambda t, p: F.relu(t),
+    "leaky_relu": lambda t, p: F.leaky_relu(t, p),
+    "sigmoid": lambda t, p: torch.sigmoid(t),
+    "tanh": lambda t, p: torch.tanh(t),
+    "gelu": lambda t, p: F.gelu(t),  # the exact erf form, torch's default
+    "silu": lambda t, p: F.silu(t),
+    "elu": lambda t, p: F.elu(t, alpha=p),
+}
+for _name, _f in ACTIVATIONS.items():
+    op(_name)(lambda x, a, f=_f: f(x["x"], a["p"]))
+
+
+@op("abs")
+def _(x, a):
+    return torch.abs(x["x"])
+
+
+@op("clamp")
+def _(x, a):
+    return torch.clamp(x["x"], a["lo"], a["hi"])
+
+
+@op("maximum")
+def _(x, a):
+    return torch.maximum(x["a"], x["b"])
+
+
+@op("var")
+def _(x, a):
+    return torch.var(x["x"], dim=axis_of(a), correction=a["correction"],
+                     keepdim=bool(a["keepdim"]))
+
+
+@op("sum")
+def _(x, a):
+    d = axis_of(a)
+    return x["x"].sum() if d is None else x["x"].sum(dim=d, keepdim=bool(a["keepdim"]))
+
+
+@op("mean")
+def _(x, a):
+    d = axis_of(a)
+    return x["x"].mean() if d is None else x["x"].mean(dim=d, keepdim=bool(a["keepdim"]))
+
+
+@op("max")
+def _(x, a):  # along an axis the gradient goes to the maximum, over all it is shared at ties
+    d = axis_of(a)
+    return x["x"].max() if d is None else x["x"].max(dim=d, keepdim=bool(a["keepdim"])).values
+
+
+@reference("argmax")
+def _(x, a):
+    return {"out": torch.argmax(x["x"], dim=a["axis"]).to(x["x"].dtype)}
+
+
+@op("index_select")
+def _(x, a):
+    return torch.index_select(x["x"], a["axis"], torch.tensor(a["index"], dtype=torch.long))
+
+
+@op("mlp")
+def _(x, a):  # linear layers as x @ W + b with W [in, out]
+    act = torch.relu if a["act"] == "relu" else torch.tanh
+    h = act(x["x"] @ x["w1"] + x["b1"])
+    return F.log_softmax(h @ x["w2"] + x["b2"], dim=-1)
+
+
+# ---- reading a case file --------------------------------------------------------------------
+
+class Case:
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)
+        self.op = None
+        self.args = {}
+        self.inputs = {}   # name -> float64 tensor holding minidl's float32 values exactly
+        self.kinds = {}    # name -> "param" or "input"
+        self.results = {}  # name -> (float64 tensor, atol, rtol)
+        self.error = None  # minidl's error message, or why the file cannot be used
+        self.complete = False
+
+
+def read_case(path):
+    case = Case(path)
+    scalar = torch.float32
+    try:
+        with open(path) as f:
+            lines = f.read().split("\n")
+        if lines[0] != "minidl-torch-case 1":
+            case.error = "not a case file of format 1 (first line %r)" % lines[0][:40]
+            return case
+        for line in lines[1:]:
+            kind, _, rest = line.partition(" ")
+            if kind == "case":
+                meta = json.loads(rest)
+                case.name, case.op, case.args = meta["name"], meta["op"], meta.get("args", {})
+                scalar = torch.float64 if meta.get("scalar") == "float64" else torch.float32
+            elif kind in ("param", "input", "result"):
+                words = rest.split(" ")
+                name, shape = words[0], words[1]
+                dims = [int(d) for d in shape.strip("[]").split(",") if d]
+                first = 4 if kind == "result" else 2
+                values = torch.tensor([float(v) for v in words[first:]], dtype=torch.float64)
+                # the 9 digits give back minidl's float32 exactly: round to it, then widen
+                t = values.to(scalar).to(torch.float64).reshape(dims)
+                if kind == "result":
+                    case.results[name] = (t, float(words[2]), float(words[3]))
+                else:
+                    case.inputs[name] = t
+                    case.kinds[name] = kind
+            elif kind == "error":
+                case.error = "minidl reported: " + rest
+            elif kind == "end":
+                case.complete = True
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        case.error = "cannot read the case file: %s" % e
+    if case.error is None and not case.complete:
+        case.error = "the case file is cut short (no 'end' line): the C program stopped early"
+    return case
+
+
+# ---- comparing ------------------------------------------------------------------------------
+
+def run_reference(case, dtype):
+    fn = REFERENCES[case.op]
+    inputs = {n: t.to(dtype) for n, t in case.inputs.items()}
+    if getattr(fn, "with_kinds", False):
+        return fn(inputs, case.args, case.kinds)
+    return fn(inputs, case.args)
+
+
+def measure(got, ref, atol, rtol):
+    """(largest |got - ref|, largest error / tolerance, flat index of that element).
+    NaN or Inf in the same place in both counts as equal; elsewhere as an infinite error."""
+    same = (got == ref) | (got.isnan() & ref.isnan())
+    err = torch.where(same, torch.zeros_like(got), (got - ref).abs())
+    err = torch.where(err.isnan(), torch.full_like(err, math.inf), err)
+    tol = atol + rtol * ref.abs().nan_to_num(0.0, 0.0, 0.0)
+    ratio = torch.where(err == 0, torch.zeros_like(err), err / tol)
+    if ratio.numel() == 0:
+        return 0.0, 0.0, 0
+    i = int(ratio.flatten().argmax())
+    return float(err.max()), float(ratio.flatten()[i]), i
+
+
+def index_str(flat, shape):
+    """The flat index as "[i,j,k]" in a tensor of this shape."""
+    idx = []
+    for n in reversed(list(shape)):
+        idx.append(flat % n)
+        flat //= n
+    return "[" + ",".join(str(i) for i in reversed(idx)) + "]"
+
+
+def check(case):
+    """Compare one case. Returns (ok, max abs error, torch float32 error, worst ratio, the result
+    holding it, [lines explaining a failure])."""
+    if case.error:
+        return False, math.nan, math.nan, math.inf, "", [case.error]
+    if case.op not in REFERENCES:
+        return False, math.nan, math.nan, math.inf, "", [
+            "compare.py has no reference for op %r: add one (see tests/torch/README.md)"
+            % case.op]
+    try:
+        ref64 = run_reference(case, torch.float64)
+        ref32 = run_reference(case, torch.float32)
+    except Exception as e:  # a torch error is a failure of this case, not of the run
+        return False, math.nan, math.nan, math.inf, "", [
+            "the torch reference raised %s: %s" % (type(e).__name__, e)]
+    why = []
+    max_err = err32 = worst = 0.0
+    worst_at = ""
+    for name in sorted(set(ref64) - set(case.results)):
+        why.append("minidl wrote no result %r, which torch computes" % name)
+        worst, worst_at = math.inf, name
+    for name, (got, atol, rtol) in case.results.items():
+        if name not in ref64:
+            why.append("result %r has no counterpart in the torch reference" % name)
+            worst, worst_at = math.inf, name
+            continue
+        ref = ref64[name].detach().to(torch.float64)
+        if tuple(got.shape) != tuple(ref.shape):
+            why.append("%s: minidl's shape %s, torch's %s" % (name, list(got.shape),
+                                                             list(ref.shape)))
+            worst, worst_at = math.inf, name
+            continue
+        e, r, i = measure(got, ref, atol, rtol)
+        e32 = float((ref32[name].detach().to(torch.float64) - ref).abs().max()) \
+            if ref.numel() else 0.0
+        max_err, err32 = max(max_err, e), max(err32, e32)
+        if r > worst or not worst_at:
+            worst, worst_at = r, name
+        if not r <= 1.0:
+            g, w = float(got.flatten()[i]), float(ref.flatten()[i])
+            why.append("%s%s of %s: minidl %.9g, torch %.9g, error %.3g > tolerance %.3g "
+                       "(atol %g + rtol %g * |torch|): %.3g times the tolerance"
+                       % (name, index_str(i, got.shape), list(got.shape), g, w, abs(g - w),
+                          atol + rtol * abs(w), atol, rtol, r))
+    return not why, max_err, err32, worst, worst_at, why
+
+
+def case_files(paths):
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(".case"))
+        else:
+            files.append(p)
+    return files
+
+
+def main(argv):
+    keep = ""
+    if len(argv) >= 2 and argv[0] == "-k":
+        keep, argv = argv[1], argv[2:]
+    if not argv:
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)  # small tensors: one thread is fastest, and the same every time
+    files = case_files(argv)
+    passed = failed = 0
+    worst = (-1.0, "", "")
+    seen = set()
+    for path in files:
+        case = read_case(path)
+        if keep not in case.name:
+            continue
+        ok, err, err32, ratio, at, why = check(case)
+        if case.name in seen:
+            ok, why = False, why + ["a second case has the name %r" % case.name]
+        seen.add(case.name)
+        print("  %-5s %-36s err %8.2e  torch-f32 %8.2e  %6.3f of tol%s"
+              % ("ok" if ok else "FAIL", case.name, err, err32, ratio,
+                 " (%s)" % at if at else ""))
+        for line in why:
+            print("        | " + line)
+        if not ok:
+            print("        | case file: " + path)
+        passed, failed = passed + ok, failed + (not ok)
+        if ratio > worst[0]:
+            worst = (ratio, case.name, at)
+    if not files:
+        print("compare.py: no case files in %s" % " ".join(argv))
+        failed += 1
+    elif passed + failed == 0:
+        print("compare.py: note: no case name contains %r" % keep)
+    if worst[1] and worst[2]:
+        print("worst: %s at %.3g of its tolerance (%s)" % (worst[1], worst[0], worst[2]))
+    elif worst[1]:
+        print("worst: %s, which could not be compared (see above)" % worst[1])
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
