@@ -6,6 +6,8 @@
 #   make valgrind    the same under valgrind's memcheck
 #   make test-nosimd the tests and snippets built with -DMINIDL_NO_SIMD: the plain kernels alone
 #   make test-arm    the tests built for AArch64 and run under qemu (the NEON kernel)
+#   make test-torch  minidl's results recomputed with PyTorch and compared, case by case
+#                    (bash tests/torch/run.sh; needs python3-torch, skips with a note without it)
 #   make tutorials   build and run tutorials/[0-9]*.c in order, from inside tutorials/
 #                    (bash tests/tutorials.sh [--quick])
 #   make bench       build and run bench/*.c, from inside bench/   (bash tests/bench.sh)
@@ -19,7 +21,7 @@ CC = gcc
 endif
 export CC
 
-.PHONY: all test test-nosimd sanitize valgrind test-arm tutorials bench docs clean
+.PHONY: all test test-nosimd sanitize valgrind test-arm test-torch tutorials bench docs clean
 
 all: test
 
@@ -39,6 +41,12 @@ test-nosimd:
 # every test cross-built for AArch64 and run under qemu: checks the NEON kernel on x86
 test-arm:
 	bash tests/cross_arm.sh
+
+# PyTorch is the reference: each case (an op, and later a layer, a loss, an optimizer step, a
+# saved file) is computed by minidl and by Debian's python3-torch and compared within a stated
+# tolerance (tests/torch/README.md). Not part of `make test`, which never needs Python.
+test-torch:
+	bash tests/torch/run.sh
 
 tutorials:
 	@bash tests/tutorials.sh

@@ -28,25 +28,28 @@ import torch.nn.functional as F
 
 # ---- the references: one function per "op" name that the C side gives to tc_begin ----------
 
+# REFERENCES[op] is run(inputs, kinds, args) -> {result name: tensor}: inputs maps each input's
+# name to a tensor of the dtype being computed (float64, then float32), kinds each name to
+# "param" (minidl's required grad) or "input", args is the case's "args" object.
 REFERENCES = {}
 
 
 def reference(name):
     """Register fn(inputs, args) -> {result name: tensor} as the reference of `name`, for a case
-    that is not an op with autograd (an optimizer step, a file). inputs maps each input's name
-    to a tensor of the dtype being computed (float64, then float32); args is the case's args."""
+    that is not an op with autograd (an optimizer step, a file): it returns a tensor for each
+    result minidl wrote, under the same name."""
     def register(fn):
-        REFERENCES[name] = fn
+        REFERENCES[name] = lambda inputs, kinds, args: fn(inputs, args)
         return fn
     return register
 
 
 def op(name):
     """Register fn(x, args) -> output tensor as the reference of `name`, an op with autograd:
-    x maps each input's name to a tensor, which requires grad when minidl's did ("param").
-    The results are "out" and, after out.backward(v), "grad.<name>" for every param."""
+    x maps each input's name but v to a tensor, which requires grad if minidl's did. The
+    results are "out" and, after out.backward(v), "grad.<name>" for every param."""
     def register(fn):
-        def run(inputs, args, kinds):
+        def run(inputs, kinds, args):
             x = {n: t.clone().requires_grad_(kinds[n] == "param")
                  for n, t in inputs.items() if n != "v"}
             out = fn(x, args)
@@ -58,7 +61,6 @@ def op(name):
                 g = x[n].grad
                 results["grad." + n] = g if g is not None else torch.zeros_like(x[n])
             return results
-        run.with_kinds = True
         REFERENCES[name] = run
         return fn
     return register
@@ -243,11 +245,8 @@ def read_case(path):
 # ---- comparing ------------------------------------------------------------------------------
 
 def run_reference(case, dtype):
-    fn = REFERENCES[case.op]
     inputs = {n: t.to(dtype) for n, t in case.inputs.items()}
-    if getattr(fn, "with_kinds", False):
-        return fn(inputs, case.args, case.kinds)
-    return fn(inputs, case.args)
+    return REFERENCES[case.op](inputs, case.kinds, case.args)
 
 
 def measure(got, ref, atol, rtol):
@@ -313,10 +312,14 @@ def check(case):
             worst, worst_at = r, name
         if not r <= 1.0:
             g, w = float(got.flatten()[i]), float(ref.flatten()[i])
-            why.append("%s%s of %s: minidl %.9g, torch %.9g, error %.3g > tolerance %.3g "
-                       "(atol %g + rtol %g * |torch|): %.3g times the tolerance"
-                       % (name, index_str(i, got.shape), list(got.shape), g, w, abs(g - w),
-                          atol + rtol * abs(w), atol, rtol, r))
+            where = "%s%s of %s: minidl %.9g, torch %.9g" % (name, index_str(i, got.shape),
+                                                             list(got.shape), g, w)
+            if math.isfinite(g) and math.isfinite(w):
+                why.append("%s, error %.3g > tolerance %.3g (atol %g + rtol %g * |torch|): "
+                           "%.3g times the tolerance" % (where, abs(g - w),
+                                                          atol + rtol * abs(w), atol, rtol, r))
+            else:
+                why.append("%s: a NaN or Inf in only one of them" % where)
     return not why, max_err, err32, worst, worst_at, why
 
 

@@ -50,6 +50,10 @@ static void matmul_cases(tc *t) {
     matmul_case(t, "matmul/2d_7x5@5x3", 2, (const int[]){7, 5}, 2, (const int[]){5, 3}, 1);
     matmul_case(t, "matmul/2d_1x33@33x17", 2, (const int[]){1, 33}, 2, (const int[]){33, 17}, 1);
     matmul_case(t, "matmul/2d_67x45@45x53", 2, (const int[]){67, 45}, 2, (const int[]){45, 53}, 1);
+    /* over 2^25 multiply-adds with more than 64 rows: the packed GEMM kernel (the others take
+       the unpacked one, or the plain one when tiny) */
+    matmul_case(t, "matmul/packed_330x330@330x330", 2, (const int[]){330, 330}, 2,
+                (const int[]){330, 330}, 1);
     matmul_case(t, "matmul/batched_3x4x6@3x6x5", 3, (const int[]){3, 4, 6}, 3,
                 (const int[]){3, 6, 5}, 1);
     matmul_case(t, "matmul/shared_b_2x5x9@9x4", 3, (const int[]){2, 5, 9}, 2,
@@ -65,6 +69,9 @@ static void matmul_cases(tc *t) {
     matmul_case(t, "matmul/dot_9@9", 1, (const int[]){9}, 1, (const int[]){9}, 1);
     matmul_t_case(t, "matmul_t/x@wT_5x8_6x8", 2, (const int[]){5, 8}, 2, (const int[]){6, 8}, 0,
                   1);
+    /* a linear layer's x @ W^T with few rows and a long K: the dot-product kernels */
+    matmul_t_case(t, "matmul_t/linear_16x300_to_10", 2, (const int[]){16, 300}, 2,
+                  (const int[]){10, 300}, 0, 1);
     matmul_t_case(t, "matmul_t/aT@b_9x4_9x3", 2, (const int[]){9, 4}, 2, (const int[]){9, 3}, 1,
                   0);
     matmul_t_case(t, "matmul_t/aT@bT_batched", 3, (const int[]){2, 7, 3}, 3,
