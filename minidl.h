@@ -22,7 +22,7 @@
    CONTENTS (grep '// >>' minidl.h prints this list with line numbers)
        >>api          read   the declarations, each documented with its shapes and who owns
                              the result: configuration, errors, memory, random, tensors,
-                             autograd, ops, diagnostics, kernels
+                             autograd, ops, layers, diagnostics, kernels
        >>prelude      skim   includes, internal macros, the arena's struct
        >>errors       skim   the error handler, compiler-style messages, mdl_last_error
        >>memory       read   arenas (per-step memory) and parameter sets (persistent memory)
@@ -31,7 +31,9 @@
        >>autograd     read   the tape node, finishing an op, the backward walk
        >>ops          read   elementwise ops, activations, softmax, reductions, matmul,
                              convolution, pooling, shape ops: one block per op
-                             (layers, losses, optimizers, data and file io will follow here)
+       >>layers       read   initialisation, Linear, Dropout, Embedding, LayerNorm, BatchNorm
+                             as functions and as layer objects, the Sequential container
+                             (losses, optimizers, data and file io will follow here)
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
        >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
                              pooling; none of it in a MINIDL_NO_SIMD build
@@ -663,6 +665,246 @@ MDLDEF mdl_tensor *mdl_stack(mdl_arena *ar, int n, mdl_tensor *const *xs, int ax
  *  @return from `ar`, shape of x with shape[axis] = n */
 MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int n,
                                     const int *index);
+
+/** @} */
+
+/** @defgroup layers Layers and initialisation
+ *  @brief torch.nn's layers in two forms, as torch.nn and torch.nn.functional: a function that
+ *  takes its parameters as tensors (mdl_linear(ar, x, w, b)), and an mdl_layer, made once with
+ *  its parameters registered in a parameter set under PyTorch's state_dict names
+ *  ("fc1.weight", "bn.running_mean"), and run with mdl_layer_forward. Layers are built from
+ *  the ops above, so autograd and mdl_gradcheck cover them with no backward of their own.
+ *
+ *  A model of your own is a struct of layers and a forward function:
+ *  @code
+ *  typedef struct mlp { mdl_layer fc1, fc2; } mlp;
+ *
+ *  static mdl_tensor *mlp_forward(mdl_arena *ar, const mlp *m, mdl_tensor *x) {
+ *      mdl_tensor *h = mdl_relu(ar, mdl_layer_forward(ar, &m->fc1, x));
+ *      return mdl_layer_forward(ar, &m->fc2, h);
+ *  }
+ *
+ *  int main(void) {
+ *      mdl_params *ps = mdl_params_new();
+ *      mdl_arena *ar = mdl_arena_new(0);
+ *      mdl_rng rng;
+ *      mlp m;
+ *      int xs[2] = {32, 64};
+ *      mdl_rng_seed(&rng, 1);
+ *      m.fc1 = mdl_linear_layer(ps, "fc1", 64, 128, 1, &rng);  // fc1.weight [128,64], fc1.bias
+ *      m.fc2 = mdl_linear_layer(ps, "fc2", 128, 10, 1, &rng);
+ *      mdl_tensor *y = mlp_forward(ar, &m, mdl_randn(ar, &rng, 2, xs, 0, 1));   // [32,10]
+ *      int ok = y && y->shape[1] == 10 && mdl_params_count(ps) == 4;
+ *      mdl_arena_free(ar);
+ *      mdl_params_free(ps);
+ *      return ok ? 0 : 1;
+ *  }
+ *  @endcode
+ *  @{ */
+
+/* -- initialisation (no autograd; the caller's generator; see also mdl_fill_uniform,
+      mdl_fill_normal and mdl_fill for uniform, normal, zeros and ones) -- */
+/** @brief fan_in of a weight as PyTorch computes it: shape[1] times the product of shape[2:]
+ *  (a Linear weight [out, in]: in; a Conv2d weight [out, in/groups, kh, kw]: in/groups kh kw). */
+MDLDEF int mdl_fan_in(const mdl_tensor *w);
+/** @brief fan_out: shape[0] times the product of shape[2:]. */
+MDLDEF int mdl_fan_out(const mdl_tensor *w);
+/** @brief Xavier (Glorot) uniform: U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)). */
+MDLDEF void mdl_init_xavier_uniform(mdl_tensor *w, mdl_rng *rng, double gain);
+/** @brief Xavier (Glorot) normal: N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)). */
+MDLDEF void mdl_init_xavier_normal(mdl_tensor *w, mdl_rng *rng, double gain);
+/** @brief Kaiming (He) uniform, as torch.nn.init.kaiming_uniform_ with nonlinearity
+ *  'leaky_relu': U(-b, b), b = sqrt(2 / (1 + a^2)) sqrt(3 / fan). a = 0 is ReLU's gain;
+ *  a = sqrt(5) is what Linear and Conv use by default (b = 1 / sqrt(fan_in)).
+ *  @param w       the tensor to fill
+ *  @param rng     the generator
+ *  @param a       the negative slope of the leaky ReLU that follows
+ *  @param fan_out 0: fan = fan_in (PyTorch's default mode), 1: fan = fan_out */
+MDLDEF void mdl_init_kaiming_uniform(mdl_tensor *w, mdl_rng *rng, double a, int fan_out);
+/** @brief Kaiming (He) normal: N(0, std^2), std = sqrt(2 / (1 + a^2)) / sqrt(fan). Parameters
+ *  as mdl_init_kaiming_uniform. */
+MDLDEF void mdl_init_kaiming_normal(mdl_tensor *w, mdl_rng *rng, double a, int fan_out);
+/** @brief A (semi-)orthogonal matrix times gain, as torch.nn.init.orthogonal_: w seen as
+ *  [shape[0], rest], rows (or columns, whichever are fewer) orthonormal. */
+MDLDEF void mdl_init_orthogonal(mdl_tensor *w, mdl_rng *rng, double gain);
+
+/* -- the functional forms -- */
+/** @brief Linear map: y = x @ weight^T + bias. x [..., in], weight [out, in], bias [out] (or
+ *  NULL) -> y [..., out]. The weight is read transposed in place, never copied.
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_linear(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight, mdl_tensor *bias);
+/** @brief Dropout: in training, each element is zeroed with probability p and the others are
+ *  scaled by 1 / (1 - p), so that the expected value is unchanged; out of training (or p = 0),
+ *  y is x itself.
+ *  @param ar       the arena for the output and the mask
+ *  @param x        input, any shape
+ *  @param p        probability of zeroing, 0 <= p <= 1
+ *  @param training 1 in training, 0 in evaluation
+ *  @param rng      the generator that draws the mask (may be NULL out of training)
+ *  @return from `ar` (x itself out of training) */
+MDLDEF mdl_tensor *mdl_dropout(mdl_arena *ar, mdl_tensor *x, double p, int training,
+                               mdl_rng *rng);
+/** @brief Embedding lookup: y[..., :] = weight[index[...], :]. index is an index tensor of any
+ *  shape (whole numbers 0 .. num-1); weight [num, dim] -> y [index's shape..., dim]. Rows
+ *  picked at padding_idx (if >= 0) pass no gradient back to the weight, as in PyTorch.
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_embedding(mdl_arena *ar, mdl_tensor *index, mdl_tensor *weight,
+                                 int padding_idx);
+/** @brief Layer normalization over the last n_axes axes: y = (x - mean) / sqrt(var + eps) *
+ *  weight + bias, mean and the biased variance taken over those axes for each leading index.
+ *  weight and bias have the shape of those axes (or are NULL). @return from `ar` */
+MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_tensor *weight,
+                                  mdl_tensor *bias, double eps);
+/** @brief Batch normalization, as torch.nn.functional.batch_norm. x [N,C], [N,C,L] or
+ *  [N,C,H,W]; statistics per channel C over every other axis. In training, x is normalized
+ *  with the batch's mean and biased variance, and the running statistics (if given) move
+ *  towards the batch's: running = (1 - momentum) running + momentum batch, with the unbiased
+ *  variance for running_var. Out of training, the running statistics normalize and stay as
+ *  they are. y = (x - mean) / sqrt(var + eps) * weight + bias (weight, bias [C] or NULL).
+ *  @param ar           the arena
+ *  @param x            input [N,C,...]
+ *  @param running_mean [C] buffer, or NULL (training only)
+ *  @param running_var  [C] buffer, or NULL (training only)
+ *  @param weight       [C] scale, or NULL
+ *  @param bias         [C] shift, or NULL
+ *  @param training     1: batch statistics; 0: running statistics
+ *  @param momentum     PyTorch's default is 0.1
+ *  @param eps          added to the variance inside the square root; PyTorch's default 1e-5
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *running_mean,
+                                  mdl_tensor *running_var, mdl_tensor *weight, mdl_tensor *bias,
+                                  int training, double momentum, double eps);
+
+/* -- layer objects -- */
+/** The kinds of layer, X(NAME, "PyTorch's class name"). */
+#define MDL_LAYERS(X)                   \
+    X(LINEAR, "Linear")                 \
+    X(CONV1D, "Conv1d")                 \
+    X(CONV2D, "Conv2d")                 \
+    X(FLATTEN, "Flatten")               \
+    X(DROPOUT, "Dropout")               \
+    X(BATCH_NORM1D, "BatchNorm1d")      \
+    X(BATCH_NORM2D, "BatchNorm2d")      \
+    X(LAYER_NORM, "LayerNorm")          \
+    X(EMBEDDING, "Embedding")           \
+    X(RELU, "ReLU")                     \
+    X(LEAKY_RELU, "LeakyReLU")          \
+    X(ELU, "ELU")                       \
+    X(GELU, "GELU")                     \
+    X(SILU, "SiLU")                     \
+    X(SIGMOID, "Sigmoid")               \
+    X(TANH, "Tanh")                     \
+    X(SOFTMAX, "Softmax")               \
+    X(LOG_SOFTMAX, "LogSoftmax")
+
+#define MDL__LAYER_ENUM_ITEM(name, torch) MDL_LAYER_##name,
+/** Layer kinds, MDL_LAYER_LINEAR ...; 0 is no layer (a constructor that failed). */
+typedef enum mdl_layer_kind {
+    MDL_LAYER_NONE = 0,
+    MDL_LAYERS(MDL__LAYER_ENUM_ITEM) MDL_LAYER_COUNT
+} mdl_layer_kind;
+#undef MDL__LAYER_ENUM_ITEM
+
+#define MDL_NAME_MAX 64 /**< longest layer name, with its terminating 0 */
+
+/** A layer: its kind, its name, its parameters (owned by the mdl_params it was made with) and
+ *  its settings. Make one with a constructor below, run it with mdl_layer_forward. A plain
+ *  value: copy it freely (the copies share the parameters). */
+typedef struct mdl_layer {
+    mdl_layer_kind kind;
+    char name[MDL_NAME_MAX]; /**< "fc1": the prefix of its parameters' names ("" if none) */
+    int training;            /**< 1 (the default): training mode; see mdl_layer_train */
+    mdl_tensor *weight;      /**< Linear [out,in], Conv [out,in/groups,k..], norms, Embedding */
+    mdl_tensor *bias;        /**< [out] or NULL */
+    mdl_tensor *running_mean, *running_var; /**< BatchNorm buffers [C] */
+    mdl_tensor *num_batches_tracked;        /**< BatchNorm buffer, one value */
+    int in, out;             /**< features or channels; Embedding: num and dim */
+    int kernel[2];           /**< Conv: kernel size (H, W); Conv1d uses kernel[1] */
+    mdl_conv_opts conv;      /**< Conv: stride, padding, dilation, groups */
+    int axis[2];             /**< Flatten: start and end; Softmax: the axis; LayerNorm: n_axes */
+    int padding_idx;         /**< Embedding: -1 for none */
+    double p;                /**< Dropout: probability; LeakyReLU: slope; ELU: alpha */
+    double eps, momentum;    /**< BatchNorm, LayerNorm */
+    mdl_rng *rng;            /**< Dropout: the caller's generator */
+} mdl_layer;
+
+/** @brief The PyTorch class name of a kind, e.g. "Linear". */
+MDLDEF const char *mdl_layer_kind_name(mdl_layer_kind kind);
+/** @brief Run a layer: y = layer(x). Errors name the layer, its name and the shapes:
+ *  `fc2 (Linear 128->10): x [32,64]: expected 128 features`. @return from `ar` */
+MDLDEF mdl_tensor *mdl_layer_forward(mdl_arena *ar, const mdl_layer *layer, mdl_tensor *x);
+/** @brief Training (1) or evaluation (0) mode, as module.train() and module.eval(): Dropout
+ *  drops only in training; BatchNorm uses batch statistics and updates its running ones only in
+ *  training. */
+MDLDEF void mdl_layer_train(mdl_layer *layer, int training);
+/** @brief Number of parameter values the layer owns (weights and biases, not buffers). */
+MDLDEF size_t mdl_layer_param_count(const mdl_layer *layer);
+
+/** @brief Linear(in, out): weight [out,in] and bias [out] ("name.weight", "name.bias"),
+ *  initialised as PyTorch does: U(-1/sqrt(in), 1/sqrt(in)) for both.
+ *  @param ps   the set that owns the parameters
+ *  @param name the prefix of their names
+ *  @param in   input features
+ *  @param out  output features
+ *  @param bias 1 for a bias (PyTorch's default), 0 for none
+ *  @param rng  the generator for the initial values
+ *  @return the layer (kind MDL_LAYER_NONE after an error) */
+MDLDEF mdl_layer mdl_linear_layer(mdl_params *ps, const char *name, int in, int out, int bias,
+                                  mdl_rng *rng);
+/** @brief Conv2d(in, out, kernel kh x kw, opts): weight [out, in/groups, kh, kw], bias [out],
+ *  initialised as PyTorch does (kaiming uniform with a = sqrt(5); bias U(+-1/sqrt(fan_in))).
+ *  opts may be NULL (stride 1, no padding). Other parameters as mdl_linear_layer. */
+MDLDEF mdl_layer mdl_conv2d_layer(mdl_params *ps, const char *name, int in, int out, int kh,
+                                  int kw, const mdl_conv_opts *opts, int bias, mdl_rng *rng);
+/** @brief Conv1d(in, out, kernel k, opts): weight [out, in/groups, k], bias [out]. */
+MDLDEF mdl_layer mdl_conv1d_layer(mdl_params *ps, const char *name, int in, int out, int k,
+                                  const mdl_conv_opts *opts, int bias, mdl_rng *rng);
+/** @brief BatchNorm1d(C) for [N,C] or [N,C,L] inputs: weight 1, bias 0 [C], buffers
+ *  running_mean 0, running_var 1 [C] and num_batches_tracked, momentum 0.1, eps 1e-5. */
+MDLDEF mdl_layer mdl_batch_norm1d_layer(mdl_params *ps, const char *name, int channels);
+/** @brief BatchNorm2d(C) for [N,C,H,W] inputs, as mdl_batch_norm1d_layer. */
+MDLDEF mdl_layer mdl_batch_norm2d_layer(mdl_params *ps, const char *name, int channels);
+/** @brief LayerNorm over the last n_axes axes, whose sizes are shape[0..n_axes-1]: weight 1
+ *  and bias 0 of that shape, eps 1e-5. */
+MDLDEF mdl_layer mdl_layer_norm_layer(mdl_params *ps, const char *name, int n_axes,
+                                      const int *shape);
+/** @brief Embedding(num, dim): weight [num, dim] drawn from N(0, 1), its padding_idx row (if
+ *  >= 0) zero. Its input is an index tensor. */
+MDLDEF mdl_layer mdl_embedding_layer(mdl_params *ps, const char *name, int num, int dim,
+                                     int padding_idx, mdl_rng *rng);
+/** @brief Dropout(p), drawing its masks from rng (which must outlive the layer). */
+MDLDEF mdl_layer mdl_dropout_layer(double p, mdl_rng *rng);
+/** @brief Flatten(start, end): merges axes start..end (PyTorch's default 1, -1). */
+MDLDEF mdl_layer mdl_flatten_layer(int start, int end);
+/** @brief An activation as a layer: kind one of MDL_LAYER_RELU, LEAKY_RELU (p = slope 0.01),
+ *  ELU (p = alpha 1), GELU, SILU, SIGMOID, TANH, SOFTMAX and LOG_SOFTMAX (axis[0] = -1). */
+MDLDEF mdl_layer mdl_activation_layer(mdl_layer_kind kind);
+
+/** A list of layers run one after the other, as torch.nn.Sequential. */
+typedef struct mdl_sequential {
+    int count;         /**< layers in the list */
+    int capacity;
+    mdl_layer *layers; /**< the layers, in order */
+} mdl_sequential;
+
+/** @brief An empty list. @return freed by mdl_sequential_free; NULL if out of memory */
+MDLDEF mdl_sequential *mdl_sequential_new(void);
+/** @brief Free the list (not the parameters: they belong to their mdl_params). */
+MDLDEF void mdl_sequential_free(mdl_sequential *seq);
+/** @brief Append a layer (a copy). A layer whose constructor failed is refused.
+ *  @return the copy in the list, or NULL */
+MDLDEF mdl_layer *mdl_sequential_add(mdl_sequential *seq, mdl_layer layer);
+/** @brief Run every layer in order. @return from `ar` */
+MDLDEF mdl_tensor *mdl_sequential_forward(mdl_arena *ar, const mdl_sequential *seq,
+                                          mdl_tensor *x);
+/** @brief Training (1) or evaluation (0) mode for every layer. */
+MDLDEF void mdl_sequential_train(mdl_sequential *seq, int training);
+/** @brief Print a table of the layers as Keras's summary() does: name, kind, output shape for
+ *  an input of the given shape, and parameter counts, with the total. Runs the layers once on
+ *  zeros in evaluation mode, with no tape, in an arena of its own.
+ *  @return MDL_OK, or the error of a layer that refused the shape */
+MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int ndim,
+                                        const int *shape);
 
 /** @} */
 
@@ -4029,7 +4271,9 @@ MDLDEF mdl_tensor *mdl_stack(mdl_arena *ar, int n, mdl_tensor *const *xs, int ax
    index_select           x:[outer, n, inner], index[m] -> y:[outer, m, inner]
      y[o, j, i] = x[o, index[j], i]         dx[o, index[j], i] += g[o, j, i]
    An index may repeat; its gradients then add up (the += matters here). Along axis 0 of a
-   [vocab, dim] table this is an embedding lookup. Saved: the axis and a copy of the indices.
+   [vocab, dim] table this is an embedding lookup; mdl_embedding may name one index (its
+   padding_idx, kept in arg[1] plus one) whose row gets no gradient. Saved: the axis and a copy
+   of the indices.
    --------------------------------------------------------------------------------------------- */
 
 static void mdl__index_select_backward(mdl__node *node) {
@@ -4041,9 +4285,11 @@ static void mdl__index_select_backward(mdl__node *node) {
     if (!dx) return;
     mdl__split(X, node->arg[0], &outer, &n, &inner);
     for (o = 0; o < outer; o++)
-        for (j = 0; j < m; j++)
+        for (j = 0; j < m; j++) {
+            if (index[j] == node->arg[1] - 1) continue; /* mdl_embedding's padding_idx */
             for (i = 0; i < inner; i++)
                 dx[(o * n + (size_t)index[j]) * inner + i] += g[(o * m + j) * inner + i];
+        }
 }
 
 MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int n_index,
@@ -4085,6 +4331,808 @@ MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int 
         out->node->saved = saved;
     }
     return out;
+}
+
+// >>layers
+
+/* ---------------------------------------------------------------------------------------------
+   Initialisation, as torch.nn.init computes it
+     fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field,
+     receptive field = product of shape[2:] (1 for a Linear weight)
+     xavier:  Var(w) = gain^2 * 2 / (fan_in + fan_out)   keeps the variance of activations and
+              of gradients alike from layer to layer when both directions matter
+     kaiming: Var(w) = gain^2 / fan, gain^2 = 2 / (1 + a^2)   keeps the variance of activations
+              through (leaky) ReLUs, which zero half of their inputs
+   A uniform U(-b, b) has variance b^2 / 3, hence the sqrt(3) in the uniform bounds.
+   --------------------------------------------------------------------------------------------- */
+
+static int mdl__receptive(const mdl_tensor *w) {
+    int d, r = 1;
+    for (d = 2; d < w->ndim; d++) r *= w->shape[d];
+    return r;
+}
+MDLDEF int mdl_fan_in(const mdl_tensor *w) {
+    if (!w || w->ndim < 1) return 0;
+    return (w->ndim > 1 ? w->shape[1] : 1) * mdl__receptive(w);
+}
+MDLDEF int mdl_fan_out(const mdl_tensor *w) {
+    if (!w || w->ndim < 1) return 0;
+    return w->shape[0] * mdl__receptive(w);
+}
+
+/* The fans of w, checked: 0 after reporting a tensor they do not exist for. */
+static int mdl__fans(const char *fn, const mdl_tensor *w, mdl_rng *rng, double *fi, double *fo) {
+    if (!mdl__usable(fn, "w", w)) return 0;
+    if (!rng) {
+        mdl__fail(MDL_ERR_NULL, fn, "rng is NULL");
+        return 0;
+    }
+    if (w->ndim < 2 || w->numel == 0) {
+        char buf[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "w %s: fan in and fan out need at least 2 axes and some "
+                  "elements", mdl_shape_str(w, buf, sizeof buf));
+        return 0;
+    }
+    *fi = mdl_fan_in(w);
+    *fo = mdl_fan_out(w);
+    return 1;
+}
+
+MDLDEF void mdl_init_xavier_uniform(mdl_tensor *w, mdl_rng *rng, double gain) {
+    double fi, fo, b;
+    if (!mdl__fans("mdl_init_xavier_uniform", w, rng, &fi, &fo)) return;
+    b = gain * sqrt(6.0 / (fi + fo));
+    mdl_fill_uniform(w, rng, -b, b);
+}
+MDLDEF void mdl_init_xavier_normal(mdl_tensor *w, mdl_rng *rng, double gain) {
+    double fi, fo;
+    if (!mdl__fans("mdl_init_xavier_normal", w, rng, &fi, &fo)) return;
+    mdl_fill_normal(w, rng, 0, gain * sqrt(2.0 / (fi + fo)));
+}
+MDLDEF void mdl_init_kaiming_uniform(mdl_tensor *w, mdl_rng *rng, double a, int fan_out) {
+    double fi, fo, b;
+    if (!mdl__fans("mdl_init_kaiming_uniform", w, rng, &fi, &fo)) return;
+    b = sqrt(2.0 / (1 + a * a)) * sqrt(3.0 / (fan_out ? fo : fi));
+    mdl_fill_uniform(w, rng, -b, b);
+}
+MDLDEF void mdl_init_kaiming_normal(mdl_tensor *w, mdl_rng *rng, double a, int fan_out) {
+    double fi, fo;
+    if (!mdl__fans("mdl_init_kaiming_normal", w, rng, &fi, &fo)) return;
+    mdl_fill_normal(w, rng, 0, sqrt(2.0 / (1 + a * a)) / sqrt(fan_out ? fo : fi));
+}
+
+/* orthogonal: a normal matrix [rows, cols] made orthonormal along its shorter side by
+   Gram-Schmidt in double (what a QR decomposition's Q is), each vector's sign fixed as
+   PyTorch fixes it from R's diagonal, so that the result is uniformly distributed. */
+MDLDEF void mdl_init_orthogonal(mdl_tensor *w, mdl_rng *rng, double gain) {
+    const char *fn = "mdl_init_orthogonal";
+    double fi, fo, *q;
+    size_t rows, cols, n, len, i, j, k;
+    int by_rows;
+    if (!mdl__fans(fn, w, rng, &fi, &fo)) return;
+    rows = (size_t)w->shape[0];
+    cols = w->numel / rows;
+    by_rows = rows <= cols; /* the shorter side's vectors are the ones made orthonormal */
+    n = by_rows ? rows : cols;
+    len = by_rows ? cols : rows;
+    q = (double *)MINIDL_MALLOC(n * len * sizeof(double));
+    if (!q) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a %zu x %zu matrix", rows, cols);
+        return;
+    }
+    for (i = 0; i < n * len; i++) q[i] = mdl_rng_normal(rng);
+    for (i = 0; i < n; i++) { /* vector i minus its parts along vectors 0..i-1, then unit */
+        double *v = q + i * len, norm = 0;
+        for (j = 0; j < i; j++) {
+            const double *u = q + j * len;
+            double dot = 0;
+            for (k = 0; k < len; k++) dot += u[k] * v[k];
+            for (k = 0; k < len; k++) v[k] -= dot * u[k];
+        }
+        for (k = 0; k < len; k++) norm += v[k] * v[k];
+        norm = sqrt(norm);
+        for (k = 0; k < len; k++) v[k] /= norm > 0 ? norm : 1;
+    }
+    for (i = 0; i < n; i++)
+        for (k = 0; k < len; k++) {
+            size_t at = by_rows ? i * cols + k : k * cols + i;
+            w->data[at] = (mdl_scalar)(gain * q[i * len + k]);
+        }
+    MINIDL_FREE(q);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Linear                 y = x @ W^T + b      x:[..., in] W:[out, in] b:[out] -> y:[..., out]
+   The weight is stored [out, in] as PyTorch stores it, so one row is one output's weights;
+   mdl_matmul_t reads it transposed where it is. The gradients come from matmul's and add's.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_linear(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight, mdl_tensor *bias) {
+    const char *fn = "mdl_linear";
+    char bx[96], bw[96];
+    mdl_tensor *y;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "weight", weight))
+        return NULL;
+    if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    mdl_shape_str(weight, bw, sizeof bw);
+    if (weight->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, weight %s: weight must be [out, in] and x [..., in]",
+                  bx, bw);
+        return NULL;
+    }
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "weight %s, bias %s: bias must be [%d]", bw,
+                  mdl_shape_str(bias, bx, sizeof bx), weight->shape[0]);
+        return NULL;
+    }
+    y = mdl_matmul_t(ar, x, weight, 0, 1);
+    return bias ? mdl_add(ar, y, bias) : y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Dropout                y = x * mask / (1 - p),  mask_i = 1 with probability 1 - p, else 0
+   Zeroing random units keeps a network from relying on any one of them; the scale keeps the
+   expected value of each unit, so nothing changes between training and evaluation, where
+   dropout does nothing. dx = g * mask / (1 - p), through mul. Saved: the mask (by mul).
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_dropout(mdl_arena *ar, mdl_tensor *x, double p, int training,
+                               mdl_rng *rng) {
+    const char *fn = "mdl_dropout";
+    mdl_tensor *mask;
+    size_t i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!(p >= 0 && p <= 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "p = %g: a probability must be between 0 and 1", p);
+        return NULL;
+    }
+    if (!training || p == 0) return x;
+    if (!rng) {
+        mdl__fail(MDL_ERR_NULL, fn, "rng is NULL: dropout in training draws its mask from it");
+        return NULL;
+    }
+    mask = mdl__make(ar, fn, x->ndim, x->shape, NULL, 0);
+    if (!mask) return NULL;
+    for (i = 0; i < x->numel; i++) /* p = 1 drops everything (the scale is then never used) */
+        mask->data[i] = mdl_rng_uniform(rng) < p ? 0 : (mdl_scalar)(1.0 / (1.0 - p));
+    return mdl_mul(ar, x, mask);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Embedding              y[..., :] = W[index[...], :]    index:[...] W:[num, dim] -> [..., dim]
+   A lookup table: index_select along W's rows. dW[row] += g for every place the row was
+   picked, except padding_idx's row, which learns nothing (a padding token means "no word").
+   --------------------------------------------------------------------------------------------- */
+
+/* The values of an index tensor as ints in [0, limit), checked: NULL after reporting the first
+   that is not a whole number or is out of range (with its position). */
+static int *mdl__index_values(mdl_arena *ar, const char *fn, const char *what,
+                              const mdl_tensor *index, int limit) {
+    int *out = (int *)mdl__alloc(ar, (index->numel ? index->numel : 1) * sizeof(int));
+    size_t i;
+    if (!out) return NULL;
+    for (i = 0; i < index->numel; i++) {
+        double v = (double)index->data[i];
+        if (!(v >= 0 && v < limit && v == floor(v))) {
+            char buf[96];
+            mdl__fail(MDL_ERR_ARG, fn, "%s %s: element %zu is %g, not a whole number in 0..%d",
+                      what, mdl_shape_str(index, buf, sizeof buf), i, v, limit - 1);
+            return NULL;
+        }
+        out[i] = (int)v;
+    }
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_embedding(mdl_arena *ar, mdl_tensor *index, mdl_tensor *weight,
+                                 int padding_idx) {
+    const char *fn = "mdl_embedding";
+    int shape[MDL_MAX_DIMS], *rows;
+    mdl_tensor *y;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "index", index) ||
+        !mdl__usable(fn, "weight", weight))
+        return NULL;
+    if (weight->ndim != 2 || index->ndim >= MDL_MAX_DIMS) {
+        char bi[96], bw[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "index %s, weight %s: weight must be [num, dim], and index "
+                  "have fewer than %d axes", mdl_shape_str(index, bi, sizeof bi),
+                  mdl_shape_str(weight, bw, sizeof bw), MDL_MAX_DIMS);
+        return NULL;
+    }
+    rows = mdl__index_values(ar, fn, "index", index, weight->shape[0]);
+    if (!rows) return NULL;
+    y = mdl_index_select(ar, weight, 0, (int)index->numel, rows);
+    if (!y) return NULL;
+    if (y->node && padding_idx >= 0) y->node->arg[1] = padding_idx + 1; /* skipped in backward */
+    memcpy(shape, index->shape, sizeof(int) * (size_t)index->ndim);
+    shape[index->ndim] = weight->shape[1];
+    return mdl_reshape(ar, y, index->ndim + 1, shape);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   LayerNorm              y = (x - mean) / sqrt(var + eps) * w + b
+   mean and the biased variance (divided by n, as PyTorch) over the last n_axes axes, for each
+   leading index: every sample is normalized on its own, so the batch size does not matter.
+   Built from reshape, mean, var, sub, div, mul and add: their backwards give the gradient.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_tensor *weight,
+                                  mdl_tensor *bias, double eps) {
+    const char *fn = "mdl_layer_norm";
+    int flat[2], d;
+    size_t inner = 1;
+    mdl_tensor *x2, *mean, *var, *y;
+    char bx[96], bp[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if ((weight && !mdl__usable(fn, "weight", weight)) || (bias && !mdl__usable(fn, "bias", bias)))
+        return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (n_axes < 1 || n_axes > x->ndim) {
+        mdl__fail(MDL_ERR_ARG, fn, "x %s: n_axes %d must be between 1 and %d", bx, n_axes,
+                  x->ndim);
+        return NULL;
+    }
+    for (d = x->ndim - n_axes; d < x->ndim; d++) inner *= (size_t)x->shape[d];
+    for (d = 0; d < 2; d++) {
+        const mdl_tensor *p = d ? bias : weight;
+        if (p && (p->ndim != n_axes || memcmp(p->shape, x->shape + x->ndim - n_axes,
+                                              sizeof(int) * (size_t)n_axes) != 0)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: it must have the shape of x's last %d "
+                      "axes", bx, d ? "bias" : "weight", mdl_shape_str(p, bp, sizeof bp), n_axes);
+            return NULL;
+        }
+    }
+    flat[0] = inner ? (int)(x->numel / inner) : 0;
+    flat[1] = (int)inner;
+    x2 = mdl_reshape(ar, x, 2, flat);
+    mean = mdl_mean(ar, x2, 1, 1);
+    var = mdl_var(ar, x2, 1, 0, 1);
+    y = mdl_div(ar, mdl_sub(ar, x2, mean), mdl_sqrt(ar, mdl_add_scalar(ar, var, (mdl_scalar)eps)));
+    y = mdl_reshape(ar, y, x->ndim, x->shape);
+    if (weight) y = mdl_mul(ar, y, weight);
+    if (bias) y = mdl_add(ar, y, bias);
+    return y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   BatchNorm              y = (x - mean_c) / sqrt(var_c + eps) * w_c + b_c    x:[N,C,...]
+   In training, mean_c and var_c are channel c's over the batch and every position (the biased
+   variance, as PyTorch), and the running statistics move towards them:
+       running_mean = (1 - momentum) running_mean + momentum mean_c
+       running_var  = (1 - momentum) running_var  + momentum var_c * n / (n - 1)   (unbiased)
+   In evaluation the running statistics stand in for the batch's, so one sample's output does
+   not depend on the others in its batch. The statistics come from x permuted to [C, N, ...]
+   and seen as [C, n]; the gradient flows through them as through any composite.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *running_mean,
+                                  mdl_tensor *running_var, mdl_tensor *weight, mdl_tensor *bias,
+                                  int training, double momentum, double eps) {
+    const char *fn = "mdl_batch_norm";
+    int perm[MDL_MAX_DIMS], cshape[MDL_MAX_DIMS], flat[2], d, c;
+    mdl_tensor *mean, *var, *xp, *y;
+    const mdl_tensor *check[4];
+    char bx[96], bp[96];
+    size_t n;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    check[0] = running_mean, check[1] = running_var, check[2] = weight, check[3] = bias;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (x->ndim < 2 || x->ndim > 4) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [N,C], [N,C,L] or [N,C,H,W]", bx);
+        return NULL;
+    }
+    c = x->shape[1];
+    for (d = 0; d < 4; d++) {
+        static const char *const what[4] = {"running_mean", "running_var", "weight", "bias"};
+        if (check[d] && !mdl__usable(fn, what[d], check[d])) return NULL;
+        if (check[d] && (check[d]->ndim != 1 || check[d]->shape[0] != c)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: it must be [%d], one per channel", bx,
+                      what[d], mdl_shape_str(check[d], bp, sizeof bp), c);
+            return NULL;
+        }
+    }
+    if (!training && (!running_mean || !running_var)) {
+        mdl__fail(MDL_ERR_NULL, fn, "evaluation mode needs running_mean and running_var");
+        return NULL;
+    }
+    n = c ? x->numel / (size_t)c : 0;
+    for (d = 0; d < x->ndim; d++) cshape[d] = d == 1 ? c : 1; /* [1,C,1,...]: broadcasts */
+    if (training) {
+        if (n < 2) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s: training needs more than one value per channel",
+                      bx);
+            return NULL;
+        }
+        perm[0] = 1, perm[1] = 0; /* [N,C,...] -> [C,N,...] -> [C, n] */
+        for (d = 2; d < x->ndim; d++) perm[d] = d;
+        flat[0] = c, flat[1] = (int)n;
+        xp = mdl_reshape(ar, mdl_permute(ar, x, perm), 2, flat);
+        mean = mdl_mean(ar, xp, 1, 0);
+        var = mdl_var(ar, xp, 1, 0, 0);
+        if (!mean || !var) return NULL;
+        if (running_mean && running_var) { /* no tape: plain arithmetic on the buffers */
+            for (d = 0; d < c; d++) {
+                double m = (double)mean->data[d], v = (double)var->data[d] * (double)n / (n - 1.0);
+                running_mean->data[d] =
+                    (mdl_scalar)((1 - momentum) * (double)running_mean->data[d] + momentum * m);
+                running_var->data[d] =
+                    (mdl_scalar)((1 - momentum) * (double)running_var->data[d] + momentum * v);
+            }
+        }
+    } else {
+        mean = mdl_detach(ar, running_mean);
+        var = mdl_detach(ar, running_var);
+    }
+    mean = mdl_reshape(ar, mean, x->ndim, cshape);
+    var = mdl_reshape(ar, var, x->ndim, cshape);
+    y = mdl_div(ar, mdl_sub(ar, x, mean), mdl_sqrt(ar, mdl_add_scalar(ar, var, (mdl_scalar)eps)));
+    if (weight) y = mdl_mul(ar, y, mdl_reshape(ar, weight, x->ndim, cshape));
+    if (bias) y = mdl_add(ar, y, mdl_reshape(ar, bias, x->ndim, cshape));
+    return y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Layer objects: an mdl_layer is a kind, a name, parameters and settings; the constructors
+   register the parameters under "name.weight" (PyTorch's state_dict names) and initialise them
+   as PyTorch does, and mdl_layer_forward checks the input against the layer, so that a
+   mistake is reported with the layer's name, kind and sizes, then calls the functional form.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__LAYER_NAME_ITEM(name, torch) torch,
+static const char *const mdl__layer_names[] = {"(none)", MDL_LAYERS(MDL__LAYER_NAME_ITEM)};
+#undef MDL__LAYER_NAME_ITEM
+
+MDLDEF const char *mdl_layer_kind_name(mdl_layer_kind kind) {
+    if ((int)kind < 0 || (int)kind >= (int)MDL_LAYER_COUNT) return "(unknown)";
+    return mdl__layer_names[kind];
+}
+
+/* A layer of a kind with no parameters yet, in training mode. */
+static mdl_layer mdl__layer_new(mdl_layer_kind kind, const char *name) {
+    mdl_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = kind;
+    l.training = 1;
+    l.padding_idx = -1;
+    if (name) {
+        strncpy(l.name, name, MDL_NAME_MAX - 1);
+        l.name[MDL_NAME_MAX - 1] = 0;
+    }
+    return l;
+}
+
+/* Register "prefix.what" in ps (a parameter, or a buffer when !trainable). */
+static mdl_tensor *mdl__layer_param(mdl_params *ps, const mdl_layer *l, const char *what,
+                                    int ndim, const int *shape, int trainable) {
+    char full[MDL_NAME_MAX + 32];
+    sprintf(full, "%s.%s", l->name, what);
+    return trainable ? mdl_params_add(ps, full, ndim, shape)
+                     : mdl_params_add_buffer(ps, full, ndim, shape);
+}
+
+/* The checks every constructor with parameters makes: a set, a name that fits, sizes >= 1. */
+static int mdl__layer_args(const char *fn, mdl_params *ps, const char *name, int a, int b,
+                           int need_rng, const mdl_rng *rng) {
+    if (!ps || !name || (need_rng && !rng)) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !ps ? "the parameter set" : !name ? "name" : "rng");
+        return 0;
+    }
+    if (!name[0] || strlen(name) >= MDL_NAME_MAX) {
+        mdl__fail(MDL_ERR_ARG, fn, "name \"%s\": a layer needs a name of 1 to %d characters", name,
+                  MDL_NAME_MAX - 1);
+        return 0;
+    }
+    if (a < 1 || b < 1) {
+        mdl__fail(MDL_ERR_SIZE, fn, "%s: sizes %d and %d must be at least 1", name, a, b);
+        return 0;
+    }
+    return 1;
+}
+
+/* weight and bias of a Linear or Conv layer, initialised as PyTorch's reset_parameters:
+   kaiming_uniform(a = sqrt(5)), which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias from
+   the same range. */
+static int mdl__layer_weight_bias(mdl_layer *l, mdl_params *ps, int ndim, const int *wshape,
+                                  int bias, mdl_rng *rng) {
+    double bound;
+    l->weight = mdl__layer_param(ps, l, "weight", ndim, wshape, 1);
+    if (!l->weight) return 0;
+    mdl_init_kaiming_uniform(l->weight, rng, sqrt(5.0), 0);
+    bound = 1.0 / sqrt((double)mdl_fan_in(l->weight));
+    if (bias) {
+        l->bias = mdl__layer_param(ps, l, "bias", 1, wshape, 1);
+        if (!l->bias) return 0;
+        mdl_fill_uniform(l->bias, rng, -bound, bound);
+    }
+    return 1;
+}
+
+MDLDEF mdl_layer mdl_linear_layer(mdl_params *ps, const char *name, int in, int out, int bias,
+                                  mdl_rng *rng) {
+    mdl_layer l = mdl__layer_new(MDL_LAYER_LINEAR, name);
+    int shape[2];
+    shape[0] = out, shape[1] = in;
+    l.in = in, l.out = out;
+    if (!mdl__layer_args("mdl_linear_layer", ps, name, in, out, 1, rng) ||
+        !mdl__layer_weight_bias(&l, ps, 2, shape, bias, rng))
+        l.kind = MDL_LAYER_NONE;
+    return l;
+}
+
+static mdl_layer mdl__conv_layer(const char *fn, mdl_layer_kind kind, mdl_params *ps,
+                                 const char *name, int in, int out, int kh, int kw,
+                                 const mdl_conv_opts *opts, int bias, mdl_rng *rng) {
+    mdl_layer l = mdl__layer_new(kind, name);
+    int shape[4], s[2], p[2], d[2], groups, two_d = kind == MDL_LAYER_CONV2D;
+    l.in = in, l.out = out, l.kernel[0] = kh, l.kernel[1] = kw;
+    if (opts) l.conv = *opts;
+    if (!mdl__layer_args(fn, ps, name, in, out, 1, rng) ||
+        !mdl__conv_opts(fn, opts, two_d, s, p, d, &groups)) {
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    if (kh < 1 || kw < 1 || in % groups || out % groups) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: kernel %dx%d must be at least 1x1, and groups %d must "
+                  "divide in %d and out %d", name, kh, kw, groups, in, out);
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    shape[0] = out, shape[1] = in / groups, shape[2] = kh, shape[3] = kw;
+    if (!two_d) shape[2] = kw;
+    if (!mdl__layer_weight_bias(&l, ps, two_d ? 4 : 3, shape, bias, rng)) l.kind = MDL_LAYER_NONE;
+    return l;
+}
+
+MDLDEF mdl_layer mdl_conv2d_layer(mdl_params *ps, const char *name, int in, int out, int kh,
+                                  int kw, const mdl_conv_opts *opts, int bias, mdl_rng *rng) {
+    return mdl__conv_layer("mdl_conv2d_layer", MDL_LAYER_CONV2D, ps, name, in, out, kh, kw, opts,
+                           bias, rng);
+}
+MDLDEF mdl_layer mdl_conv1d_layer(mdl_params *ps, const char *name, int in, int out, int k,
+                                  const mdl_conv_opts *opts, int bias, mdl_rng *rng) {
+    return mdl__conv_layer("mdl_conv1d_layer", MDL_LAYER_CONV1D, ps, name, in, out, 1, k, opts,
+                           bias, rng);
+}
+
+static mdl_layer mdl__batch_norm_layer(const char *fn, mdl_layer_kind kind, mdl_params *ps,
+                                       const char *name, int channels) {
+    mdl_layer l = mdl__layer_new(kind, name);
+    int one = 1;
+    l.in = l.out = channels;
+    l.eps = 1e-5;
+    l.momentum = 0.1;
+    if (!mdl__layer_args(fn, ps, name, channels, 1, 0, NULL) ||
+        !(l.weight = mdl__layer_param(ps, &l, "weight", 1, &channels, 1)) ||
+        !(l.bias = mdl__layer_param(ps, &l, "bias", 1, &channels, 1)) ||
+        !(l.running_mean = mdl__layer_param(ps, &l, "running_mean", 1, &channels, 0)) ||
+        !(l.running_var = mdl__layer_param(ps, &l, "running_var", 1, &channels, 0)) ||
+        !(l.num_batches_tracked = mdl__layer_param(ps, &l, "num_batches_tracked", 0, &one, 0))) {
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    mdl_fill(l.weight, 1);
+    mdl_fill(l.running_var, 1);
+    return l;
+}
+MDLDEF mdl_layer mdl_batch_norm1d_layer(mdl_params *ps, const char *name, int channels) {
+    return mdl__batch_norm_layer("mdl_batch_norm1d_layer", MDL_LAYER_BATCH_NORM1D, ps, name,
+                                 channels);
+}
+MDLDEF mdl_layer mdl_batch_norm2d_layer(mdl_params *ps, const char *name, int channels) {
+    return mdl__batch_norm_layer("mdl_batch_norm2d_layer", MDL_LAYER_BATCH_NORM2D, ps, name,
+                                 channels);
+}
+
+MDLDEF mdl_layer mdl_layer_norm_layer(mdl_params *ps, const char *name, int n_axes,
+                                      const int *shape) {
+    const char *fn = "mdl_layer_norm_layer";
+    mdl_layer l = mdl__layer_new(MDL_LAYER_LAYER_NORM, name);
+    l.axis[0] = n_axes;
+    l.eps = 1e-5;
+    if (!mdl__layer_args(fn, ps, name, n_axes, 1, 0, NULL)) {
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    if (n_axes >= MDL_MAX_DIMS || !shape) {
+        mdl__fail(shape ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s: n_axes %d must be below %d, with "
+                  "their sizes in shape", name, n_axes, MDL_MAX_DIMS);
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    if (!(l.weight = mdl__layer_param(ps, &l, "weight", n_axes, shape, 1)) ||
+        !(l.bias = mdl__layer_param(ps, &l, "bias", n_axes, shape, 1))) {
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    l.in = l.out = (int)l.weight->numel;
+    mdl_fill(l.weight, 1);
+    return l;
+}
+
+MDLDEF mdl_layer mdl_embedding_layer(mdl_params *ps, const char *name, int num, int dim,
+                                     int padding_idx, mdl_rng *rng) {
+    const char *fn = "mdl_embedding_layer";
+    mdl_layer l = mdl__layer_new(MDL_LAYER_EMBEDDING, name);
+    int shape[2];
+    l.in = num, l.out = dim;
+    l.padding_idx = padding_idx < 0 ? -1 : padding_idx;
+    shape[0] = num, shape[1] = dim;
+    if (!mdl__layer_args(fn, ps, name, num, dim, 1, rng)) {
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    if (padding_idx >= num) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: padding_idx %d is not a row of the %d", name, padding_idx,
+                  num);
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    if (!(l.weight = mdl__layer_param(ps, &l, "weight", 2, shape, 1))) {
+        l.kind = MDL_LAYER_NONE;
+        return l;
+    }
+    mdl_fill_normal(l.weight, rng, 0, 1);
+    if (l.padding_idx >= 0)
+        memset(l.weight->data + (size_t)l.padding_idx * (size_t)dim, 0,
+               (size_t)dim * sizeof(mdl_scalar));
+    return l;
+}
+
+MDLDEF mdl_layer mdl_dropout_layer(double p, mdl_rng *rng) {
+    mdl_layer l = mdl__layer_new(MDL_LAYER_DROPOUT, NULL);
+    l.p = p;
+    l.rng = rng;
+    if (!(p >= 0 && p <= 1) || !rng) {
+        mdl__fail(rng ? MDL_ERR_ARG : MDL_ERR_NULL, "mdl_dropout_layer",
+                  rng ? "p = %g: a probability must be between 0 and 1" : "rng is NULL (p = %g)", p);
+        l.kind = MDL_LAYER_NONE;
+    }
+    return l;
+}
+
+MDLDEF mdl_layer mdl_flatten_layer(int start, int end) {
+    mdl_layer l = mdl__layer_new(MDL_LAYER_FLATTEN, NULL);
+    l.axis[0] = start;
+    l.axis[1] = end;
+    return l;
+}
+
+MDLDEF mdl_layer mdl_activation_layer(mdl_layer_kind kind) {
+    mdl_layer l = mdl__layer_new(kind, NULL);
+    switch (kind) {
+    case MDL_LAYER_LEAKY_RELU: l.p = 0.01; break;
+    case MDL_LAYER_ELU: l.p = 1; break;
+    case MDL_LAYER_SOFTMAX: case MDL_LAYER_LOG_SOFTMAX: l.axis[0] = -1; break;
+    case MDL_LAYER_RELU: case MDL_LAYER_GELU: case MDL_LAYER_SILU: case MDL_LAYER_SIGMOID:
+    case MDL_LAYER_TANH: break;
+    default:
+        mdl__fail(MDL_ERR_ARG, "mdl_activation_layer", "%s is not an activation",
+                  mdl_layer_kind_name(kind));
+        l.kind = MDL_LAYER_NONE;
+        break;
+    }
+    return l;
+}
+
+MDLDEF void mdl_layer_train(mdl_layer *layer, int training) {
+    if (layer) layer->training = training != 0;
+}
+
+MDLDEF size_t mdl_layer_param_count(const mdl_layer *layer) {
+    if (!layer) return 0;
+    return (layer->weight ? layer->weight->numel : 0) + (layer->bias ? layer->bias->numel : 0);
+}
+
+/* "fc2 (Linear 128->10)": the layer, as error messages name it. */
+static const char *mdl__layer_label(const mdl_layer *l, char *buf, size_t size) {
+    const char *kind = mdl_layer_kind_name(l->kind);
+    switch (l->kind) {
+    case MDL_LAYER_LINEAR:
+        snprintf(buf, size, "%s (%s %d->%d)", l->name, kind, l->in, l->out);
+        break;
+    case MDL_LAYER_CONV2D:
+        snprintf(buf, size, "%s (%s %d->%d, %dx%d)", l->name, kind, l->in, l->out, l->kernel[0],
+                 l->kernel[1]);
+        break;
+    case MDL_LAYER_CONV1D:
+        snprintf(buf, size, "%s (%s %d->%d, %d)", l->name, kind, l->in, l->out, l->kernel[1]);
+        break;
+    case MDL_LAYER_BATCH_NORM1D: case MDL_LAYER_BATCH_NORM2D:
+        snprintf(buf, size, "%s (%s %d)", l->name, kind, l->in);
+        break;
+    case MDL_LAYER_EMBEDDING:
+        snprintf(buf, size, "%s (%s %dx%d)", l->name, kind, l->in, l->out);
+        break;
+    default:
+        snprintf(buf, size, "%s%s%s%s", l->name, l->name[0] ? " (" : "", kind,
+                 l->name[0] ? ")" : "");
+        break;
+    }
+    return buf;
+}
+
+/* Does x fit the layer? If not, report it in the layer's own terms. */
+static int mdl__layer_input_ok(const mdl_layer *l, const mdl_tensor *x) {
+    char lb[MDL_NAME_MAX + 64], bx[96];
+    const char *want = NULL;
+    int bad = 0, features = 0;
+    switch (l->kind) {
+    case MDL_LAYER_LINEAR:
+        bad = x->ndim < 1 || x->shape[x->ndim - 1] != l->in;
+        features = l->in;
+        break;
+    case MDL_LAYER_CONV2D:
+        bad = x->ndim != 4 || x->shape[1] != l->in;
+        want = "[B,%d,H,W]";
+        break;
+    case MDL_LAYER_CONV1D:
+        bad = x->ndim != 3 || x->shape[1] != l->in;
+        want = "[B,%d,L]";
+        break;
+    case MDL_LAYER_BATCH_NORM1D:
+        bad = (x->ndim != 2 && x->ndim != 3) || x->shape[1] != l->in;
+        want = "[N,%d] or [N,%d,L]";
+        break;
+    case MDL_LAYER_BATCH_NORM2D:
+        bad = x->ndim != 4 || x->shape[1] != l->in;
+        want = "[N,%d,H,W]";
+        break;
+    default: break;
+    }
+    if (!bad) return 1;
+    mdl__layer_label(l, lb, sizeof lb);
+    mdl_shape_str(x, bx, sizeof bx);
+    if (want) {
+        char w[64];
+        snprintf(w, sizeof w, want, l->in, l->in);
+        mdl__fail(MDL_ERR_SHAPE, "mdl_layer_forward", "%s: x %s: expected %s", lb, bx, w);
+    } else {
+        mdl__fail(MDL_ERR_SHAPE, "mdl_layer_forward", "%s: x %s: expected %d features", lb, bx,
+                  features);
+    }
+    return 0;
+}
+
+MDLDEF mdl_tensor *mdl_layer_forward(mdl_arena *ar, const mdl_layer *l, mdl_tensor *x) {
+    const char *fn = "mdl_layer_forward";
+    mdl_tensor *y;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!l || l->kind <= MDL_LAYER_NONE || l->kind >= MDL_LAYER_COUNT) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(l ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", l ? "the layer was not made (its "
+                      "constructor reported an error)" : "the layer is NULL");
+        return NULL;
+    }
+    if (!mdl__layer_input_ok(l, x)) return NULL;
+    switch (l->kind) {
+    case MDL_LAYER_LINEAR: return mdl_linear(ar, x, l->weight, l->bias);
+    case MDL_LAYER_CONV2D: return mdl_conv2d(ar, x, l->weight, l->bias, &l->conv);
+    case MDL_LAYER_CONV1D: return mdl_conv1d(ar, x, l->weight, l->bias, &l->conv);
+    case MDL_LAYER_FLATTEN: return mdl_flatten(ar, x, l->axis[0], l->axis[1]);
+    case MDL_LAYER_DROPOUT: return mdl_dropout(ar, x, l->p, l->training, l->rng);
+    case MDL_LAYER_BATCH_NORM1D:
+    case MDL_LAYER_BATCH_NORM2D:
+        y = mdl_batch_norm(ar, x, l->running_mean, l->running_var, l->weight, l->bias,
+                           l->training, l->momentum, l->eps);
+        if (y && l->training) l->num_batches_tracked->data[0] += 1;
+        return y;
+    case MDL_LAYER_LAYER_NORM: return mdl_layer_norm(ar, x, l->axis[0], l->weight, l->bias, l->eps);
+    case MDL_LAYER_EMBEDDING: return mdl_embedding(ar, x, l->weight, l->padding_idx);
+    case MDL_LAYER_RELU: return mdl_relu(ar, x);
+    case MDL_LAYER_LEAKY_RELU: return mdl_leaky_relu(ar, x, (mdl_scalar)l->p);
+    case MDL_LAYER_ELU: return mdl_elu(ar, x, (mdl_scalar)l->p);
+    case MDL_LAYER_GELU: return mdl_gelu(ar, x);
+    case MDL_LAYER_SILU: return mdl_silu(ar, x);
+    case MDL_LAYER_SIGMOID: return mdl_sigmoid(ar, x);
+    case MDL_LAYER_TANH: return mdl_tanh(ar, x);
+    case MDL_LAYER_SOFTMAX: return mdl_softmax(ar, x, l->axis[0]);
+    case MDL_LAYER_LOG_SOFTMAX: return mdl_log_softmax(ar, x, l->axis[0]);
+    default: return NULL; /* (MDL_LAYER_NONE and COUNT were refused above) */
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Sequential: a growing array of layers, run in order.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_sequential *mdl_sequential_new(void) {
+    mdl_sequential *s = (mdl_sequential *)MINIDL_MALLOC(sizeof(mdl_sequential));
+    if (!s) {
+        mdl__env_error(MDL_ERR_NOMEM, "mdl_sequential_new", "out of memory");
+        return NULL;
+    }
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+MDLDEF void mdl_sequential_free(mdl_sequential *seq) {
+    if (!seq) return;
+    MINIDL_FREE(seq->layers);
+    MINIDL_FREE(seq);
+}
+
+MDLDEF mdl_layer *mdl_sequential_add(mdl_sequential *seq, mdl_layer layer) {
+    const char *fn = "mdl_sequential_add";
+    if (!seq) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the list is NULL");
+        return NULL;
+    }
+    if (layer.kind <= MDL_LAYER_NONE || layer.kind >= MDL_LAYER_COUNT) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(MDL_ERR_ARG, fn, "layer %d was not made (its constructor reported an "
+                      "error)", seq->count);
+        return NULL;
+    }
+    if (seq->count == seq->capacity) {
+        int cap = seq->capacity ? 2 * seq->capacity : 8;
+        mdl_layer *grown = (mdl_layer *)MINIDL_MALLOC((size_t)cap * sizeof(mdl_layer));
+        if (!grown) {
+            mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %d layers", cap);
+            return NULL;
+        }
+        if (seq->count) memcpy(grown, seq->layers, (size_t)seq->count * sizeof(mdl_layer));
+        MINIDL_FREE(seq->layers);
+        seq->layers = grown;
+        seq->capacity = cap;
+    }
+    seq->layers[seq->count] = layer;
+    return &seq->layers[seq->count++];
+}
+
+MDLDEF mdl_tensor *mdl_sequential_forward(mdl_arena *ar, const mdl_sequential *seq,
+                                          mdl_tensor *x) {
+    int i;
+    if (!seq) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(MDL_ERR_NULL, "mdl_sequential_forward", "the list is NULL");
+        return NULL;
+    }
+    for (i = 0; i < seq->count && x; i++) x = mdl_layer_forward(ar, &seq->layers[i], x);
+    return x;
+}
+
+MDLDEF void mdl_sequential_train(mdl_sequential *seq, int training) {
+    int i;
+    if (seq)
+        for (i = 0; i < seq->count; i++) mdl_layer_train(&seq->layers[i], training);
+}
+
+MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int ndim,
+                                        const int *shape) {
+    const char *fn = "mdl_sequential_summary";
+    mdl_arena *ar;
+    mdl_tensor *x;
+    mdl_error e = MDL_OK;
+    size_t total = 0;
+    char lb[MDL_NAME_MAX + 64], bx[96];
+    int i;
+    if (!f || !seq) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", f ? "the list" : "the stream");
+        return MDL_ERR_NULL;
+    }
+    ar = mdl_arena_new(0);
+    if (!ar) return MDL_ERR_NOMEM;
+    mdl_set_grad_enabled(ar, 0);
+    x = mdl_zeros(ar, ndim, shape);
+    fprintf(f, "%-30s %-20s %12s\n", "Layer (type)", "Output shape", "Param #");
+    fprintf(f, "%.64s\n", "================================================================");
+    for (i = 0; i < seq->count && x; i++) {
+        mdl_layer eval = seq->layers[i]; /* a copy in evaluation mode: no drops, no updates */
+        size_t n = mdl_layer_param_count(&eval);
+        eval.training = 0;
+        x = mdl_layer_forward(ar, &eval, x);
+        if (!x) break;
+        if (!eval.name[0]) snprintf(eval.name, MDL_NAME_MAX, "%d", i);
+        fprintf(f, "%-30s %-20s %12zu\n", mdl__layer_label(&eval, lb, sizeof lb),
+                mdl_shape_str(x, bx, sizeof bx), n);
+        total += n;
+    }
+    if (!x) e = mdl_last_error_code() != MDL_OK ? mdl_last_error_code() : MDL_ERR_SHAPE;
+    fprintf(f, "%.64s\n", "================================================================");
+    fprintf(f, "Total params: %zu\n", total);
+    mdl_arena_free(ar);
+    return e;
 }
 
 // >>diagnostics
