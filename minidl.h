@@ -46,7 +46,10 @@
        MINIDL_ASSERT(c)       assert(c)  checks of the library's own invariants
        MINIDL_NO_SIMD         undefined  use only the plain C kernels (otherwise AVX-512, AVX2+FMA
                                          or NEON, chosen at run time for the CPU)
-       MINIDL_DEBUG           undefined  catch tensors used after their arena was reset (slower)
+       MINIDL_NO_STALE_CHECK  undefined  do not check for tensors used after their arena was reset
+                                         (the check is on by default; it costs a malloc per op
+                                         output and keeps the last 65536 dead tensor headers)
+       MINIDL_DEBUG           undefined  keep the check on even with MINIDL_NO_STALE_CHECK
        MINIDL_DOUBLE          undefined  mdl_scalar is double instead of float; used by the
                                          gradient-check tests, plain kernels only
 
@@ -57,9 +60,10 @@
        records how they were computed) come from an mdl_arena, a bump allocator that is emptied
        all at once by mdl_arena_reset after each optimizer step or evaluation batch: students
        never free a temporary. Borrowed tensors wrap a buffer you own (mdl_wrap); minidl never
-       frees it. A tensor from an arena is dead after that arena's reset; with MINIDL_DEBUG an
-       op given such a tensor reports MDL_ERR_STALE and names the step the tensor came from
-       (debug builds remember the last 65536 dead tensors; AddressSanitizer catches older ones).
+       frees it. A tensor from an arena is dead after that arena's reset: an op given such a
+       tensor reports MDL_ERR_STALE and names the step the tensor came from (minidl remembers
+       the last 65536 dead tensors; AddressSanitizer catches older ones), unless the program is
+       built with MINIDL_NO_STALE_CHECK.
 
    ERROR MODEL
        A contract error (shapes that do not fit, a NULL argument, a dead tensor, an absurd size)
@@ -251,8 +255,8 @@ typedef struct mdl_tensor {
     struct mdl__node *node; /**< the op that computed this tensor; NULL for a leaf */
     mdl_arena *arena;       /**< the arena of the header (NULL for persistent tensors) */
     long step;              /**< arena step in which the tensor was made */
-    unsigned magic;         /**< marks live and dead tensors in MINIDL_DEBUG builds */
-    struct mdl_tensor *next_in_arena; /**< the arena's list of its tensors (MINIDL_DEBUG) */
+    unsigned magic;         /**< marks live and dead tensors (the stale-tensor check) */
+    struct mdl_tensor *next_in_arena; /**< the arena's list of its tensors (the check) */
 } mdl_tensor;
 
 /** @brief Make an arena.
@@ -1088,7 +1092,15 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 #endif
 #define MDL__ALIGN 64                  /* every arena allocation starts on a cache line */
 #define MDL__LIVE 0x4c495645u          /* "LIVE": a tensor that may be used */
-#define MDL__DEAD 0x44454144u          /* "DEAD": its arena was reset (MINIDL_DEBUG) */
+#define MDL__DEAD 0x44454144u          /* "DEAD": its arena was reset (the stale check) */
+
+/* The stale-tensor check: on unless the program opts out. Each arena tensor's header is then
+   a malloc of its own that outlives the arena's reset, marked dead, so that an op given it can
+   say so; without the check the header lives in the arena and is reused after a reset, and a
+   dead tensor gives wrong numbers or a crash instead of an error. */
+#if !defined(MINIDL_NO_STALE_CHECK) || defined(MINIDL_DEBUG)
+#define MDL__STALE_CHECK 1
+#endif
 #define MDL__MAX_NUMEL 68719476736.0   /* 2^36 elements: anything larger is a mistake */
 
 #ifdef __cplusplus
@@ -1113,8 +1125,8 @@ struct mdl_arena {
     int anomaly;            /* check every value for NaN/Inf? */
     struct mdl__node *tape; /* newest node of this step (the tape, see >>autograd) */
     unsigned mark;          /* bumped by every backward pass to mark the nodes it needs */
-    mdl_tensor *tensors;    /* this step's tensors, newest first (MINIDL_DEBUG) */
-    mdl_tensor *dead_first; /* dead tensors' headers, oldest first (MINIDL_DEBUG) */
+    mdl_tensor *tensors;    /* this step's tensors, newest first (the stale check) */
+    mdl_tensor *dead_first; /* dead tensors' headers, oldest first (the stale check) */
     mdl_tensor *dead_last;
     size_t dead_count;
 };
@@ -1213,7 +1225,7 @@ static int mdl__usable(const char *fn, const char *what, const mdl_tensor *t) {
         if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", what);
         return 0;
     }
-#ifdef MINIDL_DEBUG
+#ifdef MDL__STALE_CHECK
     if (t->magic != MDL__LIVE) {
         if (t->magic == MDL__DEAD)
             mdl__fail(MDL_ERR_STALE, fn,
@@ -1322,8 +1334,8 @@ MDLDEF mdl_arena *mdl_arena_new(size_t initial_bytes) {
     return ar;
 }
 
-#ifdef MINIDL_DEBUG
-/* In debug builds tensor headers live outside the arena, one malloc each, so that a header
+#ifdef MDL__STALE_CHECK
+/* With the stale check, tensor headers live outside the arena, one malloc each, so that a header
    stays readable after its arena's reset: an op given it sees the DEAD mark and the step it
    came from. The newest MDL__GRAVEYARD dead headers are kept; older ones are freed (a use that
    late is left to AddressSanitizer or valgrind). */
@@ -1341,7 +1353,7 @@ static void mdl__headers_free(mdl_tensor *t) {
 MDLDEF void mdl_arena_free(mdl_arena *ar) {
     if (!ar) return;
     mdl__blocks_free(ar->blocks);
-#ifdef MINIDL_DEBUG
+#ifdef MDL__STALE_CHECK
     mdl__headers_free(ar->tensors);
     mdl__headers_free(ar->dead_first);
 #endif
@@ -1350,8 +1362,8 @@ MDLDEF void mdl_arena_free(mdl_arena *ar) {
 
 MDLDEF void mdl_arena_reset(mdl_arena *ar) {
     if (!ar) return;
-#ifdef MINIDL_DEBUG
-    /* Debug: mark this step's tensors dead and move their headers to the graveyard. */
+#ifdef MDL__STALE_CHECK
+    /* The stale check: mark this step's tensors dead and move their headers to the graveyard. */
     while (ar->tensors) {
         mdl_tensor *t = ar->tensors;
         ar->tensors = t->next_in_arena;
@@ -1463,7 +1475,7 @@ static mdl_tensor *mdl__make(mdl_arena *ar, const char *fn, int ndim, const int 
     size_t numel = mdl__numel_checked(fn, ndim, shape, &ok);
     mdl_tensor *t;
     if (!ok) return NULL;
-#ifdef MINIDL_DEBUG
+#ifdef MDL__STALE_CHECK
     t = (mdl_tensor *)MINIDL_MALLOC(sizeof(mdl_tensor));
     if (!t) {
         mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a tensor header");

@@ -32,7 +32,7 @@
 # the implementation and uses a few functions, built and run as
 #     (a) gcc -std=c99 -Wall -Wextra -Wpedantic -Werror     (b) the same under clang
 #     (c) C++: g++ -x c++ -Wall -Wextra -Werror             (d) -DMINIDL_STATIC
-#     (e) -DMINIDL_NO_SIMD   (f) -DMINIDL_DEBUG   (g) -DMINIDL_DOUBLE
+#     (e) -DMINIDL_NO_SIMD   (f) -DMINIDL_DEBUG and -DMINIDL_NO_STALE_CHECK   (g) -DMINIDL_DOUBLE
 #     (h) two translation units linked: tests/matrix/two_tu_a.c + two_tu_b.c
 #     (i) -O2 -march=native  (j) -O0
 #     (k) clang -Wdocumentation on (h): every Doxygen @param names a real parameter
@@ -224,6 +224,7 @@ if [ "$mode" = test ]; then
     matrix static gcc "${strict[@]}" -O2 -DMINIDL_STATIC "${smoke[@]}"
     matrix no-simd gcc "${strict[@]}" -O2 -DMINIDL_NO_SIMD "${smoke[@]}"
     matrix debug gcc "${strict[@]}" -O2 -DMINIDL_DEBUG "${smoke[@]}"
+    matrix no-stale-check gcc "${strict[@]}" -O2 -DMINIDL_NO_STALE_CHECK "${smoke[@]}"
     matrix double gcc "${strict[@]}" -O2 -DMINIDL_DOUBLE "${smoke[@]}"
     matrix two-tu gcc "${strict[@]}" -O2 -I. tests/matrix/two_tu_a.c tests/matrix/two_tu_b.c
     matrix O2-native gcc "${strict[@]}" -O2 -march=native "${smoke[@]}"

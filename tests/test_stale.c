@@ -1,9 +1,9 @@
-/* tests/test_stale.c - with MINIDL_DEBUG, a tensor used after its arena was reset is reported
-   as MDL_ERR_STALE, and the message names the step the tensor came from.
+/* tests/test_stale.c - in a default build (no macro: the check is on unless the program defines
+   MINIDL_NO_STALE_CHECK), a tensor used after its arena was reset is reported as MDL_ERR_STALE,
+   and the message names the step the tensor came from.
 
-   gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_stale.c -DMINIDL_DEBUG -o build/test_stale -lm
+   gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_stale.c -o build/test_stale -lm
 */
-// build-extra: -DMINIDL_DEBUG
 #define MINIDL_IMPLEMENTATION
 #include "minidl.h"
 #include "test.h"
