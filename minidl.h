@@ -4823,8 +4823,9 @@ MDLDEF mdl_tensor *mdl_repeat(mdl_arena *ar, mdl_tensor *x, int n, const int *re
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     mdl_shape_str(x, bx, sizeof bx);
     if (n < x->ndim || n > MDL_MAX_DIMS || (n > 0 && !repeats)) {
-        mdl__fail(repeats || n == 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "x %s: %d repeats (one per "
-                  "axis of x, or more up to %d, with a list)", bx, n, MDL_MAX_DIMS);
+        mdl__fail(repeats || n == 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "x %s: n = %d, but repeat "
+                  "needs one count per axis of x (%d), at most %d, in a list that is not NULL",
+                  bx, n, x->ndim, MDL_MAX_DIMS);
         return NULL;
     }
     for (d = 0; d < n; d++) {
