@@ -29,8 +29,9 @@
        >>random       skim   the seeded random number generator
        >>tensors      read   creation, filling, views, printing
        >>autograd     read   the tape node, finishing an op, the backward walk
-       >>ops          read   elementwise ops, activations, softmax, reductions, matmul,
-                             convolution, pooling, shape ops: one block per op
+       >>ops          read   elementwise ops, comparisons and where, activations, softmax,
+                             reductions, matmul, convolution, pooling, shape ops and gather:
+                             one block per op
                              (layers, losses, optimizers, data and file io will follow here)
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
        >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
@@ -795,7 +796,14 @@ MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int 
                                     const int *index);
 /** @brief Pick values along `axis` by an index tensor (torch.gather). For axis 1 of a 3-D x:
  *  out[i,j,k] = x[i, index[i,j,k], k]. Picking each row's target-class score from log
- *  probabilities [B,C] with targets [B,1] gives [B,1].
+ *  probabilities [B,C] with targets [B,1] gives [B,1]:
+ *  @code
+ *  mdl_scalar lp[6] = {-0.5f, -1, -2, -3, -0.25f, -1.5f}, tg[2] = {2, 1}; // class ids as values
+ *  int s23[2] = {2, 3}, s21[2] = {2, 1};
+ *  mdl_tensor *logp = mdl_from_array(ar, 2, s23, lp);                    // [B,C] = [2,3]
+ *  mdl_tensor *picked = mdl_gather(ar, logp, 1, mdl_from_array(ar, 2, s21, tg)); // [2,1]
+ *  if (picked->data[0] != -2 || picked->data[1] != -0.25f) return 1;
+ *  @endcode
  *  @param ar    the arena for the result
  *  @param x     the values
  *  @param axis  the axis that index points along
