@@ -29,8 +29,9 @@
        >>random       skim   the seeded random number generator
        >>tensors      read   creation, filling, views, printing
        >>autograd     read   the tape node, finishing an op, the backward walk
-       >>ops          read   elementwise ops, activations, softmax, reductions, matmul,
-                             convolution, pooling, shape ops: one block per op
+       >>ops          read   elementwise ops, comparisons and where, activations, softmax,
+                             reductions, matmul, convolution, pooling, shape ops and gather:
+                             one block per op
        >>layers       read   initialisation, Linear, Dropout, Embedding, LayerNorm, BatchNorm
                              as functions and as layer objects, the Sequential container
                              (losses, optimizers, data and file io will follow here)
@@ -433,6 +434,14 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
  *  NumPy does: shapes are aligned from the right, and an axis of size 1 stretches to match.
  *  Axes may be negative (-1 is the last). Given NULL after an error, an op returns NULL.
  *
+ *  Integer data (class labels, positions to gather) travels in ordinary tensors: an index
+ *  tensor is an mdl_tensor whose values are whole numbers, which float holds exactly below
+ *  2^24 = 16777216. An op that takes one checks every value, and reports the first that is not
+ *  a whole number or is out of range as MDL_ERR_ARG, naming the op, the position (the flat
+ *  index and the multi-index) and the value. Index tensors never get a gradient. Conditions and
+ *  masks (mdl_where, mdl_masked_fill) are ordinary tensors too, true where nonzero; the
+ *  comparisons (mdl_gt, ...) make them, as tensors of 1 and 0 that are not differentiable.
+ *
  *  Broadcasting a bias over a batch, and its gradient summed back to the bias's shape:
  *  @code
  *  int xs[2] = {4, 3}, bs[1] = {3};
@@ -448,17 +457,22 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
 /** The list of primitive ops, X(NAME, "public function", its backward). Each op's forward and
  *  backward sit side by side in one block of the implementation; the op enum, the names and
  *  the backward table are generated from this list, and the gradient-check test walks it too.
- *  Other ops (mdl_neg, mdl_mean, mdl_var, mdl_transpose, mdl_stack, ...) are built from these. */
+ *  Other ops (mdl_neg, mdl_mean, mdl_var, mdl_transpose, mdl_stack, mdl_masked_fill, mdl_repeat,
+ *  mdl_split, ...) are built from these. */
 #define MDL_OPS(X)                                                                           \
     X(ADD, "mdl_add", mdl__add_backward)                                                     \
     X(SUB, "mdl_sub", mdl__sub_backward)                                                     \
     X(MUL, "mdl_mul", mdl__mul_backward)                                                     \
     X(DIV, "mdl_div", mdl__div_backward)                                                     \
     X(MAXIMUM, "mdl_maximum", mdl__maximum_backward)                                         \
+    X(MINIMUM, "mdl_minimum", mdl__minimum_backward)                                         \
+    X(WHERE, "mdl_where", mdl__where_backward)                                               \
     X(ADD_SCALAR, "mdl_add_scalar", mdl__add_scalar_backward)                                \
     X(MUL_SCALAR, "mdl_mul_scalar", mdl__mul_scalar_backward)                                \
     X(EXP, "mdl_exp", mdl__exp_backward)                                                     \
+    X(EXPM1, "mdl_expm1", mdl__expm1_backward)                                               \
     X(LOG, "mdl_log", mdl__log_backward)                                                     \
+    X(LOG1P, "mdl_log1p", mdl__log1p_backward)                                               \
     X(SQRT, "mdl_sqrt", mdl__sqrt_backward)                                                  \
     X(ABS, "mdl_abs", mdl__abs_backward)                                                     \
     X(POW, "mdl_pow", mdl__pow_backward)                                                     \
@@ -466,23 +480,30 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(RELU, "mdl_relu", mdl__relu_backward)                                                  \
     X(LEAKY_RELU, "mdl_leaky_relu", mdl__leaky_relu_backward)                                \
     X(SIGMOID, "mdl_sigmoid", mdl__sigmoid_backward)                                         \
+    X(LOGSIGMOID, "mdl_logsigmoid", mdl__logsigmoid_backward)                                \
     X(TANH, "mdl_tanh", mdl__tanh_backward)                                                  \
     X(GELU, "mdl_gelu", mdl__gelu_backward)                                                  \
+    X(GELU_TANH, "mdl_gelu_tanh", mdl__gelu_tanh_backward)                                   \
     X(SILU, "mdl_silu", mdl__silu_backward)                                                  \
     X(ELU, "mdl_elu", mdl__elu_backward)                                                     \
+    X(SOFTPLUS, "mdl_softplus", mdl__softplus_backward)                                      \
     X(SOFTMAX, "mdl_softmax", mdl__softmax_backward)                                         \
     X(LOG_SOFTMAX, "mdl_log_softmax", mdl__softmax_backward)                                 \
     X(SUM, "mdl_sum", mdl__sum_backward)                                                     \
+    X(SUM_AXES, "mdl_sum_axes", mdl__sum_axes_backward)                                      \
     X(MAX, "mdl_max", mdl__max_backward)                                                     \
+    X(LOGSUMEXP, "mdl_logsumexp", mdl__logsumexp_backward)                                   \
     X(MATMUL, "mdl_matmul", mdl__matmul_backward)                                            \
     X(CONV2D, "mdl_conv2d", mdl__conv2d_backward)                                            \
     X(MAX_POOL2D, "mdl_max_pool2d", mdl__pool_backward)                                      \
     X(AVG_POOL2D, "mdl_avg_pool2d", mdl__pool_backward)                                      \
     X(RESHAPE, "mdl_reshape", mdl__reshape_backward)                                         \
     X(PERMUTE, "mdl_permute", mdl__permute_backward)                                         \
+    X(EXPAND, "mdl_expand", mdl__expand_backward)                                            \
     X(SLICE, "mdl_slice", mdl__slice_backward)                                               \
     X(CONCAT, "mdl_concat", mdl__concat_backward)                                            \
-    X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)
+    X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)                          \
+    X(GATHER, "mdl_gather", mdl__gather_backward)
 
 #define MDL__OP_ENUM_ITEM(name, fn, backward) MDL_OP_##name,
 /** Primitive op ids, MDL_OP_ADD ... in MDL_OPS order, then MDL_OP_COUNT. */
@@ -504,6 +525,60 @@ MDLDEF mdl_tensor *mdl_div(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
 /** @brief max(a, b) elementwise (broadcast); at a tie (a == b) each gets half the gradient, as
  *  in PyTorch. @return from `ar` */
 MDLDEF mdl_tensor *mdl_maximum(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief min(a, b) elementwise (broadcast); at a tie each gets half the gradient, as in
+ *  PyTorch; with a NaN, forward picks b and b gets the gradient. @return from `ar` */
+MDLDEF mdl_tensor *mdl_minimum(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+
+/* -- comparisons: 1 where true, 0 where false; no gradient, nothing recorded on the tape -- */
+/** @brief a == b elementwise (broadcast), as 1 and 0. Not differentiable: the result never
+ *  requires grad. A NaN equals nothing, itself included. @return from `ar` */
+MDLDEF mdl_tensor *mdl_eq(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief a != b (broadcast), as 1 and 0; 1 wherever a NaN is involved. @return from `ar` */
+MDLDEF mdl_tensor *mdl_ne(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief a < b (broadcast), as 1 and 0; 0 wherever a NaN is involved. @return from `ar` */
+MDLDEF mdl_tensor *mdl_lt(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief a <= b (broadcast), as 1 and 0; 0 wherever a NaN is involved. @return from `ar` */
+MDLDEF mdl_tensor *mdl_le(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief a > b (broadcast), as 1 and 0; 0 wherever a NaN is involved. @return from `ar` */
+MDLDEF mdl_tensor *mdl_gt(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief a >= b (broadcast), as 1 and 0; 0 wherever a NaN is involved. @return from `ar` */
+MDLDEF mdl_tensor *mdl_ge(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b);
+/** @brief x == s, as 1 and 0 (like mdl_eq). @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_eq_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+/** @brief x != s, as 1 and 0 (like mdl_ne). @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_ne_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+/** @brief x < s, as 1 and 0 (like mdl_lt). @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_lt_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+/** @brief x <= s, as 1 and 0 (like mdl_le). @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_le_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+/** @brief x > s, as 1 and 0 (like mdl_gt). @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_gt_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+/** @brief x >= s, as 1 and 0 (like mdl_ge). @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_ge_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+
+/* -- selection -- */
+/** @brief cond != 0 ? a : b elementwise (torch.where); cond, a and b broadcast together.
+ *  The gradient goes to a where cond is nonzero and to b elsewhere; cond gets none. A NaN or
+ *  an infinity in the branch not taken does not reach the result, and that branch receives a
+ *  gradient of exactly 0. Its own backward still runs, though, and 0 times an infinite
+ *  derivative is NaN: in where(x > 0, log(x), 0), log's backward makes 0 / 0 at x = 0. As in
+ *  PyTorch, keep the branch finite where it is not taken: log(where(x > 0, x, 1)).
+ *  @param ar   the arena for the result
+ *  @param cond true where nonzero, e.g. from a comparison
+ *  @param a    the values where cond is true
+ *  @param b    the values where cond is false
+ *  @return from `ar`, in the shape that cond, a and b broadcast to */
+MDLDEF mdl_tensor *mdl_where(mdl_arena *ar, mdl_tensor *cond, mdl_tensor *a, mdl_tensor *b);
+/** @brief x where mask == 0, `value` where mask != 0 (torch.masked_fill, e.g. -inf above the
+ *  diagonal of attention scores). mask broadcasts to x's shape (it may stretch, x may not).
+ *  The gradient reaches x where mask == 0.
+ *  @param ar    the arena for the result
+ *  @param x     the values kept
+ *  @param mask  true where nonzero
+ *  @param value what goes where mask is true
+ *  @return from `ar`, shape of x */
+MDLDEF mdl_tensor *mdl_masked_fill(mdl_arena *ar, mdl_tensor *x, mdl_tensor *mask,
+                                   mdl_scalar value);
 
 /* -- elementwise with a scalar -- */
 /** @brief x + s. @return from `ar` */
@@ -514,14 +589,21 @@ MDLDEF mdl_tensor *mdl_sub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
 MDLDEF mdl_tensor *mdl_mul_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
 /** @brief x / s. @return from `ar` */
 MDLDEF mdl_tensor *mdl_div_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
+/** @brief s - x (torch.rsub). @return from `ar` */
+MDLDEF mdl_tensor *mdl_rsub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s);
 
 /* -- elementwise, one input -- */
 /** @brief -x. @return from `ar` */
 MDLDEF mdl_tensor *mdl_neg(mdl_arena *ar, mdl_tensor *x);
 /** @brief e^x. @return from `ar` */
 MDLDEF mdl_tensor *mdl_exp(mdl_arena *ar, mdl_tensor *x);
+/** @brief e^x - 1, accurate for small x, where exp(x) - 1 loses x's digits. @return from `ar` */
+MDLDEF mdl_tensor *mdl_expm1(mdl_arena *ar, mdl_tensor *x);
 /** @brief Natural log; log(0) = -inf, log of a negative = NaN, as in C. @return from `ar` */
 MDLDEF mdl_tensor *mdl_log(mdl_arena *ar, mdl_tensor *x);
+/** @brief log(1 + x), accurate for small x, where 1 + x would round x's digits away.
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_log1p(mdl_arena *ar, mdl_tensor *x);
 /** @brief Square root. @return from `ar` */
 MDLDEF mdl_tensor *mdl_sqrt(mdl_arena *ar, mdl_tensor *x);
 /** @brief |x|; gradient sign(x), 0 at 0. @return from `ar` */
@@ -538,14 +620,30 @@ MDLDEF mdl_tensor *mdl_relu(mdl_arena *ar, mdl_tensor *x);
 MDLDEF mdl_tensor *mdl_leaky_relu(mdl_arena *ar, mdl_tensor *x, mdl_scalar slope);
 /** @brief 1 / (1 + e^-x). @return from `ar` */
 MDLDEF mdl_tensor *mdl_sigmoid(mdl_arena *ar, mdl_tensor *x);
+/** @brief log(sigmoid(x)) = -softplus(-x), computed as min(x, 0) - log1p(e^-|x|), which never
+ *  overflows and keeps tiny values (-9.4e-14 at x = 30, not 0). @return from `ar` */
+MDLDEF mdl_tensor *mdl_logsigmoid(mdl_arena *ar, mdl_tensor *x);
 /** @brief tanh(x). @return from `ar` */
 MDLDEF mdl_tensor *mdl_tanh(mdl_arena *ar, mdl_tensor *x);
 /** @brief x * Phi(x), Phi the normal CDF (exact erf form, PyTorch's default). @return from `ar` */
 MDLDEF mdl_tensor *mdl_gelu(mdl_arena *ar, mdl_tensor *x);
+/** @brief GELU with Phi approximated by tanh, PyTorch's gelu(approximate='tanh') and GPT-2's:
+ *  0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); within 5e-4 of mdl_gelu.
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_gelu_tanh(mdl_arena *ar, mdl_tensor *x);
 /** @brief x * sigmoid(x) (also called swish). @return from `ar` */
 MDLDEF mdl_tensor *mdl_silu(mdl_arena *ar, mdl_tensor *x);
 /** @brief x if x > 0 else alpha * (e^x - 1) (PyTorch's default alpha is 1). @return from `ar` */
 MDLDEF mdl_tensor *mdl_elu(mdl_arena *ar, mdl_tensor *x, mdl_scalar alpha);
+/** @brief (1/beta) log(1 + e^(beta x)), a smooth relu (torch.nn.functional.softplus); where
+ *  beta x > threshold it is x itself. Computed without overflow for every x.
+ *  @param ar        the arena for the result
+ *  @param x         the input
+ *  @param beta      sharpness, not 0 (PyTorch's default: 1)
+ *  @param threshold above it, beta x counts as linear (PyTorch's default: 20)
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_softplus(mdl_arena *ar, mdl_tensor *x, mdl_scalar beta,
+                                mdl_scalar threshold);
 /** @brief e^x / sum(e^x) along `axis`, computed stably. @return from `ar`, same shape as x */
 MDLDEF mdl_tensor *mdl_softmax(mdl_arena *ar, mdl_tensor *x, int axis);
 /** @brief x - log(sum(e^x)) along `axis`, computed stably. @return from `ar`, same shape */
@@ -563,9 +661,37 @@ MDLDEF mdl_tensor *mdl_max(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim);
 /** @brief Index of the first maximum along `axis` (or MDL_ALL: the flat index), as values of
  *  the tensor; not differentiable. @return from `ar` */
 MDLDEF mdl_tensor *mdl_argmax(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim);
+/** @brief log(sum(e^x)) along `axis` (or MDL_ALL), computed stably (the maximum subtracted
+ *  first); its gradient is softmax(x). keepdim keeps the axis with size 1. @return from `ar` */
+MDLDEF mdl_tensor *mdl_logsumexp(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim);
 /** @brief Variance along `axis` (or MDL_ALL): sum((x - mean)^2) / (n - correction).
  *  correction 1 is PyTorch's default (unbiased), 0 the population variance. @return from `ar` */
 MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correction, int keepdim);
+/** @brief Sum over several axes at once: x [N,C,H,W] over axes {0, 2, 3} -> [C], or [1,C,1,1]
+ *  with keepdim, as BatchNorm needs.
+ *  @param ar      the arena for the result
+ *  @param x       the input
+ *  @param n_axes  how many axes, 1 to x's rank
+ *  @param axes    the axes to reduce; negative ones count from the end; none twice
+ *  @param keepdim 1 keeps each reduced axis with size 1
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_sum_axes(mdl_arena *ar, mdl_tensor *x, int n_axes, const int *axes,
+                                int keepdim);
+/** @brief Mean over several axes at once (axes as for mdl_sum_axes). @return from `ar` */
+MDLDEF mdl_tensor *mdl_mean_axes(mdl_arena *ar, mdl_tensor *x, int n_axes, const int *axes,
+                                 int keepdim);
+/** @brief Variance over several axes at once, sum((x - mean)^2) / (n - correction) with n the
+ *  number of elements reduced into each output (axes as for mdl_sum_axes). BatchNorm
+ *  normalizes with correction 0 and keeps running statistics with correction 1.
+ *  @param ar         the arena for the result
+ *  @param x          the input
+ *  @param n_axes     how many axes
+ *  @param axes       the axes to reduce
+ *  @param correction subtracted from n in the divisor, 0 or more
+ *  @param keepdim    1 keeps each reduced axis with size 1
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_var_axes(mdl_arena *ar, mdl_tensor *x, int n_axes, const int *axes,
+                                int correction, int keepdim);
 
 /* -- matrix product -- */
 /** @brief Matrix product, as torch.matmul: a [..., M, K] @ b [..., K, N] -> [..., M, N].
@@ -657,9 +783,49 @@ MDLDEF mdl_tensor *mdl_unsqueeze(mdl_arena *ar, mdl_tensor *x, int axis);
 MDLDEF mdl_tensor *mdl_permute(mdl_arena *ar, mdl_tensor *x, const int *perm);
 /** @brief Swap two axes. Copies. @return from `ar` */
 MDLDEF mdl_tensor *mdl_transpose(mdl_arena *ar, mdl_tensor *x, int axis0, int axis1);
+/** @brief Stretch the axes of size 1 (torch.expand): x [3,1] to {2,3,4} -> [2,3,4]. Shapes line
+ *  up from the right; new axes go in front; -1 keeps x's size. minidl has no strided views, so
+ *  this copies. The gradient sums over the stretched axes.
+ *  @param ar    the arena for the result
+ *  @param x     the input
+ *  @param ndim  the rank of the result, at least x's
+ *  @param shape the sizes of the result
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_expand(mdl_arena *ar, mdl_tensor *x, int ndim, const int *shape);
+/** @brief Tile x (torch.repeat): repeats[d] copies of it along axis d; when n is larger than
+ *  x's rank, x first gains leading axes of size 1. x [2,3] with {2,1,2} -> [2,2,6]. The
+ *  gradient sums the tiles.
+ *  @param ar      the arena for the result
+ *  @param x       the input
+ *  @param n       how many repeats, at least x's rank
+ *  @param repeats copies along each axis, 0 or more
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_repeat(mdl_arena *ar, mdl_tensor *x, int n, const int *repeats);
 /** @brief Elements start..end-1 along `axis` (x[..., start:end, ...]). A view when the axes
  *  before `axis` all have size 1, a copy otherwise. @return from `ar` */
 MDLDEF mdl_tensor *mdl_slice(mdl_arena *ar, mdl_tensor *x, int axis, int start, int end);
+/** @brief Cut x along `axis` into parts of the given sizes, which must add up to the axis's
+ *  size (torch.split with a list of sizes). Each part is an mdl_slice: a view when the axes
+ *  before `axis` all have size 1.
+ *  @param ar      the arena for the parts
+ *  @param x       the input
+ *  @param axis    the axis to cut
+ *  @param n_sizes how many parts, at least 1
+ *  @param sizes   the size of each part, 0 or more
+ *  @param out     receives the n_sizes parts, each from `ar`; all NULL after an error
+ *  @return the number of parts (n_sizes), or 0 after an error */
+MDLDEF int mdl_split(mdl_arena *ar, mdl_tensor *x, int axis, int n_sizes, const int *sizes,
+                     mdl_tensor **out);
+/** @brief Cut x along `axis` into parts of ceil(size / chunks) elements, the last one smaller
+ *  if need be (torch.chunk): size 5 in 4 chunks gives 2, 2, 1, so fewer parts than asked.
+ *  Parts are slices, as in mdl_split.
+ *  @param ar     the arena for the parts
+ *  @param x      the input
+ *  @param chunks the most parts wanted, at least 1
+ *  @param axis   the axis to cut
+ *  @param out    room for `chunks` parts, each from `ar`; all NULL after an error
+ *  @return the number of parts, or 0 after an error */
+MDLDEF int mdl_chunk(mdl_arena *ar, mdl_tensor *x, int chunks, int axis, mdl_tensor **out);
 /** @brief Join n tensors along an existing axis; other sizes must match. @return from `ar` */
 MDLDEF mdl_tensor *mdl_concat(mdl_arena *ar, int n, mdl_tensor *const *xs, int axis);
 /** @brief Join n tensors of one shape along a new axis. @return from `ar` */
@@ -669,6 +835,23 @@ MDLDEF mdl_tensor *mdl_stack(mdl_arena *ar, int n, mdl_tensor *const *xs, int ax
  *  @return from `ar`, shape of x with shape[axis] = n */
 MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int n,
                                     const int *index);
+/** @brief Pick values along `axis` by an index tensor (torch.gather). For axis 1 of a 3-D x:
+ *  out[i,j,k] = x[i, index[i,j,k], k]. Picking each row's target-class score from log
+ *  probabilities [B,C] with targets [B,1] gives [B,1]:
+ *  @code
+ *  mdl_scalar lp[6] = {-0.5f, -1, -2, -3, -0.25f, -1.5f}, tg[2] = {2, 1}; // class ids as values
+ *  int s23[2] = {2, 3}, s21[2] = {2, 1};
+ *  mdl_tensor *logp = mdl_from_array(ar, 2, s23, lp);                    // [B,C] = [2,3]
+ *  mdl_tensor *picked = mdl_gather(ar, logp, 1, mdl_from_array(ar, 2, s21, tg)); // [2,1]
+ *  if (picked->data[0] != -2 || picked->data[1] != -0.25f) return 1;
+ *  @endcode
+ *  @param ar    the arena for the result
+ *  @param x     the values
+ *  @param axis  the axis that index points along
+ *  @param index an index tensor of x's rank, whole numbers in 0..x.shape[axis]-1;
+ *               index.shape[d] <= x.shape[d] for every other axis d. It gets no gradient.
+ *  @return from `ar`, index's shape; the gradient adds into x where each value came from */
+MDLDEF mdl_tensor *mdl_gather(mdl_arena *ar, mdl_tensor *x, int axis, mdl_tensor *index);
 
 /** @} */
 
@@ -1051,7 +1234,9 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 /* libm in the precision of mdl_scalar: expf for float, exp for double. */
 #ifdef MINIDL_DOUBLE
 #define MDL__EXP(x) exp(x)
+#define MDL__EXPM1(x) expm1(x)
 #define MDL__LOG(x) log(x)
+#define MDL__LOG1P(x) log1p(x)
 #define MDL__SQRT(x) sqrt(x)
 #define MDL__FABS(x) fabs(x)
 #define MDL__POW(x, p) pow(x, p)
@@ -1060,7 +1245,9 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 #define MDL__NEXTAFTER(x, y) nextafter(x, y)
 #else
 #define MDL__EXP(x) expf(x)
+#define MDL__EXPM1(x) expm1f(x)
 #define MDL__LOG(x) logf(x)
+#define MDL__LOG1P(x) log1pf(x)
 #define MDL__SQRT(x) sqrtf(x)
 #define MDL__FABS(x) fabsf(x)
 #define MDL__POW(x, p) powf(x, p)
@@ -2137,6 +2324,38 @@ static void mdl__split(const mdl_tensor *x, int axis, size_t *outer, size_t *n, 
     *n = (size_t)x->shape[axis];
 }
 
+/* Check an index tensor (see the ops group's documentation): every value a whole number in
+   0..limit-1. Reports the first that is not as MDL_ERR_ARG, with its flat position, its
+   multi-index and its value; `range` says where the limit comes from ("axis 1 of x [4,5]").
+   Returns 1 if every value is good. */
+static int mdl__check_index(const char *fn, const mdl_tensor *index, int limit,
+                            const char *range) {
+    size_t i;
+    for (i = 0; i < index->numel; i++) {
+        double v = (double)index->data[i];
+        int whole = v == floor(v); /* false for NaN; infinities fail the range test */
+        if (!whole || v < 0 || v >= (double)limit) {
+            int at[MDL_MAX_DIMS] = {0}, d;
+            size_t rest = i;
+            char shape[96], pos[96];
+            for (d = index->ndim - 1; d >= 0; d--) { /* the flat position as a multi-index */
+                at[d] = (int)(rest % (size_t)index->shape[d]);
+                rest /= (size_t)index->shape[d];
+            }
+            mdl_shape_str(index, shape, sizeof shape);
+            mdl__shape_fmt(index->ndim, at, pos, sizeof pos);
+            if (!whole)
+                mdl__fail(MDL_ERR_ARG, fn, "index %s: element %zu (index%s) is %g, not a whole "
+                          "number (an index tensor holds integers as values)", shape, i, pos, v);
+            else
+                mdl__fail(MDL_ERR_ARG, fn, "index %s: element %zu (index%s) is %g, outside "
+                          "0..%d (%s)", shape, i, pos, v, limit - 1, range);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------------------
    Binary elementwise ops with broadcasting             a:[..] b:[..] -> out:[broadcast shape]
    Broadcasting lines the shapes up from the right; an axis of size 1 (or a missing one) is
@@ -2230,27 +2449,39 @@ static void mdl__binary_backward(mdl__node *node, mdl__binary_row_fn grad_row) {
     if (ga || gb) mdl__binary_rows(node->in[0], node->in[1], node->out, grad_row, ga, gb);
 }
 
+/* The shape that two shapes broadcast to, into *nd and shape[]; 0 after reporting
+   MDL_ERR_SHAPE, with the names (name_a, name_b) and the shapes of both. */
+static int mdl__broadcast_shape(const char *fn, const char *name_a, int nda, const int *sa,
+                                const char *name_b, int ndb, const int *sb, int *nd,
+                                int *shape) {
+    int d;
+    *nd = nda > ndb ? nda : ndb;
+    for (d = 0; d < *nd; d++) { /* line the shapes up from the right */
+        int da = d - (*nd - nda), db = d - (*nd - ndb);
+        int a = da >= 0 ? sa[da] : 1, b = db >= 0 ? sb[db] : 1;
+        if (a != b && a != 1 && b != 1) {
+            char bufa[96], bufb[96];
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s %s and %s %s do not broadcast: axis %d has %d vs %d "
+                      "(sizes must be equal, or one of them 1)", name_a,
+                      mdl__shape_fmt(nda, sa, bufa, sizeof bufa), name_b,
+                      mdl__shape_fmt(ndb, sb, bufb, sizeof bufb), d - *nd, a, b);
+            return 0;
+        }
+        shape[d] = a == 1 ? b : a;
+    }
+    return 1;
+}
+
 /* Forward of every binary op: check that the shapes broadcast, make the output, run the op's
    row function over it, record the node. */
 static mdl_tensor *mdl__binary(mdl_arena *ar, const char *fn, mdl_op op, mdl__binary_row_fn row,
                                mdl_tensor *a, mdl_tensor *b) {
-    int shape[MDL_MAX_DIMS] = {0}, nd, d;
+    int shape[MDL_MAX_DIMS] = {0}, nd;
     mdl_tensor *out, *in[2];
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
         return NULL;
-    nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-    for (d = 0; d < nd; d++) { /* line the shapes up from the right */
-        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
-        int sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
-        if (sa != sb && sa != 1 && sb != 1) {
-            char bufa[96], bufb[96];
-            mdl__fail(MDL_ERR_SHAPE, fn, "a %s and b %s do not broadcast: axis %d has %d vs %d "
-                      "(sizes must be equal, or one of them 1)", mdl_shape_str(a, bufa, sizeof bufa),
-                      mdl_shape_str(b, bufb, sizeof bufb), d - nd, sa, sb);
-            return NULL;
-        }
-        shape[d] = sa == 1 ? sb : sa;
-    }
+    if (!mdl__broadcast_shape(fn, "a", a->ndim, a->shape, "b", b->ndim, b->shape, &nd, shape))
+        return NULL;
     out = mdl__make(ar, fn, nd, shape, NULL, 0);
     if (!out) return NULL;
     mdl__binary_rows(a, b, out, row, NULL, NULL);
@@ -2355,6 +2586,264 @@ MDLDEF mdl_tensor *mdl_maximum(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
     return mdl__binary(ar, "mdl_maximum", MDL_OP_MAXIMUM, mdl__maximum_rows, a, b);
 }
 
+/* minimum    out = min(a, b)      da += g if a < b   db += g if a > b
+   maximum's mirror: at a tie each gets g / 2; where a NaN makes every comparison false,
+   forward picks b, and b gets the gradient. */
+static void mdl__minimum_rows(mdl__binary_row r) {
+    size_t j;
+    for (j = 0; j < r.n; j++) {
+        mdl_scalar a = r.a[j * r.ia], b = r.b[j * r.ib];
+        r.out[j] = a <= b ? a : b;
+    }
+}
+static void mdl__minimum_grad_rows(mdl__binary_row r) {
+    const mdl_scalar half = (mdl_scalar)0.5;
+    size_t j;
+    if (r.ga)
+        for (j = 0; j < r.n; j++) {
+            mdl_scalar a = r.a[j * r.ia], b = r.b[j * r.ib];
+            r.ga[j * r.ia] += a < b ? r.g[j] : (a == b ? half * r.g[j] : 0);
+        }
+    if (r.gb)
+        for (j = 0; j < r.n; j++) {
+            mdl_scalar a = r.a[j * r.ia], b = r.b[j * r.ib];
+            r.gb[j * r.ib] += a < b ? 0 : (a == b ? half * r.g[j] : r.g[j]);
+        }
+}
+static void mdl__minimum_backward(mdl__node *node) {
+    mdl__binary_backward(node, mdl__minimum_grad_rows);
+}
+MDLDEF mdl_tensor *mdl_minimum(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__binary(ar, "mdl_minimum", MDL_OP_MINIMUM, mdl__minimum_rows, a, b);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The broadcast walk: an odometer over the indices of one shape, in row-major order, that
+   carries along the offset of the same element in up to three other tensors. Each offset
+   moves by its own step along each axis: the tensor's stride there, or 0 where the tensor is
+   stretched (an axis of size 1, or a missing one in front). The binary ops above walk two
+   inputs a row at a time; where (three inputs), expand and sum_axes use this general form.
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__walk {
+    int nd;                       /* rank of the shape walked */
+    int shape[MDL_MAX_DIMS];
+    int idx[MDL_MAX_DIMS];        /* the current index, starting from all zeros */
+    int n;                        /* how many offsets are carried */
+    size_t step[3][MDL_MAX_DIMS]; /* step[t][d]: how offset t moves when idx[d] grows by one */
+    size_t off[3];                /* offset t of the current index */
+} mdl__walk;
+
+static void mdl__walk_init(mdl__walk *w, int nd, const int *shape) {
+    memset(w, 0, sizeof *w);
+    w->nd = nd;
+    if (nd > 0) memcpy(w->shape, shape, (size_t)nd * sizeof(int));
+}
+
+/* Carry the offset in x, which broadcasts to the walked shape (the shapes line up from the
+   right). Returns the number t of the offset, to read as w->off[t]. */
+static int mdl__walk_bcast(mdl__walk *w, const mdl_tensor *x) {
+    int t = w->n++, d;
+    for (d = 0; d < w->nd; d++) {
+        int dx = d - (w->nd - x->ndim);
+        w->step[t][d] = (dx >= 0 && x->shape[dx] != 1) ? x->stride[dx] : 0;
+    }
+    return t;
+}
+
+/* Move to the next index: bump the last axis, carry into the ones before, and move every
+   offset with it (back to the start of an axis that wraps around). */
+static void mdl__walk_next(mdl__walk *w) {
+    int d, t;
+    for (d = w->nd - 1; d >= 0; d--) {
+        w->idx[d]++;
+        for (t = 0; t < w->n; t++) w->off[t] += w->step[t][d];
+        if (w->idx[d] < w->shape[d]) return;
+        for (t = 0; t < w->n; t++) w->off[t] -= (size_t)w->idx[d] * w->step[t][d];
+        w->idx[d] = 0;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Comparisons                           a:[..] b:[..] -> out:[broadcast shape], 1 where true
+     eq  a == b    ne  a != b    lt  a < b    le  a <= b    gt  a > b    ge  a >= b
+   A comparison is a step function: where it has a derivative at all, it is 0. So comparisons
+   are not differentiable, record no tape node, and their result never requires grad; they
+   make the conditions and masks of where and masked_fill. A NaN compares as IEEE says (and
+   PyTorch does): every comparison with it is false, except !=, which is true. The _scalar
+   forms compare with a scalar tensor made on the spot.
+   --------------------------------------------------------------------------------------------- */
+
+typedef enum mdl__cmp { MDL__EQ, MDL__NE, MDL__LT, MDL__LE, MDL__GT, MDL__GE } mdl__cmp;
+
+static int mdl__compare1(mdl__cmp c, mdl_scalar a, mdl_scalar b) {
+    switch (c) {
+    case MDL__EQ: return a == b;
+    case MDL__NE: return a != b;
+    case MDL__LT: return a < b;
+    case MDL__LE: return a <= b;
+    case MDL__GT: return a > b;
+    case MDL__GE: return a >= b;
+    }
+    return 0;
+}
+
+static mdl_tensor *mdl__compare(mdl_arena *ar, const char *fn, mdl__cmp c, mdl_tensor *a,
+                                mdl_tensor *b) {
+    int shape[MDL_MAX_DIMS] = {0}, nd, ta, tb;
+    mdl__walk w;
+    mdl_tensor *out;
+    size_t i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
+        return NULL;
+    if (!mdl__broadcast_shape(fn, "a", a->ndim, a->shape, "b", b->ndim, b->shape, &nd, shape))
+        return NULL;
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__walk_init(&w, nd, shape);
+    ta = mdl__walk_bcast(&w, a);
+    tb = mdl__walk_bcast(&w, b);
+    for (i = 0; i < out->numel; i++, mdl__walk_next(&w))
+        out->data[i] = (mdl_scalar)mdl__compare1(c, a->data[w.off[ta]], b->data[w.off[tb]]);
+    return out; /* no mdl__finish: nothing to record */
+}
+
+static mdl_tensor *mdl__compare_scalar(mdl_arena *ar, const char *fn, mdl__cmp c, mdl_tensor *x,
+                                       mdl_scalar s) {
+    mdl_tensor *b;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    b = mdl__make(ar, fn, 0, NULL, NULL, 0);
+    if (!b) return NULL;
+    b->data[0] = s;
+    return mdl__compare(ar, fn, c, x, b);
+}
+
+MDLDEF mdl_tensor *mdl_eq(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__compare(ar, "mdl_eq", MDL__EQ, a, b);
+}
+MDLDEF mdl_tensor *mdl_ne(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__compare(ar, "mdl_ne", MDL__NE, a, b);
+}
+MDLDEF mdl_tensor *mdl_lt(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__compare(ar, "mdl_lt", MDL__LT, a, b);
+}
+MDLDEF mdl_tensor *mdl_le(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__compare(ar, "mdl_le", MDL__LE, a, b);
+}
+MDLDEF mdl_tensor *mdl_gt(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__compare(ar, "mdl_gt", MDL__GT, a, b);
+}
+MDLDEF mdl_tensor *mdl_ge(mdl_arena *ar, mdl_tensor *a, mdl_tensor *b) {
+    return mdl__compare(ar, "mdl_ge", MDL__GE, a, b);
+}
+MDLDEF mdl_tensor *mdl_eq_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__compare_scalar(ar, "mdl_eq_scalar", MDL__EQ, x, s);
+}
+MDLDEF mdl_tensor *mdl_ne_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__compare_scalar(ar, "mdl_ne_scalar", MDL__NE, x, s);
+}
+MDLDEF mdl_tensor *mdl_lt_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__compare_scalar(ar, "mdl_lt_scalar", MDL__LT, x, s);
+}
+MDLDEF mdl_tensor *mdl_le_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__compare_scalar(ar, "mdl_le_scalar", MDL__LE, x, s);
+}
+MDLDEF mdl_tensor *mdl_gt_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__compare_scalar(ar, "mdl_gt_scalar", MDL__GT, x, s);
+}
+MDLDEF mdl_tensor *mdl_ge_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    return mdl__compare_scalar(ar, "mdl_ge_scalar", MDL__GE, x, s);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   where                    cond:[..] a:[..] b:[..] -> out:[the shape all three broadcast to]
+     out = a if cond != 0 else b          da += g where cond != 0      db += g where cond == 0
+   A choice, not arithmetic: a m + b (1 - m) with m = (cond != 0) gives the same values while
+   both branches are finite, but an inf or NaN in the branch not taken would poison the sum
+   (inf * 0 = NaN), and where(x > 0, log(x), 0) is exactly the use that meets one. (Its
+   gradient is another matter: the branch not taken gets 0, which log's backward turns into
+   0 / 0 at x = 0; mdl_where's documentation says how to avoid that.) cond gets no gradient
+   (it enters only through a comparison), so it is not an input of the tape node: forward
+   saves which branch each output element took, one byte each, and backward walks the output
+   with a's and b's offsets as forward did. masked_fill is a where.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__where_backward(mdl__node *node) {
+    mdl_tensor *A = node->in[0], *B = node->in[1], *out = node->out;
+    mdl_scalar *da = mdl__grad_of(A), *db = mdl__grad_of(B);
+    const unsigned char *took_a = (const unsigned char *)node->saved;
+    const mdl_scalar *g = out->grad;
+    mdl__walk w;
+    size_t i;
+    int ta, tb;
+    if (!da && !db) return;
+    mdl__walk_init(&w, out->ndim, out->shape);
+    ta = mdl__walk_bcast(&w, A);
+    tb = mdl__walk_bcast(&w, B);
+    for (i = 0; i < out->numel; i++, mdl__walk_next(&w)) {
+        if (took_a[i] && da) da[w.off[ta]] += g[i];
+        if (!took_a[i] && db) db[w.off[tb]] += g[i];
+    }
+}
+
+MDLDEF mdl_tensor *mdl_where(mdl_arena *ar, mdl_tensor *cond, mdl_tensor *a, mdl_tensor *b) {
+    const char *fn = "mdl_where";
+    int ab[MDL_MAX_DIMS] = {0}, shape[MDL_MAX_DIMS] = {0}, nd_ab, nd, tc, ta, tb;
+    unsigned char *took_a;
+    mdl_tensor *out, *in[2];
+    mdl__walk w;
+    size_t i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "cond", cond) ||
+        !mdl__usable(fn, "a", a) || !mdl__usable(fn, "b", b))
+        return NULL;
+    if (!mdl__broadcast_shape(fn, "a", a->ndim, a->shape, "b", b->ndim, b->shape, &nd_ab, ab) ||
+        !mdl__broadcast_shape(fn, "cond", cond->ndim, cond->shape, "the shape of a and b",
+                              nd_ab, ab, &nd, shape))
+        return NULL;
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    if (!out) return NULL;
+    took_a = (unsigned char *)mdl__alloc(ar, out->numel);
+    if (!took_a) return NULL;
+    mdl__walk_init(&w, nd, shape);
+    tc = mdl__walk_bcast(&w, cond);
+    ta = mdl__walk_bcast(&w, a);
+    tb = mdl__walk_bcast(&w, b);
+    for (i = 0; i < out->numel; i++, mdl__walk_next(&w)) {
+        took_a[i] = cond->data[w.off[tc]] != 0;
+        out->data[i] = took_a[i] ? a->data[w.off[ta]] : b->data[w.off[tb]];
+    }
+    in[0] = a;
+    in[1] = b;
+    if (!mdl__finish(ar, fn, MDL_OP_WHERE, out, 2, in)) return NULL;
+    if (out->node) out->node->saved = took_a;
+    return out;
+}
+
+/* masked_fill = where(mask, value, x), value a scalar tensor that needs no gradient; checked
+   first so that mask stretches to x's shape but never x to mask's. */
+MDLDEF mdl_tensor *mdl_masked_fill(mdl_arena *ar, mdl_tensor *x, mdl_tensor *mask,
+                                   mdl_scalar value) {
+    const char *fn = "mdl_masked_fill";
+    int shape[MDL_MAX_DIMS] = {0}, nd;
+    mdl_tensor *v;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "mask", mask))
+        return NULL;
+    if (!mdl__broadcast_shape(fn, "x", x->ndim, x->shape, "mask", mask->ndim, mask->shape, &nd,
+                              shape))
+        return NULL;
+    if (nd != x->ndim || memcmp(shape, x->shape, (size_t)nd * sizeof(int)) != 0) {
+        char bx[96], bm[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "mask %s would stretch x %s (the result has x's shape: only "
+                  "mask may broadcast)", mdl_shape_str(mask, bm, sizeof bm),
+                  mdl_shape_str(x, bx, sizeof bx));
+        return NULL;
+    }
+    v = mdl__make(ar, fn, 0, NULL, NULL, 0);
+    if (!v) return NULL;
+    v->data[0] = value;
+    return mdl_where(ar, mask, v, x);
+}
+
 /* ---------------------------------------------------------------------------------------------
    Unary elementwise ops and activations                  x:[..] -> y:[same]   dx += g * dy/dx
    Each op below is a forward loop and a backward loop over all the elements, with its formula
@@ -2455,6 +2944,13 @@ MDLDEF mdl_tensor *mdl_neg(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_neg", MDL_OP_MUL_SCALAR, mdl__mul_scalar_forward, x, -1, 0);
 }
 
+/* rsub_scalar  y = s - x = (-x) + s: neg, then add_scalar; its gradient, -1, comes from neg. */
+MDLDEF mdl_tensor *mdl_rsub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
+    if (!mdl__usable_arena("mdl_rsub_scalar", ar) || !mdl__usable("mdl_rsub_scalar", "x", x))
+        return NULL;
+    return mdl_add_scalar(ar, mdl_neg(ar, x), s);
+}
+
 /* exp         y = e^x                            dy/dx = y */
 static void mdl__exp_forward(mdl__unary_io u) {
     size_t i;
@@ -2469,6 +2965,25 @@ MDLDEF mdl_tensor *mdl_exp(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_exp", MDL_OP_EXP, mdl__exp_forward, x, 0, 0);
 }
 
+/* expm1       y = e^x - 1                        dy/dx = e^x = y + 1
+   Why not exp(x) - 1: for small x, e^x = 1 + x + x^2/2 + ..., and rounding it to a float next
+   to 1 keeps only the digits of x above 2^-24, which the subtraction then exposes (in float,
+   exp(1e-8) - 1 is 0, and exp(1e-4) - 1 is wrong from the fifth digit). expm1 computes the
+   difference without ever forming the 1, so every digit of x survives. */
+static void mdl__expm1_forward(mdl__unary_io u) {
+    size_t i;
+    for (i = 0; i < u.n; i++) u.y[i] = MDL__EXPM1(u.x[i]);
+}
+static void mdl__expm1_grad(mdl__unary_io u) {
+    const mdl_scalar one = 1;
+    size_t i;
+    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * (u.y[i] + one);
+}
+static void mdl__expm1_backward(mdl__node *node) { mdl__unary_backward(node, mdl__expm1_grad); }
+MDLDEF mdl_tensor *mdl_expm1(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_expm1", MDL_OP_EXPM1, mdl__expm1_forward, x, 0, 0);
+}
+
 /* log         y = ln x                           dy/dx = 1 / x */
 static void mdl__log_forward(mdl__unary_io u) {
     size_t i;
@@ -2481,6 +2996,24 @@ static void mdl__log_grad(mdl__unary_io u) {
 static void mdl__log_backward(mdl__node *node) { mdl__unary_backward(node, mdl__log_grad); }
 MDLDEF mdl_tensor *mdl_log(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_log", MDL_OP_LOG, mdl__log_forward, x, 0, 0);
+}
+
+/* log1p       y = ln(1 + x)                      dy/dx = 1 / (1 + x)
+   Why not log(1 + x): for small x the sum 1 + x, rounded to a float, keeps only the digits of
+   x above 2^-24 (1 + 1e-8 is exactly 1, so log gives 0 instead of 1e-8). log1p never forms
+   the sum and keeps full relative precision; losses such as log(1 + e^-z) need it. */
+static void mdl__log1p_forward(mdl__unary_io u) {
+    size_t i;
+    for (i = 0; i < u.n; i++) u.y[i] = MDL__LOG1P(u.x[i]);
+}
+static void mdl__log1p_grad(mdl__unary_io u) {
+    const mdl_scalar one = 1;
+    size_t i;
+    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] / (one + u.x[i]);
+}
+static void mdl__log1p_backward(mdl__node *node) { mdl__unary_backward(node, mdl__log1p_grad); }
+MDLDEF mdl_tensor *mdl_log1p(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_log1p", MDL_OP_LOG1P, mdl__log1p_forward, x, 0, 0);
 }
 
 /* sqrt        y = sqrt(x)                        dy/dx = 1 / (2 y) */
@@ -2608,6 +3141,33 @@ MDLDEF mdl_tensor *mdl_sigmoid(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_sigmoid", MDL_OP_SIGMOID, mdl__sigmoid_forward, x, 0, 0);
 }
 
+/* logsigmoid  y = log(sigmoid(x)) = -log(1 + e^-x) = min(x, 0) - log1p(e^-|x|)
+               dy/dx = 1 - sigmoid(x) = sigmoid(-x)
+   Why this form: log(sigmoid(x)) takes the log of a number that rounds to 0 below x = -104
+   in float, giving -inf where the answer is about x; -log(1 + e^-x) overflows e^-x below
+   x = -88. Splitting at 0 (for x < 0, log(e^x / (1 + e^x)) = x - log(1 + e^x)) leaves an
+   exponent e^-|x| <= 1 that cannot overflow, and log1p keeps it when it is tiny next to 1
+   (y(30) = -9.4e-14, where log(1 + e^-30) would round to 0). Binary cross-entropy on logits
+   is built on this. */
+static void mdl__logsigmoid_forward(mdl__unary_io u) {
+    const mdl_scalar zero = 0;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar x = u.x[i];
+        u.y[i] = (x < zero ? x : zero) - MDL__LOG1P(MDL__EXP(-MDL__FABS(x)));
+    }
+}
+static void mdl__logsigmoid_grad(mdl__unary_io u) {
+    size_t i;
+    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * mdl__sigmoid1(-u.x[i]);
+}
+static void mdl__logsigmoid_backward(mdl__node *node) {
+    mdl__unary_backward(node, mdl__logsigmoid_grad);
+}
+MDLDEF mdl_tensor *mdl_logsigmoid(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_logsigmoid", MDL_OP_LOGSIGMOID, mdl__logsigmoid_forward, x, 0, 0);
+}
+
 /* tanh        y = tanh x                         dy/dx = 1 - y^2 */
 static void mdl__tanh_forward(mdl__unary_io u) {
     size_t i;
@@ -2648,6 +3208,37 @@ MDLDEF mdl_tensor *mdl_gelu(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_gelu", MDL_OP_GELU, mdl__gelu_forward, x, 0, 0);
 }
 
+/* gelu_tanh   y = x/2 (1 + t),  t = tanh(k (x + c x^3)),  k = sqrt(2 / pi),  c = 0.044715
+               dy/dx = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 c x^2)
+   The tanh approximation of x Phi(x) from the GELU paper (Hendrycks and Gimpel), within 5e-4
+   of the erf form; GPT-2 was trained with it, so loading its weights needs this one. The
+   derivative is the product rule on x/2 (1 + t), with dt/dx = (1 - t^2) k (1 + 3 c x^2). */
+static void mdl__gelu_tanh_forward(mdl__unary_io u) {
+    const mdl_scalar one = 1, half = (mdl_scalar)0.5, c = (mdl_scalar)0.044715;
+    const mdl_scalar k = (mdl_scalar)0.79788456080286535588; /* sqrt(2 / pi) */
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar x = u.x[i];
+        u.y[i] = half * x * (one + MDL__TANH(k * (x + c * x * x * x)));
+    }
+}
+static void mdl__gelu_tanh_grad(mdl__unary_io u) {
+    const mdl_scalar one = 1, three = 3, half = (mdl_scalar)0.5, c = (mdl_scalar)0.044715;
+    const mdl_scalar k = (mdl_scalar)0.79788456080286535588;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar x = u.x[i], t = MDL__TANH(k * (x + c * x * x * x));
+        mdl_scalar dt = (one - t * t) * k * (one + three * c * x * x);
+        u.dx[i] += u.g[i] * (half * (one + t) + half * x * dt);
+    }
+}
+static void mdl__gelu_tanh_backward(mdl__node *node) {
+    mdl__unary_backward(node, mdl__gelu_tanh_grad);
+}
+MDLDEF mdl_tensor *mdl_gelu_tanh(mdl_arena *ar, mdl_tensor *x) {
+    return mdl__unary(ar, "mdl_gelu_tanh", MDL_OP_GELU_TANH, mdl__gelu_tanh_forward, x, 0, 0);
+}
+
 /* silu        y = x sigmoid(x)                   dy/dx = s (1 + x (1 - s)),  s = sigmoid(x) */
 static void mdl__silu_forward(mdl__unary_io u) {
     size_t i;
@@ -2680,6 +3271,44 @@ static void mdl__elu_grad(mdl__unary_io u) {
 static void mdl__elu_backward(mdl__node *node) { mdl__unary_backward(node, mdl__elu_grad); }
 MDLDEF mdl_tensor *mdl_elu(mdl_arena *ar, mdl_tensor *x, mdl_scalar alpha) {
     return mdl__unary(ar, "mdl_elu", MDL_OP_ELU, mdl__elu_forward, x, alpha, 0);
+}
+
+/* softplus    y = log(1 + e^z) / b,  z = b x;   y = x where z > threshold
+               dy/dx = sigmoid(z);               1 where z > threshold
+   The threshold is PyTorch's rule: above it, log(1 + e^z) equals z to within e^-z (2e-9 at
+   the default 20, below float's resolution of z), so y = x. Below it this computes the same
+   log(1 + e^z) as max(z, 0) + log1p(e^-|z|), which is why it is stable: e^-|z| <= 1 cannot
+   overflow whatever the threshold (log(1 + e^z) itself overflows for z > 88 in float), and
+   log1p keeps a tiny e^-|z| that 1 + e^z would round away (softplus(-30) = 9.4e-14, not 0).
+   The scalars: s0 = beta, s1 = threshold. */
+static void mdl__softplus_forward(mdl__unary_io u) {
+    const mdl_scalar zero = 0;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar z = u.s0 * u.x[i];
+        u.y[i] = z > u.s1 ? u.x[i]
+                          : ((z > zero ? z : zero) + MDL__LOG1P(MDL__EXP(-MDL__FABS(z)))) / u.s0;
+    }
+}
+static void mdl__softplus_grad(mdl__unary_io u) {
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar z = u.s0 * u.x[i];
+        u.dx[i] += z > u.s1 ? u.g[i] : u.g[i] * mdl__sigmoid1(z);
+    }
+}
+static void mdl__softplus_backward(mdl__node *node) {
+    mdl__unary_backward(node, mdl__softplus_grad);
+}
+MDLDEF mdl_tensor *mdl_softplus(mdl_arena *ar, mdl_tensor *x, mdl_scalar beta,
+                                mdl_scalar threshold) {
+    if (beta == 0 || beta != beta) {
+        mdl__fail(MDL_ERR_ARG, "mdl_softplus", "beta is %g; it must be a nonzero number (it "
+                  "divides; PyTorch's default is 1)", (double)beta);
+        return NULL;
+    }
+    return mdl__unary(ar, "mdl_softplus", MDL_OP_SOFTPLUS, mdl__softplus_forward, x, beta,
+                      threshold);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -2906,6 +3535,169 @@ MDLDEF mdl_tensor *mdl_argmax(mdl_arena *ar, mdl_tensor *x, int axis, int keepdi
     return mdl__reduce(ar, "mdl_argmax", MDL_OP_MAX, 1, x, axis, keepdim);
 }
 
+/* ---------------------------------------------------------------------------------------------
+   logsumexp along an axis                            x:[outer, n, inner] -> y:[outer, inner]
+     y = m + log(sum_k e^(x_k - m)),  m = max_k x_k      dx_k += g e^(x_k - y) = g softmax(x)_k
+   Why subtract m: e^x overflows float for x > 88, but every x_k - m is <= 0, so no term
+   exceeds 1, and the largest is exactly 1, so the sum lies in [1, n] and its log is tame;
+   m comes back outside the log exactly. An infinite m (all -inf, none at all, or a +inf) is
+   not subtracted, since inf - inf is NaN; the plain sum then gives the right -inf or +inf.
+   The sum runs in double. keepdim and MDL_ALL as for the reductions above. Saved: y.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__logsumexp_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *y = node->out->data, *g = node->out->grad;
+    size_t outer, n, inner, o, k, i;
+    if (!dx) return;
+    mdl__split(X, node->arg[0], &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (k = 0; k < n; k++)
+            for (i = 0; i < inner; i++) {
+                size_t at = (o * n + k) * inner + i;
+                dx[at] += g[o * inner + i] * MDL__EXP(X->data[at] - y[o * inner + i]);
+            }
+}
+
+MDLDEF mdl_tensor *mdl_logsumexp(mdl_arena *ar, mdl_tensor *x, int axis, int keepdim) {
+    const char *fn = "mdl_logsumexp";
+    int shape[MDL_MAX_DIMS] = {0}, nd;
+    size_t outer, n, inner, o, i, k;
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    axis = mdl__axis(fn, x, axis, 1);
+    if (axis == -1) return NULL;
+    if (x->ndim == 0) axis = MDL_ALL;
+    nd = mdl__reduced_shape(x, axis, keepdim, shape);
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__split(x, axis, &outer, &n, &inner);
+    for (o = 0; o < outer; o++)
+        for (i = 0; i < inner; i++) {
+            const mdl_scalar *xs = x->data + o * n * inner + i;
+            double m = -HUGE_VAL, total = 0;
+            for (k = 0; k < n; k++) /* the maximum (a NaN is skipped here, but not by the sum) */
+                if (xs[k * inner] > m) m = xs[k * inner];
+            if (!isfinite(m)) m = 0;
+            for (k = 0; k < n; k++) total += exp((double)xs[k * inner] - m);
+            out->data[o * inner + i] = (mdl_scalar)(m + log(total));
+        }
+    if (!mdl__finish(ar, fn, MDL_OP_LOGSUMEXP, out, 1, &x)) return NULL;
+    if (out->node) out->node->arg[0] = axis;
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   sum over several axes               x:[N,C,H,W] axes {0,2,3} -> y:[C] (keepdim: [1,C,1,1])
+     y[c] = sum over n, h, w of x[n,c,h,w]                dx[n,c,h,w] += g[c]
+   One pass over x in order, adding each element into its output. Laid out as x's shape with
+   the reduced axes set to 1, the output broadcasts to x, so the broadcast walk over x carries
+   the output's offset: it moves along the kept axes and stands still (step 0) along the
+   reduced ones. Backward is the same walk reading instead of adding, expand's forward. Going
+   through permute (reduced axes last), reshape and one mdl_sum would give the same values but
+   copy all of x first; this reads x once. Sums run in double, in a buffer from the arena.
+   Saved: the reduced axes, as the bits of arg[0].
+   --------------------------------------------------------------------------------------------- */
+
+/* Steps of the output's offset along each axis of x, for a sum over the axes in `mask` (bit d
+   for axis d): the output's stride along a kept axis, 0 along a reduced one. */
+static void mdl__reduced_steps(const mdl_tensor *x, unsigned mask, size_t *step) {
+    size_t stride = 1;
+    int d;
+    for (d = x->ndim - 1; d >= 0; d--) {
+        if (mask >> d & 1u) {
+            step[d] = 0;
+        } else {
+            step[d] = stride;
+            stride *= (size_t)x->shape[d];
+        }
+    }
+}
+
+static void mdl__sum_axes_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0];
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *g = node->out->grad;
+    mdl__walk w;
+    size_t i;
+    if (!dx) return;
+    mdl__walk_init(&w, X->ndim, X->shape);
+    mdl__reduced_steps(X, (unsigned)node->arg[0], w.step[0]);
+    w.n = 1;
+    for (i = 0; i < X->numel; i++, mdl__walk_next(&w)) dx[i] += g[w.off[0]];
+}
+
+/* The axes of a list as bits (bit d for axis d), each checked: in range (negative ones count
+   from the end) and not given twice. 0 after reporting. */
+static unsigned mdl__axes_mask(const char *fn, const mdl_tensor *x, int n_axes, const int *axes) {
+    unsigned mask = 0;
+    char buf[96];
+    int j;
+    mdl_shape_str(x, buf, sizeof buf);
+    if (n_axes > 0 && !axes) {
+        mdl__fail(MDL_ERR_NULL, fn, "axes is NULL (n_axes = %d)", n_axes);
+        return 0;
+    }
+    if (n_axes < 1 || n_axes > x->ndim) {
+        mdl__fail(MDL_ERR_ARG, fn, "n_axes = %d for x %s: reduce 1 to %d axes (for a scalar of "
+                  "everything, mdl_sum with MDL_ALL)", n_axes, buf, x->ndim);
+        return 0;
+    }
+    for (j = 0; j < n_axes; j++) {
+        int a = mdl__axis(fn, x, axes[j], 0);
+        if (a < 0) return 0;
+        if (mask >> a & 1u) {
+            mdl__fail(MDL_ERR_ARG, fn, "axes[%d] = %d names axis %d of x %s a second time (each "
+                      "axis at most once)", j, axes[j], a, buf);
+            return 0;
+        }
+        mask |= 1u << a;
+    }
+    return mask;
+}
+
+/* How many elements of x go into each output of a reduction over the axes in `mask`. */
+static size_t mdl__mask_count(const mdl_tensor *x, unsigned mask) {
+    size_t count = 1;
+    int d;
+    for (d = 0; d < x->ndim; d++)
+        if (mask >> d & 1u) count *= (size_t)x->shape[d];
+    return count;
+}
+
+MDLDEF mdl_tensor *mdl_sum_axes(mdl_arena *ar, mdl_tensor *x, int n_axes, const int *axes,
+                                int keepdim) {
+    const char *fn = "mdl_sum_axes";
+    int shape[MDL_MAX_DIMS] = {0}, nd = 0, d;
+    unsigned mask;
+    double *total;
+    mdl_tensor *out;
+    mdl__walk w;
+    size_t i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mask = mdl__axes_mask(fn, x, n_axes, axes);
+    if (!mask) return NULL;
+    for (d = 0; d < x->ndim; d++) {
+        if (!(mask >> d & 1u))
+            shape[nd++] = x->shape[d];
+        else if (keepdim)
+            shape[nd++] = 1;
+    }
+    out = mdl__make(ar, fn, nd, shape, NULL, 0);
+    if (!out) return NULL;
+    total = (double *)mdl__alloc_zero(ar, out->numel * sizeof(double));
+    if (!total) return NULL;
+    mdl__walk_init(&w, x->ndim, x->shape);
+    mdl__reduced_steps(x, mask, w.step[0]);
+    w.n = 1;
+    for (i = 0; i < x->numel; i++, mdl__walk_next(&w)) total[w.off[0]] += x->data[i];
+    for (i = 0; i < out->numel; i++) out->data[i] = (mdl_scalar)total[i];
+    if (!mdl__finish(ar, fn, MDL_OP_SUM_AXES, out, 1, &x)) return NULL;
+    if (out->node) out->node->arg[0] = (int)mask;
+    return out;
+}
+
 /* mean = sum / n, built from sum and mul_scalar, so it needs no backward of its own. */
 static size_t mdl__axis_count(const mdl_tensor *x, int axis) {
     return axis == MDL_ALL ? x->numel : (size_t)x->shape[axis];
@@ -2935,6 +3727,38 @@ MDLDEF mdl_tensor *mdl_var(mdl_arena *ar, mdl_tensor *x, int axis, int correctio
     d = mdl_sub(ar, x, m);
     s = mdl_sum(ar, mdl_mul(ar, d, d), axis, keepdim);
     return mdl_mul_scalar(ar, s, (mdl_scalar)(1.0 / ((double)mdl__axis_count(x, axis) -
+                                                     (double)correction)));
+}
+
+/* mean_axes = sum_axes / n and var_axes = sum_axes((x - mean)^2) / (n - correction), n the
+   number of elements in each output, built from sum_axes as mean and var are from sum. */
+MDLDEF mdl_tensor *mdl_mean_axes(mdl_arena *ar, mdl_tensor *x, int n_axes, const int *axes,
+                                 int keepdim) {
+    const char *fn = "mdl_mean_axes";
+    unsigned mask;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mask = mdl__axes_mask(fn, x, n_axes, axes);
+    if (!mask) return NULL;
+    return mdl_mul_scalar(ar, mdl_sum_axes(ar, x, n_axes, axes, keepdim),
+                          (mdl_scalar)(1.0 / (double)mdl__mask_count(x, mask)));
+}
+
+MDLDEF mdl_tensor *mdl_var_axes(mdl_arena *ar, mdl_tensor *x, int n_axes, const int *axes,
+                                int correction, int keepdim) {
+    const char *fn = "mdl_var_axes";
+    mdl_tensor *m, *d, *s;
+    unsigned mask;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mask = mdl__axes_mask(fn, x, n_axes, axes);
+    if (!mask) return NULL;
+    if (correction < 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "correction %d is negative", correction);
+        return NULL;
+    }
+    m = mdl_mean_axes(ar, x, n_axes, axes, 1);
+    d = mdl_sub(ar, x, m);
+    s = mdl_sum_axes(ar, mdl_mul(ar, d, d), n_axes, axes, keepdim);
+    return mdl_mul_scalar(ar, s, (mdl_scalar)(1.0 / ((double)mdl__mask_count(x, mask) -
                                                      (double)correction)));
 }
 
@@ -4111,6 +4935,68 @@ MDLDEF mdl_tensor *mdl_transpose(mdl_arena *ar, mdl_tensor *x, int axis0, int ax
 }
 
 /* ---------------------------------------------------------------------------------------------
+   expand (a copy)                   x:[3,1] to {2,3,4} -> y:[2,3,4]         y[i,j,k] = x[j,0]
+     dx[j,0] += sum over i and k of g[i,j,k]: each stretched axis sums its gradients
+   Broadcasting made explicit. Shapes line up from the right; an axis of size 1, or a missing
+   one in front, stretches by reading the same element again: its step in the broadcast walk
+   is 0. PyTorch returns a view with stride 0; minidl's tensors are contiguous, so expand
+   copies. Backward runs the same walk and adds, which sums over the stretched axes, as the
+   binary ops' backward does for their broadcast inputs. Saved: nothing.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__expand_backward(mdl__node *node) {
+    mdl_tensor *X = node->in[0], *out = node->out;
+    mdl_scalar *dx = mdl__grad_of(X);
+    const mdl_scalar *g = out->grad;
+    mdl__walk w;
+    size_t i;
+    if (!dx) return;
+    mdl__walk_init(&w, out->ndim, out->shape);
+    mdl__walk_bcast(&w, X);
+    for (i = 0; i < out->numel; i++, mdl__walk_next(&w)) dx[w.off[0]] += g[i];
+}
+
+MDLDEF mdl_tensor *mdl_expand(mdl_arena *ar, mdl_tensor *x, int ndim, const int *shape) {
+    const char *fn = "mdl_expand";
+    int s[MDL_MAX_DIMS] = {0}, d;
+    char bx[96], bs[96];
+    mdl_tensor *out;
+    mdl__walk w;
+    size_t i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (ndim < x->ndim || ndim > MDL_MAX_DIMS || (ndim > 0 && !shape)) {
+        mdl__fail(shape || ndim == 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "x %s cannot expand to "
+                  "rank %d (from its own rank %d up to %d, with a shape)", bx, ndim, x->ndim,
+                  MDL_MAX_DIMS);
+        return NULL;
+    }
+    mdl__shape_fmt(ndim, shape, bs, sizeof bs);
+    for (d = 0; d < ndim; d++) {
+        int dx = d - (ndim - x->ndim); /* x's axis under output axis d; < 0 for a new one */
+        if (dx >= 0 && shape[d] == -1) {
+            s[d] = x->shape[dx];
+        } else if (shape[d] < 0) {
+            mdl__fail(MDL_ERR_ARG, fn, "x %s to %s: size %d for axis %d (-1 keeps a size of x, "
+                      "so a new axis in front needs a size of its own)", bx, bs, shape[d], d);
+            return NULL;
+        } else if (dx >= 0 && x->shape[dx] != 1 && shape[d] != x->shape[dx]) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s to %s: axis %d has size %d, and only an axis of "
+                      "size 1 can stretch (to %d)", bx, bs, d, x->shape[dx], shape[d]);
+            return NULL;
+        } else {
+            s[d] = shape[d];
+        }
+    }
+    out = mdl__make(ar, fn, ndim, s, NULL, 0);
+    if (!out) return NULL;
+    mdl__walk_init(&w, ndim, s);
+    mdl__walk_bcast(&w, x);
+    for (i = 0; i < out->numel; i++, mdl__walk_next(&w)) out->data[i] = x->data[w.off[0]];
+    return mdl__finish(ar, fn, MDL_OP_EXPAND, out, 1, &x) ? out : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
    slice                          x:[outer, n, inner] -> y:[outer, end - start, inner]
      y[o, j, i] = x[o, start + j, i]        dx[o, start + j, i] += g[o, j, i]
    When outer == 1 (the axes before `axis` are all 1, e.g. a batch of rows along axis 0) the
@@ -4166,6 +5052,79 @@ MDLDEF mdl_tensor *mdl_slice(mdl_arena *ar, mdl_tensor *x, int axis, int start, 
         out->node->arg[1] = start;
     }
     return out;
+}
+
+/* split and chunk cut along an axis, each part an mdl_slice: a view when the axes before
+   `axis` all have size 1 (a batch cut along axis 0), a copy otherwise. chunk's sizes follow
+   torch.chunk: ceil(size / chunks) each, the last one what is left, so 5 in 4 chunks gives
+   2, 2, 1, three parts; an empty axis gives `chunks` empty parts. */
+MDLDEF int mdl_split(mdl_arena *ar, mdl_tensor *x, int axis, int n_sizes, const int *sizes,
+                     mdl_tensor **out) {
+    const char *fn = "mdl_split";
+    double total = 0;
+    int j, at = 0;
+    char buf[96];
+    if (out)
+        for (j = 0; j < n_sizes; j++) out[j] = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return 0;
+    if (!out || (n_sizes > 0 && !sizes)) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", out ? "sizes" : "out");
+        return 0;
+    }
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return 0;
+    mdl_shape_str(x, buf, sizeof buf);
+    if (n_sizes < 1) {
+        mdl__fail(MDL_ERR_ARG, fn, "n_sizes = %d: x %s needs at least one part", n_sizes, buf);
+        return 0;
+    }
+    for (j = 0; j < n_sizes; j++) {
+        if (sizes[j] < 0) {
+            mdl__fail(MDL_ERR_ARG, fn, "sizes[%d] = %d is negative (x %s)", j, sizes[j], buf);
+            return 0;
+        }
+        total += sizes[j];
+    }
+    if (total != (double)x->shape[axis]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "the sizes add up to %.0f, but axis %d of x %s has %d",
+                  total, axis, buf, x->shape[axis]);
+        return 0;
+    }
+    for (j = 0; j < n_sizes; j++) {
+        out[j] = mdl_slice(ar, x, axis, at, at + sizes[j]);
+        if (!out[j]) return 0;
+        at += sizes[j];
+    }
+    return n_sizes;
+}
+
+MDLDEF int mdl_chunk(mdl_arena *ar, mdl_tensor *x, int chunks, int axis, mdl_tensor **out) {
+    const char *fn = "mdl_chunk";
+    int j, n, size, dim;
+    if (out)
+        for (j = 0; j < chunks; j++) out[j] = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return 0;
+    if (!out) {
+        mdl__fail(MDL_ERR_NULL, fn, "out is NULL");
+        return 0;
+    }
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return 0;
+    if (chunks < 1) {
+        char buf[96];
+        mdl__fail(MDL_ERR_ARG, fn, "chunks = %d for x %s: at least 1", chunks,
+                  mdl_shape_str(x, buf, sizeof buf));
+        return 0;
+    }
+    dim = x->shape[axis];
+    size = dim / chunks + (dim % chunks != 0); /* ceil(dim / chunks), without overflow */
+    n = dim == 0 ? chunks : dim / size + (dim % size != 0);
+    for (j = 0; j < n; j++) {
+        int start = j * size, end = dim - start < size ? dim : start + size;
+        out[j] = mdl_slice(ar, x, axis, start, end);
+        if (!out[j]) return 0;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -4279,6 +5238,49 @@ MDLDEF mdl_tensor *mdl_stack(mdl_arena *ar, int n, mdl_tensor *const *xs, int ax
     return mdl__concat(ar, fn, n, parts, axis);
 }
 
+/* repeat (tiling), built from reshape, concat and slice: x gains leading axes of size 1 up to
+   rank n, then along each axis d, concat joins repeats[d] copies of it (a repeat of 0 is an
+   empty slice). concat's backward hands each copy its block of the gradient, and since every
+   copy is the same tensor the blocks add up in dx: the sum of the tiles, with no backward of
+   its own. Each concat copies what it joins, in all less than twice the result. */
+MDLDEF mdl_tensor *mdl_repeat(mdl_arena *ar, mdl_tensor *x, int n, const int *repeats) {
+    const char *fn = "mdl_repeat";
+    int shape[MDL_MAX_DIMS] = {0}, d, t, most = 1;
+    mdl_tensor *y, **copies;
+    char bx[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (n < x->ndim || n > MDL_MAX_DIMS || (n > 0 && !repeats)) {
+        mdl__fail(repeats || n == 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "x %s: n = %d, but repeat "
+                  "needs one count per axis of x (%d), at most %d, in a list that is not NULL",
+                  bx, n, x->ndim, MDL_MAX_DIMS);
+        return NULL;
+    }
+    for (d = 0; d < n; d++) {
+        shape[d] = d < n - x->ndim ? 1 : x->shape[d - (n - x->ndim)];
+        if (repeats[d] < 0 || (double)repeats[d] * shape[d] > (double)INT_MAX) {
+            mdl__fail(repeats[d] < 0 ? MDL_ERR_ARG : MDL_ERR_SIZE, fn, "x %s: repeats[%d] = %d "
+                      "(0 or more, and at most INT_MAX elements along an axis)", bx, d,
+                      repeats[d]);
+            return NULL;
+        }
+        if (repeats[d] > most) most = repeats[d];
+    }
+    copies = (mdl_tensor **)mdl__alloc(ar, (size_t)most * sizeof(mdl_tensor *));
+    if (!copies) return NULL;
+    y = mdl__reshape(ar, fn, x, n, shape);
+    for (d = 0; y && d < n; d++) {
+        if (repeats[d] == 1) continue;
+        if (repeats[d] == 0) {
+            y = mdl_slice(ar, y, d, 0, 0);
+            continue;
+        }
+        for (t = 0; t < repeats[d]; t++) copies[t] = y;
+        y = mdl__concat(ar, fn, repeats[d], copies, d);
+    }
+    return y;
+}
+
 /* ---------------------------------------------------------------------------------------------
    index_select           x:[outer, n, inner], index[m] -> y:[outer, m, inner]
      y[o, j, i] = x[o, index[j], i]         dx[o, index[j], i] += g[o, j, i]
@@ -4342,6 +5344,73 @@ MDLDEF mdl_tensor *mdl_index_select(mdl_arena *ar, mdl_tensor *x, int axis, int 
         out->node->arg[0] = axis;
         out->node->saved = saved;
     }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   gather            x:[..], index:[..] of x's rank -> y:[index's shape]   (axis 1 of 3-D:)
+     y[i,j,k] = x[i, index[i,j,k], k]                 dx[i, index[i,j,k], k] += g[i,j,k]
+   Each output element reads x at its own position, except along `axis`, where the index
+   value says where to read. index may be smaller than x along the other axes (it then sees
+   only their first entries) and of any size along `axis`. The classic use picks each row's
+   target-class score: gather(log_probs [B,C], 1, targets [B,1]) -> [B,1]. An element of x
+   read twice gets both gradients (a scatter-add: the += matters). Forward works out the
+   offset in x of every output element once, walking index with x's strides (0 along `axis`,
+   where the index value takes over), and backward reuses them. index is not an input of the
+   tape node, so it gets no gradient. Saved: the offsets, one size_t per output element.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__gather_backward(mdl__node *node) {
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    const mdl_scalar *g = node->out->grad;
+    const size_t *from = (const size_t *)node->saved;
+    size_t i;
+    if (!dx) return;
+    for (i = 0; i < node->out->numel; i++) dx[from[i]] += g[i];
+}
+
+MDLDEF mdl_tensor *mdl_gather(mdl_arena *ar, mdl_tensor *x, int axis, mdl_tensor *index) {
+    const char *fn = "mdl_gather";
+    char bx[96], bi[96], range[128];
+    size_t *from, i;
+    mdl_tensor *out;
+    mdl__walk w;
+    int d;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) ||
+        !mdl__usable(fn, "index", index))
+        return NULL;
+    axis = mdl__axis(fn, x, axis, 0);
+    if (axis < 0) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    mdl_shape_str(index, bi, sizeof bi);
+    if (index->ndim != x->ndim) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s and index %s: index must have x's rank %d, not %d",
+                  bx, bi, x->ndim, index->ndim);
+        return NULL;
+    }
+    for (d = 0; d < x->ndim; d++) {
+        if (d != axis && index->shape[d] > x->shape[d]) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s and index %s: index.shape[%d]=%d > x.shape[%d]=%d "
+                      "(only along axis %d may index be larger)", bx, bi, d, index->shape[d], d,
+                      x->shape[d], axis);
+            return NULL;
+        }
+    }
+    snprintf(range, sizeof range, "axis %d of x %s", axis, bx);
+    if (!mdl__check_index(fn, index, x->shape[axis], range)) return NULL;
+    out = mdl__make(ar, fn, index->ndim, index->shape, NULL, 0);
+    if (!out) return NULL;
+    from = (size_t *)mdl__alloc(ar, out->numel * sizeof(size_t));
+    if (!from) return NULL;
+    mdl__walk_init(&w, index->ndim, index->shape);
+    for (d = 0; d < x->ndim; d++) w.step[0][d] = d == axis ? 0 : x->stride[d];
+    w.n = 1;
+    for (i = 0; i < out->numel; i++, mdl__walk_next(&w)) {
+        from[i] = w.off[0] + (size_t)index->data[i] * x->stride[axis];
+        out->data[i] = x->data[from[i]];
+    }
+    if (!mdl__finish(ar, fn, MDL_OP_GATHER, out, 1, &x)) return NULL;
+    if (out->node) out->node->saved = from;
     return out;
 }
 
@@ -4517,23 +5586,15 @@ MDLDEF mdl_tensor *mdl_dropout(mdl_arena *ar, mdl_tensor *x, double p, int train
    picked, except padding_idx's row, which learns nothing (a padding token means "no word").
    --------------------------------------------------------------------------------------------- */
 
-/* The values of an index tensor as ints in [0, limit), checked: NULL after reporting the first
-   that is not a whole number or is out of range (with its position). */
-static int *mdl__index_values(mdl_arena *ar, const char *fn, const char *what,
-                              const mdl_tensor *index, int limit) {
-    int *out = (int *)mdl__alloc(ar, (index->numel ? index->numel : 1) * sizeof(int));
+/* The values of an index tensor as ints, checked (mdl__check_index); NULL after an error. */
+static int *mdl__index_values(mdl_arena *ar, const char *fn, const mdl_tensor *index, int limit,
+                              const char *range) {
+    int *out;
     size_t i;
-    if (!out) return NULL;
-    for (i = 0; i < index->numel; i++) {
-        double v = (double)index->data[i];
-        if (!(v >= 0 && v < limit && v == floor(v))) {
-            char buf[96];
-            mdl__fail(MDL_ERR_ARG, fn, "%s %s: element %zu is %g, not a whole number in 0..%d",
-                      what, mdl_shape_str(index, buf, sizeof buf), i, v, limit - 1);
-            return NULL;
-        }
-        out[i] = (int)v;
-    }
+    if (!mdl__check_index(fn, index, limit, range)) return NULL;
+    out = (int *)mdl__alloc(ar, (index->numel ? index->numel : 1) * sizeof(int));
+    if (out)
+        for (i = 0; i < index->numel; i++) out[i] = (int)index->data[i];
     return out;
 }
 
@@ -4552,7 +5613,7 @@ MDLDEF mdl_tensor *mdl_embedding(mdl_arena *ar, mdl_tensor *index, mdl_tensor *w
                   mdl_shape_str(weight, bw, sizeof bw), MDL_MAX_DIMS);
         return NULL;
     }
-    rows = mdl__index_values(ar, fn, "index", index, weight->shape[0]);
+    rows = mdl__index_values(ar, fn, index, weight->shape[0], "the rows of the weight");
     if (!rows) return NULL;
     y = mdl_index_select(ar, weight, 0, (int)index->numel, rows);
     if (!y) return NULL;
@@ -4614,16 +5675,16 @@ MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_
        running_mean = (1 - momentum) running_mean + momentum mean_c
        running_var  = (1 - momentum) running_var  + momentum var_c * n / (n - 1)   (unbiased)
    In evaluation the running statistics stand in for the batch's, so one sample's output does
-   not depend on the others in its batch. The statistics come from x permuted to [C, N, ...]
-   and seen as [C, n]; the gradient flows through them as through any composite.
+   not depend on the others in its batch. The statistics are reductions over every axis but
+   C's, kept as [1,C,1,...]; the gradient flows through them as through any composite.
    --------------------------------------------------------------------------------------------- */
 
 MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *running_mean,
                                   mdl_tensor *running_var, mdl_tensor *weight, mdl_tensor *bias,
                                   int training, double momentum, double eps) {
     const char *fn = "mdl_batch_norm";
-    int perm[MDL_MAX_DIMS], cshape[MDL_MAX_DIMS], flat[2], d, c;
-    mdl_tensor *mean, *var, *xp, *y;
+    int axes[MDL_MAX_DIMS], cshape[MDL_MAX_DIMS], d, c;
+    mdl_tensor *mean, *var, *y;
     const mdl_tensor *check[4];
     char bx[96], bp[96];
     size_t n;
@@ -4650,18 +5711,15 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
     }
     n = c ? x->numel / (size_t)c : 0;
     for (d = 0; d < x->ndim; d++) cshape[d] = d == 1 ? c : 1; /* [1,C,1,...]: broadcasts */
+    for (d = 0; d < x->ndim - 1; d++) axes[d] = d ? d + 1 : 0;  /* every axis but C's */
     if (training) {
         if (n < 2) {
             mdl__fail(MDL_ERR_SHAPE, fn, "x %s: training needs more than one value per channel",
                       bx);
             return NULL;
         }
-        perm[0] = 1, perm[1] = 0; /* [N,C,...] -> [C,N,...] -> [C, n] */
-        for (d = 2; d < x->ndim; d++) perm[d] = d;
-        flat[0] = c, flat[1] = (int)n;
-        xp = mdl_reshape(ar, mdl_permute(ar, x, perm), 2, flat);
-        mean = mdl_mean(ar, xp, 1, 0);
-        var = mdl_var(ar, xp, 1, 0, 0);
+        mean = mdl_mean_axes(ar, x, x->ndim - 1, axes, 1); /* [1,C,1,...] */
+        var = mdl_var_axes(ar, x, x->ndim - 1, axes, 0, 1);
         if (!mean || !var) return NULL;
         if (running_mean && running_var) { /* no tape: plain arithmetic on the buffers */
             for (d = 0; d < c; d++) {

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <string.h>
 
-enum { GC_MAX_IN = 5, GC_MAX_IDX = 8 };
+enum { GC_MAX_IN = 5, GC_MAX_IDX = 64 };
 
 /* Functions that are not primitive ops: composites built from primitives, and small graphs. */
 typedef enum gc_composite {
@@ -35,6 +35,14 @@ typedef enum gc_composite {
     GC_CONCAT_REUSE, /* concat(x, y, x) along axis 1: the same, through concat */
     GC_MLP,    /* sum(log_softmax(tanh(x @ W1 + b1) @ W2 + b2, -1)) */
     GC_CONV1D, /* conv1d: reshapes around conv2d */
+    GC_RSUB_SCALAR,
+    GC_MEAN_AXES,
+    GC_VAR_AXES,
+    GC_MASKED_FILL,
+    GC_WHERE_GT, /* where(gt(a, b), a, b): a comparison steering the gradient, as maximum */
+    GC_REPEAT,
+    GC_SPLIT,    /* split, then the parts joined again in reverse order (concat) */
+    GC_CHUNK,    /* chunk, then the same */
     GC_COMPOSITE_COUNT
 } gc_composite;
 
@@ -47,7 +55,9 @@ typedef enum gc_input_kind {
     GC_IN_GRID_A,      /* -1.95 + 0.3 k; with GRID_B no pair is closer than 0.15 (maximum) */
     GC_IN_GRID_B,      /* -1.80 + 0.3 k */
     GC_IN_DISTINCT,    /* a shuffled grid with step 0.23: no ties anywhere (max) */
-    GC_IN_CLAMP        /* uniform in [-1.5, 1.5], at least 0.1 from the clamp bounds */
+    GC_IN_CLAMP,       /* uniform in [-1.5, 1.5], at least 0.1 from the clamp bounds */
+    GC_IN_ABOVE_M1,    /* uniform in [-0.8, 2]: for log1p */
+    GC_IN_WIDE         /* uniform in [-25, 25]: far out, where the stable forms matter */
 } gc_input_kind;
 
 typedef struct gc_spec {
@@ -62,8 +72,14 @@ typedef struct gc_spec {
     double p0, p1; /* scalar parameters: s, p, slope, alpha, lo and hi */
     int perm[MDL_MAX_DIMS];
     int start, end;
-    int n_idx, idx[GC_MAX_IDX];
-    int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's target */
+    int n_idx, idx[GC_MAX_IDX]; /* index_select's list; or, with idx_ndim and idx_shape, the
+                                   values of a constant tensor: gather's index, where's cond,
+                                   masked_fill's mask (never an input of the gradcheck) */
+    int idx_ndim, idx_shape[MDL_MAX_DIMS];
+    int n_list, list[GC_MAX_IDX]; /* the axes of sum_axes, mean_axes and var_axes, the repeats
+                                     of repeat, the sizes of split */
+    int chunks;                   /* chunk's */
+    int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's and expand's target */
     int expect_view; /* 1 if the output must share the data of input 0 */
     int stride, padding, dilation, groups, kernel; /* convolution and pooling */
     int trans_a, trans_b; /* matmul: mdl_matmul_t's transposes */
@@ -76,6 +92,14 @@ typedef struct gc_spec {
    Returns the number of output values, or -1 if minidl reported an error (printed to stderr). */
 int gc_float_forward(const gc_spec *s, const double *const *in, double *out, size_t cap,
                      int *ndim, int *shape);
+
+/* The constant tensor that s->idx describes (shape idx_ndim, idx_shape), from `ar`. */
+static mdl_tensor *gc_idx_tensor(mdl_arena *ar, const gc_spec *s) {
+    mdl_scalar v[GC_MAX_IDX];
+    int k;
+    for (k = 0; k < s->n_idx; k++) v[k] = (mdl_scalar)s->idx[k];
+    return mdl_from_array(ar, s->idx_ndim, s->idx_shape, v);
+}
 
 /* Run the function described by `s` on inputs x[0..n_in-1]. The switch on mdl_op has no default,
    so -Wswitch (in -Wall) stops the build when an op is added to MDL_OPS without a case here. */
@@ -126,6 +150,29 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
     }
     case GC_CONV1D:
         return mdl_conv1d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, &co);
+    case GC_RSUB_SCALAR:
+        return mdl_rsub_scalar(ar, x[0], p0);
+    case GC_MEAN_AXES:
+        return mdl_mean_axes(ar, x[0], s->n_list, s->list, s->keepdim);
+    case GC_VAR_AXES:
+        return mdl_var_axes(ar, x[0], s->n_list, s->list, s->correction, s->keepdim);
+    case GC_MASKED_FILL:
+        return mdl_masked_fill(ar, x[0], gc_idx_tensor(ar, s), p0);
+    case GC_WHERE_GT:
+        return mdl_where(ar, mdl_gt(ar, x[0], x[1]), x[0], x[1]);
+    case GC_REPEAT:
+        return mdl_repeat(ar, x[0], s->n_list, s->list);
+    case GC_SPLIT:
+    case GC_CHUNK: {
+        mdl_tensor *parts[GC_MAX_IDX], *reversed[GC_MAX_IDX];
+        int n, k;
+        if (s->comp == GC_SPLIT)
+            n = mdl_split(ar, x[0], s->axis, s->n_list, s->list, parts);
+        else
+            n = mdl_chunk(ar, x[0], s->chunks, s->axis, parts);
+        for (k = 0; k < n; k++) reversed[k] = parts[n - 1 - k];
+        return n > 0 ? mdl_concat(ar, n, reversed, s->axis) : NULL;
+    }
     }
     switch ((mdl_op)s->op) {
     case MDL_OP_ADD:
@@ -138,14 +185,22 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_div(ar, x[0], x[1]);
     case MDL_OP_MAXIMUM:
         return mdl_maximum(ar, x[0], x[1]);
+    case MDL_OP_MINIMUM:
+        return mdl_minimum(ar, x[0], x[1]);
+    case MDL_OP_WHERE:
+        return mdl_where(ar, gc_idx_tensor(ar, s), x[0], x[1]);
     case MDL_OP_ADD_SCALAR:
         return mdl_add_scalar(ar, x[0], p0);
     case MDL_OP_MUL_SCALAR:
         return mdl_mul_scalar(ar, x[0], p0);
     case MDL_OP_EXP:
         return mdl_exp(ar, x[0]);
+    case MDL_OP_EXPM1:
+        return mdl_expm1(ar, x[0]);
     case MDL_OP_LOG:
         return mdl_log(ar, x[0]);
+    case MDL_OP_LOG1P:
+        return mdl_log1p(ar, x[0]);
     case MDL_OP_SQRT:
         return mdl_sqrt(ar, x[0]);
     case MDL_OP_ABS:
@@ -160,22 +215,32 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_leaky_relu(ar, x[0], p0);
     case MDL_OP_SIGMOID:
         return mdl_sigmoid(ar, x[0]);
+    case MDL_OP_LOGSIGMOID:
+        return mdl_logsigmoid(ar, x[0]);
     case MDL_OP_TANH:
         return mdl_tanh(ar, x[0]);
     case MDL_OP_GELU:
         return mdl_gelu(ar, x[0]);
+    case MDL_OP_GELU_TANH:
+        return mdl_gelu_tanh(ar, x[0]);
     case MDL_OP_SILU:
         return mdl_silu(ar, x[0]);
     case MDL_OP_ELU:
         return mdl_elu(ar, x[0], p0);
+    case MDL_OP_SOFTPLUS:
+        return mdl_softplus(ar, x[0], p0, p1);
     case MDL_OP_SOFTMAX:
         return mdl_softmax(ar, x[0], s->axis);
     case MDL_OP_LOG_SOFTMAX:
         return mdl_log_softmax(ar, x[0], s->axis);
     case MDL_OP_SUM:
         return mdl_sum(ar, x[0], s->axis, s->keepdim);
+    case MDL_OP_SUM_AXES:
+        return mdl_sum_axes(ar, x[0], s->n_list, s->list, s->keepdim);
     case MDL_OP_MAX:
         return mdl_max(ar, x[0], s->axis, s->keepdim);
+    case MDL_OP_LOGSUMEXP:
+        return mdl_logsumexp(ar, x[0], s->axis, s->keepdim);
     case MDL_OP_MATMUL:
         if (s->trans_a || s->trans_b) return mdl_matmul_t(ar, x[0], x[1], s->trans_a, s->trans_b);
         return mdl_matmul(ar, x[0], x[1]);
@@ -189,12 +254,16 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_reshape(ar, x[0], s->out_ndim, s->out_shape);
     case MDL_OP_PERMUTE:
         return mdl_permute(ar, x[0], s->perm);
+    case MDL_OP_EXPAND:
+        return mdl_expand(ar, x[0], s->out_ndim, s->out_shape);
     case MDL_OP_SLICE:
         return mdl_slice(ar, x[0], s->axis, s->start, s->end);
     case MDL_OP_CONCAT:
         return mdl_concat(ar, s->n_in, x, s->axis);
     case MDL_OP_INDEX_SELECT:
         return mdl_index_select(ar, x[0], s->axis, s->n_idx, s->idx);
+    case MDL_OP_GATHER:
+        return mdl_gather(ar, x[0], s->axis, gc_idx_tensor(ar, s));
     case MDL_OP_COUNT:
         break;
     }

@@ -379,6 +379,179 @@ static void test_params(void) {
     mdl_params_free(ps);
 }
 
+/* Index tensors: every bad value is reported with the op, the flat position, the
+   multi-index and the value; shapes that do not fit gather are reported with both shapes. */
+static void test_index_tensors(mdl_arena *ar) {
+    static const mdl_scalar frac[4] = {0, 1, 2.5f, 0}, big[4] = {0, 4, 1, 1};
+    static const mdl_scalar neg[4] = {0, 0, 0, -1}, ok[4] = {0, 1, 2, 3};
+    int s34[2] = {3, 4}, s22[2] = {2, 2}, s4[1] = {4}, s42[2] = {4, 2};
+    mdl_tensor *x = mdl_ones(ar, 2, s34), *nan_index = mdl_zeros(ar, 2, s22);
+    CHECK(x && nan_index, "setup");
+    if (!(x && nan_index)) return;
+    nan_index->data[3] = (mdl_scalar)NAN;
+
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 1, mdl_from_array(ar, 2, s22, frac)), MDL_ERR_ARG, "mdl_gather",
+               "gather with 2.5 in the index");
+    CHECK(strstr(captured_message, "index [2,2]") && strstr(captured_message, "element 2") &&
+              strstr(captured_message, "index[1,0]") && strstr(captured_message, "2.5"),
+          "not a whole number: message lacks the position or value: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 1, mdl_from_array(ar, 2, s22, big)), MDL_ERR_ARG, "mdl_gather",
+               "gather with 4 on an axis of 4");
+    CHECK(strstr(captured_message, "element 1") && strstr(captured_message, "index[0,1]") &&
+              strstr(captured_message, " 4,") && strstr(captured_message, "0..3") &&
+              strstr(captured_message, "x [3,4]"),
+          "out of range: message lacks the position, value or range: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 0, mdl_from_array(ar, 2, s22, neg)), MDL_ERR_ARG, "mdl_gather",
+               "gather with -1");
+    CHECK(strstr(captured_message, "index[1,1]") && strstr(captured_message, "-1"),
+          "negative index: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 0, nan_index), MDL_ERR_ARG, "mdl_gather", "gather with NaN");
+    CHECK(strstr(captured_message, "index[1,1]") && strstr(captured_message, "nan"),
+          "NaN index: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 1, mdl_from_array(ar, 1, s4, ok)), MDL_ERR_SHAPE, "mdl_gather",
+               "gather with an index of rank 1");
+    CHECK(strstr(captured_message, "[3,4]") && strstr(captured_message, "[4]"),
+          "rank: message lacks the shapes: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 1, mdl_zeros(ar, 2, s42)), MDL_ERR_SHAPE, "mdl_gather",
+               "gather with index [4,2] along axis 1 of [3,4]");
+    CHECK(strstr(captured_message, "[3,4]") && strstr(captured_message, "[4,2]"),
+          "index larger: message lacks the shapes: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 2, mdl_zeros(ar, 2, s22)), MDL_ERR_ARG, "mdl_gather",
+               "gather along axis 2 of a matrix");
+    capture_errors();
+    expect_err(mdl_gather(ar, x, 0, NULL), MDL_ERR_NULL, "mdl_gather", "gather(x, NULL)");
+    capture_errors();
+}
+
+/* The other new ops: broadcasting, axes, sizes and arguments out of range. */
+static void test_new_ops(mdl_arena *ar) {
+    static mdl_tensor *(*const cmp[6])(mdl_arena *, mdl_tensor *, mdl_tensor *) = {
+        mdl_eq, mdl_ne, mdl_lt, mdl_le, mdl_gt, mdl_ge};
+    static const char *const cmp_name[6] = {"mdl_eq", "mdl_ne", "mdl_lt",
+                                            "mdl_le", "mdl_gt", "mdl_ge"};
+    int s23[2] = {2, 3}, s4[1] = {4}, s5[1] = {5}, s3[1] = {3}, s24[2] = {2, 4};
+    int dup[2] = {1, -1}, two[1] = {2}, both[2] = {0, 1}, r_neg[2] = {2, -1};
+    int new_m1[3] = {-1, 2, 3}, sz11[2] = {1, 1}, sz_neg[3] = {2, -1, 1}, r1[1] = {2};
+    mdl_tensor *a = mdl_ones(ar, 2, s23), *b = mdl_ones(ar, 1, s4), *c5 = mdl_ones(ar, 1, s5);
+    mdl_tensor *v3 = mdl_ones(ar, 1, s3), *parts[4];
+    int k, n;
+    CHECK(a && b && c5 && v3, "setup");
+    if (!(a && b && c5 && v3)) return;
+
+    for (k = 0; k < 6; k++) {
+        capture_errors();
+        expect_err(cmp[k](ar, a, b), MDL_ERR_SHAPE, cmp_name[k], "comparison [2,3] [4]");
+        CHECK(strstr(captured_message, "[2,3]") && strstr(captured_message, "[4]"),
+              "%s: message lacks the shapes: '%s'", cmp_name[k], captured_message);
+    }
+    capture_errors();
+    expect_err(mdl_gt_scalar(ar, NULL, 0), MDL_ERR_NULL, "mdl_gt_scalar", "gt_scalar(NULL)");
+    capture_errors();
+    expect_err(mdl_eq_scalar(NULL, a, 0), MDL_ERR_NULL, "mdl_eq_scalar", "eq_scalar, no arena");
+
+    capture_errors();
+    expect_err(mdl_minimum(ar, a, b), MDL_ERR_SHAPE, "mdl_minimum", "minimum [2,3] [4]");
+    capture_errors();
+    expect_err(mdl_where(ar, a, a, b), MDL_ERR_SHAPE, "mdl_where", "where a [2,3] b [4]");
+    CHECK(strstr(captured_message, "[2,3]") && strstr(captured_message, "[4]"),
+          "where: message lacks the shapes: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_where(ar, c5, a, a), MDL_ERR_SHAPE, "mdl_where", "where cond [5] a [2,3]");
+    CHECK(strstr(captured_message, "cond [5]") && strstr(captured_message, "[2,3]"),
+          "where: message lacks cond's shape: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_where(ar, NULL, a, a), MDL_ERR_NULL, "mdl_where", "where(NULL, a, a)");
+    capture_errors();
+    expect_err(mdl_masked_fill(ar, a, c5, 0), MDL_ERR_SHAPE, "mdl_masked_fill",
+               "masked_fill x [2,3] mask [5]");
+    capture_errors();
+    expect_err(mdl_masked_fill(ar, v3, a, 0), MDL_ERR_SHAPE, "mdl_masked_fill",
+               "masked_fill x [3] mask [2,3] (would stretch x)");
+    CHECK(strstr(captured_message, "mask [2,3]") && strstr(captured_message, "x [3]"),
+          "masked_fill: message lacks the shapes: '%s'", captured_message);
+
+    capture_errors();
+    expect_err(mdl_softplus(ar, a, 0, 20), MDL_ERR_ARG, "mdl_softplus", "softplus beta 0");
+    capture_errors();
+    expect_err(mdl_logsumexp(ar, a, 2, 0), MDL_ERR_ARG, "mdl_logsumexp", "logsumexp axis 2");
+    capture_errors();
+    expect_err(mdl_rsub_scalar(ar, NULL, 1), MDL_ERR_NULL, "mdl_rsub_scalar", "rsub(NULL)");
+    capture_errors();
+    expect_err(mdl_log1p(ar, NULL), MDL_ERR_NULL, "mdl_log1p", "log1p(NULL)");
+    capture_errors();
+    expect_err(mdl_expm1(ar, NULL), MDL_ERR_NULL, "mdl_expm1", "expm1(NULL)");
+    capture_errors();
+    expect_err(mdl_logsigmoid(ar, NULL), MDL_ERR_NULL, "mdl_logsigmoid", "logsigmoid(NULL)");
+    capture_errors();
+    expect_err(mdl_gelu_tanh(ar, NULL), MDL_ERR_NULL, "mdl_gelu_tanh", "gelu_tanh(NULL)");
+
+    capture_errors();
+    expect_err(mdl_sum_axes(ar, a, 2, dup, 0), MDL_ERR_ARG, "mdl_sum_axes", "sum_axes {1,-1}");
+    CHECK(strstr(captured_message, "[2,3]") && strstr(captured_message, "second time"),
+          "sum_axes duplicate: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_sum_axes(ar, a, 1, two, 0), MDL_ERR_ARG, "mdl_sum_axes", "sum_axes {2}");
+    capture_errors();
+    expect_err(mdl_sum_axes(ar, a, 0, both, 0), MDL_ERR_ARG, "mdl_sum_axes", "sum_axes n 0");
+    capture_errors();
+    expect_err(mdl_sum_axes(ar, a, 3, both, 0), MDL_ERR_ARG, "mdl_sum_axes", "sum_axes n 3");
+    capture_errors();
+    expect_err(mdl_sum_axes(ar, a, 1, NULL, 0), MDL_ERR_NULL, "mdl_sum_axes", "axes NULL");
+    capture_errors();
+    expect_err(mdl_mean_axes(ar, a, 2, dup, 1), MDL_ERR_ARG, "mdl_mean_axes", "mean_axes dup");
+    capture_errors();
+    expect_err(mdl_var_axes(ar, a, 2, both, -1, 0), MDL_ERR_ARG, "mdl_var_axes",
+               "var_axes correction -1");
+
+    capture_errors();
+    expect_err(mdl_expand(ar, a, 2, s24), MDL_ERR_SHAPE, "mdl_expand", "expand [2,3] to [2,4]");
+    CHECK(strstr(captured_message, "[2,3]") && strstr(captured_message, "[2,4]"),
+          "expand: message lacks the shapes: '%s'", captured_message);
+    capture_errors();
+    expect_err(mdl_expand(ar, a, 1, s3), MDL_ERR_ARG, "mdl_expand", "expand to a lower rank");
+    capture_errors();
+    expect_err(mdl_expand(ar, a, 3, new_m1), MDL_ERR_ARG, "mdl_expand", "expand, -1 on a new axis");
+    capture_errors();
+    expect_err(mdl_repeat(ar, a, 1, r1), MDL_ERR_ARG, "mdl_repeat", "repeat, fewer than rank");
+    capture_errors();
+    expect_err(mdl_repeat(ar, a, 2, r_neg), MDL_ERR_ARG, "mdl_repeat", "repeat by -1");
+
+    capture_errors();
+    parts[0] = parts[1] = a;
+    n = mdl_split(ar, a, 0, 2, s23, parts); /* 2 + 3 rows of 2 */
+    CHECK(n == 0 && parts[0] == NULL && parts[1] == NULL, "split by 2+3 of 2 returned %d", n);
+    expect_err(NULL, MDL_ERR_SHAPE, "mdl_split", "split 2+3 of 2 rows");
+    CHECK(strstr(captured_message, "[2,3]") && strstr(captured_message, "add up to 5"),
+          "split: message lacks the shape or the sum: '%s'", captured_message);
+    capture_errors();
+    n = mdl_split(ar, a, 1, 3, sz_neg, parts);
+    CHECK(n == 0, "split with a negative size returned %d", n);
+    expect_err(NULL, MDL_ERR_ARG, "mdl_split", "split with a size of -1");
+    capture_errors();
+    n = mdl_split(ar, a, 1, 2, sz11, NULL);
+    CHECK(n == 0, "split into NULL returned %d", n);
+    expect_err(NULL, MDL_ERR_NULL, "mdl_split", "split into NULL");
+    capture_errors();
+    n = mdl_split(ar, a, 1, 0, sz11, parts);
+    expect_err(NULL, MDL_ERR_ARG, "mdl_split", "split into 0 parts");
+    capture_errors();
+    n = mdl_chunk(ar, a, 0, 1, parts);
+    CHECK(n == 0, "chunk into 0 returned %d", n);
+    expect_err(NULL, MDL_ERR_ARG, "mdl_chunk", "chunk into 0");
+    capture_errors();
+    n = mdl_chunk(ar, a, 2, 5, parts);
+    CHECK(n == 0 && parts[0] == NULL, "chunk along axis 5 returned %d", n);
+    expect_err(NULL, MDL_ERR_ARG, "mdl_chunk", "chunk along axis 5");
+    capture_errors();
+}
+
 static void *seen_user;
 static int seen_code;
 static void user_handler(mdl_error code, const char *message, void *user) {
@@ -467,6 +640,8 @@ int main(void) {
     test_sizes(ar);
     test_axes(ar);
     test_reshape_slice_index(ar);
+    test_index_tensors(ar);
+    test_new_ops(ar);
     test_backward_errors(ar);
     test_params();
     test_misc(ar);

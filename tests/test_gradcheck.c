@@ -63,17 +63,22 @@ static gc_spec spec_new(int op, int comp, const char *label) {
     return s;
 }
 
-/* Add an input with a shape written as "[2,3,4]" ("[]" for a scalar) and a gc_input_kind. */
-static void add_input(gc_spec *s, const char *shape, int kind) {
-    int i = s->n_in++;
+/* Read a shape written as "[2,3,4]" ("[]" for a scalar) into *ndim and sizes. */
+static void parse_shape(const char *shape, int *ndim, int *sizes) {
     const char *p = shape + 1;
-    s->ndim[i] = 0;
-    s->kind[i] = kind;
+    *ndim = 0;
     while (*p && *p != ']') {
         char *end;
-        s->shape[i][s->ndim[i]++] = (int)strtol(p, &end, 10);
+        sizes[(*ndim)++] = (int)strtol(p, &end, 10);
         p = (*end == ',') ? end + 1 : end;
     }
+}
+
+/* Add an input with a shape written as "[2,3,4]" and a gc_input_kind. */
+static void add_input(gc_spec *s, const char *shape, int kind) {
+    int i = s->n_in++;
+    s->kind[i] = kind;
+    parse_shape(shape, &s->ndim[i], s->shape[i]);
 }
 
 static size_t shape_numel(int ndim, const int *shape) {
@@ -81,6 +86,21 @@ static size_t shape_numel(int ndim, const int *shape) {
     int d;
     for (d = 0; d < ndim; d++) n *= (size_t)shape[d];
     return n;
+}
+
+/* Give a case its constant tensor (gather's index, where's cond, masked_fill's mask): a shape
+   as "[2,3]" and its values, row-major. */
+static void set_idx(gc_spec *s, const char *shape, const int *values) {
+    int k;
+    parse_shape(shape, &s->idx_ndim, s->idx_shape);
+    s->n_idx = (int)shape_numel(s->idx_ndim, s->idx_shape);
+    for (k = 0; k < s->n_idx; k++) s->idx[k] = values[k];
+}
+
+/* Give a case its list of ints (axes, repeats, split sizes). */
+static void set_list(gc_spec *s, int n, const int *values) {
+    s->n_list = n;
+    memcpy(s->list, values, (size_t)n * sizeof(int));
 }
 
 /* ---- drawing inputs ----------------------------------------------------------------------- */
@@ -124,6 +144,12 @@ static void draw_input(double *v, size_t n, int kind) {
             do x = uniform(-1.5, 1.5);
             while (fabs(x + 0.5) < 0.1 || fabs(x - 0.7) < 0.1);
             break;
+        case GC_IN_ABOVE_M1:
+            x = uniform(-0.8, 2);
+            break;
+        case GC_IN_WIDE:
+            x = uniform(-25, 25);
+            break;
         }
         v[i] = (double)(float)x;
     }
@@ -156,7 +182,9 @@ static void print_shapes(const gc_spec *s) {
 static const char *const composite_names[] = {
     "",           "mdl_neg",       "mdl_sub_scalar", "mdl_div_scalar", "mdl_mean",
     "mdl_var",    "mdl_transpose", "mdl_flatten",    "mdl_squeeze/unsqueeze",
-    "mdl_stack",  "mdl_mul(x, x)", "mdl_concat(x, y, x)", "2-layer MLP", "mdl_conv1d"};
+    "mdl_stack",  "mdl_mul(x, x)", "mdl_concat(x, y, x)", "2-layer MLP", "mdl_conv1d",
+    "mdl_rsub_scalar", "mdl_mean_axes", "mdl_var_axes", "mdl_masked_fill",
+    "where(gt(a, b), a, b)", "mdl_repeat", "mdl_split + concat", "mdl_chunk + concat"};
 typedef char composite_names_match_enum[sizeof composite_names / sizeof composite_names[0] ==
                                                 GC_COMPOSITE_COUNT ? 1 : -1];
 
@@ -168,6 +196,13 @@ static size_t reduction_length(const gc_spec *s) {
         return shape_numel(s->ndim[1] - 1, s->shape[1] + 1) + 1; /* C/G * KH * KW, and the bias */
     if (s->comp == GC_PRIMITIVE && s->op == MDL_OP_AVG_POOL2D)
         return (size_t)s->kernel * (size_t)s->kernel;
+    if ((s->comp == GC_PRIMITIVE && s->op == MDL_OP_SUM_AXES) || s->comp == GC_MEAN_AXES) {
+        size_t k = 1;
+        int j;
+        for (j = 0; j < s->n_list; j++)
+            k *= (size_t)s->shape[0][s->list[j] < 0 ? s->list[j] + s->ndim[0] : s->list[j]];
+        return k;
+    }
     if (s->axis == MDL_ALL) return shape_numel(s->ndim[0], s->shape[0]);
     return (size_t)s->shape[0][s->axis < 0 ? s->axis + s->ndim[0] : s->axis];
 }
@@ -312,6 +347,31 @@ static void case_DIV(gc_stats *st) { binary_cases(MDL_OP_DIV, GC_IN_UNIFORM, GC_
 static void case_MAXIMUM(gc_stats *st) {
     binary_cases(MDL_OP_MAXIMUM, GC_IN_GRID_A, GC_IN_GRID_B, st);
 }
+static void case_MINIMUM(gc_stats *st) {
+    binary_cases(MDL_OP_MINIMUM, GC_IN_GRID_A, GC_IN_GRID_B, st);
+}
+
+/* where: cond a fixed pattern (2 and -1 count as true), broadcast with a and b in the ways
+   that matter: cond stretched, a stretched, b a scalar, all three stretched to a new shape. */
+static void case_WHERE(gc_stats *st) {
+    static const struct {
+        const char *cond, *a, *b;
+        int v[12];
+        const char *label;
+    } c[] = {{"[3,4]", "[3,4]", "[3,4]", {1, 0, 0, 1, 0, 1, 1, 0, 2, 0, -1, 1}, "same shapes"},
+             {"[3,1]", "[4]", "[3,4]", {1, 0, 1}, "cond [3,1], a [4], b [3,4]"},
+             {"[4]", "[3,1]", "[]", {0, 1, 1, 0}, "cond [4], a [3,1], b a scalar"},
+             {"[2,1,3]", "[4,1]", "[1,3]", {1, 0, 1, 0, 0, 1}, "all three stretched"},
+             {"[]", "[2,3]", "[2,3]", {1}, "a scalar cond"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_WHERE, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].a, GC_IN_UNIFORM);
+        add_input(&s, c[i].b, GC_IN_UNIFORM);
+        set_idx(&s, c[i].cond, c[i].v);
+        run_spec(&s, st);
+    }
+}
 static void case_ADD_SCALAR(gc_stats *st) {
     unary_cases(MDL_OP_ADD_SCALAR, GC_IN_UNIFORM, 0.7, "s=0.7", st);
 }
@@ -322,6 +382,12 @@ static void case_EXP(gc_stats *st) {
     unary_cases(MDL_OP_EXP, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
 }
 static void case_LOG(gc_stats *st) { unary_cases(MDL_OP_LOG, GC_IN_POS, 0, "x>0", st); }
+static void case_EXPM1(gc_stats *st) {
+    unary_cases(MDL_OP_EXPM1, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
+static void case_LOG1P(gc_stats *st) {
+    unary_cases(MDL_OP_LOG1P, GC_IN_ABOVE_M1, 0, "x in [-0.8,2]", st);
+}
 static void case_SQRT(gc_stats *st) { unary_cases(MDL_OP_SQRT, GC_IN_POS, 0, "x>0", st); }
 static void case_ABS(gc_stats *st) { unary_cases(MDL_OP_ABS, GC_IN_AWAY0, 0, "|x|>=0.1", st); }
 static void case_POW(gc_stats *st) {
@@ -349,11 +415,18 @@ static void case_LEAKY_RELU(gc_stats *st) {
 static void case_SIGMOID(gc_stats *st) {
     unary_cases(MDL_OP_SIGMOID, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
 }
+static void case_LOGSIGMOID(gc_stats *st) {
+    unary_cases(MDL_OP_LOGSIGMOID, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+    unary_cases(MDL_OP_LOGSIGMOID, GC_IN_WIDE, 0, "x in [-25,25]", st);
+}
 static void case_TANH(gc_stats *st) {
     unary_cases(MDL_OP_TANH, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
 }
 static void case_GELU(gc_stats *st) {
     unary_cases(MDL_OP_GELU, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
+}
+static void case_GELU_TANH(gc_stats *st) {
+    unary_cases(MDL_OP_GELU_TANH, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
 }
 static void case_SILU(gc_stats *st) {
     unary_cases(MDL_OP_SILU, GC_IN_UNIFORM, 0, "x in [-2,2]", st);
@@ -361,6 +434,31 @@ static void case_SILU(gc_stats *st) {
 static void case_ELU(gc_stats *st) {
     unary_cases(MDL_OP_ELU, GC_IN_AWAY0, 1.0, "alpha=1", st);
     unary_cases(MDL_OP_ELU, GC_IN_AWAY0, 0.7, "alpha=0.7", st);
+}
+
+/* softplus: PyTorch's defaults on small and on wide inputs (both sides of the threshold), a
+   smaller beta, and threshold 0, which makes x > 0 linear (inputs stay away from 0, where the
+   threshold breaks continuity). */
+static void case_SOFTPLUS(gc_stats *st) {
+    static const struct {
+        int kind;
+        double beta, threshold;
+        const char *label;
+    } c[] = {{GC_IN_UNIFORM, 1, 20, "beta=1 threshold=20"},
+             {GC_IN_WIDE, 1, 20, "beta=1 threshold=20, x in [-25,25]"},
+             {GC_IN_UNIFORM, 0.5, 20, "beta=0.5 threshold=20"},
+             {GC_IN_AWAY0, 2, 0, "beta=2 threshold=0"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_SOFTPLUS, GC_PRIMITIVE, c[i].label);
+        s.p0 = c[i].beta;
+        s.p1 = c[i].threshold;
+        add_input(&s, "[3,5]", c[i].kind);
+        run_spec(&s, st);
+        s.n_in = 0;
+        add_input(&s, "[2,3,4]", c[i].kind);
+        run_spec(&s, st);
+    }
 }
 
 /* softmax and log_softmax along the first, a middle and the last axis. */
@@ -404,6 +502,39 @@ static void reduce_cases(int op, int comp, int kind, gc_stats *st) {
 }
 static void case_SUM(gc_stats *st) { reduce_cases(MDL_OP_SUM, 0, GC_IN_UNIFORM, st); }
 static void case_MAX(gc_stats *st) { reduce_cases(MDL_OP_MAX, 0, GC_IN_DISTINCT, st); }
+static void case_LOGSUMEXP(gc_stats *st) {
+    gc_spec s = spec_new(MDL_OP_LOGSUMEXP, GC_PRIMITIVE, "x in [-25,25], axis -1");
+    reduce_cases(MDL_OP_LOGSUMEXP, 0, GC_IN_UNIFORM, st);
+    s.axis = -1;
+    add_input(&s, "[3,5]", GC_IN_WIDE);
+    run_spec(&s, st);
+}
+
+/* Sums over several axes: BatchNorm's (all but the channels of [N,C,H,W]), negative and
+   unordered axes, every axis, and a reduced axis of size 1; keepdim 0 and 1. */
+static void case_SUM_AXES(gc_stats *st) {
+    static const struct {
+        const char *shape;
+        int n, axes[4];
+        const char *label;
+    } c[] = {{"[2,3,4,5]", 3, {0, 2, 3}, "BatchNorm's {0,2,3}"},
+             {"[2,3,4]", 1, {-1}, "{-1}"},
+             {"[2,3,4]", 2, {2, 0}, "{2,0}"},
+             {"[2,3,4,5]", 2, {1, -1}, "{1,-1}"},
+             {"[3,5]", 2, {0, 1}, "every axis"},
+             {"[4,1,3]", 1, {1}, "an axis of size 1"}};
+    size_t i;
+    int keep;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++)
+        for (keep = 0; keep <= 1; keep++) {
+            gc_spec s = spec_new(MDL_OP_SUM_AXES, GC_PRIMITIVE, c[i].label);
+            add_input(&s, c[i].shape, GC_IN_UNIFORM);
+            set_list(&s, c[i].n, c[i].axes);
+            s.keepdim = keep;
+            s.sumlike = 1;
+            run_spec(&s, st);
+        }
+}
 
 static void case_MATMUL(gc_stats *st) {
     /* a, b, label, trans_a, trans_b */
@@ -488,6 +619,27 @@ static void case_PERMUTE(gc_stats *st) {
     }
 }
 
+/* expand: a column to a 3-D tensor, a new leading axis, -1 keeping a size, a scalar, and a
+   shape that stretches nothing. */
+static void case_EXPAND(gc_stats *st) {
+    static const struct {
+        const char *x, *to;
+        const char *label;
+    } c[] = {{"[3,1]", "[2,3,4]", "[3,1] to [2,3,4]"},
+             {"[1]", "[5]", "[1] to [5]"},
+             {"[2,1,3]", "[2,4,-1]", "[2,1,3] to [2,4,-1]"},
+             {"[]", "[2,3]", "a scalar to [2,3]"},
+             {"[1,1]", "[3,1,4]", "[1,1] to [3,1,4]"},
+             {"[3]", "[3]", "[3] to itself"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_EXPAND, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].x, GC_IN_UNIFORM);
+        parse_shape(c[i].to, &s.out_ndim, s.out_shape);
+        run_spec(&s, st);
+    }
+}
+
 static void case_SLICE(gc_stats *st) {
     static const struct {
         const char *shape;
@@ -554,6 +706,32 @@ static void case_INDEX_SELECT(gc_stats *st) {
         s.axis = c[i].axis;
         s.n_idx = c[i].n;
         memcpy(s.idx, c[i].idx, sizeof s.idx);
+        run_spec(&s, st);
+    }
+}
+
+/* gather: index values spread over the axis with repeats (so backward must add), an index
+   larger than x along the axis, smaller along the others, and 3-D. */
+static void case_GATHER(gc_stats *st) {
+    static const struct {
+        const char *x, *index;
+        int axis;
+        const char *label;
+    } c[] = {{"[3,4]", "[3,2]", 1, "axis 1"},
+             {"[3,4]", "[5,4]", 0, "axis 0, index longer than x"},
+             {"[3,4]", "[2,3]", 1, "index smaller along axis 0"},
+             {"[2,3,4]", "[2,3,5]", -1, "3-D axis -1"},
+             {"[2,3,4]", "[1,4,2]", 1, "3-D axis 1, index smaller along 0 and 2"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_GATHER, GC_PRIMITIVE, c[i].label);
+        int v[GC_MAX_IDX], k, dim;
+        add_input(&s, c[i].x, GC_IN_UNIFORM);
+        s.axis = c[i].axis;
+        dim = s.shape[0][s.axis < 0 ? s.axis + s.ndim[0] : s.axis];
+        for (k = 0; k < GC_MAX_IDX; k++) /* spread over the axis; every third repeats */
+            v[k] = k % 3 == 2 ? v[k - 1] : (5 * k + 2) % dim;
+        set_idx(&s, c[i].index, v);
         run_spec(&s, st);
     }
 }
@@ -637,6 +815,32 @@ static void run_composites(void) {
         {"[2,3,4]", -1, 0, 0, 1, "axis -1 correction 0 keepdim"},
         {"[2,3,4]", MDL_ALL, 0, 1, 0, "MDL_ALL correction 1"},
         {"[2,3,4]", MDL_ALL, 0, 0, 0, "MDL_ALL correction 0"}};
+    static const struct {
+        const char *shape;
+        int n, axes[3], corr, keep;
+        const char *label;
+    } axes[] = {
+        {"[4,3,2,2]", 3, {0, 2, 3}, 0, 1, "BatchNorm's {0,2,3} keepdim, correction 0"},
+        {"[4,3,2,2]", 3, {0, -2, -1}, 1, 0, "{0,-2,-1}, correction 1"},
+        {"[2,3,4]", 2, {-1, 0}, 1, 1, "{-1,0} keepdim, correction 1"},
+        {"[3,5]", 1, {0}, 0, 0, "{0}, correction 0"}};
+    static const struct { const char *x, *mask; int v[12]; const char *label; } masks[] = {
+        {"[3,4]", "[3,1]", {1, 0, 1}, "mask [3,1]"},
+        {"[2,3,4]", "[4]", {0, 1, 1, 0}, "mask [4]"},
+        {"[3,4]", "[3,4]", {0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0, 1}, "mask of x's shape"}};
+    static const struct { const char *x; int n, r[4]; const char *label; } reps[] = {
+        {"[2,3]", 3, {2, 1, 2}, "[2,3] by {2,1,2}"},
+        {"[3]", 2, {2, 3}, "[3] by {2,3}"},
+        {"[2,1,3]", 3, {1, 3, 2}, "[2,1,3] by {1,3,2}"},
+        {"[2,2]", 2, {2, 0}, "a repeat of 0"}};
+    static const struct {
+        const char *x;
+        int axis, n, sizes[3], chunks;
+        const char *label;
+    } cuts[] = {
+        {"[5,3]", 0, 3, {2, 0, 3}, 4, "axis 0"},
+        {"[3,7]", 1, 2, {3, 4}, 3, "axis 1"},
+        {"[2,6,2]", -2, 3, {1, 1, 4}, 3, "axis -2 of 3-D"}};
     gc_stats st;
     gc_spec s;
     size_t i;
@@ -772,6 +976,85 @@ static void run_composites(void) {
     s.sumlike = 1;
     run_spec(&s, &st);
     GC_REPORT(GC_CONV1D);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_RSUB_SCALAR, "s=0.8");
+    s.p0 = 0.8;
+    add_input(&s, "[2,3,4]", GC_IN_UNIFORM);
+    run_spec(&s, &st);
+    GC_REPORT(GC_RSUB_SCALAR);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof axes / sizeof axes[0]; i++) {
+        s = spec_new(0, GC_MEAN_AXES, axes[i].label);
+        add_input(&s, axes[i].shape, GC_IN_UNIFORM);
+        set_list(&s, axes[i].n, axes[i].axes);
+        s.keepdim = axes[i].keep;
+        s.sumlike = 1;
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_MEAN_AXES);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof axes / sizeof axes[0]; i++) {
+        s = spec_new(0, GC_VAR_AXES, axes[i].label);
+        add_input(&s, axes[i].shape, GC_IN_UNIFORM);
+        set_list(&s, axes[i].n, axes[i].axes);
+        s.keepdim = axes[i].keep;
+        s.correction = axes[i].corr;
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_VAR_AXES);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        s = spec_new(0, GC_MASKED_FILL, masks[i].label);
+        add_input(&s, masks[i].x, GC_IN_UNIFORM);
+        set_idx(&s, masks[i].mask, masks[i].v);
+        s.p0 = -5;
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_MASKED_FILL);
+
+    memset(&st, 0, sizeof st);
+    s = spec_new(0, GC_WHERE_GT, "same shape");
+    add_input(&s, "[3,5]", GC_IN_GRID_A);
+    add_input(&s, "[3,5]", GC_IN_GRID_B);
+    run_spec(&s, &st);
+    s = spec_new(0, GC_WHERE_GT, "[3,4] with [4]");
+    add_input(&s, "[3,4]", GC_IN_GRID_A);
+    add_input(&s, "[4]", GC_IN_GRID_B);
+    run_spec(&s, &st);
+    GC_REPORT(GC_WHERE_GT);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof reps / sizeof reps[0]; i++) {
+        s = spec_new(0, GC_REPEAT, reps[i].label);
+        add_input(&s, reps[i].x, GC_IN_UNIFORM);
+        set_list(&s, reps[i].n, reps[i].r);
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_REPEAT);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        s = spec_new(0, GC_SPLIT, cuts[i].label);
+        add_input(&s, cuts[i].x, GC_IN_UNIFORM);
+        s.axis = cuts[i].axis;
+        set_list(&s, cuts[i].n, cuts[i].sizes);
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_SPLIT);
+
+    memset(&st, 0, sizeof st);
+    for (i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        s = spec_new(0, GC_CHUNK, cuts[i].label);
+        add_input(&s, cuts[i].x, GC_IN_UNIFORM);
+        s.axis = cuts[i].axis;
+        s.chunks = cuts[i].chunks;
+        run_spec(&s, &st);
+    }
+    GC_REPORT(GC_CHUNK);
 #undef GC_REPORT
 }
 

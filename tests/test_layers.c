@@ -378,10 +378,10 @@ static void test_errors(mdl_arena *ar, mdl_rng *rng) {
                        MDL_ERR_SHAPE, "conv1 (Conv2d 1->6, 5x5): x [28,28,1]", "[B,1,H,W]");
     expect_layer_error("embedding index 7 of 5",
                        mdl_layer_forward(ar, &emb, mdl_from_array(ar, 2, si, bad_idx)),
-                       MDL_ERR_ARG, "element 2 is 7", "0..4");
+                       MDL_ERR_ARG, "element 2 (index[1,0]) is 7", "0..4");
     expect_layer_error("embedding index 1.5",
                        mdl_layer_forward(ar, &emb, mdl_from_array(ar, 2, si, frac_idx)),
-                       MDL_ERR_ARG, "element 1 is 1.5", "whole number");
+                       MDL_ERR_ARG, "element 1 (index[0,1]) is 1.5", "whole number");
     mdl_linear_layer(ps, "fc2", 3, 3, 1, rng);
     CHECK(captured_code == MDL_ERR_ARG && strstr(captured_message, "fc2.weight"),
           "a second fc2: '%s'", captured_message);
