@@ -1,8 +1,8 @@
-/* tests/test_conv.c - conv2d, conv1d, max_pool2d and avg_pool2d against direct loops written
-   here in double: forward values, and the gradients of every input after mdl_backward_with(y, dy)
-   with a random dy. The convolutions run under every GEMM kernel this CPU has ("auto", then
-   "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the plain paths are both
-   checked against the same reference.
+/* tests/test_conv.c - conv2d, conv1d, max and average pooling (2-D, 1-D, adaptive) against
+   direct loops written here in double: forward values, and the gradients of every input after
+   mdl_backward_with(y, dy) with a random dy. The convolutions run under every GEMM kernel this
+   CPU has ("auto", then "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the
+   plain paths are both checked against the same reference.
 
    gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_conv.c -o build/test_conv -lm
 
