@@ -497,6 +497,7 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(CONV2D, "mdl_conv2d", mdl__conv2d_backward)                                            \
     X(MAX_POOL2D, "mdl_max_pool2d", mdl__pool_backward)                                      \
     X(AVG_POOL2D, "mdl_avg_pool2d", mdl__pool_backward)                                      \
+    X(ADAPTIVE_AVG_POOL2D, "mdl_adaptive_avg_pool2d", mdl__adaptive_avg_pool_backward)       \
     X(RESHAPE, "mdl_reshape", mdl__reshape_backward)                                         \
     X(PERMUTE, "mdl_permute", mdl__permute_backward)                                         \
     X(EXPAND, "mdl_expand", mdl__expand_backward)                                            \
@@ -756,17 +757,107 @@ MDLDEF mdl_tensor *mdl_conv2d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
  *  the per-axis pairs (NULL: the defaults). @return from `ar` */
 MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_tensor *bias,
                               const mdl_conv_opts *opts);
-/** @brief Max pooling over kernel x kernel windows: x [B,C,H,W] -> [B,C,OH,OW],
- *  OH = (H + 2 padding - kernel) / stride + 1. stride 0 means stride = kernel (PyTorch's
- *  default); padding at most kernel / 2. A NaN in a window gives NaN. The gradient of each
- *  output goes to the first position holding its maximum, which forward records (one int per
- *  output, from `ar`) when x requires grad. @return from `ar` */
-MDLDEF mdl_tensor *mdl_max_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
-                                  int padding);
-/** @brief Average pooling, like mdl_max_pool2d; padded positions count as zeros and are included
- *  in the divisor (PyTorch's default count_include_pad=True). @return from `ar` */
-MDLDEF mdl_tensor *mdl_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
-                                  int padding);
+/** Options of a pooling, PyTorch's MaxPool2d and AvgPool2d arguments by name. Every field left
+ *  0 takes PyTorch's default, so a zeroed struct (or NULL) pools windows of the kernel's size
+ *  side by side, and the options a call sets are named where it sets them. For 2-D pooling each
+ *  setting may differ along H and W: set the pair (a 0 in stride_hw, padding_hw or dilation_hw
+ *  is that axis's default). Contract errors (MDL_ERR_ARG), each message naming every setting:
+ *  a negative value, padding over half the kernel, the kernel given both as the argument and
+ *  as kernel_hw, a pair given to 1-D pooling, dilation given to average pooling and
+ *  exclude_padding to max pooling.
+ *  @code
+ *  int xs[4] = {1, 1, 8, 8};
+ *  mdl_tensor *x = mdl_ones(ar, 4, xs);
+ *  mdl_pool_opts o = {0};
+ *  o.stride = 2;
+ *  o.padding = 1;                                      // 3x3 windows from (-1,-1), (-1,1), ...
+ *  mdl_tensor *a = mdl_avg_pool2d(ar, x, 3, &o);        // [1,1,4,4]; corner 4/9: padding counts
+ *  o.ceil_mode = 1;                                    // a 5th window per axis, cut at the edge
+ *  o.exclude_padding = 1;                              // divide by the pixels of x alone
+ *  mdl_tensor *b = mdl_avg_pool2d(ar, x, 3, &o);        // [1,1,5,5] of ones
+ *  mdl_tensor *m = mdl_max_pool2d(ar, x, 2, NULL);      // [1,1,4,4]: stride = kernel
+ *  if (a->shape[3] != 4 || fabs(a->data[0] - 4.0 / 9) > 1e-6 || b->shape[3] != 5 ||
+ *      b->data[24] != 1 || m->shape[2] != 4)
+ *      return 1;
+ *  @endcode
+ *  In C99, `&(mdl_pool_opts){.stride = 2, .padding = 1}` says it in one expression. */
+typedef struct mdl_pool_opts {
+    int stride;          /**< step between windows along every axis; 0: the kernel size
+                              (PyTorch's default) */
+    int padding;         /**< added at both ends of every axis; 0: none; at most half the
+                              kernel (PyTorch's rule) */
+    int dilation;        /**< max pooling only: spacing of the window's taps; 0: 1 */
+    int kernel_hw[2];    /**< 2-D only: the window (KH, KW), used when the kernel argument is 0 */
+    int stride_hw[2];    /**< 2-D only: (along H, along W), used when either is set */
+    int padding_hw[2];   /**< 2-D only: (along H, along W), used when either is set */
+    int dilation_hw[2];  /**< 2-D max only: (along H, along W), used when either is set */
+    int ceil_mode;       /**< 1: round the output size up, as PyTorch's ceil_mode=True */
+    int exclude_padding; /**< avg only: 1 leaves padded positions out of the divisor, as
+                              PyTorch's count_include_pad=False */
+} mdl_pool_opts;
+
+/** @brief Max pooling, as PyTorch's max_pool2d: each output the largest x in its window.
+ *  x [B,C,H,W] -> [B,C,OH,OW]. With k, s, p, d the kernel, stride, padding and dilation along H,
+ *      OH = floor((H + 2p - d (k - 1) - 1) / s) + 1
+ *  and OW likewise; in ceil_mode the ceiling instead, less one if that last window would start
+ *  in the right padding ((OH - 1) s >= H + p): every window starts inside x or its left
+ *  padding. Output (oy, ox) reads rows oy s - p + i d (i = 0 .. k-1), and columns likewise.
+ *  Padding counts as -inf: positions outside x never win (a window with none inside x, which
+ *  only dilation can make, gives -inf and passes no gradient). A NaN in a window gives NaN.
+ *  The gradient of each output goes to the first position holding its maximum, which forward
+ *  records (one int per output, from `ar`) when x requires grad.
+ *  @param ar     the arena for the output and the positions of the maxima
+ *  @param x      input [B,C,H,W]
+ *  @param kernel the window's size along H and W; 0: opts->kernel_hw gives (KH, KW)
+ *  @param opts   stride, padding, dilation, ceil_mode (see mdl_pool_opts); NULL: the defaults
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_max_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts);
+/** @brief Average pooling, as PyTorch's avg_pool2d: each output the mean of its window.
+ *  x [B,C,H,W] -> [B,C,OH,OW], with OH and OW as for mdl_max_pool2d (dilation is 1). The
+ *  divisor is the number of the window's positions inside the padded input, padding counted
+ *  as zeros (PyTorch's default count_include_pad=True; a ceil_mode window that hangs past the
+ *  padded input is cut there), or with exclude_padding the number inside x alone. Each
+ *  position of x in the window gets the output's gradient / the divisor.
+ *  @param ar     the arena for the output
+ *  @param x      input [B,C,H,W]
+ *  @param kernel the window's size along H and W; 0: opts->kernel_hw gives (KH, KW)
+ *  @param opts   stride, padding, ceil_mode, exclude_padding (see mdl_pool_opts); NULL: the
+ *                defaults
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts);
+/** @brief Max pooling along the last axis, as PyTorch's max_pool1d: x [B,C,L] -> [B,C,OL],
+ *  OL as OH of mdl_max_pool2d. Computed as mdl_max_pool2d of [B,C,1,L] with a 1 x kernel
+ *  window, as mdl_conv1d is computed.
+ *  @param ar     the arena for the output and the positions of the maxima
+ *  @param x      input [B,C,L]
+ *  @param kernel the window's length
+ *  @param opts   as for mdl_max_pool2d, without the per-axis pairs; NULL: the defaults
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_max_pool1d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts);
+/** @brief Average pooling along the last axis, as PyTorch's avg_pool1d: x [B,C,L] ->
+ *  [B,C,OL], OL as OH of mdl_max_pool2d; the divisor as for mdl_avg_pool2d.
+ *  @param ar     the arena for the output
+ *  @param x      input [B,C,L]
+ *  @param kernel the window's length
+ *  @param opts   as for mdl_avg_pool2d, without the per-axis pairs; NULL: the defaults
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_avg_pool1d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts);
+/** @brief Adaptive average pooling, as PyTorch's adaptive_avg_pool2d: x [B,C,H,W] ->
+ *  [B,C,out_h,out_w] for any sizes. Output (i, j) is the mean of rows floor(i H / out_h) ..
+ *  ceil((i + 1) H / out_h) - 1 and of the columns found likewise: windows that cover x, may
+ *  overlap, and differ in size by one at most. When out_h divides H, that is avg_pool2d with
+ *  kernel and stride H / out_h; (1, 1) is global average pooling. Each position of a window
+ *  gets the output's gradient / the window's size.
+ *  @param ar    the arena for the output
+ *  @param x     input [B,C,H,W]
+ *  @param out_h the output's height, >= 1
+ *  @param out_w the output's width, >= 1
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_adaptive_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int out_h, int out_w);
 
 /* -- shape ops -- */
 /** @brief The same values with another shape (one size may be -1: inferred). A view: no copy.
@@ -4490,31 +4581,46 @@ MDLDEF mdl_tensor *mdl_conv1d(mdl_arena *ar, mdl_tensor *x, mdl_tensor *w, mdl_t
 }
 
 /* ---------------------------------------------------------------------------------------------
-   max_pool2d and avg_pool2d        x:[B,C,H,W] -> y:[B,C,OH,OW]   OH = (H + 2p - k) / s + 1
-     max: y = the largest x in the k x k window (padding counts as -inf; a NaN propagates)
+   max_pool2d and avg_pool2d        x:[B,C,H,W] -> y:[B,C,OH,OW]
+     Output (oy, ox) looks at rows oy*sh - ph + i*dh (i = 0..kh-1) and columns ox*sw - pw + j*dw
+     (j = 0..kw-1); positions outside x are padding. How many windows, along each axis (n = H,
+     k = kh, s = sh, p = ph, d = dh; W likewise):
+       floor mode (the default): the windows that fit in the padded input,
+           OH = floor((n + 2p - d (k - 1) - 1) / s) + 1
+       ceil mode: windows are added while the last one ends before the padded input does,
+           OH = ceil((n + 2p - d (k - 1) - 1) / s) + 1, less one if that last window would
+           start in the right padding ((OH - 1) s >= n + p): every window starts inside x or
+           its left padding, and the last may hang past the end of the padded input.
+     max: y = the largest x in the window (padding counts as -inf; a NaN propagates)
           dx[the first position holding that maximum] += g
           (when the output will need a gradient, forward records that position, the argmax,
-          for every output, and backward only adds each g there. Saved: the positions.)
-     avg: y = the sum of the window / (k k) (padding counts as 0 and is counted, as PyTorch's
-          default count_include_pad=True)                dx[every window position] += g / (k k)
-   stride 0 means stride = k, PyTorch's default. Saved: the geometry (and max's positions).
+          for every output, and backward only adds each g there. A window with no position
+          inside x, which only dilation can make, gives -inf and records -1: no gradient.)
+     avg: y = the sum of the window / N            dx[every window position inside x] += g / N
+          N = the window's positions inside the padded input, padding counted as zeros (as
+          PyTorch's default count_include_pad=True; a ceil-mode window is cut where the padded
+          input ends), or with exclude_padding only those inside x. No dilation.
+   Options left 0 take PyTorch's defaults (stride = the kernel, no padding, dilation 1).
+   Saved: the geometry (and max's positions).
    --------------------------------------------------------------------------------------------- */
 
 typedef struct mdl__pool {
-    int B, C, H, W, OH, OW, k, s, p;
+    int B, C, H, W, OH, OW;
+    int kh, kw, sh, sw, ph, pw, dh, dw; /* kernel, stride, padding, dilation along H and W */
+    int exclude;                        /* avg: padding left out of the divisor */
     int *arg; /* max: for each output, where in its input plane its maximum is (or NULL) */
 } mdl__pool;
 
-/* For window column j, the output columns ox whose input column ox*s + j - p is inside the
+/* For window column j, the output columns ox whose input column ox*sw + j*dw - pw is inside the
    image: span[2j] <= ox < span[2j+1]. NULL if out of memory. */
 static int *mdl__pool_spans(mdl_arena *ar, const mdl__pool *pl) {
-    int *span = (int *)mdl__alloc(ar, 2 * (size_t)pl->k * sizeof(int)), j;
+    int *span = (int *)mdl__alloc(ar, 2 * (size_t)pl->kw * sizeof(int)), j;
     if (!span) return NULL;
-    for (j = 0; j < pl->k; j++) {
-        int lo = 0, hi;
-        while (lo < pl->OW && lo * pl->s + j - pl->p < 0) lo++;
+    for (j = 0; j < pl->kw; j++) {
+        int first = j * pl->dw - pl->pw, lo = 0, hi;
+        while (lo < pl->OW && lo * pl->sw + first < 0) lo++;
         hi = lo;
-        while (hi < pl->OW && hi * pl->s + j - pl->p < pl->W) hi++;
+        while (hi < pl->OW && hi * pl->sw + first < pl->W) hi++;
         span[2 * j] = lo;
         span[2 * j + 1] = hi;
     }
@@ -4531,29 +4637,29 @@ static void mdl__max_pool_plane(const mdl__pool *pl, const int *span, const mdl_
     int oy, ox, i, j;
     for (oy = 0; oy < pl->OH; oy++) {
         mdl_scalar *orow = yp + (size_t)oy * (size_t)pl->OW;
-        for (ox = 0; ox < pl->OW; ox++) { /* max starts at -inf, at at -1: no pixel yet
-                                             (padding <= k/2: every window has one) */
+        for (ox = 0; ox < pl->OW; ox++) { /* max starts at -inf, at at -1: no pixel yet (and
+                                             none ever, if the window has no pixel of x) */
             orow[ox] = -(mdl_scalar)INFINITY;
             nan[ox] = 0;
             at[ox] = -1;
         }
-        for (i = 0; i < pl->k; i++) {
-            int iy = oy * pl->s - pl->p + i;
+        for (i = 0; i < pl->kh; i++) {
+            int iy = oy * pl->sh - pl->ph + i * pl->dh;
             const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)pl->W;
             if (iy < 0 || iy >= pl->H) continue; /* a padding row */
-            for (j = 0; j < pl->k; j++) {
-                int first = j - pl->p, lo = span[2 * j], hi = span[2 * j + 1];
+            for (j = 0; j < pl->kw; j++) {
+                int first = j * pl->dw - pl->pw, lo = span[2 * j], hi = span[2 * j + 1];
                 for (ox = lo; ox < hi; ox++) {
                     /* y: the maximum so far (a max instruction; NaN is flagged and put in at
                        the end). at: the window's first pixel, then any larger one, or the
                        first NaN, after which none: the first place holding y. Written so the
                        compiler needs no branch (the select is arithmetic): on real data "is it
                        larger?" is a coin toss that the CPU would guess wrong half the time. */
-                    mdl_scalar v = row[ox * pl->s + first], m = orow[ox];
+                    mdl_scalar v = row[ox * pl->sw + first], m = orow[ox];
                     int is_nan = v != v;
                     int take = (nan[ox] == 0) & ((at[ox] < 0) | (v > m) | is_nan);
                     orow[ox] = v > m ? v : m;
-                    at[ox] += take * (iy * pl->W + ox * pl->s + first - at[ox]);
+                    at[ox] += take * (iy * pl->W + ox * pl->sw + first - at[ox]);
                     nan[ox] |= is_nan;
                 }
             }
@@ -4602,24 +4708,40 @@ static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_sc
     }
 }
 
-/* Average pooling of one plane: each output the sum of its window over k * k, padding counted
-   as zeros and in the divisor (PyTorch's default). Same loop order as max. */
+/* Of a window's k positions from `start` along an axis of n (padded by p at both ends), how
+   many average pooling divides by: those inside the padded input, -p .. n+p-1 (a window never
+   starts before -p, so only its end can hang past), or with exclude those inside x, 0 .. n-1.
+   The divisor of a 2-D window is its rows' count times its columns'. */
+static int mdl__pool_count(int start, int k, int n, int p, int exclude) {
+    int end = start + k < n + p ? start + k : n + p;
+    if (exclude) {
+        if (start < 0) start = 0;
+        if (end > n) end = n;
+    }
+    return end - start;
+}
+
+/* Average pooling of one plane: each output the sum of its window over its divisor (see
+   mdl__pool_count), padding counted as zeros. Same loop order as max. */
 static void mdl__avg_pool_plane(const mdl__pool *pl, const int *span, const mdl_scalar *xp,
                                 mdl_scalar *yp) {
     int oy, ox, i, j;
     for (oy = 0; oy < pl->OH; oy++) {
         mdl_scalar *orow = yp + (size_t)oy * (size_t)pl->OW;
+        int rows = mdl__pool_count(oy * pl->sh - pl->ph, pl->kh, pl->H, pl->ph, pl->exclude);
         for (ox = 0; ox < pl->OW; ox++) orow[ox] = 0;
-        for (i = 0; i < pl->k; i++) {
-            int iy = oy * pl->s - pl->p + i;
+        for (i = 0; i < pl->kh; i++) {
+            int iy = oy * pl->sh - pl->ph + i;
             const mdl_scalar *row = xp + (size_t)(iy < 0 ? 0 : iy) * (size_t)pl->W;
             if (iy < 0 || iy >= pl->H) continue; /* a padding row */
-            for (j = 0; j < pl->k; j++) {
-                int first = j - pl->p, lo = span[2 * j], hi = span[2 * j + 1];
-                for (ox = lo; ox < hi; ox++) orow[ox] += row[ox * pl->s + first];
+            for (j = 0; j < pl->kw; j++) {
+                int first = j - pl->pw, lo = span[2 * j], hi = span[2 * j + 1];
+                for (ox = lo; ox < hi; ox++) orow[ox] += row[ox * pl->sw + first];
             }
         }
-        for (ox = 0; ox < pl->OW; ox++) orow[ox] /= (mdl_scalar)(pl->k * pl->k);
+        for (ox = 0; ox < pl->OW; ox++)
+            orow[ox] /= (mdl_scalar)(rows * mdl__pool_count(ox * pl->sw - pl->pw, pl->kw, pl->W,
+                                                            pl->pw, pl->exclude));
     }
 }
 
@@ -4627,70 +4749,153 @@ static void mdl__pool_backward(mdl__node *node) {
     const mdl__pool *pl = (const mdl__pool *)node->saved;
     mdl_scalar *dx = mdl__grad_of(node->in[0]);
     const mdl_scalar *g = node->out->grad;
-    const size_t in_plane = (size_t)pl->H * (size_t)pl->W, out_plane = (size_t)pl->OH * (size_t)pl->OW;
-    const mdl_scalar share = (mdl_scalar)1 / (mdl_scalar)(pl->k * pl->k);
+    const size_t in_plane = (size_t)pl->H * (size_t)pl->W;
+    const size_t out_plane = (size_t)pl->OH * (size_t)pl->OW;
     size_t bc, o;
     int oy, ox, i, j;
     if (!dx) return;
     for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
         mdl_scalar *dxp = dx + bc * in_plane;
         const mdl_scalar *gp = g + bc * out_plane;
-        if (node->op == MDL_OP_MAX_POOL2D) { /* each g to the maximum forward found */
+        if (node->op == MDL_OP_MAX_POOL2D) { /* each g to the maximum forward found (if any) */
             const int *at = pl->arg + bc * out_plane;
-            for (o = 0; o < out_plane; o++) dxp[at[o]] += gp[o];
+            for (o = 0; o < out_plane; o++)
+                if (at[o] >= 0) dxp[at[o]] += gp[o];
             continue;
         }
-        for (oy = 0; oy < pl->OH; oy++) /* avg: g / (k k) to every pixel of the window */
+        for (oy = 0; oy < pl->OH; oy++) { /* avg: g / N to every pixel of the window */
+            int rows = mdl__pool_count(oy * pl->sh - pl->ph, pl->kh, pl->H, pl->ph, pl->exclude);
             for (ox = 0; ox < pl->OW; ox++) {
-                mdl_scalar gq = gp[(size_t)oy * (size_t)pl->OW + (size_t)ox] * share;
-                for (i = 0; i < pl->k; i++) {
-                    int iy = oy * pl->s - pl->p + i;
+                int n = rows * mdl__pool_count(ox * pl->sw - pl->pw, pl->kw, pl->W, pl->pw,
+                                               pl->exclude);
+                mdl_scalar gq = gp[(size_t)oy * (size_t)pl->OW + (size_t)ox] / (mdl_scalar)n;
+                for (i = 0; i < pl->kh; i++) {
+                    int iy = oy * pl->sh - pl->ph + i;
                     if (iy < 0 || iy >= pl->H) continue;
-                    for (j = 0; j < pl->k; j++) {
-                        int ix = ox * pl->s - pl->p + j;
-                        if (ix >= 0 && ix < pl->W) dxp[(size_t)iy * (size_t)pl->W + (size_t)ix] += gq;
+                    for (j = 0; j < pl->kw; j++) {
+                        int ix = ox * pl->sw - pl->pw + j;
+                        if (ix >= 0 && ix < pl->W)
+                            dxp[(size_t)iy * (size_t)pl->W + (size_t)ix] += gq;
                     }
                 }
             }
+        }
     }
 }
 
-/* The checks and the geometry of a pooling: 1 and pl filled in, or 0 after an error. */
-static int mdl__pool_geometry(const char *fn, const mdl_tensor *x, int k, int s, int p,
-                              mdl__pool *pl) {
-    char bx[96];
-    mdl_shape_str(x, bx, sizeof bx);
-    if (x->ndim != 4) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [B,C,H,W]", bx);
+/* The options of a pooling, checked, with PyTorch's defaults for the fields left 0: kernel,
+   stride, padding and dilation along H and W into pl, and pl->exclude, *ceil_mode, and in set
+   the settings as messages name them ("kernel 3,3, stride 2,2, ..."; one number each in 1-D).
+   1-D pooling (two_d 0) pools [B,C,1,L]: along H a window of 1, step 1, no padding.
+   0 after reporting an error: a negative value, a per-axis pair given to 1-D pooling, the
+   kernel given twice or not at all, dilation for avg or exclude_padding for max, or padding
+   over half the kernel. */
+static int mdl__pool_opts(const char *fn, int is_max, int two_d, int kernel,
+                          const mdl_pool_opts *o, mdl__pool *pl, int *ceil_mode, char *set,
+                          size_t set_size) {
+    static const mdl_pool_opts none = {0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0};
+    int k[2], s[2], p[2], d[2], i, kernel_pair;
+    if (!o) o = &none;
+    kernel_pair = o->kernel_hw[0] || o->kernel_hw[1];
+    if (!two_d && (kernel_pair || o->stride_hw[0] || o->stride_hw[1] || o->padding_hw[0] ||
+                   o->padding_hw[1] || o->dilation_hw[0] || o->dilation_hw[1])) {
+        mdl__fail(MDL_ERR_ARG, fn, "kernel_hw, stride_hw, padding_hw and dilation_hw are for 2-D "
+                  "pooling: give the kernel argument and set stride, padding and dilation");
         return 0;
     }
-    if (s == 0) s = k;
-    if (k < 1 || s < 1 || p < 0 || 2 * p > k) {
-        mdl__fail(MDL_ERR_ARG, fn, "kernel %d, stride %d, padding %d: kernel and stride must be >= "
-                  "1, and padding between 0 and kernel / 2", k, s, p);
+    if (kernel != 0 && kernel_pair) {
+        mdl__fail(MDL_ERR_ARG, fn, "kernel %d and kernel_hw %d,%d: give the window once, as the "
+                  "kernel argument, or as kernel_hw with kernel 0", kernel, o->kernel_hw[0],
+                  o->kernel_hw[1]);
         return 0;
     }
-    if (x->shape[2] + 2 * p < k || x->shape[3] + 2 * p < k) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "x %s: the %dx%d window is larger than the padded input", bx,
-                  k, k);
+    for (i = 0; i < 2; i++) {
+        k[i] = kernel ? kernel : o->kernel_hw[i];
+        s[i] = o->stride_hw[0] || o->stride_hw[1] ? o->stride_hw[i] : o->stride;
+        p[i] = o->padding_hw[0] || o->padding_hw[1] ? o->padding_hw[i] : o->padding;
+        d[i] = o->dilation_hw[0] || o->dilation_hw[1] ? o->dilation_hw[i] : o->dilation;
+        if (s[i] == 0 && k[i] > 0) s[i] = k[i];
+        if (d[i] == 0) d[i] = 1;
+    }
+    if (!two_d) k[0] = 1, s[0] = 1, p[0] = 0, d[0] = 1;
+    if (two_d)
+        snprintf(set, set_size, "kernel %d,%d, stride %d,%d, padding %d,%d, dilation %d,%d, "
+                 "ceil_mode %d, exclude_padding %d", k[0], k[1], s[0], s[1], p[0], p[1], d[0],
+                 d[1], o->ceil_mode, o->exclude_padding);
+    else
+        snprintf(set, set_size, "kernel %d, stride %d, padding %d, dilation %d, ceil_mode %d, "
+                 "exclude_padding %d", k[1], s[1], p[1], d[1], o->ceil_mode, o->exclude_padding);
+    if (k[0] < 0 || k[1] < 0 || s[0] < 0 || s[1] < 0 || p[0] < 0 || p[1] < 0 || d[0] < 0 ||
+        d[1] < 0 || o->ceil_mode < 0 || o->exclude_padding < 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: none may be negative (0 means PyTorch's default)", set);
         return 0;
     }
-    pl->B = x->shape[0], pl->C = x->shape[1], pl->H = x->shape[2], pl->W = x->shape[3];
-    pl->k = k, pl->s = s, pl->p = p;
-    pl->OH = (pl->H + 2 * p - k) / s + 1;
-    pl->OW = (pl->W + 2 * p - k) / s + 1;
-    pl->arg = NULL;
+    if (k[0] == 0 || k[1] == 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: the kernel must be at least 1%s", set,
+                  two_d ? " along H and W (kernel 0 takes both from kernel_hw)" : "");
+        return 0;
+    }
+    if (!is_max && (d[0] != 1 || d[1] != 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: dilation is for max pooling (average pooling has none, "
+                  "as in PyTorch)", set);
+        return 0;
+    }
+    if (is_max && o->exclude_padding) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: exclude_padding is for average pooling (max pooling "
+                  "never counts padding)", set);
+        return 0;
+    }
+    if (2 * p[0] > k[0] || 2 * p[1] > k[1]) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: padding must be at most half the kernel (PyTorch's rule)",
+                  set);
+        return 0;
+    }
+    pl->kh = k[0], pl->kw = k[1], pl->sh = s[0], pl->sw = s[1];
+    pl->ph = p[0], pl->pw = p[1], pl->dh = d[0], pl->dw = d[1];
+    pl->exclude = o->exclude_padding != 0;
+    *ceil_mode = o->ceil_mode != 0;
     return 1;
 }
 
-static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x, int k,
-                               int s, int p) {
-    mdl__pool pl, *saved;
+/* The number of windows along an axis of n (as the banner says; PyTorch's
+   pooling_output_shape), or 0 if not even one fits. In 64 bits: d (k - 1) may be large. */
+static int mdl__pool_out_size(int n, int k, int s, int p, int d, int ceil_mode) {
+    int64_t room = (int64_t)n + 2 * (int64_t)p - (int64_t)d * (k - 1) - 1, out;
+    if (ceil_mode) room += s - 1; /* one more window for what floor mode leaves out */
+    if (room < 0) return 0;
+    out = room / s + 1;
+    if (ceil_mode && (out - 1) * s >= (int64_t)n + p) out--; /* not one in the right padding */
+    return (int)out;
+}
+
+/* The geometry of a pooling of x [B,C,H,W] (1-D: [B,C,1,L]), with pl's window settings: the
+   sizes in pl, 1; or 0 after reporting an input with no room for one window. shown is x's
+   shape as the caller gave it, set the settings (see mdl__pool_opts). */
+static int mdl__pool_geometry(const char *fn, int B, int C, int H, int W, int ceil_mode,
+                              const char *shown, const char *set, mdl__pool *pl) {
+    pl->B = B, pl->C = C, pl->H = H, pl->W = W;
+    pl->OH = mdl__pool_out_size(H, pl->kh, pl->sh, pl->ph, pl->dh, ceil_mode);
+    pl->OW = mdl__pool_out_size(W, pl->kw, pl->sw, pl->pw, pl->dw, ceil_mode);
+    pl->arg = NULL;
+    if (H < 1 || W < 1 || pl->OH < 1 || pl->OW < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s: the (dilated) window is larger than the padded "
+                  "input: no output", shown, set);
+        return 0;
+    }
+    return 1;
+}
+
+/* The pooling itself, on x [B,C,H,W] with the geometry pl. */
+static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x,
+                               mdl__pool pl) {
+    mdl__pool *saved;
     mdl_tensor *out;
     int shape[4], *span, *nan;
     size_t bc, in_plane, out_plane;
-    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
-    if (!mdl__pool_geometry(fn, x, k, s, p, &pl)) return NULL;
+    /* the 2 x 2 loop: windows side by side, each inside x (ceil mode may add one that is not) */
+    const int two_by_two = op == MDL_OP_MAX_POOL2D && pl.kh == 2 && pl.kw == 2 && pl.sh == 2 &&
+                           pl.sw == 2 && pl.ph == 0 && pl.pw == 0 && pl.dh == 1 && pl.dw == 1 &&
+                           2 * pl.OH <= pl.H && 2 * pl.OW <= pl.W;
     shape[0] = pl.B, shape[1] = pl.C, shape[2] = pl.OH, shape[3] = pl.OW;
     out = mdl__make(ar, fn, 4, shape, NULL, 0);
     saved = (mdl__pool *)mdl__alloc(ar, sizeof(mdl__pool));
@@ -4711,7 +4916,7 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
         int *arg = pl.arg ? pl.arg + bc * out_plane : NULL;
         if (op == MDL_OP_AVG_POOL2D)
             mdl__avg_pool_plane(&pl, span, xp, yp);
-        else if (pl.k == 2 && pl.s == 2 && pl.p == 0)
+        else if (two_by_two)
             mdl__max_pool_2x2(xp, pl.W, pl.OH, pl.OW, yp, arg);
         else
             mdl__max_pool_plane(&pl, span, xp, yp, arg, nan, nan + pl.OW);
@@ -4722,13 +4927,151 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
     return out;
 }
 
-MDLDEF mdl_tensor *mdl_max_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
-                                  int padding) {
-    return mdl__pool2d(ar, "mdl_max_pool2d", MDL_OP_MAX_POOL2D, x, kernel, stride, padding);
+/* max or avg pooling from the public functions: 2-D on x [B,C,H,W], or 1-D on x [B,C,L] as
+   2-D on [B,C,1,L] (the reshapes are views, as in conv1d). */
+static mdl_tensor *mdl__pool_entry(mdl_arena *ar, const char *fn, mdl_op op, int two_d,
+                                   mdl_tensor *x, int kernel, const mdl_pool_opts *opts) {
+    char bx[96], set[200];
+    mdl__pool pl;
+    int ceil_mode, shape[4];
+    mdl_tensor *y;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (x->ndim != (two_d ? 4 : 3)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be %s", bx, two_d ? "[B,C,H,W]" : "[B,C,L]");
+        return NULL;
+    }
+    if (!mdl__pool_opts(fn, op == MDL_OP_MAX_POOL2D, two_d, kernel, opts, &pl, &ceil_mode, set,
+                        sizeof set))
+        return NULL;
+    if (two_d) {
+        if (!mdl__pool_geometry(fn, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
+                                ceil_mode, bx, set, &pl))
+            return NULL;
+        return mdl__pool2d(ar, fn, op, x, pl);
+    }
+    if (!mdl__pool_geometry(fn, x->shape[0], x->shape[1], 1, x->shape[2], ceil_mode, bx, set,
+                            &pl))
+        return NULL;
+    shape[0] = x->shape[0], shape[1] = x->shape[1], shape[2] = 1, shape[3] = x->shape[2];
+    y = mdl__pool2d(ar, fn, op, mdl__reshape(ar, fn, x, 4, shape), pl);
+    if (!y) return NULL;
+    shape[2] = pl.OW;
+    return mdl__reshape(ar, fn, y, 3, shape);
 }
-MDLDEF mdl_tensor *mdl_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel, int stride,
-                                  int padding) {
-    return mdl__pool2d(ar, "mdl_avg_pool2d", MDL_OP_AVG_POOL2D, x, kernel, stride, padding);
+
+MDLDEF mdl_tensor *mdl_max_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts) {
+    return mdl__pool_entry(ar, "mdl_max_pool2d", MDL_OP_MAX_POOL2D, 1, x, kernel, opts);
+}
+MDLDEF mdl_tensor *mdl_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts) {
+    return mdl__pool_entry(ar, "mdl_avg_pool2d", MDL_OP_AVG_POOL2D, 1, x, kernel, opts);
+}
+MDLDEF mdl_tensor *mdl_max_pool1d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts) {
+    return mdl__pool_entry(ar, "mdl_max_pool1d", MDL_OP_MAX_POOL2D, 0, x, kernel, opts);
+}
+MDLDEF mdl_tensor *mdl_avg_pool1d(mdl_arena *ar, mdl_tensor *x, int kernel,
+                                  const mdl_pool_opts *opts) {
+    return mdl__pool_entry(ar, "mdl_avg_pool1d", MDL_OP_AVG_POOL2D, 0, x, kernel, opts);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   adaptive_avg_pool2d              x:[B,C,H,W] -> y:[B,C,OH,OW], any OH, OW >= 1
+     Output row oy averages the input rows floor(oy H / OH) .. ceil((oy + 1) H / OH) - 1
+     (PyTorch's rule), and output columns likewise: windows that together cover x, about
+     H / OH rows each, neighbours sharing a row where that is not whole. One op for any output
+     size, so a network ends in the same head whatever its input's size. When OH divides H, the
+     windows are H / OH rows side by side, avg_pool2d's with kernel = stride = H / OH, and the
+     same sums in the same order give the same values to the bit.
+     y = the sum of the window / its size          dx[every window position] += g / its size
+   Saved: the sizes.
+   --------------------------------------------------------------------------------------------- */
+
+/* The first input index of adaptive window i of `out` along an axis of n, and one past its
+   last (in 64 bits: i n may be large). */
+static int mdl__adaptive_start(int i, int n, int out) { return (int)((int64_t)i * n / out); }
+static int mdl__adaptive_end(int i, int n, int out) {
+    return (int)(((int64_t)(i + 1) * n + out - 1) / out);
+}
+
+static void mdl__adaptive_avg_pool_backward(mdl__node *node) {
+    const mdl__pool *pl = (const mdl__pool *)node->saved;
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    const mdl_scalar *g = node->out->grad;
+    const size_t in_plane = (size_t)pl->H * (size_t)pl->W;
+    const size_t out_plane = (size_t)pl->OH * (size_t)pl->OW;
+    size_t bc;
+    int oy, ox, iy, ix;
+    if (!dx) return;
+    for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
+        mdl_scalar *dxp = dx + bc * in_plane;
+        const mdl_scalar *gp = g + bc * out_plane;
+        for (oy = 0; oy < pl->OH; oy++) { /* g / (window size) to every pixel of the window */
+            int y0 = mdl__adaptive_start(oy, pl->H, pl->OH);
+            int y1 = mdl__adaptive_end(oy, pl->H, pl->OH);
+            for (ox = 0; ox < pl->OW; ox++) {
+                int x0 = mdl__adaptive_start(ox, pl->W, pl->OW);
+                int x1 = mdl__adaptive_end(ox, pl->W, pl->OW);
+                mdl_scalar gq = gp[(size_t)oy * (size_t)pl->OW + (size_t)ox] /
+                                (mdl_scalar)((y1 - y0) * (x1 - x0));
+                for (iy = y0; iy < y1; iy++)
+                    for (ix = x0; ix < x1; ix++)
+                        dxp[(size_t)iy * (size_t)pl->W + (size_t)ix] += gq;
+            }
+        }
+    }
+}
+
+MDLDEF mdl_tensor *mdl_adaptive_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int out_h, int out_w) {
+    const char *fn = "mdl_adaptive_avg_pool2d";
+    char bx[96];
+    mdl__pool pl, *saved;
+    mdl_tensor *out;
+    int shape[4], oy, ox, iy, ix;
+    size_t bc, in_plane, out_plane;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (x->ndim != 4 || x->shape[2] < 1 || x->shape[3] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [B,C,H,W] with H and W at least 1", bx);
+        return NULL;
+    }
+    if (out_h < 1 || out_w < 1) {
+        mdl__fail(MDL_ERR_ARG, fn, "x %s, out_h %d, out_w %d: the output must be at least 1x1",
+                  bx, out_h, out_w);
+        return NULL;
+    }
+    memset(&pl, 0, sizeof pl);
+    pl.B = x->shape[0], pl.C = x->shape[1], pl.H = x->shape[2], pl.W = x->shape[3];
+    pl.OH = out_h, pl.OW = out_w;
+    shape[0] = pl.B, shape[1] = pl.C, shape[2] = pl.OH, shape[3] = pl.OW;
+    out = mdl__make(ar, fn, 4, shape, NULL, 0);
+    saved = (mdl__pool *)mdl__alloc(ar, sizeof(mdl__pool));
+    if (!out || !saved) return NULL;
+    in_plane = (size_t)pl.H * (size_t)pl.W;
+    out_plane = (size_t)pl.OH * (size_t)pl.OW;
+    for (bc = 0; bc < (size_t)pl.B * (size_t)pl.C; bc++) { /* each window's sum / its size */
+        const mdl_scalar *xp = x->data + bc * in_plane;
+        mdl_scalar *yp = out->data + bc * out_plane;
+        for (oy = 0; oy < pl.OH; oy++) {
+            int y0 = mdl__adaptive_start(oy, pl.H, pl.OH), y1 = mdl__adaptive_end(oy, pl.H, pl.OH);
+            for (ox = 0; ox < pl.OW; ox++) {
+                int x0 = mdl__adaptive_start(ox, pl.W, pl.OW);
+                int x1 = mdl__adaptive_end(ox, pl.W, pl.OW);
+                mdl_scalar sum = 0;
+                for (iy = y0; iy < y1; iy++)
+                    for (ix = x0; ix < x1; ix++)
+                        sum += xp[(size_t)iy * (size_t)pl.W + (size_t)ix];
+                yp[(size_t)oy * (size_t)pl.OW + (size_t)ox] =
+                    sum / (mdl_scalar)((y1 - y0) * (x1 - x0));
+            }
+        }
+    }
+    *saved = pl;
+    if (!mdl__finish(ar, fn, MDL_OP_ADAPTIVE_AVG_POOL2D, out, 1, &x)) return NULL;
+    if (out->node) out->node->saved = saved;
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -174,10 +174,10 @@ static void conv_fwdbwd(bench *b) {
     mdl_backward_with(y, b->dy);
 }
 
-static void pool_fwd(bench *b) { mdl_max_pool2d(b->step, b->px, 2, 2, 0); }
+static void pool_fwd(bench *b) { mdl_max_pool2d(b->step, b->px, 2, NULL); } /* stride 2 */
 
 static void pool_fwdbwd(bench *b) {
-    mdl_tensor *y = mdl_max_pool2d(b->step, b->px, 2, 2, 0);
+    mdl_tensor *y = mdl_max_pool2d(b->step, b->px, 2, NULL);
     mdl_backward_with(y, b->pdy);
 }
 

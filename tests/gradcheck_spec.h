@@ -43,6 +43,8 @@ typedef enum gc_composite {
     GC_REPEAT,
     GC_SPLIT,    /* split, then the parts joined again in reverse order (concat) */
     GC_CHUNK,    /* chunk, then the same */
+    GC_MAX_POOL1D, /* max_pool1d: reshapes around max_pool2d */
+    GC_AVG_POOL1D, /* avg_pool1d: reshapes around avg_pool2d */
     GC_COMPOSITE_COUNT
 } gc_composite;
 
@@ -79,9 +81,12 @@ typedef struct gc_spec {
     int n_list, list[GC_MAX_IDX]; /* the axes of sum_axes, mean_axes and var_axes, the repeats
                                      of repeat, the sizes of split */
     int chunks;                   /* chunk's */
-    int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's and expand's target */
+    int out_ndim, out_shape[MDL_MAX_DIMS]; /* reshape's and expand's target; adaptive
+                                              pooling's (OH, OW) */
     int expect_view; /* 1 if the output must share the data of input 0 */
     int stride, padding, dilation, groups, kernel; /* convolution and pooling */
+    int kernel_hw[2], stride_hw[2], padding_hw[2], dilation_hw[2]; /* pooling's per-axis pairs */
+    int ceil_mode, exclude_padding;                                /* pooling */
     int trans_a, trans_b; /* matmul: mdl_matmul_t's transposes */
     int sumlike;     /* 1 if each output is a sum of K terms (sum, mean, matmul): the float
                         tolerance then grows by K * 2^-24 * sum|terms| */
@@ -106,11 +111,22 @@ static mdl_tensor *gc_idx_tensor(mdl_arena *ar, const gc_spec *s) {
 static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *x) {
     mdl_scalar p0 = (mdl_scalar)s->p0, p1 = (mdl_scalar)s->p1;
     mdl_conv_opts co; /* conv1d and conv2d: the spec's settings by name */
+    mdl_pool_opts po; /* pooling: the same */
     memset(&co, 0, sizeof co);
     co.stride = s->stride;
     co.padding = s->padding;
     co.dilation = s->dilation;
     co.groups = s->groups;
+    memset(&po, 0, sizeof po);
+    po.stride = s->stride;
+    po.padding = s->padding;
+    po.dilation = s->dilation;
+    memcpy(po.kernel_hw, s->kernel_hw, sizeof po.kernel_hw);
+    memcpy(po.stride_hw, s->stride_hw, sizeof po.stride_hw);
+    memcpy(po.padding_hw, s->padding_hw, sizeof po.padding_hw);
+    memcpy(po.dilation_hw, s->dilation_hw, sizeof po.dilation_hw);
+    po.ceil_mode = s->ceil_mode;
+    po.exclude_padding = s->exclude_padding;
     switch ((gc_composite)s->comp) {
     case GC_PRIMITIVE:
     case GC_COMPOSITE_COUNT:
@@ -173,6 +189,10 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         for (k = 0; k < n; k++) reversed[k] = parts[n - 1 - k];
         return n > 0 ? mdl_concat(ar, n, reversed, s->axis) : NULL;
     }
+    case GC_MAX_POOL1D:
+        return mdl_max_pool1d(ar, x[0], s->kernel, &po);
+    case GC_AVG_POOL1D:
+        return mdl_avg_pool1d(ar, x[0], s->kernel, &po);
     }
     switch ((mdl_op)s->op) {
     case MDL_OP_ADD:
@@ -247,9 +267,11 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
     case MDL_OP_CONV2D:
         return mdl_conv2d(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, &co);
     case MDL_OP_MAX_POOL2D:
-        return mdl_max_pool2d(ar, x[0], s->kernel, s->stride, s->padding);
+        return mdl_max_pool2d(ar, x[0], s->kernel, &po);
     case MDL_OP_AVG_POOL2D:
-        return mdl_avg_pool2d(ar, x[0], s->kernel, s->stride, s->padding);
+        return mdl_avg_pool2d(ar, x[0], s->kernel, &po);
+    case MDL_OP_ADAPTIVE_AVG_POOL2D:
+        return mdl_adaptive_avg_pool2d(ar, x[0], s->out_shape[0], s->out_shape[1]);
     case MDL_OP_RESHAPE:
         return mdl_reshape(ar, x[0], s->out_ndim, s->out_shape);
     case MDL_OP_PERMUTE:

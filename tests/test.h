@@ -81,4 +81,23 @@ static const mdl_conv_opts *conv_opts(int stride, int padding, int dilation, int
     return o;
 }
 
+/* Pooling options the same way: stride, padding, dilation, ceil_mode, exclude_padding (0 in a
+   field is PyTorch's default, as in mdl_pool_opts), from a ring of its own. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused))
+#endif
+static const mdl_pool_opts *pool_opts(int stride, int padding, int dilation, int ceil_mode,
+                                      int exclude_padding) {
+    static mdl_pool_opts ring[8];
+    static int next;
+    mdl_pool_opts *o = &ring[next++ % 8];
+    memset(o, 0, sizeof *o);
+    o->stride = stride;
+    o->padding = padding;
+    o->dilation = dilation;
+    o->ceil_mode = ceil_mode;
+    o->exclude_padding = exclude_padding;
+    return o;
+}
+
 #endif

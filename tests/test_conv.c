@@ -1,8 +1,8 @@
-/* tests/test_conv.c - conv2d, conv1d, max_pool2d and avg_pool2d against direct loops written
-   here in double: forward values, and the gradients of every input after mdl_backward_with(y, dy)
-   with a random dy. The convolutions run under every GEMM kernel this CPU has ("auto", then
-   "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the plain paths are both
-   checked against the same reference.
+/* tests/test_conv.c - conv2d, conv1d, max and average pooling (2-D, 1-D, adaptive) against
+   direct loops written here in double: forward values, and the gradients of every input after
+   mdl_backward_with(y, dy) with a random dy. The convolutions run under every GEMM kernel this
+   CPU has ("auto", then "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the
+   plain paths are both checked against the same reference.
 
    gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_conv.c -o build/test_conv -lm
 
@@ -444,14 +444,69 @@ static void test_conv1d(mdl_arena *ar) {
 }
 
 /* ---- pooling ----
-   max: y[b,c,oy,ox] = max over the in-image window positions (padding is -inf, never chosen);
+   The reference counts windows and reads them one position at a time, from PyTorch's
+   definitions rather than the library's formulas. Along an axis of n with kernel k, stride s,
+   padding p and dilation d, window o reads positions o*s - p + i*d (i = 0..k-1):
+     floor mode: every window that fits in the padded input -p .. n+p-1;
+     ceil mode:  windows are added while the one before ends before the padded input does, and
+                 none starts in the right padding (o*s - p < n), so the last may hang past.
+   max: y = max over the positions inside x (padding is -inf, never chosen);
         dx[the argmax] += dy (values distinct, so the argmax is unique).
-   avg: y = (sum of the in-image window values) / (k*k) (padding counts as 0 in the divisor);
-        dx[every in-image window position] += dy / (k*k). */
+   avg: y = (sum over the positions inside x) / N, N = the window's positions inside the padded
+        input (count_include_pad), or inside x (exclude_padding); dx[each of those] += dy / N. */
 
 typedef struct {
-    int B, C, H, W, k, s, p; /* s 0: stride = k */
+    int B, C, H, W;
+    int kh, kw, sh, sw, ph, pw, dh, dw; /* sh, sw 0: the kernel (PyTorch's default); dh, dw 0: 1 */
+    int ceil_mode, exclude;             /* exclude: avg's exclude_padding */
+    int ops;                            /* 1 max, 2 avg, 3 both */
+    int one_d;                          /* mdl_*_pool1d on x [B,C,W] (then H, kh, sh = 1, ph = 0) */
 } pool_case;
+
+static int pool_stride(int s, int k) { return s ? s : k; }
+static int pool_dilation(int d) { return d ? d : 1; }
+
+/* The number of windows along an axis, counted one by one (see above). */
+static int ref_windows(int n, int k, int s, int p, int d, int ceil_mode) {
+    const int reach = d * (k - 1), last = n + 2 * p - 1; /* padded coordinates, from 0 */
+    int o;
+    for (o = 0;; o++) {
+        int more = ceil_mode ? (o - 1) * s + reach < last && o * s - p < n : o * s + reach <= last;
+        if (!more) return o;
+    }
+}
+
+/* The call's options for a case: the scalar fields when both axes agree (always in 1-D), the
+   per-axis pairs otherwise. Returns the kernel argument (0 with kernel_hw). */
+static int pool_opts_of(const pool_case *pc, mdl_pool_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->ceil_mode = pc->ceil_mode;
+    o->exclude_padding = pc->exclude;
+    if (pc->one_d || (pc->kh == pc->kw && pc->sh == pc->sw && pc->ph == pc->pw &&
+                      pc->dh == pc->dw)) {
+        o->stride = pc->sw, o->padding = pc->pw, o->dilation = pc->dw;
+        return pc->kw;
+    }
+    o->kernel_hw[0] = pc->kh, o->kernel_hw[1] = pc->kw;
+    o->stride_hw[0] = pc->sh, o->stride_hw[1] = pc->sw;
+    o->padding_hw[0] = pc->ph, o->padding_hw[1] = pc->pw;
+    o->dilation_hw[0] = pc->dh, o->dilation_hw[1] = pc->dw;
+    return 0;
+}
+
+static mdl_tensor *pool_call(mdl_arena *ar, const pool_case *pc, int is_max, mdl_tensor *x) {
+    mdl_pool_opts o;
+    int k = pool_opts_of(pc, &o);
+    if (pc->one_d) return is_max ? mdl_max_pool1d(ar, x, k, &o) : mdl_avg_pool1d(ar, x, k, &o);
+    return is_max ? mdl_max_pool2d(ar, x, k, &o) : mdl_avg_pool2d(ar, x, k, &o);
+}
+
+/* "mdl_max_pool2d x [2,3,7,5] k3x3 s2x2 p1x1 d1x1 ceil 0 excl 0" */
+static void pool_ctx(char *buf, size_t n, const pool_case *pc, int is_max) {
+    snprintf(buf, n, "mdl_%s_pool%s x [%d,%d,%d,%d] k%dx%d s%dx%d p%dx%d d%dx%d ceil %d excl %d",
+             is_max ? "max" : "avg", pc->one_d ? "1d" : "2d", pc->B, pc->C, pc->H, pc->W, pc->kh,
+             pc->kw, pc->sh, pc->sw, pc->ph, pc->pw, pc->dh, pc->dw, pc->ceil_mode, pc->exclude);
+}
 
 /* x with distinct values: a shuffled 0..n-1, shifted and scaled (exact in float) */
 static void distinct_values(mdl_scalar *x, size_t n, mdl_rng *rng) {
@@ -465,96 +520,125 @@ static void distinct_values(mdl_scalar *x, size_t n, mdl_rng *rng) {
     }
 }
 
-static void pool_case_run(mdl_arena *ar, const pool_case *pc, int is_max, uint64_t seed) {
-    const int s = pc->s ? pc->s : pc->k, k = pc->k, p = pc->p;
-    const int OH = (pc->H + 2 * p - k) / s + 1, OW = (pc->W + 2 * p - k) / s + 1;
-    const size_t nx = (size_t)pc->B * pc->C * pc->H * pc->W, ny = (size_t)pc->B * pc->C * OH * OW;
-    mdl_scalar *xv = (mdl_scalar *)xmalloc(nx * sizeof(mdl_scalar));
-    mdl_scalar *dyv = (mdl_scalar *)xmalloc(ny * sizeof(mdl_scalar));
-    double *y = (double *)xmalloc(ny * sizeof(double));
-    double *ym = (double *)xmalloc(ny * sizeof(double));
-    double *dx = (double *)xmalloc(nx * sizeof(double));
-    double *dxm = (double *)xmalloc(nx * sizeof(double));
-    int xs[4], ys[4], bc, oy, ox, i, j, kn;
-    char ctx[160];
-    mdl_rng rng;
-    mdl_rng_seed(&rng, seed);
-    if (is_max) distinct_values(xv, nx, &rng);
-    else fill(xv, nx, &rng, 0);
-    fill(dyv, ny, &rng, 0);
+/* The reference of one pooling in double: y (and ym, the sum of |terms| for the tolerance), and
+   dx (dxm) for dy; the divisor of each output in div (avg), -1 in at (max) when a window has
+   no position inside x. */
+typedef struct {
+    int OH, OW;
+    double *y, *ym, *dx, *dxm;
+    int *div;
+} pool_ref;
+
+static void pool_reference(const pool_case *pc, int is_max, const mdl_scalar *xv,
+                           const mdl_scalar *dyv, pool_ref *r) {
+    const int sh = pool_stride(pc->sh, pc->kh), sw = pool_stride(pc->sw, pc->kw);
+    const int dh = pool_dilation(pc->dh), dw = pool_dilation(pc->dw);
+    int bc, oy, ox, i, j;
     for (bc = 0; bc < pc->B * pc->C; bc++)
-        for (oy = 0; oy < OH; oy++)
-            for (ox = 0; ox < OW; ox++) {
-                const size_t yi = ((size_t)bc * OH + oy) * OW + ox;
+        for (oy = 0; oy < r->OH; oy++)
+            for (ox = 0; ox < r->OW; ox++) {
+                const size_t yi = ((size_t)bc * r->OH + oy) * r->OW + ox;
                 double best = -HUGE_VAL, sum = 0, mag = 0;
                 size_t at = (size_t)-1;
-                for (i = 0; i < k; i++)
-                    for (j = 0; j < k; j++) {
-                        const int iy = oy * s - p + i, ix = ox * s - p + j;
+                int in_padded = 0, in_x = 0, n;
+                for (i = 0; i < pc->kh; i++)
+                    for (j = 0; j < pc->kw; j++) {
+                        const int iy = oy * sh - pc->ph + i * dh, ix = ox * sw - pc->pw + j * dw;
                         size_t xi;
+                        if (iy < pc->H + pc->ph && ix < pc->W + pc->pw) in_padded++;
                         if (iy < 0 || iy >= pc->H || ix < 0 || ix >= pc->W) continue;
+                        in_x++;
                         xi = ((size_t)bc * pc->H + iy) * pc->W + ix;
                         if (xv[xi] > best) best = xv[xi], at = xi;
                         sum += xv[xi];
                         mag += fabs((double)xv[xi]);
-                        if (!is_max) {
-                            dx[xi] += (double)dyv[yi] / (k * k);
-                            dxm[xi] += fabs((double)dyv[yi]) / (k * k);
-                        }
                     }
+                n = pc->exclude ? in_x : in_padded;
+                if (r->div) r->div[yi] = n;
                 if (is_max) {
-                    y[yi] = best, ym[yi] = 0; /* a max is exact */
-                    dx[at] += dyv[yi];
-                    dxm[at] += fabs((double)dyv[yi]);
-                } else {
-                    y[yi] = sum / (k * k), ym[yi] = mag / (k * k);
+                    r->y[yi] = best, r->ym[yi] = 0; /* a max is exact */
+                    if (at != (size_t)-1) {
+                        r->dx[at] += dyv[yi];
+                        r->dxm[at] += fabs((double)dyv[yi]);
+                    }
+                    continue;
                 }
+                r->y[yi] = sum / n, r->ym[yi] = mag / n;
+                for (i = 0; i < pc->kh; i++) /* dy / n to each position inside x */
+                    for (j = 0; j < pc->kw; j++) {
+                        const int iy = oy * sh - pc->ph + i * dh, ix = ox * sw - pc->pw + j * dw;
+                        size_t xi;
+                        if (iy < 0 || iy >= pc->H || ix < 0 || ix >= pc->W) continue;
+                        xi = ((size_t)bc * pc->H + iy) * pc->W + ix;
+                        r->dx[xi] += (double)dyv[yi] / n;
+                        r->dxm[xi] += fabs((double)dyv[yi]) / n;
+                    }
             }
-    xs[0] = pc->B, xs[1] = pc->C, xs[2] = pc->H, xs[3] = pc->W;
-    ys[0] = pc->B, ys[1] = pc->C, ys[2] = OH, ys[3] = OW;
+}
+
+/* The shapes of x and y of a case: [B,C,H,W] or in 1-D [B,C,W]; returns the rank. */
+static int pool_shapes(const pool_case *pc, int OH, int OW, int *xs, int *ys) {
+    xs[0] = ys[0] = pc->B, xs[1] = ys[1] = pc->C;
+    if (pc->one_d) {
+        xs[2] = pc->W, ys[2] = OW;
+        return 3;
+    }
+    xs[2] = pc->H, xs[3] = pc->W, ys[2] = OH, ys[3] = OW;
+    return 4;
+}
+
+static void pool_case_run(mdl_arena *ar, const pool_case *pc, int is_max, uint64_t seed) {
+    const int sh = pool_stride(pc->sh, pc->kh), sw = pool_stride(pc->sw, pc->kw);
+    const int OH = ref_windows(pc->H, pc->kh, sh, pc->ph, pool_dilation(pc->dh), pc->ceil_mode);
+    const int OW = ref_windows(pc->W, pc->kw, sw, pc->pw, pool_dilation(pc->dw), pc->ceil_mode);
+    const size_t nx = (size_t)pc->B * pc->C * pc->H * pc->W, ny = (size_t)pc->B * pc->C * OH * OW;
+    mdl_scalar *xv = (mdl_scalar *)xmalloc(nx * sizeof(mdl_scalar));
+    mdl_scalar *dyv = (mdl_scalar *)xmalloc(ny * sizeof(mdl_scalar));
+    pool_ref r;
+    int xs[4], ys[4], nd, kn;
+    char ctx[200];
+    mdl_rng rng;
+    r.OH = OH, r.OW = OW, r.div = NULL;
+    r.y = (double *)xmalloc(ny * sizeof(double));
+    r.ym = (double *)xmalloc(ny * sizeof(double));
+    r.dx = (double *)xmalloc(nx * sizeof(double));
+    r.dxm = (double *)xmalloc(nx * sizeof(double));
+    mdl_rng_seed(&rng, seed);
+    if (is_max) distinct_values(xv, nx, &rng);
+    else fill(xv, nx, &rng, 0);
+    fill(dyv, ny, &rng, 0);
+    pool_reference(pc, is_max, xv, dyv, &r);
+    nd = pool_shapes(pc, OH, OW, xs, ys);
     for (kn = 0; kn < N_KERNELS; kn++) { /* pooling uses no GEMM; run anyway, it is cheap */
         mdl_tensor *x, *out, *dy;
+        char c0[160];
         if (!mdl_set_gemm_kernel(kernels[kn])) continue;
-        snprintf(ctx, sizeof ctx, "%s x [%d,%d,%d,%d] k%d s%d p%d [kernel %s]",
-                 is_max ? "mdl_max_pool2d" : "mdl_avg_pool2d", pc->B, pc->C, pc->H, pc->W, k,
-                 pc->s, p, kernels[kn]);
-        x = leaf(ar, 4, xs, xv, 1);
-        out = is_max ? mdl_max_pool2d(ar, x, k, pc->s, p) : mdl_avg_pool2d(ar, x, k, pc->s, p);
-        CHECK(out && shape_is(out, 4, ys), "%s: NULL or wrong shape (%s)", ctx, mdl_last_error());
-        if (out && shape_is(out, 4, ys)) {
-            /* max: exact. avg: the window sum has up to k*k terms, then one division. */
-            compare(ctx, "y", out->data, y, ym, ny, (double)k * k + 1, is_max);
+        pool_ctx(c0, sizeof c0, pc, is_max);
+        snprintf(ctx, sizeof ctx, "%s [kernel %s]", c0, kernels[kn]);
+        x = leaf(ar, nd, xs, xv, 1);
+        out = pool_call(ar, pc, is_max, x);
+        CHECK(out && shape_is(out, nd, ys), "%s: NULL or wrong shape, want %dx%d (%s)", ctx, OH,
+              OW, mdl_last_error());
+        if (out && shape_is(out, nd, ys)) {
+            /* max: exact. avg: the window sum has up to kh*kw terms, then one division. */
+            compare(ctx, "y", out->data, r.y, r.ym, ny, (double)pc->kh * pc->kw + 1, is_max);
             if (is_max && kn == 0) { /* x without a gradient: no positions kept, the same y */
-                mdl_tensor *x0 = leaf(ar, 4, xs, xv, 0);
-                mdl_tensor *y0 = x0 ? mdl_max_pool2d(ar, x0, k, pc->s, p) : NULL;
+                mdl_tensor *x0 = leaf(ar, nd, xs, xv, 0);
+                mdl_tensor *y0 = x0 ? pool_call(ar, pc, is_max, x0) : NULL;
                 CHECK(y0 && y0->node == NULL &&
                           memcmp(y0->data, out->data, ny * sizeof(mdl_scalar)) == 0,
                       "%s: y of an x without gradient differs from y of one with", ctx);
             }
-            if (!is_max) { /* the corners, by hand: (sum of the in-image values) / (k*k) */
-                int ylo = -p, xlo = -p, yhi = (OH - 1) * s - p, xhi = (OW - 1) * s - p;
-                double c00 = 0, c11 = 0;
-                for (i = 0; i < k; i++)
-                    for (j = 0; j < k; j++) {
-                        if (ylo + i >= 0 && ylo + i < pc->H && xlo + j >= 0 && xlo + j < pc->W)
-                            c00 += xv[(ylo + i) * pc->W + xlo + j];
-                        if (yhi + i >= 0 && yhi + i < pc->H && xhi + j >= 0 && xhi + j < pc->W)
-                            c11 += xv[(yhi + i) * pc->W + xhi + j];
-                    }
-                CHECK_NEAR(out->data[0], c00 / (k * k), 1e-6, "avg pool top-left corner");
-                CHECK_NEAR(out->data[(size_t)OH * OW - 1], c11 / (k * k), 1e-6,
-                           "avg pool bottom-right corner");
-            }
-            dy = mdl_from_array(ar, 4, ys, dyv);
+            dy = mdl_from_array(ar, nd, ys, dyv);
             CHECK(dy && mdl_backward_with(out, dy) == MDL_OK, "%s: backward_with: %s", ctx,
                   mdl_last_error());
-            /* each dx element sums at most k*k window contributions (and each a product) */
-            compare(ctx, "dx", x->grad, dx, dxm, nx, (double)k * k + 2, 0);
+            /* each dx element sums at most kh*kw window contributions (and each a quotient) */
+            compare(ctx, "dx", x->grad, r.dx, r.dxm, nx, (double)pc->kh * pc->kw + 2, 0);
         }
         mdl_arena_reset(ar);
     }
     mdl_set_gemm_kernel("auto");
-    free(xv), free(dyv), free(y), free(ym), free(dx), free(dxm);
+    free(xv), free(dyv), free(r.y), free(r.ym), free(r.dx), free(r.dxm);
 }
 
 /* At a tie the gradient of an output goes to exactly one of the tied elements: with dy = 1 every
@@ -562,18 +646,25 @@ static void pool_case_run(mdl_arena *ar, const pool_case *pc, int is_max, uint64
    and whatever got gradient holds its window's maximum. A plane of -5 with padding: the padding
    is -inf, so every output is -5, not 0. */
 static void test_max_pool_ties(mdl_arena *ar) {
+    /* B C H W kh kw sh sw ph pw dh dw ceil excl ops 1-D */
     static const pool_case cases[] = {
-        {2, 2, 7, 5, 3, 1, 0}, {2, 2, 7, 5, 3, 2, 1}, {1, 3, 6, 6, 2, 0, 0}, {1, 1, 5, 4, 3, 1, 1},
+        {2, 2, 7, 5, 3, 3, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0},
+        {2, 2, 7, 5, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0},
+        {1, 3, 6, 6, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0},
+        {1, 1, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
+        {1, 2, 7, 8, 3, 2, 2, 2, 1, 1, 2, 1, 1, 0, 1, 0}, /* dilation, ceil_mode */
     };
     int c;
     for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
         const pool_case *pc = &cases[c];
-        const int s = pc->s ? pc->s : pc->k;
-        const int OH = (pc->H + 2 * pc->p - pc->k) / s + 1;
-        const int OW = (pc->W + 2 * pc->p - pc->k) / s + 1;
+        const int sh = pool_stride(pc->sh, pc->kh), sw = pool_stride(pc->sw, pc->kw);
+        const int dh = pool_dilation(pc->dh), dw = pool_dilation(pc->dw);
+        const int OH = ref_windows(pc->H, pc->kh, sh, pc->ph, dh, pc->ceil_mode);
+        const int OW = ref_windows(pc->W, pc->kw, sw, pc->pw, dw, pc->ceil_mode);
         int xs[4], ys[4], pattern, pass;
-        xs[0] = pc->B, xs[1] = pc->C, xs[2] = pc->H, xs[3] = pc->W;
-        ys[0] = pc->B, ys[1] = pc->C, ys[2] = OH, ys[3] = OW;
+        char ctx[160];
+        pool_ctx(ctx, sizeof ctx, pc, 1);
+        pool_shapes(pc, OH, OW, xs, ys);
         for (pattern = 0; pattern < 2; pattern++) {
             mdl_tensor *x = mdl_zeros(ar, 4, xs), *y, *dy;
             size_t n, i;
@@ -587,8 +678,8 @@ static void test_max_pool_ties(mdl_arena *ar) {
                 x->data[i] = pattern ? (mdl_scalar)-5 : (mdl_scalar)((row / 2 + col / 2) % 2);
             }
             mdl_set_requires_grad(x, 1);
-            y = mdl_max_pool2d(ar, x, pc->k, pc->s, pc->p);
-            CHECK(y && shape_is(y, 4, ys), "max_pool2d ties case %d: NULL or wrong shape", c);
+            y = pool_call(ar, pc, 1, x);
+            CHECK(y && shape_is(y, 4, ys), "%s ties: NULL or wrong shape", ctx);
             if (!y || !shape_is(y, 4, ys)) {
                 mdl_arena_reset(ar);
                 continue;
@@ -596,8 +687,8 @@ static void test_max_pool_ties(mdl_arena *ar) {
             if (pattern) {
                 for (i = 0; i < y->numel; i++)
                     if (y->data[i] != -5) bad++;
-                CHECK(bad == 0, "max_pool2d of all -5, k%d s%d p%d: %d outputs are not -5 "
-                      "(padding must count as -inf)", pc->k, pc->s, pc->p, bad);
+                CHECK(bad == 0, "%s of all -5: %d outputs are not -5 (padding must count as "
+                      "-inf)", ctx, bad);
                 bad = 0;
             }
             dy = mdl_ones(ar, 4, ys);
@@ -612,11 +703,10 @@ static void test_max_pool_ties(mdl_arena *ar) {
                 total += g;
                 if (g < 0 || g != floor(g)) bad++;
             }
-            CHECK(bad == 0, "max_pool2d ties k%d s%d p%d pattern %d: %d gradients are not whole "
-                  "numbers (a tie split)", pc->k, pc->s, pc->p, pattern, bad);
-            CHECK(total == (double)y->numel, "max_pool2d ties k%d s%d p%d pattern %d: dx adds up "
-                  "to %g, want %zu (one element per output)", pc->k, pc->s, pc->p, pattern, total,
-                  y->numel);
+            CHECK(bad == 0, "%s ties, pattern %d: %d gradients are not whole numbers (a tie "
+                  "split)", ctx, pattern, bad);
+            CHECK(total == (double)y->numel, "%s ties, pattern %d: dx adds up to %g, want %zu "
+                  "(one element per output)", ctx, pattern, total, y->numel);
             /* whatever got gradient is the maximum of a window it is in */
             bad = 0;
             {
@@ -627,9 +717,10 @@ static void test_max_pool_ties(mdl_arena *ar) {
                         for (ox = 0; ox < OW; ox++) {
                             double best = -HUGE_VAL;
                             for (pass = 0; pass < 2; pass++)
-                                for (a = 0; a < pc->k; a++)
-                                    for (e = 0; e < pc->k; e++) {
-                                        int iy = oy * s - pc->p + a, ix = ox * s - pc->p + e;
+                                for (a = 0; a < pc->kh; a++)
+                                    for (e = 0; e < pc->kw; e++) {
+                                        int iy = oy * sh - pc->ph + a * dh;
+                                        int ix = ox * sw - pc->pw + e * dw;
                                         size_t xi;
                                         if (iy < 0 || iy >= pc->H || ix < 0 || ix >= pc->W)
                                             continue;
@@ -642,7 +733,7 @@ static void test_max_pool_ties(mdl_arena *ar) {
                     if (x->grad[i] > 0 && !is_max[i]) bad++;
                 free(is_max);
             }
-            CHECK(bad == 0, "max_pool2d ties: %d non-maximal elements got gradient", bad);
+            CHECK(bad == 0, "%s ties: %d non-maximal elements got gradient", ctx, bad);
             mdl_arena_reset(ar);
         }
     }
@@ -650,20 +741,300 @@ static void test_max_pool_ties(mdl_arena *ar) {
 
 static void test_pooling(mdl_arena *ar) {
     static const pool_case cases[] = {
-        /* B  C  H  W  k  s  p */
-        {2, 3, 7, 5, 2, 0, 0},   /* kernel 2, stride = kernel; odd sizes drop the last row/col */
-        {4, 6, 28, 28, 2, 0, 0}, /* LeNet's pooling */
-        {2, 3, 7, 5, 3, 2, 1},   /* kernel 3 stride 2 padding 1 */
-        {2, 2, 6, 7, 3, 1, 0},   /* overlapping windows: gradients add up */
-        {1, 2, 5, 5, 3, 1, 1},   /* overlapping, padded */
-        {1, 1, 4, 3, 2, 1, 1},
-        {2, 1, 9, 11, 4, 3, 2},  /* padding = kernel / 2 (the largest allowed) */
+        /* B  C  H  W kh kw sh sw ph pw dh dw ceil excl ops 1-D */
+        {2, 3, 7, 5, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0},   /* stride = kernel; odd: floor */
+        {4, 6, 28, 28, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0}, /* LeNet's pooling */
+        {2, 3, 7, 5, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, 3, 0},   /* kernel 3 stride 2 padding 1 */
+        {2, 2, 6, 7, 3, 3, 1, 1, 0, 0, 0, 0, 0, 0, 3, 0},   /* overlapping: gradients add up */
+        {1, 2, 5, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 3, 0},   /* overlapping, padded */
+        {1, 1, 4, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 3, 0},
+        {2, 1, 9, 11, 4, 4, 3, 3, 2, 2, 0, 0, 0, 0, 3, 0},  /* padding = kernel / 2, the most */
+        /* per-axis kernel, stride and padding (the pairs of mdl_pool_opts) */
+        {2, 2, 7, 6, 3, 2, 2, 1, 1, 0, 0, 0, 0, 0, 3, 0},
+        {1, 2, 5, 9, 1, 4, 0, 0, 0, 2, 0, 0, 0, 0, 3, 0},   /* stride = kernel, per axis */
+        /* dilation (max only) */
+        {1, 2, 9, 8, 3, 3, 1, 1, 1, 1, 2, 2, 0, 0, 1, 0},
+        {2, 1, 10, 9, 3, 2, 2, 1, 0, 1, 3, 1, 0, 0, 1, 0},
+        /* ceil_mode: without padding, with padding, dropping a window that would start in the
+           padding, one that hangs past the padded edge, with dilation */
+        {2, 2, 7, 9, 2, 2, 0, 0, 0, 0, 0, 0, 1, 0, 3, 0},
+        {2, 2, 8, 11, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0, 3, 0},
+        {1, 2, 5, 6, 2, 2, 3, 3, 1, 1, 0, 0, 1, 0, 3, 0},
+        {1, 2, 5, 6, 4, 4, 3, 3, 2, 2, 0, 0, 1, 0, 3, 0},
+        {1, 2, 11, 9, 2, 2, 2, 2, 1, 1, 3, 1, 1, 0, 1, 0},
+        {2, 2, 8, 10, 2, 2, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0},  /* even: still the 2x2 loop */
+        /* exclude_padding (avg only), alone and with ceil_mode and per-axis pairs */
+        {2, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0, 0, 0, 1, 2, 0},
+        {2, 2, 8, 11, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 0},
+        {1, 2, 5, 6, 4, 4, 3, 3, 2, 2, 0, 0, 1, 1, 2, 0},
+        {2, 2, 6, 9, 2, 4, 1, 3, 1, 2, 0, 0, 1, 1, 2, 0},
+        /* 1-D: x [B,C,L] */
+        {2, 3, 1, 13, 1, 3, 1, 2, 0, 1, 1, 0, 1, 0, 3, 1},
+        {2, 3, 1, 12, 1, 2, 1, 1, 0, 0, 1, 3, 0, 0, 1, 1},
+        {2, 3, 1, 14, 1, 3, 1, 0, 0, 0, 1, 0, 0, 0, 3, 1},
+        {2, 3, 1, 11, 1, 4, 1, 3, 0, 2, 1, 0, 1, 1, 2, 1},
+        {2, 3, 1, 16, 1, 2, 1, 0, 0, 0, 1, 0, 0, 0, 3, 1},
     };
     int c, is_max;
     for (is_max = 0; is_max < 2; is_max++)
         for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
-            pool_case_run(ar, &cases[c], is_max, 3000 + (uint64_t)(c * 2 + is_max));
+            if (cases[c].ops & (is_max ? 1 : 2))
+                pool_case_run(ar, &cases[c], is_max, 3000 + (uint64_t)(c * 2 + is_max));
     test_max_pool_ties(ar);
+}
+
+/* Average pooling of ones: each output is (pixels of x in the window) / N, two small whole
+   numbers and one division, computed here in float as the library must: equal to the bit, so
+   a divisor off by one anywhere fails. Every padding up to half the kernel, with and without
+   ceil_mode and exclude_padding, on sizes where ceil_mode adds windows that hang past the
+   padded edge. The gradient of sum(y) is checked too: each pixel gets 1/N from each window. */
+static void test_avg_pool_divisors(mdl_arena *ar) {
+    static const int geo[][5] = {/* H W kh kw s */
+                                 {5, 6, 4, 3, 3}, {7, 4, 3, 3, 2}, {4, 9, 2, 4, 3},
+                                 {6, 5, 5, 2, 4}, {3, 3, 2, 2, 2}};
+    int g, ph, pw, ceil_mode, exclude, bad = 0, runs = 0;
+    for (g = 0; g < (int)(sizeof geo / sizeof geo[0]); g++)
+        for (ph = 0; 2 * ph <= geo[g][2]; ph++)
+            for (pw = 0; 2 * pw <= geo[g][3]; pw++)
+                for (ceil_mode = 0; ceil_mode < 2; ceil_mode++)
+                    for (exclude = 0; exclude < 2; exclude++) {
+                        pool_case pc;
+                        pool_ref r;
+                        int xs[4], ys[4];
+                        size_t nx, ny, i;
+                        mdl_scalar *ones, *dyv;
+                        mdl_tensor *x, *y;
+                        char ctx[160];
+                        memset(&pc, 0, sizeof pc);
+                        pc.B = 1, pc.C = 2, pc.H = geo[g][0], pc.W = geo[g][1];
+                        pc.kh = geo[g][2], pc.kw = geo[g][3], pc.sh = pc.sw = geo[g][4];
+                        pc.ph = ph, pc.pw = pw, pc.ceil_mode = ceil_mode, pc.exclude = exclude;
+                        pc.ops = 2;
+                        r.OH = ref_windows(pc.H, pc.kh, pc.sh, ph, 1, ceil_mode);
+                        r.OW = ref_windows(pc.W, pc.kw, pc.sw, pw, 1, ceil_mode);
+                        if (r.OH < 1 || r.OW < 1) continue;
+                        pool_ctx(ctx, sizeof ctx, &pc, 0);
+                        nx = (size_t)pc.C * pc.H * pc.W, ny = (size_t)pc.C * r.OH * r.OW;
+                        ones = (mdl_scalar *)xmalloc(nx * sizeof(mdl_scalar));
+                        dyv = (mdl_scalar *)xmalloc(ny * sizeof(mdl_scalar));
+                        for (i = 0; i < nx; i++) ones[i] = 1;
+                        for (i = 0; i < ny; i++) dyv[i] = 1;
+                        r.y = (double *)xmalloc(ny * sizeof(double));
+                        r.ym = (double *)xmalloc(ny * sizeof(double));
+                        r.dx = (double *)xmalloc(nx * sizeof(double));
+                        r.dxm = (double *)xmalloc(nx * sizeof(double));
+                        r.div = (int *)xmalloc(ny * sizeof(int));
+                        pool_reference(&pc, 0, ones, dyv, &r);
+                        pool_shapes(&pc, r.OH, r.OW, xs, ys);
+                        x = leaf(ar, 4, xs, ones, 1);
+                        y = pool_call(ar, &pc, 0, x);
+                        CHECK(y && shape_is(y, 4, ys), "%s: NULL or wrong shape, want %dx%d",
+                              ctx, r.OH, r.OW);
+                        if (y && shape_is(y, 4, ys)) {
+                            for (i = 0; i < ny; i++) { /* r.y * N: the pixels in the window */
+                                mdl_scalar want = (mdl_scalar)(int)(r.y[i] * r.div[i] + 0.5) /
+                                                  (mdl_scalar)r.div[i];
+                                if (y->data[i] != want) {
+                                    if (bad < 4)
+                                        fprintf(stderr, "  %s: y[%zu] = %.9g, want %.9g "
+                                                "(divisor %d)\n", ctx, i, (double)y->data[i],
+                                                (double)want, r.div[i]);
+                                    bad++;
+                                }
+                            }
+                            mdl_backward(mdl_sum(ar, y, MDL_ALL, 0));
+                            compare(ctx, "dx of sum(y)", x->grad, r.dx, r.dxm, nx,
+                                    (double)pc.kh * pc.kw + 2, 0);
+                        }
+                        runs++;
+                        free(ones), free(dyv), free(r.y), free(r.ym), free(r.dx), free(r.dxm);
+                        free(r.div);
+                        mdl_arena_reset(ar);
+                    }
+    CHECK(bad == 0, "avg pooling of ones: %d outputs with a wrong divisor", bad);
+    CHECK(runs > 100, "avg pooling divisors: only %d runs", runs);
+}
+
+/* Values PyTorch 1.13 gives (F.avg_pool2d, F.avg_pool1d, F.max_pool1d, recomputed by hand in
+   the comments), and the output sizes of the examples in PyTorch's documentation. */
+static void test_pool_pytorch_values(mdl_arena *ar) {
+    /* avg_pool2d(ones [1,1,5,6], (4,3), stride (3,2), padding (2,1), ceil_mode=True): rows
+       windows from -2, 1, 4 hold 2, 4, 1 pixels of 4, 4, 3 in the padded input (the last cut
+       at 5 + 2), columns from -1, 1, 3, 5 hold 2, 3, 3, 1 of 3, 3, 3, 2 */
+    static const double include[12] = {1 / 3., 1 / 2., 1 / 2., 1 / 4., 2 / 3., 1, 1, 1 / 2.,
+                                       2 / 9., 1 / 3., 1 / 3., 1 / 6.};
+    static const mdl_scalar seven[7] = {1, 2, 3, 4, 5, 6, 7};
+    int s4[4] = {1, 1, 5, 6}, s3[3] = {1, 1, 7}, i, bad = 0;
+    mdl_pool_opts o;
+    mdl_tensor *x, *y, *z;
+    memset(&o, 0, sizeof o);
+    o.kernel_hw[0] = 4, o.kernel_hw[1] = 3;
+    o.stride_hw[0] = 3, o.stride_hw[1] = 2;
+    o.padding_hw[0] = 2, o.padding_hw[1] = 1;
+    o.ceil_mode = 1;
+    x = mdl_ones(ar, 4, s4);
+    y = mdl_avg_pool2d(ar, x, 0, &o);
+    o.exclude_padding = 1;
+    z = mdl_avg_pool2d(ar, x, 0, &o);
+    CHECK(y && z && y->shape[2] == 3 && y->shape[3] == 4 && z->numel == 12,
+          "avg_pool2d ceil_mode [1,1,5,6] -> [1,1,3,4]");
+    if (y && z && y->numel == 12 && z->numel == 12)
+        for (i = 0; i < 12; i++) {
+            if (y->data[i] != (mdl_scalar)include[i]) bad++;
+            if (z->data[i] != 1) bad++; /* exclude_padding: a mean of ones */
+        }
+    CHECK(bad == 0, "avg_pool2d ceil_mode with padding: %d values differ from PyTorch's", bad);
+
+    /* x = 1..7 at positions 0..6: avg_pool1d(x, 3, stride 2) = 2, 4, 6 (PyTorch's AvgPool1d
+       example); max_pool1d(x, 3, 2, padding 1, ceil_mode=True) = 2, 4, 6, 7 (the last window,
+       6..8, holds x[6] alone); avg_pool1d(x, 4, 3, padding 2, ceil_mode=True): windows -2..1,
+       1..4, 4..7 (all inside the padded -2..8) sum 3, 14, 18, over 4 each, or with
+       exclude_padding over 2, 4, 3 */
+    x = mdl_from_array(ar, 3, s3, seven);
+    memset(&o, 0, sizeof o);
+    o.stride = 2;
+    y = mdl_avg_pool1d(ar, x, 3, &o);
+    CHECK(y && y->ndim == 3 && y->shape[2] == 3 && y->data[0] == 2 && y->data[1] == 4 &&
+              y->data[2] == 6, "avg_pool1d(1..7, 3, stride 2) must be 2, 4, 6");
+    o.padding = 1, o.ceil_mode = 1;
+    y = mdl_max_pool1d(ar, x, 3, &o);
+    CHECK(y && y->shape[2] == 4 && y->data[0] == 2 && y->data[1] == 4 && y->data[2] == 6 &&
+              y->data[3] == 7, "max_pool1d(1..7, 3, 2, padding 1, ceil_mode) must be 2, 4, 6, 7");
+    o.stride = 3, o.padding = 2;
+    y = mdl_avg_pool1d(ar, x, 4, &o);
+    o.exclude_padding = 1;
+    z = mdl_avg_pool1d(ar, x, 4, &o);
+    CHECK(y && z && y->shape[2] == 3 && z->shape[2] == 3 && y->data[0] == 0.75f &&
+              y->data[1] == 3.5f && y->data[2] == 4.5f && z->data[0] == 1.5f &&
+              z->data[1] == 3.5f && z->data[2] == 6,
+          "avg_pool1d(1..7, 4, 3, padding 2, ceil_mode): 0.75 3.5 4.5, excluding padding "
+          "1.5 3.5 6");
+
+    /* the documentation's examples: shapes only */
+    {
+        int s2d[4] = {20, 16, 50, 32}, s1d[3] = {20, 16, 50}, sa[4] = {1, 64, 8, 9};
+        int sb[4] = {1, 64, 10, 9}, is_max;
+        mdl_tensor *big = mdl_zeros(ar, 4, s2d), *seq = mdl_zeros(ar, 3, s1d);
+        for (is_max = 0; is_max < 2; is_max++) {
+            const char *name = is_max ? "MaxPool2d" : "AvgPool2d";
+            memset(&o, 0, sizeof o);
+            o.stride = 2; /* nn.MaxPool2d(3, stride=2): [20,16,24,15] */
+            y = is_max ? mdl_max_pool2d(ar, big, 3, &o) : mdl_avg_pool2d(ar, big, 3, &o);
+            CHECK(y && y->shape[0] == 20 && y->shape[1] == 16 && y->shape[2] == 24 &&
+                      y->shape[3] == 15, "%s(3, stride=2) of [20,16,50,32] must be [20,16,24,15]",
+                  name);
+            memset(&o, 0, sizeof o); /* nn.MaxPool2d((3, 2), stride=(2, 1)): [20,16,24,31] */
+            o.kernel_hw[0] = 3, o.kernel_hw[1] = 2, o.stride_hw[0] = 2, o.stride_hw[1] = 1;
+            y = is_max ? mdl_max_pool2d(ar, big, 0, &o) : mdl_avg_pool2d(ar, big, 0, &o);
+            CHECK(y && y->shape[2] == 24 && y->shape[3] == 31,
+                  "%s((3, 2), stride=(2, 1)) of [20,16,50,32] must be [20,16,24,31]", name);
+        }
+        memset(&o, 0, sizeof o); /* nn.MaxPool1d(3, stride=2) of [20,16,50]: [20,16,24] */
+        o.stride = 2;
+        y = mdl_max_pool1d(ar, seq, 3, &o);
+        CHECK(y && y->ndim == 3 && y->shape[0] == 20 && y->shape[1] == 16 && y->shape[2] == 24,
+              "MaxPool1d(3, stride=2) of [20,16,50] must be [20,16,24]");
+        y = mdl_adaptive_avg_pool2d(ar, mdl_zeros(ar, 4, sa), 5, 7);
+        CHECK(y && y->shape[1] == 64 && y->shape[2] == 5 && y->shape[3] == 7,
+              "AdaptiveAvgPool2d((5, 7)) of [1,64,8,9] must be [1,64,5,7]");
+        y = mdl_adaptive_avg_pool2d(ar, mdl_zeros(ar, 4, sb), 7, 7);
+        CHECK(y && y->shape[2] == 7 && y->shape[3] == 7,
+              "AdaptiveAvgPool2d(7) of [1,64,10,9] must be [1,64,7,7]");
+    }
+    mdl_arena_reset(ar);
+}
+
+/* Max pooling whose window has no pixel of x, which only dilation can make (x of length 1,
+   kernel 2, padding 1, dilation 2 reads positions -1 and 1): -inf, as PyTorch, and no
+   gradient anywhere. */
+static void test_max_pool_empty_window(mdl_arena *ar) {
+    static const mdl_scalar v[2] = {5, 7};
+    int s[3] = {1, 2, 1};
+    mdl_pool_opts o;
+    mdl_tensor *x = mdl_from_array(ar, 3, s, v), *y, *dy = mdl_ones(ar, 3, s);
+    memset(&o, 0, sizeof o);
+    o.stride = 1, o.padding = 1, o.dilation = 2;
+    mdl_set_requires_grad(x, 1);
+    y = mdl_max_pool1d(ar, x, 2, &o);
+    CHECK(y && y->numel == 2 && isinf(y->data[0]) && y->data[0] < 0 && isinf(y->data[1]),
+          "max_pool1d of a window outside x must give -inf");
+    CHECK(y && dy && mdl_backward_with(y, dy) == MDL_OK, "backward_with: %s", mdl_last_error());
+    CHECK(x->grad && x->grad[0] == 0 && x->grad[1] == 0,
+          "max_pool1d: a window outside x passes no gradient");
+    mdl_arena_reset(ar);
+}
+
+/* Adaptive average pooling against windows read one by one (floor(i H / OH) .. ceil((i + 1) H
+   / OH) - 1, computed here with doubles), forward and backward; and when the sizes divide, the
+   same values as avg_pool2d with kernel = stride = H / OH, to the bit. */
+static void test_adaptive_pool(mdl_arena *ar) {
+    static const int cases[][6] = {/* B C H W OH OW */
+                                   {2, 3, 8, 9, 5, 7}, {1, 2, 10, 9, 7, 7}, {2, 2, 12, 8, 3, 4},
+                                   {2, 3, 7, 5, 1, 1}, {1, 2, 3, 4, 5, 6}, {3, 1, 6, 6, 4, 6},
+                                   {1, 1, 1, 9, 1, 2}};
+    int c;
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        const int B = cases[c][0], C = cases[c][1], H = cases[c][2], W = cases[c][3];
+        const int OH = cases[c][4], OW = cases[c][5];
+        const size_t nx = (size_t)B * C * H * W, ny = (size_t)B * C * OH * OW;
+        mdl_scalar *xv = (mdl_scalar *)xmalloc(nx * sizeof(mdl_scalar));
+        mdl_scalar *dyv = (mdl_scalar *)xmalloc(ny * sizeof(mdl_scalar));
+        double *y = (double *)xmalloc(ny * sizeof(double));
+        double *ym = (double *)xmalloc(ny * sizeof(double));
+        double *dx = (double *)xmalloc(nx * sizeof(double));
+        double *dxm = (double *)xmalloc(nx * sizeof(double));
+        int xs[4], ys[4], bc, oy, ox, iy, ix, most = 0;
+        char ctx[120];
+        mdl_rng rng;
+        mdl_tensor *x, *out, *dy;
+        mdl_rng_seed(&rng, 5000 + (uint64_t)c);
+        fill(xv, nx, &rng, 0);
+        fill(dyv, ny, &rng, 0);
+        for (bc = 0; bc < B * C; bc++)
+            for (oy = 0; oy < OH; oy++)
+                for (ox = 0; ox < OW; ox++) {
+                    const int y0 = (int)floor((double)oy * H / OH);
+                    const int y1 = (int)ceil((double)(oy + 1) * H / OH);
+                    const int x0 = (int)floor((double)ox * W / OW);
+                    const int x1 = (int)ceil((double)(ox + 1) * W / OW);
+                    const int n = (y1 - y0) * (x1 - x0);
+                    const size_t yi = ((size_t)bc * OH + oy) * OW + ox;
+                    double sum = 0, mag = 0;
+                    if (n > most) most = n;
+                    for (iy = y0; iy < y1; iy++)
+                        for (ix = x0; ix < x1; ix++) {
+                            const size_t xi = ((size_t)bc * H + iy) * W + ix;
+                            sum += xv[xi], mag += fabs((double)xv[xi]);
+                            dx[xi] += (double)dyv[yi] / n;
+                            dxm[xi] += fabs((double)dyv[yi]) / n;
+                        }
+                    y[yi] = sum / n, ym[yi] = mag / n;
+                }
+        xs[0] = ys[0] = B, xs[1] = ys[1] = C, xs[2] = H, xs[3] = W, ys[2] = OH, ys[3] = OW;
+        snprintf(ctx, sizeof ctx, "mdl_adaptive_avg_pool2d [%d,%d,%d,%d] -> %dx%d", B, C, H, W,
+                 OH, OW);
+        x = leaf(ar, 4, xs, xv, 1);
+        out = mdl_adaptive_avg_pool2d(ar, x, OH, OW);
+        CHECK(out && shape_is(out, 4, ys), "%s: NULL or wrong shape (%s)", ctx, mdl_last_error());
+        if (out && shape_is(out, 4, ys)) {
+            compare(ctx, "y", out->data, y, ym, ny, (double)most + 1, 0);
+            if (H % OH == 0 && W % OW == 0) { /* avg_pool2d's windows: the same to the bit */
+                mdl_pool_opts o;
+                mdl_tensor *a;
+                memset(&o, 0, sizeof o);
+                o.kernel_hw[0] = H / OH, o.kernel_hw[1] = W / OW;
+                a = mdl_avg_pool2d(ar, leaf(ar, 4, xs, xv, 0), 0, &o);
+                CHECK(a && a->numel == ny && memcmp(a->data, out->data, ny * sizeof *a->data) == 0,
+                      "%s: differs from avg_pool2d with kernel %dx%d", ctx, H / OH, W / OW);
+            }
+            dy = mdl_from_array(ar, 4, ys, dyv);
+            CHECK(dy && mdl_backward_with(out, dy) == MDL_OK, "%s: backward: %s", ctx,
+                  mdl_last_error());
+            compare(ctx, "dx", x->grad, dx, dxm, nx, (double)most + 2, 0);
+        }
+        mdl_arena_reset(ar);
+        free(xv), free(dyv), free(y), free(ym), free(dx), free(dxm);
+    }
 }
 
 /* ---- contract errors ---- */
@@ -784,32 +1155,117 @@ static void test_errors(mdl_arena *ar) {
     expect_error("conv1d bias [15]", mdl_conv1d(ar, x1, w1, b15, NULL), MDL_ERR_SHAPE,
                  "mdl_conv1d", "[15]", NULL);
 
-    expect_error("max_pool2d x rank 3", mdl_max_pool2d(ar, x3, 2, 0, 0), MDL_ERR_SHAPE,
+    expect_error("max_pool2d x rank 3", mdl_max_pool2d(ar, x3, 2, NULL), MDL_ERR_SHAPE,
                  "mdl_max_pool2d", "[4,6,14]", NULL);
-    expect_error("avg_pool2d x rank 3", mdl_avg_pool2d(ar, x3, 2, 0, 0), MDL_ERR_SHAPE,
+    expect_error("avg_pool2d x rank 3", mdl_avg_pool2d(ar, x3, 2, NULL), MDL_ERR_SHAPE,
                  "mdl_avg_pool2d", "[4,6,14]", NULL);
-    expect_error("max_pool2d padding 2 > kernel 3 / 2", mdl_max_pool2d(ar, x, 3, 1, 2),
-                 MDL_ERR_ARG, "mdl_max_pool2d", NULL, NULL);
-    expect_error("avg_pool2d padding 2 > kernel 3 / 2", mdl_avg_pool2d(ar, x, 3, 1, 2),
-                 MDL_ERR_ARG, "mdl_avg_pool2d", NULL, NULL);
-    expect_error("max_pool2d padding -1", mdl_max_pool2d(ar, x, 2, 0, -1), MDL_ERR_ARG,
-                 "mdl_max_pool2d", NULL, NULL);
-    expect_error("max_pool2d kernel 0", mdl_max_pool2d(ar, x, 0, 1, 0), MDL_ERR_ARG,
-                 "mdl_max_pool2d", NULL, NULL);
-    expect_error("avg_pool2d stride -1", mdl_avg_pool2d(ar, x, 2, -1, 0), MDL_ERR_ARG,
-                 "mdl_avg_pool2d", NULL, NULL);
-    /* a 6x6 window on a 3x3 input padded by 1 (5x5) does not fit */
-    expect_error("max_pool2d window 6 > padded input 5", mdl_max_pool2d(ar, xp, 6, 1, 1),
-                 MDL_ERR_SHAPE, "mdl_max_pool2d", "[1,1,3,3]", NULL);
-    expect_error("avg_pool2d window 6 > padded input 5", mdl_avg_pool2d(ar, xp, 6, 1, 1),
-                 MDL_ERR_SHAPE, "mdl_avg_pool2d", "[1,1,3,3]", NULL);
-    /* ... and a 5x5 window fits it exactly: one output */
+    expect_error("max_pool1d x rank 4", mdl_max_pool1d(ar, x, 2, NULL), MDL_ERR_SHAPE,
+                 "mdl_max_pool1d", "[4,6,14,14]", "[B,C,L]");
+    expect_error("avg_pool1d x rank 4", mdl_avg_pool1d(ar, x, 2, NULL), MDL_ERR_SHAPE,
+                 "mdl_avg_pool1d", "[4,6,14,14]", "[B,C,L]");
+    expect_error("max_pool2d padding 2 > kernel 3 / 2",
+                 mdl_max_pool2d(ar, x, 3, pool_opts(1, 2, 0, 0, 0)), MDL_ERR_ARG,
+                 "mdl_max_pool2d", "padding 2,2", "half the kernel");
+    expect_error("avg_pool2d padding 2 > kernel 3 / 2",
+                 mdl_avg_pool2d(ar, x, 3, pool_opts(1, 2, 0, 0, 0)), MDL_ERR_ARG,
+                 "mdl_avg_pool2d", "padding 2,2", "half the kernel");
+    expect_error("avg_pool1d padding 3 > kernel 5 / 2",
+                 mdl_avg_pool1d(ar, x1, 5, pool_opts(0, 3, 0, 0, 0)), MDL_ERR_ARG,
+                 "mdl_avg_pool1d", "kernel 5, stride 5, padding 3", NULL);
+    /* negative values: the message names the op and every setting */
+    expect_error("max_pool2d padding -1", mdl_max_pool2d(ar, x, 2, pool_opts(0, -1, 0, 0, 0)),
+                 MDL_ERR_ARG, "mdl_max_pool2d",
+                 "kernel 2,2, stride 2,2, padding -1,-1, dilation 1,1, ceil_mode 0, "
+                 "exclude_padding 0", "negative");
+    expect_error("avg_pool2d stride -1", mdl_avg_pool2d(ar, x, 2, pool_opts(-1, 0, 0, 0, 0)),
+                 MDL_ERR_ARG, "mdl_avg_pool2d", "stride -1,-1", "negative");
+    expect_error("max_pool2d dilation -2", mdl_max_pool2d(ar, x, 3, pool_opts(1, 0, -2, 0, 0)),
+                 MDL_ERR_ARG, "mdl_max_pool2d", "dilation -2,-2", "negative");
+    expect_error("max_pool2d ceil_mode -1", mdl_max_pool2d(ar, x, 3, pool_opts(0, 0, 0, -1, 0)),
+                 MDL_ERR_ARG, "mdl_max_pool2d", "ceil_mode -1", "negative");
+    expect_error("avg_pool2d exclude_padding -1",
+                 mdl_avg_pool2d(ar, x, 3, pool_opts(0, 0, 0, 0, -1)), MDL_ERR_ARG,
+                 "mdl_avg_pool2d", "exclude_padding -1", "negative");
+    expect_error("max_pool2d kernel -3", mdl_max_pool2d(ar, x, -3, NULL), MDL_ERR_ARG,
+                 "mdl_max_pool2d", "kernel -3,-3", "negative");
+    expect_error("max_pool1d stride -2", mdl_max_pool1d(ar, x1, 3, pool_opts(-2, 0, 0, 0, 0)),
+                 MDL_ERR_ARG, "mdl_max_pool1d",
+                 "kernel 3, stride -2, padding 0, dilation 1, ceil_mode 0, exclude_padding 0",
+                 "negative");
     {
-        mdl_tensor *y = mdl_max_pool2d(ar, xp, 5, 1, 1);
-        CHECK(y && y->numel == 1 && captured_count == 0,
-              "max_pool2d 5x5 window on 3x3 padded by 1 must give one output: %s",
-              captured_message);
+        mdl_pool_opts o;
+        memset(&o, 0, sizeof o); /* a negative value in a pair */
+        o.kernel_hw[0] = 3, o.kernel_hw[1] = 2, o.padding_hw[1] = -1;
+        expect_error("max_pool2d padding_hw 0,-1", mdl_max_pool2d(ar, x, 0, &o), MDL_ERR_ARG,
+                     "mdl_max_pool2d", "kernel 3,2, stride 3,2, padding 0,-1", "negative");
+        memset(&o, 0, sizeof o); /* padding over half the kernel along W only */
+        o.kernel_hw[0] = 3, o.kernel_hw[1] = 2, o.padding_hw[1] = 2;
+        expect_error("avg_pool2d padding_hw 0,2 with kernel_hw 3,2", mdl_avg_pool2d(ar, x, 0, &o),
+                     MDL_ERR_ARG, "mdl_avg_pool2d", "padding 0,2", "half the kernel");
+        memset(&o, 0, sizeof o); /* the window given twice */
+        o.kernel_hw[0] = 3, o.kernel_hw[1] = 2;
+        expect_error("max_pool2d kernel 2 and kernel_hw 3,2", mdl_max_pool2d(ar, x, 2, &o),
+                     MDL_ERR_ARG, "mdl_max_pool2d", "kernel_hw 3,2", NULL);
+        o.kernel_hw[0] = 0; /* half a pair */
+        expect_error("max_pool2d kernel_hw 0,2", mdl_max_pool2d(ar, x, 0, &o), MDL_ERR_ARG,
+                     "mdl_max_pool2d", "kernel 0,2", "at least 1");
+        memset(&o, 0, sizeof o); /* per-axis pairs in 1-D */
+        o.stride_hw[1] = 2;
+        expect_error("max_pool1d given stride_hw", mdl_max_pool1d(ar, x1, 2, &o), MDL_ERR_ARG,
+                     "mdl_max_pool1d", "stride_hw", NULL);
+        memset(&o, 0, sizeof o);
+        o.kernel_hw[0] = 2, o.kernel_hw[1] = 2;
+        expect_error("avg_pool1d given kernel_hw", mdl_avg_pool1d(ar, x1, 0, &o), MDL_ERR_ARG,
+                     "mdl_avg_pool1d", "kernel_hw", NULL);
+        memset(&o, 0, sizeof o); /* dilation for avg: PyTorch's avg pooling has none */
+        o.dilation_hw[0] = 2;
+        expect_error("avg_pool2d dilation_hw 2,0", mdl_avg_pool2d(ar, x, 2, &o), MDL_ERR_ARG,
+                     "mdl_avg_pool2d", "dilation 2,1", "max pooling");
     }
+    expect_error("max_pool2d kernel 0 and no kernel_hw", mdl_max_pool2d(ar, x, 0, NULL),
+                 MDL_ERR_ARG, "mdl_max_pool2d", "kernel 0,0", "kernel_hw");
+    expect_error("max_pool1d kernel 0", mdl_max_pool1d(ar, x1, 0, NULL), MDL_ERR_ARG,
+                 "mdl_max_pool1d", "kernel 0", "at least 1");
+    expect_error("avg_pool1d dilation 2", mdl_avg_pool1d(ar, x1, 2, pool_opts(0, 0, 2, 0, 0)),
+                 MDL_ERR_ARG, "mdl_avg_pool1d", "dilation 2", "max pooling");
+    expect_error("max_pool2d exclude_padding", mdl_max_pool2d(ar, x, 2, pool_opts(0, 0, 0, 0, 1)),
+                 MDL_ERR_ARG, "mdl_max_pool2d", "exclude_padding 1", "average pooling");
+    /* a 6x6 window on a 3x3 input padded by 1 (5x5) does not fit */
+    expect_error("max_pool2d window 6 > padded input 5",
+                 mdl_max_pool2d(ar, xp, 6, pool_opts(1, 1, 0, 0, 0)), MDL_ERR_SHAPE,
+                 "mdl_max_pool2d", "[1,1,3,3]", "kernel 6,6, stride 1,1, padding 1,1");
+    expect_error("avg_pool2d window 6 > padded input 5",
+                 mdl_avg_pool2d(ar, xp, 6, pool_opts(1, 1, 0, 0, 0)), MDL_ERR_SHAPE,
+                 "mdl_avg_pool2d", "[1,1,3,3]", NULL);
+    /* dilation 3 makes a 3x3 window span 7 > 5 */
+    expect_error("max_pool2d dilated window 7 > padded input 5",
+                 mdl_max_pool2d(ar, xp, 3, pool_opts(1, 1, 3, 0, 0)), MDL_ERR_SHAPE,
+                 "mdl_max_pool2d", "[1,1,3,3]", "dilation 3,3");
+    expect_error("max_pool1d window 17 > input 14", mdl_max_pool1d(ar, x1, 17, NULL),
+                 MDL_ERR_SHAPE, "mdl_max_pool1d", "[4,6,14]", "kernel 17");
+    /* ... a 5x5 window fits it exactly: one output; and in ceil_mode a 4x4 window with stride
+       2 fits the 3x3 input without padding: it starts inside x and may hang past (PyTorch
+       gives one output), where floor mode has no room for it */
+    {
+        mdl_tensor *y = mdl_max_pool2d(ar, xp, 5, pool_opts(1, 1, 0, 0, 0));
+        mdl_tensor *yc = mdl_avg_pool2d(ar, xp, 4, pool_opts(2, 0, 0, 1, 0));
+        CHECK(y && y->numel == 1 && yc && yc->numel == 1 && captured_count == 0,
+              "max_pool2d 5x5 window on 3x3 padded by 1, avg 4x4 ceil_mode on 3x3: one output "
+              "each: %s", captured_message);
+    }
+    expect_error("avg_pool2d 4x4 window on 3x3, floor mode",
+                 mdl_avg_pool2d(ar, xp, 4, pool_opts(2, 0, 0, 0, 0)), MDL_ERR_SHAPE,
+                 "mdl_avg_pool2d", "[1,1,3,3]", "ceil_mode 0");
+    expect_error("avg_pool2d 4x4 window on 3x3, ceil_mode, stride 1",
+                 mdl_avg_pool2d(ar, xp, 4, pool_opts(1, 0, 0, 1, 0)), MDL_ERR_SHAPE,
+                 "mdl_avg_pool2d", "[1,1,3,3]", "ceil_mode 1");
+    /* adaptive pooling */
+    expect_error("adaptive_avg_pool2d x rank 3", mdl_adaptive_avg_pool2d(ar, x3, 2, 2),
+                 MDL_ERR_SHAPE, "mdl_adaptive_avg_pool2d", "[4,6,14]", NULL);
+    expect_error("adaptive_avg_pool2d out 0x2", mdl_adaptive_avg_pool2d(ar, x, 0, 2),
+                 MDL_ERR_ARG, "mdl_adaptive_avg_pool2d", "out_h 0, out_w 2", NULL);
+    expect_error("adaptive_avg_pool2d out 3x-1", mdl_adaptive_avg_pool2d(ar, x, 3, -1),
+                 MDL_ERR_ARG, "mdl_adaptive_avg_pool2d", "out_w -1", NULL);
     capture_errors();
     mdl_arena_reset(ar);
 }
@@ -824,7 +1280,7 @@ static void test_pool_nan(mdl_arena *ar) {
     v[4] = (mdl_scalar)NAN;                        /* in the top-left window, not its max */
     x = mdl_from_array(ar, 4, shape, v);
     mdl_set_requires_grad(x, 1);
-    y = mdl_max_pool2d(ar, x, 2, 0, 0);
+    y = mdl_max_pool2d(ar, x, 2, NULL);
     CHECK(y != NULL && y->numel == 4, "max_pool2d of [1,1,4,4]");
     if (!y) return;
     CHECK(isnan(y->data[0]), "a NaN in the window must give NaN, got %g", (double)y->data[0]);
@@ -833,7 +1289,7 @@ static void test_pool_nan(mdl_arena *ar) {
           (double)y->data[2], (double)y->data[3]);
     {   /* the same from an x that needs no gradient (forward keeps no positions then) */
         mdl_tensor *x0 = mdl_from_array(ar, 4, shape, v), *y0;
-        y0 = x0 ? mdl_max_pool2d(ar, x0, 2, 0, 0) : NULL;
+        y0 = x0 ? mdl_max_pool2d(ar, x0, 2, NULL) : NULL;
         CHECK(y0 && isnan(y0->data[0]) && y0->data[1] == 7 && y0->data[3] == 15,
               "max_pool2d of an x without gradient: NaN, 7, 15 expected");
     }
@@ -868,9 +1324,9 @@ static void test_pool_nan_wide(mdl_arena *ar) {
         }
     x = mdl_from_array(ar, 4, shape, v);
     mdl_set_requires_grad(x, 1);
-    y = mdl_max_pool2d(ar, x, 2, 0, 0);
+    y = mdl_max_pool2d(ar, x, 2, NULL);
     x0 = mdl_from_array(ar, 4, shape, v);
-    y0 = x0 ? mdl_max_pool2d(ar, x0, 2, 0, 0) : NULL;
+    y0 = x0 ? mdl_max_pool2d(ar, x0, 2, NULL) : NULL;
     CHECK(y && y0 && y->numel == 8 && y0->numel == 8, "max_pool2d of [1,1,2,16]");
     if (!y || !y0) return;
     for (i = 0; i < 8; i++) {
@@ -912,6 +1368,10 @@ int main(void) {
     test_conv2d(ar);
     test_conv1d(ar);
     test_pooling(ar);
+    test_avg_pool_divisors(ar);
+    test_pool_pytorch_values(ar);
+    test_max_pool_empty_window(ar);
+    test_adaptive_pool(ar);
     test_pool_nan(ar);
     test_pool_nan_wide(ar);
     CHECK(captured_count == 0, "%d unexpected contract errors; last: %s", captured_count,

@@ -48,7 +48,7 @@ typedef struct gc_stats {
 } gc_stats;
 
 static void print_stats(const char *name, const gc_stats *st) {
-    printf("  %-22s %3d case(s)  max grad err %.2e  fwd32 err/tol %.3f%s\n", name, st->cases,
+    printf("  %-24s %3d case(s)  max grad err %.2e  fwd32 err/tol %.3f%s\n", name, st->cases,
            st->max_err, st->max_fwd, st->failures ? "  FAILED" : "");
 }
 
@@ -184,7 +184,8 @@ static const char *const composite_names[] = {
     "mdl_var",    "mdl_transpose", "mdl_flatten",    "mdl_squeeze/unsqueeze",
     "mdl_stack",  "mdl_mul(x, x)", "mdl_concat(x, y, x)", "2-layer MLP", "mdl_conv1d",
     "mdl_rsub_scalar", "mdl_mean_axes", "mdl_var_axes", "mdl_masked_fill",
-    "where(gt(a, b), a, b)", "mdl_repeat", "mdl_split + concat", "mdl_chunk + concat"};
+    "where(gt(a, b), a, b)", "mdl_repeat", "mdl_split + concat", "mdl_chunk + concat",
+    "mdl_max_pool1d", "mdl_avg_pool1d"};
 typedef char composite_names_match_enum[sizeof composite_names / sizeof composite_names[0] ==
                                                 GC_COMPOSITE_COUNT ? 1 : -1];
 
@@ -195,7 +196,8 @@ static size_t reduction_length(const gc_spec *s) {
     if ((s->comp == GC_PRIMITIVE && s->op == MDL_OP_CONV2D) || s->comp == GC_CONV1D)
         return shape_numel(s->ndim[1] - 1, s->shape[1] + 1) + 1; /* C/G * KH * KW, and the bias */
     if (s->comp == GC_PRIMITIVE && s->op == MDL_OP_AVG_POOL2D)
-        return (size_t)s->kernel * (size_t)s->kernel;
+        return s->kernel ? (size_t)s->kernel * (size_t)s->kernel
+                         : (size_t)s->kernel_hw[0] * (size_t)s->kernel_hw[1];
     if ((s->comp == GC_PRIMITIVE && s->op == MDL_OP_SUM_AXES) || s->comp == GC_MEAN_AXES) {
         size_t k = 1;
         int j;
@@ -203,6 +205,10 @@ static size_t reduction_length(const gc_spec *s) {
             k *= (size_t)s->shape[0][s->list[j] < 0 ? s->list[j] + s->ndim[0] : s->list[j]];
         return k;
     }
+    if (s->comp == GC_AVG_POOL1D) return (size_t)s->kernel;
+    if (s->comp == GC_PRIMITIVE && s->op == MDL_OP_ADAPTIVE_AVG_POOL2D) /* the largest window */
+        return (size_t)((s->shape[0][2] + s->out_shape[0] - 1) / s->out_shape[0] + 1) *
+               (size_t)((s->shape[0][3] + s->out_shape[1] - 1) / s->out_shape[1] + 1);
     if (s->axis == MDL_ALL) return shape_numel(s->ndim[0], s->shape[0]);
     return (size_t)s->shape[0][s->axis < 0 ? s->axis + s->ndim[0] : s->axis];
 }
@@ -768,29 +774,104 @@ static void case_CONV2D(gc_stats *st) {
     }
 }
 
-/* Pooling: kernel, stride (0 = the kernel) and padding. Max pooling needs inputs without ties,
-   and padding that never wins (it counts as -inf). */
-static void pool_cases(int op, int kind, gc_stats *st) {
-    static const struct {
-        const char *x;
-        int kernel, stride, padding;
-        const char *label;
-    } c[] = {{"[2,3,4,6]", 2, 0, 0, "2x2, stride = kernel"},
-             {"[1,2,7,5]", 3, 2, 1, "3x3, stride 2, padding 1"},
-             {"[2,1,5,5]", 3, 1, 0, "3x3 overlapping, stride 1"}};
+/* Pooling: kernel, stride (0 = the kernel), padding, dilation, the per-axis pairs, ceil_mode and
+   exclude_padding, each away from its default at least once. Max pooling needs inputs without
+   ties, and windows with at least one pixel of x (padding counts as -inf and never wins). */
+typedef struct pool_gc {
+    const char *x;
+    int kernel, stride, padding, dilation;
+    int kernel_hw[2], stride_hw[2], padding_hw[2], dilation_hw[2];
+    int ceil_mode, exclude_padding;
+    const char *label;
+} pool_gc;
+
+static void pool_cases(int op, int kind, const pool_gc *c, size_t n, gc_stats *st) {
     size_t i;
-    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+    for (i = 0; i < n; i++) {
         gc_spec s = spec_new(op, GC_PRIMITIVE, c[i].label);
         add_input(&s, c[i].x, kind);
         s.kernel = c[i].kernel;
         s.stride = c[i].stride;
         s.padding = c[i].padding;
+        s.dilation = c[i].dilation;
+        memcpy(s.kernel_hw, c[i].kernel_hw, sizeof s.kernel_hw);
+        memcpy(s.stride_hw, c[i].stride_hw, sizeof s.stride_hw);
+        memcpy(s.padding_hw, c[i].padding_hw, sizeof s.padding_hw);
+        memcpy(s.dilation_hw, c[i].dilation_hw, sizeof s.dilation_hw);
+        s.ceil_mode = c[i].ceil_mode;
+        s.exclude_padding = c[i].exclude_padding;
         s.sumlike = op == MDL_OP_AVG_POOL2D;
         run_spec(&s, st);
     }
 }
-static void case_MAX_POOL2D(gc_stats *st) { pool_cases(MDL_OP_MAX_POOL2D, GC_IN_DISTINCT, st); }
-static void case_AVG_POOL2D(gc_stats *st) { pool_cases(MDL_OP_AVG_POOL2D, GC_IN_UNIFORM, st); }
+
+/* x, kernel, stride, padding, dilation, kernel_hw, stride_hw, padding_hw, dilation_hw,
+   ceil_mode, exclude_padding, label */
+static const pool_gc max_pool_gc[] = {
+    {"[2,3,4,6]", 2, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, "2x2, stride = kernel"},
+    {"[1,2,7,5]", 3, 2, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, "3x3, stride 2, padding 1"},
+    {"[2,1,5,5]", 3, 1, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, "3x3 overlapping, stride 1"},
+    {"[1,2,7,6]", 0, 0, 0, 0, {3, 2}, {2, 1}, {1, 0}, {0, 0}, 0, 0,
+     "kernel_hw 3,2, stride_hw 2,1, padding_hw 1,0"},
+    {"[1,2,5,8]", 0, 0, 0, 0, {1, 4}, {0, 0}, {0, 2}, {0, 0}, 0, 0,
+     "kernel_hw 1,4 (stride = kernel), padding_hw 0,2"},
+    {"[1,2,7,7]", 3, 1, 1, 2, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0,
+     "3x3, dilation 2, padding 1"},
+    {"[1,1,8,6]", 3, 2, 0, 0, {0, 0}, {0, 0}, {0, 0}, {2, 1}, 0, 0, "3x3, dilation_hw 2,1"},
+    {"[1,2,7,5]", 2, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0,
+     "2x2 ceil_mode: last row and column of windows cut"},
+    {"[1,2,8,7]", 3, 2, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0,
+     "3x3, stride 2, padding 1, ceil_mode"},
+    {"[1,1,5,6]", 2, 3, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0,
+     "ceil_mode dropping a window that would start in the padding"},
+    {"[1,1,6,7]", 2, 2, 0, 2, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0, "ceil_mode, dilation 2"}};
+
+static const pool_gc avg_pool_gc[] = {
+    {"[2,3,4,6]", 2, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, "2x2, stride = kernel"},
+    {"[1,2,7,5]", 3, 2, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, "3x3, stride 2, padding 1"},
+    {"[2,1,5,5]", 3, 1, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, "3x3 overlapping, stride 1"},
+    {"[1,2,7,6]", 0, 0, 0, 0, {3, 2}, {2, 1}, {1, 0}, {0, 0}, 0, 0,
+     "kernel_hw 3,2, stride_hw 2,1, padding_hw 1,0"},
+    {"[1,2,7,5]", 3, 2, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 1,
+     "3x3, stride 2, padding 1, exclude_padding"},
+    {"[1,2,7,5]", 2, 0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0, "2x2 ceil_mode"},
+    {"[1,2,8,7]", 3, 2, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0,
+     "3x3, stride 2, padding 1, ceil_mode"},
+    {"[1,2,8,7]", 3, 2, 1, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 1,
+     "3x3, stride 2, padding 1, ceil_mode, exclude_padding"},
+    {"[1,1,5,6]", 4, 3, 2, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0,
+     "4x4, stride 3, padding 2, ceil_mode: a window past the padded edge"},
+    {"[1,2,6,9]", 0, 0, 0, 0, {2, 4}, {1, 3}, {1, 2}, {0, 0}, 1, 1,
+     "per-axis pairs, ceil_mode, exclude_padding"}};
+
+static void case_MAX_POOL2D(gc_stats *st) {
+    pool_cases(MDL_OP_MAX_POOL2D, GC_IN_DISTINCT, max_pool_gc,
+               sizeof max_pool_gc / sizeof max_pool_gc[0], st);
+}
+static void case_AVG_POOL2D(gc_stats *st) {
+    pool_cases(MDL_OP_AVG_POOL2D, GC_IN_UNIFORM, avg_pool_gc,
+               sizeof avg_pool_gc / sizeof avg_pool_gc[0], st);
+}
+
+/* Adaptive average pooling: output sizes that divide the input's and sizes that do not (the
+   windows then differ in size and overlap), global pooling, and an output larger than x. */
+static void case_ADAPTIVE_AVG_POOL2D(gc_stats *st) {
+    static const struct { const char *x; int oh, ow; const char *label; } c[] = {
+        {"[1,2,6,4]", 3, 2, "[6,4] -> [3,2]: sizes divide"},
+        {"[2,2,8,9]", 5, 7, "[8,9] -> [5,7]: sizes do not divide"},
+        {"[1,3,5,5]", 1, 1, "[5,5] -> [1,1]: global average"},
+        {"[1,2,7,5]", 3, 5, "[7,5] -> [3,5]: one axis divides"},
+        {"[1,1,3,4]", 5, 6, "[3,4] -> [5,6]: larger than x"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_ADAPTIVE_AVG_POOL2D, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].x, GC_IN_UNIFORM);
+        s.out_shape[0] = c[i].oh;
+        s.out_shape[1] = c[i].ow;
+        s.sumlike = 1;
+        run_spec(&s, st);
+    }
+}
 
 /* ---- the table: one row per op in MDL_OPS -------------------------------------------------- */
 
@@ -1055,6 +1136,38 @@ static void run_composites(void) {
         run_spec(&s, &st);
     }
     GC_REPORT(GC_CHUNK);
+
+    /* 1-D pooling: x [B,C,L] through the 2-D ops; kernel, stride, padding, dilation, ceil */
+    {
+        static const struct {
+            int comp, kind, kernel, stride, padding, dilation, ceil_mode, exclude;
+            const char *label;
+        } p1[] = {{GC_MAX_POOL1D, GC_IN_DISTINCT, 3, 2, 1, 0, 1, 0, "k3 s2 p1 ceil_mode"},
+                  {GC_MAX_POOL1D, GC_IN_DISTINCT, 2, 1, 0, 3, 0, 0, "k2 s1 dilation 3"},
+                  {GC_MAX_POOL1D, GC_IN_DISTINCT, 2, 0, 0, 0, 0, 0, "k2, stride = kernel"},
+                  {GC_AVG_POOL1D, GC_IN_UNIFORM, 3, 0, 0, 0, 0, 0, "k3, stride = kernel"},
+                  {GC_AVG_POOL1D, GC_IN_UNIFORM, 4, 3, 2, 0, 1, 0, "k4 s3 p2 ceil_mode"},
+                  {GC_AVG_POOL1D, GC_IN_UNIFORM, 4, 3, 2, 0, 1, 1,
+                   "k4 s3 p2 ceil_mode exclude_padding"}};
+        int comp;
+        for (comp = GC_MAX_POOL1D; comp <= GC_AVG_POOL1D; comp++) {
+            memset(&st, 0, sizeof st);
+            for (i = 0; i < sizeof p1 / sizeof p1[0]; i++) {
+                if (p1[i].comp != comp) continue;
+                s = spec_new(0, comp, p1[i].label);
+                add_input(&s, "[2,3,9]", p1[i].kind);
+                s.kernel = p1[i].kernel;
+                s.stride = p1[i].stride;
+                s.padding = p1[i].padding;
+                s.dilation = p1[i].dilation;
+                s.ceil_mode = p1[i].ceil_mode;
+                s.exclude_padding = p1[i].exclude;
+                s.sumlike = comp == GC_AVG_POOL1D;
+                run_spec(&s, &st);
+            }
+            GC_REPORT(comp);
+        }
+    }
 #undef GC_REPORT
 }
 

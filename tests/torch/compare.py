@@ -98,15 +98,50 @@ def _(x, a):
                     dilation=a["dilation"], groups=a["groups"])
 
 
+def pool_args(a, two_d):
+    """minidl's mdl_pool_opts as torch's arguments: a 0 is torch's default (stride = kernel,
+    dilation 1), a per-axis pair (kernel_hw, ...) is used when either of its two is set."""
+    def pair(name):
+        hw = a.get(name + "_hw", [0, 0])
+        return list(hw) if any(hw) else [a.get(name, 0)] * 2
+    k = [a["kernel"]] * 2 if a["kernel"] else list(a["kernel_hw"])
+    s = [v or k[i] for i, v in enumerate(pair("stride"))]
+    p = pair("padding")
+    d = [v or 1 for v in pair("dilation")]
+    if not two_d:
+        return dict(kernel_size=k[1], stride=s[1], padding=p[1]), d[1]
+    return dict(kernel_size=tuple(k), stride=tuple(s), padding=tuple(p)), tuple(d)
+
+
 @op("max_pool2d")
-def _(x, a):  # minidl's stride 0 is torch's default, stride = kernel
-    return F.max_pool2d(x["x"], a["kernel"], a["stride"] or None, a["padding"])
+def _(x, a):
+    kw, d = pool_args(a, True)
+    return F.max_pool2d(x["x"], dilation=d, ceil_mode=bool(a.get("ceil_mode", 0)), **kw)
 
 
 @op("avg_pool2d")
 def _(x, a):
-    return F.avg_pool2d(x["x"], a["kernel"], a["stride"] or None, a["padding"],
-                        count_include_pad=True)
+    kw, _d = pool_args(a, True)
+    return F.avg_pool2d(x["x"], ceil_mode=bool(a.get("ceil_mode", 0)),
+                        count_include_pad=not a.get("exclude_padding", 0), **kw)
+
+
+@op("max_pool1d")
+def _(x, a):
+    kw, d = pool_args(a, False)
+    return F.max_pool1d(x["x"], dilation=d, ceil_mode=bool(a["ceil_mode"]), **kw)
+
+
+@op("avg_pool1d")
+def _(x, a):
+    kw, _d = pool_args(a, False)
+    return F.avg_pool1d(x["x"], ceil_mode=bool(a["ceil_mode"]),
+                        count_include_pad=not a["exclude_padding"], **kw)
+
+
+@op("adaptive_avg_pool2d")
+def _(x, a):
+    return F.adaptive_avg_pool2d(x["x"], (a["out_h"], a["out_w"]))
 
 
 @op("softmax")

@@ -174,29 +174,121 @@ static void conv_cases(tc *t) {
 
 /* ---- pooling ----------------------------------------------------------------------------- */
 
-static void pool_case(tc *t, const char *name, int is_max, int B, int C, int H, int W, int k,
-                      int s, int p) {
+/* One pooling case: op "max_pool2d", "avg_pool2d", "max_pool1d" or "avg_pool1d", on x [B,C,H,W]
+   (1-D: [B,C,W]), with the options as given (compare.py applies PyTorch's defaults itself). */
+typedef struct pool_spec {
+    const char *name, *op;
+    int B, C, H, W, kernel, stride, padding, dilation;
+    int kernel_hw[2], stride_hw[2], padding_hw[2], dilation_hw[2];
+    int ceil_mode, exclude_padding;
+} pool_spec;
+
+static void pool_case(tc *t, const pool_spec *c) {
+    const int is_max = c->op[0] == 'm', two_d = strchr(c->op, '2') != NULL;
+    const int area = c->kernel ? (two_d ? c->kernel * c->kernel : c->kernel)
+                               : c->kernel_hw[0] * c->kernel_hw[1];
+    mdl_pool_opts o;
+    mdl_tensor *x, *y;
+    memset(&o, 0, sizeof o);
+    o.stride = c->stride, o.padding = c->padding, o.dilation = c->dilation;
+    memcpy(o.kernel_hw, c->kernel_hw, sizeof o.kernel_hw);
+    memcpy(o.stride_hw, c->stride_hw, sizeof o.stride_hw);
+    memcpy(o.padding_hw, c->padding_hw, sizeof o.padding_hw);
+    memcpy(o.dilation_hw, c->dilation_hw, sizeof o.dilation_hw);
+    o.ceil_mode = c->ceil_mode, o.exclude_padding = c->exclude_padding;
+    tc_begin(t, c->name, c->op,
+             "{\"kernel\": %d, \"stride\": %d, \"padding\": %d, \"dilation\": %d, "
+             "\"kernel_hw\": [%d, %d], \"stride_hw\": [%d, %d], \"padding_hw\": [%d, %d], "
+             "\"dilation_hw\": [%d, %d], \"ceil_mode\": %d, \"exclude_padding\": %d}",
+             c->kernel, c->stride, c->padding, c->dilation, c->kernel_hw[0], c->kernel_hw[1],
+             c->stride_hw[0], c->stride_hw[1], c->padding_hw[0], c->padding_hw[1],
+             c->dilation_hw[0], c->dilation_hw[1], c->ceil_mode, c->exclude_padding);
+    x = two_d ? tc_input(t, "x", 4, (const int[]){c->B, c->C, c->H, c->W}, 1)
+              : tc_input(t, "x", 3, (const int[]){c->B, c->C, c->W}, 1);
+    /* max copies a value and its gradient exactly; avg sums a window (and a pixel's gradient
+       sums its share from each window it is in, fewer than a window's size here) */
+    tc_tol_sum(t, "*", is_max ? 0 : area);
+    if (two_d)
+        y = is_max ? mdl_max_pool2d(t->ar, x, c->kernel, &o)
+                   : mdl_avg_pool2d(t->ar, x, c->kernel, &o);
+    else
+        y = is_max ? mdl_max_pool1d(t->ar, x, c->kernel, &o)
+                   : mdl_avg_pool1d(t->ar, x, c->kernel, &o);
+    tc_finish(t, y);
+}
+
+/* adaptive_avg_pool2d of x [B,C,H,W] to [B,C,OH,OW]: a window holds at most
+   (ceil(H / OH) + 1) (ceil(W / OW) + 1) values */
+static void adaptive_case(tc *t, const char *name, int B, int C, int H, int W, int OH, int OW) {
     mdl_tensor *x;
-    tc_begin(t, name, is_max ? "max_pool2d" : "avg_pool2d",
-             "{\"kernel\": %d, \"stride\": %d, \"padding\": %d}", k, s, p);
+    tc_begin(t, name, "adaptive_avg_pool2d", "{\"out_h\": %d, \"out_w\": %d}", OH, OW);
     x = tc_input(t, "x", 4, (const int[]){B, C, H, W}, 1);
-    /* max copies a value and its gradient exactly; avg sums k*k of them (and a window holds
-       at most ceil(k/s)^2 of the gradients a pixel gets) */
-    tc_tol_sum(t, "*", is_max ? 0 : k * k);
-    tc_finish(t, is_max ? mdl_max_pool2d(t->ar, x, k, s, p) : mdl_avg_pool2d(t->ar, x, k, s, p));
+    tc_tol_sum(t, "*", ((H + OH - 1) / OH + 1) * ((W + OW - 1) / OW + 1));
+    tc_finish(t, mdl_adaptive_avg_pool2d(t->ar, x, OH, OW));
 }
 
 static void pool_cases(tc *t) {
-    pool_case(t, "max_pool2d/2x2_fast_path", 1, 2, 3, 8, 10, 2, 2, 0);
-    pool_case(t, "max_pool2d/2x2_odd_7x9", 1, 2, 2, 7, 9, 2, 2, 0);
-    pool_case(t, "max_pool2d/3x3_stride2_pad1", 1, 2, 3, 9, 8, 3, 2, 1);
-    pool_case(t, "max_pool2d/3x3_stride1", 1, 1, 2, 6, 7, 3, 1, 0);
-    pool_case(t, "max_pool2d/3x3_default_stride", 1, 3, 2, 10, 9, 3, 0, 0);
-    pool_case(t, "max_pool2d/4x4_stride3_pad2", 1, 2, 2, 11, 12, 4, 3, 2);
-    pool_case(t, "avg_pool2d/2x2", 0, 2, 3, 8, 10, 2, 2, 0);
-    pool_case(t, "avg_pool2d/3x3_stride2_pad1", 0, 2, 3, 9, 8, 3, 2, 1);
-    pool_case(t, "avg_pool2d/3x3_stride1_pad1", 0, 1, 2, 6, 7, 3, 1, 1);
-    pool_case(t, "avg_pool2d/4x4_stride3_pad2", 0, 2, 2, 11, 12, 4, 3, 2);
+    /* name, op, B, C, H, W, kernel, stride, padding, dilation, kernel_hw, stride_hw,
+       padding_hw, dilation_hw, ceil_mode, exclude_padding */
+    static const pool_spec c[] = {
+        {"max_pool2d/2x2_fast_path", "max_pool2d", 2, 3, 8, 10, 2, 2, 0, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/2x2_odd_7x9", "max_pool2d", 2, 2, 7, 9, 2, 2, 0, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/3x3_stride2_pad1", "max_pool2d", 2, 3, 9, 8, 3, 2, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/3x3_stride1", "max_pool2d", 1, 2, 6, 7, 3, 1, 0, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/3x3_default_stride", "max_pool2d", 3, 2, 10, 9, 3, 0, 0, 0, {0, 0},
+         {0, 0}, {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/4x4_stride3_pad2", "max_pool2d", 2, 2, 11, 12, 4, 3, 2, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/per_axis_3x2_s2x1_p1x0", "max_pool2d", 2, 2, 9, 8, 0, 0, 0, 0, {3, 2},
+         {2, 1}, {1, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/dilation2_pad1", "max_pool2d", 2, 2, 9, 10, 3, 1, 1, 2, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"max_pool2d/dilation_hw_3x1_ceil", "max_pool2d", 1, 2, 11, 9, 2, 2, 1, 0, {0, 0},
+         {0, 0}, {0, 0}, {3, 1}, 1, 0},
+        {"max_pool2d/2x2_ceil_7x9", "max_pool2d", 2, 2, 7, 9, 2, 0, 0, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 1, 0},
+        {"max_pool2d/3x3_s2_p1_ceil", "max_pool2d", 2, 2, 8, 11, 3, 2, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 1, 0},
+        {"max_pool2d/ceil_drops_window_in_padding", "max_pool2d", 1, 2, 5, 6, 2, 3, 1, 0,
+         {0, 0}, {0, 0}, {0, 0}, {0, 0}, 1, 0},
+        {"avg_pool2d/2x2", "avg_pool2d", 2, 3, 8, 10, 2, 2, 0, 0, {0, 0}, {0, 0}, {0, 0},
+         {0, 0}, 0, 0},
+        {"avg_pool2d/3x3_stride2_pad1", "avg_pool2d", 2, 3, 9, 8, 3, 2, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"avg_pool2d/3x3_stride1_pad1", "avg_pool2d", 1, 2, 6, 7, 3, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"avg_pool2d/4x4_stride3_pad2", "avg_pool2d", 2, 2, 11, 12, 4, 3, 2, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"avg_pool2d/3x3_s2_p1_exclude", "avg_pool2d", 2, 2, 9, 8, 3, 2, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 1},
+        {"avg_pool2d/3x3_s2_p1_ceil", "avg_pool2d", 2, 2, 8, 11, 3, 2, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 1, 0},
+        {"avg_pool2d/3x3_s2_p1_ceil_exclude", "avg_pool2d", 2, 2, 8, 11, 3, 2, 1, 0, {0, 0},
+         {0, 0}, {0, 0}, {0, 0}, 1, 1},
+        {"avg_pool2d/4x4_s3_p2_ceil_past_edge", "avg_pool2d", 1, 2, 5, 6, 4, 3, 2, 0, {0, 0},
+         {0, 0}, {0, 0}, {0, 0}, 1, 0},
+        {"avg_pool2d/per_axis_ceil_exclude", "avg_pool2d", 2, 2, 6, 9, 0, 0, 0, 0, {2, 4},
+         {1, 3}, {1, 2}, {0, 0}, 1, 1},
+        {"max_pool1d/k3_s2_p1_ceil", "max_pool1d", 2, 3, 1, 13, 3, 2, 1, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 1, 0},
+        {"max_pool1d/k2_dilation3", "max_pool1d", 2, 3, 1, 12, 2, 1, 0, 3, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"avg_pool1d/k3_default_stride", "avg_pool1d", 2, 3, 1, 14, 3, 0, 0, 0, {0, 0}, {0, 0},
+         {0, 0}, {0, 0}, 0, 0},
+        {"avg_pool1d/k4_s3_p2_ceil_exclude", "avg_pool1d", 2, 3, 1, 11, 4, 3, 2, 0, {0, 0},
+         {0, 0}, {0, 0}, {0, 0}, 1, 1},
+    };
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) pool_case(t, &c[i]);
+    adaptive_case(t, "adaptive_avg_pool2d/8x9_to_5x7", 1, 3, 8, 9, 5, 7);
+    adaptive_case(t, "adaptive_avg_pool2d/10x9_to_7x7", 2, 2, 10, 9, 7, 7);
+    adaptive_case(t, "adaptive_avg_pool2d/12x8_to_3x4_divides", 2, 2, 12, 8, 3, 4);
+    adaptive_case(t, "adaptive_avg_pool2d/global_7x5", 2, 3, 7, 5, 1, 1);
+    adaptive_case(t, "adaptive_avg_pool2d/3x4_to_5x6_larger", 1, 2, 3, 4, 5, 6);
 }
 
 /* ---- softmax, log_softmax ---------------------------------------------------------------- */
@@ -399,12 +491,17 @@ static void kink_cases(tc *t) {
              "{\"kernel\": 3, \"stride\": 1, \"padding\": 1}");
     x = grid_input(t, "x", 4, (const int[]){2, 2, 7, 6});
     tc_tol_pointwise(t, "*");
-    tc_finish(t, mdl_max_pool2d(t->ar, x, 3, 1, 1));
+    {
+        mdl_pool_opts o;
+        memset(&o, 0, sizeof o);
+        o.stride = 1, o.padding = 1;
+        tc_finish(t, mdl_max_pool2d(t->ar, x, 3, &o));
+    }
     tc_begin(t, "tie/max_pool2d_2x2_fast_path", "max_pool2d",
              "{\"kernel\": 2, \"stride\": 2, \"padding\": 0}");
     x = grid_input(t, "x", 4, (const int[]){2, 2, 8, 10});
     tc_tol_pointwise(t, "*");
-    tc_finish(t, mdl_max_pool2d(t->ar, x, 2, 2, 0));
+    tc_finish(t, mdl_max_pool2d(t->ar, x, 2, NULL));
 }
 
 int main(int argc, char **argv) {
