@@ -32,8 +32,9 @@
        >>ops          read   elementwise ops, comparisons and where, activations, softmax,
                              reductions, matmul, convolution, pooling, shape ops and gather:
                              one block per op
-       >>layers       read   initialisation, Linear, Dropout, Embedding, LayerNorm, BatchNorm
-                             as functions and as layer objects, the Sequential container
+       >>layers       read   initialisation, Linear, Conv, pooling, Dropout, Embedding,
+                             LayerNorm, BatchNorm as functions and as layer objects, the
+                             Sequential container
                              (losses, optimizers, data and file io will follow here)
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
        >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
@@ -1059,6 +1060,11 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
     X(LINEAR, "Linear")                 \
     X(CONV1D, "Conv1d")                 \
     X(CONV2D, "Conv2d")                 \
+    X(MAX_POOL1D, "MaxPool1d")          \
+    X(MAX_POOL2D, "MaxPool2d")          \
+    X(AVG_POOL1D, "AvgPool1d")          \
+    X(AVG_POOL2D, "AvgPool2d")          \
+    X(ADAPTIVE_AVG_POOL2D, "AdaptiveAvgPool2d") \
     X(FLATTEN, "Flatten")               \
     X(DROPOUT, "Dropout")               \
     X(BATCH_NORM1D, "BatchNorm1d")      \
@@ -1099,6 +1105,8 @@ typedef struct mdl_layer {
     int in, out;             /**< features or channels; Embedding: num and dim */
     int kernel[2];           /**< Conv: kernel size (H, W); Conv1d uses kernel[1] */
     mdl_conv_opts conv;      /**< Conv: stride, padding, dilation, groups */
+    mdl_pool_opts pool;      /**< pooling: stride, padding, ... (kernel in kernel[1], or
+                                  kernel[0] x kernel[1]; AdaptiveAvgPool2d: the output size) */
     int axis[2];             /**< Flatten: start and end; Softmax: the axis; LayerNorm: n_axes */
     int padding_idx;         /**< Embedding: -1 for none */
     double p;                /**< Dropout: probability; LeakyReLU: slope; ELU: alpha */
@@ -1150,6 +1158,12 @@ MDLDEF mdl_layer mdl_layer_norm_layer(mdl_params *ps, const char *name, int n_ax
  *  >= 0) zero. Its input is an index tensor. */
 MDLDEF mdl_layer mdl_embedding_layer(mdl_params *ps, const char *name, int num, int dim,
                                      int padding_idx, mdl_rng *rng);
+/** @brief MaxPool2d(kernel, opts), AvgPool2d, MaxPool1d and AvgPool1d: pooling as a layer,
+ *  kind one of MDL_LAYER_MAX_POOL2D, AVG_POOL2D, MAX_POOL1D, AVG_POOL1D; opts may be NULL
+ *  (stride = kernel, no padding). */
+MDLDEF mdl_layer mdl_pool_layer(mdl_layer_kind kind, int kernel, const mdl_pool_opts *opts);
+/** @brief AdaptiveAvgPool2d((out_h, out_w)); (1, 1) is global average pooling. */
+MDLDEF mdl_layer mdl_adaptive_avg_pool2d_layer(int out_h, int out_w);
 /** @brief Dropout(p), drawing its masks from rng (which must outlive the layer). */
 MDLDEF mdl_layer mdl_dropout_layer(double p, mdl_rng *rng);
 /** @brief Flatten(start, end): merges axes start..end (PyTorch's default 1, -1). */
@@ -6292,6 +6306,26 @@ MDLDEF mdl_layer mdl_embedding_layer(mdl_params *ps, const char *name, int num, 
     return l;
 }
 
+MDLDEF mdl_layer mdl_pool_layer(mdl_layer_kind kind, int kernel, const mdl_pool_opts *opts) {
+    mdl_layer l = mdl__layer_new(kind, NULL);
+    l.kernel[0] = l.kernel[1] = kernel;
+    if (opts) l.pool = *opts;
+    if (kind != MDL_LAYER_MAX_POOL2D && kind != MDL_LAYER_AVG_POOL2D &&
+        kind != MDL_LAYER_MAX_POOL1D && kind != MDL_LAYER_AVG_POOL1D) {
+        mdl__fail(MDL_ERR_ARG, "mdl_pool_layer", "%s is not a pooling layer",
+                  mdl_layer_kind_name(kind));
+        l.kind = MDL_LAYER_NONE;
+    }
+    return l;
+}
+
+MDLDEF mdl_layer mdl_adaptive_avg_pool2d_layer(int out_h, int out_w) {
+    mdl_layer l = mdl__layer_new(MDL_LAYER_ADAPTIVE_AVG_POOL2D, NULL);
+    l.kernel[0] = out_h;
+    l.kernel[1] = out_w;
+    return l;
+}
+
 MDLDEF mdl_layer mdl_dropout_layer(double p, mdl_rng *rng) {
     mdl_layer l = mdl__layer_new(MDL_LAYER_DROPOUT, NULL);
     l.p = p;
@@ -6422,6 +6456,12 @@ MDLDEF mdl_tensor *mdl_layer_forward(mdl_arena *ar, const mdl_layer *l, mdl_tens
     case MDL_LAYER_LINEAR: return mdl_linear(ar, x, l->weight, l->bias);
     case MDL_LAYER_CONV2D: return mdl_conv2d(ar, x, l->weight, l->bias, &l->conv);
     case MDL_LAYER_CONV1D: return mdl_conv1d(ar, x, l->weight, l->bias, &l->conv);
+    case MDL_LAYER_MAX_POOL2D: return mdl_max_pool2d(ar, x, l->kernel[1], &l->pool);
+    case MDL_LAYER_AVG_POOL2D: return mdl_avg_pool2d(ar, x, l->kernel[1], &l->pool);
+    case MDL_LAYER_MAX_POOL1D: return mdl_max_pool1d(ar, x, l->kernel[1], &l->pool);
+    case MDL_LAYER_AVG_POOL1D: return mdl_avg_pool1d(ar, x, l->kernel[1], &l->pool);
+    case MDL_LAYER_ADAPTIVE_AVG_POOL2D:
+        return mdl_adaptive_avg_pool2d(ar, x, l->kernel[0], l->kernel[1]);
     case MDL_LAYER_FLATTEN: return mdl_flatten(ar, x, l->axis[0], l->axis[1]);
     case MDL_LAYER_DROPOUT: return mdl_dropout(ar, x, l->p, l->training, l->rng);
     case MDL_LAYER_BATCH_NORM1D:

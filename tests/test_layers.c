@@ -350,6 +350,50 @@ static void test_sequential(mdl_arena *ar, mdl_rng *rng) {
     mdl_params_free(ps);
 }
 
+/* LeNet-5 as a Sequential: the summary's shapes and PyTorch's parameter count (61706) */
+static void test_lenet_summary(mdl_rng *rng) {
+    mdl_params *ps = mdl_params_new();
+    mdl_sequential *net = mdl_sequential_new();
+    mdl_conv_opts pad2;
+    int xs[4] = {64, 1, 28, 28};
+    static char out[8192];
+    FILE *f;
+    size_t n;
+    if (!ps || !net) return;
+    memset(&pad2, 0, sizeof pad2);
+    pad2.padding = 2;
+    mdl_sequential_add(net, mdl_conv2d_layer(ps, "conv1", 1, 6, 5, 5, &pad2, 1, rng));
+    mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_RELU));
+    mdl_sequential_add(net, mdl_pool_layer(MDL_LAYER_MAX_POOL2D, 2, NULL));
+    mdl_sequential_add(net, mdl_conv2d_layer(ps, "conv2", 6, 16, 5, 5, NULL, 1, rng));
+    mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_RELU));
+    mdl_sequential_add(net, mdl_pool_layer(MDL_LAYER_AVG_POOL2D, 2, NULL));
+    mdl_sequential_add(net, mdl_flatten_layer(1, -1));
+    mdl_sequential_add(net, mdl_linear_layer(ps, "fc1", 400, 120, 1, rng));
+    mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_RELU));
+    mdl_sequential_add(net, mdl_linear_layer(ps, "fc2", 120, 84, 1, rng));
+    mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_RELU));
+    mdl_sequential_add(net, mdl_linear_layer(ps, "fc3", 84, 10, 1, rng));
+    CHECK(net->count == 12, "LeNet: 12 layers, got %d (%s)", net->count, mdl_last_error());
+    f = tmpfile();
+    if (f && net->count == 12) {
+        CHECK(mdl_sequential_summary(f, net, 4, xs) == MDL_OK, "summary: %s", mdl_last_error());
+        rewind(f);
+        n = fread(out, 1, sizeof out - 1, f);
+        out[n] = 0;
+        CHECK(strstr(out, "conv1 (Conv2d 1->6, 5x5)") && strstr(out, "[64,6,28,28]") &&
+                  strstr(out, "156") && strstr(out, "(MaxPool2d)") && strstr(out, "[64,6,14,14]") &&
+                  strstr(out, "[64,16,10,10]") && strstr(out, "2416") &&
+                  strstr(out, "(AvgPool2d)") && strstr(out, "[64,16,5,5]") &&
+                  strstr(out, "(Flatten)") && strstr(out, "[64,400]") && strstr(out, "48120") &&
+                  strstr(out, "[64,10]") && strstr(out, "Total params: 61706"),
+              "LeNet summary:\n%s", out);
+    }
+    if (f) fclose(f);
+    mdl_sequential_free(net);
+    mdl_params_free(ps);
+}
+
 /* ---- mistakes, named by layer ---- */
 
 static void expect_layer_error(const char *what, const mdl_tensor *t, int code, const char *a,
@@ -404,6 +448,7 @@ int main(void) {
     test_embedding_rules(ar, &rng);
     test_init(ar, &rng);
     test_sequential(ar, &rng);
+    test_lenet_summary(&rng);
     test_errors(ar, &rng);
     mdl_arena_free(ar);
     return test_summary();
