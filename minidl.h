@@ -992,8 +992,10 @@ MDLDEF mdl_tensor *mdl_huber_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *
 /** @brief Binary cross-entropy of probabilities, as F.binary_cross_entropy:
  *  -weight (t log(x) + (1 - t) log(1 - x)) per element, each log clamped at -100 as PyTorch
  *  does, so x = 0 or 1 gives 100, not infinity. An input outside [0, 1] (or NaN) is an error
- *  that names the first bad element and its value. Prefer mdl_bce_with_logits_loss on logits:
- *  it is exact where sigmoid rounds to 0 or 1.
+ *  that names the first bad element and its value. The input's gradient is PyTorch's,
+ *  (x - t) / max(x (1 - x), 1e-12); the target's is the exact derivative of the clamped logs
+ *  (PyTorch's is infinite at x = 0 or 1). Prefer mdl_bce_with_logits_loss on logits: it is
+ *  exact where sigmoid rounds to 0 or 1.
  *  @param ar        the arena
  *  @param input     probabilities x in [0, 1], any shape
  *  @param target    t, the same shape (usually 0 or 1; any value in [0, 1] is allowed)
@@ -1059,7 +1061,8 @@ MDLDEF mdl_tensor *mdl_nll_loss(mdl_arena *ar, mdl_tensor *log_probs, mdl_tensor
                                 const mdl_cross_entropy_opts *opts);
 /** @brief Kullback-Leibler divergence, as F.kl_div: input holds log-probabilities log q, and
  *  the loss per element is t (log t - input), 0 where t = 0 (NaN where t < 0, as in PyTorch),
- *  or with log_target, e^t (t - input) for a target given as log-probabilities. MDL_MEAN is the
+ *  or with log_target, e^t (t - input) for a target given as log-probabilities. The target's
+ *  gradient log t + 1 - input is -inf at t = 0 (PyTorch's autograd gives NaN). MDL_MEAN is the
  *  mean over all elements, as PyTorch's 'mean' (not the divergence per sample: that is
  *  MDL_BATCHMEAN).
  *  @param ar         the arena

@@ -201,7 +201,7 @@ static void class_case(tc *t, const class_spec *c) {
 
 static void class_cases(tc *t) {
     static const class_spec c[] = {
-        /* name                             nll nd shape       reduction w ig index n eps scale */
+        /* name, nll, ndim, shape, reduction, weight, ignore, ignore_index, n_ignored, eps, scale */
         {"cross_entropy/mean",                0, 2, {8, 5},      MDL_MEAN, 0, 0,    0, 0, 0,   1},
         {"cross_entropy/sum",                 0, 2, {8, 5},      MDL_SUM,  0, 0,    0, 0, 0,   1},
         {"cross_entropy/none",                0, 2, {8, 5},      MDL_NONE, 0, 0,    0, 0, 0,   1},
