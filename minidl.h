@@ -22,7 +22,7 @@
    CONTENTS (grep '// >>' minidl.h prints this list with line numbers)
        >>api          read   the declarations, each documented with its shapes and who owns
                              the result: configuration, errors, memory, random, tensors,
-                             autograd, ops, layers, diagnostics, kernels
+                             autograd, ops, layers, losses, diagnostics, kernels
        >>prelude      skim   includes, internal macros, the arena's struct
        >>errors       skim   the error handler, compiler-style messages, mdl_last_error
        >>memory       read   arenas (per-step memory) and parameter sets (persistent memory)
@@ -35,7 +35,10 @@
        >>layers       read   initialisation, Linear, Conv, pooling, Dropout, Embedding,
                              LayerNorm, BatchNorm as functions and as layer objects, the
                              Sequential container
-                             (losses, optimizers, data and file io will follow here)
+       >>losses       read   PyTorch's losses and reductions: MSE, L1, smooth L1, Huber, binary
+                             cross-entropy (of probabilities, of logits), cross-entropy with
+                             its fused softmax backward, NLL, KL divergence
+                             (optimizers, data and file io will follow here)
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
        >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
                              pooling; none of it in a MINIDL_NO_SIMD build
@@ -459,7 +462,8 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
  *  backward sit side by side in one block of the implementation; the op enum, the names and
  *  the backward table are generated from this list, and the gradient-check test walks it too.
  *  Other ops (mdl_neg, mdl_mean, mdl_var, mdl_transpose, mdl_stack, mdl_masked_fill, mdl_repeat,
- *  mdl_split, ...) are built from these. */
+ *  mdl_split, ...) are built from these.
+ *  The last five are the fused losses of the losses group. */
 #define MDL_OPS(X)                                                                           \
     X(ADD, "mdl_add", mdl__add_backward)                                                     \
     X(SUB, "mdl_sub", mdl__sub_backward)                                                     \
@@ -505,7 +509,12 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(SLICE, "mdl_slice", mdl__slice_backward)                                               \
     X(CONCAT, "mdl_concat", mdl__concat_backward)                                            \
     X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)                          \
-    X(GATHER, "mdl_gather", mdl__gather_backward)
+    X(GATHER, "mdl_gather", mdl__gather_backward)                                            \
+    X(BCE, "mdl_bce_loss", mdl__bce_backward)                                                \
+    X(BCE_WITH_LOGITS, "mdl_bce_with_logits_loss", mdl__bce_with_logits_backward)            \
+    X(CROSS_ENTROPY, "mdl_cross_entropy_loss", mdl__cross_entropy_backward)                  \
+    X(NLL_LOSS, "mdl_nll_loss", mdl__nll_loss_backward)                                      \
+    X(KL_DIV, "mdl_kl_div_loss", mdl__kl_div_backward)
 
 #define MDL__OP_ENUM_ITEM(name, fn, backward) MDL_OP_##name,
 /** Primitive op ids, MDL_OP_ADD ... in MDL_OPS order, then MDL_OP_COUNT. */
@@ -1197,6 +1206,165 @@ MDLDEF void mdl_sequential_train(mdl_sequential *seq, int training);
  *  @return MDL_OK, or the error of a layer that refused the shape */
 MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int ndim,
                                         const int *shape);
+
+/** @} */
+
+/** @defgroup losses Losses
+ *  @brief torch.nn.functional's losses with PyTorch's formulas, defaults and reductions. Each
+ *  takes the model's output first and the target second, checks their shapes (a mistake is
+ *  reported with the loss and both shapes), and reduces as `reduction` says: MDL_MEAN (0,
+ *  PyTorch's default), MDL_SUM, or MDL_NONE for the loss of each element (of each sample, for
+ *  cross-entropy and nll). Targets are never broadcast: a target [N] against an output [N,1]
+ *  would silently make [N,N] losses. Weights are constants, as in PyTorch: no gradient reaches
+ *  them. Those that are not composites of the ops (bce, bce_with_logits, cross_entropy, nll,
+ *  kl_div) are primitives in MDL_OPS, with the backward PyTorch uses.
+ *
+ *  Classification: logits [N,C] and class indices [N], held as values of a tensor:
+ *  @code
+ *  int xs[2] = {4, 3}, ts[1] = {4};
+ *  mdl_scalar labels[4] = {0, 2, 1, 2};
+ *  mdl_tensor *logits = mdl_zeros(ar, 2, xs);               // a model that knows nothing yet
+ *  mdl_tensor *target = mdl_from_array(ar, 1, ts, labels);
+ *  mdl_set_requires_grad(logits, 1);
+ *  mdl_tensor *loss = mdl_cross_entropy_loss(ar, logits, target, NULL);   // the mean: log 3
+ *  mdl_backward(loss);                                      // d = (softmax - onehot) / N
+ *  if (fabs(mdl_item(loss) - log(3.0)) > 1e-5) return 1;
+ *  if (fabs(logits->grad[0] - (1.0 / 3 - 1) / 4) > 1e-6) return 1;  // row 0, its class 0
+ *  mdl_cross_entropy_opts o = {MDL_MEAN, NULL, 0, 0, 0.1};  // label smoothing 0.1
+ *  loss = mdl_cross_entropy_loss(ar, logits, target, &o);  // still log 3: all logits equal
+ *  if (fabs(mdl_item(loss) - log(3.0)) > 1e-5) return 1;
+ *  @endcode
+ *  @{ */
+
+/** How a loss reduces its elements to what it returns. Zero is the mean, PyTorch's default,
+ *  so a zeroed options struct asks for it. */
+typedef enum mdl_reduction {
+    MDL_MEAN = 0, /**< the mean over the elements; cross-entropy and nll: the sum divided by the
+                       sum of the weights of the targets not ignored */
+    MDL_SUM,      /**< the sum over the elements */
+    MDL_NONE,     /**< no reduction: the loss of each element (of each sample: cross-entropy) */
+    MDL_BATCHMEAN /**< mdl_kl_div_loss only: the sum divided by the batch size, input.shape[0]
+                       (PyTorch's 'batchmean', the true KL divergence per sample) */
+} mdl_reduction;
+
+/** @brief Mean squared error, as F.mse_loss: (input - target)^2 per element.
+ *  @param ar        the arena
+ *  @param input     the prediction, any shape
+ *  @param target    the same shape
+ *  @param reduction MDL_MEAN, MDL_SUM or MDL_NONE
+ *  @return from `ar`: one value, or input's shape with MDL_NONE */
+MDLDEF mdl_tensor *mdl_mse_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                mdl_reduction reduction);
+/** @brief Mean absolute error, as F.l1_loss: |input - target| per element, whose gradient is
+ *  sign(input - target), 0 where they are equal. Parameters as mdl_mse_loss. @return from `ar` */
+MDLDEF mdl_tensor *mdl_l1_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                               mdl_reduction reduction);
+/** @brief Smooth L1, as F.smooth_l1_loss: with d = input - target, 0.5 d^2 / beta where
+ *  |d| < beta, |d| - 0.5 beta elsewhere: quadratic near 0, linear (robust to outliers) beyond.
+ *  beta = 0 is mdl_l1_loss, as in PyTorch; PyTorch's default beta is 1.
+ *  @param ar        the arena
+ *  @param input     the prediction, any shape
+ *  @param target    the same shape
+ *  @param beta      where the quadratic part ends, >= 0
+ *  @param reduction MDL_MEAN, MDL_SUM or MDL_NONE
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_smooth_l1_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                      double beta, mdl_reduction reduction);
+/** @brief Huber loss, as F.huber_loss: with d = input - target, 0.5 d^2 where |d| < delta,
+ *  delta (|d| - 0.5 delta) elsewhere; delta * smooth_l1 with beta = delta. PyTorch's default
+ *  delta is 1.
+ *  @param ar        the arena
+ *  @param input     the prediction, any shape
+ *  @param target    the same shape
+ *  @param delta     where the quadratic part ends, > 0
+ *  @param reduction MDL_MEAN, MDL_SUM or MDL_NONE
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_huber_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                  double delta, mdl_reduction reduction);
+/** @brief Binary cross-entropy of probabilities, as F.binary_cross_entropy:
+ *  -weight (t log(x) + (1 - t) log(1 - x)) per element, each log clamped at -100 as PyTorch
+ *  does, so x = 0 or 1 gives 100, not infinity. An input outside [0, 1] (or NaN) is an error
+ *  that names the first bad element and its value. The input's gradient is PyTorch's,
+ *  (x - t) / max(x (1 - x), 1e-12); the target's is the exact derivative of the clamped logs
+ *  (PyTorch's is infinite at x = 0 or 1). Prefer mdl_bce_with_logits_loss on logits: it is
+ *  exact where sigmoid rounds to 0 or 1.
+ *  @param ar        the arena
+ *  @param input     probabilities x in [0, 1], any shape
+ *  @param target    t, the same shape (usually 0 or 1; any value in [0, 1] is allowed)
+ *  @param weight    a constant that broadcasts to input's shape, or NULL
+ *  @param reduction MDL_MEAN (over all elements), MDL_SUM or MDL_NONE
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_bce_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                mdl_tensor *weight, mdl_reduction reduction);
+/** @brief Binary cross-entropy of logits, as F.binary_cross_entropy_with_logits: the loss of
+ *  sigmoid(x) against t, computed stably from x,
+ *      L = weight ((1 - t) x + (1 + (pw - 1) t) (max(-x, 0) + log(1 + e^-|x|))),
+ *  with pw the pos_weight of the element's class (the index along the last axis): pw > 1
+ *  counts positives more (recall), pw < 1 less (precision).
+ *  @param ar         the arena
+ *  @param logits     x, any shape
+ *  @param target     t, the same shape; it gets a gradient if it requires one
+ *  @param weight     a constant that broadcasts to logits' shape, or NULL
+ *  @param pos_weight [C] (C = the size of the last axis) or [1], a constant; NULL: all 1
+ *  @param reduction  MDL_MEAN (over all elements), MDL_SUM or MDL_NONE
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_bce_with_logits_loss(mdl_arena *ar, mdl_tensor *logits,
+                                            mdl_tensor *target, mdl_tensor *weight,
+                                            mdl_tensor *pos_weight, mdl_reduction reduction);
+
+/** Options of mdl_cross_entropy_loss and mdl_nll_loss, PyTorch's arguments by name. A zeroed
+ *  struct (or NULL) is PyTorch's default: the mean, no weights, nothing ignored, no smoothing.
+ *  In C99, `&(mdl_cross_entropy_opts){.ignore = 1, .ignore_index = -100}` says it in one
+ *  expression. */
+typedef struct mdl_cross_entropy_opts {
+    mdl_reduction reduction; /**< MDL_MEAN (0), MDL_SUM or MDL_NONE */
+    mdl_tensor *weight;      /**< [C], a constant weight per class, or NULL: all 1 */
+    int ignore;              /**< 1: targets equal to ignore_index are skipped (loss 0, no
+                                  gradient, not counted by the mean) */
+    int ignore_index;        /**< the target value to skip; PyTorch's default is -100 */
+    double label_smoothing;  /**< eps in [0, 1]: the target is 1 - eps on its class plus eps / C
+                                  on every class; cross-entropy only (nll must have 0) */
+} mdl_cross_entropy_opts;
+
+/** @brief Cross-entropy of logits against class indices, as F.cross_entropy: per sample
+ *  -sum_c q_c log softmax(x)_c, with q the target class's one-hot (times its weight), smoothed
+ *  by label_smoothing. The mean divides by the number of targets not ignored, or by the sum of
+ *  their classes' weights when there are weights (PyTorch's rule, also with smoothing). One
+ *  fused primitive: the backward is (softmax - q) / N.
+ *  @param ar     the arena
+ *  @param input  logits [N,C], or [N,C,d1,...] (the class axis is 1), or [C] for one sample
+ *  @param target class indices (whole numbers 0..C-1, or ignore_index) [N], [N,d1,...], or a
+ *                scalar for [C]. A value that is not a class is an error naming its row and
+ *                its value
+ *  @param opts   reduction, weight, ignore_index, label smoothing; NULL: PyTorch's defaults
+ *  @return from `ar`: one value, or target's shape with MDL_NONE */
+MDLDEF mdl_tensor *mdl_cross_entropy_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                          const mdl_cross_entropy_opts *opts);
+/** @brief Negative log-likelihood, as F.nll_loss: per sample -weight[y] log_probs[y], for
+ *  log-probabilities (mdl_log_softmax's output, say); mdl_cross_entropy_loss is mdl_nll_loss
+ *  of mdl_log_softmax along axis 1. Shapes, targets, weights, ignore_index and the mean as for
+ *  mdl_cross_entropy_loss; opts->label_smoothing must be 0 (F.nll_loss has none).
+ *  @param ar        the arena
+ *  @param log_probs [N,C], [N,C,d1,...] or [C]
+ *  @param target    class indices, as for mdl_cross_entropy_loss
+ *  @param opts      reduction, weight, ignore_index; NULL: PyTorch's defaults
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_nll_loss(mdl_arena *ar, mdl_tensor *log_probs, mdl_tensor *target,
+                                const mdl_cross_entropy_opts *opts);
+/** @brief Kullback-Leibler divergence, as F.kl_div: input holds log-probabilities log q, and
+ *  the loss per element is t (log t - input), 0 where t = 0 (NaN where t < 0, as in PyTorch),
+ *  or with log_target, e^t (t - input) for a target given as log-probabilities. The target's
+ *  gradient log t + 1 - input is -inf at t = 0 (PyTorch's autograd gives NaN). MDL_MEAN is the
+ *  mean over all elements, as PyTorch's 'mean' (not the divergence per sample: that is
+ *  MDL_BATCHMEAN).
+ *  @param ar         the arena
+ *  @param input      log-probabilities, any shape
+ *  @param target     probabilities (or log-probabilities with log_target), the same shape
+ *  @param reduction  MDL_MEAN, MDL_SUM, MDL_NONE or MDL_BATCHMEAN
+ *  @param log_target 1: target holds log-probabilities
+ *  @return from `ar` */
+MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                   mdl_reduction reduction, int log_target);
 
 /** @} */
 
@@ -6586,6 +6754,705 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
     fprintf(f, "Total params: %zu\n", total);
     mdl_arena_free(ar);
     return e;
+}
+
+// >>losses
+
+/* ---------------------------------------------------------------------------------------------
+   Losses: how far a model's output is from its target, as the number that training lowers.
+   Each takes (input, target) in PyTorch's order, computes PyTorch's formula, and reduces:
+     MDL_MEAN  the mean over the elements (PyTorch's default; 0, so a zeroed struct asks for it)
+     MDL_SUM   the sum
+     MDL_NONE  the loss of each element, or of each sample for cross-entropy and nll
+   MSE, L1, smooth L1 and Huber are composites of ops: autograd and gradcheck cover them with no
+   backward of their own, and at their kinks they inherit the ops' conventions, which are
+   PyTorch's (abs' = 0 at 0). Binary cross-entropy, cross-entropy, nll and KL are primitives
+   whose backward is written out, where a composite would compute 0 * inf or pick the wrong
+   side of a kink, or where the fused formula is the lesson (cross-entropy).
+   Targets are never broadcast (PyTorch warns and broadcasts, and an output [N,1] against a
+   target [N] becomes an [N,N] loss that trains the wrong thing); weights are constants.
+   --------------------------------------------------------------------------------------------- */
+
+/* Is `reduction` one that `fn` takes? MDL_BATCHMEAN is kl_div's alone, as in PyTorch. */
+static int mdl__reduction_ok(const char *fn, int reduction, int batchmean_ok) {
+    if (reduction >= (int)MDL_MEAN && reduction <= (int)MDL_NONE) return 1;
+    if (reduction == (int)MDL_BATCHMEAN && batchmean_ok) return 1;
+    mdl__fail(MDL_ERR_ARG, fn, "reduction %d is not one of %s", reduction,
+              batchmean_ok ? "MDL_MEAN, MDL_SUM, MDL_NONE, MDL_BATCHMEAN"
+                           : "MDL_MEAN, MDL_SUM, MDL_NONE (MDL_BATCHMEAN is mdl_kl_div_loss's)");
+    return 0;
+}
+
+/* The checks of every loss of two same-shaped tensors: usable arguments, a reduction it takes,
+   and one shape. */
+static int mdl__loss_pair_ok(const char *fn, mdl_arena *ar, const mdl_tensor *input,
+                             const mdl_tensor *target, int reduction, int batchmean_ok) {
+    char bi[96], bt[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "input", input) ||
+        !mdl__usable(fn, "target", target) || !mdl__reduction_ok(fn, reduction, batchmean_ok))
+        return 0;
+    if (input->ndim != target->ndim ||
+        memcmp(input->shape, target->shape, sizeof(int) * (size_t)input->ndim) != 0) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s must have the same shape (a loss "
+                  "does not broadcast its target: [N,1] against [N] would make [N,N] losses)",
+                  mdl_shape_str(input, bi, sizeof bi), mdl_shape_str(target, bt, sizeof bt));
+        return 0;
+    }
+    return 1;
+}
+
+/* Does a weight broadcast to x's shape without growing it ([C] or [N,1] for x [N,C])? */
+static int mdl__loss_weight_ok(const char *fn, const mdl_tensor *x, const mdl_tensor *w) {
+    char bx[96], bw[96];
+    int d, ok;
+    if (!w) return 1;
+    if (!mdl__usable(fn, "weight", w)) return 0;
+    ok = w->ndim <= x->ndim;
+    for (d = 1; ok && d <= w->ndim; d++)
+        ok = w->shape[w->ndim - d] == 1 || w->shape[w->ndim - d] == x->shape[x->ndim - d];
+    if (!ok)
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and weight %s: the weight must broadcast to the "
+                  "input's shape (each of its axes, lined up from the right, the same size or 1)",
+                  mdl_shape_str(x, bx, sizeof bx), mdl_shape_str(w, bw, sizeof bw));
+    return ok;
+}
+
+/* "[1,2]": where flat element i of t is. */
+static char *mdl__index_fmt(const mdl_tensor *t, size_t i, char *buf, size_t size) {
+    int idx[MDL_MAX_DIMS], d;
+    for (d = t->ndim - 1; d >= 0; d--) {
+        idx[d] = t->shape[d] ? (int)(i % (size_t)t->shape[d]) : 0;
+        i = t->shape[d] ? i / (size_t)t->shape[d] : 0;
+    }
+    return mdl__shape_fmt(t->ndim, idx, buf, size);
+}
+
+/* The reduction, with the ops, whose backward does the rest: mean, sum, or the sum over the
+   batch size (kl_div's batchmean). */
+static mdl_tensor *mdl__loss_reduce(mdl_arena *ar, mdl_tensor *loss, int reduction) {
+    if (!loss) return NULL;
+    switch ((mdl_reduction)reduction) {
+    case MDL_NONE: return loss;
+    case MDL_SUM: return mdl_sum(ar, loss, MDL_ALL, 0);
+    case MDL_BATCHMEAN:
+        return mdl_mul_scalar(ar, mdl_sum(ar, loss, MDL_ALL, 0),
+                              (mdl_scalar)(loss->ndim ? 1.0 / loss->shape[0] : 1.0));
+    case MDL_MEAN: break;
+    }
+    return mdl_mean(ar, loss, MDL_ALL, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Regression losses                 input:[..] target:[same] -> [same], d = input - target
+     mse        d^2                                          dd = 2 d
+     l1         |d|                                          dd = sign(d), 0 at d = 0
+     smooth_l1  0.5 d^2 / beta    if |d| < beta              dd = d / beta
+                |d| - 0.5 beta    otherwise                  dd = sign(d)
+     huber      delta smooth_l1 with beta = delta:
+                0.5 d^2 if |d| < delta, else delta (|d| - 0.5 delta)
+   Squares make big errors count a lot (the mean of the target is the best constant); absolute
+   values count every unit the same (the median); smooth L1 and Huber are quadratic near 0, for
+   a gradient that shrinks as the error does, and linear beyond, so that outliers pull no
+   harder than beta away. Composites: with z = |d| and m = clamp(z, 0, beta), the part of z
+   inside the quadratic zone,
+       smooth_l1 = 0.5 m^2 / beta + (z - m)        huber = 0.5 m^2 + delta (z - m)
+   with no branch: z - m is 0 inside the zone, and m is beta beyond it. The chain rule gives
+   dz = m / beta inside and 1 beyond (at z = beta both: clamp passes the gradient at its
+   bounds, and the two pieces meet with slope 1), times abs's sign(d), 0 at d = 0: PyTorch's
+   gradient at every kink. beta = 0 is l1, as in PyTorch (the formula would divide 0 by 0).
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_mse_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                mdl_reduction reduction) {
+    mdl_tensor *d;
+    if (!mdl__loss_pair_ok("mdl_mse_loss", ar, input, target, (int)reduction, 0)) return NULL;
+    d = mdl_sub(ar, input, target);
+    return mdl__loss_reduce(ar, mdl_mul(ar, d, d), (int)reduction);
+}
+
+MDLDEF mdl_tensor *mdl_l1_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                               mdl_reduction reduction) {
+    if (!mdl__loss_pair_ok("mdl_l1_loss", ar, input, target, (int)reduction, 0)) return NULL;
+    return mdl__loss_reduce(ar, mdl_abs(ar, mdl_sub(ar, input, target)), (int)reduction);
+}
+
+/* quad 0.5 m^2 + lin (z - m), m = clamp(z, 0, beta), z = |input - target|: smooth_l1 with
+   quad = 1 / beta and lin = 1, huber with quad = 1 and lin = delta. */
+static mdl_tensor *mdl__smooth_l1_terms(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                        double beta, double quad, double lin) {
+    mdl_tensor *z = mdl_abs(ar, mdl_sub(ar, input, target));
+    mdl_tensor *m = mdl_clamp(ar, z, 0, (mdl_scalar)beta);
+    mdl_tensor *q = mdl_mul_scalar(ar, mdl_mul(ar, m, m), (mdl_scalar)(0.5 * quad));
+    mdl_tensor *l = mdl_sub(ar, z, m);
+    if (lin != 1) l = mdl_mul_scalar(ar, l, (mdl_scalar)lin);
+    return mdl_add(ar, q, l);
+}
+
+MDLDEF mdl_tensor *mdl_smooth_l1_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                      double beta, mdl_reduction reduction) {
+    const char *fn = "mdl_smooth_l1_loss";
+    if (!mdl__loss_pair_ok(fn, ar, input, target, (int)reduction, 0)) return NULL;
+    if (!(beta >= 0)) {
+        mdl__fail(MDL_ERR_ARG, fn, "beta %g must be >= 0 (0 is the L1 loss)", beta);
+        return NULL;
+    }
+    if (beta == 0) return mdl__loss_reduce(ar, mdl_abs(ar, mdl_sub(ar, input, target)),
+                                           (int)reduction);
+    return mdl__loss_reduce(ar, mdl__smooth_l1_terms(ar, input, target, beta, 1 / beta, 1),
+                            (int)reduction);
+}
+
+MDLDEF mdl_tensor *mdl_huber_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                  double delta, mdl_reduction reduction) {
+    const char *fn = "mdl_huber_loss";
+    if (!mdl__loss_pair_ok(fn, ar, input, target, (int)reduction, 0)) return NULL;
+    if (!(delta > 0)) {
+        mdl__fail(MDL_ERR_ARG, fn, "delta %g must be > 0", delta);
+        return NULL;
+    }
+    return mdl__loss_reduce(ar, mdl__smooth_l1_terms(ar, input, target, delta, 1, delta),
+                            (int)reduction);
+}
+
+/* The elementwise loss primitives below (bce, bce_with_logits, kl_div) share their plumbing,
+   as the unary ops do: each is a forward loop and a gradient loop over n elements of input x
+   and target t. In backward, g = d(loss)/d(y), and dx and dt receive the gradients (each NULL
+   when not wanted). pw is bce_with_logits's pos_weight, c values for the c indices of the last
+   axis (NULL: all 1); flag is kl_div's log_target. */
+typedef struct mdl__pair_io {
+    const mdl_scalar *x, *t, *g, *pw;
+    mdl_scalar *y, *dx, *dt;
+    size_t n, c;
+    int flag;
+} mdl__pair_io;
+typedef void (*mdl__pair_fn)(mdl__pair_io u);
+
+/* Forward of the elementwise losses: y shaped like x, the op's loop, then the node, which keeps
+   pw (from the arena) in `saved`, c in arg[1] and the flag in arg[0]. */
+static mdl_tensor *mdl__pair_loss(mdl_arena *ar, const char *fn, mdl_op op, mdl__pair_fn forward,
+                                  mdl_tensor *x, mdl_tensor *t, const mdl_scalar *pw, size_t c,
+                                  int flag) {
+    mdl__pair_io u;
+    mdl_tensor *out = mdl__make(ar, fn, x->ndim, x->shape, NULL, 0), *in[2];
+    if (!out) return NULL;
+    memset(&u, 0, sizeof u);
+    u.x = x->data;
+    u.t = t->data;
+    u.y = out->data;
+    u.n = x->numel;
+    u.pw = pw;
+    u.c = c;
+    u.flag = flag;
+    forward(u);
+    in[0] = x;
+    in[1] = t;
+    if (!mdl__finish(ar, fn, op, out, 2, in)) return NULL;
+    if (out->node) {
+        out->node->saved = (void *)pw;
+        out->node->arg[0] = flag;
+        out->node->arg[1] = (int)c;
+    }
+    return out;
+}
+
+/* Backward of the elementwise losses: the op's gradient loop, if x or t wants a gradient. */
+static void mdl__pair_backward(mdl__node *node, mdl__pair_fn grad) {
+    mdl__pair_io u;
+    memset(&u, 0, sizeof u);
+    u.dx = mdl__grad_of(node->in[0]);
+    u.dt = mdl__grad_of(node->in[1]);
+    if (!u.dx && !u.dt) return;
+    u.x = node->in[0]->data;
+    u.t = node->in[1]->data;
+    u.y = node->out->data;
+    u.g = node->out->grad;
+    u.n = node->out->numel;
+    u.pw = (const mdl_scalar *)node->saved;
+    u.c = (size_t)node->arg[1];
+    u.flag = node->arg[0];
+    grad(u);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Binary cross-entropy of probabilities                  x:[..] t:[same] -> L:[same]
+     L   = -(t log x + (1 - t) log(1 - x)),   each log clamped at -100, as PyTorch
+     dx += g (x - t) / max(x (1 - x), 1e-12)
+     dt += g (log(1 - x) - log x)             (the clamped logs)
+   -log x is the surprise at a 1 when the model said "1 with probability x"; L is the expected
+   surprise when the truth is 1 with probability t. At x = 0 or 1 a log is -inf: PyTorch clamps
+   it at -100 in the forward, and the denominator of dx at 1e-12, so that a saturated output
+   gives a large finite gradient rather than inf or NaN; elsewhere dx is the exact derivative
+   -t / x + (1 - t) / (1 - x) = (x - t) / (x (1 - x)). dt is the exact derivative of the
+   clamped forward (PyTorch's uses the unclamped logs: infinite at x = 0 or 1). A composite of
+   log, clamp and mul would give 0 * inf = NaN at x = 0 or 1: this is a primitive. The weight
+   and the reduction come after it, from mul and sum or mean. Saved: x and t.
+   --------------------------------------------------------------------------------------------- */
+
+/* log x and log(1 - x), each at least -100 (log1p: 1 - x would lose a small x's digits) */
+static void mdl__bce_logs(mdl_scalar x, mdl_scalar *lx, mdl_scalar *l1x) {
+    const mdl_scalar lowest = -100;
+    *lx = MDL__LOG(x);
+    *l1x = MDL__LOG1P(-x);
+    if (*lx < lowest) *lx = lowest;
+    if (*l1x < lowest) *l1x = lowest;
+}
+static void mdl__bce_forward(mdl__pair_io u) {
+    const mdl_scalar one = 1;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar lx, l1x;
+        mdl__bce_logs(u.x[i], &lx, &l1x);
+        u.y[i] = -(u.t[i] * lx + (one - u.t[i]) * l1x);
+    }
+}
+static void mdl__bce_grad(mdl__pair_io u) {
+    const mdl_scalar one = 1, tiny = (mdl_scalar)1e-12;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar x = u.x[i], lx, l1x, den = x * (one - x);
+        if (u.dx) u.dx[i] += u.g[i] * (x - u.t[i]) / (den > tiny ? den : tiny);
+        if (u.dt) {
+            mdl__bce_logs(x, &lx, &l1x);
+            u.dt[i] += u.g[i] * (l1x - lx);
+        }
+    }
+}
+static void mdl__bce_backward(mdl__node *node) { mdl__pair_backward(node, mdl__bce_grad); }
+
+MDLDEF mdl_tensor *mdl_bce_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                mdl_tensor *weight, mdl_reduction reduction) {
+    const char *fn = "mdl_bce_loss";
+    mdl_tensor *loss;
+    size_t i;
+    if (!mdl__loss_pair_ok(fn, ar, input, target, (int)reduction, 0) ||
+        !mdl__loss_weight_ok(fn, input, weight))
+        return NULL;
+    for (i = 0; i < input->numel; i++) {
+        double v = (double)input->data[i];
+        if (!(v >= 0 && v <= 1)) { /* NaN too */
+            char bs[96], bi[96];
+            mdl__fail(MDL_ERR_ARG, fn, "input %s: element %s is %g, not a probability in "
+                      "[0, 1] (for logits, use mdl_bce_with_logits_loss)",
+                      mdl_shape_str(input, bs, sizeof bs), mdl__index_fmt(input, i, bi, sizeof bi),
+                      v);
+            return NULL;
+        }
+    }
+    loss = mdl__pair_loss(ar, fn, MDL_OP_BCE, mdl__bce_forward, input, target, NULL, 0, 0);
+    if (loss && weight) loss = mdl_mul(ar, loss, mdl_detach(ar, weight));
+    return mdl__loss_reduce(ar, loss, (int)reduction);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Binary cross-entropy of logits       x:[.., C] t:[same] pos_weight:[C] -> L:[same]
+     L   = (1 - t) x + l sp(-x),   l = 1 + (pw - 1) t,   sp(-x) = log(1 + e^-x)
+         = (1 - t) sp(x) + pw t sp(-x)                   (sp(x) = x + sp(-x))
+     dx += g ((1 - t) + l (sigmoid(x) - 1)) = g ((1 - t) sigmoid(x) - pw t sigmoid(-x))
+     dt += g (-x + (pw - 1) sp(-x))         = g (pw sp(-x) - sp(x))
+   This is bce(sigmoid(x), t) with the positive term weighted by pw, written in x: since
+   log sigmoid(x) = -sp(-x) and log(1 - sigmoid(x)) = -sp(x), no probability is ever rounded to
+   0 or 1 (in float, sigmoid(17) is exactly 1 already, and bce would clamp its log at -100).
+   sp(x) = max(x, 0) + log1p(e^-|x|) never overflows. Each line is computed in its second form,
+   a sum of terms of one sign where the first form subtracts nearly equal numbers (x + sp(-x)
+   for a very negative x, sigmoid(x) - 1 for a large one); sp' = sigmoid gives the gradients.
+   pw > 1 counts the positives of a class more (recall), pw < 1 less (precision).
+   A primitive: written as a composite with relu for max(-x, 0) and abs for |x|, the gradient
+   would be exact everywhere but at x = 0, where relu' and abs' are 0 by convention and the
+   composite's sp'(0) would be 0, not 1/2 -- and x = 0 is where a zero-initialised output layer
+   starts. The weight and the reduction come after it. Saved: x, t, and pw (copied).
+   --------------------------------------------------------------------------------------------- */
+
+/* sp(x) and sp(-x) for one x: max(+-x, 0) + log(1 + e^-|x|), which shares its log */
+static void mdl__softplus2(mdl_scalar x, mdl_scalar *sp_pos, mdl_scalar *sp_neg) {
+    const mdl_scalar zero = 0;
+    mdl_scalar tail = MDL__LOG1P(MDL__EXP(-MDL__FABS(x)));
+    *sp_pos = (x > zero ? x : zero) + tail;
+    *sp_neg = (x < zero ? -x : zero) + tail;
+}
+static void mdl__bce_with_logits_forward(mdl__pair_io u) {
+    const mdl_scalar one = 1;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar pw = u.pw ? u.pw[i % u.c] : one, sp_pos, sp_neg;
+        mdl__softplus2(u.x[i], &sp_pos, &sp_neg);
+        u.y[i] = (one - u.t[i]) * sp_pos + pw * u.t[i] * sp_neg;
+    }
+}
+static void mdl__bce_with_logits_grad(mdl__pair_io u) {
+    const mdl_scalar one = 1;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar x = u.x[i], t = u.t[i], pw = u.pw ? u.pw[i % u.c] : one, sp_pos, sp_neg;
+        if (u.dx) u.dx[i] += u.g[i] * ((one - t) * mdl__sigmoid1(x) - pw * t * mdl__sigmoid1(-x));
+        if (u.dt) {
+            mdl__softplus2(x, &sp_pos, &sp_neg);
+            u.dt[i] += u.g[i] * (pw * sp_neg - sp_pos);
+        }
+    }
+}
+static void mdl__bce_with_logits_backward(mdl__node *node) {
+    mdl__pair_backward(node, mdl__bce_with_logits_grad);
+}
+
+MDLDEF mdl_tensor *mdl_bce_with_logits_loss(mdl_arena *ar, mdl_tensor *logits,
+                                            mdl_tensor *target, mdl_tensor *weight,
+                                            mdl_tensor *pos_weight, mdl_reduction reduction) {
+    const char *fn = "mdl_bce_with_logits_loss";
+    mdl_scalar *pw = NULL;
+    mdl_tensor *loss;
+    size_t c = 1, k;
+    if (!mdl__loss_pair_ok(fn, ar, logits, target, (int)reduction, 0) ||
+        !mdl__loss_weight_ok(fn, logits, weight))
+        return NULL;
+    if (logits->ndim) c = (size_t)logits->shape[logits->ndim - 1];
+    if (pos_weight) {
+        char bx[96], bp[96];
+        if (!mdl__usable(fn, "pos_weight", pos_weight)) return NULL;
+        if (pos_weight->ndim != 1 ||
+            (pos_weight->shape[0] != (int)c && pos_weight->shape[0] != 1)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "logits %s and pos_weight %s: pos_weight must be [%zu], "
+                      "one per index of the last axis (or [1])",
+                      mdl_shape_str(logits, bx, sizeof bx),
+                      mdl_shape_str(pos_weight, bp, sizeof bp), c);
+            return NULL;
+        }
+        pw = (mdl_scalar *)mdl__alloc(ar, (c ? c : 1) * sizeof(mdl_scalar)); /* a [1] repeats */
+        if (!pw) return NULL;
+        for (k = 0; k < c; k++) pw[k] = pos_weight->data[pos_weight->shape[0] == 1 ? 0 : k];
+    }
+    loss = mdl__pair_loss(ar, fn, MDL_OP_BCE_WITH_LOGITS, mdl__bce_with_logits_forward, logits,
+                          target, pw, c, 0);
+    if (loss && weight) loss = mdl_mul(ar, loss, mdl_detach(ar, weight));
+    return mdl__loss_reduce(ar, loss, (int)reduction);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Cross-entropy of logits and class indices       x:[N, C, ..] target:[N, ..] -> L:[N, ..]
+                                                   (reduced: one value)
+     log p_c = (x_c - m) - log sum_k e^(x_k - m)     m = max_k x_k   (log-softmax)
+     q_c     = (1 - eps) w_y [c = y] + (eps / C) w_c  the target distribution: y's one-hot,
+                                                     smoothed by eps, times the class weights
+     L       = -sum_c q_c log p_c                    (0 for an ignored target)
+     dx_c   += g (Q p_c - q_c)                       Q = sum_c q_c = (1 - eps) w_y + eps/C sum w
+   THE LESSON. Without weights Q = 1, and the gradient of the mean loss is
+       dlogits = (softmax - onehot) / N
+   (onehot smoothed to 1 - eps + eps/C on the class and eps/C elsewhere): the model's
+   distribution minus the target's, nothing else. The log undoes the exp of the softmax, so
+   neither the softmax's Jacobian nor 1/p is ever formed: split into log_softmax and a pick,
+   backward would compute both and multiply them back to this. Fused, forward is one pass per
+   sample and backward another, and only each sample's log-sum-exp m + log sum e^(x - m) is
+   saved (the max subtracted so that no e^x overflows). Class weights scale a sample's row by
+   its class's weight (and the smoothing term by each class's): dlogits = (Q p - q) / W.
+   The mean divides by W, the sum of w_y over the targets not ignored, as PyTorch does: N
+   without weights or ignored targets, the number of targets kept with ignore_index, the sum of
+   their weights with weights. With smoothing and weights both, PyTorch's result is
+       (1 - eps) nll_loss(log p, y, w) + (eps / C) sum_i sum_c w_c (-log p_ic) / W
+   which is L above summed over the samples and divided by the same W. Saved: the classes,
+   weights and normalizer read from the target, and each sample's log-sum-exp.
+   nll_loss is the same without the softmax: L = -w_y x_y, dx_y += -g w_y.
+   --------------------------------------------------------------------------------------------- */
+
+/* What cross-entropy and nll know once the target is read: the input seen as [outer, C, inner]
+   around its class axis 1 (a 1-D input [C] is one sample: outer = inner = 1), and for each
+   position p = o * inner + i (a sample, and a place of its extra axes) its class and weight. */
+typedef struct mdl__class_loss {
+    size_t outer, C, inner;
+    int reduction;
+    int *cls;      /* class of each position, -1 if ignored */
+    double *w;     /* weight of each position: the class's weight (1 without), 0 if ignored */
+    double *cw;    /* the class weights [C] (a copy), or NULL: all 1 */
+    double cw_sum; /* their sum (C without weights) */
+    double eps;    /* label smoothing */
+    double norm;   /* what the mean divides by: the sum of w */
+    double *lse;   /* cross-entropy: each position's log-sum-exp, for backward */
+} mdl__class_loss;
+
+/* Check x, target and the options, and read the target: NULL after reporting a mistake. */
+static mdl__class_loss *mdl__class_loss_new(mdl_arena *ar, const char *fn, const mdl_tensor *x,
+                                            const mdl_tensor *target,
+                                            const mdl_cross_entropy_opts *opts, int smoothing) {
+    mdl_cross_entropy_opts o;
+    mdl__class_loss *cl;
+    char bx[96], bt[96], bw[96];
+    size_t n, p, c;
+    int d, ok;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "input", x) ||
+        !mdl__usable(fn, "target", target))
+        return NULL;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    if (!mdl__reduction_ok(fn, (int)o.reduction, 0)) return NULL;
+    if (o.weight && !mdl__usable(fn, "opts->weight", o.weight)) return NULL;
+    mdl_shape_str(x, bx, sizeof bx);
+    mdl_shape_str(target, bt, sizeof bt);
+    /* target: x's shape without the class axis 1 ([N] for [N,C]; a scalar for [C]) */
+    ok = x->ndim >= 1 && target->ndim == x->ndim - 1 &&
+         (x->ndim < 2 || target->shape[0] == x->shape[0]);
+    for (d = 2; ok && d < x->ndim; d++) ok = target->shape[d - 1] == x->shape[d];
+    if (!ok) {
+        int want[MDL_MAX_DIMS] = {0};
+        for (d = 0; d < x->ndim; d++)
+            if (d != 1) want[d < 1 ? d : d - 1] = x->shape[d];
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s: %s%s%s", bx, bt,
+                  x->ndim ? "the target must be " : "the input needs a class axis",
+                  x->ndim ? mdl__shape_fmt(x->ndim - 1, want, bw, sizeof bw) : "",
+                  x->ndim ? ", the input's shape without its class axis 1 (class indices; "
+                  "class probabilities as targets are not supported)" : "");
+        return NULL;
+    }
+    if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1) ||
+        (!smoothing && o.label_smoothing != 0)) {
+        mdl__fail(MDL_ERR_ARG, fn, "label_smoothing %g %s", o.label_smoothing, smoothing ?
+                  "must be between 0 and 1" : "must be 0: nll_loss has none (smooth with "
+                  "mdl_cross_entropy_loss)");
+        return NULL;
+    }
+    cl = (mdl__class_loss *)mdl__alloc_zero(ar, sizeof *cl);
+    if (!cl) return NULL;
+    cl->C = (size_t)x->shape[x->ndim == 1 ? 0 : 1];
+    cl->outer = x->ndim == 1 ? 1 : (size_t)x->shape[0];
+    cl->inner = 1;
+    for (d = 2; d < x->ndim; d++) cl->inner *= (size_t)x->shape[d];
+    cl->reduction = (int)o.reduction;
+    cl->eps = o.label_smoothing;
+    if (o.weight) {
+        if (o.weight->ndim != 1 || (size_t)o.weight->shape[0] != cl->C) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "input %s and weight %s: the weight must be [%zu], one "
+                      "per class", bx, mdl_shape_str(o.weight, bw, sizeof bw), cl->C);
+            return NULL;
+        }
+        cl->cw = (double *)mdl__alloc(ar, (cl->C ? cl->C : 1) * sizeof(double));
+        if (!cl->cw) return NULL;
+        for (c = 0; c < cl->C; c++) {
+            cl->cw[c] = (double)o.weight->data[c];
+            cl->cw_sum += cl->cw[c];
+        }
+    } else {
+        cl->cw_sum = (double)cl->C;
+    }
+    n = target->numel; /* = outer * inner */
+    cl->cls = (int *)mdl__alloc(ar, (n ? n : 1) * sizeof(int));
+    cl->w = (double *)mdl__alloc(ar, (n ? n : 1) * sizeof(double));
+    if (!cl->cls || !cl->w) return NULL;
+    for (p = 0; p < n; p++) {
+        double v = (double)target->data[p];
+        if (o.ignore && v == (double)o.ignore_index) {
+            cl->cls[p] = -1;
+            cl->w[p] = 0;
+            continue;
+        }
+        if (!(v >= 0 && v < (double)cl->C && v == floor(v))) {
+            char where[96] = "", ign[48] = "";
+            if (x->ndim > 2) { /* the row, and the place along the extra axes */
+                int at[MDL_MAX_DIMS];
+                size_t r = p % cl->inner;
+                for (d = x->ndim - 1; d >= 2; d--) {
+                    at[d - 2] = (int)(r % (size_t)x->shape[d]);
+                    r /= (size_t)x->shape[d];
+                }
+                snprintf(where, sizeof where, " at %s", mdl__shape_fmt(x->ndim - 2, at, bw,
+                                                                        sizeof bw));
+            }
+            if (o.ignore) snprintf(ign, sizeof ign, ", or ignore_index %d", o.ignore_index);
+            if (x->ndim == 1)
+                mdl__fail(MDL_ERR_ARG, fn, "target %s is %g, not a class index (a whole number "
+                          "in 0..%d%s)", bt, v, (int)cl->C - 1, ign);
+            else
+                mdl__fail(MDL_ERR_ARG, fn, "target %s: row %zu%s is %g, not a class index (a "
+                          "whole number in 0..%d%s)", bt, p / cl->inner, where, v,
+                          (int)cl->C - 1, ign);
+            return NULL;
+        }
+        cl->cls[p] = (int)v;
+        cl->w[p] = cl->cw ? cl->cw[cl->cls[p]] : 1.0;
+        cl->norm += cl->w[p];
+    }
+    return cl;
+}
+
+/* Write the losses of the positions: each into out (MDL_NONE) or their sum or mean. */
+static void mdl__class_loss_store(const mdl__class_loss *cl, const double *loss, mdl_scalar *out) {
+    size_t p, n = cl->outer * cl->inner;
+    double total = 0;
+    for (p = 0; p < n; p++) {
+        if (cl->reduction == MDL_NONE) out[p] = (mdl_scalar)loss[p];
+        total += loss[p];
+    }
+    if (cl->reduction == MDL_SUM) out[0] = (mdl_scalar)total;
+    if (cl->reduction == MDL_MEAN) out[0] = (mdl_scalar)(total / cl->norm); /* 0/0: NaN, as
+                                                                    PyTorch, if all are ignored */
+}
+
+/* The gradient of position p's loss: g[p], or g of the sum, or of the mean over norm. */
+static double mdl__class_loss_grad(const mdl__class_loss *cl, const mdl_scalar *g, size_t p) {
+    if (cl->reduction == MDL_NONE) return (double)g[p];
+    return cl->reduction == MDL_SUM ? (double)g[0] : (double)g[0] / cl->norm;
+}
+
+static void mdl__cross_entropy_forward(mdl__class_loss *cl, const mdl_scalar *x, double *loss) {
+    const size_t C = cl->C, inner = cl->inner;
+    size_t o, i, c;
+    for (o = 0; o < cl->outer; o++)
+        for (i = 0; i < inner; i++) {
+            const mdl_scalar *xs = x + o * C * inner + i; /* class c at xs[c * inner] */
+            size_t p = o * inner + i;
+            double m, total = 0, logsum, smooth = 0;
+            int y = cl->cls[p];
+            loss[p] = 0;
+            cl->lse[p] = 0;
+            if (y < 0) continue; /* ignored: no loss, no gradient */
+            m = (double)xs[0];
+            for (c = 1; c < C; c++) m = (double)xs[c * inner] > m ? (double)xs[c * inner] : m;
+            for (c = 0; c < C; c++) total += exp((double)xs[c * inner] - m);
+            logsum = log(total);
+            cl->lse[p] = m + logsum;
+            /* -log p_c = (m - x_c) + log sum: exact near the maximum, where it matters */
+            loss[p] = (1 - cl->eps) * cl->w[p] * ((m - (double)xs[(size_t)y * inner]) + logsum);
+            if (cl->eps > 0) {
+                for (c = 0; c < C; c++)
+                    smooth += (cl->cw ? cl->cw[c] : 1.0) * ((m - (double)xs[c * inner]) + logsum);
+                loss[p] += cl->eps / (double)C * smooth;
+            }
+        }
+}
+
+static void mdl__cross_entropy_backward(mdl__node *node) {
+    const mdl__class_loss *cl = (const mdl__class_loss *)node->saved;
+    const size_t C = cl->C, inner = cl->inner;
+    const mdl_scalar *x = node->in[0]->data, *g = node->out->grad;
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    size_t o, i, c;
+    if (!dx) return;
+    for (o = 0; o < cl->outer; o++)
+        for (i = 0; i < inner; i++) {
+            size_t p = o * inner + i, base = o * C * inner + i;
+            int y = cl->cls[p];
+            double gp, on_y, Q;
+            if (y < 0) continue;
+            gp = mdl__class_loss_grad(cl, g, p);
+            on_y = (1 - cl->eps) * cl->w[p];            /* q's one-hot part, on class y */
+            Q = on_y + cl->eps / (double)C * cl->cw_sum; /* sum_c q_c: 1 without weights */
+            for (c = 0; c < C; c++) {
+                double prob = exp((double)x[base + c * inner] - cl->lse[p]); /* softmax */
+                double q = cl->eps / (double)C * (cl->cw ? cl->cw[c] : 1.0) +
+                           ((int)c == y ? on_y : 0);
+                dx[base + c * inner] += (mdl_scalar)(gp * (Q * prob - q));
+            }
+        }
+}
+
+static void mdl__nll_forward(const mdl__class_loss *cl, const mdl_scalar *x, double *loss) {
+    size_t o, i;
+    for (o = 0; o < cl->outer; o++)
+        for (i = 0; i < cl->inner; i++) {
+            size_t p = o * cl->inner + i;
+            int y = cl->cls[p];
+            loss[p] = y < 0 ? 0 : -cl->w[p] * (double)x[(o * cl->C + (size_t)y) * cl->inner + i];
+        }
+}
+
+static void mdl__nll_loss_backward(mdl__node *node) {
+    const mdl__class_loss *cl = (const mdl__class_loss *)node->saved;
+    const mdl_scalar *g = node->out->grad;
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    size_t o, i;
+    if (!dx) return;
+    for (o = 0; o < cl->outer; o++)
+        for (i = 0; i < cl->inner; i++) {
+            size_t p = o * cl->inner + i;
+            int y = cl->cls[p];
+            if (y >= 0)
+                dx[(o * cl->C + (size_t)y) * cl->inner + i] -=
+                    (mdl_scalar)(mdl__class_loss_grad(cl, g, p) * cl->w[p]);
+        }
+}
+
+/* cross-entropy and nll: read the target, make the output (target's shape, or one value),
+   compute, record. */
+static mdl_tensor *mdl__class_loss_op(mdl_arena *ar, const char *fn, mdl_op op, mdl_tensor *x,
+                                      mdl_tensor *target, const mdl_cross_entropy_opts *opts) {
+    mdl__class_loss *cl = mdl__class_loss_new(ar, fn, x, target, opts,
+                                              op == MDL_OP_CROSS_ENTROPY);
+    size_t n;
+    double *loss;
+    mdl_tensor *out;
+    if (!cl) return NULL;
+    n = cl->outer * cl->inner;
+    out = cl->reduction == MDL_NONE ? mdl__make(ar, fn, target->ndim, target->shape, NULL, 0)
+                                    : mdl__make(ar, fn, 0, NULL, NULL, 0);
+    loss = (double *)mdl__alloc(ar, (n ? n : 1) * sizeof(double));
+    if (!out || !loss) return NULL;
+    if (op == MDL_OP_CROSS_ENTROPY) {
+        cl->lse = (double *)mdl__alloc(ar, (n ? n : 1) * sizeof(double));
+        if (!cl->lse) return NULL;
+        mdl__cross_entropy_forward(cl, x->data, loss);
+    } else {
+        mdl__nll_forward(cl, x->data, loss);
+    }
+    mdl__class_loss_store(cl, loss, out->data);
+    if (!mdl__finish(ar, fn, op, out, 1, &x)) return NULL;
+    if (out->node) out->node->saved = cl;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_cross_entropy_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                          const mdl_cross_entropy_opts *opts) {
+    return mdl__class_loss_op(ar, "mdl_cross_entropy_loss", MDL_OP_CROSS_ENTROPY, input, target,
+                              opts);
+}
+
+MDLDEF mdl_tensor *mdl_nll_loss(mdl_arena *ar, mdl_tensor *log_probs, mdl_tensor *target,
+                                const mdl_cross_entropy_opts *opts) {
+    return mdl__class_loss_op(ar, "mdl_nll_loss", MDL_OP_NLL_LOSS, log_probs, target, opts);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   KL divergence        input:[..] (log q)  target:[same] (p; log p with log_target) -> L:[same]
+     L   = p (log p - input)           0 where p = 0 (the limit of p log p)
+     dx += -g p                        dt += g (log p + 1 - input)
+   log_target:
+     L   = e^t (t - input)             dx += -g e^t        dt += g e^t (t - input + 1)
+   Summed over a distribution's classes, sum p log(p / q) is how many extra nats a code built
+   for q costs when the data follow p: 0 when q = p, positive otherwise. The input is log q
+   (mdl_log_softmax's output) so that no log of a rounded-to-0 probability is taken. A
+   primitive because p log p needs its branch at p = 0 (the composite t * log t would give
+   0 * -inf = NaN); a p < 0 gives NaN, as in PyTorch. At p = 0, dt is -inf (the slope of
+   p log p there), where PyTorch's autograd gives NaN. MDL_MEAN is PyTorch's 'mean', over all
+   the elements; the divergence per sample is MDL_BATCHMEAN, the sum over shape[0].
+   Saved: input, target and log_target (arg[0]).
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__kl_div_forward(mdl__pair_io u) {
+    const mdl_scalar zero = 0;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar t = u.t[i];
+        if (u.flag)
+            u.y[i] = MDL__EXP(t) * (t - u.x[i]);
+        else
+            u.y[i] = t == zero ? zero : t * (MDL__LOG(t) - u.x[i]);
+    }
+}
+static void mdl__kl_div_grad(mdl__pair_io u) {
+    const mdl_scalar one = 1;
+    size_t i;
+    for (i = 0; i < u.n; i++) {
+        mdl_scalar t = u.t[i], p = u.flag ? MDL__EXP(t) : t;
+        if (u.dx) u.dx[i] -= u.g[i] * p;
+        if (u.dt)
+            u.dt[i] += u.flag ? u.g[i] * p * (t - u.x[i] + one)
+                              : u.g[i] * (MDL__LOG(t) + one - u.x[i]);
+    }
+}
+static void mdl__kl_div_backward(mdl__node *node) { mdl__pair_backward(node, mdl__kl_div_grad); }
+
+MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
+                                   mdl_reduction reduction, int log_target) {
+    const char *fn = "mdl_kl_div_loss";
+    if (!mdl__loss_pair_ok(fn, ar, input, target, (int)reduction, 1)) return NULL;
+    return mdl__loss_reduce(ar, mdl__pair_loss(ar, fn, MDL_OP_KL_DIV, mdl__kl_div_forward, input,
+                                               target, NULL, 0, log_target != 0),
+                            (int)reduction);
 }
 
 // >>diagnostics

@@ -59,7 +59,8 @@ typedef enum gc_input_kind {
     GC_IN_DISTINCT,    /* a shuffled grid with step 0.23: no ties anywhere (max) */
     GC_IN_CLAMP,       /* uniform in [-1.5, 1.5], at least 0.1 from the clamp bounds */
     GC_IN_ABOVE_M1,    /* uniform in [-0.8, 2]: for log1p */
-    GC_IN_WIDE         /* uniform in [-25, 25]: far out, where the stable forms matter */
+    GC_IN_WIDE         /* uniform in [-25, 25]: far out, where the stable forms matter */,
+    GC_IN_PROB         /* uniform in [0.05, 0.95]: a probability away from 0 and 1 (bce) */
 } gc_input_kind;
 
 typedef struct gc_spec {
@@ -90,6 +91,16 @@ typedef struct gc_spec {
     int trans_a, trans_b; /* matmul: mdl_matmul_t's transposes */
     int sumlike;     /* 1 if each output is a sum of K terms (sum, mean, matmul): the float
                         tolerance then grows by K * 2^-24 * sum|terms| */
+    /* losses: the reduction (an mdl_reduction), kl_div's log_target, and for cross-entropy
+       and nll a class-index target of shape tgt_shape holding idx[], the class weights w[]
+       (n_w of them; 0: none), ignore_index and label smoothing; bce_with_logits takes its
+       pos_weight from w[] */
+    int reduction, log_target;
+    int tgt_ndim, tgt_shape[MDL_MAX_DIMS];
+    int n_w;
+    double w[GC_MAX_IDX];
+    int ignore, ignore_index;
+    double smoothing;
 } gc_spec;
 
 /* The float build: run `s` on inputs in[i] (converted to float) and write the output, converted
@@ -104,6 +115,15 @@ static mdl_tensor *gc_idx_tensor(mdl_arena *ar, const gc_spec *s) {
     int k;
     for (k = 0; k < s->n_idx; k++) v[k] = (mdl_scalar)s->idx[k];
     return mdl_from_array(ar, s->idx_ndim, s->idx_shape, v);
+}
+
+/* The spec's weights w[0..n_w-1] as a constant tensor [n_w], or NULL when n_w is 0. */
+static mdl_tensor *gc_weights(mdl_arena *ar, const gc_spec *s) {
+    mdl_scalar w[GC_MAX_IDX];
+    int k;
+    if (s->n_w == 0) return NULL;
+    for (k = 0; k < s->n_w; k++) w[k] = (mdl_scalar)s->w[k];
+    return mdl_from_array(ar, 1, &s->n_w, w);
 }
 
 /* Run the function described by `s` on inputs x[0..n_in-1]. The switch on mdl_op has no default,
@@ -286,6 +306,30 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_index_select(ar, x[0], s->axis, s->n_idx, s->idx);
     case MDL_OP_GATHER:
         return mdl_gather(ar, x[0], s->axis, gc_idx_tensor(ar, s));
+    case MDL_OP_BCE:
+        return mdl_bce_loss(ar, x[0], x[1], NULL, (mdl_reduction)s->reduction);
+    case MDL_OP_BCE_WITH_LOGITS:
+        return mdl_bce_with_logits_loss(ar, x[0], x[1], NULL, gc_weights(ar, s),
+                                        (mdl_reduction)s->reduction);
+    case MDL_OP_CROSS_ENTROPY:
+    case MDL_OP_NLL_LOSS: {
+        mdl_cross_entropy_opts o;
+        mdl_scalar t[GC_MAX_IDX];
+        int k;
+        for (k = 0; k < s->n_idx; k++) t[k] = (mdl_scalar)s->idx[k];
+        memset(&o, 0, sizeof o);
+        o.reduction = (mdl_reduction)s->reduction;
+        o.weight = gc_weights(ar, s);
+        o.ignore = s->ignore;
+        o.ignore_index = s->ignore_index;
+        o.label_smoothing = s->smoothing;
+        if (s->op == MDL_OP_NLL_LOSS)
+            return mdl_nll_loss(ar, x[0], mdl_from_array(ar, s->tgt_ndim, s->tgt_shape, t), &o);
+        return mdl_cross_entropy_loss(ar, x[0], mdl_from_array(ar, s->tgt_ndim, s->tgt_shape, t),
+                                      &o);
+    }
+    case MDL_OP_KL_DIV:
+        return mdl_kl_div_loss(ar, x[0], x[1], (mdl_reduction)s->reduction, s->log_target);
     case MDL_OP_COUNT:
         break;
     }

@@ -150,6 +150,9 @@ static void draw_input(double *v, size_t n, int kind) {
         case GC_IN_WIDE:
             x = uniform(-25, 25);
             break;
+        case GC_IN_PROB:
+            x = uniform(0.05, 0.95);
+            break;
         }
         v[i] = (double)(float)x;
     }
@@ -871,6 +874,103 @@ static void case_ADAPTIVE_AVG_POOL2D(gc_stats *st) {
         s.sumlike = 1;
         run_spec(&s, st);
     }
+}
+
+/* The fused losses. Every input of a spec is differentiated, so the elementwise losses check
+   the target's gradient as well as the input's; class-index targets, weights and pos_weight
+   are constants of the spec. Each loss runs with every reduction it takes. */
+static void pair_loss_cases(int op, int kind_x, int kind_t, int log_target, gc_stats *st) {
+    static const struct { const char *shape; int reduction; const char *label; } c[] = {
+        {"[3,5]", MDL_NONE, "[3,5] none"},
+        {"[2,3,4]", MDL_MEAN, "[2,3,4] mean"},
+        {"[7]", MDL_SUM, "[7] sum"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(op, GC_PRIMITIVE, c[i].label);
+        s.reduction = c[i].reduction;
+        s.log_target = log_target;
+        add_input(&s, c[i].shape, kind_x);
+        add_input(&s, c[i].shape, kind_t);
+        run_spec(&s, st);
+    }
+}
+static void case_BCE(gc_stats *st) { pair_loss_cases(MDL_OP_BCE, GC_IN_PROB, GC_IN_PROB, 0, st); }
+static void case_BCE_WITH_LOGITS(gc_stats *st) {
+    static const double pw[5] = {0.5, 1, 2, 3.5, 1.25};
+    gc_spec s;
+    pair_loss_cases(MDL_OP_BCE_WITH_LOGITS, GC_IN_UNIFORM, GC_IN_PROB, 0, st);
+    s = spec_new(MDL_OP_BCE_WITH_LOGITS, GC_PRIMITIVE, "[3,5] pos_weight [5] none");
+    s.reduction = MDL_NONE;
+    s.n_w = 5;
+    memcpy(s.w, pw, sizeof pw);
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    add_input(&s, "[3,5]", GC_IN_PROB);
+    run_spec(&s, st);
+    s.label = "[2,2,5] pos_weight [5] mean";
+    s.reduction = MDL_MEAN;
+    s.n_in = 0;
+    add_input(&s, "[2,2,5]", GC_IN_UNIFORM);
+    add_input(&s, "[2,2,5]", GC_IN_PROB);
+    run_spec(&s, st);
+}
+
+/* Cross-entropy and nll: [N,C] and [N,C,d] inputs, with weights, ignore_index (out of range,
+   and a class) and label smoothing, alone and together. */
+static void class_loss_cases(int op, gc_stats *st) {
+    static const struct {
+        const char *x, *t;
+        int n, idx[GC_MAX_IDX], n_w, ignore, ignore_index, reduction;
+        double w[5], smoothing;
+        const char *label;
+    } c[] = {
+        {"[4,5]", "[4]", 4, {0, 3, 4, 1}, 0, 0, 0, MDL_MEAN, {0}, 0, "[4,5] mean"},
+        {"[4,5]", "[4]", 4, {2, 2, 0, 4}, 0, 0, 0, MDL_NONE, {0}, 0, "[4,5] none"},
+        {"[4,5]", "[4]", 4, {1, 3, 0, 3}, 5, 0, 0, MDL_MEAN, {0.5, 2, 1, 3, 0.25}, 0,
+         "weights, mean"},
+        {"[5,3]", "[5]", 5, {1, -100, 2, 0, -100}, 0, 1, -100, MDL_MEAN, {0}, 0,
+         "ignore_index -100, mean"},
+        {"[5,3]", "[5]", 5, {1, 2, 2, 0, 1}, 3, 1, 2, MDL_SUM, {2, 0.5, 1.5}, 0,
+         "weights, ignore_index 2 (a class), sum"},
+        {"[4,5]", "[4]", 4, {0, 3, 4, 1}, 0, 0, 0, MDL_MEAN, {0}, 0.2, "smoothing 0.2, mean"},
+        {"[5,4]", "[5]", 5, {3, 1, -1, 0, 3}, 4, 1, -1, MDL_MEAN, {1.5, 0.5, 2, 0.75}, 0.3,
+         "smoothing 0.3, weights, ignore_index -1, mean"},
+        {"[2,3,4]", "[2,4]", 8, {0, 2, 1, 1, 2, -100, 0, 1}, 3, 1, -100, MDL_MEAN,
+         {0.5, 1.5, 1}, 0.1, "[N,C,d] smoothing, weights, ignore, mean"},
+        {"[2,3,2,2]", "[2,2,2]", 8, {2, 0, 1, 1, 0, 2, 2, 1}, 0, 0, 0, MDL_NONE, {0}, 0,
+         "[N,C,d1,d2] none"},
+        {"[6]", "[]", 1, {4}, 0, 0, 0, MDL_MEAN, {0}, 0.1, "one sample [C], smoothing"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s;
+        if (op == MDL_OP_NLL_LOSS && c[i].smoothing != 0) continue; // nll has none
+        s = spec_new(op, GC_PRIMITIVE, c[i].label);
+        add_input(&s, c[i].x, GC_IN_UNIFORM);
+        add_input(&s, c[i].t, GC_IN_UNIFORM); // only for its shape: removed below
+        s.tgt_ndim = s.ndim[1];
+        memcpy(s.tgt_shape, s.shape[1], sizeof s.tgt_shape);
+        s.n_in = 1;
+        s.n_idx = c[i].n;
+        memcpy(s.idx, c[i].idx, sizeof s.idx);
+        s.n_w = c[i].n_w;
+        memcpy(s.w, c[i].w, sizeof c[i].w);
+        s.ignore = c[i].ignore;
+        s.ignore_index = c[i].ignore_index;
+        s.reduction = c[i].reduction;
+        s.smoothing = c[i].smoothing;
+        run_spec(&s, st);
+    }
+}
+static void case_CROSS_ENTROPY(gc_stats *st) { class_loss_cases(MDL_OP_CROSS_ENTROPY, st); }
+static void case_NLL_LOSS(gc_stats *st) { class_loss_cases(MDL_OP_NLL_LOSS, st); }
+static void case_KL_DIV(gc_stats *st) {
+    gc_spec s;
+    pair_loss_cases(MDL_OP_KL_DIV, GC_IN_UNIFORM, GC_IN_POS, 0, st);
+    pair_loss_cases(MDL_OP_KL_DIV, GC_IN_UNIFORM, GC_IN_UNIFORM, 1, st);
+    s = spec_new(MDL_OP_KL_DIV, GC_PRIMITIVE, "[3,5] batchmean");
+    s.reduction = MDL_BATCHMEAN;
+    add_input(&s, "[3,5]", GC_IN_UNIFORM);
+    add_input(&s, "[3,5]", GC_IN_POS);
+    run_spec(&s, st);
 }
 
 /* ---- the table: one row per op in MDL_OPS -------------------------------------------------- */

@@ -52,6 +52,18 @@ int main(void) {
     /* a @ b = [[70,100],[150,220]], whose elements add up to 540. */
     expect("sum(a @ b)", mdl_item(mdl_sum(ar, mdl_matmul(ar, a, b), MDL_ALL, 0)), 540);
 
+    /* Cross-entropy of equal logits [2,2] against classes {1, 0} is log 2, and its gradient
+       (softmax - onehot) / N is -1/4 on each target's class. */
+    {
+        static const mdl_scalar classes[2] = {1, 0};
+        const int n[1] = {2};
+        mdl_tensor *logits = mdl_zeros(ar, 2, shape), *target = mdl_from_array(ar, 1, n, classes);
+        mdl_set_requires_grad(logits, 1);
+        loss = mdl_cross_entropy_loss(ar, logits, target, NULL);
+        expect("cross-entropy", mdl_item(loss), log(2.0));
+        if (mdl_backward(loss) == MDL_OK) expect("its gradient", logits->grad[1], -0.25);
+    }
+
     mdl_arena_reset(ar);
     mdl_arena_free(ar);
     mdl_params_free(ps);

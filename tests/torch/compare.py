@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -221,6 +222,70 @@ def _(x, a):  # linear layers as x @ W + b with W [in, out]
     act = torch.relu if a["act"] == "relu" else torch.tanh
     h = act(x["x"] @ x["w1"] + x["b1"])
     return F.log_softmax(h @ x["w2"] + x["b2"], dim=-1)
+
+
+# ---- losses (tests/torch/torch_losses.c): "input", "target", the constants "weight" and
+# "pos_weight", and args["reduction"] as torch spells it ------------------------------------
+
+
+@op("mse_loss")
+def _(x, a):
+    return F.mse_loss(x["input"], x["target"], reduction=a["reduction"])
+
+
+@op("l1_loss")
+def _(x, a):
+    return F.l1_loss(x["input"], x["target"], reduction=a["reduction"])
+
+
+@op("smooth_l1_loss")
+def _(x, a):
+    # beta = 0 is L1, as torch's documentation says and its source means (its
+    # smooth_l1_loss_backward sends beta <= 0 to l1_loss_backward); torch 1.13's autograd
+    # still runs the smooth kernel for beta = 0, whose gradient at d = 0 is -1, not L1's 0
+    if a["p"] == 0:
+        return F.l1_loss(x["input"], x["target"], reduction=a["reduction"])
+    return F.smooth_l1_loss(x["input"], x["target"], reduction=a["reduction"], beta=a["p"])
+
+
+@op("huber_loss")
+def _(x, a):
+    return F.huber_loss(x["input"], x["target"], reduction=a["reduction"], delta=a["p"])
+
+
+@op("bce_loss")
+def _(x, a):
+    return F.binary_cross_entropy(x["input"], x["target"], weight=x.get("weight"),
+                                  reduction=a["reduction"])
+
+
+@op("bce_with_logits_loss")
+def _(x, a):
+    return F.binary_cross_entropy_with_logits(x["input"], x["target"], weight=x.get("weight"),
+                                              pos_weight=x.get("pos_weight"),
+                                              reduction=a["reduction"])
+
+
+@op("cross_entropy")
+def _(x, a):  # class indices travel as floats
+    return F.cross_entropy(x["input"], x["target"].long(), weight=x.get("weight"),
+                           ignore_index=a["ignore_index"], reduction=a["reduction"],
+                           label_smoothing=a["label_smoothing"])
+
+
+@op("nll_loss")
+def _(x, a):  # of log_softmax(input) along the class axis, as the C side computes it
+    logp = F.log_softmax(x["input"], dim=0 if x["input"].dim() == 1 else 1)
+    return F.nll_loss(logp, x["target"].long(), weight=x.get("weight"),
+                      ignore_index=a["ignore_index"], reduction=a["reduction"])
+
+
+@op("kl_div")
+def _(x, a):
+    with warnings.catch_warnings():  # torch warns that 'mean' is not 'batchmean'; we know
+        warnings.simplefilter("ignore")
+        return F.kl_div(x["input"], x["target"], reduction=a["reduction"],
+                        log_target=bool(a["log_target"]))
 
 
 # ---- reading a case file --------------------------------------------------------------------
