@@ -130,7 +130,7 @@ typedef float mdl_scalar; /**< The one floating type of every tensor (float by d
 #define MDL_ALL (-128)   /**< Pass as `axis` to reduce over every element. */
 
 #define MDL_VERSION_MAJOR 0
-#define MDL_VERSION_MINOR 1
+#define MDL_VERSION_MINOR 3
 
 /** @} */
 
@@ -9357,6 +9357,11 @@ MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha
                  AVX-512 and AVX2 kernels for products up to some 2^25 multiply-adds (narrow
                  columns and A B^T as dot products of rows), OpenMP threads; conv2d (im2col
                  in L2-sized runs of images), conv1d, max and average pooling.
+   0.3  2026-12  the file in reading order (autograd before ops, the fast kernels last); the
+                 stale-tensor check on by default; matmul as torch.matmul and mdl_matmul_t;
+                 options by name for convolution and pooling; the ops layers and losses need
+                 (gather, where, comparisons, stable log1p/softplus/logsumexp, reductions over
+                 several axes, ...); layers, initialisation and Sequential; PyTorch's losses.
 
    ------------------------------------------------------------------------------------------------
    LICENSE: this software is available under either of two licenses; choose whichever you like.
