@@ -23,8 +23,10 @@ import math
 import os
 import sys
 import warnings
+from collections import OrderedDict
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 # ---- the references: one function per "op" name that the C side gives to tc_begin ----------
@@ -286,6 +288,185 @@ def _(x, a):
         warnings.simplefilter("ignore")
         return F.kl_div(x["input"], x["target"], reduction=a["reduction"],
                         log_target=bool(a["log_target"]))
+
+
+# ---- layers (tests/torch/torch_layers.c): the functional forms, then "model" cases --------
+
+
+@op("linear")
+def _(x, a):
+    return F.linear(x["x"], x["w"], x["b"] if a["bias"] else None)
+
+
+@op("layer_norm")
+def _(x, a):
+    X = x["x"]
+    return F.layer_norm(X, X.shape[X.dim() - a["n_axes"]:], x.get("weight"), x.get("bias"),
+                        eps=a["eps"])
+
+
+@op("embedding")
+def _(x, a):  # indices travel as floats
+    pad = a["padding_idx"]
+    return F.embedding(x["index"].long(), x["weight"], padding_idx=pad if pad >= 0 else None)
+
+
+@op("dropout")
+def _(x, a):  # evaluation, or p = 0 or 1 in training: no random numbers involved
+    return F.dropout(x["x"], a["p"], training=bool(a["training"]))
+
+
+def batch_norm_reference(inputs, kinds, args):
+    """F.batch_norm with the running statistics as the inputs give them (copies, which it
+    updates in training): out, the gradients, and running_mean and running_var after."""
+    x = {n: t.clone().requires_grad_(kinds[n] == "param")
+         for n, t in inputs.items() if n != "v"}
+    out = F.batch_norm(x["x"], x.get("running_mean"), x.get("running_var"), x.get("weight"),
+                       x.get("bias"), training=bool(args["training"]),
+                       momentum=args["momentum"], eps=args["eps"])
+    out.backward(inputs["v"])
+    results = {"out": out.detach()}
+    for n in x:
+        if kinds[n] == "param":
+            results["grad." + n] = x[n].grad
+    if "running_mean" in x:
+        results["running_mean"] = x["running_mean"]
+        results["running_var"] = x["running_var"]
+    return results
+
+
+REFERENCES["batch_norm"] = batch_norm_reference
+
+
+@reference("dropout_rule")
+def _(x, a):
+    """Dropout in training with 0 < p < 1, whose masks come from two different generators.
+    minidl's mask (its zeros) is an input, so out and grad.x are torch's rule applied with that
+    mask; that this is torch's rule is checked on torch's own dropout of the same x (kept values
+    x * (1 / (1 - p)), the gradient through the same mask). zero_fraction is compared with p,
+    which torch's own fraction of zeros must also be within the case's tolerance of."""
+    p, X, V = a["p"], x["x"], x["v"]
+    scale = 1.0 / (1.0 - p)
+    torch.manual_seed(0)
+    Xt = X.clone().requires_grad_()
+    yt = F.dropout(Xt, p, training=True)
+    yt.backward(V)
+    kept = (yt != 0).to(X.dtype)
+    close = 1e-12 if X.dtype == torch.float64 else 1e-6
+    if not (torch.allclose(yt, X * kept * scale, rtol=close, atol=0) and
+            torch.allclose(Xt.grad, V * kept * scale, rtol=close, atol=0)):
+        raise AssertionError("torch's dropout does not follow y = x * mask / (1 - p)")
+    if abs(float(1.0 - kept.mean()) - p) > a["fraction_tol"]:
+        raise AssertionError("torch's fraction of zeros %.5f is not within %.5f of p = %g"
+                             % (float(1.0 - kept.mean()), a["fraction_tol"], p))
+    return {"out": X * x["mask"] * scale, "grad.x": V * x["mask"] * scale,
+            "zero_fraction": torch.tensor(p, dtype=X.dtype)}
+
+
+def conv_args(s, two_d):
+    """minidl's mdl_conv_opts as torch's stride, padding, dilation: a per-axis pair (stride_hw,
+    ...) is used when any of the three pairs is set, a 0 stride or dilation is 1."""
+    pairs = any(s["stride_hw"] + s["padding_hw"] + s["dilation_hw"])
+    st = list(s["stride_hw"]) if pairs else [s["stride"]] * 2
+    pd = list(s["padding_hw"]) if pairs else [s["padding"]] * 2
+    dl = list(s["dilation_hw"]) if pairs else [s["dilation"]] * 2
+    st, dl = [v or 1 for v in st], [v or 1 for v in dl]
+    if two_d:
+        return dict(stride=tuple(st), padding=tuple(pd), dilation=tuple(dl))
+    return dict(stride=st[1], padding=pd[1], dilation=dl[1])
+
+
+def build_layer(s):
+    """The torch.nn module of one layer spec of torch_layers.c (its kind is torch's class
+    name), with torch's defaults wherever the spec says nothing."""
+    k = s["kind"]
+    if k == "Linear":
+        return nn.Linear(s["in"], s["out"], bias=bool(s["bias"]))
+    if k in ("Conv2d", "Conv1d"):
+        two_d = k == "Conv2d"
+        return getattr(nn, k)(s["in"], s["out"], tuple(s["kernel"]) if two_d else s["kernel"][1],
+                              groups=s["groups"] or 1, bias=bool(s["bias"]),
+                              **conv_args(s, two_d))
+    if k in ("MaxPool2d", "MaxPool1d"):
+        kw, d = pool_args(s, k.endswith("2d"))
+        return getattr(nn, k)(dilation=d, ceil_mode=bool(s["ceil_mode"]), **kw)
+    if k in ("AvgPool2d", "AvgPool1d"):
+        kw, _d = pool_args(s, k.endswith("2d"))
+        return getattr(nn, k)(ceil_mode=bool(s["ceil_mode"]),
+                              count_include_pad=not s["exclude_padding"], **kw)
+    if k == "AdaptiveAvgPool2d":
+        return nn.AdaptiveAvgPool2d(tuple(s["out"]))
+    if k == "Flatten":
+        return nn.Flatten(s["start"], s["end"])
+    if k == "Dropout":
+        return nn.Dropout(s["p"])
+    if k in ("BatchNorm1d", "BatchNorm2d"):
+        return getattr(nn, k)(s["C"], eps=1e-5, momentum=0.1)
+    if k == "LayerNorm":
+        return nn.LayerNorm(s["shape"], eps=1e-5)
+    if k == "Embedding":
+        pad = s["padding_idx"]
+        return nn.Embedding(s["num"], s["dim"], padding_idx=pad if pad >= 0 else None)
+    if k in ("Softmax", "LogSoftmax"):
+        return getattr(nn, k)(dim=-1)
+    return getattr(nn, k)()  # ReLU, Tanh, ... and LeakyReLU (0.01), ELU (1.0) as torch's
+
+
+def model_reference(inputs, kinds, args):
+    """A "model" case: an nn.Sequential of the layer specs, each named as minidl named it (a
+    layer without a name by its position, as nn.Sequential does). minidl's state (every input
+    but the steps' x and v, in minidl's order) must have the state_dict's keys in its order
+    and its shapes; then it is loaded and the steps run: results "<prefix>out", "grad.x",
+    "grad.<parameter>" and "state.<buffer>" (after the step), and with check_init the
+    constructors' fixed values ("init.bn.running_var", "init.emb.weight.padding_row")."""
+    dtype = next(iter(inputs.values())).dtype
+    names = [s["name"] or str(i) for i, s in enumerate(args["layers"])]
+    if len(set(names)) != len(names):
+        raise ValueError("two layers share a name: %s" % names)
+    model = nn.Sequential(OrderedDict(
+        (n, build_layer(s)) for n, s in zip(names, args["layers"]))).to(dtype)
+    steps = args["steps"]
+    io = {s["x"] for s in steps} | {s["v"] for s in steps}
+    ours = [(n, list(t.shape)) for n, t in inputs.items() if n not in io]
+    theirs = [(n, list(t.shape)) for n, t in model.state_dict().items()]
+    if ours != theirs:
+        raise ValueError("minidl's parameters and buffers %s are not the state_dict's %s"
+                         % (ours, theirs))
+    results = {}
+    if args["check_init"]:
+        for n, s in zip(names, args["layers"]):
+            layer = getattr(model, n)
+            if s["kind"] in ("BatchNorm1d", "BatchNorm2d", "LayerNorm"):
+                for k, t in layer.state_dict().items():
+                    results["init.%s.%s" % (n, k)] = t.detach().clone()
+            if s["kind"] == "Embedding" and s["padding_idx"] >= 0:
+                results["init.%s.weight.padding_row" % n] = \
+                    layer.weight[s["padding_idx"]].detach().clone()
+    model.load_state_dict({n: inputs[n] for n, _shape in ours})
+    for st in steps:
+        model.train(bool(st["train"]))
+        model.zero_grad()
+        p = st["prefix"]
+        x = inputs[st["x"]].clone()
+        if args["index"]:
+            x = x.long()
+        else:
+            x.requires_grad_(kinds[st["x"]] == "param")
+        out = model(x)
+        if out.requires_grad:
+            out.backward(inputs[st["v"]].reshape(out.shape))
+        results[p + "out"] = out.detach()
+        if x.requires_grad:
+            results[p + "grad.x"] = x.grad
+        for n, t in model.named_parameters():
+            results[p + "grad." + n] = t.grad.clone() if t.grad is not None \
+                else torch.zeros_like(t)
+        for n, t in model.named_buffers():
+            results[p + "state." + n] = t.detach().clone()
+    return results
+
+
+REFERENCES["model"] = model_reference
 
 
 # ---- reading a case file --------------------------------------------------------------------
