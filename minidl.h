@@ -2597,6 +2597,16 @@ static void mdl__split(const mdl_tensor *x, int axis, size_t *outer, size_t *n, 
     *n = (size_t)x->shape[axis];
 }
 
+/* "[1,2]": where flat element i of t is. */
+static char *mdl__index_fmt(const mdl_tensor *t, size_t i, char *buf, size_t size) {
+    int idx[MDL_MAX_DIMS] = {0}, d;
+    for (d = t->ndim - 1; d >= 0; d--) {
+        idx[d] = t->shape[d] ? (int)(i % (size_t)t->shape[d]) : 0;
+        i = t->shape[d] ? i / (size_t)t->shape[d] : 0;
+    }
+    return mdl__shape_fmt(t->ndim, idx, buf, size);
+}
+
 /* Check an index tensor (see the ops group's documentation): every value a whole number in
    0..limit-1. Reports the first that is not as MDL_ERR_ARG, with its flat position, its
    multi-index and its value; `range` says where the limit comes from ("axis 1 of x [4,5]").
@@ -2608,15 +2618,9 @@ static int mdl__check_index(const char *fn, const mdl_tensor *index, int limit,
         double v = (double)index->data[i];
         int whole = v == floor(v); /* false for NaN; infinities fail the range test */
         if (!whole || v < 0 || v >= (double)limit) {
-            int at[MDL_MAX_DIMS] = {0}, d;
-            size_t rest = i;
             char shape[96], pos[96];
-            for (d = index->ndim - 1; d >= 0; d--) { /* the flat position as a multi-index */
-                at[d] = (int)(rest % (size_t)index->shape[d]);
-                rest /= (size_t)index->shape[d];
-            }
             mdl_shape_str(index, shape, sizeof shape);
-            mdl__shape_fmt(index->ndim, at, pos, sizeof pos);
+            mdl__index_fmt(index, i, pos, sizeof pos);
             if (!whole)
                 mdl__fail(MDL_ERR_ARG, fn, "index %s: element %zu (index%s) is %g, not a whole "
                           "number (an index tensor holds integers as values)", shape, i, pos, v);
@@ -6160,7 +6164,7 @@ MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_
     const char *fn = "mdl_layer_norm";
     int flat[2], d;
     size_t inner = 1;
-    mdl_tensor *x2, *mean, *var, *y;
+    mdl_tensor *x2, *mean, *centred, *var, *y;
     char bx[96], bp[96];
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     if ((weight && !mdl__usable(fn, "weight", weight)) || (bias && !mdl__usable(fn, "bias", bias)))
@@ -6185,8 +6189,9 @@ MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_
     flat[1] = (int)inner;
     x2 = mdl_reshape(ar, x, 2, flat);
     mean = mdl_mean(ar, x2, 1, 1);
-    var = mdl_var(ar, x2, 1, 0, 1);
-    y = mdl_div(ar, mdl_sub(ar, x2, mean), mdl_sqrt(ar, mdl_add_scalar(ar, var, (mdl_scalar)eps)));
+    centred = mdl_sub(ar, x2, mean); /* x - mean, once: for the variance and for y */
+    var = mdl_mean(ar, mdl_mul(ar, centred, centred), 1, 1);
+    y = mdl_div(ar, centred, mdl_sqrt(ar, mdl_add_scalar(ar, var, (mdl_scalar)eps)));
     y = mdl_reshape(ar, y, x->ndim, x->shape);
     if (weight) y = mdl_mul(ar, y, weight);
     if (bias) y = mdl_add(ar, y, bias);
@@ -6209,7 +6214,7 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
                                   int training, double momentum, double eps) {
     const char *fn = "mdl_batch_norm";
     int axes[MDL_MAX_DIMS], cshape[MDL_MAX_DIMS], d, c;
-    mdl_tensor *mean, *var, *y;
+    mdl_tensor *mean, *centred, *var, *y;
     const mdl_tensor *check[4];
     char bx[96], bp[96];
     size_t n;
@@ -6244,7 +6249,8 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
             return NULL;
         }
         mean = mdl_mean_axes(ar, x, x->ndim - 1, axes, 1); /* [1,C,1,...] */
-        var = mdl_var_axes(ar, x, x->ndim - 1, axes, 0, 1);
+        centred = mdl_sub(ar, x, mean); /* x - mean, once: for the variance and for y */
+        var = mdl_mean_axes(ar, mdl_mul(ar, centred, centred), x->ndim - 1, axes, 1);
         if (!mean || !var) return NULL;
         if (running_mean && running_var) { /* no tape: plain arithmetic on the buffers */
             for (d = 0; d < c; d++) {
@@ -6256,12 +6262,10 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
             }
         }
     } else {
-        mean = mdl_detach(ar, running_mean);
-        var = mdl_detach(ar, running_var);
+        centred = mdl_sub(ar, x, mdl_reshape(ar, mdl_detach(ar, running_mean), x->ndim, cshape));
+        var = mdl_reshape(ar, mdl_detach(ar, running_var), x->ndim, cshape);
     }
-    mean = mdl_reshape(ar, mean, x->ndim, cshape);
-    var = mdl_reshape(ar, var, x->ndim, cshape);
-    y = mdl_div(ar, mdl_sub(ar, x, mean), mdl_sqrt(ar, mdl_add_scalar(ar, var, (mdl_scalar)eps)));
+    y = mdl_div(ar, centred, mdl_sqrt(ar, mdl_add_scalar(ar, var, (mdl_scalar)eps)));
     if (weight) y = mdl_mul(ar, y, mdl_reshape(ar, weight, x->ndim, cshape));
     if (bias) y = mdl_add(ar, y, mdl_reshape(ar, bias, x->ndim, cshape));
     return y;
@@ -6815,16 +6819,6 @@ static int mdl__loss_weight_ok(const char *fn, const mdl_tensor *x, const mdl_te
                   "input's shape (each of its axes, lined up from the right, the same size or 1)",
                   mdl_shape_str(x, bx, sizeof bx), mdl_shape_str(w, bw, sizeof bw));
     return ok;
-}
-
-/* "[1,2]": where flat element i of t is. */
-static char *mdl__index_fmt(const mdl_tensor *t, size_t i, char *buf, size_t size) {
-    int idx[MDL_MAX_DIMS], d;
-    for (d = t->ndim - 1; d >= 0; d--) {
-        idx[d] = t->shape[d] ? (int)(i % (size_t)t->shape[d]) : 0;
-        i = t->shape[d] ? i / (size_t)t->shape[d] : 0;
-    }
-    return mdl__shape_fmt(t->ndim, idx, buf, size);
 }
 
 /* The reduction, with the ops, whose backward does the rest: mean, sum, or the sum over the
