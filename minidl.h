@@ -22,7 +22,8 @@
    CONTENTS (grep '// >>' minidl.h prints this list with line numbers)
        >>api          read   the declarations, each documented with its shapes and who owns
                              the result: configuration, errors, memory, random, tensors,
-                             autograd, ops, layers, losses, diagnostics, kernels
+                             autograd, ops, layers, losses, optimizers, data,
+                             loaders, metrics, plots, fit, diagnostics, kernels
        >>prelude      skim   includes, internal macros, the arena's struct
        >>errors       skim   the error handler, compiler-style messages, mdl_last_error
        >>memory       read   arenas (per-step memory) and parameter sets (persistent memory)
@@ -38,7 +39,15 @@
        >>losses       read   PyTorch's losses and reductions: MSE, L1, smooth L1, Huber, binary
                              cross-entropy (of probabilities, of logits), cross-entropy with
                              its fused softmax backward, NLL, KL divergence
-                             (optimizers, data and file io will follow here)
+       >>optim        read   SGD (momentum, Nesterov), AdaGrad, RMSProp, Adam, AdamW, one
+                             commented line per term; learning-rate schedules; clipping
+       >>data         read   data sets: shuffle, train/validation/test splits, mini-batches,
+                             standardisation, one-hot, augmentation
+       >>loaders      skim   CSV, IDX (MNIST) with a small gzip inflate, text and vocabularies
+       >>metrics      read   accuracy, confusion matrix, precision/recall/F1, R^2, perplexity
+       >>plot         skim   a small SVG writer: curves, scatter plots, heat maps, image grids
+       >>fit          read   the Keras-style fit loop: progress, history, early stopping
+                             (file io for models will follow here)
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
        >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
                              pooling; none of it in a MINIDL_NO_SIMD build
@@ -1365,6 +1374,42 @@ MDLDEF mdl_tensor *mdl_nll_loss(mdl_arena *ar, mdl_tensor *log_probs, mdl_tensor
  *  @return from `ar` */
 MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor *target,
                                    mdl_reduction reduction, int log_target);
+
+/** @} */
+
+/** @defgroup optim Optimizers, learning-rate schedules, gradient clipping
+ *  @brief Update parameters from their gradients, with PyTorch's formulas and defaults.
+ *  @{ */
+
+/** @} */
+
+/** @defgroup data Data sets, splits and mini-batches
+ *  @brief Features and targets as tensors: shuffle, split, batch, standardise, one-hot, augment.
+ *  @{ */
+
+/** @} */
+
+/** @defgroup loaders Loading data: CSV, IDX (MNIST), text
+ *  @brief Read files into tensors; a bad file is an error return naming the file and the line or byte.
+ *  @{ */
+
+/** @} */
+
+/** @defgroup metrics Metrics
+ *  @brief Accuracy, confusion matrix, precision/recall/F1, regression errors, perplexity.
+ *  @{ */
+
+/** @} */
+
+/** @defgroup plot Plots as SVG files
+ *  @brief Line plots, scatter plots, heat maps and image grids that any browser shows.
+ *  @{ */
+
+/** @} */
+
+/** @defgroup fit The fit loop
+ *  @brief Keras-style training: epochs, validation, progress, history, early stopping.
+ *  @{ */
 
 /** @} */
 
@@ -7448,6 +7493,30 @@ MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor 
                                                target, NULL, 0, log_target != 0),
                             (int)reduction);
 }
+
+// >>optim
+
+/* Optimizers: SGD, AdaGrad, RMSProp, Adam, AdamW; learning-rate schedules; clipping */
+
+// >>data
+
+/* Data sets: shuffling, splits, mini-batches, standardisation, one-hot, augmentation */
+
+// >>loaders
+
+/* Loaders: CSV, IDX (MNIST, Fashion-MNIST), gzip, text and vocabularies */
+
+// >>metrics
+
+/* Metrics: accuracy, confusion matrix, precision/recall/F1, regression errors */
+
+// >>plot
+
+/* SVG plots: a small writer for curves, scatter plots, heat maps and image grids */
+
+// >>fit
+
+/* The fit loop: epochs, validation, progress, history, early stopping, callbacks */
 
 // >>diagnostics
 
