@@ -1381,6 +1381,253 @@ MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor 
  *  @brief Update parameters from their gradients, with PyTorch's formulas and defaults.
  *  @{ */
 
+/** Which update rule an optimizer applies (the formulas are in >>optim, as PyTorch's). */
+typedef enum mdl_optim_kind {
+    MDL_SGD = 1, /**< torch.optim.SGD: momentum, dampening, Nesterov, weight decay */
+    MDL_ADAGRAD, /**< torch.optim.Adagrad: lr_decay, initial_accumulator_value */
+    MDL_RMSPROP, /**< torch.optim.RMSprop: alpha, momentum, centered */
+    MDL_ADAM,    /**< torch.optim.Adam: betas, amsgrad; weight decay added to the gradient */
+    MDL_ADAMW    /**< torch.optim.AdamW: Adam with decoupled weight decay */
+} mdl_optim_kind;
+
+/** An optimizer's settings: every hyperparameter of the five, under PyTorch's names. Start from
+ *  mdl_optim_defaults(kind), which fills in PyTorch's defaults, and change what you need; a
+ *  setting the kind does not use is ignored. Each parameter group has its own copy, which may
+ *  be changed between steps (as `optimizer.param_groups[g]["lr"]` in PyTorch). */
+typedef struct mdl_optim_opts {
+    mdl_optim_kind kind;
+    double lr;           /**< learning rate (SGD 1e-3, AdaGrad 1e-2, RMSProp 1e-2, Adam(W) 1e-3) */
+    double weight_decay; /**< L2 penalty added to the gradient; AdamW: decoupled (0; AdamW 1e-2) */
+    int maximize;        /**< 1: climb the objective instead of descending it (0) */
+    double momentum;     /**< SGD and RMSProp (0) */
+    double dampening;    /**< SGD: the new gradient enters the momentum times 1 - dampening (0) */
+    int nesterov;        /**< SGD: Nesterov momentum; needs momentum > 0 and dampening 0 (0) */
+    double lr_decay;     /**< AdaGrad: lr / (1 + (t - 1) lr_decay) at step t (0) */
+    double initial_accumulator_value; /**< AdaGrad: start of the sum of squares (0) */
+    double alpha;        /**< RMSProp: decay of the mean square (0.99) */
+    int centered;        /**< RMSProp: divide by the variance's root, not the mean square's (0) */
+    double beta1;        /**< Adam(W): decay of the first moment, betas[0] (0.9) */
+    double beta2;        /**< Adam(W): decay of the second moment, betas[1] (0.999) */
+    int amsgrad;         /**< Adam(W): divide by the largest second moment so far (0) */
+    double eps;          /**< added to the denominator (AdaGrad 1e-10, RMSProp and Adam 1e-8) */
+} mdl_optim_opts;
+
+/** An optimizer: parameter groups with their settings, and its state (an mdl_params set). */
+typedef struct mdl_optim mdl_optim;
+
+/** @brief PyTorch's defaults for `kind` (lr included: torch 2's 1e-3 for SGD, which torch 1.13
+ *  leaves to the caller). */
+MDLDEF mdl_optim_opts mdl_optim_defaults(mdl_optim_kind kind);
+
+/** @brief Make an optimizer over every tensor of `ps` that requires grad (its group 0).
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  int shape[1] = {3};
+ *  mdl_tensor *w = mdl_params_add(ps, "w", 1, shape);   // zeros
+ *  mdl_optim_opts o = mdl_optim_defaults(MDL_ADAM);     // PyTorch's defaults, then changes
+ *  o.lr = 0.1;
+ *  mdl_optim *opt = mdl_optim_new(ps, &o);
+ *  for (int step = 0; step < 100; step++) {
+ *      mdl_tensor *target = mdl_full(ar, 1, shape, 2);
+ *      mdl_tensor *loss = mdl_mse_loss(ar, w, target, MDL_MEAN); // pulls w towards 2
+ *      mdl_backward(loss);
+ *      mdl_optim_step(opt);                              // w moves against its gradient
+ *      mdl_optim_zero_grad(opt);                         // gradients accumulate until zeroed
+ *      mdl_arena_reset(ar);
+ *  }
+ *  if (fabs(w->data[0] - 2) > 0.05) return 1;
+ *  mdl_optim_free(opt);
+ *  mdl_params_free(ps);
+ *  @endcode
+ *  @param ps   the parameters; NULL for an optimizer without groups yet (mdl_optim_add_group)
+ *  @param opts the settings (copied); NULL for mdl_optim_defaults(MDL_SGD)
+ *  @return the optimizer, freed by mdl_optim_free; NULL after a contract error (a setting out
+ *          of range, e.g. a negative lr or Nesterov without momentum) or when memory ran out */
+MDLDEF mdl_optim *mdl_optim_new(mdl_params *ps, const mdl_optim_opts *opts);
+
+/** @brief SGD over `ps` with this lr and momentum, the rest PyTorch's defaults. */
+MDLDEF mdl_optim *mdl_sgd_new(mdl_params *ps, double lr, double momentum);
+
+/** @brief Adam over `ps` with this lr, the rest PyTorch's defaults. */
+MDLDEF mdl_optim *mdl_adam_new(mdl_params *ps, double lr);
+
+/** @brief Add a parameter group with settings of its own, as PyTorch's parameter groups: no
+ *  weight decay for biases, a smaller lr for a pretrained part. A tensor may be in one group
+ *  only, and must be persistent (from an mdl_params set).
+ *  @param opt     the optimizer
+ *  @param n       number of tensors
+ *  @param tensors the group's tensors
+ *  @param opts    its settings, of the optimizer's kind; NULL for those of mdl_optim_new
+ *  @return the group's index, or -1 after a contract error */
+MDLDEF int mdl_optim_add_group(mdl_optim *opt, int n, mdl_tensor *const *tensors,
+                               const mdl_optim_opts *opts);
+
+/** @brief Update every parameter that has a gradient, in place, by the rule of its group. Records
+ *  nothing on the autograd tape. Tensors with requires_grad 0 are skipped. */
+MDLDEF void mdl_optim_step(mdl_optim *opt);
+
+/** @brief Set the gradient of every tensor of the optimizer to zero. */
+MDLDEF void mdl_optim_zero_grad(mdl_optim *opt);
+
+/** @brief Number of parameter groups. */
+MDLDEF int mdl_optim_group_count(const mdl_optim *opt);
+
+/** @brief The live settings of group `g`: change `lr` (or any other field) between steps.
+ *  The kind cannot change. @return owned by the optimizer; NULL if g is out of range */
+MDLDEF mdl_optim_opts *mdl_optim_group(mdl_optim *opt, int g);
+
+/** @brief Set the learning rate of every group. */
+MDLDEF void mdl_optim_set_lr(mdl_optim *opt, double lr);
+
+/** @brief Steps taken so far (calls of mdl_optim_step). */
+MDLDEF long mdl_optim_steps(const mdl_optim *opt);
+
+/** @brief The optimizer's state as named persistent tensors, PyTorch's state_dict()["state"]
+ *  flattened: `state.I.KEY` for the I-th parameter (counted over the groups in order) and
+ *  PyTorch's keys: `momentum_buffer` (SGD, RMSProp), `sum` (AdaGrad), `square_avg` and
+ *  `grad_avg` (RMSProp), `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (Adam), and `step` (a
+ *  scalar; not SGD). A tensor appears at the first step that needs it, as in PyTorch. A
+ *  checkpoint saves this set; loading values into it (same names) resumes the optimizer.
+ *  @return owned by the optimizer */
+MDLDEF mdl_params *mdl_optim_state(mdl_optim *opt);
+
+/** @brief Free the optimizer and its state (not the parameters). NULL is allowed. */
+MDLDEF void mdl_optim_free(mdl_optim *opt);
+
+/** @brief Scale the gradients of `ps` so that their global norm is at most max_norm, as
+ *  torch.nn.utils.clip_grad_norm_: norm = (sum over every gradient element of |g|^p)^(1/p),
+ *  every gradient times min(1, max_norm / (norm + 1e-6)). A remedy for exploding gradients
+ *  (recurrent networks): the direction is kept, only the step is shortened.
+ *  @param ps        the parameters (tensors without a gradient are skipped)
+ *  @param max_norm  the largest norm allowed
+ *  @param norm_type p > 0: 2 for the Euclidean norm, 1 for the sum of |g|, INFINITY for the
+ *                   largest |g|
+ *  @return the norm before clipping (log it: a spike is an exploding gradient) */
+MDLDEF double mdl_clip_grad_norm(mdl_params *ps, double max_norm, double norm_type);
+
+/** @brief Clamp every gradient element of `ps` to [-clip, clip], as
+ *  torch.nn.utils.clip_grad_value_. */
+MDLDEF void mdl_clip_grad_value(mdl_params *ps, double clip);
+
+/** @brief The global Euclidean norm of the gradients of `ps`, changing nothing. */
+MDLDEF double mdl_grad_norm(const mdl_params *ps);
+
+/** @brief An L2 penalty to add to the loss: lambda * sum of w^2 over the trainable tensors of
+ *  `ps` whose name ends in "weight" (biases and normalisation shifts are usually not
+ *  penalised; pass all = 1 to include every trainable tensor). Its gradient 2 lambda w is what
+ *  SGD's weight_decay = 2 lambda adds without building the sum.
+ *  @return a scalar from `ar`, differentiable */
+MDLDEF mdl_tensor *mdl_l2_penalty(mdl_arena *ar, mdl_params *ps, double lambda, int all);
+
+/** @brief An L1 penalty: lambda * sum of |w| over the same tensors as mdl_l2_penalty. It pushes
+ *  small weights to exactly zero (a sparse model), where L2 only shrinks them.
+ *  @return a scalar from `ar`, differentiable */
+MDLDEF mdl_tensor *mdl_l1_penalty(mdl_arena *ar, mdl_params *ps, double lambda, int all);
+
+/** How a learning-rate schedule changes the lr with the step count t (t = 0 before the first
+ *  mdl_scheduler_step). Each follows the torch.optim.lr_scheduler class of the same name. */
+typedef enum mdl_schedule_kind {
+    MDL_LR_CONSTANT = 1, /**< lr (after the warm-up, if any) */
+    MDL_LR_STEP,         /**< StepLR: lr * gamma^floor(t / step_size) */
+    MDL_LR_MULTISTEP,    /**< MultiStepLR: lr * gamma^(number of milestones <= t) */
+    MDL_LR_EXPONENTIAL,  /**< ExponentialLR: lr * gamma^t */
+    MDL_LR_COSINE,       /**< CosineAnnealingLR: eta_min + (lr - eta_min)(1 + cos(pi t / t_max))/2 */
+    MDL_LR_ONE_CYCLE,    /**< OneCycleLR: up from max_lr / div_factor to max_lr, then down */
+    MDL_LR_PLATEAU       /**< ReduceLROnPlateau: lr * factor when a metric stops improving */
+} mdl_schedule_kind;
+
+/** A schedule's settings under PyTorch's names; mdl_schedule_defaults(kind) fills in PyTorch's
+ *  defaults. Any kind may start with a linear warm-up (LinearLR chained before it by
+ *  SequentialLR): for t < warmup_steps the lr is lr * (warmup_start_factor + (1 -
+ *  warmup_start_factor) t / warmup_steps), and the schedule proper then runs with t counted
+ *  from the end of the warm-up. */
+typedef struct mdl_schedule_opts {
+    mdl_schedule_kind kind;
+    long step_size;          /**< STEP: steps between decays */
+    double gamma;            /**< STEP, MULTISTEP (0.1), EXPONENTIAL: the factor */
+    long milestones[16];     /**< MULTISTEP: increasing steps at which lr *= gamma */
+    int num_milestones;      /**< MULTISTEP: how many of milestones[] are used */
+    long t_max;              /**< COSINE: steps of one half cosine */
+    double eta_min;          /**< COSINE: the lowest lr (0) */
+    double max_lr;           /**< ONE_CYCLE: the peak (the group's lr if 0) */
+    long total_steps;        /**< ONE_CYCLE: length of the cycle */
+    double pct_start;        /**< ONE_CYCLE: fraction of the cycle spent rising (0.3) */
+    double div_factor;       /**< ONE_CYCLE: start at max_lr / div_factor (25) */
+    double final_div_factor; /**< ONE_CYCLE: end at start / final_div_factor (1e4) */
+    int cycle_momentum;      /**< ONE_CYCLE: move momentum (SGD) or beta1 (Adam) against the lr,
+                                  between max_momentum and base_momentum (1) */
+    double base_momentum;    /**< ONE_CYCLE (0.85) */
+    double max_momentum;     /**< ONE_CYCLE (0.95) */
+    int mode_max;            /**< PLATEAU: 1 if a larger metric is better (accuracy), 0 (loss) */
+    double factor;           /**< PLATEAU: lr *= factor on a plateau (0.1) */
+    int patience;            /**< PLATEAU: steps without improvement tolerated (10) */
+    double threshold;        /**< PLATEAU: relative improvement that counts (1e-4) */
+    int cooldown;            /**< PLATEAU: steps to wait after a reduction (0) */
+    double min_lr;           /**< PLATEAU: no lower than this (0) */
+    long warmup_steps;       /**< steps of linear warm-up before the schedule (0: none) */
+    double warmup_start_factor; /**< the warm-up starts at lr * this (1/3, LinearLR's) */
+} mdl_schedule_opts;
+
+/** A learning-rate schedule attached to an optimizer. */
+typedef struct mdl_scheduler mdl_scheduler;
+
+/** @brief PyTorch's defaults for `kind`. Required settings (step_size, t_max, total_steps,
+ *  milestones) are left 0 for you to set. */
+MDLDEF mdl_schedule_opts mdl_schedule_defaults(mdl_schedule_kind kind);
+
+/** @brief The lr a closed-form schedule gives at step t for a base lr, without an optimizer
+ *  (to plot a schedule). For ONE_CYCLE, base_lr is max_lr. PLATEAU depends on the metric and has
+ *  no closed form: it returns base_lr.
+ *  @return the lr, or NAN after a contract error */
+MDLDEF double mdl_schedule_lr(const mdl_schedule_opts *opts, double base_lr, long t);
+
+/** @brief Attach a schedule to an optimizer, as constructing a torch.optim.lr_scheduler does:
+ *  each group's current lr becomes its base lr, and the lr for t = 0 is set at once.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  int shape[1] = {3};
+ *  mdl_params_add(ps, "w", 1, shape);
+ *  mdl_optim *opt = mdl_sgd_new(ps, 0.1, 0.9);
+ *  mdl_schedule_opts s = mdl_schedule_defaults(MDL_LR_COSINE);
+ *  s.t_max = 100;                       // epochs of the cosine, down to eta_min = 0
+ *  s.warmup_steps = 5;                  // after 5 epochs of linear warm-up from lr / 3
+ *  mdl_scheduler *sch = mdl_scheduler_new(opt, &s);
+ *  if (fabs(mdl_scheduler_lr(sch) - 0.1 / 3) > 1e-12) return 1;
+ *  for (int epoch = 0; epoch < 55; epoch++) {
+ *      // ... train one epoch ...
+ *      mdl_scheduler_step(sch);
+ *  }
+ *  if (fabs(mdl_scheduler_lr(sch) - 0.05) > 1e-12) return 1;   // halfway down the cosine
+ *  mdl_scheduler_free(sch);
+ *  mdl_optim_free(opt);
+ *  mdl_params_free(ps);
+ *  @endcode
+ *  @return freed by mdl_scheduler_free (the optimizer must outlive it); NULL after a contract
+ *          error */
+MDLDEF mdl_scheduler *mdl_scheduler_new(mdl_optim *opt, const mdl_schedule_opts *opts);
+
+/** @brief Advance the schedule by one step (call it after mdl_optim_step, per epoch or per
+ *  batch as the schedule was planned) and set each group's lr for the new t. For PLATEAU use
+ *  mdl_scheduler_step_metric. */
+MDLDEF void mdl_scheduler_step(mdl_scheduler *sch);
+
+/** @brief ReduceLROnPlateau's step: give the metric it watches (validation loss, or accuracy
+ *  with mode_max). Other kinds ignore the metric and step as mdl_scheduler_step. */
+MDLDEF void mdl_scheduler_step_metric(mdl_scheduler *sch, double metric);
+
+/** @brief The current step t (0 before the first mdl_scheduler_step); a checkpoint saves it. */
+MDLDEF long mdl_scheduler_t(const mdl_scheduler *sch);
+
+/** @brief Move the schedule to step t and set the lrs for it, as resuming from a checkpoint
+ *  needs (not for PLATEAU, whose state is more than t). */
+MDLDEF void mdl_scheduler_set_t(mdl_scheduler *sch, long t);
+
+/** @brief The lr of group 0 now (what the schedule last set). */
+MDLDEF double mdl_scheduler_lr(const mdl_scheduler *sch);
+
+/** @brief Free the scheduler (not the optimizer). NULL is allowed. */
+MDLDEF void mdl_scheduler_free(mdl_scheduler *sch);
+
 /** @} */
 
 /** @defgroup data Data sets, splits and mini-batches
@@ -1587,6 +1834,14 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 #endif
 
 #define MDL__PI 3.14159265358979323846 /* M_PI is not ISO C */
+
+/* restrict: the pointer is the only way to its memory in this scope, which lets a compiler
+   vectorize a loop over several arrays (C99 has the keyword; C++ compilers spell it so). */
+#ifdef __cplusplus
+#define MDL__RESTRICT __restrict
+#else
+#define MDL__RESTRICT restrict
+#endif
 
 /* For the few small helpers called once per short row in the hottest loops (a row of im2col is
    10 values in LeNet's conv2), where a call would cost as much as the work. */
@@ -7496,7 +7751,940 @@ MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor 
 
 // >>optim
 
-/* Optimizers: SGD, AdaGrad, RMSProp, Adam, AdamW; learning-rate schedules; clipping */
+/* ---------------------------------------------------------------------------------------------
+   Optimizers: how a parameter w moves, given its gradient g = dL/dw
+   Each rule is torch.optim's, term for term and in the same order of float operations, so a
+   step here and a step in PyTorch agree to rounding. Hyperparameters are doubles, as Python's
+   floats; like PyTorch's kernels, the update uses them rounded to mdl_scalar. The state (the
+   momentum, the running means) lives in a parameter set of the optimizer's own, under PyTorch's
+   state_dict names, so that a checkpoint saves it like any other tensor.
+
+   Speed: an update is a few multiply-adds per element of every parameter at every step, as
+   much work as a small model's forward pass if it runs one element at a time. So each rule is
+   written for one block of MDL__OPT_BLOCK elements, with a fixed trip count and restrict
+   pointers, which gcc and clang vectorize at plain -O2; mdl__opt_run feeds it the blocks (the
+   short last one through a zero-padded copy). A compiler will not vectorize a loop that calls
+   sqrt, which may set errno, so mdl__opt_sqrt takes a block's square roots with the vector
+   instruction where the CPU has one: correctly rounded like sqrtf, so the bits are the same.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__OPT_BLOCK 16
+#define MDL__OPT_ARRAYS 5 /* w, g and up to three state tensors */
+
+/* y = sqrt(y) for one block. */
+static void mdl__opt_sqrt(mdl_scalar *MDL__RESTRICT y) {
+    int j;
+#if defined(MDL__X86) && defined(__SSE__)
+    for (j = 0; j < MDL__OPT_BLOCK; j += 4) _mm_storeu_ps(y + j, _mm_sqrt_ps(_mm_loadu_ps(y + j)));
+#elif defined(MDL__NEON)
+    for (j = 0; j < MDL__OPT_BLOCK; j += 4) vst1q_f32(y + j, vsqrtq_f32(vld1q_f32(y + j)));
+#else
+    for (j = 0; j < MDL__OPT_BLOCK; j++) y[j] = MDL__SQRT(y[j]);
+#endif
+}
+
+/* One step's constants for one parameter, already rounded to mdl_scalar. */
+typedef struct mdl__opt_k {
+    mdl_scalar lr, sign, wd;        /* sign: -1 to maximize */
+    mdl_scalar decay;               /* AdamW: 1 - lr * wd */
+    mdl_scalar r1, one_minus_r1;    /* a running mean's rate (Adam's beta1, RMSProp's alpha) */
+    mdl_scalar r2, one_minus_r2;    /* a second one (Adam's beta2) */
+    mdl_scalar mom, one_minus_damp; /* momentum, and SGD's 1 - dampening */
+    mdl_scalar bc2_sqrt, eps;       /* Adam's sqrt(1 - beta2^t); the denominator's eps */
+    int has_wd, first, nesterov, amsgrad, centered, has_mom;
+} mdl__opt_k;
+
+/* A rule's update of one block: w, g and up to three state arrays (NULL where unused). The
+   pointers are restrict parameters, which compilers trust more than restrict locals. */
+typedef void (*mdl__opt_block_fn)(const mdl__opt_k *k, mdl_scalar *MDL__RESTRICT w,
+                                  const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT s0,
+                                  mdl_scalar *MDL__RESTRICT s1, mdl_scalar *MDL__RESTRICT s2);
+
+/* Run `block` over n elements of the arrays in blocks; the short tail goes through zero-padded
+   copies (zeros are harmless to every rule), which are copied back but for g. */
+static void mdl__opt_run(mdl__opt_block_fn block, const mdl__opt_k *k, size_t n,
+                         mdl_scalar *const *arrays) {
+    mdl_scalar *at[MDL__OPT_ARRAYS];
+    mdl_scalar pad[MDL__OPT_ARRAYS][MDL__OPT_BLOCK];
+    size_t i, rest;
+    int a;
+    for (i = 0; i + MDL__OPT_BLOCK <= n; i += MDL__OPT_BLOCK) {
+        for (a = 0; a < MDL__OPT_ARRAYS; a++) at[a] = arrays[a] ? arrays[a] + i : NULL;
+        block(k, at[0], at[1], at[2], at[3], at[4]);
+    }
+    rest = n - i;
+    if (rest == 0) return;
+    for (a = 0; a < MDL__OPT_ARRAYS; a++) {
+        at[a] = arrays[a] ? pad[a] : NULL;
+        if (!arrays[a]) continue;
+        memset(pad[a], 0, sizeof pad[a]);
+        memcpy(pad[a], arrays[a] + i, rest * sizeof(mdl_scalar));
+    }
+    block(k, at[0], at[1], at[2], at[3], at[4]);
+    for (a = 0; a < MDL__OPT_ARRAYS; a++)
+        if (arrays[a] && a != 1) memcpy(arrays[a] + i, pad[a], rest * sizeof(mdl_scalar));
+}
+
+/* d = sign * g, plus wd * w when there is weight decay (added only then, as PyTorch: 0 * w
+   would turn an infinite weight into NaN). The L2 form of SGD, AdaGrad, RMSProp and Adam.
+   The constants are copied into locals in every block function: read through k inside a loop
+   they might alias the arrays, and the compiler would not vectorize. */
+static void mdl__opt_grad(const mdl__opt_k *k, const mdl_scalar *MDL__RESTRICT w,
+                          const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT d) {
+    const mdl_scalar sign = k->sign, wd = k->wd;
+    int j;
+    for (j = 0; j < MDL__OPT_BLOCK; j++) d[j] = sign * g[j];
+    if (k->has_wd)
+        for (j = 0; j < MDL__OPT_BLOCK; j++) d[j] = d[j] + wd * w[j];
+}
+
+/* SGD, with momentum mu, dampening tau and Nesterov:
+     d   = g + wd w
+     buf = d                        at the first step (no dampening yet)
+     buf = mu buf + (1 - tau) d     after it: a running sum of past gradients, a velocity
+     d   = d + mu buf  (Nesterov)   look ahead along the velocity
+     d   = buf         (otherwise)
+     w   = w - lr d                                                                           */
+static void mdl__sgd_block(const mdl__opt_k *k, mdl_scalar *MDL__RESTRICT w,
+                           const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT buf,
+                           mdl_scalar *MDL__RESTRICT unused1, mdl_scalar *MDL__RESTRICT unused2) {
+    const mdl_scalar lr = k->lr, mu = k->mom, keep = k->one_minus_damp;
+    mdl_scalar d[MDL__OPT_BLOCK];
+    int j;
+    (void)unused1;
+    (void)unused2;
+    mdl__opt_grad(k, w, g, d);
+    if (k->has_mom) {
+        if (k->first)
+            for (j = 0; j < MDL__OPT_BLOCK; j++) buf[j] = d[j];
+        else
+            for (j = 0; j < MDL__OPT_BLOCK; j++) buf[j] = buf[j] * mu + keep * d[j];
+        if (k->nesterov)
+            for (j = 0; j < MDL__OPT_BLOCK; j++) d[j] = d[j] + mu * buf[j];
+        else
+            for (j = 0; j < MDL__OPT_BLOCK; j++) d[j] = buf[j];
+    }
+    for (j = 0; j < MDL__OPT_BLOCK; j++) w[j] = w[j] - lr * d[j];
+}
+
+/* AdaGrad: each weight's step shrinks with the sum of its squared gradients so far, so weights
+   that get large gradients often slow down and rare ones keep a larger step.
+     d   = g + wd w
+     sum = sum + d^2
+     w   = w - clr d / (sqrt(sum) + eps)       clr = lr / (1 + (t - 1) lr_decay), in k->lr     */
+static void mdl__adagrad_block(const mdl__opt_k *k, mdl_scalar *MDL__RESTRICT w,
+                               const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT sum,
+                               mdl_scalar *MDL__RESTRICT unused1,
+                               mdl_scalar *MDL__RESTRICT unused2) {
+    const mdl_scalar lr = k->lr, eps = k->eps;
+    mdl_scalar d[MDL__OPT_BLOCK], den[MDL__OPT_BLOCK];
+    int j;
+    (void)unused1;
+    (void)unused2;
+    mdl__opt_grad(k, w, g, d);
+    for (j = 0; j < MDL__OPT_BLOCK; j++) sum[j] = sum[j] + d[j] * d[j];
+    for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = sum[j];
+    mdl__opt_sqrt(den);
+    for (j = 0; j < MDL__OPT_BLOCK; j++) w[j] = w[j] + (-lr * d[j]) / (den[j] + eps);
+}
+
+/* RMSProp: AdaGrad with a running mean of the squares (rate alpha) in place of their sum, so
+   the step does not shrink for ever.
+     d   = g + wd w
+     sq  = alpha sq + (1 - alpha) d^2
+     ga  = alpha ga + (1 - alpha) d                  (centered: the mean gradient)
+     den = sqrt(sq - ga^2) + eps  (centered)  or  sqrt(sq) + eps
+     buf = mu buf + d / den,  w = w - lr buf         (with momentum mu > 0)
+     w   = w - lr d / den                            (without)                                */
+static void mdl__rmsprop_block(const mdl__opt_k *k, mdl_scalar *MDL__RESTRICT w,
+                               const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT sq,
+                               mdl_scalar *MDL__RESTRICT ga, mdl_scalar *MDL__RESTRICT buf) {
+    const mdl_scalar lr = k->lr, alpha = k->r1, rest = k->one_minus_r1, mu = k->mom;
+    const mdl_scalar eps = k->eps;
+    mdl_scalar d[MDL__OPT_BLOCK], den[MDL__OPT_BLOCK];
+    int j;
+    mdl__opt_grad(k, w, g, d);
+    for (j = 0; j < MDL__OPT_BLOCK; j++) sq[j] = sq[j] * alpha + rest * d[j] * d[j];
+    if (k->centered) {
+        for (j = 0; j < MDL__OPT_BLOCK; j++) ga[j] = ga[j] * alpha + rest * d[j];
+        for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = sq[j] + -ga[j] * ga[j];
+    } else {
+        for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = sq[j];
+    }
+    mdl__opt_sqrt(den);
+    for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = den[j] + eps;
+    if (k->has_mom) {
+        for (j = 0; j < MDL__OPT_BLOCK; j++) buf[j] = buf[j] * mu + d[j] / den[j];
+        for (j = 0; j < MDL__OPT_BLOCK; j++) w[j] = w[j] - lr * buf[j];
+    } else {
+        for (j = 0; j < MDL__OPT_BLOCK; j++) w[j] = w[j] + (-lr * d[j]) / den[j];
+    }
+}
+
+/* Adam: momentum (a running mean m of the gradient) divided by the root of a running mean v of
+   its square, so that every weight moves about lr per step whatever its gradient's scale.
+     w   = (1 - lr wd) w                  (AdamW: weight decay applied to w directly)
+     d   = g + wd w                       (Adam: weight decay added to the gradient)
+     m   = beta1 m + (1 - beta1) d
+     v   = beta2 v + (1 - beta2) d^2
+     vm  = max(vm, v)                     (AMSGrad: the largest v so far, used in place of v)
+     w   = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+   m and v start at 0, so early on they are too small by the factors 1 - beta^t: dividing by
+   them (the bias correction) makes them unbiased estimates from the first step. k->lr holds
+   lr / (1 - beta1^t) and k->bc2_sqrt sqrt(1 - beta2^t).                                      */
+static void mdl__adam_block(const mdl__opt_k *k, mdl_scalar *MDL__RESTRICT w,
+                            const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT m,
+                            mdl_scalar *MDL__RESTRICT v, mdl_scalar *MDL__RESTRICT vm) {
+    const mdl_scalar step = k->lr, decay = k->decay, eps = k->eps, c2 = k->bc2_sqrt;
+    const mdl_scalar b1 = k->r1, rest1 = k->one_minus_r1, b2 = k->r2, rest2 = k->one_minus_r2;
+    mdl_scalar d[MDL__OPT_BLOCK], den[MDL__OPT_BLOCK];
+    int j;
+    if (decay != 1)
+        for (j = 0; j < MDL__OPT_BLOCK; j++) w[j] = w[j] * decay;
+    mdl__opt_grad(k, w, g, d);
+    for (j = 0; j < MDL__OPT_BLOCK; j++) m[j] = m[j] * b1 + rest1 * d[j];
+    for (j = 0; j < MDL__OPT_BLOCK; j++) v[j] = v[j] * b2 + rest2 * d[j] * d[j];
+    if (k->amsgrad) {
+        for (j = 0; j < MDL__OPT_BLOCK; j++) vm[j] = vm[j] < v[j] ? v[j] : vm[j];
+        for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = vm[j];
+    } else {
+        for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = v[j];
+    }
+    mdl__opt_sqrt(den);
+    for (j = 0; j < MDL__OPT_BLOCK; j++) den[j] = den[j] / c2 + eps;
+    for (j = 0; j < MDL__OPT_BLOCK; j++) w[j] = w[j] + (-step * m[j]) / den[j];
+}
+
+/* ---- the optimizer object: groups of parameters, each with its settings, and the state ---- */
+
+typedef struct mdl__opt_slot {
+    mdl_tensor *param;
+    int index;               /* the parameter's number in the state's names */
+    mdl_tensor *step;        /* state.<i>.step (NULL for SGD) */
+    mdl_tensor *state[3];    /* the rule's state tensors, in the order of its block's a[2..] */
+} mdl__opt_slot;
+
+typedef struct mdl__opt_group {
+    mdl_optim_opts opts;
+    int first, count; /* its slots */
+} mdl__opt_group;
+
+struct mdl_optim {
+    mdl_optim_opts defaults;
+    mdl__opt_group *groups;
+    int ngroups;
+    mdl__opt_slot *slots;
+    int nslots;
+    mdl_params *state;
+    long steps;
+};
+
+/* The state keys of each rule, as PyTorch names them, in block order (a[2], a[3], a[4]). */
+static const char *mdl__opt_key(mdl_optim_kind kind, int s, const mdl_optim_opts *o) {
+    switch (kind) {
+    case MDL_SGD: return s == 0 && o->momentum != 0 ? "momentum_buffer" : NULL;
+    case MDL_ADAGRAD: return s == 0 ? "sum" : NULL;
+    case MDL_RMSPROP:
+        if (s == 0) return "square_avg";
+        if (s == 1) return o->centered ? "grad_avg" : NULL;
+        return o->momentum > 0 ? "momentum_buffer" : NULL;
+    case MDL_ADAM:
+    case MDL_ADAMW:
+        if (s == 0) return "exp_avg";
+        if (s == 1) return "exp_avg_sq";
+        return o->amsgrad ? "max_exp_avg_sq" : NULL;
+    }
+    return NULL;
+}
+
+MDLDEF mdl_optim_opts mdl_optim_defaults(mdl_optim_kind kind) {
+    mdl_optim_opts o;
+    memset(&o, 0, sizeof o);
+    o.kind = kind;
+    o.lr = kind == MDL_ADAGRAD || kind == MDL_RMSPROP ? 1e-2 : 1e-3;
+    o.weight_decay = kind == MDL_ADAMW ? 1e-2 : 0;
+    o.alpha = 0.99;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.eps = kind == MDL_ADAGRAD ? 1e-10 : 1e-8;
+    return o;
+}
+
+/* The checks of torch.optim's constructors. */
+static int mdl__optim_opts_ok(const char *fn, const mdl_optim_opts *o) {
+    const char *bad = NULL;
+    double value = 0;
+    if (o->kind < MDL_SGD || o->kind > MDL_ADAMW) {
+        mdl__fail(MDL_ERR_ARG, fn, "kind %d is not an optimizer (MDL_SGD ... MDL_ADAMW)",
+                  (int)o->kind);
+        return 0;
+    }
+#define MDL__CHECK(cond, name, v)                                                             \
+    if (!bad && !(cond)) {                                                                    \
+        bad = name;                                                                           \
+        value = v;                                                                            \
+    }
+    MDL__CHECK(o->lr >= 0, "lr", o->lr)
+    MDL__CHECK(o->weight_decay >= 0, "weight_decay", o->weight_decay)
+    MDL__CHECK(o->eps >= 0, "eps", o->eps)
+    MDL__CHECK(o->momentum >= 0, "momentum", o->momentum)
+    MDL__CHECK(o->alpha >= 0, "alpha", o->alpha)
+    MDL__CHECK(o->lr_decay >= 0, "lr_decay", o->lr_decay)
+    MDL__CHECK(o->initial_accumulator_value >= 0, "initial_accumulator_value",
+               o->initial_accumulator_value)
+    MDL__CHECK(o->beta1 >= 0 && o->beta1 < 1, "beta1", o->beta1)
+    MDL__CHECK(o->beta2 >= 0 && o->beta2 < 1, "beta2", o->beta2)
+#undef MDL__CHECK
+    if (bad) {
+        mdl__fail(MDL_ERR_ARG, fn, "invalid %s: %g (%s)", bad, value,
+                  bad[0] == 'b' ? "must be in [0, 1)" : "must be >= 0");
+        return 0;
+    }
+    if (o->kind == MDL_SGD && o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
+        mdl__fail(MDL_ERR_ARG, fn,
+                  "Nesterov momentum requires a momentum and zero dampening (momentum %g, "
+                  "dampening %g)", o->momentum, o->dampening);
+        return 0;
+    }
+    return 1;
+}
+
+MDLDEF mdl_optim *mdl_optim_new(mdl_params *ps, const mdl_optim_opts *opts) {
+    const char *fn = "mdl_optim_new";
+    mdl_optim_opts o = opts ? *opts : mdl_optim_defaults(MDL_SGD);
+    mdl_optim *opt;
+    if (!mdl__optim_opts_ok(fn, &o)) return NULL;
+    opt = (mdl_optim *)MINIDL_MALLOC(sizeof(mdl_optim));
+    if (!opt) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory");
+        return NULL;
+    }
+    memset(opt, 0, sizeof *opt);
+    opt->defaults = o;
+    opt->state = mdl_params_new();
+    if (!opt->state) {
+        MINIDL_FREE(opt);
+        return NULL;
+    }
+    if (ps) { /* group 0: every tensor that requires grad */
+        int i, n = 0, count = mdl_params_count(ps);
+        mdl_tensor **list =
+            (mdl_tensor **)MINIDL_MALLOC((size_t)(count ? count : 1) * sizeof(mdl_tensor *));
+        if (!list) {
+            mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory");
+            mdl_optim_free(opt);
+            return NULL;
+        }
+        for (i = 0; i < count; i++)
+            if (ps->items[i]->requires_grad) list[n++] = ps->items[i];
+        i = mdl_optim_add_group(opt, n, list, &o);
+        MINIDL_FREE(list);
+        if (i < 0) {
+            mdl_optim_free(opt);
+            return NULL;
+        }
+    }
+    return opt;
+}
+
+MDLDEF mdl_optim *mdl_sgd_new(mdl_params *ps, double lr, double momentum) {
+    mdl_optim_opts o = mdl_optim_defaults(MDL_SGD);
+    o.lr = lr;
+    o.momentum = momentum;
+    return mdl_optim_new(ps, &o);
+}
+
+MDLDEF mdl_optim *mdl_adam_new(mdl_params *ps, double lr) {
+    mdl_optim_opts o = mdl_optim_defaults(MDL_ADAM);
+    o.lr = lr;
+    return mdl_optim_new(ps, &o);
+}
+
+MDLDEF int mdl_optim_add_group(mdl_optim *opt, int n, mdl_tensor *const *tensors,
+                               const mdl_optim_opts *opts) {
+    const char *fn = "mdl_optim_add_group";
+    mdl_optim_opts o;
+    mdl__opt_group *groups;
+    mdl__opt_slot *slots;
+    int i, j;
+    if (!opt || (n > 0 && !tensors) || n < 0) {
+        mdl__fail(n < 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn,
+                  !opt ? "the optimizer is NULL" : "a group of %d tensors from a NULL list", n);
+        return -1;
+    }
+    o = opts ? *opts : opt->defaults;
+    if (!mdl__optim_opts_ok(fn, &o)) return -1;
+    if (o.kind != opt->defaults.kind) {
+        mdl__fail(MDL_ERR_ARG, fn, "a group of kind %d in an optimizer of kind %d: one optimizer "
+                  "applies one rule", (int)o.kind, (int)opt->defaults.kind);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "tensors[%d]", i);
+        if (!mdl__usable(fn, what, tensors[i])) return -1;
+        if (tensors[i]->lifetime != MDL_PERSISTENT) {
+            mdl__fail(MDL_ERR_ARG, fn, "tensors[%d] is not a parameter (not from an mdl_params "
+                      "set): an optimizer updates persistent tensors only", i);
+            return -1;
+        }
+        for (j = 0; j < opt->nslots; j++)
+            if (opt->slots[j].param == tensors[i]) {
+                mdl__fail(MDL_ERR_ARG, fn, "tensors[%d] (\"%s\") is already in the optimizer: "
+                          "a tensor belongs to one group only", i, tensors[i]->name);
+                return -1;
+            }
+        for (j = 0; j < i; j++)
+            if (tensors[j] == tensors[i]) {
+                mdl__fail(MDL_ERR_ARG, fn, "tensors[%d] and tensors[%d] are the same tensor "
+                          "(\"%s\")", j, i, tensors[i]->name);
+                return -1;
+            }
+    }
+    groups = (mdl__opt_group *)MINIDL_MALLOC((size_t)(opt->ngroups + 1) * sizeof *groups);
+    slots = (mdl__opt_slot *)MINIDL_MALLOC((size_t)(opt->nslots + n + 1) * sizeof *slots);
+    if (!groups || !slots) {
+        MINIDL_FREE(groups);
+        MINIDL_FREE(slots);
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory");
+        return -1;
+    }
+    if (opt->ngroups) memcpy(groups, opt->groups, (size_t)opt->ngroups * sizeof *groups);
+    if (opt->nslots) memcpy(slots, opt->slots, (size_t)opt->nslots * sizeof *slots);
+    MINIDL_FREE(opt->groups);
+    MINIDL_FREE(opt->slots);
+    opt->groups = groups;
+    opt->slots = slots;
+    groups[opt->ngroups].opts = o;
+    groups[opt->ngroups].first = opt->nslots;
+    groups[opt->ngroups].count = n;
+    for (i = 0; i < n; i++) {
+        mdl__opt_slot *s = &slots[opt->nslots + i];
+        memset(s, 0, sizeof *s);
+        s->param = tensors[i];
+        s->index = opt->nslots + i;
+    }
+    opt->nslots += n;
+    return opt->ngroups++;
+}
+
+/* The state tensor state.<i>.<key> of a slot, made (zeros, or `init`) the first time. */
+static mdl_tensor *mdl__opt_state(mdl_optim *opt, const mdl__opt_slot *s, const char *key,
+                                  int scalar, double init, int *made) {
+    char name[96];
+    mdl_tensor *t;
+    snprintf(name, sizeof name, "state.%d.%s", s->index, key);
+    t = mdl_params_find(opt->state, name);
+    *made = 0;
+    if (t) return t;
+    t = mdl_params_add_buffer(opt->state, name, scalar ? 0 : s->param->ndim, s->param->shape);
+    if (t && init != 0) {
+        size_t i;
+        for (i = 0; i < t->numel; i++) t->data[i] = (mdl_scalar)init;
+    }
+    *made = 1;
+    return t;
+}
+
+/* One parameter's step: its state, this step's constants, then the rule over its blocks. */
+static void mdl__opt_update(mdl_optim *opt, mdl__opt_slot *s, const mdl_optim_opts *o) {
+    static const mdl__opt_block_fn blocks[] = {NULL, mdl__sgd_block, mdl__adagrad_block,
+                                               mdl__rmsprop_block, mdl__adam_block,
+                                               mdl__adam_block};
+    mdl_tensor *p = s->param;
+    mdl_scalar *arrays[MDL__OPT_ARRAYS];
+    mdl__opt_k k;
+    double t = 0;
+    int i, made = 0;
+    memset(&k, 0, sizeof k);
+    for (i = 0; i < 3; i++) { /* the state, made at the first step that needs it */
+        const char *key = mdl__opt_key(o->kind, i, o);
+        int fresh = 0;
+        arrays[2 + i] = NULL;
+        if (!key) continue;
+        if (!s->state[i]) /* looked up once, then kept */
+            s->state[i] = mdl__opt_state(opt, s, key, 0,
+                                         o->kind == MDL_ADAGRAD ? o->initial_accumulator_value : 0,
+                                         &fresh);
+        if (!s->state[i]) return; /* out of memory, reported */
+        if (i == 0) made = fresh;
+        arrays[2 + i] = s->state[i]->data;
+    }
+    if (o->kind != MDL_SGD) { /* the step count t, a scalar tensor as PyTorch keeps it */
+        int fresh;
+        if (!s->step) s->step = mdl__opt_state(opt, s, "step", 1, 0, &fresh);
+        if (!s->step) return;
+        s->step->data[0] += 1;
+        t = (double)s->step->data[0];
+    }
+    k.lr = (mdl_scalar)o->lr;
+    k.sign = o->maximize ? -1 : 1;
+    k.wd = (mdl_scalar)o->weight_decay;
+    k.has_wd = o->weight_decay != 0 && o->kind != MDL_ADAMW;
+    k.decay = 1;
+    k.eps = (mdl_scalar)o->eps;
+    switch (o->kind) {
+    case MDL_SGD:
+        k.mom = (mdl_scalar)o->momentum;
+        k.one_minus_damp = (mdl_scalar)(1 - o->dampening);
+        k.has_mom = o->momentum != 0;
+        k.first = made; /* no momentum buffer yet: it starts as the gradient itself */
+        k.nesterov = o->nesterov;
+        break;
+    case MDL_ADAGRAD: k.lr = (mdl_scalar)(o->lr / (1 + (t - 1) * o->lr_decay)); break;
+    case MDL_RMSPROP:
+        k.r1 = (mdl_scalar)o->alpha;
+        k.one_minus_r1 = (mdl_scalar)(1 - o->alpha);
+        k.mom = (mdl_scalar)o->momentum;
+        k.has_mom = o->momentum > 0;
+        k.centered = o->centered;
+        break;
+    case MDL_ADAM:
+    case MDL_ADAMW:
+        if (o->kind == MDL_ADAMW) k.decay = (mdl_scalar)(1 - o->lr * o->weight_decay);
+        k.r1 = (mdl_scalar)o->beta1;
+        k.one_minus_r1 = (mdl_scalar)(1 - o->beta1);
+        k.r2 = (mdl_scalar)o->beta2;
+        k.one_minus_r2 = (mdl_scalar)(1 - o->beta2);
+        k.lr = (mdl_scalar)(o->lr / (1 - pow(o->beta1, t)));
+        k.bc2_sqrt = (mdl_scalar)sqrt(1 - pow(o->beta2, t));
+        k.amsgrad = o->amsgrad;
+        break;
+    }
+    arrays[0] = p->data;
+    arrays[1] = p->grad;
+    mdl__opt_run(blocks[o->kind], &k, p->numel, arrays);
+}
+
+MDLDEF void mdl_optim_step(mdl_optim *opt) {
+    int g, i;
+    if (!opt) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, "mdl_optim_step", "the optimizer is NULL");
+        return;
+    }
+    for (g = 0; g < opt->ngroups; g++) {
+        const mdl_optim_opts *o = &opt->groups[g].opts;
+        if (!mdl__optim_opts_ok("mdl_optim_step", o)) return; /* changed between steps */
+        for (i = 0; i < opt->groups[g].count; i++) {
+            mdl__opt_slot *s = &opt->slots[opt->groups[g].first + i];
+            if (!s->param->requires_grad || !s->param->grad) continue;
+            mdl__opt_update(opt, s, o);
+        }
+    }
+    opt->steps++;
+}
+
+MDLDEF void mdl_optim_zero_grad(mdl_optim *opt) {
+    int i;
+    if (!opt) return;
+    for (i = 0; i < opt->nslots; i++) mdl_zero_grad(opt->slots[i].param);
+}
+
+MDLDEF int mdl_optim_group_count(const mdl_optim *opt) { return opt ? opt->ngroups : 0; }
+
+MDLDEF mdl_optim_opts *mdl_optim_group(mdl_optim *opt, int g) {
+    if (!opt || g < 0 || g >= opt->ngroups) {
+        mdl__fail(MDL_ERR_ARG, "mdl_optim_group", "group %d is outside 0..%d", g,
+                  opt ? opt->ngroups - 1 : -1);
+        return NULL;
+    }
+    return &opt->groups[g].opts;
+}
+
+MDLDEF void mdl_optim_set_lr(mdl_optim *opt, double lr) {
+    int g;
+    if (!opt) return;
+    for (g = 0; g < opt->ngroups; g++) opt->groups[g].opts.lr = lr;
+}
+
+MDLDEF long mdl_optim_steps(const mdl_optim *opt) { return opt ? opt->steps : 0; }
+
+MDLDEF mdl_params *mdl_optim_state(mdl_optim *opt) { return opt ? opt->state : NULL; }
+
+MDLDEF void mdl_optim_free(mdl_optim *opt) {
+    if (!opt) return;
+    mdl_params_free(opt->state);
+    MINIDL_FREE(opt->groups);
+    MINIDL_FREE(opt->slots);
+    MINIDL_FREE(opt);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Gradient clipping and penalties
+     clip by norm:  n = (sum_i |g_i|^p)^(1/p) over every gradient element of every tensor
+                    g = g * min(1, max_norm / (n + 1e-6))       the direction is kept
+     clip by value: g = clamp(g, -c, c)                         each element on its own
+     L2 penalty:    lambda sum w^2   (gradient 2 lambda w: weight decay)
+     L1 penalty:    lambda sum |w|   (gradient lambda sign(w): drives small weights to 0)
+   The norm is summed in double: a million squares in float lose the small ones.
+   --------------------------------------------------------------------------------------------- */
+
+static double mdl__grad_norm(const mdl_params *ps, double p) {
+    double total = 0;
+    int i;
+    size_t j;
+    for (i = 0; ps && i < ps->count; i++) {
+        const mdl_tensor *t = ps->items[i];
+        if (!t->grad) continue;
+        for (j = 0; j < t->numel; j++) {
+            double a = fabs((double)t->grad[j]);
+            if (isinf(p))
+                total = a > total || a != a ? a : total; /* NaN wins, as torch's max */
+            else
+                total += p == 2 ? a * a : p == 1 ? a : pow(a, p);
+        }
+    }
+    if (isinf(p)) return total;
+    return p == 2 ? sqrt(total) : p == 1 ? total : pow(total, 1 / p);
+}
+
+MDLDEF double mdl_clip_grad_norm(mdl_params *ps, double max_norm, double norm_type) {
+    const char *fn = "mdl_clip_grad_norm";
+    double norm, coef;
+    int i;
+    size_t j;
+    if (!ps) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the parameter set is NULL");
+        return NAN;
+    }
+    if (!(norm_type > 0) || !(max_norm >= 0)) {
+        mdl__fail(MDL_ERR_ARG, fn, "max_norm %g and norm_type %g: need max_norm >= 0 and "
+                  "norm_type > 0 (INFINITY for the largest element)", max_norm, norm_type);
+        return NAN;
+    }
+    norm = mdl__grad_norm(ps, norm_type);
+    coef = max_norm / (norm + 1e-6);
+    if (coef < 1) {
+        mdl_scalar c = (mdl_scalar)coef;
+        for (i = 0; i < ps->count; i++) {
+            mdl_tensor *t = ps->items[i];
+            if (!t->grad) continue;
+            for (j = 0; j < t->numel; j++) t->grad[j] *= c;
+        }
+    }
+    return norm;
+}
+
+MDLDEF void mdl_clip_grad_value(mdl_params *ps, double clip) {
+    mdl_scalar c = (mdl_scalar)clip;
+    int i;
+    size_t j;
+    if (!ps) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(MDL_ERR_NULL, "mdl_clip_grad_value", "the parameter set is NULL");
+        return;
+    }
+    if (!(clip >= 0)) {
+        mdl__fail(MDL_ERR_ARG, "mdl_clip_grad_value", "clip %g must be >= 0", clip);
+        return;
+    }
+    for (i = 0; i < ps->count; i++) {
+        mdl_tensor *t = ps->items[i];
+        if (!t->grad) continue;
+        for (j = 0; j < t->numel; j++)
+            t->grad[j] = t->grad[j] < -c ? -c : t->grad[j] > c ? c : t->grad[j];
+    }
+}
+
+MDLDEF double mdl_grad_norm(const mdl_params *ps) { return mdl__grad_norm(ps, 2); }
+
+/* Does the name end in "weight" (fc1.weight, conv.weight; not bias, not a BatchNorm buffer)? */
+static int mdl__is_weight(const char *name) {
+    size_t n = strlen(name);
+    return n >= 6 && strcmp(name + n - 6, "weight") == 0;
+}
+
+static mdl_tensor *mdl__penalty(mdl_arena *ar, mdl_params *ps, double lambda, int all, int l1,
+                                const char *fn) {
+    mdl_tensor *total = NULL;
+    int i;
+    if (!mdl__usable_arena(fn, ar)) return NULL;
+    if (!ps) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the parameter set is NULL");
+        return NULL;
+    }
+    for (i = 0; i < ps->count; i++) {
+        mdl_tensor *w = ps->items[i], *term;
+        if (!w->requires_grad || (!all && !mdl__is_weight(w->name))) continue;
+        term = mdl_sum(ar, l1 ? mdl_abs(ar, w) : mdl_mul(ar, w, w), MDL_ALL, 0);
+        total = total ? mdl_add(ar, total, term) : term;
+    }
+    if (!total) return mdl_zeros(ar, 0, NULL);
+    return mdl_mul_scalar(ar, total, (mdl_scalar)lambda);
+}
+
+MDLDEF mdl_tensor *mdl_l2_penalty(mdl_arena *ar, mdl_params *ps, double lambda, int all) {
+    return mdl__penalty(ar, ps, lambda, all, 0, "mdl_l2_penalty");
+}
+
+MDLDEF mdl_tensor *mdl_l1_penalty(mdl_arena *ar, mdl_params *ps, double lambda, int all) {
+    return mdl__penalty(ar, ps, lambda, all, 1, "mdl_l1_penalty");
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Learning-rate schedules: the lr as a function of the step count t (epochs or batches)
+     STEP         lr gamma^floor(t / step_size)
+     MULTISTEP    lr gamma^(number of milestones <= t)
+     EXPONENTIAL  lr gamma^t
+     COSINE       eta_min + (lr - eta_min) (1 + cos(pi t / t_max)) / 2
+     ONE_CYCLE    a half cosine from max_lr / div_factor up to max_lr over the first
+                  pct_start * total_steps - 1 steps, another down to that / final_div_factor
+                  by step total_steps - 1 (momentum moves the other way)
+     warm-up      lr (f + (1 - f) t / warmup_steps) for t < warmup_steps, then the schedule
+                  with t - warmup_steps
+     PLATEAU      lr factor when the metric has not improved for more than `patience` steps
+   Large steps early explore; small steps late settle into a minimum. A warm-up avoids the
+   large first updates Adam makes while its running means know little.
+   PyTorch computes most of these step by step (lr_t from lr_{t-1}); the closed forms here give
+   the same values to rounding (about 1e-16 relative).
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_schedule_opts mdl_schedule_defaults(mdl_schedule_kind kind) {
+    mdl_schedule_opts o;
+    memset(&o, 0, sizeof o);
+    o.kind = kind;
+    o.gamma = 0.1;
+    o.pct_start = 0.3;
+    o.div_factor = 25;
+    o.final_div_factor = 1e4;
+    o.cycle_momentum = 1;
+    o.base_momentum = 0.85;
+    o.max_momentum = 0.95;
+    o.factor = 0.1;
+    o.patience = 10;
+    o.threshold = 1e-4;
+    o.warmup_start_factor = 1.0 / 3;
+    return o;
+}
+
+static int mdl__schedule_ok(const char *fn, const mdl_schedule_opts *o) {
+    const char *why = NULL;
+    int i;
+    if (!o) {
+        mdl__fail(MDL_ERR_NULL, fn, "the schedule's options are NULL");
+        return 0;
+    }
+    switch (o->kind) {
+    case MDL_LR_CONSTANT: break;
+    case MDL_LR_STEP:
+        if (o->step_size <= 0) why = "STEP needs step_size > 0";
+        break;
+    case MDL_LR_MULTISTEP:
+        if (o->num_milestones < 0 || o->num_milestones > 16)
+            why = "MULTISTEP needs 0 <= num_milestones <= 16";
+        for (i = 1; !why && i < o->num_milestones; i++)
+            if (o->milestones[i] <= o->milestones[i - 1]) why = "milestones must increase";
+        break;
+    case MDL_LR_EXPONENTIAL: break;
+    case MDL_LR_COSINE:
+        if (o->t_max <= 0) why = "COSINE needs t_max > 0";
+        break;
+    case MDL_LR_ONE_CYCLE:
+        if (o->total_steps <= 0) why = "ONE_CYCLE needs total_steps > 0";
+        else if (!(o->pct_start > 0 && o->pct_start < 1)) why = "pct_start must be in (0, 1)";
+        else if (!(o->div_factor > 0 && o->final_div_factor > 0))
+            why = "div_factor and final_div_factor must be > 0";
+        break;
+    case MDL_LR_PLATEAU:
+        if (!(o->factor >= 0 && o->factor < 1)) why = "PLATEAU needs 0 <= factor < 1";
+        else if (o->patience < 0 || o->cooldown < 0) why = "patience and cooldown must be >= 0";
+        break;
+    default:
+        mdl__fail(MDL_ERR_ARG, fn, "kind %d is not a schedule (MDL_LR_CONSTANT ... "
+                  "MDL_LR_PLATEAU)", (int)o->kind);
+        return 0;
+    }
+    if (!why && o->warmup_steps < 0) why = "warmup_steps must be >= 0";
+    if (why) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s", why);
+        return 0;
+    }
+    return 1;
+}
+
+/* ONE_CYCLE at step t: the lr (and in *momentum the momentum) from a peak lr max_lr. */
+static double mdl__one_cycle(const mdl_schedule_opts *o, double max_lr, long t, double *momentum) {
+    double initial = max_lr / o->div_factor, min_lr = initial / o->final_div_factor;
+    double up_end = o->pct_start * (double)o->total_steps - 1, end = (double)o->total_steps - 1;
+    double pct, c;
+    if ((double)t <= up_end) { /* rising: initial -> max_lr, momentum max -> base */
+        pct = (double)t / up_end;
+        c = cos(MDL__PI * pct) + 1;
+        if (momentum) *momentum = o->base_momentum + (o->max_momentum - o->base_momentum) / 2 * c;
+        return max_lr + (initial - max_lr) / 2 * c;
+    }
+    pct = ((double)t - up_end) / (end - up_end); /* falling: max_lr -> min_lr, momentum back up */
+    c = cos(MDL__PI * pct) + 1;
+    if (momentum) *momentum = o->max_momentum + (o->base_momentum - o->max_momentum) / 2 * c;
+    return min_lr + (max_lr - min_lr) / 2 * c;
+}
+
+/* The closed form without the checks. */
+static double mdl__schedule_lr(const mdl_schedule_opts *o, double lr, long t) {
+    long passed = 0;
+    int i;
+    if (o->warmup_steps > 0 && o->kind != MDL_LR_PLATEAU) {
+        if (t < o->warmup_steps) {
+            double f = o->warmup_start_factor;
+            return lr * (f + (1 - f) * (double)t / (double)o->warmup_steps);
+        }
+        t -= o->warmup_steps;
+    }
+    switch (o->kind) {
+    case MDL_LR_STEP: return lr * pow(o->gamma, (double)(t / o->step_size));
+    case MDL_LR_MULTISTEP:
+        for (i = 0; i < o->num_milestones; i++) passed += o->milestones[i] <= t;
+        return lr * pow(o->gamma, (double)passed);
+    case MDL_LR_EXPONENTIAL: return lr * pow(o->gamma, (double)t);
+    case MDL_LR_COSINE:
+        return o->eta_min +
+               (lr - o->eta_min) * (1 + cos(MDL__PI * (double)t / (double)o->t_max)) / 2;
+    case MDL_LR_ONE_CYCLE: return mdl__one_cycle(o, o->max_lr > 0 ? o->max_lr : lr, t, NULL);
+    default: return lr;
+    }
+}
+
+MDLDEF double mdl_schedule_lr(const mdl_schedule_opts *opts, double base_lr, long t) {
+    if (!mdl__schedule_ok("mdl_schedule_lr", opts)) return NAN;
+    if (t < 0) {
+        mdl__fail(MDL_ERR_ARG, "mdl_schedule_lr", "step %ld is negative", t);
+        return NAN;
+    }
+    return mdl__schedule_lr(opts, base_lr, t);
+}
+
+struct mdl_scheduler {
+    mdl_optim *opt;
+    mdl_schedule_opts o;
+    double *base_lrs; /* each group's lr when the schedule was attached */
+    long t;
+    double best;      /* PLATEAU: the best metric so far */
+    int bad, cooldown; /* PLATEAU: steps without improvement; steps left to wait */
+};
+
+/* Set every group's lr (and ONE_CYCLE's momentum) for the scheduler's t. */
+static void mdl__scheduler_apply(mdl_scheduler *sch) {
+    int g;
+    for (g = 0; g < sch->opt->ngroups; g++) {
+        mdl_optim_opts *o = &sch->opt->groups[g].opts;
+        if (sch->o.kind == MDL_LR_ONE_CYCLE) {
+            double momentum = 0;
+            double peak = sch->o.max_lr > 0 ? sch->o.max_lr : sch->base_lrs[g];
+            long t = sch->t - sch->o.warmup_steps;
+            if (t < 0) {
+                o->lr = mdl__schedule_lr(&sch->o, peak, sch->t);
+                continue;
+            }
+            o->lr = mdl__one_cycle(&sch->o, peak, t, &momentum);
+            if (sch->o.cycle_momentum) {
+                if (o->kind == MDL_ADAM || o->kind == MDL_ADAMW)
+                    o->beta1 = momentum;
+                else
+                    o->momentum = momentum;
+            }
+        } else if (sch->o.kind != MDL_LR_PLATEAU) {
+            o->lr = mdl__schedule_lr(&sch->o, sch->base_lrs[g], sch->t);
+        }
+    }
+}
+
+MDLDEF mdl_scheduler *mdl_scheduler_new(mdl_optim *opt, const mdl_schedule_opts *opts) {
+    const char *fn = "mdl_scheduler_new";
+    mdl_scheduler *sch;
+    int g;
+    if (!opt) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the optimizer is NULL");
+        return NULL;
+    }
+    if (!mdl__schedule_ok(fn, opts)) return NULL;
+    if (opts->kind == MDL_LR_ONE_CYCLE && opts->cycle_momentum &&
+        opt->defaults.kind == MDL_ADAGRAD) {
+        mdl__fail(MDL_ERR_ARG, fn, "cycle_momentum needs an optimizer with a momentum or beta1 "
+                  "(AdaGrad has neither): set cycle_momentum = 0");
+        return NULL;
+    }
+    sch = (mdl_scheduler *)MINIDL_MALLOC(sizeof(mdl_scheduler));
+    if (sch)
+        sch->base_lrs =
+            (double *)MINIDL_MALLOC((size_t)(opt->ngroups ? opt->ngroups : 1) * sizeof(double));
+    if (!sch || !sch->base_lrs) {
+        MINIDL_FREE(sch);
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory");
+        return NULL;
+    }
+    sch->opt = opt;
+    sch->o = *opts;
+    sch->t = 0;
+    sch->best = opts->mode_max ? -INFINITY : INFINITY;
+    sch->bad = sch->cooldown = 0;
+    for (g = 0; g < opt->ngroups; g++) sch->base_lrs[g] = opt->groups[g].opts.lr;
+    mdl__scheduler_apply(sch);
+    return sch;
+}
+
+MDLDEF void mdl_scheduler_set_t(mdl_scheduler *sch, long t) {
+    if (!sch) return;
+    if (t < 0 || (sch->o.kind == MDL_LR_ONE_CYCLE && t > sch->o.total_steps + sch->o.warmup_steps)) {
+        mdl__fail(MDL_ERR_ARG, "mdl_scheduler_step",
+                  "step %ld is outside the schedule (ONE_CYCLE's total_steps is %ld: "
+                  "it has no lr beyond them)", t, sch->o.total_steps);
+        return;
+    }
+    sch->t = t;
+    mdl__scheduler_apply(sch);
+}
+
+MDLDEF void mdl_scheduler_step(mdl_scheduler *sch) {
+    if (!sch) return;
+    mdl_scheduler_set_t(sch, sch->t + 1);
+}
+
+/* ReduceLROnPlateau: count the steps since the metric last improved by more than the relative
+   threshold; after more than `patience` of them, multiply every lr by `factor` (not below
+   min_lr) and wait `cooldown` steps before counting again. */
+MDLDEF void mdl_scheduler_step_metric(mdl_scheduler *sch, double metric) {
+    int g, better;
+    if (!sch) return;
+    if (sch->o.kind != MDL_LR_PLATEAU) {
+        mdl_scheduler_step(sch);
+        return;
+    }
+    sch->t++;
+    better = sch->o.mode_max ? metric > sch->best * (1 + sch->o.threshold)
+                             : metric < sch->best * (1 - sch->o.threshold);
+    if (better) {
+        sch->best = metric;
+        sch->bad = 0;
+    } else {
+        sch->bad++;
+    }
+    if (sch->cooldown > 0) {
+        sch->cooldown--;
+        sch->bad = 0;
+    }
+    if (sch->bad > sch->o.patience) {
+        for (g = 0; g < sch->opt->ngroups; g++) {
+            mdl_optim_opts *o = &sch->opt->groups[g].opts;
+            double lr = o->lr * sch->o.factor;
+            if (lr < sch->o.min_lr) lr = sch->o.min_lr;
+            if (o->lr - lr > 1e-8) o->lr = lr; /* PyTorch's eps: ignore negligible changes */
+        }
+        sch->cooldown = sch->o.cooldown;
+        sch->bad = 0;
+    }
+}
+
+MDLDEF long mdl_scheduler_t(const mdl_scheduler *sch) { return sch ? sch->t : 0; }
+
+MDLDEF double mdl_scheduler_lr(const mdl_scheduler *sch) {
+    return sch && sch->opt->ngroups ? sch->opt->groups[0].opts.lr : NAN;
+}
+
+MDLDEF void mdl_scheduler_free(mdl_scheduler *sch) {
+    if (!sch) return;
+    MINIDL_FREE(sch->base_lrs);
+    MINIDL_FREE(sch);
+}
 
 // >>data
 
