@@ -469,6 +469,92 @@ def model_reference(inputs, kinds, args):
 REFERENCES["model"] = model_reference
 
 
+# ---- optimizers, schedules, clipping (tests/torch/torch_optim.c) ---------------------------
+
+@reference("optim")
+def _(x, a):  # "w" and "b", gradients "gw<k>", "gb<k>"; b has a group of its own if group1
+    w = x["w"].clone().requires_grad_(True)
+    b = x["b"].clone().requires_grad_(True)
+    cls = getattr(torch.optim, a["kind"])
+    opts = dict(a["opts"])
+    if "betas" in opts:
+        opts["betas"] = tuple(opts["betas"])
+    if a["group1"] is None:
+        groups = [{"params": [w, b]}]
+    else:
+        g1 = dict(a["group1"])
+        if "betas" in g1:
+            g1["betas"] = tuple(g1["betas"])
+        groups = [{"params": [w]}, dict(g1, params=[b])]
+    opt = cls(groups, **opts)
+    for k in range(a["steps"]):
+        w.grad = x["gw%d" % k].clone()
+        b.grad = x["gb%d" % k].clone()
+        opt.step()
+    out = {"w": w.detach(), "b": b.detach()}
+    for name, p, keys in (("w", w, a["state_w"]), ("b", b, a["state_b"])):
+        state = {k: v for k, v in opt.state[p].items() if v is not None}  # SGD: None buffer
+        if sorted(keys) != sorted(state.keys()):
+            raise ValueError("state of %s: minidl has %s, torch %s" % (name, sorted(keys),
+                                                                       sorted(state.keys())))
+        for key in keys:
+            out["state.%s.%s" % (name, key)] = torch.as_tensor(state[key], dtype=w.dtype)
+    return out
+
+
+def make_scheduler(opt, s):
+    s = dict(s)
+    kind = s.pop("kind")
+    if kind == "SequentialLR":  # its step(0) at a milestone warns about a deprecation: quiet
+        warnings.filterwarnings("ignore", message="The epoch parameter", category=UserWarning)
+        inner = [make_scheduler(opt, t) for t in s["schedulers"]]
+        return torch.optim.lr_scheduler.SequentialLR(opt, inner, milestones=s["milestones"])
+    return getattr(torch.optim.lr_scheduler, kind)(opt, **s)
+
+
+@reference("schedule")
+def _(x, a):  # lr and momentum (SGD) or beta1 (Adam) after construction and each step
+    w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    if a["optimizer"] == "SGD":
+        opt = torch.optim.SGD([w], lr=a["base_lr"], momentum=0.9)
+    else:
+        opt = torch.optim.Adam([w], lr=a["base_lr"])
+    sch = make_scheduler(opt, a["scheduler"])
+    lrs, moms = [], []
+
+    def record():
+        g = opt.param_groups[0]
+        lrs.append(g["lr"])
+        moms.append(g["momentum"] if "momentum" in g else g["betas"][0])
+    record()
+    for k in range(a["steps"]):
+        opt.step()
+        if "metrics" in x:
+            sch.step(float(x["metrics"][k]))
+        else:
+            sch.step()
+        record()
+    dtype = x["metrics"].dtype if "metrics" in x else torch.float64
+    return {"lr": torch.tensor(lrs, dtype=dtype), "momentum": torch.tensor(moms, dtype=dtype)}
+
+
+@reference("clip")
+def _(x, a):
+    w = torch.zeros_like(x["gw"], requires_grad=True)
+    b = torch.zeros_like(x["gb"], requires_grad=True)
+    w.grad = x["gw"].clone()
+    b.grad = x["gb"].clone()
+    out = {}
+    if a["value"] > 0:
+        torch.nn.utils.clip_grad_value_([w, b], a["value"])
+    else:
+        norm_type = float("inf") if a["norm_type"] == "inf" else float(a["norm_type"])
+        out["norm"] = torch.nn.utils.clip_grad_norm_([w, b], a["max_norm"], norm_type)
+    out["gw"] = w.grad
+    out["gb"] = b.grad
+    return out
+
+
 # ---- reading a case file --------------------------------------------------------------------
 
 class Case:
