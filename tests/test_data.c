@@ -9,11 +9,22 @@
 
    gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_data.c -o build/test_data -lm
 */
+#include <stdlib.h>
+
+/* An allocator that fails on demand, to test running out of memory: fail_after = k lets k
+   more allocations through and fails the next ones; -1 never fails. */
+static int fail_after = -1;
+static void *test_malloc(size_t n) {
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return malloc(n);
+}
+#define MINIDL_MALLOC(n) test_malloc(n)
+#define MINIDL_FREE(p) free(p)
+
 #define MINIDL_IMPLEMENTATION
 #include "minidl.h"
 #include "test.h"
-
-#include <stdlib.h>
 
 #define NN(t)                                                                        \
     do {                                                                             \
@@ -1014,6 +1025,58 @@ static void test_errors(void) {
     mdl_arena_reset(ar);
 }
 
+/* ---- out of memory: an error code and a message, nothing half made, nothing leaked ---- */
+
+static void test_out_of_memory(void) {
+    mdl_dataset *ds = numbered(30, 4, NULL), *made, *parts[3];
+    double f[3] = {0.5, 0.3, 0.2};
+    mdl_rng rng;
+    int k, got, failures;
+    NN(ds);
+    mdl_rng_seed(&rng, 1);
+    /* each allocation of mdl_dataset_new in turn fails, until none is left to fail */
+    for (k = 0, failures = 0; k < 20; k++) {
+        mdl_clear_error();
+        fail_after = k;
+        made = mdl_dataset_subset(ds, 3, ds->ids);
+        fail_after = -1;
+        if (made) break;
+        failures++;
+        CHECK(mdl_last_error_code() == MDL_ERR_NOMEM && strstr(mdl_last_error(), "mdl_dataset"),
+              "allocation %d failing: %s", k, mdl_last_error());
+    }
+    CHECK(made && failures >= 4, "a subset makes %d allocations before it succeeds", failures);
+    mdl_dataset_free(made);
+    /* the same in a split, stratified */
+    for (k = 0, failures = 0; k < 60; k++) {
+        mdl_clear_error();
+        fail_after = k;
+        got = mdl_dataset_split(ds, 3, f, 1, &rng, parts);
+        fail_after = -1;
+        if (got) break;
+        failures++;
+        CHECK(!parts[0] && !parts[1] && !parts[2] && mdl_last_error_code() == MDL_ERR_NOMEM,
+              "split, allocation %d failing: %s", k, mdl_last_error());
+    }
+    CHECK(got == 3 && failures >= 10, "a split makes %d allocations before it succeeds",
+          failures);
+    free_parts(parts, 3);
+    /* a shuffle that cannot have its memory leaves the data set as it was */
+    for (k = 0; k < 2; k++) {
+        mdl_error e;
+        mdl_clear_error();
+        fail_after = k;
+        e = mdl_dataset_shuffle(ds, &rng);
+        fail_after = -1;
+        CHECK(e == MDL_ERR_NOMEM && mdl_last_error_code() == MDL_ERR_NOMEM &&
+                  ds->ids[0] == 0 && ds->ids[29] == 29 && rows_match_ids(ds, NULL),
+              "shuffle, allocation %d failing: %s", k, mdl_error_name(e));
+    }
+    CHECK(mdl_dataset_shuffle(ds, &rng) == MDL_OK && rows_match_ids(ds, NULL), "then it works");
+    mdl_clear_error();
+    mdl_dataset_free(ds);
+}
+
 int main(void) {
     ar = mdl_arena_new(0);
     test_dataset_new();
@@ -1032,6 +1095,7 @@ int main(void) {
     test_crop();
     test_noise();
     test_errors();
+    test_out_of_memory();
     mdl_arena_free(ar);
     return test_summary();
 }
