@@ -1508,10 +1508,11 @@ MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng);
  *  as sklearn's train_test_split(stratify=y).
  *
  *  Sizes: whole numbers that add up to N are row counts; otherwise they are fractions that
- *  must add up to 1 (within 1e-9), and part p gets floor(N sizes[p]) rows (a product within
- *  a relative 1e-12 of a whole number counts as that number: 0.29 * 100 is
- *  28.999999999999996 in binary), and then the rows left over go one each to parts 0, 1, 2,
- *  ... in turn: PyTorch's rule. 10 rows split {0.7, 0.15, 0.15}: floors 7, 1, 1, and the one
+ *  must add up to 1 (within 1e-9), and part p gets floor(N sizes[p]) rows, and then the
+ *  rows left over go one each to parts 0, 1, 2, ... in turn: PyTorch's rule. (One difference:
+ *  a product a relative 1e-12 or less below a whole number counts as that number. 0.29 * 100
+ *  is 28.999999999999996 in binary, so PyTorch splits 100 rows {0.71, 0.29} into 72 and 28;
+ *  minidl into 71 and 29.) 10 rows split {0.7, 0.15, 0.15}: floors 7, 1, 1, and the one
  *  left over goes to part 0, so 8, 1, 1.
  *
  *  Without stratify, the rows are shuffled and cut in that order into parts of those sizes.
@@ -1520,7 +1521,8 @@ MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng);
  *  class is split in the parts' proportions: class c, with n_c rows, puts floor(n_c T_p / N)
  *  or that plus one rows into part p, never further from n_c T_p / N, and which shares are
  *  rounded up is chosen so that every part gets exactly T_p rows (such a rounding always
- *  exists; a small max-flow finds it). Each class's rows are shuffled before they are dealt
+ *  exists; a small max-flow finds it, and the choice depends on the class counts only, where
+ *  sklearn breaks ties at random). Each class's rows are shuffled before they are dealt
  *  out, and each part is shuffled at the end, so the classes are mixed within it.
  *  @param ds       the data set (not changed)
  *  @param n_parts  how many parts, at least 1 (2: train and test; 3: train, validation, test)
@@ -1570,6 +1572,8 @@ MDLDEF int mdl_batches_init(mdl_batches *it, mdl_dataset *ds, int batch_size, in
  *  rows, headers from `ar` over the data set's memory (no copy), so mdl_arena_reset(ar)
  *  frees them and an op given one afterwards reports MDL_ERR_STALE. Treat them as read-only:
  *  writing into a view writes into the data set. Not recorded on the tape; no gradient.
+ *  Because shuffling reorders the data set itself, give a data set to one shuffling
+ *  iterator at a time (any number may read it in order between its epochs).
  *  @param it the iterator
  *  @param ar the arena for the views' headers
  *  @param xb receives the features [B, ...]
@@ -1604,20 +1608,29 @@ typedef struct mdl_scaler {
  *  @return the scaler, its tensors owned by ps; both NULL after an error */
 MDLDEF mdl_scaler mdl_scaler_fit(mdl_params *ps, const char *name, const mdl_tensor *x);
 
-/** @brief Standardise: (x - mean) / scale for each feature (channel). x has the feature axis
- *  where fitting had it (axis 1, or x [M] for a scaler fitted on one feature), with any number
- *  of rows. Not recorded on the tape.
+/** @brief Standardise: (x - mean) / scale for each feature (channel). Not recorded on the
+ *  tape.
+ *  @param ar the arena for the result
+ *  @param s  a fitted scaler
+ *  @param x  [M, F, ...] with the F features (channels) the scaler was fitted on, on axis 1,
+ *            any number of rows M; or x [M] for a scaler fitted on one feature
  *  @return a new tensor from `ar`, x's shape; x is not changed */
 MDLDEF mdl_tensor *mdl_scaler_transform(mdl_arena *ar, const mdl_scaler *s, mdl_tensor *x);
 
 /** @brief Undo the standardisation: x * scale + mean, e.g. to read a regression model's
  *  predictions in the units of its targets. Not recorded on the tape.
+ *  @param ar the arena for the result
+ *  @param s  a fitted scaler
+ *  @param x  standardised values, laid out as for mdl_scaler_transform ([M, 1] predictions
+ *            for targets fitted as y [N], say)
  *  @return a new tensor from `ar`, x's shape */
 MDLDEF mdl_tensor *mdl_scaler_inverse_transform(mdl_arena *ar, const mdl_scaler *s,
                                                 mdl_tensor *x);
 
 /** @brief Standardise x in place, as mdl_scaler_transform computes: for a data set's features
- *  (mdl_scaler_apply(&sc, ds->x)), standardised once instead of batch by batch. */
+ *  (mdl_scaler_apply(&sc, ds->x)), standardised once instead of batch by batch.
+ *  @param s a fitted scaler
+ *  @param x the values to standardise, laid out as for mdl_scaler_transform */
 MDLDEF void mdl_scaler_apply(const mdl_scaler *s, mdl_tensor *x);
 
 /* -- one-hot -- */
@@ -7827,17 +7840,22 @@ static void mdl__shuffle_ints(int *a, int n, mdl_rng *rng) {
     }
 }
 
-/* An int array of n (>= 0) elements from MINIDL_MALLOC; NULL (MDL_ERR_NOMEM) if it fails. */
-static int *mdl__ints(const char *fn, size_t n) {
-    int *a;
-    if (n > (size_t)-1 / sizeof(int) - 1) {
-        mdl__env_error(MDL_ERR_NOMEM, fn, "%zu ints do not fit in memory", n);
+/* An array of count (>= 0) items of `size` bytes from MINIDL_MALLOC, the product checked;
+   NULL (MDL_ERR_NOMEM, in fn's name) if it does not fit or memory runs out. */
+static void *mdl__array(const char *fn, size_t count, size_t size) {
+    void *a;
+    if (count > ((size_t)-1 - MDL__ALIGN) / size) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "%zu items of %zu bytes do not fit in memory", count,
+                       size);
         return NULL;
     }
-    a = (int *)MINIDL_MALLOC((n ? n : 1) * sizeof(int));
-    if (!a) mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %zu ints", n);
+    a = MINIDL_MALLOC((count ? count : 1) * size);
+    if (!a) mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %zu items of %zu bytes", count,
+                           size);
     return a;
 }
+
+static int *mdl__ints(const char *fn, size_t n) { return (int *)mdl__array(fn, n, sizeof(int)); }
 
 MDLDEF void mdl_dataset_free(mdl_dataset *ds) {
     if (!ds) return;
@@ -7974,11 +7992,9 @@ MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng) {
     rx = mdl__row_numel(ds->x);
     ry = ds->y ? mdl__row_numel(ds->y) : 0;
     perm = mdl__ints(fn, (size_t)ds->n);
-    tmp = rx + ry < (size_t)-1 / sizeof(mdl_scalar) - 1
-              ? (mdl_scalar *)MINIDL_MALLOC((rx + ry + 1) * sizeof(mdl_scalar)) : NULL;
-    if (!perm || !tmp) {
+    tmp = perm ? (mdl_scalar *)mdl__array(fn, rx + ry, sizeof(mdl_scalar)) : NULL;
+    if (!tmp) {
         MINIDL_FREE(perm);
-        MINIDL_FREE(tmp);
         return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a row and %d ints: the "
                               "data set is not shuffled", ds->n);
     }
@@ -8027,17 +8043,18 @@ MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng) {
                 parts 0, 1, ..., R-1 (R < number of parts)
    Stratified (sklearn's stratify=y): class c, with n_c of the N rows, should put its share
      t_cp = n_c T_p / N   rows into part p
-   into every part. t_cp is rarely whole, and rounding each share on its own would let the
-   parts' sizes drift: 10 classes of 10 rows, cut 70/15/15, would each round 1.5 the same way,
-   for parts of 70, 20 and 10 rows. Instead each share is rounded down, M_cp = floor(t_cp), and
-   the rows still to place (n_c - sum_p M_cp for class c; T_p - sum_c M_cp for part p) go one
-   by one, each to a part where its class's share was not whole and that still has room. The
-   t_cp add up to whole numbers along both ways (n_c and T_p), so their fractional parts are a
-   "fractional" way to do this placement, and then a whole one exists (a transportation problem
-   with whole totals has whole solutions); an augmenting path, as in bipartite matching or
-   max-flow, finds it: when every part open to a class is full, a class placed in one of them
-   earlier moves on to another part, making room. Then every M_cp is floor(t_cp) or
-   floor(t_cp) + 1, and every part has exactly T_p rows.
+   into every part. t_cp is rarely whole, and rounding class by class goes wrong: cut 70/15/15,
+   a class of 10 rows has shares 7, 1.5, 1.5; rounded on their own they make 11 rows, and
+   rounding the class's cut points (at 7 and 8.5) gives 7, 2, 1 to every class alike, so 10
+   such classes make parts of 70, 20 and 10 rows. Instead each share is rounded down,
+   M_cp = floor(t_cp), and the rows still to place (n_c - sum_p M_cp for class c, T_p - sum_c
+   M_cp for part p) go one by one, each to a part where its class's share was not whole and
+   that still has room. The t_cp add up to whole numbers both ways (n_c and T_p), so their
+   fractional parts are a "fractional" way to do this placement, and then a whole one exists
+   (a transportation problem with whole totals has whole solutions); an augmenting path, as in
+   bipartite matching or max-flow, finds it: when every part open to a class is full, a class
+   placed in one of them earlier moves on to another part, making room. Then every M_cp is
+   floor(t_cp) or floor(t_cp) + 1, and every part has exactly T_p rows.
    --------------------------------------------------------------------------------------------- */
 
 /* The part sizes T_p from fractions or counts, as documented at mdl_dataset_split. */
@@ -8137,8 +8154,7 @@ static int mdl__stratified_order(const char *fn, const mdl_dataset *ds, int P, c
             return 0;
         }
     }
-    cr = (mdl__class_row *)MINIDL_MALLOC((size_t)(n ? n : 1) * sizeof(mdl__class_row));
-    if (!cr) mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %d rows", n);
+    cr = (mdl__class_row *)mdl__array(fn, (size_t)n, sizeof(mdl__class_row));
     start = mdl__ints(fn, (size_t)n + 1);
     rows = mdl__ints(fn, (size_t)n);
     fill = mdl__ints(fn, (size_t)P);
@@ -8151,13 +8167,15 @@ static int mdl__stratified_order(const char *fn, const mdl_dataset *ds, int P, c
         rows[i] = cr[i].row;
     }
     start[K] = n;
+    if ((size_t)K > ((size_t)-1 / sizeof(int)) / (size_t)P) { /* K * P ints must fit */
+        mdl__env_error(MDL_ERR_NOMEM, fn, "%d classes in %d parts do not fit in memory", K, P);
+        goto done;
+    }
     M = mdl__ints(fn, (size_t)K * (size_t)P);
     room = mdl__ints(fn, (size_t)P);
-    open = (unsigned char *)MINIDL_MALLOC((size_t)(K ? K : 1) * (size_t)P);
-    up = (unsigned char *)MINIDL_MALLOC((size_t)(K ? K : 1) * (size_t)P);
-    seen = (unsigned char *)MINIDL_MALLOC((size_t)P);
-    if (!open || !up || !seen) mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %d classes",
-                                              K);
+    open = (unsigned char *)mdl__array(fn, (size_t)K * (size_t)P, 1);
+    up = (unsigned char *)mdl__array(fn, (size_t)K * (size_t)P, 1);
+    seen = (unsigned char *)mdl__array(fn, (size_t)P, 1);
     if (!M || !room || !open || !up || !seen) goto done;
     /* the floors of the shares t_cp = n_c T_p / N, in integers: exact */
     for (p = 0; p < P; p++) room[p] = T[p];
@@ -8176,7 +8194,10 @@ static int mdl__stratified_order(const char *fn, const mdl_dataset *ds, int P, c
         while (left-- > 0) {
             memset(seen, 0, (size_t)P);
             if (!mdl__stratify_place(c, K, P, open, up, room, seen)) {
-                MINIDL_ASSERT(0); /* cannot happen: a whole placement always exists */
+                /* cannot happen: a whole placement always exists (see the banner) */
+                mdl__fail(MDL_ERR_GRAPH, fn, "minidl's own error: no place for a row of class "
+                          "%d in the stratified split; please report it", cr[start[c]].cls);
+                MINIDL_ASSERT(0);
                 goto done;
             }
         }
