@@ -1638,8 +1638,10 @@ MDLDEF mdl_error mdl_plot_panel(mdl_plot *p, const char *title);
  *  @return MDL_OK, or an error code */
 MDLDEF mdl_error mdl_plot_labels(mdl_plot *p, const char *xlabel, const char *ylabel);
 
-/** @brief Make the current panel's y axis logarithmic (on = 1) or linear (0, the default), for
- *  losses that fall over several powers of ten. Points with y <= 0 are then left out.
+/** @brief Make the current panel's y axis logarithmic or linear, for losses that fall over
+ *  several powers of ten. Points with y <= 0 are then left out.
+ *  @param p  the figure
+ *  @param on 1: logarithmic; 0: linear (the default)
  *  @return MDL_OK, or an error code */
 MDLDEF mdl_error mdl_plot_log_y(mdl_plot *p, int on);
 
@@ -8318,9 +8320,9 @@ MDLDEF double mdl_bits_per_char(double mean_nll) { return mean_nll / log(2.0); }
         |             +--------------------------+  legend   |
         |                  ticks, x label                    |
         +----------------------------------------------------+
-   Ticks: a step of 1, 2 or 5 times a power of ten that cuts the data's range into about five
-   intervals, and the axis widened to whole steps, so the first and the last tick enclose the
-   data. SVG is XML: text must be escaped (& < > " ') and be valid UTF-8, or the browser shows
+   Ticks: the smallest step of 1, 2 or 5 times a power of ten that cuts the data's range into
+   five intervals or fewer, and the axis widened to whole steps, so the first and the last tick
+   enclose the data. SVG is XML: text must be escaped (& < > " ') and be valid UTF-8, or the browser shows
    an error instead of the picture; every number printed is finite and has one decimal at most.
    --------------------------------------------------------------------------------------------- */
 
@@ -9116,6 +9118,7 @@ static void mdl__plot_layout_axes(const mdl__plot_panel *pn, mdl__plot_layout *L
     L->ph = MDL__PLOT_H;
     L->w = L->px + L->pw + 16 + L->legend_w;
     L->h = L->py + L->ph + 26 + (pn->xlabel ? 20 : 0);
+    if (L->py + 18 * L->legend + 4 > L->h) L->h = L->py + 18 * L->legend + 4; /* a long legend */
     if (pn->title && mdl__plot_text_width(pn->title, 14) + 20 > L->w)
         L->w = mdl__plot_text_width(pn->title, 14) + 20;
 }
@@ -9133,17 +9136,16 @@ static double mdl__plot_round(double v) { return floor(v * 10 + 0.5) / 10; }
 static void mdl__plot_tint(char *buf, size_t size, int c, double t) {
     unsigned long rgb = strtoul(mdl__plot_palette[c % 8] + 1, NULL, 16);
     int r = (int)((rgb >> 16) & 255), g = (int)((rgb >> 8) & 255), b = (int)(rgb & 255);
-    snprintf(buf, size, "#%02x%02x%02x", (int)(255 - t * (255 - r) + 0.5),
-             (int)(255 - t * (255 - g) + 0.5), (int)(255 - t * (255 - b) + 0.5));
+    snprintf(buf, size, "#%02x%02x%02x", (unsigned)(255 - t * (255 - r) + 0.5),
+             (unsigned)(255 - t * (255 - g) + 0.5), (unsigned)(255 - t * (255 - b) + 0.5));
 }
 
 static void mdl__plot_draw_regions(FILE *f, const mdl__plot_item *it, const mdl__plot_panel *pn,
-                                   const mdl__plot_layout *L, int id) {
+                                   const mdl__plot_layout *L) {
     double dx = (it->x1 - it->x0) / it->cols, dy = (it->y1 - it->y0) / it->rows;
     int i, j, j1;
     char tint[16];
-    mdl__svg(f, "<g class=\"regions\" clip-path=\"url(#mdl-clip-%d)\" "
-                "shape-rendering=\"crispEdges\">\n", id);
+    mdl__svg(f, "<g class=\"regions\" shape-rendering=\"crispEdges\">\n");
     for (i = 0; i < it->rows; i++) {
         /* row i spans y0 + i dy .. y0 + (i + 1) dy; runs of one class become one rectangle */
         double ya = it->y0 + i * dy, yb = it->y0 + (i + 1) * dy, top, bottom;
@@ -9231,25 +9233,24 @@ static void mdl__plot_axis_labels(FILE *f, const mdl__plot_panel *pn, const mdl_
                  pn->ylabel);
 }
 
-static void mdl__plot_draw_axes(FILE *f, const mdl__plot_panel *pn, const mdl__plot_layout *L,
-                                int id) {
+static void mdl__plot_draw_axes(FILE *f, const mdl__plot_panel *pn, const mdl__plot_layout *L) {
     int i, k, row = 0;
     char buf[32];
     double bottom = L->py + L->ph, right = L->px + L->pw;
-    mdl__svg(f, "<defs><clipPath id=\"mdl-clip-%d\"><rect x=\"%v\" y=\"%v\" width=\"%v\" "
-                "height=\"%v\"/></clipPath></defs>\n", id, L->px, L->py, L->pw, L->ph);
     for (i = 0; i < pn->n_items; i++) /* regions first: behind the grid and the data */
         if (pn->items[i].kind == MDL__PLOT_REGIONS)
-            mdl__plot_draw_regions(f, &pn->items[i], pn, L, id);
+            mdl__plot_draw_regions(f, &pn->items[i], pn, L);
     /* the grid: a light line at every tick */
     mdl__svg(f, "<path class=\"grid\" stroke=\"#e3e3e3\" fill=\"none\" d=\"");
     for (k = 0; k < L->x.n; k++)
         mdl__svg(f, "M%v %vV%v", mdl__plot_px(L, L->x.tick[k]), L->py, bottom);
     for (k = 0; k < L->y.n; k++)
         mdl__svg(f, "M%v %vH%v", L->px, mdl__plot_py(L, L->y.tick[k]), right);
-    mdl__svg(f, "\"/>\n<g clip-path=\"url(#mdl-clip-%d)\">\n", id);
+    mdl__svg(f, "\"/>\n");
+    /* the data in the order it was added; nothing needs clipping: the axes cover every point
+       and the regions, and a straight line is cut to the plot area where it is drawn */
     for (i = 0; i < pn->n_items; i++) mdl__plot_draw_item(f, &pn->items[i], pn, L);
-    mdl__svg(f, "</g>\n<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"none\" "
+    mdl__svg(f, "<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"none\" "
                 "stroke=\"#444\"/>\n", L->px, L->py, L->pw, L->ph);
     /* tick marks, then their labels: centred under x's, right-aligned left of y's */
     mdl__svg(f, "<path stroke=\"#444\" d=\"");
@@ -9342,8 +9343,9 @@ static void mdl__plot_draw_heatmap(FILE *f, const mdl__plot_panel *pn, const mdl
             double t = hi > lo ? (v - lo) / (hi - lo) : 0;
             if (!isfinite(v)) continue;
             /* white to the palette's blue, #0072B2, linearly in each of r, g, b */
-            snprintf(buf, sizeof buf, "#%02x%02x%02x", (int)(255 - t * 255 + 0.5),
-                     (int)(255 - t * (255 - 0x72) + 0.5), (int)(255 - t * (255 - 0xB2) + 0.5));
+            snprintf(buf, sizeof buf, "#%02x%02x%02x", (unsigned)(255 - t * 255 + 0.5),
+                     (unsigned)(255 - t * (255 - 0x72) + 0.5),
+                     (unsigned)(255 - t * (255 - 0xB2) + 0.5));
             mdl__svg(f, "<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"%s\"/>\n",
                      L->px + j * L->cell, L->py + i * L->cell, L->cell, L->cell, buf);
         }
@@ -9426,7 +9428,8 @@ static void mdl__plot_draw_images(FILE *f, const mdl__plot_item *it, const mdl__
                             j, r, j1 - j, mdl__plot_palette[3]);
                 else
                     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"1\" "
-                               "fill=\"#%02x%02x%02x\"/>\n", j, r, j1 - j, v, v, v);
+                               "fill=\"#%02x%02x%02x\"/>\n", j, r, j1 - j, (unsigned)v,
+                            (unsigned)v, (unsigned)v);
             }
         mdl__svg(f, "</g>\n");
         if (it->labels && it->labels[k])
@@ -9478,7 +9481,7 @@ MDLDEF mdl_error mdl_plot_write(const mdl_plot *p, FILE *f) {
         else if (pn->n_items && pn->items[0].kind == MDL__PLOT_IMAGES)
             mdl__plot_draw_images(f, &pn->items[0], &L);
         else
-            mdl__plot_draw_axes(f, pn, &L, i);
+            mdl__plot_draw_axes(f, pn, &L);
         mdl__svg(f, "</g>\n");
         x += ceil(L.w);
     }
