@@ -1943,13 +1943,383 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
 
 /** @defgroup metrics Metrics
  *  @brief Accuracy, confusion matrix, precision/recall/F1, regression errors, perplexity.
+ *
+ *  How good a model is, as numbers people read rather than numbers that train it: each metric
+ *  returns a double, computed in double, and records nothing on the tape. The arguments come
+ *  in the order of the losses, the model's output first and the target second (sklearn's
+ *  order is the other way round). Targets are class indices held as whole-number values, the
+ *  index-tensor convention of the ops, and are checked: a value that is not a whole number or
+ *  not a class is a contract error naming the function, the tensor's shape, the element and
+ *  its value, as is a pair of shapes that do not fit. After a contract error a metric returns
+ *  NaN (mdl_confusion_matrix: NULL). A metric of no samples at all is NaN too (0 / 0), without
+ *  an error, as a mean of nothing is in PyTorch.
+ *
+ *  Classification: scores [N,C] (logits or probabilities: the class is the argmax, and a tie
+ *  goes to the first class, as torch.argmax) or predicted classes [N], against targets [N]:
+ *  @code
+ *  int ls[2] = {4, 3}, ts[1] = {4};
+ *  mdl_scalar logits[12] = {2, 1, 0,   0, 3, 1,   1, 1, 0,   0, 0, 5};
+ *  mdl_scalar labels[4] = {0, 1, 1, 2};
+ *  mdl_tensor *x = mdl_from_array(ar, 2, ls, logits), *y = mdl_from_array(ar, 1, ts, labels);
+ *  // the argmaxes are 0, 1, 0 (row 2 ties 0 and 1: the first wins) and 2: 3 of 4 right
+ *  if (mdl_accuracy(x, y) != 0.75) return 1;
+ *  mdl_tensor *cm = mdl_confusion_matrix(ar, x, y, 0);   // [3,3], rows: the true class
+ *  mdl_confusion_matrix_fprint(stdout, cm, NULL);
+ *  // class 1: 2 samples, 1 found (recall 1/2); class 0: predicted twice, once right (1/2)
+ *  if (mdl_recall(cm, 1) != 0.5 || mdl_precision(cm, 0) != 0.5) return 1;
+ *  @endcode
  *  @{ */
+
+/** Pass as `cls` to mdl_precision, mdl_recall and mdl_f1_score for the unweighted mean over
+ *  the classes (sklearn's average='macro'). */
+#define MDL_MACRO_AVG (-1)
+/** Pass as `cls` for the mean over the classes weighted by their number of samples (sklearn's
+ *  average='weighted'). The micro average of a single-label problem is the accuracy. */
+#define MDL_WEIGHTED_AVG (-2)
+
+/** @brief The fraction of samples whose predicted class is the target, as sklearn's
+ *  accuracy_score.
+ *  @param input  scores [N,C] (logits or probabilities; the argmax of each row is its class,
+ *                the first one on a tie, as torch.argmax, and NaN counts as the largest), or
+ *                predicted classes [N] (whole numbers >= 0)
+ *  @param target classes [N], whole numbers in 0..C-1 (>= 0 for predicted classes)
+ *  @return in [0, 1]; NaN for N = 0 or after a contract error */
+MDLDEF double mdl_accuracy(const mdl_tensor *input, const mdl_tensor *target);
+
+/** @brief The accuracy of yes/no predictions: an element is predicted 1 where input >
+ *  threshold (0 elsewhere, also where it is NaN), and right where that equals its target.
+ *  Use threshold 0.5 for probabilities and 0 for logits (sigmoid(x) > 0.5 exactly where x > 0).
+ *  @param input     probabilities or logits, any shape ([N], or [N,L] for L labels each)
+ *  @param target    the same shape, each 0 or 1
+ *  @param threshold the boundary between 0 and 1
+ *  @return the fraction of elements right; NaN for no elements or after a contract error */
+MDLDEF double mdl_binary_accuracy(const mdl_tensor *input, const mdl_tensor *target,
+                                  double threshold);
+
+/** @brief The fraction of samples whose target is among the k classes with the highest
+ *  scores, as sklearn's top_k_accuracy_score. Ties are broken as for the argmax: of equal
+ *  scores the first class ranks higher, so k = 1 is mdl_accuracy.
+ *  @param scores [N,C]
+ *  @param target classes [N], whole numbers in 0..C-1
+ *  @param k      how many of the best classes count, 1..C
+ *  @return in [0, 1]; NaN for N = 0 or after a contract error */
+MDLDEF double mdl_top_k_accuracy(const mdl_tensor *scores, const mdl_tensor *target, int k);
+
+/** @brief The confusion matrix: cm[i,j] counts the samples of true class i predicted as class
+ *  j (rows are the truth, as in sklearn's confusion_matrix), so its diagonal holds the right
+ *  answers, row i sums to the number of samples of class i, and column j to the number of
+ *  predictions of class j. Counts are exact up to 2^24 per cell in float.
+ *  For yes/no predictions, threshold them first: mdl_gt_scalar(ar, probs, 0.5) with 2 classes.
+ *  @param ar          the arena for the result
+ *  @param input       scores [N,C] (argmax as in mdl_accuracy) or predicted classes [N]
+ *  @param target      classes [N], whole numbers in 0..C-1
+ *  @param num_classes C; 0 takes it from scores [N,C] (predicted classes [N] need it)
+ *  @return [C,C] from `ar`, lives until its reset; NULL after a contract error */
+MDLDEF mdl_tensor *mdl_confusion_matrix(mdl_arena *ar, const mdl_tensor *input,
+                                        const mdl_tensor *target, int num_classes);
+
+/** @brief Print a confusion matrix as a table with a header row and a name on each row:
+ *  @code{.txt}
+ *  true \ predicted  Adelie  Chinstrap  Gentoo
+ *            Adelie      30          1       0
+ *         Chinstrap       0         13       0
+ *            Gentoo       0          0      25
+ *  @endcode
+ *  @param f     the stream, e.g. stdout
+ *  @param cm    [C,C], from mdl_confusion_matrix
+ *  @param names C class names, or NULL for 0, 1, ... */
+MDLDEF void mdl_confusion_matrix_fprint(FILE *f, const mdl_tensor *cm,
+                                        const char *const *names);
+
+/** @brief Precision: of the samples predicted as class c, the fraction that are of class c,
+ *  TP / (TP + FP) = cm[c,c] / (sum of column c). A class never predicted has precision 0, as
+ *  sklearn's default zero_division gives (sklearn also warns). The averages leave out the
+ *  classes that appear neither in the targets nor in the predictions (a row and a column of
+ *  zeros), as sklearn does with its default labels; a class absent from the targets but
+ *  predicted counts, with its precision 0.
+ *  @param cm  [C,C], from mdl_confusion_matrix (rows are the true class)
+ *  @param cls a class 0..C-1, MDL_MACRO_AVG or MDL_WEIGHTED_AVG
+ *  @return in [0, 1]; NaN for an empty matrix's average or after a contract error */
+MDLDEF double mdl_precision(const mdl_tensor *cm, int cls);
+
+/** @brief Recall: of the samples of class c, the fraction predicted as c, TP / (TP + FN) =
+ *  cm[c,c] / (sum of row c). A class absent from the targets has recall 0 (sklearn: 0 and a
+ *  warning). Averages as in mdl_precision.
+ *  @param cm  [C,C], from mdl_confusion_matrix
+ *  @param cls a class 0..C-1, MDL_MACRO_AVG or MDL_WEIGHTED_AVG
+ *  @return in [0, 1]; NaN for an empty matrix's average or after a contract error */
+MDLDEF double mdl_recall(const mdl_tensor *cm, int cls);
+
+/** @brief F1: the harmonic mean of precision and recall, 2 P R / (P + R), computed as sklearn
+ *  does as 2 TP / (2 TP + FP + FN) = 2 cm[c,c] / (row c + column c); 0 when the class is
+ *  neither in the targets nor predicted. The macro average is the mean of the classes' F1
+ *  (not the F1 of the mean precision and recall), as in sklearn. Averages as in mdl_precision.
+ *  @param cm  [C,C], from mdl_confusion_matrix
+ *  @param cls a class 0..C-1, MDL_MACRO_AVG or MDL_WEIGHTED_AVG
+ *  @return in [0, 1]; NaN for an empty matrix's average or after a contract error */
+MDLDEF double mdl_f1_score(const mdl_tensor *cm, int cls);
+
+/** @brief Print precision, recall, F1 and the number of samples of each class, then the
+ *  accuracy and the macro and weighted averages, laid out as sklearn's
+ *  classification_report.
+ *  @param f     the stream, e.g. stdout
+ *  @param cm    [C,C], from mdl_confusion_matrix
+ *  @param names C class names, or NULL for 0, 1, ... */
+MDLDEF void mdl_classification_report_fprint(FILE *f, const mdl_tensor *cm,
+                                             const char *const *names);
+
+/** @brief The coefficient of determination, as sklearn's r2_score: R^2 = 1 - SS_res / SS_tot
+ *  with SS_res = sum (target - input)^2 and SS_tot = sum (target - mean(target))^2. 1 is a
+ *  perfect fit, 0 is no better than predicting the mean, and it is negative when worse. A
+ *  constant target (SS_tot = 0) gives 1 if the fit is exact and 0 if not (sklearn's
+ *  force_finite). For [N,K], R^2 of each of the K outputs, then their mean (sklearn's
+ *  'uniform_average').
+ *  @param input  predictions [N] or [N,K]
+ *  @param target the same shape
+ *  @return R^2; NaN for fewer than 2 samples (undefined, as in sklearn) or after an error */
+MDLDEF double mdl_r2_score(const mdl_tensor *input, const mdl_tensor *target);
+
+/** @brief Mean absolute error, mean |input - target| over all elements (sklearn's
+ *  mean_absolute_error; the value of mdl_l1_loss, without the tape).
+ *  @param input  predictions, any shape
+ *  @param target the same shape
+ *  @return in the target's units; NaN for no elements or after a contract error */
+MDLDEF double mdl_mae(const mdl_tensor *input, const mdl_tensor *target);
+
+/** @brief Root mean squared error, sqrt(mean (input - target)^2) over all elements, so in the
+ *  target's units (sqrt of mdl_mse_loss). For [N,K] this is the RMSE of all N K values, as
+ *  torchmetrics computes it; sklearn's root_mean_squared_error averages the K columns' RMSEs.
+ *  @param input  predictions, any shape
+ *  @param target the same shape
+ *  @return >= 0; NaN for no elements or after a contract error */
+MDLDEF double mdl_rmse(const mdl_tensor *input, const mdl_tensor *target);
+
+/** @brief Log-loss: the mean negative log-likelihood of the true classes in nats,
+ *  mean_i -log softmax(x_i)[y_i], computed stably from the logits as logsumexp(x_i) - x_i[y_i]
+ *  with the row's maximum taken out of the exponentials (so logits of 1000 do not overflow).
+ *  It is the value of mdl_cross_entropy_loss (and of sklearn's log_loss of the softmax
+ *  probabilities), in double.
+ *  @param logits [N,C]
+ *  @param target classes [N], whole numbers in 0..C-1
+ *  @return >= 0; NaN for N = 0 or after a contract error */
+MDLDEF double mdl_log_loss(const mdl_tensor *logits, const mdl_tensor *target);
+
+/** @brief Perplexity, exp(mean NLL): the number of equally likely choices that would leave a
+ *  model as unsure as it is; a uniform guess among V tokens has perplexity V. It takes the
+ *  mean negative log-likelihood in nats, from mdl_log_loss or the value of a cross-entropy
+ *  loss (averaged over the batches of a whole text), so a training loop need not compute it
+ *  twice.
+ *  @param mean_nll mean negative log-likelihood per token, in nats
+ *  @return exp(mean_nll) */
+MDLDEF double mdl_perplexity(double mean_nll);
+
+/** @brief Bits per character, mean NLL / ln 2: the mean NLL per character in bits, the size
+ *  per character an ideal coder driven by the model would compress the text to. Takes the
+ *  mean NLL in nats, as mdl_perplexity; 2^bpc is the perplexity.
+ *  @param mean_nll mean negative log-likelihood per character, in nats
+ *  @return mean_nll / ln 2 */
+MDLDEF double mdl_bits_per_char(double mean_nll);
 
 /** @} */
 
 /** @defgroup plot Plots as SVG files
  *  @brief Line plots, scatter plots, heat maps and image grids that any browser shows.
+ *
+ *  A figure is built up with calls and written with one. mdl_plot_new makes it with one panel;
+ *  each call draws into the current panel; mdl_plot_panel starts the next one, to the right
+ *  of the last (the fit loop's loss and accuracy side by side); mdl_plot_save writes the SVG
+ *  file. The figure copies what it is given, so the tensors may die (mdl_arena_reset) before it
+ *  is saved, and it is freed by mdl_plot_free.
+ *
+ *  What comes out: SVG 1.1 with a viewBox, so it scales; axes whose ticks are "nice" numbers
+ *  (1, 2 or 5 times a power of ten) and cover the data; the series in the colours of the
+ *  Okabe-Ito palette, which people with the common kinds of colour blindness tell apart, in
+ *  the order they were added (blue, orange, green, vermillion, purple, sky blue, yellow,
+ *  black, then again), except that class c is always colour c; every text XML-escaped (and
+ *  bytes that are not UTF-8 replaced by '?'); coordinates with one decimal. A point with a NaN
+ *  or infinite coordinate, or with y <= 0 on a log axis, is left out (a line has a gap there)
+ *  and does not count for the axes' ranges.
+ *
+ *  Environmental errors (out of memory, a file that cannot be written) are returned as an
+ *  mdl_error with mdl_last_error naming what failed, never an abort; contract errors (a NULL
+ *  plot, tensors of the wrong shape) go to the error handler and the call adds nothing.
+ *
+ *  Training and validation loss by epoch, on a log axis:
+ *  @code
+ *  double epoch[5] = {1, 2, 3, 4, 5};
+ *  double train[5] = {2.3, 1.1, 0.62, 0.41, 0.33}, valid[5] = {2.2, 1.2, 0.80, 0.71, 0.74};
+ *  mdl_plot *p = mdl_plot_new("Loss of a small MLP");
+ *  mdl_plot_labels(p, "epoch", "cross-entropy");
+ *  mdl_plot_log_y(p, 1);
+ *  mdl_plot_line(p, "training", 5, epoch, train);
+ *  mdl_plot_line(p, "validation", 5, epoch, valid);
+ *  mdl_error e = mdl_plot_save(p, "loss.svg");            // open it in a browser
+ *  if (e != MDL_OK) fprintf(stderr, "%s\n", mdl_last_error());
+ *  mdl_plot_free(p);
+ *  remove("loss.svg");                                     // (this example is a test: tidy up)
+ *  if (e != MDL_OK) return 1;
+ *  @endcode
  *  @{ */
+
+typedef struct mdl_plot mdl_plot; /**< A figure: one or more panels side by side. */
+
+/** @brief Make a figure with one empty panel, which becomes the current panel.
+ *  @param title the panel's title, or NULL for none
+ *  @return the figure, freed by mdl_plot_free; NULL if out of memory (mdl_last_error says so) */
+MDLDEF mdl_plot *mdl_plot_new(const char *title);
+
+/** @brief Free a figure and everything it copied. NULL is allowed. */
+MDLDEF void mdl_plot_free(mdl_plot *p);
+
+/** @brief Start a new panel to the right of the others; the calls that follow draw into it.
+ *  @param p     the figure
+ *  @param title the new panel's title, or NULL
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_panel(mdl_plot *p, const char *title);
+
+/** @brief Name the current panel's axes (for a heat map: its columns and its rows).
+ *  @param p      the figure
+ *  @param xlabel the label under the x axis, or NULL
+ *  @param ylabel the label beside the y axis, or NULL
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_labels(mdl_plot *p, const char *xlabel, const char *ylabel);
+
+/** @brief Make the current panel's y axis logarithmic or linear, for losses that fall over
+ *  several powers of ten. Points with y <= 0 are then left out.
+ *  @param p  the figure
+ *  @param on 1: logarithmic; 0: linear (the default)
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_log_y(mdl_plot *p, int on);
+
+/** @brief Add a line through n points, in the next colour.
+ *  @param p    the figure
+ *  @param name the name in the legend, or NULL to leave it out of the legend
+ *  @param n    number of points, >= 0
+ *  @param x    n x values, or NULL for 0, 1, ..., n-1
+ *  @param y    n y values
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_line(mdl_plot *p, const char *name, int n, const double *x,
+                               const double *y);
+
+/** @brief Add n points as dots, in the next colour. Parameters as mdl_plot_line, but x is
+ *  required. @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_scatter(mdl_plot *p, const char *name, int n, const double *x,
+                                  const double *y);
+
+/** @brief Add the points of a tensor as dots, one series per class in the class's colour
+ *  (class c in colour c, as in mdl_plot_regions), e.g. penguins by species. To plot two
+ *  columns of a [N,F] feature tensor, pick them first with mdl_index_select along axis 1.
+ *  @param p           the figure
+ *  @param xy          [N,2]: x in column 0, y in column 1
+ *  @param labels      classes [N], whole numbers in 0..num_classes-1; or NULL for one series
+ *                     in the next colour
+ *  @param num_classes the number of classes (ignored when labels is NULL)
+ *  @param names       num_classes names for the legend (one with labels NULL), or NULL for
+ *                     "class 0", "class 1", ... (no name with labels NULL)
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_scatter_classes(mdl_plot *p, const mdl_tensor *xy,
+                                          const mdl_tensor *labels, int num_classes,
+                                          const char *const *names);
+
+/** @brief Add the straight line y = slope x + intercept across the panel (a fitted regression
+ *  line over its data), in the next colour. It does not widen the x axis.
+ *  @param p         the figure
+ *  @param name      the name in the legend, or NULL
+ *  @param slope     the slope
+ *  @param intercept y at x = 0
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_abline(mdl_plot *p, const char *name, double slope, double intercept);
+
+/** @brief The centres of a rows x cols grid of cells covering [x0,x1] x [y0,y1], as the input
+ *  of a model whose decision regions mdl_plot_regions then draws. Point i * cols + j is the
+ *  centre of cell (i, j): x = x0 + (j + 0.5) (x1 - x0) / cols, y = y0 + (i + 0.5) (y1 - y0) /
+ *  rows, so row 0 lies along y0, at the bottom of the plot.
+ *  @code
+ *  int ls[1] = {5};
+ *  mdl_scalar lab[5] = {0, 0, 1, 1, 1};
+ *  mdl_scalar pts[10] = {0.1f, 0.2f, 0.3f, 0.9f, 0.6f, 0.1f, 0.8f, 0.5f, 0.9f, 0.8f};
+ *  int ps[2] = {5, 2}, gs[2] = {40, 50};
+ *  mdl_tensor *xy = mdl_from_array(ar, 2, ps, pts), *y = mdl_from_array(ar, 1, ls, lab);
+ *  mdl_tensor *grid = mdl_plot_grid_points(ar, 40, 50, 0, 1, 0, 1);     // [2000,2]
+ *  // a "model": class 1 right of x = 0.5; a real one gives logits, and then
+ *  // mdl_reshape(ar, mdl_argmax(ar, logits, 1, 0), 2, gs) is the [40,50] of classes
+ *  mdl_tensor *cls = mdl_gt_scalar(ar, mdl_slice(ar, grid, 1, 0, 1), 0.5f);
+ *  mdl_plot *p = mdl_plot_new("Decision regions");
+ *  mdl_plot_regions(p, mdl_reshape(ar, cls, 2, gs), 0, 1, 0, 1);
+ *  mdl_plot_scatter_classes(p, xy, y, 2, NULL);
+ *  FILE *f = tmpfile();                      // or mdl_plot_save(p, "regions.svg")
+ *  int ok = f && mdl_plot_write(p, f) == MDL_OK;
+ *  if (f) fclose(f);
+ *  mdl_plot_free(p);
+ *  if (!ok) return 1;
+ *  @endcode
+ *  @param ar   the arena for the result
+ *  @param rows cells along y, >= 1
+ *  @param cols cells along x, >= 1
+ *  @param x0   the left edge
+ *  @param x1   the right edge
+ *  @param y0   the bottom edge
+ *  @param y1   the top edge
+ *  @return [rows * cols, 2] from `ar` */
+MDLDEF mdl_tensor *mdl_plot_grid_points(mdl_arena *ar, int rows, int cols, double x0, double x1,
+                                        double y0, double y1);
+
+/** @brief Fill a grid of cells covering [x0,x1] x [y0,y1] with the colours of their classes,
+ *  pale, behind everything else in the panel: the decision regions of a classifier, drawn
+ *  under its data with mdl_plot_scatter_classes. Cell (i, j) is the one whose centre is point
+ *  i * cols + j of mdl_plot_grid_points (row 0 at the bottom); a class that is not a whole
+ *  number >= 0 leaves its cell empty.
+ *  @param p       the figure
+ *  @param classes [rows, cols], class indices
+ *  @param x0      the left edge
+ *  @param x1      the right edge, > x0
+ *  @param y0      the bottom edge
+ *  @param y1      the top edge, > y0
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_regions(mdl_plot *p, const mdl_tensor *classes, double x0, double x1,
+                                  double y0, double y1);
+
+/** @brief Draw a matrix as a heat map, row 0 at the top, in shades from white (the smallest
+ *  value, or 0 if none is negative) to blue (the largest), with each value written in its cell
+ *  if asked: a confusion matrix with mdl_plot_labels(p, "predicted", "true"). A NaN or
+ *  infinite cell is left grey and unwritten. It needs a panel of its own (a new figure, or
+ *  mdl_plot_panel).
+ *  @param p           the figure
+ *  @param values      [R,C]
+ *  @param row_names   R names down the left side, or NULL for 0, 1, ...
+ *  @param col_names   C names along the bottom, or NULL for 0, 1, ...
+ *  @param show_values 1: write each value in its cell (whole numbers as such, others with 3
+ *                     significant digits)
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_heatmap(mdl_plot *p, const mdl_tensor *values,
+                                  const char *const *row_names, const char *const *col_names,
+                                  int show_values);
+
+/** @brief Draw images in grey in a grid, each with an optional caption below it: digits,
+ *  Fashion-MNIST samples, the filters of a convolution. Values from lo (black) to hi (white),
+ *  clamped; lo == hi scales each image from its own minimum to its maximum (for filters,
+ *  whose scale is their own). A NaN or infinite pixel is drawn in vermillion, to stand out.
+ *  It needs a panel of its own.
+ *  @param p        the figure
+ *  @param images   [N,H,W], [N,1,H,W] (one channel), or one image [H,W]
+ *  @param cols     images per row; 0 picks a near-square grid
+ *  @param lo       the value drawn black
+ *  @param hi       the value drawn white
+ *  @param captions N short texts (a label, "pred 3"), or NULL
+ *  @return MDL_OK, or an error code */
+MDLDEF mdl_error mdl_plot_images(mdl_plot *p, const mdl_tensor *images, int cols, double lo,
+                                 double hi, const char *const *captions);
+
+/** @brief Write the figure as SVG to a stream.
+ *  @return MDL_OK; MDL_ERR_IO if writing failed (mdl_last_error says so) */
+MDLDEF mdl_error mdl_plot_write(const mdl_plot *p, FILE *f);
+
+/** @brief Write the figure as an SVG file, replacing the file if it exists.
+ *  @param p    the figure
+ *  @param path where, e.g. "loss.svg"
+ *  @return MDL_OK; MDL_ERR_IO if the file cannot be opened or written, with mdl_last_error
+ *          naming it */
+MDLDEF mdl_error mdl_plot_save(const mdl_plot *p, const char *path);
 
 /** @} */
 
@@ -9862,11 +10232,1635 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
 
 // >>metrics
 
-/* Metrics: accuracy, confusion matrix, precision/recall/F1, regression errors */
+/* ---------------------------------------------------------------------------------------------
+   Metrics: how good the predictions are, for people to read.
+     accuracy     mean_i [argmax_c x[i,c] == y_i]                   x:[N,C] or [N]  y:[N]
+     top-k        mean_i [rank of y_i in row i < k]                 x:[N,C]         y:[N]
+     confusion    cm[t,p] = #{i : y_i = t, argmax x_i = p}          -> cm:[C,C]
+     precision_c  cm[c,c] / sum_t cm[t,c]        (of the predicted c, how many are c)
+     recall_c     cm[c,c] / sum_p cm[c,p]        (of the true c, how many were found)
+     F1_c         2 cm[c,c] / (row c + column c) (= 2 P R / (P + R))
+     R^2          1 - sum (y - x)^2 / sum (y - mean y)^2
+     log-loss     mean_i logsumexp(x_i) - x_i[y_i]   (nats; perplexity e^that, bits / ln 2)
+   None of them records anything on the tape: a metric is read, never differentiated. Every
+   sum is in double, whatever mdl_scalar is, so a metric over a whole data set does not lose
+   the last samples to rounding. Targets are checked as index tensors are, but with a message
+   that names the tensor as the caller knows it ("target [5]: element 3 is 7, outside 0..2").
+   --------------------------------------------------------------------------------------------- */
+
+/* Are shapes a and b equal? */
+static int mdl__metric_same_shape(const mdl_tensor *a, const mdl_tensor *b) {
+    return a->ndim == b->ndim &&
+           memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0;
+}
+
+/* Check a tensor of classes: every value a whole number in 0..limit-1 (limit INT_MAX: only
+   >= 0). Reports the first bad element as MDL_ERR_ARG with `what` (the argument's name), the
+   shape, the element and its value; `range` says where the limit comes from. */
+static int mdl__metric_check_classes(const char *fn, const char *what, const mdl_tensor *t,
+                                     int limit, const char *range) {
+    size_t i;
+    char shape[96], pos[96];
+    for (i = 0; i < t->numel; i++) {
+        double v = (double)t->data[i];
+        if (v == floor(v) && v >= 0 && v < (double)limit) continue; /* NaN fails v == floor(v) */
+        mdl_shape_str(t, shape, sizeof shape);
+        mdl__index_fmt(t, i, pos, sizeof pos);
+        if (v != floor(v))
+            mdl__fail(MDL_ERR_ARG, fn, "%s %s: element %s is %g, not a whole number (classes "
+                      "are held as whole-number values)", what, shape, pos, v);
+        else if (limit == INT_MAX)
+            mdl__fail(MDL_ERR_ARG, fn, "%s %s: element %s is %g, not a class (classes are 0 "
+                      "or more)", what, shape, pos, v);
+        else
+            mdl__fail(MDL_ERR_ARG, fn, "%s %s: element %s is %g, outside 0..%d (%s)", what,
+                      shape, pos, v, limit - 1, range);
+        return 0;
+    }
+    return 1;
+}
+
+/* The checks of a classification metric: input scores [N,C] (scores_only: only those) or
+   classes [N], target classes [N] in range. Sets *C to the number of classes of the scores
+   (0 for predicted classes, whose range the caller knows: `limit`). */
+static int mdl__metric_classes_ok(const char *fn, const mdl_tensor *input,
+                                  const mdl_tensor *target, int scores_only, int limit, int *C) {
+    char bi[96], bt[96], range[128];
+    if (!mdl__usable(fn, "input", input) || !mdl__usable(fn, "target", target)) return 0;
+    mdl_shape_str(input, bi, sizeof bi);
+    mdl_shape_str(target, bt, sizeof bt);
+    if (target->ndim != 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s: the target must be [N], one "
+                  "class per sample (reshape [N,1] to [N])", bi, bt);
+        return 0;
+    }
+    if ((input->ndim != 2 && (scores_only || input->ndim != 1)) ||
+        input->shape[0] != target->shape[0]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s: the input must be %s with N = "
+                  "target.shape[0] = %d", bi, bt, scores_only ? "scores [N,C]" :
+                  "scores [N,C] or predicted classes [N]", target->shape[0]);
+        return 0;
+    }
+    *C = input->ndim == 2 ? input->shape[1] : 0;
+    if (input->ndim == 2) {
+        snprintf(range, sizeof range, "the %d classes of input %s", *C, bi);
+        return mdl__metric_check_classes(fn, "target", target, *C, range);
+    }
+    snprintf(range, sizeof range, "the %d classes", limit);
+    return mdl__metric_check_classes(fn, "input", input, limit, range) &&
+           mdl__metric_check_classes(fn, "target", target, limit, range);
+}
+
+/* The predicted class of sample i: the argmax of its row of scores (the first of equal
+   maxima, NaN the largest, as mdl_argmax), or the class given. */
+static int mdl__metric_predicted(const mdl_tensor *input, size_t i) {
+    size_t best;
+    if (input->ndim == 1) return (int)input->data[i];
+    mdl__argmax_forward(input->data + i * (size_t)input->shape[1], NULL, &best, 1,
+                        (size_t)input->shape[1], 1);
+    return (int)best;
+}
+
+MDLDEF double mdl_accuracy(const mdl_tensor *input, const mdl_tensor *target) {
+    int C;
+    size_t i, right = 0;
+    if (!mdl__metric_classes_ok("mdl_accuracy", input, target, 0, INT_MAX, &C)) return NAN;
+    for (i = 0; i < target->numel; i++)
+        right += mdl__metric_predicted(input, i) == (int)target->data[i];
+    return (double)right / (double)target->numel; /* 0 / 0 = NaN for no samples */
+}
+
+MDLDEF double mdl_binary_accuracy(const mdl_tensor *input, const mdl_tensor *target,
+                                  double threshold) {
+    const char *fn = "mdl_binary_accuracy";
+    char bi[96], bt[96];
+    size_t i, right = 0;
+    if (!mdl__usable(fn, "input", input) || !mdl__usable(fn, "target", target)) return NAN;
+    if (!mdl__metric_same_shape(input, target)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s must have the same shape",
+                  mdl_shape_str(input, bi, sizeof bi), mdl_shape_str(target, bt, sizeof bt));
+        return NAN;
+    }
+    if (!mdl__metric_check_classes(fn, "target", target, 2, "a yes/no target is 0 or 1"))
+        return NAN;
+    for (i = 0; i < input->numel; i++) /* NaN > threshold is false: NaN predicts 0 */
+        right += ((double)input->data[i] > threshold) == (target->data[i] == 1);
+    return (double)right / (double)input->numel;
+}
+
+MDLDEF double mdl_top_k_accuracy(const mdl_tensor *scores, const mdl_tensor *target, int k) {
+    const char *fn = "mdl_top_k_accuracy";
+    int C, c;
+    size_t i, hits = 0;
+    if (!mdl__metric_classes_ok(fn, scores, target, 1, 0, &C)) return NAN;
+    if (k < 1 || k > C) {
+        char bs[96];
+        mdl__fail(MDL_ERR_ARG, fn, "k = %d with scores %s: k must be in 1..%d", k,
+                  mdl_shape_str(scores, bs, sizeof bs), C);
+        return NAN;
+    }
+    for (i = 0; i < target->numel; i++) {
+        /* The rank of the target's score: how many classes come before it, where c comes
+           before t if its score is larger, or equal and c < t (the argmax's order; NaN counts
+           as the largest). The target is a hit when fewer than k come before it. */
+        const mdl_scalar *row = scores->data + i * (size_t)C;
+        int t = (int)target->data[i], before = 0;
+        mdl_scalar st = row[t];
+        for (c = 0; c < C && before < k; c++) {
+            mdl_scalar sc = row[c];
+            if (c == t) continue;
+            if (sc != sc) /* a NaN: before any number, and before a later NaN */
+                before += st == st || c < t;
+            else if (st == st)
+                before += sc > st || (sc == st && c < t);
+        }
+        hits += before < k;
+    }
+    return (double)hits / (double)target->numel;
+}
+
+MDLDEF mdl_tensor *mdl_confusion_matrix(mdl_arena *ar, const mdl_tensor *input,
+                                        const mdl_tensor *target, int num_classes) {
+    const char *fn = "mdl_confusion_matrix";
+    int C, shape[2];
+    size_t i;
+    mdl_tensor *cm;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "input", input)) return NULL;
+    if (num_classes < 0 || (num_classes == 0 && input->ndim != 2) ||
+        (num_classes > 0 && input->ndim == 2 && input->shape[1] != num_classes)) {
+        char bi[96];
+        mdl__fail(MDL_ERR_ARG, fn, "num_classes = %d with input %s: give the number of classes "
+                  "(0 takes it from scores [N,C], and must be C for them)", num_classes,
+                  mdl_shape_str(input, bi, sizeof bi));
+        return NULL;
+    }
+    if (!mdl__metric_classes_ok(fn, input, target, 0, num_classes, &C)) return NULL;
+    shape[0] = shape[1] = C ? C : num_classes;
+    cm = mdl__make(ar, fn, 2, shape, NULL, 1);
+    if (!cm) return NULL;
+    /* one count per sample: row = the truth, column = the prediction */
+    for (i = 0; i < target->numel; i++)
+        cm->data[(size_t)target->data[i] * (size_t)shape[1] +
+                 (size_t)mdl__metric_predicted(input, i)] += 1;
+    return cm;
+}
+
+/* Is cm a usable confusion matrix: [C,C] of counts (finite and >= 0)? */
+static int mdl__metric_cm_ok(const char *fn, const mdl_tensor *cm) {
+    char bc[96];
+    size_t i;
+    if (!mdl__usable(fn, "cm", cm)) return 0;
+    if (cm->ndim != 2 || cm->shape[0] != cm->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "cm %s: a confusion matrix is square, [C,C]",
+                  mdl_shape_str(cm, bc, sizeof bc));
+        return 0;
+    }
+    for (i = 0; i < cm->numel; i++)
+        if (!(cm->data[i] >= 0) || !isfinite(cm->data[i])) {
+            char pos[96];
+            mdl__fail(MDL_ERR_ARG, fn, "cm %s: element %s is %g, not a count", mdl_shape_str(cm,
+                      bc, sizeof bc), mdl__index_fmt(cm, i, pos, sizeof pos), (double)cm->data[i]);
+            return 0;
+        }
+    return 1;
+}
+
+enum { MDL__PRECISION, MDL__RECALL, MDL__F1 };
+
+/* Precision, recall or F1 of class c from its counts: tp = cm[c,c], true_c = row c's sum (the
+   samples of class c), pred_c = column c's sum (the predictions of c). A zero denominator
+   gives 0, sklearn's zero_division default. */
+static double mdl__metric_prf_of(double tp, double true_c, double pred_c, int which) {
+    double den = which == MDL__PRECISION ? pred_c : which == MDL__RECALL ? true_c
+                                                                          : pred_c + true_c;
+    double num = which == MDL__F1 ? 2 * tp : tp;
+    return den > 0 ? num / den : 0;
+}
+
+/* The row and column sums of class c. */
+static void mdl__metric_sums(const mdl_tensor *cm, int c, double *true_c, double *pred_c) {
+    int C = cm->shape[0], j;
+    *true_c = *pred_c = 0;
+    for (j = 0; j < C; j++) {
+        *true_c += (double)cm->data[(size_t)c * (size_t)C + (size_t)j];
+        *pred_c += (double)cm->data[(size_t)j * (size_t)C + (size_t)c];
+    }
+}
+
+static double mdl__metric_prf(const char *fn, const mdl_tensor *cm, int cls, int which) {
+    int C, c;
+    double total = 0, weight = 0, sum = 0;
+    if (!mdl__metric_cm_ok(fn, cm)) return NAN;
+    C = cm->shape[0];
+    if (cls >= C || (cls < 0 && cls != MDL_MACRO_AVG && cls != MDL_WEIGHTED_AVG)) {
+        char bc[96];
+        mdl__fail(MDL_ERR_ARG, fn, "cls = %d with cm %s: a class 0..%d, MDL_MACRO_AVG or "
+                  "MDL_WEIGHTED_AVG", cls, mdl_shape_str(cm, bc, sizeof bc), C - 1);
+        return NAN;
+    }
+    if (cls >= 0) {
+        double true_c, pred_c;
+        mdl__metric_sums(cm, cls, &true_c, &pred_c);
+        return mdl__metric_prf_of((double)cm->data[(size_t)cls * (size_t)C + (size_t)cls],
+                                  true_c, pred_c, which);
+    }
+    /* macro: the plain mean over the classes seen in the targets or the predictions;
+       weighted: each class's value times its number of samples, over all samples */
+    for (c = 0; c < C; c++) {
+        double true_c, pred_c, m;
+        mdl__metric_sums(cm, c, &true_c, &pred_c);
+        if (true_c + pred_c == 0) continue; /* neither a target nor a prediction */
+        m = mdl__metric_prf_of((double)cm->data[(size_t)c * (size_t)C + (size_t)c], true_c,
+                               pred_c, which);
+        if (cls == MDL_MACRO_AVG) {
+            sum += m;
+            total += 1;
+        } else {
+            sum += true_c * m;
+            weight += true_c;
+        }
+    }
+    return cls == MDL_MACRO_AVG ? sum / total : sum / weight; /* 0 / 0: no samples */
+}
+
+MDLDEF double mdl_precision(const mdl_tensor *cm, int cls) {
+    return mdl__metric_prf("mdl_precision", cm, cls, MDL__PRECISION);
+}
+MDLDEF double mdl_recall(const mdl_tensor *cm, int cls) {
+    return mdl__metric_prf("mdl_recall", cm, cls, MDL__RECALL);
+}
+MDLDEF double mdl_f1_score(const mdl_tensor *cm, int cls) {
+    return mdl__metric_prf("mdl_f1_score", cm, cls, MDL__F1);
+}
+
+/* The name of class c for a table: names[c], or its number written into buf. */
+static const char *mdl__metric_name(const char *const *names, int c, char *buf, size_t size) {
+    if (names && names[c]) return names[c];
+    snprintf(buf, size, "%d", c);
+    return buf;
+}
+
+/* The width of the widest class name (at least `least`). */
+static int mdl__metric_name_width(const char *const *names, int C, int least) {
+    char buf[16];
+    int c, w = least;
+    for (c = 0; c < C; c++) {
+        int n = (int)strlen(mdl__metric_name(names, c, buf, sizeof buf));
+        w = n > w ? n : w;
+    }
+    return w;
+}
+
+MDLDEF void mdl_confusion_matrix_fprint(FILE *f, const mdl_tensor *cm,
+                                        const char *const *names) {
+    const char *fn = "mdl_confusion_matrix_fprint", *corner = "true \\ predicted";
+    char buf[32];
+    int C, i, j, wrow, wcol = 1;
+    if (!f) {
+        mdl__fail(MDL_ERR_NULL, fn, "the stream is NULL");
+        return;
+    }
+    if (!mdl__metric_cm_ok(fn, cm)) return;
+    C = cm->shape[0];
+    /* every column as wide as the widest name or count, the first as the widest row name */
+    wcol = mdl__metric_name_width(names, C, 1);
+    for (i = 0; i < (int)cm->numel; i++) {
+        int n = snprintf(buf, sizeof buf, "%.0f", (double)cm->data[i]);
+        wcol = n > wcol ? n : wcol;
+    }
+    wrow = mdl__metric_name_width(names, C, (int)strlen(corner));
+    fprintf(f, "%*s", wrow, corner);
+    for (j = 0; j < C; j++) fprintf(f, "  %*s", wcol, mdl__metric_name(names, j, buf, sizeof buf));
+    fprintf(f, "\n");
+    for (i = 0; i < C; i++) {
+        fprintf(f, "%*s", wrow, mdl__metric_name(names, i, buf, sizeof buf));
+        for (j = 0; j < C; j++) /* counts are whole; a matrix made by hand prints rounded */
+            fprintf(f, "  %*.0f", wcol, (double)cm->data[(size_t)i * (size_t)C + (size_t)j]);
+        fprintf(f, "\n");
+    }
+}
+
+MDLDEF void mdl_classification_report_fprint(FILE *f, const mdl_tensor *cm,
+                                             const char *const *names) {
+    const char *fn = "mdl_classification_report_fprint";
+    static const char *const avg_names[2] = {"macro avg", "weighted avg"};
+    char buf[16];
+    int C, c, w, a;
+    double total = 0, right = 0;
+    if (!f) {
+        mdl__fail(MDL_ERR_NULL, fn, "the stream is NULL");
+        return;
+    }
+    if (!mdl__metric_cm_ok(fn, cm)) return;
+    C = cm->shape[0];
+    w = mdl__metric_name_width(names, C, (int)strlen("weighted avg"));
+    fprintf(f, "%*s  precision     recall   f1-score    support\n\n", w, "");
+    for (c = 0; c < C; c++) {
+        double true_c, pred_c;
+        mdl__metric_sums(cm, c, &true_c, &pred_c);
+        total += true_c;
+        right += (double)cm->data[(size_t)c * (size_t)C + (size_t)c];
+        fprintf(f, "%*s  %9.3f  %9.3f  %9.3f  %9.0f\n", w, mdl__metric_name(names, c, buf,
+                sizeof buf), mdl_precision(cm, c), mdl_recall(cm, c), mdl_f1_score(cm, c),
+                true_c);
+    }
+    fprintf(f, "\n%*s  %9s  %9s  %9.3f  %9.0f\n", w, "accuracy", "", "", right / total, total);
+    for (a = 0; a < 2; a++) {
+        int avg = a ? MDL_WEIGHTED_AVG : MDL_MACRO_AVG;
+        fprintf(f, "%*s  %9.3f  %9.3f  %9.3f  %9.0f\n", w, avg_names[a], mdl_precision(cm, avg),
+                mdl_recall(cm, avg), mdl_f1_score(cm, avg), total);
+    }
+}
+
+/* The checks of a regression metric: two usable tensors of one shape, [N] or [N,K] for R^2. */
+static int mdl__metric_pair_ok(const char *fn, const mdl_tensor *input,
+                               const mdl_tensor *target, int r2) {
+    char bi[96], bt[96];
+    if (!mdl__usable(fn, "input", input) || !mdl__usable(fn, "target", target)) return 0;
+    mdl_shape_str(input, bi, sizeof bi);
+    mdl_shape_str(target, bt, sizeof bt);
+    if (!mdl__metric_same_shape(input, target)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s must have the same shape (a "
+                  "metric does not broadcast: [N,1] against [N] would compare N^2 pairs)", bi,
+                  bt);
+        return 0;
+    }
+    if (r2 && input->ndim != 1 && input->ndim != 2) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s: R^2 takes [N] or [N,K] (K outputs)", bi);
+        return 0;
+    }
+    return 1;
+}
+
+MDLDEF double mdl_r2_score(const mdl_tensor *input, const mdl_tensor *target) {
+    size_t N, K, i, k;
+    double total = 0;
+    if (!mdl__metric_pair_ok("mdl_r2_score", input, target, 1)) return NAN;
+    N = (size_t)target->shape[0];
+    K = target->ndim == 2 ? (size_t)target->shape[1] : 1;
+    if (N < 2 || K == 0) return NAN; /* R^2 needs the target to vary: two samples at least */
+    for (k = 0; k < K; k++) {
+        /* each output on its own: its mean first, then both sums of squares around it */
+        double mean = 0, ss_res = 0, ss_tot = 0;
+        for (i = 0; i < N; i++) mean += (double)target->data[i * K + k];
+        mean /= (double)N;
+        for (i = 0; i < N; i++) {
+            double t = (double)target->data[i * K + k], x = (double)input->data[i * K + k];
+            ss_res += (t - x) * (t - x);
+            ss_tot += (t - mean) * (t - mean);
+        }
+        /* a constant target: exact predictions score 1, anything else 0 (sklearn) */
+        total += ss_tot != 0 ? 1 - ss_res / ss_tot : ss_res == 0 ? 1 : 0;
+    }
+    return total / (double)K;
+}
+
+/* Mean of |d| (power 1) or of d^2 (power 2), d = input - target, over all elements. */
+static double mdl__metric_mean_error(const char *fn, const mdl_tensor *input,
+                                     const mdl_tensor *target, int power) {
+    size_t i;
+    double sum = 0;
+    if (!mdl__metric_pair_ok(fn, input, target, 0)) return NAN;
+    for (i = 0; i < input->numel; i++) {
+        double d = (double)input->data[i] - (double)target->data[i];
+        sum += power == 1 ? fabs(d) : d * d;
+    }
+    return sum / (double)input->numel;
+}
+
+MDLDEF double mdl_mae(const mdl_tensor *input, const mdl_tensor *target) {
+    return mdl__metric_mean_error("mdl_mae", input, target, 1);
+}
+
+MDLDEF double mdl_rmse(const mdl_tensor *input, const mdl_tensor *target) {
+    return sqrt(mdl__metric_mean_error("mdl_rmse", input, target, 2));
+}
+
+MDLDEF double mdl_log_loss(const mdl_tensor *logits, const mdl_tensor *target) {
+    int C, c;
+    size_t i;
+    double sum = 0;
+    if (!mdl__metric_classes_ok("mdl_log_loss", logits, target, 1, 0, &C)) return NAN;
+    for (i = 0; i < target->numel; i++) {
+        /* -log softmax(x)[y] = logsumexp(x) - x[y], and logsumexp(x) = m + log sum e^(x - m)
+           with m the row's maximum: every exponent is <= 0, so nothing overflows, and the
+           largest term is e^0 = 1, so the log's argument is >= 1 and nothing underflows to
+           log 0. A NaN anywhere in the row makes the sum, and so the result, NaN. */
+        const mdl_scalar *x = logits->data + i * (size_t)C;
+        double m = (double)x[0], s = 0;
+        for (c = 1; c < C; c++) m = (double)x[c] > m ? (double)x[c] : m;
+        for (c = 0; c < C; c++) s += exp((double)x[c] - m);
+        sum += m + log(s) - (double)x[(int)target->data[i]];
+    }
+    return sum / (double)target->numel;
+}
+
+MDLDEF double mdl_perplexity(double mean_nll) { return exp(mean_nll); }
+
+MDLDEF double mdl_bits_per_char(double mean_nll) { return mean_nll / log(2.0); }
 
 // >>plot
 
-/* SVG plots: a small writer for curves, scatter plots, heat maps and image grids */
+/* ---------------------------------------------------------------------------------------------
+   SVG plots. A figure (mdl_plot) is a row of panels; a panel is a list of items: lines, dots,
+   straight lines, regions, or one heat map, or one grid of images. The calls that add items
+   only copy their data in; mdl_plot_write lays out and draws everything at once, when the
+   ranges of all the data are known.
+   An axes panel, in pixels:
+        +----------------------------------------------------+
+        |                       title                        |
+        |   y   ticks +--------------------------+  - name   |
+        | label       |    plot area 360 x 240   |  o name   |
+        |             +--------------------------+  legend   |
+        |                  ticks, x label                    |
+        +----------------------------------------------------+
+   Ticks: the smallest step of 1, 2 or 5 times a power of ten that cuts the data's range into
+   five intervals or fewer, and the axis widened to whole steps, so the first and the last tick
+   enclose the data. SVG is XML: text must be escaped (& < > " ') and be valid UTF-8, or the browser shows
+   an error instead of the picture; every number printed is finite and has one decimal at most.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__PLOT_W 360.0      /* the plot area of an axes panel, in px */
+#define MDL__PLOT_H 240.0
+#define MDL__PLOT_BOX 56.0     /* the size of one image of an image grid, in px */
+#define MDL__PLOT_MAX_TICKS 24
+
+/* Okabe & Ito's palette, in the order series get it (its yellow is faint on white: late). */
+static const char *const mdl__plot_palette[8] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
+                                                 "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
+
+enum { MDL__PLOT_LINE, MDL__PLOT_SCATTER, MDL__PLOT_ABLINE, MDL__PLOT_REGIONS,
+       MDL__PLOT_HEATMAP, MDL__PLOT_IMAGES };
+
+typedef struct mdl__plot_item {
+    int kind;
+    int colour;              /* index into the palette */
+    char *name;              /* in the legend; NULL: not in it */
+    size_t n;                /* line, scatter: points; images: images */
+    double *x, *y;           /* line, scatter: the points */
+    double slope, intercept; /* abline */
+    int rows, cols;          /* regions, heat map: cells; images: the pixels of one image */
+    double x0, x1, y0, y1;   /* regions: the area the cells cover */
+    int *cls;                /* regions: the class of each cell (-1: none), row 0 at y0 */
+    double *values;          /* heat map: row-major, row 0 at the top */
+    short *grey;             /* images: 0 (black) .. 255 (white); -1 for NaN or Inf */
+    char **labels;           /* heat map: row names, then column names; images: captions */
+    size_t n_labels;
+    int show_values;         /* heat map: write the values */
+    int grid_cols;           /* images: images per row */
+} mdl__plot_item;
+
+typedef struct mdl__plot_panel {
+    char *title, *xlabel, *ylabel;
+    int log_y;
+    int next_colour;
+    mdl__plot_item *items;
+    int n_items, cap_items;
+} mdl__plot_panel;
+
+struct mdl_plot {
+    mdl__plot_panel *panels; /* the last one is the current one */
+    int n_panels, cap_panels;
+};
+
+/* ---- building a figure: copies of the data ---- */
+
+/* n * size bytes from MINIDL_MALLOC, the product checked; NULL (MDL_ERR_NOMEM) if it fails. */
+static void *mdl__plot_alloc(const char *fn, size_t n, size_t size) {
+    void *q;
+    if (size && n > (size_t)-1 / size) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "%zu items of %zu bytes do not fit in memory", n, size);
+        return NULL;
+    }
+    q = MINIDL_MALLOC(n * size > 0 ? n * size : 1);
+    if (!q) mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory (%zu bytes)", n * size);
+    return q;
+}
+
+/* A copy of s in *out (NULL for NULL). Returns 0 if out of memory. */
+static int mdl__plot_strdup(const char *fn, const char *s, char **out) {
+    size_t n;
+    *out = NULL;
+    if (!s) return 1;
+    n = strlen(s) + 1;
+    *out = (char *)mdl__plot_alloc(fn, n, 1);
+    if (*out) memcpy(*out, s, n);
+    return *out != NULL;
+}
+
+/* Copies of n strings (entries may be NULL; names NULL gives n NULLs). 0 if out of memory. */
+static int mdl__plot_strdup_n(const char *fn, const char *const *names, size_t n,
+                              mdl__plot_item *it) {
+    size_t i;
+    it->labels = (char **)mdl__plot_alloc(fn, n, sizeof(char *));
+    if (!it->labels) return 0;
+    for (i = 0; i < n; i++) it->labels[i] = NULL;
+    it->n_labels = n;
+    for (i = 0; i < n; i++)
+        if (names && !mdl__plot_strdup(fn, names[i], &it->labels[i])) return 0;
+    return 1;
+}
+
+static void mdl__plot_item_free(mdl__plot_item *it) {
+    size_t i;
+    for (i = 0; it->labels && i < it->n_labels; i++) MINIDL_FREE(it->labels[i]);
+    MINIDL_FREE(it->labels);
+    MINIDL_FREE(it->name);
+    MINIDL_FREE(it->x);
+    MINIDL_FREE(it->y);
+    MINIDL_FREE(it->cls);
+    MINIDL_FREE(it->values);
+    MINIDL_FREE(it->grey);
+}
+
+MDLDEF void mdl_plot_free(mdl_plot *p) {
+    int i, j;
+    if (!p) return;
+    for (i = 0; i < p->n_panels; i++) {
+        mdl__plot_panel *pn = &p->panels[i];
+        for (j = 0; j < pn->n_items; j++) mdl__plot_item_free(&pn->items[j]);
+        MINIDL_FREE(pn->items);
+        MINIDL_FREE(pn->title);
+        MINIDL_FREE(pn->xlabel);
+        MINIDL_FREE(pn->ylabel);
+    }
+    MINIDL_FREE(p->panels);
+    MINIDL_FREE(p);
+}
+
+/* The error a call given p == NULL returns: quietly the earlier error that made it NULL (the
+   mdl_plot_new that ran out of memory), or MDL_ERR_NULL, reported, for a NULL from nowhere. */
+static mdl_error mdl__plot_null(const char *fn) {
+    if (mdl__last_code != MDL_OK) return mdl__last_code;
+    mdl__fail(MDL_ERR_NULL, fn, "the plot is NULL");
+    return MDL_ERR_NULL;
+}
+
+/* The current panel, if it can take an item of this kind: a heat map or an image grid has a
+   panel to itself. NULL after reporting a contract error. */
+static mdl__plot_panel *mdl__plot_room(const char *fn, mdl_plot *p, int kind) {
+    static const char *const what[] = {"a line", "dots", "a straight line", "regions",
+                                       "a heat map", "images"};
+    mdl__plot_panel *pn = &p->panels[p->n_panels - 1];
+    int own = kind == MDL__PLOT_HEATMAP || kind == MDL__PLOT_IMAGES;
+    if (pn->n_items > 0 && (own || pn->items[0].kind == MDL__PLOT_HEATMAP ||
+                            pn->items[0].kind == MDL__PLOT_IMAGES)) {
+        mdl__fail(MDL_ERR_ARG, fn, "panel %d already holds %s, and %s needs a panel of its "
+                  "own: start one with mdl_plot_panel", p->n_panels - 1,
+                  what[pn->items[0].kind], own ? what[kind] : what[pn->items[0].kind]);
+        return NULL;
+    }
+    return pn;
+}
+
+/* Append a finished item to the current panel; on failure free it. */
+static mdl_error mdl__plot_push(const char *fn, mdl_plot *p, mdl__plot_item *it) {
+    mdl__plot_panel *pn = &p->panels[p->n_panels - 1];
+    if (pn->n_items == pn->cap_items) {
+        int cap = pn->cap_items ? 2 * pn->cap_items : 8;
+        mdl__plot_item *items = (mdl__plot_item *)mdl__plot_alloc(fn, (size_t)cap, sizeof *items);
+        if (!items) {
+            mdl__plot_item_free(it);
+            return MDL_ERR_NOMEM;
+        }
+        if (pn->n_items) memcpy(items, pn->items, (size_t)pn->n_items * sizeof *items);
+        MINIDL_FREE(pn->items);
+        pn->items = items;
+        pn->cap_items = cap;
+    }
+    pn->items[pn->n_items++] = *it;
+    return MDL_OK;
+}
+
+/* A failed item: free what it holds, return the error of the allocation that failed. */
+static mdl_error mdl__plot_drop(mdl__plot_item *it) {
+    mdl__plot_item_free(it);
+    return MDL_ERR_NOMEM;
+}
+
+MDLDEF mdl_error mdl_plot_panel(mdl_plot *p, const char *title) {
+    const char *fn = "mdl_plot_panel";
+    mdl__plot_panel *pn;
+    if (!p) return mdl__plot_null(fn);
+    if (p->n_panels == p->cap_panels) {
+        int cap = p->cap_panels ? 2 * p->cap_panels : 2;
+        mdl__plot_panel *panels = (mdl__plot_panel *)mdl__plot_alloc(fn, (size_t)cap,
+                                                                    sizeof *panels);
+        if (!panels) return MDL_ERR_NOMEM;
+        if (p->n_panels) memcpy(panels, p->panels, (size_t)p->n_panels * sizeof *panels);
+        MINIDL_FREE(p->panels);
+        p->panels = panels;
+        p->cap_panels = cap;
+    }
+    pn = &p->panels[p->n_panels];
+    memset(pn, 0, sizeof *pn);
+    if (!mdl__plot_strdup(fn, title, &pn->title)) return MDL_ERR_NOMEM;
+    p->n_panels++;
+    return MDL_OK;
+}
+
+MDLDEF mdl_plot *mdl_plot_new(const char *title) {
+    mdl_plot *p = (mdl_plot *)mdl__plot_alloc("mdl_plot_new", 1, sizeof(mdl_plot));
+    if (!p) return NULL;
+    memset(p, 0, sizeof *p);
+    if (mdl_plot_panel(p, title) != MDL_OK) {
+        mdl_plot_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+MDLDEF mdl_error mdl_plot_labels(mdl_plot *p, const char *xlabel, const char *ylabel) {
+    const char *fn = "mdl_plot_labels";
+    mdl__plot_panel *pn;
+    char *xl, *yl;
+    if (!p) return mdl__plot_null(fn);
+    pn = &p->panels[p->n_panels - 1];
+    if (!mdl__plot_strdup(fn, xlabel, &xl)) return MDL_ERR_NOMEM;
+    if (!mdl__plot_strdup(fn, ylabel, &yl)) {
+        MINIDL_FREE(xl);
+        return MDL_ERR_NOMEM;
+    }
+    MINIDL_FREE(pn->xlabel);
+    MINIDL_FREE(pn->ylabel);
+    pn->xlabel = xl;
+    pn->ylabel = yl;
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_plot_log_y(mdl_plot *p, int on) {
+    if (!p) return mdl__plot_null("mdl_plot_log_y");
+    p->panels[p->n_panels - 1].log_y = on != 0;
+    return MDL_OK;
+}
+
+/* A line or dots from arrays of doubles. */
+static mdl_error mdl__plot_points(const char *fn, int kind, mdl_plot *p, const char *name,
+                                  int n, const double *x, const double *y) {
+    mdl__plot_panel *pn;
+    mdl__plot_item it;
+    int i;
+    if (!p) return mdl__plot_null(fn);
+    if (n < 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "n = %d points: must be >= 0", n);
+        return MDL_ERR_ARG;
+    }
+    if (n > 0 && (!y || (!x && kind == MDL__PLOT_SCATTER))) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL (with n = %d points)", y ? "x" : "y", n);
+        return MDL_ERR_NULL;
+    }
+    if (!(pn = mdl__plot_room(fn, p, kind))) return MDL_ERR_ARG;
+    memset(&it, 0, sizeof it);
+    it.kind = kind;
+    it.n = (size_t)n;
+    it.x = (double *)mdl__plot_alloc(fn, it.n, sizeof(double));
+    it.y = (double *)mdl__plot_alloc(fn, it.n, sizeof(double));
+    if (!it.x || !it.y || !mdl__plot_strdup(fn, name, &it.name)) return mdl__plot_drop(&it);
+    for (i = 0; i < n; i++) {
+        it.x[i] = x ? x[i] : (double)i;
+        it.y[i] = y[i];
+    }
+    it.colour = pn->next_colour++;
+    return mdl__plot_push(fn, p, &it);
+}
+
+MDLDEF mdl_error mdl_plot_line(mdl_plot *p, const char *name, int n, const double *x,
+                               const double *y) {
+    return mdl__plot_points("mdl_plot_line", MDL__PLOT_LINE, p, name, n, x, y);
+}
+
+MDLDEF mdl_error mdl_plot_scatter(mdl_plot *p, const char *name, int n, const double *x,
+                                  const double *y) {
+    return mdl__plot_points("mdl_plot_scatter", MDL__PLOT_SCATTER, p, name, n, x, y);
+}
+
+MDLDEF mdl_error mdl_plot_scatter_classes(mdl_plot *p, const mdl_tensor *xy,
+                                          const mdl_tensor *labels, int num_classes,
+                                          const char *const *names) {
+    const char *fn = "mdl_plot_scatter_classes";
+    mdl__plot_panel *pn;
+    char bx[96], bl[96], range[64];
+    int c, C, N;
+    size_t i;
+    if (!p) return mdl__plot_null(fn);
+    if (!mdl__usable(fn, "xy", xy) || (labels && !mdl__usable(fn, "labels", labels)))
+        return mdl__last_code;
+    mdl_shape_str(xy, bx, sizeof bx);
+    if (xy->ndim != 2 || xy->shape[1] != 2) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "xy %s: the points must be [N,2], x then y (pick two "
+                  "columns of [N,F] with mdl_index_select)", bx);
+        return MDL_ERR_SHAPE;
+    }
+    N = xy->shape[0];
+    if (labels) {
+        if (labels->ndim != 1 || labels->shape[0] != N) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "xy %s and labels %s: the labels must be [N], one per "
+                      "point", bx, mdl_shape_str(labels, bl, sizeof bl));
+            return MDL_ERR_SHAPE;
+        }
+        if (num_classes < 1) {
+            mdl__fail(MDL_ERR_ARG, fn, "num_classes = %d: must be >= 1", num_classes);
+            return MDL_ERR_ARG;
+        }
+        snprintf(range, sizeof range, "num_classes = %d", num_classes);
+        if (!mdl__metric_check_classes(fn, "labels", labels, num_classes, range))
+            return MDL_ERR_ARG;
+    }
+    if (!(pn = mdl__plot_room(fn, p, MDL__PLOT_SCATTER))) return MDL_ERR_ARG;
+    C = labels ? num_classes : 1;
+    for (c = 0; c < C; c++) {
+        /* one series per class: its points, in its colour */
+        mdl__plot_item it;
+        size_t n = 0, k = 0;
+        char buf[32];
+        const char *name = names ? names[c] : NULL;
+        for (i = 0; i < (size_t)N; i++) n += !labels || (int)labels->data[i] == c;
+        if (n == 0 && labels) continue; /* a class with no points gets no legend entry */
+        memset(&it, 0, sizeof it);
+        it.kind = MDL__PLOT_SCATTER;
+        it.n = n;
+        if (labels && !name) {
+            snprintf(buf, sizeof buf, "class %d", c);
+            name = buf;
+        }
+        it.x = (double *)mdl__plot_alloc(fn, n, sizeof(double));
+        it.y = (double *)mdl__plot_alloc(fn, n, sizeof(double));
+        if (!it.x || !it.y || !mdl__plot_strdup(fn, name, &it.name)) return mdl__plot_drop(&it);
+        for (i = 0; i < (size_t)N; i++)
+            if (!labels || (int)labels->data[i] == c) {
+                it.x[k] = (double)xy->data[2 * i];
+                it.y[k++] = (double)xy->data[2 * i + 1];
+            }
+        it.colour = labels ? c : pn->next_colour;
+        if (mdl__plot_push(fn, p, &it) != MDL_OK) return MDL_ERR_NOMEM;
+        pn = &p->panels[p->n_panels - 1];
+    }
+    /* later series take the colours after the classes' */
+    if (labels) pn->next_colour = pn->next_colour > C ? pn->next_colour : C;
+    else pn->next_colour++;
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_plot_abline(mdl_plot *p, const char *name, double slope, double intercept) {
+    const char *fn = "mdl_plot_abline";
+    mdl__plot_panel *pn;
+    mdl__plot_item it;
+    if (!p) return mdl__plot_null(fn);
+    if (!(pn = mdl__plot_room(fn, p, MDL__PLOT_ABLINE))) return MDL_ERR_ARG;
+    memset(&it, 0, sizeof it);
+    it.kind = MDL__PLOT_ABLINE;
+    it.slope = slope;
+    it.intercept = intercept;
+    if (!mdl__plot_strdup(fn, name, &it.name)) return MDL_ERR_NOMEM;
+    it.colour = pn->next_colour++;
+    return mdl__plot_push(fn, p, &it);
+}
+
+/* Is [a, b] a usable extent: finite, a < b? Reports it if not. */
+static int mdl__plot_extent_ok(const char *fn, const char *what, double a, double b) {
+    if (isfinite(a) && isfinite(b) && a < b) return 1;
+    mdl__fail(MDL_ERR_ARG, fn, "%s from %g to %g: the edges must be finite, the first smaller",
+              what, a, b);
+    return 0;
+}
+
+MDLDEF mdl_tensor *mdl_plot_grid_points(mdl_arena *ar, int rows, int cols, double x0, double x1,
+                                        double y0, double y1) {
+    const char *fn = "mdl_plot_grid_points";
+    int shape[2], i, j;
+    mdl_tensor *t;
+    if (!mdl__usable_arena(fn, ar)) return NULL;
+    if (rows < 1 || cols < 1 || (double)rows * (double)cols > (double)INT_MAX) {
+        mdl__fail(MDL_ERR_SIZE, fn, "rows = %d, cols = %d: each must be >= 1, and rows * cols "
+                  "fit in an int", rows, cols);
+        return NULL;
+    }
+    if (!mdl__plot_extent_ok(fn, "x", x0, x1) || !mdl__plot_extent_ok(fn, "y", y0, y1))
+        return NULL;
+    shape[0] = rows * cols;
+    shape[1] = 2;
+    t = mdl__make(ar, fn, 2, shape, NULL, 0);
+    if (!t) return NULL;
+    /* point i * cols + j: the centre of cell (i, j), row 0 along y0 */
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++) {
+            size_t k = (size_t)i * (size_t)cols + (size_t)j;
+            t->data[2 * k] = (mdl_scalar)(x0 + (j + 0.5) * (x1 - x0) / cols);
+            t->data[2 * k + 1] = (mdl_scalar)(y0 + (i + 0.5) * (y1 - y0) / rows);
+        }
+    return t;
+}
+
+MDLDEF mdl_error mdl_plot_regions(mdl_plot *p, const mdl_tensor *classes, double x0, double x1,
+                                  double y0, double y1) {
+    const char *fn = "mdl_plot_regions";
+    mdl__plot_item it;
+    char bc[96];
+    size_t i;
+    if (!p) return mdl__plot_null(fn);
+    if (!mdl__usable(fn, "classes", classes)) return mdl__last_code;
+    if (classes->ndim != 2) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "classes %s: must be [rows, cols] (mdl_reshape the "
+                  "argmax over mdl_plot_grid_points)", mdl_shape_str(classes, bc, sizeof bc));
+        return MDL_ERR_SHAPE;
+    }
+    if (!mdl__plot_extent_ok(fn, "x", x0, x1) || !mdl__plot_extent_ok(fn, "y", y0, y1))
+        return MDL_ERR_ARG;
+    if (!mdl__plot_room(fn, p, MDL__PLOT_REGIONS)) return MDL_ERR_ARG;
+    memset(&it, 0, sizeof it);
+    it.kind = MDL__PLOT_REGIONS;
+    it.rows = classes->shape[0];
+    it.cols = classes->shape[1];
+    it.x0 = x0;
+    it.x1 = x1;
+    it.y0 = y0;
+    it.y1 = y1;
+    it.cls = (int *)mdl__plot_alloc(fn, classes->numel, sizeof(int));
+    if (!it.cls) return MDL_ERR_NOMEM;
+    for (i = 0; i < classes->numel; i++) {
+        double v = (double)classes->data[i];
+        it.cls[i] = v == floor(v) && v >= 0 && v < (double)INT_MAX ? (int)v : -1;
+    }
+    return mdl__plot_push(fn, p, &it);
+}
+
+MDLDEF mdl_error mdl_plot_heatmap(mdl_plot *p, const mdl_tensor *values,
+                                  const char *const *row_names, const char *const *col_names,
+                                  int show_values) {
+    const char *fn = "mdl_plot_heatmap";
+    mdl__plot_item it;
+    char bv[96];
+    size_t i, R, C;
+    if (!p) return mdl__plot_null(fn);
+    if (!mdl__usable(fn, "values", values)) return mdl__last_code;
+    if (values->ndim != 2) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "values %s: a heat map is a matrix, [R,C]",
+                  mdl_shape_str(values, bv, sizeof bv));
+        return MDL_ERR_SHAPE;
+    }
+    if (!mdl__plot_room(fn, p, MDL__PLOT_HEATMAP)) return MDL_ERR_ARG;
+    R = (size_t)values->shape[0];
+    C = (size_t)values->shape[1];
+    memset(&it, 0, sizeof it);
+    it.kind = MDL__PLOT_HEATMAP;
+    it.rows = (int)R;
+    it.cols = (int)C;
+    it.show_values = show_values != 0;
+    it.values = (double *)mdl__plot_alloc(fn, values->numel, sizeof(double));
+    if (!it.values || !mdl__plot_strdup_n(fn, NULL, R + C, &it)) return mdl__plot_drop(&it);
+    for (i = 0; i < values->numel; i++) it.values[i] = (double)values->data[i];
+    for (i = 0; i < R + C; i++) {
+        const char *s = i < R ? (row_names ? row_names[i] : NULL)
+                              : (col_names ? col_names[i - R] : NULL);
+        if (!mdl__plot_strdup(fn, s, &it.labels[i])) return mdl__plot_drop(&it);
+    }
+    return mdl__plot_push(fn, p, &it);
+}
+
+MDLDEF mdl_error mdl_plot_images(mdl_plot *p, const mdl_tensor *images, int cols, double lo,
+                                 double hi, const char *const *captions) {
+    const char *fn = "mdl_plot_images";
+    mdl__plot_item it;
+    char bi[96];
+    size_t N, HW, k, i;
+    int nd;
+    if (!p) return mdl__plot_null(fn);
+    if (!mdl__usable(fn, "images", images)) return mdl__last_code;
+    nd = images->ndim;
+    if ((nd != 2 && nd != 3 && nd != 4) || (nd == 4 && images->shape[1] != 1)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "images %s: must be [N,H,W], [N,1,H,W] or one image [H,W]",
+                  mdl_shape_str(images, bi, sizeof bi));
+        return MDL_ERR_SHAPE;
+    }
+    if (cols < 0 || !isfinite(lo) || !isfinite(hi)) {
+        mdl__fail(MDL_ERR_ARG, fn, "cols = %d, lo = %g, hi = %g: cols must be >= 0 (0: a "
+                  "near-square grid), lo and hi finite", cols, lo, hi);
+        return MDL_ERR_ARG;
+    }
+    if (!mdl__plot_room(fn, p, MDL__PLOT_IMAGES)) return MDL_ERR_ARG;
+    memset(&it, 0, sizeof it);
+    it.kind = MDL__PLOT_IMAGES;
+    it.rows = images->shape[nd - 2];
+    it.cols = images->shape[nd - 1];
+    N = nd == 2 ? 1 : (size_t)images->shape[0];
+    HW = (size_t)it.rows * (size_t)it.cols;
+    it.n = N;
+    it.grid_cols = cols;
+    it.grey = (short *)mdl__plot_alloc(fn, images->numel, sizeof(short));
+    if (!it.grey || (captions && !mdl__plot_strdup_n(fn, captions, N, &it)))
+        return mdl__plot_drop(&it);
+    for (k = 0; k < N; k++) {
+        /* the grey of each pixel: (v - lo) / (hi - lo) of the way from black to white,
+           clamped; with lo == hi, lo and hi are this image's own minimum and maximum */
+        const mdl_scalar *v = images->data + k * HW;
+        double a = lo, b = hi;
+        if (lo == hi) {
+            a = HUGE_VAL;
+            b = -HUGE_VAL;
+            for (i = 0; i < HW; i++)
+                if (isfinite(v[i])) {
+                    a = (double)v[i] < a ? (double)v[i] : a;
+                    b = (double)v[i] > b ? (double)v[i] : b;
+                }
+        }
+        for (i = 0; i < HW; i++) {
+            double t = b > a ? ((double)v[i] - a) / (b - a) : 0.5; /* a flat image: mid grey */
+            if (!isfinite(v[i])) {
+                it.grey[k * HW + i] = -1;
+                continue;
+            }
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            it.grey[k * HW + i] = (short)(t * 255 + 0.5);
+        }
+    }
+    return mdl__plot_push(fn, p, &it);
+}
+
+/* ---- writing SVG ---- */
+
+/* How many bytes the character at u takes if it is valid UTF-8 and allowed in XML, else 0.
+   Overlong forms, surrogates, and U+FFFE and U+FFFF are not; the terminating 0 stops every
+   check before a byte past it is read. */
+static size_t mdl__svg_utf8_len(const unsigned char *u) {
+    unsigned c = u[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return (u[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        if (u[1] < lo || u[1] > hi || (u[2] & 0xC0) != 0x80) return 0;
+        return c == 0xEF && u[1] == 0xBF && u[2] >= 0xBE ? 0 : 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        if (u[1] < lo || u[1] > hi || (u[2] & 0xC0) != 0x80 || (u[3] & 0xC0) != 0x80) return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Text as XML character data: the five special characters as entities, control characters
+   as spaces (tab, newline) or '?', and bytes that are not UTF-8 as '?'. */
+static void mdl__svg_text(FILE *f, const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    while (u && *u) {
+        size_t n = mdl__svg_utf8_len(u);
+        if (n == 0) {
+            putc('?', f);
+            u++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(u, 1, n, f);
+            u += n;
+            continue;
+        }
+        switch (*u) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default: putc(*u >= 0x20 ? *u : *u == '\t' || *u == '\n' || *u == '\r' ? ' ' : '?', f);
+        }
+        u++;
+    }
+}
+
+/* A coordinate with one decimal at most: 12.25 -> "12.3", 12.0 -> "12", -0.04 -> "0". The
+   layout keeps every coordinate within the figure; the clamp only guards that promise, so
+   that nothing but a short finite number can ever reach the file. */
+static void mdl__svg_num(FILE *f, double v) {
+    char buf[32];
+    size_t n;
+    v = v > -1e6 ? (v < 1e6 ? v : 1e6) : -1e6; /* NaN too becomes -1e6 */
+    snprintf(buf, sizeof buf, "%.1f", v);
+    n = strlen(buf);
+    if (n >= 2 && buf[n - 1] == '0' && buf[n - 2] == '.') buf[n -= 2] = 0;
+    fputs(strcmp(buf, "-0") == 0 ? "0" : buf, f);
+}
+
+/* fprintf for SVG, with conversions of its own: %v a coordinate (mdl__svg_num), %g a double
+   with 4 significant digits (scales), %t a string XML-escaped, %s a string as it is, %d an
+   int, %% a percent sign. */
+static void mdl__svg(FILE *f, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    for (; *fmt; fmt++) {
+        if (*fmt != '%') {
+            putc(*fmt, f);
+            continue;
+        }
+        switch (*++fmt) {
+        case 'v': mdl__svg_num(f, va_arg(ap, double)); break;
+        case 'g': fprintf(f, "%.4g", va_arg(ap, double)); break;
+        case 't': mdl__svg_text(f, va_arg(ap, const char *)); break;
+        case 's': fputs(va_arg(ap, const char *), f); break;
+        case 'd': fprintf(f, "%d", va_arg(ap, int)); break;
+        default: putc('%', f); break;
+        }
+    }
+    va_end(ap);
+}
+
+/* About how wide a text is in px: sans-serif letters average a little over half the size. */
+static double mdl__plot_text_width(const char *s, double size) {
+    size_t chars = 0;
+    for (; s && *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80; /* count characters */
+    return 0.58 * size * (double)chars;
+}
+
+/* An axis: the range it shows, from its first tick to its last, and the ticks. */
+typedef struct mdl__plot_axis {
+    double lo, hi;
+    int log;
+    int n;
+    double tick[MDL__PLOT_MAX_TICKS];
+} mdl__plot_axis;
+
+/* Linear ticks for data in [lo, hi]: the step is 1, 2 or 5 times a power of ten, the
+   smallest such step that cuts the range into 5 intervals or fewer (so 3 to 7 in all,
+   after widening), and the axis runs from the last whole step at or below lo to the first
+   at or above hi. Ticks are i * step for whole i, so 0 is exactly 0. */
+static void mdl__plot_ticks(mdl__plot_axis *a, double lo, double hi) {
+    double raw, mag, f, step, i0, i1, i;
+    a->log = 0;
+    a->n = 0;
+    if (!(hi / 2 - lo / 2 > 0)) { /* one value: a small range around it */
+        double d = lo != 0 ? fabs(lo) * 0.1 : 1;
+        lo -= d;
+        hi += d;
+    }
+    raw = (hi / 2 - lo / 2) / 2.5;   /* the range / 5, computed so that it cannot overflow */
+    mag = pow(10, floor(log10(raw)));
+    f = raw / mag;                   /* in [1, 10) */
+    step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+    i0 = floor(lo / step + 1e-9); /* a data end on a tick (up to rounding) is that tick */
+    i1 = ceil(hi / step - 1e-9);
+    if (!(step > 0) || !isfinite(step) || !isfinite(i0 * step) || !isfinite(i1 * step) ||
+        i1 - i0 >= MDL__PLOT_MAX_TICKS) {
+        a->lo = a->tick[0] = lo; /* a range too wide or too narrow for doubles: its ends */
+        a->hi = a->tick[1] = hi;
+        a->n = 2;
+        return;
+    }
+    while (i0 * step > lo + 1e-9 * step) i0--; /* the ticks must enclose the data */
+    while (i1 * step < hi - 1e-9 * step) i1++;
+    for (i = i0; i <= i1 && a->n < MDL__PLOT_MAX_TICKS; i++) a->tick[a->n++] = i * step;
+    a->lo = a->tick[0];
+    a->hi = a->tick[a->n - 1];
+}
+
+/* Logarithmic ticks for data in [lo, hi], 0 < lo <= hi: 1, 2 and 5 times each power of ten
+   over three decades or fewer, every power of ten over more, every k-th over more than 10.
+   The axis runs from the largest of them <= lo to the smallest >= hi. */
+static void mdl__plot_log_ticks(mdl__plot_axis *a, double lo, double hi) {
+    static const double mant[3] = {1, 2, 5};
+    int k0 = (int)floor(log10(lo)), k1 = (int)ceil(log10(hi)), k, m, every = 1, nm;
+    double first = 0, last = 0;
+    a->log = 1;
+    a->n = 0;
+    if (lo == hi) { /* one value: the candidates either side of it */
+        lo /= 1.5;
+        hi *= 1.5;
+        k0 = (int)floor(log10(lo));
+        k1 = (int)ceil(log10(hi));
+    }
+    if (k1 <= k0) k1 = k0 + 1;
+    nm = k1 - k0 <= 3 ? 3 : 1;
+    if (k1 - k0 > 10) {
+        every = (k1 - k0 + 9) / 10;
+        k1 = k0 + (k1 - k0 + every - 1) / every * every;
+    }
+    for (k = k0; k <= k1; k += every)       /* first: the largest candidate <= lo */
+        for (m = 0; m < nm; m++)
+            if (mant[m] * pow(10, k) <= lo) first = mant[m] * pow(10, k);
+    for (k = k1; k >= k0; k -= every)       /* last: the smallest candidate >= hi */
+        for (m = nm - 1; m >= 0; m--)
+            if (mant[m] * pow(10, k) >= hi) last = mant[m] * pow(10, k);
+    if (!(first > 0) || !(last >= first) || !isfinite(last)) { /* beyond doubles' range */
+        a->lo = a->tick[0] = lo;
+        a->hi = a->tick[1] = hi;
+        a->n = 2;
+        return;
+    }
+    for (k = k0; k <= k1; k += every)
+        for (m = 0; m < nm; m++) {
+            double v = mant[m] * pow(10, k);
+            if (v >= first && v <= last && a->n < MDL__PLOT_MAX_TICKS) a->tick[a->n++] = v;
+        }
+    a->lo = first;
+    a->hi = last;
+}
+
+/* Where value v of axis a lies between pixels p0 (at a->lo) and p1 (at a->hi). */
+static double mdl__plot_map(const mdl__plot_axis *a, double v, double p0, double p1) {
+    double t = a->log ? (log10(v) - log10(a->lo)) / (log10(a->hi) - log10(a->lo))
+                      : (v / 2 - a->lo / 2) / (a->hi / 2 - a->lo / 2);
+    return p0 + t * (p1 - p0);
+}
+
+/* A tick's label: 6 significant digits are plenty and hide the rounding of i * step
+   (0.30000000000000004 prints as 0.3). */
+static void mdl__plot_tick_label(char *buf, size_t size, double v) {
+    snprintf(buf, size, "%.6g", v);
+}
+
+/* How a panel is laid out, in px within the panel. */
+typedef struct mdl__plot_layout {
+    double w, h;           /* the panel */
+    double px, py, pw, ph; /* the plot area, the heat map's cells, or the first image */
+    mdl__plot_axis x, y;   /* axes panels */
+    double cell;           /* heat map: a cell's side; images: the scale of a pixel */
+    double cap;            /* images: the height of a caption line */
+    int rows, cols;        /* images: the grid */
+    int rotate;            /* heat map: column names at 45 degrees */
+    int legend;            /* axes: the number of named series */
+    double legend_w;
+} mdl__plot_layout;
+
+/* Can point (x, y) be drawn on these axes? */
+static int mdl__plot_ok(double x, double y, int log_y) {
+    return isfinite(x) && isfinite(y) && (!log_y || y > 0);
+}
+
+/* Where a straight line y = slope x + intercept crosses the box [x.lo,x.hi] x [y.lo,y.hi]:
+   the x range [*xa, *xb] over which it is inside. Returns 0 if it misses the box. */
+static int mdl__plot_abline_span(const mdl__plot_item *it, const mdl__plot_layout *L,
+                                 double *xa, double *xb) {
+    double a = L->x.lo, b = L->x.hi;
+    if (!isfinite(it->slope) || !isfinite(it->intercept)) return 0;
+    if (it->slope != 0) {
+        double u = (L->y.lo - it->intercept) / it->slope;
+        double v = (L->y.hi - it->intercept) / it->slope;
+        double lo = u < v ? u : v, hi = u < v ? v : u;
+        a = lo > a ? lo : a;
+        b = hi < b ? hi : b;
+    } else if (!(it->intercept >= L->y.lo && it->intercept <= L->y.hi)) {
+        return 0;
+    }
+    *xa = a;
+    *xb = b;
+    return isfinite(a) && isfinite(b) && a < b;
+}
+
+static void mdl__plot_layout_axes(const mdl__plot_panel *pn, mdl__plot_layout *L) {
+    double xlo = HUGE_VAL, xhi = -HUGE_VAL, ylo = HUGE_VAL, yhi = -HUGE_VAL, tw = 0, nw = 0;
+    int i, k;
+    size_t j;
+    char buf[32];
+    /* the ranges of the data: points, and the area of regions */
+    for (i = 0; i < pn->n_items; i++) {
+        const mdl__plot_item *it = &pn->items[i];
+        if (it->kind == MDL__PLOT_LINE || it->kind == MDL__PLOT_SCATTER) {
+            for (j = 0; j < it->n; j++)
+                if (mdl__plot_ok(it->x[j], it->y[j], pn->log_y)) {
+                    xlo = it->x[j] < xlo ? it->x[j] : xlo;
+                    xhi = it->x[j] > xhi ? it->x[j] : xhi;
+                    ylo = it->y[j] < ylo ? it->y[j] : ylo;
+                    yhi = it->y[j] > yhi ? it->y[j] : yhi;
+                }
+        } else if (it->kind == MDL__PLOT_REGIONS) {
+            xlo = it->x0 < xlo ? it->x0 : xlo;
+            xhi = it->x1 > xhi ? it->x1 : xhi;
+            if (!pn->log_y || it->y0 > 0) {
+                ylo = it->y0 < ylo ? it->y0 : ylo;
+                yhi = it->y1 > yhi ? it->y1 : yhi;
+            }
+        }
+    }
+    if (xlo > xhi) {
+        xlo = 0;
+        xhi = 1;
+    }
+    /* straight lines do not widen x, but y takes in their ends over the data's x range */
+    for (i = 0; i < pn->n_items; i++) {
+        const mdl__plot_item *it = &pn->items[i];
+        if (it->kind != MDL__PLOT_ABLINE) continue;
+        for (k = 0; k < 2; k++) {
+            double y = it->slope * (k ? xhi : xlo) + it->intercept;
+            if (mdl__plot_ok(0, y, pn->log_y)) {
+                ylo = y < ylo ? y : ylo;
+                yhi = y > yhi ? y : yhi;
+            }
+        }
+    }
+    if (ylo > yhi) {
+        ylo = pn->log_y ? 1 : 0;
+        yhi = pn->log_y ? 10 : 1;
+    }
+    mdl__plot_ticks(&L->x, xlo, xhi);
+    if (pn->log_y) mdl__plot_log_ticks(&L->y, ylo, yhi);
+    else mdl__plot_ticks(&L->y, ylo, yhi);
+    /* margins: room for the y tick labels, the axis labels, the title and the legend */
+    for (k = 0; k < L->y.n; k++) {
+        double w;
+        mdl__plot_tick_label(buf, sizeof buf, L->y.tick[k]);
+        w = mdl__plot_text_width(buf, 12);
+        tw = w > tw ? w : tw;
+    }
+    L->legend = 0;
+    for (i = 0; i < pn->n_items; i++)
+        if (pn->items[i].name) {
+            double w = mdl__plot_text_width(pn->items[i].name, 12);
+            nw = w > nw ? w : nw;
+            L->legend++;
+        }
+    L->legend_w = L->legend ? 36 + nw : 0;
+    L->px = 10 + (pn->ylabel ? 20 : 0) + tw + 8;
+    L->py = pn->title ? 36 : 14;
+    L->pw = MDL__PLOT_W;
+    L->ph = MDL__PLOT_H;
+    L->w = L->px + L->pw + 16 + L->legend_w;
+    L->h = L->py + L->ph + 26 + (pn->xlabel ? 20 : 0);
+    if (L->py + 18 * L->legend + 4 > L->h) L->h = L->py + 18 * L->legend + 4; /* a long legend */
+    if (pn->title && mdl__plot_text_width(pn->title, 14) + 20 > L->w)
+        L->w = mdl__plot_text_width(pn->title, 14) + 20;
+}
+
+static double mdl__plot_px(const mdl__plot_layout *L, double x) {
+    return mdl__plot_map(&L->x, x, L->px, L->px + L->pw);
+}
+static double mdl__plot_py(const mdl__plot_layout *L, double y) {
+    return mdl__plot_map(&L->y, y, L->py + L->ph, L->py);
+}
+/* a pixel edge rounded to the 0.1 px that is printed, so that cells side by side share it */
+static double mdl__plot_round(double v) { return floor(v * 10 + 0.5) / 10; }
+
+/* The palette's colour c mixed with white, t of the colour: "#rrggbb" into buf. */
+static void mdl__plot_tint(char *buf, size_t size, int c, double t) {
+    unsigned long rgb = strtoul(mdl__plot_palette[c % 8] + 1, NULL, 16);
+    int r = (int)((rgb >> 16) & 255), g = (int)((rgb >> 8) & 255), b = (int)(rgb & 255);
+    snprintf(buf, size, "#%02x%02x%02x", (unsigned)(255 - t * (255 - r) + 0.5),
+             (unsigned)(255 - t * (255 - g) + 0.5), (unsigned)(255 - t * (255 - b) + 0.5));
+}
+
+static void mdl__plot_draw_regions(FILE *f, const mdl__plot_item *it, const mdl__plot_panel *pn,
+                                   const mdl__plot_layout *L) {
+    double dx = (it->x1 - it->x0) / it->cols, dy = (it->y1 - it->y0) / it->rows;
+    int i, j, j1;
+    char tint[16];
+    mdl__svg(f, "<g class=\"regions\" shape-rendering=\"crispEdges\">\n");
+    for (i = 0; i < it->rows; i++) {
+        /* row i spans y0 + i dy .. y0 + (i + 1) dy; runs of one class become one rectangle */
+        double ya = it->y0 + i * dy, yb = it->y0 + (i + 1) * dy, top, bottom;
+        if (pn->log_y && !(ya > 0)) continue;
+        top = mdl__plot_round(mdl__plot_py(L, yb));
+        bottom = mdl__plot_round(mdl__plot_py(L, ya));
+        for (j = 0; j < it->cols; j = j1) {
+            int c = it->cls[(size_t)i * (size_t)it->cols + (size_t)j];
+            double left, right;
+            const int *row = it->cls + (size_t)i * (size_t)it->cols;
+            for (j1 = j + 1; j1 < it->cols && row[j1] == c;) j1++;
+            if (c < 0) continue;
+            left = mdl__plot_round(mdl__plot_px(L, it->x0 + j * dx));
+            right = mdl__plot_round(mdl__plot_px(L, it->x0 + j1 * dx));
+            mdl__plot_tint(tint, sizeof tint, c, 0.3);
+            mdl__svg(f, "<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"%s\"/>\n", left,
+                     top, right - left, bottom - top, tint);
+        }
+    }
+    mdl__svg(f, "</g>\n");
+}
+
+static void mdl__plot_draw_item(FILE *f, const mdl__plot_item *it, const mdl__plot_panel *pn,
+                                const mdl__plot_layout *L) {
+    const char *col = mdl__plot_palette[it->colour % 8];
+    size_t j;
+    if (it->kind == MDL__PLOT_SCATTER) {
+        mdl__svg(f, "<g class=\"scatter\" fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.5\">\n",
+                 col);
+        for (j = 0; j < it->n; j++)
+            if (mdl__plot_ok(it->x[j], it->y[j], pn->log_y))
+                mdl__svg(f, "<circle cx=\"%v\" cy=\"%v\" r=\"3.5\"/>\n",
+                         mdl__plot_px(L, it->x[j]), mdl__plot_py(L, it->y[j]));
+        mdl__svg(f, "</g>\n");
+    } else if (it->kind == MDL__PLOT_LINE) {
+        /* one path; a point that cannot be drawn lifts the pen, and a point alone between
+           two gaps is a zero-length segment, which round caps draw as a dot */
+        int pen = 0, any = 0;
+        for (j = 0; j < it->n; j++) {
+            int ok = mdl__plot_ok(it->x[j], it->y[j], pn->log_y);
+            int next = j + 1 < it->n && mdl__plot_ok(it->x[j + 1], it->y[j + 1], pn->log_y);
+            if (!ok) {
+                pen = 0;
+                continue;
+            }
+            if (!any)
+                mdl__svg(f, "<path class=\"line\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                            "stroke-linejoin=\"round\" stroke-linecap=\"round\" d=\"", col);
+            mdl__svg(f, pen ? "L%v %v" : "M%v %v", mdl__plot_px(L, it->x[j]),
+                     mdl__plot_py(L, it->y[j]));
+            if (!pen && !next) mdl__svg(f, "h0");
+            pen = any = 1;
+        }
+        if (any) mdl__svg(f, "\"/>\n");
+    } else if (it->kind == MDL__PLOT_ABLINE) {
+        /* the part of the line inside the axes; on a log axis it is a curve: 64 pieces */
+        double xa, xb;
+        int k, pieces = pn->log_y ? 64 : 1;
+        if (!mdl__plot_abline_span(it, L, &xa, &xb)) return;
+        mdl__svg(f, "<path class=\"abline\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"",
+                 col);
+        for (k = 0; k <= pieces; k++) {
+            double x = xa + (xb - xa) * k / pieces, y = it->slope * x + it->intercept;
+            if (pn->log_y && !(y > 0)) y = L->y.lo; /* only at an end, where it meets y.lo */
+            mdl__svg(f, k ? "L%v %v" : "M%v %v", mdl__plot_px(L, x), mdl__plot_py(L, y));
+        }
+        mdl__svg(f, "\"/>\n");
+    }
+}
+
+static void mdl__plot_title(FILE *f, const mdl__plot_panel *pn, const mdl__plot_layout *L) {
+    if (pn->title)
+        mdl__svg(f, "<text x=\"%v\" y=\"22\" text-anchor=\"middle\" font-size=\"14\" "
+                    "font-weight=\"bold\">%t</text>\n", L->w / 2, pn->title);
+}
+
+/* The axis labels: x centred under the plot area, y turned up beside it. */
+static void mdl__plot_axis_labels(FILE *f, const mdl__plot_panel *pn, const mdl__plot_layout *L) {
+    if (pn->xlabel)
+        mdl__svg(f, "<text class=\"xlabel\" x=\"%v\" y=\"%v\" text-anchor=\"middle\">%t</text>\n",
+                 L->px + L->pw / 2, L->h - 8, pn->xlabel);
+    if (pn->ylabel)
+        mdl__svg(f, "<text class=\"ylabel\" transform=\"translate(%v %v) rotate(-90)\" "
+                    "text-anchor=\"middle\">%t</text>\n", 10.0 + 12, L->py + L->ph / 2,
+                 pn->ylabel);
+}
+
+static void mdl__plot_draw_axes(FILE *f, const mdl__plot_panel *pn, const mdl__plot_layout *L) {
+    int i, k, row = 0;
+    char buf[32];
+    double bottom = L->py + L->ph, right = L->px + L->pw;
+    for (i = 0; i < pn->n_items; i++) /* regions first: behind the grid and the data */
+        if (pn->items[i].kind == MDL__PLOT_REGIONS)
+            mdl__plot_draw_regions(f, &pn->items[i], pn, L);
+    /* the grid: a light line at every tick */
+    mdl__svg(f, "<path class=\"grid\" stroke=\"#e3e3e3\" fill=\"none\" d=\"");
+    for (k = 0; k < L->x.n; k++)
+        mdl__svg(f, "M%v %vV%v", mdl__plot_px(L, L->x.tick[k]), L->py, bottom);
+    for (k = 0; k < L->y.n; k++)
+        mdl__svg(f, "M%v %vH%v", L->px, mdl__plot_py(L, L->y.tick[k]), right);
+    mdl__svg(f, "\"/>\n");
+    /* the data in the order it was added; nothing needs clipping: the axes cover every point
+       and the regions, and a straight line is cut to the plot area where it is drawn */
+    for (i = 0; i < pn->n_items; i++) mdl__plot_draw_item(f, &pn->items[i], pn, L);
+    mdl__svg(f, "<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"none\" "
+                "stroke=\"#444\"/>\n", L->px, L->py, L->pw, L->ph);
+    /* tick marks, then their labels: centred under x's, right-aligned left of y's */
+    mdl__svg(f, "<path stroke=\"#444\" d=\"");
+    for (k = 0; k < L->x.n; k++) mdl__svg(f, "M%v %vv5", mdl__plot_px(L, L->x.tick[k]), bottom);
+    for (k = 0; k < L->y.n; k++) mdl__svg(f, "M%v %vh-5", L->px, mdl__plot_py(L, L->y.tick[k]));
+    mdl__svg(f, "\"/>\n<g class=\"xticks\" text-anchor=\"middle\">\n");
+    for (k = 0; k < L->x.n; k++) {
+        mdl__plot_tick_label(buf, sizeof buf, L->x.tick[k]);
+        mdl__svg(f, "<text x=\"%v\" y=\"%v\">%t</text>\n", mdl__plot_px(L, L->x.tick[k]),
+                 bottom + 18, buf);
+    }
+    mdl__svg(f, "</g>\n<g class=\"yticks\" text-anchor=\"end\">\n");
+    for (k = 0; k < L->y.n; k++) {
+        mdl__plot_tick_label(buf, sizeof buf, L->y.tick[k]);
+        mdl__svg(f, "<text x=\"%v\" y=\"%v\">%t</text>\n", L->px - 8,
+                 mdl__plot_py(L, L->y.tick[k]) + 4, buf);
+    }
+    mdl__svg(f, "</g>\n");
+    mdl__plot_axis_labels(f, pn, L);
+    if (!L->legend) return;
+    /* the legend, right of the plot area: a swatch and the name of each named series */
+    mdl__svg(f, "<g class=\"legend\">\n");
+    for (i = 0; i < pn->n_items; i++) {
+        const mdl__plot_item *it = &pn->items[i];
+        double x = right + 16, y = L->py + 10 + 18 * row;
+        if (!it->name) continue;
+        row++;
+        if (it->kind == MDL__PLOT_SCATTER)
+            mdl__svg(f, "<circle cx=\"%v\" cy=\"%v\" r=\"3.5\" fill=\"%s\"/>\n", x + 10, y,
+                     mdl__plot_palette[it->colour % 8]);
+        else
+            mdl__svg(f, "<path d=\"M%v %vh20\" stroke=\"%s\" stroke-width=\"2\"/>\n", x, y,
+                     mdl__plot_palette[it->colour % 8]);
+        mdl__svg(f, "<text x=\"%v\" y=\"%v\">%t</text>\n", x + 26, y + 4, it->name);
+    }
+    mdl__svg(f, "</g>\n");
+}
+
+/* The name of row or column i of a heat map: its label, or its number. */
+static const char *mdl__plot_heat_name(const mdl__plot_item *it, size_t i, size_t number,
+                                       char *buf, size_t size) {
+    if (it->labels[i]) return it->labels[i];
+    snprintf(buf, size, "%d", (int)number);
+    return buf;
+}
+
+static void mdl__plot_layout_heatmap(const mdl__plot_panel *pn, const mdl__plot_item *it,
+                                     mdl__plot_layout *L) {
+    double rw = 0, cw = 0;
+    int most = it->rows > it->cols ? it->rows : it->cols, i;
+    char buf[16];
+    L->cell = most ? floor(320.0 / most) : 44;
+    L->cell = L->cell < 12 ? 12 : L->cell > 44 ? 44 : L->cell;
+    for (i = 0; i < it->rows + it->cols; i++) {
+        double w = mdl__plot_text_width(mdl__plot_heat_name(it, (size_t)i, (size_t)(i < it->rows ?
+                                        i : i - it->rows), buf, sizeof buf), 12);
+        if (i < it->rows) rw = w > rw ? w : rw;
+        else cw = w > cw ? w : cw;
+    }
+    L->rotate = cw > L->cell - 4;
+    L->px = 10 + (pn->ylabel ? 20 : 0) + rw + 8;
+    L->py = pn->title ? 36 : 14;
+    L->pw = it->cols * L->cell;
+    L->ph = it->rows * L->cell;
+    L->w = L->px + L->pw + 16;
+    L->h = L->py + L->ph + (L->rotate ? 0.71 * cw + 16 : 22) + (pn->xlabel ? 20 : 0) + 6;
+    if (pn->title && mdl__plot_text_width(pn->title, 14) + 20 > L->w)
+        L->w = mdl__plot_text_width(pn->title, 14) + 20;
+}
+
+static void mdl__plot_draw_heatmap(FILE *f, const mdl__plot_panel *pn, const mdl__plot_item *it,
+                                   const mdl__plot_layout *L) {
+    double lo = HUGE_VAL, hi = -HUGE_VAL, fs = L->cell * 0.38 < 12 ? L->cell * 0.38 : 12;
+    size_t n = (size_t)it->rows * (size_t)it->cols, k;
+    int i, j;
+    char buf[32];
+    for (k = 0; k < n; k++)
+        if (isfinite(it->values[k])) {
+            lo = it->values[k] < lo ? it->values[k] : lo;
+            hi = it->values[k] > hi ? it->values[k] : hi;
+        }
+    if (lo > 0) lo = 0; /* counts and other positive values shade from 0 */
+    /* grey behind the cells: a cell that is not finite is left out and shows it */
+    mdl__svg(f, "<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"#d9d9d9\"/>\n"
+                "<g class=\"heatmap\" shape-rendering=\"crispEdges\">\n", L->px, L->py, L->pw,
+             L->ph);
+    for (i = 0; i < it->rows; i++)
+        for (j = 0; j < it->cols; j++) {
+            double v = it->values[(size_t)i * (size_t)it->cols + (size_t)j];
+            double t = hi > lo ? (v - lo) / (hi - lo) : 0;
+            if (!isfinite(v)) continue;
+            /* white to the palette's blue, #0072B2, linearly in each of r, g, b */
+            snprintf(buf, sizeof buf, "#%02x%02x%02x", (unsigned)(255 - t * 255 + 0.5),
+                     (unsigned)(255 - t * (255 - 0x72) + 0.5),
+                     (unsigned)(255 - t * (255 - 0xB2) + 0.5));
+            mdl__svg(f, "<rect x=\"%v\" y=\"%v\" width=\"%v\" height=\"%v\" fill=\"%s\"/>\n",
+                     L->px + j * L->cell, L->py + i * L->cell, L->cell, L->cell, buf);
+        }
+    mdl__svg(f, "</g>\n");
+    if (it->show_values) {
+        mdl__svg(f, "<g class=\"cells\" text-anchor=\"middle\" font-size=\"%v\">\n", fs);
+        for (i = 0; i < it->rows; i++)
+            for (j = 0; j < it->cols; j++) {
+                double v = it->values[(size_t)i * (size_t)it->cols + (size_t)j];
+                double t = hi > lo ? (v - lo) / (hi - lo) : 0;
+                if (!isfinite(v)) continue;
+                if (v == floor(v) && fabs(v) < 1e9) snprintf(buf, sizeof buf, "%.0f", v);
+                else snprintf(buf, sizeof buf, "%.3g", v);
+                /* white on the dark cells, black on the light ones */
+                mdl__svg(f, "<text x=\"%v\" y=\"%v\"%s>%t</text>\n", L->px + (j + 0.5) * L->cell,
+                         L->py + (i + 0.5) * L->cell + 0.35 * fs,
+                         t > 0.55 ? " fill=\"#fff\"" : "", buf);
+            }
+        mdl__svg(f, "</g>\n");
+    }
+    mdl__svg(f, "<g class=\"rownames\" text-anchor=\"end\">\n");
+    for (i = 0; i < it->rows; i++)
+        mdl__svg(f, "<text x=\"%v\" y=\"%v\">%t</text>\n", L->px - 8,
+                 L->py + (i + 0.5) * L->cell + 4,
+                 mdl__plot_heat_name(it, (size_t)i, (size_t)i, buf, sizeof buf));
+    mdl__svg(f, "</g>\n<g class=\"colnames\" text-anchor=\"%s\">\n", L->rotate ? "end" : "middle");
+    for (j = 0; j < it->cols; j++) {
+        const char *s = mdl__plot_heat_name(it, (size_t)(it->rows + j), (size_t)j, buf, sizeof buf);
+        double x = L->px + (j + 0.5) * L->cell, y = L->py + L->ph;
+        if (L->rotate)
+            mdl__svg(f, "<text transform=\"translate(%v %v) rotate(-45)\">%t</text>\n", x + 4,
+                     y + 10, s);
+        else
+            mdl__svg(f, "<text x=\"%v\" y=\"%v\">%t</text>\n", x, y + 16, s);
+    }
+    mdl__svg(f, "</g>\n");
+    mdl__plot_axis_labels(f, pn, L);
+}
+
+static void mdl__plot_layout_images(const mdl__plot_panel *pn, const mdl__plot_item *it,
+                                    mdl__plot_layout *L) {
+    int big = it->rows > it->cols ? it->rows : it->cols, N = (int)it->n;
+    L->cols = it->grid_cols ? it->grid_cols : 1;
+    if (!it->grid_cols) /* near-square: the smallest number of columns c with c * c >= N */
+        while (L->cols * L->cols < N) L->cols++;
+    if (L->cols > N) L->cols = N > 0 ? N : 1;
+    L->rows = (N + L->cols - 1) / L->cols;
+    L->cell = big ? MDL__PLOT_BOX / big : 1; /* px per pixel */
+    L->cap = it->labels ? 14 : 0;
+    L->px = 12;
+    L->py = pn->title ? 36 : 12;
+    L->pw = it->cols * L->cell; /* one image */
+    L->ph = it->rows * L->cell;
+    L->w = 2 * L->px + L->cols * (L->pw + 8) - 8;
+    L->h = L->py + L->rows * (L->ph + L->cap + 8) + 4;
+    if (pn->title && mdl__plot_text_width(pn->title, 14) + 20 > L->w)
+        L->w = mdl__plot_text_width(pn->title, 14) + 20;
+}
+
+static void mdl__plot_draw_images(FILE *f, const mdl__plot_item *it, const mdl__plot_layout *L) {
+    size_t HW = (size_t)it->rows * (size_t)it->cols, k;
+    int r, j, j1;
+    for (k = 0; k < it->n; k++) {
+        /* each image in pixel units, scaled: a black square, then a rectangle for every run
+           of equal grey that is not black along each row */
+        const short *g = it->grey + k * HW;
+        double x = L->px + (double)(k % (size_t)L->cols) * (L->pw + 8);
+        double y = L->py + (double)(k / (size_t)L->cols) * (L->ph + L->cap + 8);
+        mdl__svg(f, "<g class=\"image\" transform=\"translate(%v %v) scale(%g)\" "
+                    "shape-rendering=\"crispEdges\">\n<rect width=\"%d\" height=\"%d\"/>\n", x, y,
+                 L->cell, it->cols, it->rows);
+        for (r = 0; r < it->rows; r++)
+            for (j = 0; j < it->cols; j = j1) {
+                const short *row = g + (size_t)r * (size_t)it->cols;
+                short v = row[j];
+                for (j1 = j + 1; j1 < it->cols && row[j1] == v;) j1++;
+                if (v == 0) continue;
+                if (v < 0)
+                    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"1\" fill=\"%s\"/>\n",
+                            j, r, j1 - j, mdl__plot_palette[3]);
+                else
+                    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"1\" "
+                               "fill=\"#%02x%02x%02x\"/>\n", j, r, j1 - j, (unsigned)v,
+                            (unsigned)v, (unsigned)v);
+            }
+        mdl__svg(f, "</g>\n");
+        if (it->labels && it->labels[k])
+            mdl__svg(f, "<text class=\"caption\" x=\"%v\" y=\"%v\" text-anchor=\"middle\" "
+                        "font-size=\"11\">%t</text>\n", x + L->pw / 2, y + L->ph + 12,
+                     it->labels[k]);
+    }
+}
+
+static void mdl__plot_lay_out(const mdl__plot_panel *pn, mdl__plot_layout *L) {
+    memset(L, 0, sizeof *L);
+    if (pn->n_items && pn->items[0].kind == MDL__PLOT_HEATMAP)
+        mdl__plot_layout_heatmap(pn, &pn->items[0], L);
+    else if (pn->n_items && pn->items[0].kind == MDL__PLOT_IMAGES)
+        mdl__plot_layout_images(pn, &pn->items[0], L);
+    else
+        mdl__plot_layout_axes(pn, L);
+}
+
+MDLDEF mdl_error mdl_plot_write(const mdl_plot *p, FILE *f) {
+    const char *fn = "mdl_plot_write";
+    mdl__plot_layout L;
+    double w = 0, h = 0, x = 0;
+    int i;
+    if (!p) return mdl__plot_null(fn);
+    if (!f) {
+        mdl__fail(MDL_ERR_NULL, fn, "the stream is NULL");
+        return MDL_ERR_NULL;
+    }
+    /* the panels side by side: the figure is as wide as all, as high as the highest */
+    for (i = 0; i < p->n_panels; i++) {
+        mdl__plot_lay_out(&p->panels[i], &L);
+        w += ceil(L.w);
+        h = L.h > h ? L.h : h;
+    }
+    h = ceil(h);
+    mdl__svg(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%v\" "
+                "height=\"%v\" viewBox=\"0 0 %v %v\" font-family=\"Helvetica, Arial, sans-serif\" "
+                "font-size=\"12\">\n<rect width=\"%v\" height=\"%v\" fill=\"#fff\"/>\n",
+             w, h, w, h, w, h);
+    for (i = 0; i < p->n_panels; i++) {
+        const mdl__plot_panel *pn = &p->panels[i];
+        mdl__plot_lay_out(pn, &L);
+        mdl__svg(f, "<g class=\"panel\" transform=\"translate(%v 0)\">\n", x);
+        mdl__plot_title(f, pn, &L);
+        if (pn->n_items && pn->items[0].kind == MDL__PLOT_HEATMAP)
+            mdl__plot_draw_heatmap(f, pn, &pn->items[0], &L);
+        else if (pn->n_items && pn->items[0].kind == MDL__PLOT_IMAGES)
+            mdl__plot_draw_images(f, &pn->items[0], &L);
+        else
+            mdl__plot_draw_axes(f, pn, &L);
+        mdl__svg(f, "</g>\n");
+        x += ceil(L.w);
+    }
+    mdl__svg(f, "</svg>\n");
+    if (fflush(f) != 0 || ferror(f))
+        return mdl__env_error(MDL_ERR_IO, fn, "writing the SVG failed");
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_plot_save(const mdl_plot *p, const char *path) {
+    const char *fn = "mdl_plot_save";
+    FILE *f;
+    mdl_error e;
+    if (!p) return mdl__plot_null(fn);
+    if (!path) {
+        mdl__fail(MDL_ERR_NULL, fn, "path is NULL");
+        return MDL_ERR_NULL;
+    }
+    f = fopen(path, "wb");
+    if (!f) return mdl__env_error(MDL_ERR_IO, fn, "cannot open %s for writing", path);
+    e = mdl_plot_write(p, f);
+    if (fclose(f) != 0 || e != MDL_OK)
+        e = mdl__env_error(MDL_ERR_IO, fn, "writing %s failed (disk full?)", path);
+    return e;
+}
 
 // >>fit
 
