@@ -2327,6 +2327,163 @@ MDLDEF mdl_error mdl_plot_save(const mdl_plot *p, const char *path);
  *  @brief Keras-style training: epochs, validation, progress, history, early stopping.
  *  @{ */
 
+/** A model as mdl_fit sees it: compute the output for a batch x. `training` is 1 during the
+ *  training epochs (dropout on, BatchNorm's batch statistics) and 0 for evaluation. */
+typedef mdl_tensor *(*mdl_forward_fn)(mdl_arena *ar, mdl_tensor *x, int training, void *model);
+
+/** A loss of your own for mdl_fit: a scalar from the model's output and the batch's targets. */
+typedef mdl_tensor *(*mdl_loss_fn)(mdl_arena *ar, mdl_tensor *out, mdl_tensor *y, void *user);
+
+/** The loss mdl_fit minimises when no mdl_loss_fn is given. */
+typedef enum mdl_fit_loss {
+    MDL_FIT_CROSS_ENTROPY = 1, /**< logits [B, C], class indices [B] (the default) */
+    MDL_FIT_MSE,               /**< regression: output and targets of the same shape */
+    MDL_FIT_BCE_WITH_LOGITS    /**< two classes: logits [B] or [B, 1], targets 0 or 1 alike */
+} mdl_fit_loss;
+
+/** The metric mdl_fit reports beside the loss, over each epoch's rows. */
+typedef enum mdl_fit_metric {
+    MDL_FIT_NO_METRIC = 0,
+    MDL_FIT_ACCURACY,        /**< argmax of the logits [B, C] against class indices */
+    MDL_FIT_BINARY_ACCURACY, /**< logit > 0 against targets 0 or 1 */
+    MDL_FIT_R2,              /**< coefficient of determination of a regression */
+    MDL_FIT_MAE              /**< mean absolute error of a regression */
+} mdl_fit_metric;
+
+/** Where a training run is, for a callback and the progress line. */
+typedef struct mdl_fit_progress {
+    int epoch, epochs;     /**< the epoch in progress (from 1) and how many were asked for */
+    int batch, batches;    /**< the batch just done (from 1) and how many an epoch has */
+    double loss;           /**< the mean loss of this epoch's batches so far */
+    double metric;         /**< the metric over this epoch's rows so far (NAN without one) */
+    double seconds;        /**< since mdl_fit began */
+    const struct mdl_history *history; /**< the epochs finished so far */
+} mdl_fit_progress;
+
+/** A callback: return nonzero to stop training (after the current batch or epoch). */
+typedef int (*mdl_fit_callback)(const mdl_fit_progress *progress, void *user);
+
+/** How mdl_fit trains: Keras's `fit` arguments, in C. Start from mdl_fit_defaults(). */
+typedef struct mdl_fit_opts {
+    mdl_sequential *seq;        /**< the model, as a Sequential... */
+    mdl_forward_fn forward;     /**< ...or as a forward function (used if seq is NULL) */
+    void *model;                /**< passed to forward */
+    mdl_params *params;         /**< the model's parameters and buffers: needed for
+                                     restore_best and clip_grad_norm */
+    mdl_optim *optim;           /**< the optimizer (required) */
+    mdl_scheduler *scheduler;   /**< stepped after every epoch; PLATEAU watches the monitored
+                                     value (NULL: none) */
+    mdl_fit_loss loss;          /**< the loss (MDL_FIT_CROSS_ENTROPY) */
+    mdl_loss_fn loss_fn;        /**< a loss of your own instead (NULL) */
+    void *loss_user;            /**< passed to loss_fn */
+    mdl_fit_metric metric;      /**< reported beside the loss (MDL_FIT_ACCURACY) */
+    int epochs;                 /**< (10) */
+    int batch_size;             /**< (32) */
+    int shuffle;                /**< reshuffle the training rows every epoch (1) */
+    int drop_last;              /**< skip a last, smaller training batch (0) */
+    mdl_rng *rng;               /**< the generator for shuffling (required if shuffle) */
+    double clip_grad_norm;      /**< clip the gradients' global norm to this; 0: no clipping */
+    int patience;               /**< early stopping: epochs without improvement of the
+                                     monitored value before training stops; 0: never */
+    double min_delta;           /**< the smallest change that counts as an improvement (0) */
+    int monitor_metric;         /**< 1: watch the validation metric; 0: the validation loss
+                                     (or the training ones without validation data) (0) */
+    int restore_best;           /**< 1: put back the parameters of the best epoch at the end */
+    int verbose;                /**< 1: a line per epoch, and a progress bar on a terminal;
+                                     0: silent (1) */
+    FILE *out;                  /**< where the progress goes (NULL: stdout) */
+    mdl_fit_callback on_batch;  /**< called after every training batch (NULL) */
+    mdl_fit_callback on_epoch;  /**< called after every epoch, history updated (NULL) */
+    void *callback_user;        /**< passed to the callbacks */
+    mdl_arena *arena;           /**< the arena for the steps; NULL: mdl_fit makes its own */
+} mdl_fit_opts;
+
+/** What mdl_fit did, epoch by epoch (Keras's History): arrays of `epochs` values. */
+typedef struct mdl_history {
+    int epochs;            /**< epochs run (fewer than asked if it stopped early) */
+    double *loss;          /**< mean training loss of each epoch (over its batches) */
+    double *metric;        /**< training metric of each epoch (NAN without one) */
+    double *val_loss;      /**< validation loss after each epoch (NAN without validation) */
+    double *val_metric;    /**< validation metric after each epoch */
+    double *lr;            /**< group 0's learning rate during each epoch */
+    double *seconds;       /**< time since the start at the end of each epoch */
+    int best_epoch;        /**< the epoch (from 0) with the best monitored value */
+    int stopped_early;     /**< 1 if early stopping (or a callback) ended training */
+    const char *metric_name; /**< "accuracy", "r2", ... or "" */
+} mdl_history;
+
+/** @brief The defaults listed with each field of ::mdl_fit_opts. */
+MDLDEF mdl_fit_opts mdl_fit_defaults(void);
+
+/** @brief Train a model on a data set, as Keras's `model.fit(x, y, validation_data=...)`.
+ *  Each epoch: the training rows in mini-batches (shuffled), forward in training mode, the
+ *  loss, mdl_backward, clipping if asked, mdl_optim_step, mdl_optim_zero_grad and an arena
+ *  reset; then the validation rows in evaluation mode without a tape; then the history, the
+ *  progress line, early stopping, the scheduler and the callbacks.
+ *  @code
+ *  // 200 points of two classes split 160 / 40, an MLP trained by fit with early stopping
+ *  int xs[2] = {200, 2}, ys[1] = {200};
+ *  double sizes[2] = {0.8, 0.2};
+ *  mdl_tensor *x = mdl_randn(ar, &rng, 2, xs, 0, 1), *y = mdl_zeros(ar, 1, ys);
+ *  for (int i = 0; i < 200; i++) y->data[i] = x->data[2 * i] * x->data[2 * i + 1] > 0;
+ *  mdl_dataset *all = mdl_dataset_new(x, y), *parts[2];
+ *  mdl_dataset_split(all, 2, sizes, 1, &rng, parts);
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_sequential *net = mdl_sequential_new();
+ *  mdl_sequential_add(net, mdl_linear_layer(ps, "0", 2, 16, 1, &rng));
+ *  mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_TANH));
+ *  mdl_sequential_add(net, mdl_linear_layer(ps, "2", 16, 2, 1, &rng));
+ *  mdl_fit_opts f = mdl_fit_defaults();
+ *  f.seq = net;
+ *  f.params = ps;
+ *  f.optim = mdl_adam_new(ps, 0.02);
+ *  f.rng = &rng;
+ *  f.epochs = 60;
+ *  f.patience = 10;          // stop when the validation loss has not improved for 10 epochs
+ *  f.restore_best = 1;       // and go back to the best epoch's weights
+ *  f.verbose = 0;
+ *  mdl_history *h = mdl_fit(&f, parts[0], parts[1]);
+ *  printf("best epoch %d: validation accuracy %.3f\n", h->best_epoch + 1,
+ *         h->val_metric[h->best_epoch]);
+ *  if (h->val_metric[h->best_epoch] < 0.85) return 1;
+ *  mdl_history_free(h);
+ *  mdl_optim_free(f.optim);
+ *  mdl_sequential_free(net);
+ *  mdl_params_free(ps);
+ *  mdl_dataset_free(all);
+ *  mdl_dataset_free(parts[0]);
+ *  mdl_dataset_free(parts[1]);
+ *  @endcode
+ *  @param opts  how to train
+ *  @param train the training data (x and y); shuffling reorders its rows
+ *  @param val   validation data, or NULL
+ *  @return the history, freed by mdl_history_free; NULL after a contract error or if memory
+ *          ran out */
+MDLDEF mdl_history *mdl_fit(const mdl_fit_opts *opts, mdl_dataset *train, mdl_dataset *val);
+
+/** @brief The loss and metric of the model over a data set, in evaluation mode, without a
+ *  tape, in batches of opts->batch_size (Keras's `evaluate`).
+ *  @param opts   the model, loss and metric as for mdl_fit (the optimizer is not used)
+ *  @param data   the rows
+ *  @param loss   receives the mean loss over the rows (may be NULL)
+ *  @param metric receives the metric (may be NULL; NAN without one)
+ *  @return MDL_OK, or the code of the error reported */
+MDLDEF mdl_error mdl_evaluate(const mdl_fit_opts *opts, mdl_dataset *data, double *loss,
+                              double *metric);
+
+/** @brief Write the history as CSV: a header row, then one row per epoch (epoch, loss, the
+ *  metric, val_loss, the validation metric, lr, seconds).
+ *  @return MDL_OK, or MDL_ERR_IO (see mdl_last_error) */
+MDLDEF mdl_error mdl_history_save_csv(const mdl_history *h, const char *path);
+
+/** @brief Draw the training curves as an SVG file: the loss panel (training and validation)
+ *  and the metric panel side by side, with the best epoch marked: TensorBoard's picture of a
+ *  run, for any browser. @return MDL_OK, or MDL_ERR_IO (see mdl_last_error) */
+MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path);
+
+/** @brief Free a history. NULL is allowed. */
+MDLDEF void mdl_history_free(mdl_history *h);
+
 /** @} */
 
 /** @defgroup diagnostics Diagnostics
@@ -2451,6 +2608,12 @@ MDLDEF int mdl_set_gemm_kernel(const char *name);
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/time.h> /* gettimeofday: the fit loop's wall clock */
+#include <unistd.h>   /* isatty: a progress bar only on a terminal */
+#else
+#include <time.h>
 #endif
 
 #if defined(MINIDL_MALLOC) != defined(MINIDL_FREE)
@@ -11864,7 +12027,432 @@ MDLDEF mdl_error mdl_plot_save(const mdl_plot *p, const char *path) {
 
 // >>fit
 
-/* The fit loop: epochs, validation, progress, history, early stopping, callbacks */
+/* ---------------------------------------------------------------------------------------------
+   The fit loop: what every training program repeats, written once
+     for each epoch:
+         train:    for each shuffled mini-batch (x, y):
+                       out = model(x, training)      loss = L(out, y)      backward(loss)
+                       clip the gradients' norm      optimizer step        zero the gradients
+                       reset the arena (the batch's tensors and tape are gone)
+         validate: for each mini-batch, in evaluation mode and without a tape: loss, metric
+         record:   the epoch's means in the history; print a line
+         stop?:    early stopping when the monitored value has not improved for `patience`
+                   epochs; the scheduler steps; the callbacks may stop it too
+   The tutorials write this loop by hand, to show it; mdl_fit is for when it is known.
+   --------------------------------------------------------------------------------------------- */
+
+/* Wall-clock seconds: gettimeofday where there is one (clock() counts CPU time, which OpenMP's
+   threads add up), clock() elsewhere. */
+static double mdl__seconds(void) {
+#if defined(__unix__) || defined(__APPLE__)
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+#else
+    return (double)clock() / CLOCKS_PER_SEC;
+#endif
+}
+
+/* Is `f` a terminal (where a progress bar can redraw its line)? */
+static int mdl__is_terminal(FILE *f) {
+#if defined(__unix__) || defined(__APPLE__)
+    return f == stdout && isatty(1);
+#else
+    (void)f;
+    return 0;
+#endif
+}
+
+MDLDEF mdl_fit_opts mdl_fit_defaults(void) {
+    mdl_fit_opts o;
+    memset(&o, 0, sizeof o);
+    o.loss = MDL_FIT_CROSS_ENTROPY;
+    o.metric = MDL_FIT_ACCURACY;
+    o.epochs = 10;
+    o.batch_size = 32;
+    o.shuffle = 1;
+    o.verbose = 1;
+    return o;
+}
+
+static const char *mdl__fit_metric_name(mdl_fit_metric m) {
+    switch (m) {
+    case MDL_FIT_ACCURACY: return "accuracy";
+    case MDL_FIT_BINARY_ACCURACY: return "accuracy";
+    case MDL_FIT_R2: return "r2";
+    case MDL_FIT_MAE: return "mae";
+    default: return "";
+    }
+}
+
+/* Sums over an epoch's rows from which the metric comes at the end (R^2 needs the whole
+   epoch: 1 - sum (y - p)^2 / sum (y - mean y)^2, the mean known only at the end). */
+typedef struct mdl__fit_sums {
+    double loss, rows, batches, right, abs_err, sq_err, y, y2;
+} mdl__fit_sums;
+
+static void mdl__fit_count(const mdl_fit_opts *o, mdl__fit_sums *s, mdl_arena *ar,
+                           mdl_tensor *out, mdl_tensor *y, double loss) {
+    size_t i, rows = (size_t)out->shape[0];
+    s->loss += loss;
+    s->batches += 1;
+    s->rows += (double)rows;
+    switch (o->metric) {
+    case MDL_FIT_ACCURACY: s->right += mdl_accuracy(out, y) * (double)rows; break;
+    case MDL_FIT_BINARY_ACCURACY:
+        for (i = 0; i < out->numel; i++) s->right += (out->data[i] > 0) == (y->data[i] > (mdl_scalar)0.5);
+        s->rows += (double)out->numel - (double)rows; /* count elements, not rows */
+        break;
+    case MDL_FIT_R2:
+    case MDL_FIT_MAE:
+        for (i = 0; i < out->numel; i++) {
+            double e = (double)out->data[i] - (double)y->data[i];
+            s->abs_err += fabs(e);
+            s->sq_err += e * e;
+            s->y += y->data[i];
+            s->y2 += (double)y->data[i] * y->data[i];
+        }
+        s->rows += (double)out->numel - (double)rows;
+        break;
+    default: break;
+    }
+    (void)ar;
+}
+
+static double mdl__fit_metric_value(const mdl_fit_opts *o, const mdl__fit_sums *s) {
+    if (s->rows <= 0) return NAN;
+    switch (o->metric) {
+    case MDL_FIT_ACCURACY:
+    case MDL_FIT_BINARY_ACCURACY: return s->right / s->rows;
+    case MDL_FIT_MAE: return s->abs_err / s->rows;
+    case MDL_FIT_R2: return 1 - s->sq_err / (s->y2 - s->y * s->y / s->rows);
+    default: return NAN;
+    }
+}
+
+static mdl_tensor *mdl__fit_forward(const mdl_fit_opts *o, mdl_arena *ar, mdl_tensor *x,
+                                    int training) {
+    if (o->seq) return mdl_sequential_forward(ar, o->seq, x);
+    return o->forward(ar, x, training, o->model);
+}
+
+static mdl_tensor *mdl__fit_loss(const mdl_fit_opts *o, mdl_arena *ar, mdl_tensor *out,
+                                 mdl_tensor *y) {
+    if (o->loss_fn) return o->loss_fn(ar, out, y, o->loss_user);
+    switch (o->loss) {
+    case MDL_FIT_MSE: return mdl_mse_loss(ar, out, y, MDL_MEAN);
+    case MDL_FIT_BCE_WITH_LOGITS:
+        return mdl_bce_with_logits_loss(ar, out, mdl_reshape(ar, y, out->ndim, out->shape), NULL,
+                                        NULL, MDL_MEAN);
+    default: return mdl_cross_entropy_loss(ar, out, y, NULL);
+    }
+}
+
+static void mdl__fit_mode(const mdl_fit_opts *o, int training) {
+    if (o->seq) mdl_sequential_train(o->seq, training);
+}
+
+/* One pass over a data set: training (with the steps) or evaluation. Returns 0 after an error
+   or when a callback asked to stop in the middle. */
+static int mdl__fit_pass(const mdl_fit_opts *o, mdl_arena *ar, mdl_dataset *ds, int training,
+                         mdl__fit_sums *s, mdl_fit_progress *pr, double t0, int bar) {
+    mdl_batches it;
+    mdl_tensor *x, *y;
+    int grad = mdl_set_grad_enabled(ar, training), ok = 1;
+    double last_draw = 0, start = mdl__seconds();
+    memset(s, 0, sizeof *s);
+    mdl__fit_mode(o, training);
+    if (!mdl_batches_init(&it, ds, o->batch_size, training && o->shuffle,
+                          training && o->drop_last, o->rng)) {
+        mdl_set_grad_enabled(ar, grad);
+        return 0;
+    }
+    if (pr) pr->batches = it.per_epoch;
+    while (mdl_batches_next(&it, ar, &x, &y)) {
+        mdl_tensor *out = mdl__fit_forward(o, ar, x, training);
+        mdl_tensor *loss = out ? mdl__fit_loss(o, ar, out, y) : NULL;
+        if (!loss) {
+            ok = 0;
+            break;
+        }
+        mdl__fit_count(o, s, ar, out, y, (double)loss->data[0]);
+        if (training) {
+            if (mdl_backward(loss) != MDL_OK) {
+                ok = 0;
+                break;
+            }
+            if (o->clip_grad_norm > 0) mdl_clip_grad_norm(o->params, o->clip_grad_norm, 2);
+            mdl_optim_step(o->optim);
+            mdl_optim_zero_grad(o->optim);
+        }
+        mdl_arena_reset(ar);
+        if (training && pr) {
+            pr->batch = it.batch;
+            pr->loss = s->loss / s->batches;
+            pr->metric = mdl__fit_metric_value(o, s);
+            pr->seconds = mdl__seconds() - t0;
+            if (bar && (pr->seconds - last_draw > 0.1 || pr->batch == pr->batches)) {
+                /* epoch 3/20 [=========>          ] 12/47  loss 0.3421  accuracy 0.912
+                   3.4s, 1.2s left (this epoch, at the pace of its batches so far) */
+                double left = (mdl__seconds() - start) / pr->batch * (pr->batches - pr->batch);
+                FILE *f = o->out ? o->out : stdout;
+                int k, w = 24, done = pr->batch * w / (pr->batches ? pr->batches : 1);
+                fprintf(f, "\repoch %d/%d [", pr->epoch, pr->epochs);
+                for (k = 0; k < w; k++) fputc(k < done ? '=' : k == done ? '>' : ' ', f);
+                fprintf(f, "] %d/%d  loss %.4f", pr->batch, pr->batches, pr->loss);
+                if (o->metric) fprintf(f, "  %s %.4f", mdl__fit_metric_name(o->metric), pr->metric);
+                fprintf(f, "  %.2fs, %.2fs left ", pr->seconds, left);
+                fflush(f);
+                last_draw = pr->seconds;
+            }
+            if (o->on_batch && o->on_batch(pr, o->callback_user)) {
+                ok = 0;
+                break;
+            }
+        }
+    }
+    if (!ok) mdl_arena_reset(ar); /* cut short: the batch's tensors go too */
+    mdl_set_grad_enabled(ar, grad);
+    return ok;
+}
+
+static int mdl__fit_opts_ok(const char *fn, const mdl_fit_opts *o, const mdl_dataset *train,
+                            int need_optim) {
+    const char *why = NULL;
+    if (!o || !train) {
+        mdl__fail(MDL_ERR_NULL, fn, !o ? "the options are NULL" : "the data set is NULL");
+        return 0;
+    }
+    if (!o->seq && !o->forward) why = "no model: set opts.seq or opts.forward";
+    else if (need_optim && !o->optim) why = "no optimizer: set opts.optim";
+    else if (o->batch_size < 1) why = "batch_size must be at least 1";
+    else if (need_optim && o->epochs < 1) why = "epochs must be at least 1";
+    else if (need_optim && o->shuffle && !o->rng) why = "shuffling needs opts.rng";
+    else if (!train->y) why = "the data set has no targets (y)";
+    else if ((o->restore_best || o->clip_grad_norm > 0) && !o->params)
+        why = "restore_best and clip_grad_norm need opts.params";
+    if (why) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s", why);
+        return 0;
+    }
+    return 1;
+}
+
+static mdl_history *mdl__history_new(int epochs, const char *metric_name) {
+    mdl_history *h = (mdl_history *)MINIDL_MALLOC(sizeof(mdl_history));
+    double *all = (double *)MINIDL_MALLOC(6 * (size_t)epochs * sizeof(double));
+    if (!h || !all) {
+        MINIDL_FREE(h);
+        MINIDL_FREE(all);
+        mdl__env_error(MDL_ERR_NOMEM, "mdl_fit", "out of memory for the history");
+        return NULL;
+    }
+    memset(h, 0, sizeof *h);
+    h->loss = all;
+    h->metric = all + epochs;
+    h->val_loss = all + 2 * epochs;
+    h->val_metric = all + 3 * epochs;
+    h->lr = all + 4 * epochs;
+    h->seconds = all + 5 * epochs;
+    h->metric_name = metric_name;
+    return h;
+}
+
+MDLDEF void mdl_history_free(mdl_history *h) {
+    if (!h) return;
+    MINIDL_FREE(h->loss);
+    MINIDL_FREE(h);
+}
+
+/* Copy every tensor of ps to or from a flat buffer (restore_best's snapshot). */
+static void mdl__params_snapshot(mdl_params *ps, mdl_scalar *buf, int save) {
+    size_t off = 0;
+    int i;
+    for (i = 0; i < ps->count; i++) {
+        mdl_tensor *t = ps->items[i];
+        if (save)
+            memcpy(buf + off, t->data, t->numel * sizeof(mdl_scalar));
+        else
+            memcpy(t->data, buf + off, t->numel * sizeof(mdl_scalar));
+        off += t->numel;
+    }
+}
+
+MDLDEF mdl_history *mdl_fit(const mdl_fit_opts *opts, mdl_dataset *train, mdl_dataset *val) {
+    const char *fn = "mdl_fit";
+    mdl_arena *ar;
+    mdl_history *h;
+    mdl_scalar *best_params = NULL;
+    mdl__fit_sums s;
+    mdl_fit_progress pr;
+    FILE *out;
+    double t0 = mdl__seconds(), best = INFINITY;
+    int e, bar, since_best = 0, lower_better, ok = 1;
+    if (!mdl__fit_opts_ok(fn, opts, train, 1)) return NULL;
+    out = opts->out ? opts->out : stdout;
+    bar = opts->verbose && mdl__is_terminal(out);
+    ar = opts->arena ? opts->arena : mdl_arena_new(0);
+    h = ar ? mdl__history_new(opts->epochs, mdl__fit_metric_name(opts->metric)) : NULL;
+    if (!h) {
+        if (!opts->arena) mdl_arena_free(ar);
+        return NULL;
+    }
+    if (opts->restore_best) {
+        size_t total = 0;
+        int i;
+        for (i = 0; i < opts->params->count; i++) total += opts->params->items[i]->numel;
+        best_params = (mdl_scalar *)MINIDL_MALLOC((total ? total : 1) * sizeof(mdl_scalar));
+        if (!best_params) {
+            mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for the best parameters");
+            mdl_history_free(h);
+            if (!opts->arena) mdl_arena_free(ar);
+            return NULL;
+        }
+    }
+    /* the value watched for early stopping, the best epoch and PLATEAU: lower is better but
+       for accuracy and R^2 */
+    lower_better = !opts->monitor_metric || opts->metric == MDL_FIT_MAE;
+    memset(&pr, 0, sizeof pr);
+    pr.epochs = opts->epochs;
+    pr.history = h;
+    for (e = 0; e < opts->epochs && ok; e++) {
+        double watched;
+        pr.epoch = e + 1;
+        h->lr[e] = mdl_optim_group_count(opts->optim) ? mdl_optim_group(opts->optim, 0)->lr : NAN;
+        ok = mdl__fit_pass(opts, ar, train, 1, &s, &pr, t0, bar);
+        h->loss[e] = s.batches ? s.loss / s.batches : NAN;
+        h->metric[e] = mdl__fit_metric_value(opts, &s);
+        h->val_loss[e] = h->val_metric[e] = NAN;
+        if (ok && val) {
+            ok = mdl__fit_pass(opts, ar, val, 0, &s, NULL, t0, 0);
+            h->val_loss[e] = s.batches ? s.loss / s.batches : NAN;
+            h->val_metric[e] = mdl__fit_metric_value(opts, &s);
+        }
+        h->seconds[e] = mdl__seconds() - t0;
+        h->epochs = e + 1;
+        if (mdl__last_code != MDL_OK && !ok) break; /* an error was reported: stop here */
+        watched = opts->monitor_metric ? (val ? h->val_metric[e] : h->metric[e])
+                                       : (val ? h->val_loss[e] : h->loss[e]);
+        if (!lower_better) watched = -watched;
+        if (e == 0 || watched < best - opts->min_delta) {
+            best = watched;
+            h->best_epoch = e;
+            since_best = 0;
+            if (best_params) mdl__params_snapshot(opts->params, best_params, 1);
+        } else {
+            since_best++;
+        }
+        if (opts->verbose) {
+            if (bar) fputc('\r', out);
+            fprintf(out, "epoch %d/%d  loss %.4f", e + 1, opts->epochs, h->loss[e]);
+            if (opts->metric) fprintf(out, "  %s %.4f", h->metric_name, h->metric[e]);
+            if (val) {
+                fprintf(out, "  val_loss %.4f", h->val_loss[e]);
+                if (opts->metric) fprintf(out, "  val_%s %.4f", h->metric_name, h->val_metric[e]);
+            }
+            fprintf(out, "  lr %.3g  %.2fs%s\n", h->lr[e], h->seconds[e], bar ? "          " : "");
+            fflush(out);
+        }
+        if (opts->scheduler) mdl_scheduler_step_metric(opts->scheduler, lower_better ? watched : -watched);
+        if (opts->on_epoch && opts->on_epoch(&pr, opts->callback_user)) {
+            h->stopped_early = 1;
+            break;
+        }
+        if (!ok) { /* a batch callback asked to stop */
+            h->stopped_early = 1;
+            break;
+        }
+        if (opts->patience > 0 && since_best >= opts->patience) {
+            h->stopped_early = 1;
+            if (opts->verbose)
+                fprintf(out, "early stopping: no improvement for %d epochs; best epoch %d\n",
+                        opts->patience, h->best_epoch + 1);
+            break;
+        }
+    }
+    if (best_params) {
+        mdl__params_snapshot(opts->params, best_params, 0);
+        MINIDL_FREE(best_params);
+    }
+    mdl__fit_mode(opts, 0);
+    if (!opts->arena) mdl_arena_free(ar);
+    return h;
+}
+
+MDLDEF mdl_error mdl_evaluate(const mdl_fit_opts *opts, mdl_dataset *data, double *loss,
+                              double *metric) {
+    mdl__fit_sums s;
+    mdl_arena *ar;
+    int ok;
+    if (!mdl__fit_opts_ok("mdl_evaluate", opts, data, 0)) return mdl__last_code;
+    ar = opts->arena ? opts->arena : mdl_arena_new(0);
+    if (!ar) return MDL_ERR_NOMEM;
+    ok = mdl__fit_pass(opts, ar, data, 0, &s, NULL, 0, 0);
+    if (loss) *loss = s.batches ? s.loss / s.batches : NAN;
+    if (metric) *metric = mdl__fit_metric_value(opts, &s);
+    if (!opts->arena) mdl_arena_free(ar);
+    return ok ? MDL_OK : (mdl__last_code != MDL_OK ? mdl__last_code : MDL_ERR_ARG);
+}
+
+MDLDEF mdl_error mdl_history_save_csv(const mdl_history *h, const char *path) {
+    const char *fn = "mdl_history_save_csv";
+    FILE *f;
+    int e;
+    if (!h || !path) {
+        mdl__fail(MDL_ERR_NULL, fn, !h ? "the history is NULL" : "the path is NULL");
+        return MDL_ERR_NULL;
+    }
+    f = fopen(path, "w");
+    if (!f) return mdl__env_error(MDL_ERR_IO, fn, "cannot open %s for writing", path);
+    fprintf(f, "epoch,loss,%s,val_loss,val_%s,lr,seconds\n",
+            h->metric_name[0] ? h->metric_name : "metric",
+            h->metric_name[0] ? h->metric_name : "metric");
+    for (e = 0; e < h->epochs; e++)
+        fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.4f\n", e + 1, h->loss[e], h->metric[e],
+                h->val_loss[e], h->val_metric[e], h->lr[e], h->seconds[e]);
+    if (fclose(f) != 0) return mdl__env_error(MDL_ERR_IO, fn, "error writing %s", path);
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path) {
+    const char *fn = "mdl_history_plot";
+    mdl_plot *p;
+    double *epoch;
+    mdl_error err = MDL_OK;
+    int e, has_val = 0, has_metric = 0;
+    if (!h || !path) {
+        mdl__fail(MDL_ERR_NULL, fn, !h ? "the history is NULL" : "the path is NULL");
+        return MDL_ERR_NULL;
+    }
+    epoch = (double *)MINIDL_MALLOC((size_t)(h->epochs ? h->epochs : 1) * sizeof(double));
+    p = epoch ? mdl_plot_new("loss") : NULL; /* the first panel: the loss */
+    if (!p) {
+        MINIDL_FREE(epoch);
+        return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory");
+    }
+    memset(epoch, 0, (size_t)(h->epochs ? h->epochs : 1) * sizeof(double));
+    for (e = 0; e < h->epochs; e++) {
+        epoch[e] = e + 1;
+        has_val |= !isnan(h->val_loss[e]);
+        has_metric |= !isnan(h->metric[e]);
+    }
+    mdl_plot_labels(p, "epoch", "loss");
+    mdl_plot_line(p, "training", h->epochs, epoch, h->loss);
+    if (has_val) mdl_plot_line(p, "validation", h->epochs, epoch, h->val_loss);
+    if (h->epochs > 0) /* a marker on the best epoch's loss */
+        mdl_plot_scatter(p, "best epoch", 1, &epoch[h->best_epoch],
+                         has_val ? &h->val_loss[h->best_epoch] : &h->loss[h->best_epoch]);
+    if (has_metric) {
+        mdl_plot_panel(p, h->metric_name);
+        mdl_plot_labels(p, "epoch", h->metric_name);
+        mdl_plot_line(p, "training", h->epochs, epoch, h->metric);
+        if (has_val) mdl_plot_line(p, "validation", h->epochs, epoch, h->val_metric);
+    }
+    err = mdl_plot_save(p, path);
+    mdl_plot_free(p);
+    MINIDL_FREE(epoch);
+    return err;
+}
 
 // >>diagnostics
 
