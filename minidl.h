@@ -8023,10 +8023,11 @@ static int mdl__bits(mdl__inflate *s, int n) {
 
 /* Build a code from the lengths of n symbols (0: the symbol has no code). A code whose codes
    do not fit in the code space (over-subscribed) is an error; so is one that leaves part of
-   the space unused (incomplete) unless it has a single code, which RFC 1951 allows (a block
-   that uses one distance, or none). Returns 0, or -1 after reporting. */
+   the space unused (incomplete), unless `complete` is 0 (the literal/length and distance
+   codes) and it has no code or a single one of one bit, as RFC 1951 allows for a block that uses one distance or
+   none (zlib draws the line at the same place). Returns 0, or -1 after reporting. */
 static int mdl__huffman_build(mdl__inflate *s, mdl__huffman *h, const unsigned char *length,
-                              int n, const char *what) {
+                              int n, const char *what, int complete) {
     short offset[MDL__MAX_BITS + 2];
     int len, sym, left = 1, codes = 0;
     for (len = 0; len <= MDL__MAX_BITS; len++) h->count[len] = 0;
@@ -8036,7 +8037,8 @@ static int mdl__huffman_build(mdl__inflate *s, mdl__huffman *h, const unsigned c
         codes += h->count[len];
         if (left < 0) return mdl__bad(s, "the %s code is over-subscribed", what);
     }
-    if (left > 0 && codes > 1) return mdl__bad(s, "the %s code is incomplete", what);
+    if (left > 0 && (complete || codes > h->count[1] || h->count[1] > 1))
+        return mdl__bad(s, "the %s code is incomplete", what);
     offset[1] = 0; /* where each length's symbols start in h->symbol */
     for (len = 1; len <= MDL__MAX_BITS; len++) offset[len + 1] = (short)(offset[len] + h->count[len]);
     for (sym = 0; sym < n; sym++)
@@ -8142,9 +8144,9 @@ static int mdl__fixed(mdl__inflate *s) {
     for (; sym < 256; sym++) length[sym] = 9;
     for (; sym < 280; sym++) length[sym] = 7;
     for (; sym < 288; sym++) length[sym] = 8;
-    if (mdl__huffman_build(s, &lencode, length, 288, "fixed literal/length") < 0) return -1;
+    if (mdl__huffman_build(s, &lencode, length, 288, "fixed literal/length", 1) < 0) return -1;
     for (sym = 0; sym < 32; sym++) length[sym] = 5; /* 30 and 31 complete the code, unused */
-    if (mdl__huffman_build(s, &distcode, length, 32, "fixed distance") < 0) return -1;
+    if (mdl__huffman_build(s, &distcode, length, 32, "fixed distance", 1) < 0) return -1;
     return mdl__codes(s, &lencode, &distcode);
 }
 
@@ -8169,7 +8171,7 @@ static int mdl__dynamic(mdl__inflate *s) {
         if ((v = mdl__bits(s, 3)) < 0) return -1;
         length[order[index]] = (unsigned char)v;
     }
-    if (mdl__huffman_build(s, &lencode, length, 19, "code-length") < 0) return -1;
+    if (mdl__huffman_build(s, &lencode, length, 19, "code-length", 1) < 0) return -1;
     index = 0; /* then the lengths of both codes, in one sequence */
     while (index < nlen + ndist) {
         int sym = mdl__decode(s, &lencode), repeat;
@@ -8198,8 +8200,8 @@ static int mdl__dynamic(mdl__inflate *s) {
         while (repeat--) length[index++] = value;
     }
     if (length[256] == 0) return mdl__bad(s, "a dynamic block without an end-of-block code");
-    if (mdl__huffman_build(s, &lencode, length, nlen, "literal/length") < 0 ||
-        mdl__huffman_build(s, &distcode, length + nlen, ndist, "distance") < 0)
+    if (mdl__huffman_build(s, &lencode, length, nlen, "literal/length", 0) < 0 ||
+        mdl__huffman_build(s, &distcode, length + nlen, ndist, "distance", 0) < 0)
         return -1;
     return mdl__codes(s, &lencode, &distcode);
 }
