@@ -8384,10 +8384,13 @@ static int mdl__load_args(const char *fn, mdl_params *ps, const char *name, cons
         mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", null);
         return 0;
     }
-    if (!name[0] || mdl_params_find(ps, name) || (name2 && mdl_params_find(ps, name2))) {
-        mdl__fail(MDL_ERR_ARG, fn, "the set already has a tensor named \"%s\"%s",
-                  mdl_params_find(ps, name) || !name2 ? name : name2,
-                  name[0] ? "" : " (an empty name)");
+    if (!name[0]) {
+        mdl__fail(MDL_ERR_ARG, fn, "the name is empty");
+        return 0;
+    }
+    if (mdl_params_find(ps, name) || (name2 && mdl_params_find(ps, name2))) {
+        mdl__fail(MDL_ERR_ARG, fn, "the set already has a tensor named \"%s\"",
+                  mdl_params_find(ps, name) ? name : name2);
         return 0;
     }
     return 1;
@@ -8724,7 +8727,8 @@ static mdl_vocab *mdl__csv_classes(const char *fn, char **cls, size_t rows, mdl_
     qsort(all, rows, sizeof *all, mdl__class_by_text);
     for (i = 0; i < rows; i++) /* the distinct names, first to last */
         if (i == 0 || strcmp(all[i].s, all[k - 1].s) != 0) all[k++] = all[i];
-    for (i = 0; i < k && numbers; i++) numbers = mdl__csv_number(all[i].s, &all[i].v);
+    for (i = 0; i < k && numbers; i++) /* ("-nan" is a number to strtod, not to a sort) */
+        numbers = mdl__csv_number(all[i].s, &all[i].v) && isfinite(all[i].v);
     if (numbers) qsort(all, k, sizeof *all, mdl__class_by_value);
     names = (const char **)MINIDL_MALLOC(k * sizeof *names);
     if (names) {
@@ -8747,7 +8751,7 @@ static mdl_error mdl__csv_parse(mdl__csv *c, mdl_params *ps, const char *xname,
     mdl__field *f = NULL;
     char **names = NULL, **cls = NULL, num[32];
     int *col = NULL, ncols = 0, nf, nx = 0, target = -1, j, r;
-    size_t rows_max = 1, rows = 0, line = 0, ncol_room = 0, i;
+    size_t rows_max = 1, rows = 0, line = 0, ncol_room = 0, delims = 0, i;
     mdl_scalar *xs = NULL, *ys = NULL;
     mdl_vocab *classes = NULL;
     mdl_error e = MDL_OK;
@@ -8804,8 +8808,15 @@ static mdl_error mdl__csv_parse(mdl__csv *c, mdl_params *ps, const char *xname,
             p = *q ? q + 1 : q;
         }
     }
-    /* 3. room for every row there could be: one per line ending, plus one */
-    for (i = c->pos; i < c->size; i++) rows_max += c->buf[i] == '\n' || c->buf[i] == '\r';
+    /* 3. room for every row there could be: no more than the line endings plus one, nor than
+       the delimiters allow (each row has ncols - 1 of them), so the room is never far beyond
+       the size of the file, whatever its header claims */
+    for (i = c->pos; i < c->size; i++) {
+        rows_max += c->buf[i] == '\n' || c->buf[i] == '\r';
+        delims += c->buf[i] == c->delim;
+    }
+    if (ncols > 1 && delims / (size_t)(ncols - 1) + 1 < rows_max)
+        rows_max = delims / (size_t)(ncols - 1) + 1;
     if (nx && rows_max > (size_t)-1 / sizeof(mdl_scalar) / (size_t)nx) {
         e = mdl__env_error(MDL_ERR_SIZE, fn, "%s: %zu rows of %d columns are too many", c->name,
                            rows_max, nx);
@@ -8877,10 +8888,13 @@ static mdl_error mdl__csv_parse(mdl__csv *c, mdl_params *ps, const char *xname,
         e = mdl__last_code;
         goto done;
     }
-    if (rows == 0 || rows > (size_t)INT_MAX) {
-        e = mdl__env_error(MDL_ERR_FORMAT, fn, rows ? "%s: %zu rows are too many" :
-                           "%s: no rows of data (%d dropped for missing values)", c->name,
-                           rows ? rows : (size_t)out->dropped);
+    if (rows == 0) {
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: no rows of data (%d dropped for missing "
+                           "values)", c->name, out->dropped);
+        goto done;
+    }
+    if (rows > (size_t)INT_MAX) {
+        e = mdl__env_error(MDL_ERR_SIZE, fn, "%s: %zu rows are too many", c->name, rows);
         goto done;
     }
 
@@ -8890,7 +8904,8 @@ static mdl_error mdl__csv_parse(mdl__csv *c, mdl_params *ps, const char *xname,
         goto done;
     }
 
-    /* 6. into the set, now that nothing can go wrong with the file */
+    /* 6. into the set, now that nothing can go wrong with the file (only memory can run out,
+       and then between x and y: x stays in the set, which frees it) */
     if (nx) {
         int shape[2];
         shape[0] = (int)rows;
@@ -8926,6 +8941,21 @@ done:
     return e;
 }
 
+/* The names "<name>.x" and "<name>.y" into xname and yname (256 bytes each), and the checks
+   of mdl__load_args on them. */
+static int mdl__csv_names(const char *fn, mdl_params *ps, const char *name, char *xname,
+                          char *yname, const void *src, const char *src_what, const void *out) {
+    if (name && strlen(name) > 250) {
+        mdl__fail(MDL_ERR_ARG, fn, "name is longer than 250 bytes");
+        return 0;
+    }
+    if (name) {
+        snprintf(xname, 256, "%s.x", name);
+        snprintf(yname, 256, "%s.y", name);
+    }
+    return mdl__load_args(fn, ps, name ? xname : NULL, yname, src, src_what, out);
+}
+
 MDLDEF mdl_error mdl_load_csv_mem(mdl_params *ps, const char *name, const void *data,
                                   size_t size, const char *display_name,
                                   const mdl_csv_opts *opts, mdl_csv *out) {
@@ -8939,16 +8969,7 @@ MDLDEF mdl_error mdl_load_csv_mem(mdl_params *ps, const char *name, const void *
     size_t n;
     mdl_error e;
     if (out) memset(out, 0, sizeof *out);
-    if (name && strlen(name) > sizeof xname - 3) {
-        mdl__fail(MDL_ERR_ARG, fn, "name is longer than %zu bytes", sizeof xname - 3);
-        return MDL_ERR_ARG;
-    }
-    if (name) {
-        snprintf(xname, sizeof xname, "%s.x", name);
-        snprintf(yname, sizeof yname, "%s.y", name);
-    }
-    if (!mdl__load_args(fn, ps, name ? xname : NULL, yname, data, "data", out))
-        return mdl__last_code;
+    if (!mdl__csv_names(fn, ps, name, xname, yname, data, "data", out)) return mdl__last_code;
     if (!opts) {
         memset(&defaults, 0, sizeof defaults);
         opts = &defaults;
@@ -8992,11 +9013,12 @@ MDLDEF mdl_error mdl_load_csv_mem(mdl_params *ps, const char *name, const void *
 MDLDEF mdl_error mdl_load_csv(mdl_params *ps, const char *name, const char *path,
                               const mdl_csv_opts *opts, mdl_csv *out) {
     const char *fn = "mdl_load_csv";
+    char xname[256], yname[256];
     unsigned char *data;
     size_t size;
     mdl_error e;
     if (out) memset(out, 0, sizeof *out);
-    if (!mdl__load_args(fn, ps, name, NULL, path, "path", out)) return mdl__last_code;
+    if (!mdl__csv_names(fn, ps, name, xname, yname, path, "path", out)) return mdl__last_code;
     e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
     if (e != MDL_OK) return e;
     e = mdl_load_csv_mem(ps, name, data, size, path, opts, out);
@@ -9119,10 +9141,12 @@ MDLDEF void mdl_vocab_free(mdl_vocab *v) {
 MDLDEF int mdl_vocab_size(const mdl_vocab *v) { return v ? v->size : 0; }
 
 MDLDEF const char *mdl_vocab_token(const mdl_vocab *v, int i) {
-    if (!v || i < 0 || i >= v->size) {
-        mdl__fail(v ? MDL_ERR_ARG : MDL_ERR_NULL, "mdl_vocab_token",
-                  v ? "index %d is outside 0..%d" : "the vocabulary is NULL%.0d", i,
-                  v ? v->size - 1 : 0);
+    if (!v) {
+        mdl__fail(MDL_ERR_NULL, "mdl_vocab_token", "the vocabulary is NULL");
+        return NULL;
+    }
+    if (i < 0 || i >= v->size) {
+        mdl__fail(MDL_ERR_ARG, "mdl_vocab_token", "index %d is outside 0..%d", i, v->size - 1);
         return NULL;
     }
     return v->token[i];
