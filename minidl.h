@@ -1390,7 +1390,8 @@ MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor 
 /** @} */
 
 /** @defgroup loaders Loading data: CSV, IDX (MNIST), text
- *  @brief Read files into tensors; a bad file is an error return naming the file and the line or byte.
+ *  @brief Read files into tensors; a bad file is an error return naming the file and the line
+ *  or byte.
  *
  *  Loaded data is persistent: a loader puts its tensors into the mdl_params set you pass, as
  *  buffers (requires_grad 0, no gradient) under the name you give, and mdl_params_free frees
@@ -1405,8 +1406,9 @@ MDLDEF mdl_tensor *mdl_kl_div_loss(mdl_arena *ar, mdl_tensor *input, mdl_tensor 
  *
  *  Errors. A file that cannot be used is not a bug in your program: the loader returns an
  *  error code (MDL_ERR_IO: cannot open or read; MDL_ERR_FORMAT: the content is wrong;
- *  MDL_ERR_SIZE: larger than the limit you set; MDL_ERR_NOMEM), adds nothing to the set, and
- *  mdl_last_error() names the file, the line (text) or byte (binary), and what was expected:
+ *  MDL_ERR_SIZE: larger than the limit you set; MDL_ERR_NOMEM), adds nothing to the set (but
+ *  for memory running out between a CSV's x and y, when x stays in the set, which frees it),
+ *  and mdl_last_error() names the file, the line (text) or byte (binary), and what was wrong:
  *      minidl: error: mdl_load_csv: penguins.csv:17: column 'bill_length_mm' (3): 'abc' is not
  *      a number
  *  Only mistakes in the call itself (a NULL argument, a name already in the set) go to the
@@ -1482,10 +1484,10 @@ typedef struct mdl_csv_opts {
                               target, in the file's order; "": none (x is NULL) */
     const char *target;  /**< the target column's name; NULL: no target (y is NULL) */
     int classes;         /**< 1: the target is categorical: y holds class indices 0..K-1 in the
-                              sorted order of the class names (as scikit-learn's LabelEncoder,
-                              and so torchvision's ImageFolder, number them: by strcmp, or by
-                              value when every name is a number, so "9" < "10"), and
-                              mdl_csv.classes holds the names; 0: the target is a number */
+                              sorted order of the class names, as scikit-learn's LabelEncoder
+                              numbers them (by strcmp, or by value when every name is a
+                              number, so "9" < "10"), and mdl_csv.classes holds the names;
+                              0: the target is a number */
     int drop_missing;    /**< 1: a row with a missing value in a column used (an empty field,
                               NA, N/A, NaN or nan) is dropped and counted in mdl_csv.dropped;
                               0: it is an error naming the line and the column */
@@ -7959,16 +7961,20 @@ static uint32_t mdl__crc32(const uint32_t table[256], uint32_t crc, const unsign
 
 #define MDL__MAX_BITS 15 /* the longest Huffman code deflate allows */
 
-static const unsigned short mdl__len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,
-                                                 15, 17, 19, 23, 27, 31, 35, 43, 51,  59,
+/* The lengths of symbols 257..285 and the distances of symbols 0..29: base + extra bits. */
+static const unsigned short mdl__len_base[29] = {3,  4,  5,  6,   7,   8,   9,   10,  11, 13,
+                                                 15, 17, 19, 23,  27,  31,  35,  43,  51, 59,
                                                  67, 83, 99, 115, 131, 163, 195, 227, 258};
-static const unsigned char mdl__len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                                 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const unsigned short mdl__dist_base[30] = {
-    1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
-    193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-static const unsigned char mdl__dist_extra[30] = {0, 0, 0, 0, 1, 1, 2,  2,  3,  3,  4,  4,  5,  5,  6,
-                                                  6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+static const unsigned char mdl__len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1,
+                                                 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
+                                                 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const unsigned short mdl__dist_base[30] = {1,    2,    3,    4,     5,     7,    9,    13,
+                                                  17,   25,   33,   49,    65,    97,   129,  193,
+                                                  257,  385,  513,  769,   1025,  1537, 2049, 3073,
+                                                  4097, 6145, 8193, 12289, 16385, 24577};
+static const unsigned char mdl__dist_extra[30] = {0, 0, 0,  0,  1,  1,  2,  2,  3,  3,
+                                                  4, 4, 5,  5,  6,  6,  7,  7,  8,  8,
+                                                  9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
 /* A canonical Huffman code as the decoder walks it: how many codes each length has, and the
    symbols in code order (by length, then by symbol). */
@@ -8024,8 +8030,9 @@ static int mdl__bits(mdl__inflate *s, int n) {
 /* Build a code from the lengths of n symbols (0: the symbol has no code). A code whose codes
    do not fit in the code space (over-subscribed) is an error; so is one that leaves part of
    the space unused (incomplete), unless `complete` is 0 (the literal/length and distance
-   codes) and it has no code or a single one of one bit, as RFC 1951 allows for a block that uses one distance or
-   none (zlib draws the line at the same place). Returns 0, or -1 after reporting. */
+   codes) and it has no code or a single one of one bit, as RFC 1951 allows for a block that
+   uses one distance or none (zlib draws the line at the same place). Returns 0, or -1 after
+   reporting. */
 static int mdl__huffman_build(mdl__inflate *s, mdl__huffman *h, const unsigned char *length,
                               int n, const char *what, int complete) {
     short offset[MDL__MAX_BITS + 2];
@@ -8040,7 +8047,8 @@ static int mdl__huffman_build(mdl__inflate *s, mdl__huffman *h, const unsigned c
     if (left > 0 && (complete || codes > h->count[1] || h->count[1] > 1))
         return mdl__bad(s, "the %s code is incomplete", what);
     offset[1] = 0; /* where each length's symbols start in h->symbol */
-    for (len = 1; len <= MDL__MAX_BITS; len++) offset[len + 1] = (short)(offset[len] + h->count[len]);
+    for (len = 1; len <= MDL__MAX_BITS; len++)
+        offset[len + 1] = (short)(offset[len] + h->count[len]);
     for (sym = 0; sym < n; sym++)
         if (length[sym]) h->symbol[offset[length[sym]]++] = (short)sym;
     return 0;
@@ -9195,18 +9203,20 @@ MDLDEF mdl_vocab *mdl_vocab_chars(const char *text, size_t len) {
     return v;
 }
 
+/* Is c an ASCII letter? (Words are runs of them.) */
+static int mdl__letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
 /* The words of a text, lowercased, as C strings in `low` (a copy of the text with a zero byte
    written after each word); words[] gets them (may be NULL to count). Returns how many. */
 static size_t mdl__words(const char *text, size_t len, char *low, char **words) {
     size_t i = 0, n = 0;
     while (i < len) {
         size_t start;
-        while (i < len && !((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z')))
-            i++;
+        while (i < len && !mdl__letter(text[i])) i++;
         if (i == len) break;
         start = i;
-        while (i < len && ((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z'))) {
-            if (low) low[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] - 'A' + 'a' : text[i]);
+        while (i < len && mdl__letter(text[i])) {
+            if (low) low[i] = (char)(text[i] <= 'Z' ? text[i] - 'A' + 'a' : text[i]);
             i++;
         }
         if (low) low[i] = 0; /* over the separator (low has one byte more than the text) */
