@@ -91,6 +91,52 @@ static void check_row(const mdl_tensor *x, int row, const double *want, int n,
                    1e-6 * (1 + fabs(want[j])), what);
 }
 
+/* ---- gzip written by hand ---- */
+
+/* CRC-32, bit by bit, as RFC 1952's appendix describes it (independent of minidl's table). */
+static uint32_t crc32_bits(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+static void put_le32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* A gzip member of stored blocks of at most `block` bytes, written by hand. */
+static unsigned char *gzip_stored(const unsigned char *data, size_t n, size_t block,
+                                  size_t *out_n) {
+    size_t blocks = n / block + 1, at = 0, i;
+    unsigned char *g = (unsigned char *)malloc(10 + blocks * 5 + n + 8), *p = g;
+    const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    memcpy(p, header, 10);
+    p += 10;
+    for (i = 0; i < blocks; i++) {
+        size_t len = n - at < block ? n - at : block;
+        *p++ = (unsigned char)(i + 1 == blocks); /* BFINAL, BTYPE 00, then the byte boundary */
+        *p++ = (unsigned char)len;
+        *p++ = (unsigned char)(len >> 8);
+        *p++ = (unsigned char)~len;
+        *p++ = (unsigned char)(~len >> 8);
+        memcpy(p, data + at, len);
+        p += len;
+        at += len;
+    }
+    put_le32(p, crc32_bits(data, n));
+    put_le32(p + 4, (uint32_t)n);
+    *out_n = (size_t)(p + 8 - g);
+    return g;
+}
+
 /* ---- CSV on the shipped data ---- */
 
 static void test_penguins(void) {
@@ -217,6 +263,27 @@ static void test_digits(void) {
     if (e == MDL_OK) {
         CHECK(!strcmp(mdl_vocab_token(c.classes, 9), "9") && c.y->data[1796] == 8, "digit names");
         mdl_vocab_free(c.classes);
+    }
+    /* gzipped (stored blocks written here), as scikit-learn ships digits.csv.gz */
+    {
+        size_t n = 0, gn = 0;
+        unsigned char *text = slurp(DATA "digits.csv", &n);
+        unsigned char *g = text ? gzip_stored(text, n, 30000, &gn) : NULL;
+        if (g) {
+            const char *path = write_file("digits.csv.gz", g, gn);
+            o.classes = 0;
+            o.columns = NULL;
+            e = mdl_load_csv(ps, "gz", path, &o, &c);
+            CHECK(e == MDL_OK && c.rows == 1797 && c.x->shape[1] == 64 && c.y->data[1796] == 8,
+                  "digits.csv.gz: %s", mdl_last_error());
+            g[gn - 4] ^= 1; /* ISIZE */
+            path = write_file("digits-bad.csv.gz", g, gn);
+            e = mdl_load_csv(ps, "gz2", path, &o, &c);
+            check_error(e, MDL_ERR_FORMAT, "a bad gzip CSV", "digits-bad.csv.gz: byte ",
+                        "the trailer gives the size", NULL);
+            free(g);
+        }
+        mdl_free(text);
     }
     /* a column past the last */
     o.columns = "65";
@@ -380,50 +447,6 @@ static void test_csv_errors(void) {
 }
 
 /* ---- gzip ---- */
-
-/* CRC-32, bit by bit, as RFC 1952's appendix describes it (independent of minidl's table). */
-static uint32_t crc32_bits(const unsigned char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-static void put_le32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-/* A gzip member of stored blocks of at most `block` bytes, written by hand. */
-static unsigned char *gzip_stored(const unsigned char *data, size_t n, size_t block,
-                                  size_t *out_n) {
-    size_t blocks = n / block + 1, at = 0, i;
-    unsigned char *g = (unsigned char *)malloc(10 + blocks * 5 + n + 8), *p = g;
-    const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-    memcpy(p, header, 10);
-    p += 10;
-    for (i = 0; i < blocks; i++) {
-        size_t len = n - at < block ? n - at : block;
-        *p++ = (unsigned char)(i + 1 == blocks); /* BFINAL, BTYPE 00, then the byte boundary */
-        *p++ = (unsigned char)len;
-        *p++ = (unsigned char)(len >> 8);
-        *p++ = (unsigned char)~len;
-        *p++ = (unsigned char)(~len >> 8);
-        memcpy(p, data + at, len);
-        p += len;
-        at += len;
-    }
-    put_le32(p, crc32_bits(data, n));
-    put_le32(p + 4, (uint32_t)n);
-    *out_n = (size_t)(p + 8 - g);
-    return g;
-}
 
 /* Bits for hand-made deflate streams: fields lowest bit first, Huffman codes highest first. */
 typedef struct bits {
