@@ -11,6 +11,9 @@
 #   make tutorials   build and run tutorials/[0-9]*.c in order, from inside tutorials/
 #                    (bash tests/tutorials.sh [--quick])
 #   make bench       build and run bench/*.c, from inside bench/   (bash tests/bench.sh)
+#   make fuzz        the libFuzzer harnesses of the loaders (tests/fuzz), each run FUZZ_SECONDS
+#                    (default 60) on a copy of its seed corpus; fails on a crash or a leak
+#                    (bash tests/fuzz/run.sh; needs clang and libclang-rt-14-dev)
 #   make docs        HTML reference in docs/html (needs doxygen)
 #   make clean       remove build/ and docs/html
 #
@@ -21,7 +24,7 @@ CC = gcc
 endif
 export CC
 
-.PHONY: all test test-nosimd sanitize valgrind test-arm test-torch tutorials bench docs clean
+.PHONY: all test test-nosimd sanitize valgrind test-arm test-torch tutorials bench fuzz docs clean
 
 all: test
 
@@ -56,6 +59,11 @@ tutorials:
 # `make test`.
 bench:
 	@bash tests/bench.sh
+
+# libFuzzer (clang -fsanitize=fuzzer,address,undefined) on the CSV loader, the IDX loader with
+# gzip, and inflate alone (against zlib's when zlib.h is there). Not part of `make test`.
+fuzz:
+	bash tests/fuzz/run.sh
 
 docs:
 	@if ! command -v doxygen >/dev/null 2>&1; then \

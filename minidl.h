@@ -1936,8 +1936,288 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
 /** @} */
 
 /** @defgroup loaders Loading data: CSV, IDX (MNIST), text
- *  @brief Read files into tensors; a bad file is an error return naming the file and the line or byte.
+ *  @brief Read files into tensors; a bad file is an error return naming the file and the line
+ *  or byte.
+ *
+ *  Loaded data is persistent: a loader puts its tensors into the mdl_params set you pass, as
+ *  buffers (requires_grad 0, no gradient) under the name you give, and mdl_params_free frees
+ *  them with everything else in the set. Strings live in an mdl_vocab (class names, the tokens
+ *  of a text), freed by mdl_vocab_free; byte buffers (mdl_read_file, mdl_read_text,
+ *  mdl_gunzip) are freed by mdl_free.
+ *
+ *  Every loader reads gzip files too (it looks for the magic bytes 1f 8b, whatever the file is
+ *  called), so MNIST's train-images-idx3-ubyte.gz and scikit-learn's digits.csv.gz load as they
+ *  are distributed. Each has a twin that reads from memory (`_mem`, with a display name for the
+ *  messages), which the file loaders use too.
+ *
+ *  Errors. A file that cannot be used is not a bug in your program: the loader returns an
+ *  error code (MDL_ERR_IO: cannot open or read; MDL_ERR_FORMAT: the content is wrong;
+ *  MDL_ERR_SIZE: larger than the limit you set; MDL_ERR_NOMEM), adds nothing to the set (but
+ *  for memory running out between a CSV's x and y, when x stays in the set, which frees it),
+ *  and mdl_last_error() names the file, the line (text) or byte (binary), and what was wrong:
+ *      minidl: error: mdl_load_csv: penguins.csv:17: column 'bill_length_mm' (3): 'abc' is not
+ *      a number
+ *  Only mistakes in the call itself (a NULL argument, a name already in the set) go to the
+ *  error handler, as everywhere in minidl.
+ *
+ *  Palmer penguins, four measurements and the species, rows with a missing value dropped:
+ *  @code
+ *  mdl_params *data = mdl_params_new();
+ *  mdl_csv_opts opts = {0};
+ *  mdl_csv csv;
+ *  opts.columns = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g";
+ *  opts.target = "species";
+ *  opts.classes = 1;       // species names -> class indices 0, 1, 2 in sorted order
+ *  opts.drop_missing = 1;  // the two penguins measured as NA
+ *  if (mdl_load_csv(data, "penguins", "tutorials/data/penguins.csv", &opts, &csv) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());
+ *      return 1;
+ *  }
+ *  // csv.x [342,4] and csv.y [342] are "penguins.x" and "penguins.y" in the set
+ *  if (csv.x->shape[0] != 342 || csv.x->shape[1] != 4 || csv.dropped != 2) return 1;
+ *  if (strcmp(mdl_vocab_token(csv.classes, 2), "Gentoo") != 0) return 1;
+ *  mdl_vocab_free(csv.classes);
+ *  mdl_params_free(data);
+ *  @endcode
  *  @{ */
+
+/** A vocabulary: an ordered list of distinct tokens (single bytes, words, or class names),
+ *  token i being the one that index i stands for. Made by mdl_vocab_chars, mdl_vocab_words or
+ *  mdl_load_csv (class names); freed by mdl_vocab_free. */
+typedef struct mdl_vocab mdl_vocab;
+
+/* -- files and gzip -- */
+
+/** @brief Free a buffer that minidl allocated for you (mdl_read_file, mdl_read_text,
+ *  mdl_gunzip) with MINIDL_FREE. NULL is allowed. */
+MDLDEF void mdl_free(void *p);
+
+/** @brief Read a whole file into memory, as it is (no decompression).
+ *  @param path      the file
+ *  @param max_bytes the largest size accepted (MDL_ERR_SIZE beyond it); 0 for 1 GiB
+ *  @param data      receives the bytes, followed by one zero byte that `size` does not count;
+ *                   free it with mdl_free. NULL on failure.
+ *  @param size      receives the number of bytes
+ *  @return MDL_OK, or MDL_ERR_IO, MDL_ERR_SIZE, MDL_ERR_NOMEM with mdl_last_error() naming the
+ *          file */
+MDLDEF mdl_error mdl_read_file(const char *path, size_t max_bytes, unsigned char **data,
+                               size_t *size);
+
+/** @brief Decompress gzip data (RFC 1952 around RFC 1951's deflate), as `gzip -d` does: every
+ *  member of a multi-member file, in turn; the header's flags (FEXTRA, FNAME, FCOMMENT, FHCRC)
+ *  understood; each member's CRC-32 and length checked.
+ *  @param data      the compressed bytes, starting with 1f 8b
+ *  @param size      their number
+ *  @param name      the name messages give the data (a file name); NULL for "gzip data"
+ *  @param max_bytes the largest decompressed size accepted, so that a small malicious file
+ *                   (a "zip bomb") cannot fill memory; 0 for 1 GiB. Raise it to read more.
+ *  @param out       receives the decompressed bytes plus one zero byte that `out_size` does not
+ *                   count; free it with mdl_free. NULL on failure.
+ *  @param out_size  receives the number of decompressed bytes
+ *  @return MDL_OK; MDL_ERR_FORMAT for a malformed stream, the message naming the byte offset
+ *          in `data` ("digits.csv.gz: byte 4512: distance 3001 reaches back before the start
+ *          of the data"); MDL_ERR_SIZE past max_bytes; MDL_ERR_NOMEM */
+MDLDEF mdl_error mdl_gunzip(const void *data, size_t size, const char *name, size_t max_bytes,
+                            unsigned char **out, size_t *out_size);
+
+/* -- CSV -- */
+
+/** Options of mdl_load_csv; a zeroed struct (or NULL) reads every column as a number, with a
+ *  header line, no target, and a missing value as an error. */
+typedef struct mdl_csv_opts {
+    const char *columns; /**< the feature columns by name, comma-separated, in the order x gets
+                              them ("bill_length_mm,body_mass_g"); NULL: every column but the
+                              target, in the file's order; "": none (x is NULL) */
+    const char *target;  /**< the target column's name; NULL: no target (y is NULL) */
+    int classes;         /**< 1: the target is categorical: y holds class indices 0..K-1 in the
+                              sorted order of the class names, as scikit-learn's LabelEncoder
+                              numbers them (by strcmp, or by value when every name is a
+                              number, so "9" < "10"), and mdl_csv.classes holds the names;
+                              0: the target is a number */
+    int drop_missing;    /**< 1: a row with a missing value in a column used (an empty field,
+                              NA, N/A, NaN or nan) is dropped and counted in mdl_csv.dropped;
+                              0: it is an error naming the line and the column */
+    int no_header;       /**< 1: the first line is data, and the columns are named by their
+                              position from 0, "0", "1", ..., as pandas names them (so the label
+                              of digits.csv, its 65th column, is "64") */
+    char delimiter;      /**< the field separator; 0 for ',' */
+    size_t max_bytes;    /**< the largest file (and decompressed size) accepted; 0 for 1 GiB */
+} mdl_csv_opts;
+
+/** What mdl_load_csv read. */
+typedef struct mdl_csv {
+    mdl_tensor *x;        /**< [N, F] the feature columns, in the set as "<name>.x"; NULL when
+                               no feature column is chosen */
+    mdl_tensor *y;        /**< [N] the target, in the set as "<name>.y"; NULL without a target */
+    mdl_vocab *classes;   /**< with opts.classes, the class names: mdl_vocab_token(classes, k)
+                               is the name of class k. Yours: free it with mdl_vocab_free. NULL
+                               otherwise */
+    int rows;             /**< N, the rows kept */
+    int dropped;          /**< rows dropped for a missing value (opts.drop_missing) */
+} mdl_csv;
+
+/** @brief Load a CSV file as features x [N, F] and a target y [N].
+ *
+ *  The format is RFC 4180's with the usual freedoms: fields separated by commas (or
+ *  opts.delimiter), lines ended by LF or CRLF, blank lines skipped, a UTF-8 byte-order mark
+ *  skipped; a field may be quoted ("a,b"), a quote inside it doubled ("say ""hi"""), and a
+ *  quoted field may span lines. Every line must have as many fields as the header (or the
+ *  first line). Numbers are read by strtod (spaces around them allowed) and must be finite in
+ *  mdl_scalar; a field that is not a number is an error whose message names the file, the
+ *  line, the column (name and position from 1) and the text:
+ *      penguins.csv:17: column 'bill_length_mm' (3): 'abc' is not a number
+ *  Columns not chosen are never read, so they may hold anything (text, NA).
+ *
+ *  @param ps    the set that receives x and y (as buffers: no gradient)
+ *  @param name  prefix of their names in the set: "<name>.x" and "<name>.y"; neither may be in
+ *               the set yet
+ *  @param path  the file (plain or gzip)
+ *  @param opts  options; NULL for the defaults
+ *  @param out   receives the tensors, the class names and the counts; zeroed on failure
+ *  @return MDL_OK, or an error code with mdl_last_error() naming the file and the line; on
+ *          failure nothing is added to the set */
+MDLDEF mdl_error mdl_load_csv(mdl_params *ps, const char *name, const char *path,
+                              const mdl_csv_opts *opts, mdl_csv *out);
+
+/** @brief mdl_load_csv from memory: `size` bytes of CSV text (or gzip data) at `data`, called
+ *  `display_name` in messages (NULL: "csv"). The data is not changed, and not kept. */
+MDLDEF mdl_error mdl_load_csv_mem(mdl_params *ps, const char *name, const void *data,
+                                  size_t size, const char *display_name,
+                                  const mdl_csv_opts *opts, mdl_csv *out);
+
+/* -- IDX (MNIST) -- */
+
+/** Options of mdl_load_idx; a zeroed struct (or NULL) gives raw values and the file's shape. */
+typedef struct mdl_idx_opts {
+    int scale;        /**< 1: images (files of 2 or more dimensions) are divided by 255, so
+                           pixels lie in [0, 1] as torchvision's ToTensor makes them; 0: raw
+                           0..255. Labels (1 dimension) are never scaled */
+    int channel;      /**< 1: images [N, H, W] become [N, 1, H, W], the layout conv layers take */
+    size_t max_bytes; /**< the largest file, and decompressed size, accepted; 0 for 1 GiB */
+} mdl_idx_opts;
+
+/** @brief Load an IDX file, the format of MNIST and Fashion-MNIST, gzipped or not: images
+ *  [N, H, W] (or [N, 1, H, W] with opts.channel) from an idx3 file, labels [N] (whole numbers,
+ *  the class indices) from an idx1 file. Unsigned bytes (type 0x08) only, the type of every
+ *  MNIST file; other types are a clear error. The header is checked against the data: the
+ *  magic number, each size (at most INT_MAX, their product at most 2^36), and the file's
+ *  length, which must be exactly the header plus the items.
+ *  @code
+ *  mdl_params *data = mdl_params_new();
+ *  mdl_idx_opts opts = {0};
+ *  mdl_tensor *images, *labels;
+ *  opts.scale = 1;    // pixels in [0, 1]
+ *  opts.channel = 1;  // [N, 1, 28, 28] for a CNN
+ *  if (mdl_load_idx(data, "train.images", "tutorials/data/fashion-train-images-idx3-ubyte",
+ *                   &opts, &images) != MDL_OK ||
+ *      mdl_load_idx(data, "train.labels", "tutorials/data/fashion-train-labels-idx1-ubyte",
+ *                   &opts, &labels) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());
+ *      return 1;
+ *  }
+ *  if (images->ndim != 4 || images->shape[0] != 8000 || images->shape[3] != 28) return 1;
+ *  if (labels->ndim != 1 || labels->data[0] != 9) return 1;    // an ankle boot
+ *  mdl_params_free(data);
+ *  @endcode
+ *  @param ps    the set that receives the tensor (as a buffer: no gradient)
+ *  @param name  its name in the set, not in the set yet
+ *  @param path  the file (plain, or gzip as MNIST is distributed)
+ *  @param opts  options; NULL for the defaults
+ *  @param out   receives the tensor, owned by the set; NULL on failure
+ *  @return MDL_OK, or an error code with mdl_last_error() naming the file and the byte; on
+ *          failure nothing is added to the set */
+MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path,
+                              const mdl_idx_opts *opts, mdl_tensor **out);
+
+/** @brief mdl_load_idx from memory: `size` bytes (IDX or gzipped IDX) at `data`, called
+ *  `display_name` in messages (NULL: "idx"). */
+MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *data,
+                                  size_t size, const char *display_name,
+                                  const mdl_idx_opts *opts, mdl_tensor **out);
+
+/* -- text and vocabularies -- */
+
+/** @brief Read a whole text file (gzip is decompressed) as one C string.
+ *  @param path      the file
+ *  @param max_bytes the largest size accepted, of the file and of its decompressed text; 0 for
+ *                   1 GiB
+ *  @param text      receives the text, ended by a zero byte; free it with mdl_free. NULL on
+ *                   failure.
+ *  @param len       receives its length in bytes
+ *  @return MDL_OK, or an error code with mdl_last_error() naming the file; a zero byte in
+ *          the file is MDL_ERR_FORMAT (it is not text) */
+MDLDEF mdl_error mdl_read_text(const char *path, size_t max_bytes, char **text, size_t *len);
+
+/** @brief The characters of a text: its distinct bytes in increasing order (a UTF-8 character
+ *  outside ASCII is several bytes, each its own token), as a character-level model takes them.
+ *  @code
+ *  mdl_params *data = mdl_params_new();
+ *  mdl_vocab *v = mdl_vocab_chars("hello", 5);             // e h l o
+ *  mdl_tensor *ids;
+ *  char back[16];
+ *  if (mdl_vocab_encode(data, "ids", v, "hole", 4, &ids) != MDL_OK) return 1;
+ *  // ids = [1, 3, 2, 0]: h is token 1, o 3, l 2, e 0
+ *  mdl_vocab_decode(v, ids, back, sizeof back);            // "hole"
+ *  if (mdl_vocab_size(v) != 4 || ids->data[0] != 1 || strcmp(back, "hole") != 0) return 1;
+ *  mdl_vocab_free(v);
+ *  mdl_params_free(data);
+ *  @endcode
+ *  @param text the text (any bytes; zero bytes too)
+ *  @param len  its length in bytes
+ *  @return a new vocabulary, yours (mdl_vocab_free); NULL (MDL_ERR_NOMEM) if memory ran out */
+MDLDEF mdl_vocab *mdl_vocab_chars(const char *text, size_t len);
+
+/** @brief The words of a text: lowercased, split at every byte that is not an ASCII letter
+ *  ("Don't!" gives "don" and "t"), counted. Token 0 is "<unk>", which stands for every word
+ *  not kept; then the words by decreasing count, ties in alphabetical order (torchtext's order).
+ *  @param text      the text
+ *  @param len       its length in bytes
+ *  @param min_count keep only the words seen at least this often (0 or 1: all)
+ *  @param max_size  at most this many tokens, "<unk>" included (0: no limit)
+ *  @return a new vocabulary, yours (mdl_vocab_free); NULL (MDL_ERR_NOMEM) if memory ran out */
+MDLDEF mdl_vocab *mdl_vocab_words(const char *text, size_t len, int min_count, int max_size);
+
+/** @brief Free a vocabulary. NULL is allowed. */
+MDLDEF void mdl_vocab_free(mdl_vocab *v);
+
+/** @brief The number of tokens (0 for NULL). */
+MDLDEF int mdl_vocab_size(const mdl_vocab *v);
+
+/** @brief Token i: "e" in a character vocabulary, "the" in a word vocabulary, "Gentoo" in
+ *  class names. @return a string owned by the vocabulary; NULL (MDL_ERR_ARG) for i out of
+ *  range */
+MDLDEF const char *mdl_vocab_token(const mdl_vocab *v, int i);
+
+/** @brief The index of a token, matched exactly (a word vocabulary holds lowercase words).
+ *  @return 0 .. size-1, or -1 if the vocabulary does not have it */
+MDLDEF int mdl_vocab_index(const mdl_vocab *v, const char *token);
+
+/** @brief Encode a text as token indices: one per byte with a character vocabulary, one per
+ *  word (split and lowercased as mdl_vocab_words does, unknown words as "<unk>") with a word
+ *  vocabulary. The indices are whole numbers stored as mdl_scalar, ready for mdl_embedding or
+ *  mdl_cross_entropy.
+ *  @param ps   the set that receives the indices, a buffer [count]
+ *  @param name its name in the set, not in the set yet
+ *  @param v    a character or word vocabulary
+ *  @param text the text
+ *  @param len  its length in bytes
+ *  @param out  receives the tensor, owned by the set; NULL on failure
+ *  @return MDL_OK; MDL_ERR_ARG if a byte is not in a character vocabulary (the message names
+ *          its offset), MDL_ERR_NOMEM */
+MDLDEF mdl_error mdl_vocab_encode(mdl_params *ps, const char *name, const mdl_vocab *v,
+                                  const char *text, size_t len, mdl_tensor **out);
+
+/** @brief Decode indices back to text: the tokens one after another with a character
+ *  vocabulary, separated by single spaces otherwise. `ids` may have any shape and lifetime;
+ *  each value must be a whole number 0 .. size-1.
+ *  @param v    the vocabulary
+ *  @param ids  the indices
+ *  @param buf  receives the text, always ended by a zero byte (cut short if it does not fit)
+ *  @param size the size of buf
+ *  @return the length of the whole text, as snprintf counts it: a result >= size means the
+ *          text was cut; 0 after reporting a bad index */
+MDLDEF size_t mdl_vocab_decode(const mdl_vocab *v, const mdl_tensor *ids, char *buf,
+                               size_t size);
 
 /** @} */
 
@@ -10391,7 +10671,1609 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
 
 // >>loaders
 
-/* Loaders: CSV, IDX (MNIST, Fashion-MNIST), gzip, text and vocabularies */
+/* ---------------------------------------------------------------------------------------------
+   Loaders: files into persistent tensors
+     file -> bytes in memory (mdl__read_all, bounded) -> gunzip if it starts 1f 8b -> parse
+     -> check everything -> only then add the tensors to the caller's mdl_params set
+   A loader parses into temporary memory of its own and adds to the set last, so that a bad
+   file leaves the set as it was and frees what the loader took. Sizes from a file are never
+   trusted: each is checked against the bytes that are really there, and each product that
+   sizes an allocation is checked for overflow. Every message starts "<file>:<line>:" (text)
+   or "<file>: byte <offset>:" (binary), so an editor or hexdump takes you to the spot.
+   --------------------------------------------------------------------------------------------- */
+
+#include <errno.h>
+#include <float.h>
+
+#ifdef MINIDL_DOUBLE
+#define MDL__SCALAR_MAX DBL_MAX
+#else
+#define MDL__SCALAR_MAX FLT_MAX
+#endif
+
+#define MDL__LOAD_MAX ((size_t)1 << 30) /* the default limit of a file or its decompressed size */
+
+/* The limit a caller asked for: 0 means the default; a huge one is trimmed so that adding a
+   few bytes to it cannot overflow. */
+static size_t mdl__limit(size_t max_bytes) {
+    if (max_bytes == 0) return MDL__LOAD_MAX;
+    return max_bytes > (size_t)-1 / 4 ? (size_t)-1 / 4 : max_bytes;
+}
+
+MDLDEF void mdl_free(void *p) {
+    if (p) MINIDL_FREE(p);
+}
+
+/* A new buffer of `cap` bytes holding the first `n` bytes of `old`, which is freed. */
+static unsigned char *mdl__regrow(unsigned char *old, size_t n, size_t cap) {
+    unsigned char *b = (unsigned char *)MINIDL_MALLOC(cap);
+    if (b && n) memcpy(b, old, n);
+    if (b) MINIDL_FREE(old);
+    return b;
+}
+
+/* The whole file, plus a zero byte after it; at most `limit` bytes. Reads in doubling chunks
+   rather than trusting a size from ftell, so that a pipe or a growing file is read right. */
+static mdl_error mdl__read_all(const char *fn, const char *path, size_t limit,
+                               unsigned char **data, size_t *size) {
+    FILE *f;
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0;
+    *data = NULL;
+    *size = 0;
+    f = fopen(path, "rb");
+    if (!f) return mdl__env_error(MDL_ERR_IO, fn, "cannot open '%s': %s", path, strerror(errno));
+    for (;;) {
+        size_t got;
+        if (cap - n < 2) { /* room for at least one byte and the final zero */
+            size_t want = cap ? 2 * cap : 65536;
+            unsigned char *nb;
+            if (want > limit + 2) want = limit + 2; /* limit + 1 bytes show that it is too big */
+            nb = mdl__regrow(buf, n, want);
+            if (!nb) {
+                MINIDL_FREE(buf);
+                fclose(f);
+                return mdl__env_error(MDL_ERR_NOMEM, fn, "'%s': out of memory after %zu bytes",
+                                      path, n);
+            }
+            buf = nb;
+            cap = want;
+        }
+        got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (n > limit) {
+            MINIDL_FREE(buf);
+            fclose(f);
+            return mdl__env_error(MDL_ERR_SIZE, fn, "'%s' is larger than the limit of %zu bytes "
+                                  "(raise max_bytes to read it)", path, limit);
+        }
+        if (got == 0) {
+            int failed = ferror(f);
+            fclose(f);
+            if (failed) {
+                MINIDL_FREE(buf);
+                return mdl__env_error(MDL_ERR_IO, fn, "'%s': read error after %zu bytes", path,
+                                      n);
+            }
+            break;
+        }
+    }
+    buf[n] = 0;
+    *data = buf;
+    *size = n;
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_read_file(const char *path, size_t max_bytes, unsigned char **data,
+                               size_t *size) {
+    const char *fn = "mdl_read_file";
+    if (!path || !data || !size) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !path ? "path" : !data ? "data" : "size");
+        return MDL_ERR_NULL;
+    }
+    return mdl__read_all(fn, path, mdl__limit(max_bytes), data, size);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   gzip (RFC 1952): a header, a deflate stream, and a trailer that checks what came out
+
+     offset  bytes  field
+     0       2      ID1 ID2 = 1f 8b            the magic number
+     2       1      CM = 8                     compression method: deflate
+     3       1      FLG                        bit 0 FTEXT, 1 FHCRC, 2 FEXTRA, 3 FNAME,
+                                               4 FCOMMENT; bits 5-7 must be zero
+     4       4      MTIME                      modification time       (read past)
+     8       1      XFL                        how hard it compressed  (read past)
+     9       1      OS                         the system it was made on (read past)
+     10             if FEXTRA:   XLEN (2 bytes), then XLEN bytes of extra fields
+                    if FNAME:    the original file name, ended by a zero byte
+                    if FCOMMENT: a comment, ended by a zero byte
+                    if FHCRC:    2 bytes, the low half of the CRC-32 of the header before them
+     ...            the compressed data: a deflate stream (below)
+     end-8   4      CRC32                      CRC-32 of the uncompressed data
+     end-4   4      ISIZE                      the uncompressed size mod 2^32
+   Numbers are little-endian. A file may be several such members one after another
+   (`cat a.gz b.gz`): their data follow each other, as gzip -d writes them.
+
+   CRC-32 (the one of gzip, zip and PNG): the remainder of the data, as a polynomial over GF(2),
+   divided by 0x104C11DB7; computed bit-reversed (0xEDB88320) a byte at a time through a table
+   of the 256 byte values, starting from all ones and inverted at the end.
+   --------------------------------------------------------------------------------------------- */
+
+static void mdl__crc_table(uint32_t table[256]) {
+    uint32_t i, c;
+    int k;
+    for (i = 0; i < 256; i++) {
+        for (c = i, k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+    }
+}
+
+static uint32_t mdl__crc32(const uint32_t table[256], uint32_t crc, const unsigned char *p,
+                           size_t n) {
+    crc = ~crc;
+    while (n--) crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   deflate (RFC 1951): LZ77 (repeat what came before) with Huffman codes (short codes for
+   frequent symbols). A stream is a sequence of blocks; bits are taken from each byte lowest
+   bit first. Each block starts with 3 bits:
+     BFINAL (1 bit)   1 on the last block
+     BTYPE  (2 bits)  00 stored, 01 fixed Huffman codes, 10 dynamic Huffman codes, 11 an error
+   stored block: skip to the next byte boundary; LEN (2 bytes, little-endian), NLEN = ~LEN
+     (2 bytes), then LEN bytes copied as they are
+   Huffman block: symbols from the literal/length code until end-of-block:
+     0..255    a literal byte, written out
+     256       end of the block
+     257..285  a length 3..258 (a base and extra bits, the tables below), followed by a symbol
+               of the distance code, 0..29, giving a distance 1..32768 (base + extra bits):
+               copy `length` bytes starting `distance` bytes back. The copy may overlap what it
+               writes: "ab" then length 6 at distance 2 gives "abababab".
+   fixed codes: literal/length code lengths 8 (0..143), 9 (144..255), 7 (256..279), 8 (280..287);
+     distance codes 5 bits each
+   dynamic codes, sent at the start of the block:
+     HLIT - 257 (5 bits), HDIST - 1 (5 bits), HCLEN - 4 (4 bits);
+     HCLEN lengths (3 bits each) of the code-length code, in the order
+       16 17 18 0 8 7 9 6 10 5 11 4 12 3 13 2 14 1 15 (the rarely used lengths come last);
+     then HLIT + HDIST code lengths written with the code-length code:
+       0..15  a length;  16  the previous length 3..6 times (2 extra bits);
+       17  zero 3..10 times (3 bits);  18  zero 11..138 times (7 bits)
+   A Huffman code is canonical: its code lengths alone define it. The codes of one length are
+   consecutive numbers given to the symbols in increasing order, and the first code of each
+   length is (last code of the length before + 1) * 2. A code is stored from its highest bit.
+   Extra bits and the fields above are stored from their lowest bit.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__MAX_BITS 15 /* the longest Huffman code deflate allows */
+
+/* The lengths of symbols 257..285 and the distances of symbols 0..29: base + extra bits. */
+static const unsigned short mdl__len_base[29] = {3,  4,  5,  6,   7,   8,   9,   10,  11, 13,
+                                                 15, 17, 19, 23,  27,  31,  35,  43,  51, 59,
+                                                 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const unsigned char mdl__len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1,
+                                                 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
+                                                 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const unsigned short mdl__dist_base[30] = {1,    2,    3,    4,     5,     7,    9,    13,
+                                                  17,   25,   33,   49,    65,    97,   129,  193,
+                                                  257,  385,  513,  769,   1025,  1537, 2049, 3073,
+                                                  4097, 6145, 8193, 12289, 16385, 24577};
+static const unsigned char mdl__dist_extra[30] = {0, 0, 0,  0,  1,  1,  2,  2,  3,  3,
+                                                  4, 4, 5,  5,  6,  6,  7,  7,  8,  8,
+                                                  9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+/* A canonical Huffman code as the decoder walks it: how many codes each length has, and the
+   symbols in code order (by length, then by symbol). */
+typedef struct mdl__huffman {
+    short count[MDL__MAX_BITS + 1];
+    short symbol[288];
+} mdl__huffman;
+
+/* The state of one decompression: the input bits, the output bytes, where errors are. */
+typedef struct mdl__inflate {
+    const unsigned char *in;
+    size_t in_size, pos;   /* pos: the next byte to take bits from */
+    uint32_t bits;         /* bits taken from the input and not used yet, lowest first */
+    int nbits;             /* how many (fewer than 8 between reads) */
+    unsigned char *out;
+    size_t out_size, cap;  /* bytes written, bytes allocated */
+    size_t limit;          /* the most output allowed */
+    size_t start;          /* where the current gzip member's output starts */
+    const char *fn, *name; /* for messages */
+} mdl__inflate;
+
+/* The offset of the byte that holds the next bit. */
+static size_t mdl__inflate_at(const mdl__inflate *s) {
+    return s->pos - (size_t)(s->nbits + 7) / 8;
+}
+
+/* Report a malformed stream at the byte being read. Returns -1, so `return mdl__bad(...)`. */
+static int mdl__bad(mdl__inflate *s, const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    mdl__env_error(MDL_ERR_FORMAT, s->fn, "%s: byte %zu: %s", s->name, mdl__inflate_at(s), what);
+    return -1;
+}
+
+/* The next n bits (n <= 16) as a number, the first one lowest; -1 at the end of the input. */
+static int mdl__bits(mdl__inflate *s, int n) {
+    int v;
+    while (s->nbits < n) {
+        if (s->pos == s->in_size)
+            return mdl__bad(s, "the deflate data end in the middle of a block");
+        s->bits |= (uint32_t)s->in[s->pos++] << s->nbits;
+        s->nbits += 8;
+    }
+    v = (int)(s->bits & ((1u << n) - 1));
+    s->bits >>= n;
+    s->nbits -= n;
+    return v;
+}
+
+/* Build a code from the lengths of n symbols (0: the symbol has no code). A code whose codes
+   do not fit in the code space (over-subscribed) is an error; so is one that leaves part of
+   the space unused (incomplete), unless `complete` is 0 (the literal/length and distance
+   codes) and it has no code or a single one of one bit, as RFC 1951 allows for a block that
+   uses one distance or none (zlib draws the line at the same place). Returns 0, or -1 after
+   reporting. */
+static int mdl__huffman_build(mdl__inflate *s, mdl__huffman *h, const unsigned char *length,
+                              int n, const char *what, int complete) {
+    short offset[MDL__MAX_BITS + 2];
+    int len, sym, left = 1, codes = 0;
+    for (len = 0; len <= MDL__MAX_BITS; len++) h->count[len] = 0;
+    for (sym = 0; sym < n; sym++) h->count[length[sym]]++;
+    for (len = 1; len <= MDL__MAX_BITS; len++) { /* the code space left after each length */
+        left = 2 * left - h->count[len];
+        codes += h->count[len];
+        if (left < 0) return mdl__bad(s, "the %s code is over-subscribed", what);
+    }
+    if (left > 0 && (complete || codes > h->count[1] || h->count[1] > 1))
+        return mdl__bad(s, "the %s code is incomplete", what);
+    offset[1] = 0; /* where each length's symbols start in h->symbol */
+    for (len = 1; len <= MDL__MAX_BITS; len++)
+        offset[len + 1] = (short)(offset[len] + h->count[len]);
+    for (sym = 0; sym < n; sym++)
+        if (length[sym]) h->symbol[offset[length[sym]]++] = (short)sym;
+    return 0;
+}
+
+/* Decode one symbol, a bit at a time: after taking `len` bits, `code` is a code of that
+   length if it lies among that length's count[len] codes, which start at `first`. */
+static int mdl__decode(mdl__inflate *s, const mdl__huffman *h) {
+    int code = 0, first = 0, index = 0, len, bit;
+    for (len = 1; len <= MDL__MAX_BITS; len++) {
+        if ((bit = mdl__bits(s, 1)) < 0) return -1;
+        code |= bit;
+        if (code - first < h->count[len]) return h->symbol[index + (code - first)];
+        index += h->count[len];
+        first = (first + h->count[len]) << 1;
+        code <<= 1;
+    }
+    return mdl__bad(s, "a bit sequence that is no code of the block");
+}
+
+/* Make room for n more output bytes, within the limit (and for the final zero byte). */
+static int mdl__room(mdl__inflate *s, size_t n) {
+    size_t need = s->out_size + n, cap;
+    unsigned char *b;
+    if (need > s->limit) {
+        mdl__env_error(MDL_ERR_SIZE, s->fn, "%s: byte %zu: the decompressed data would be "
+                       "larger than the limit of %zu bytes (raise max_bytes to read it)",
+                       s->name, mdl__inflate_at(s), s->limit);
+        return -1;
+    }
+    if (need < s->cap) return 0;
+    cap = s->cap > s->limit / 2 ? s->limit + 1 : 2 * s->cap;
+    if (cap < need + 1) cap = need + 1;
+    b = mdl__regrow(s->out, s->out_size, cap);
+    if (!b) {
+        mdl__env_error(MDL_ERR_NOMEM, s->fn, "%s: out of memory for %zu decompressed bytes",
+                       s->name, cap);
+        return -1;
+    }
+    s->out = b;
+    s->cap = cap;
+    return 0;
+}
+
+/* A stored block: LEN bytes as they are. */
+static int mdl__stored(mdl__inflate *s) {
+    size_t len, nlen;
+    s->bits = 0; /* skip to the byte boundary (fewer than 8 bits are waiting) */
+    s->nbits = 0;
+    if (s->in_size - s->pos < 4) return mdl__bad(s, "the data end inside a stored block's header");
+    len = (size_t)s->in[s->pos] | (size_t)s->in[s->pos + 1] << 8;
+    nlen = (size_t)s->in[s->pos + 2] | (size_t)s->in[s->pos + 3] << 8;
+    if (len != (~nlen & 0xffff))
+        return mdl__bad(s, "a stored block's LEN %zu and NLEN %zu do not match", len, nlen);
+    s->pos += 4;
+    if (s->in_size - s->pos < len)
+        return mdl__bad(s, "a stored block of %zu bytes has only %zu", len, s->in_size - s->pos);
+    if (mdl__room(s, len) < 0) return -1;
+    memcpy(s->out + s->out_size, s->in + s->pos, len);
+    s->out_size += len;
+    s->pos += len;
+    return 0;
+}
+
+/* The symbols of a Huffman block, until end-of-block. */
+static int mdl__codes(mdl__inflate *s, const mdl__huffman *lencode, const mdl__huffman *distcode) {
+    for (;;) {
+        int sym = mdl__decode(s, lencode), extra;
+        size_t len, dist, i;
+        if (sym < 0) return -1;
+        if (sym < 256) { /* a literal */
+            if (mdl__room(s, 1) < 0) return -1;
+            s->out[s->out_size++] = (unsigned char)sym;
+            continue;
+        }
+        if (sym == 256) return 0; /* end of block */
+        sym -= 257;               /* a length, then a distance */
+        if (sym >= 29) return mdl__bad(s, "length symbol %d does not exist", sym + 257);
+        if ((extra = mdl__bits(s, mdl__len_extra[sym])) < 0) return -1;
+        len = mdl__len_base[sym] + (size_t)extra;
+        if ((sym = mdl__decode(s, distcode)) < 0) return -1;
+        if (sym >= 30) return mdl__bad(s, "distance symbol %d does not exist", sym);
+        if ((extra = mdl__bits(s, mdl__dist_extra[sym])) < 0) return -1;
+        dist = mdl__dist_base[sym] + (size_t)extra;
+        if (dist > s->out_size - s->start)
+            return mdl__bad(s, "distance %zu reaches back before the start of the data (%zu "
+                            "bytes so far)", dist, s->out_size - s->start);
+        if (mdl__room(s, len) < 0) return -1;
+        for (i = 0; i < len; i++) /* byte by byte: the copy may read what it just wrote */
+            s->out[s->out_size + i] = s->out[s->out_size + i - dist];
+        s->out_size += len;
+    }
+}
+
+/* A block with the fixed codes. */
+static int mdl__fixed(mdl__inflate *s) {
+    mdl__huffman lencode, distcode;
+    unsigned char length[288];
+    int sym;
+    for (sym = 0; sym < 144; sym++) length[sym] = 8;
+    for (; sym < 256; sym++) length[sym] = 9;
+    for (; sym < 280; sym++) length[sym] = 7;
+    for (; sym < 288; sym++) length[sym] = 8;
+    if (mdl__huffman_build(s, &lencode, length, 288, "fixed literal/length", 1) < 0) return -1;
+    for (sym = 0; sym < 32; sym++) length[sym] = 5; /* 30 and 31 complete the code, unused */
+    if (mdl__huffman_build(s, &distcode, length, 32, "fixed distance", 1) < 0) return -1;
+    return mdl__codes(s, &lencode, &distcode);
+}
+
+/* A block with dynamic codes: read the codes, then the symbols. */
+static int mdl__dynamic(mdl__inflate *s) {
+    static const unsigned char order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5,
+                                            11, 4,  12, 3, 13, 2, 14, 1, 15};
+    mdl__huffman lencode, distcode;
+    unsigned char length[286 + 30];
+    int nlen, ndist, ncode, index, v;
+    if ((nlen = mdl__bits(s, 5)) < 0 || (ndist = mdl__bits(s, 5)) < 0 ||
+        (ncode = mdl__bits(s, 4)) < 0)
+        return -1;
+    nlen += 257;
+    ndist += 1;
+    ncode += 4;
+    if (nlen > 286 || ndist > 30)
+        return mdl__bad(s, "a dynamic block claims %d literal/length and %d distance codes "
+                        "(at most 286 and 30)", nlen, ndist);
+    memset(length, 0, sizeof length);
+    for (index = 0; index < ncode; index++) { /* the code-length code */
+        if ((v = mdl__bits(s, 3)) < 0) return -1;
+        length[order[index]] = (unsigned char)v;
+    }
+    if (mdl__huffman_build(s, &lencode, length, 19, "code-length", 1) < 0) return -1;
+    index = 0; /* then the lengths of both codes, in one sequence */
+    while (index < nlen + ndist) {
+        int sym = mdl__decode(s, &lencode), repeat;
+        unsigned char value = 0;
+        if (sym < 0) return -1;
+        if (sym < 16) {
+            length[index++] = (unsigned char)sym;
+            continue;
+        }
+        if (sym == 16) { /* the previous length again, 3..6 times */
+            if (index == 0) return mdl__bad(s, "a repeat of the previous code length before any");
+            value = length[index - 1];
+            repeat = mdl__bits(s, 2);
+            repeat = repeat < 0 ? -1 : 3 + repeat;
+        } else if (sym == 17) { /* zeros, 3..10 times */
+            repeat = mdl__bits(s, 3);
+            repeat = repeat < 0 ? -1 : 3 + repeat;
+        } else { /* zeros, 11..138 times */
+            repeat = mdl__bits(s, 7);
+            repeat = repeat < 0 ? -1 : 11 + repeat;
+        }
+        if (repeat < 0) return -1;
+        if (index + repeat > nlen + ndist)
+            return mdl__bad(s, "code lengths repeated past the %d the block declared",
+                            nlen + ndist);
+        while (repeat--) length[index++] = value;
+    }
+    if (length[256] == 0) return mdl__bad(s, "a dynamic block without an end-of-block code");
+    if (mdl__huffman_build(s, &lencode, length, nlen, "literal/length", 0) < 0 ||
+        mdl__huffman_build(s, &distcode, length + nlen, ndist, "distance", 0) < 0)
+        return -1;
+    return mdl__codes(s, &lencode, &distcode);
+}
+
+/* A whole deflate stream, block after block, from s->pos; leaves s->pos after its last byte. */
+static int mdl__inflate_stream(mdl__inflate *s) {
+    int last;
+    do {
+        int type;
+        if ((last = mdl__bits(s, 1)) < 0 || (type = mdl__bits(s, 2)) < 0) return -1;
+        if (type == 0) {
+            if (mdl__stored(s) < 0) return -1;
+        } else if (type == 1) {
+            if (mdl__fixed(s) < 0) return -1;
+        } else if (type == 2) {
+            if (mdl__dynamic(s) < 0) return -1;
+        } else {
+            return mdl__bad(s, "block type 3 does not exist (deflate has 0, 1 and 2)");
+        }
+    } while (!last);
+    s->bits = 0; /* the rest of the last byte is padding */
+    s->nbits = 0;
+    return 0;
+}
+
+/* Read a little-endian 32-bit number. */
+static uint32_t mdl__le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The gzip members of `in`, one after another, into a new buffer (*out, with a zero byte
+   after its *out_size bytes). On failure *out is NULL and the message is set. */
+static mdl_error mdl__gunzip(const char *fn, const char *name, const unsigned char *in,
+                             size_t size, size_t limit, unsigned char **out, size_t *out_size) {
+    mdl__inflate s;
+    uint32_t table[256];
+    size_t at = 0;
+    mdl__crc_table(table);
+    memset(&s, 0, sizeof s);
+    s.in = in;
+    s.in_size = size;
+    s.fn = fn;
+    s.name = name;
+    s.limit = limit;
+    *out = NULL;
+    *out_size = 0;
+    /* A first guess of the size: the last member's ISIZE, if deflate could reach it (it
+       shrinks data at most 1032 times); the buffer grows if the guess was low. */
+    s.cap = 1024;
+    if (size >= 18) {
+        size_t isize = mdl__le32(in + size - 4);
+        if (isize <= limit && isize / 1032 <= size) s.cap = isize + 1;
+    }
+    s.out = (unsigned char *)MINIDL_MALLOC(s.cap);
+    if (!s.out) return mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory", name);
+    do { /* one member */
+        const unsigned char *h = in + at;
+        size_t left = size - at, hlen = 10;
+        unsigned flags;
+        uint32_t crc;
+        s.pos = at;
+        if (left < 2 || h[0] != 0x1f || h[1] != 0x8b) {
+            if (at > 0)
+                mdl__bad(&s, "%zu bytes after the end of the gzip data are not another gzip "
+                         "member", left);
+            else if (left < 2)
+                mdl__bad(&s, "%zu bytes are not gzip data", left);
+            else
+                mdl__bad(&s, "not gzip data: it starts %02x %02x, not 1f 8b", h[0], h[1]);
+            goto fail;
+        }
+        if (left < 10) goto cut;
+        if (h[2] != 8) {
+            s.pos = at + 2;
+            mdl__bad(&s, "compression method %d is not deflate (8)", h[2]);
+            goto fail;
+        }
+        flags = h[3];
+        if (flags & 0xe0) {
+            s.pos = at + 3;
+            mdl__bad(&s, "reserved header flags are set (FLG = 0x%02x)", flags);
+            goto fail;
+        }
+        if (flags & 4) { /* FEXTRA: XLEN, then that many bytes */
+            size_t xlen;
+            if (left - hlen < 2) goto cut;
+            xlen = (size_t)h[hlen] | (size_t)h[hlen + 1] << 8;
+            if (left - hlen - 2 < xlen) goto cut;
+            hlen += 2 + xlen;
+        }
+        if (flags & 8) { /* FNAME, then FCOMMENT: zero-terminated */
+            while (hlen < left && h[hlen]) hlen++;
+            if (hlen++ == left) goto cut;
+        }
+        if (flags & 16) {
+            while (hlen < left && h[hlen]) hlen++;
+            if (hlen++ == left) goto cut;
+        }
+        if (flags & 2) { /* FHCRC: the low 16 bits of the CRC-32 of the header so far */
+            uint32_t want;
+            if (left - hlen < 2) goto cut;
+            want = (uint32_t)h[hlen] | (uint32_t)h[hlen + 1] << 8;
+            if ((mdl__crc32(table, 0, h, hlen) & 0xffff) != want) {
+                s.pos = at + hlen;
+                mdl__bad(&s, "the header's CRC-16 is wrong");
+                goto fail;
+            }
+            hlen += 2;
+        }
+        s.pos = at + hlen;
+        s.start = s.out_size;
+        if (mdl__inflate_stream(&s) < 0) goto fail;
+        if (size - s.pos < 8) {
+            mdl__bad(&s, "the gzip trailer (CRC-32 and size, 8 bytes) is cut short");
+            goto fail;
+        }
+        crc = mdl__crc32(table, 0, s.out + s.start, s.out_size - s.start);
+        if (mdl__le32(in + s.pos) != crc) {
+            mdl__bad(&s, "CRC-32 mismatch: the trailer says %08lx, the data give %08lx",
+                     (unsigned long)mdl__le32(in + s.pos), (unsigned long)crc);
+            goto fail;
+        }
+        if (mdl__le32(in + s.pos + 4) != (uint32_t)(s.out_size - s.start)) {
+            s.pos += 4;
+            mdl__bad(&s, "the trailer gives the size %lu, the data have %zu bytes",
+                     (unsigned long)mdl__le32(in + s.pos), s.out_size - s.start);
+            goto fail;
+        }
+        at = s.pos + 8;
+    } while (at < size);
+    s.out[s.out_size] = 0;
+    *out = s.out;
+    *out_size = s.out_size;
+    return MDL_OK;
+cut:
+    s.pos = size;
+    mdl__bad(&s, "the data end inside the gzip header");
+fail:
+    MINIDL_FREE(s.out);
+    return mdl__last_code;
+}
+
+MDLDEF mdl_error mdl_gunzip(const void *data, size_t size, const char *name, size_t max_bytes,
+                            unsigned char **out, size_t *out_size) {
+    const char *fn = "mdl_gunzip";
+    if (!data || !out || !out_size) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !data ? "data" : !out ? "out" : "out_size");
+        return MDL_ERR_NULL;
+    }
+    return mdl__gunzip(fn, name ? name : "gzip data", (const unsigned char *)data, size,
+                       mdl__limit(max_bytes), out, out_size);
+}
+
+/* Does the data start with gzip's magic number? */
+static int mdl__is_gzip(const unsigned char *p, size_t n) {
+    return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
+/* The bytes a loader parses: `data` itself, or a decompressed copy when it is gzip. *own is
+   the copy to free (NULL when none), *gz says which, for messages. */
+static mdl_error mdl__maybe_gunzip(const char *fn, const char *name, const unsigned char *data,
+                                   size_t size, size_t limit, const unsigned char **bytes,
+                                   size_t *n, unsigned char **own) {
+    *own = NULL;
+    *bytes = data;
+    *n = size;
+    if (!mdl__is_gzip(data, size)) return MDL_OK;
+    if (mdl__gunzip(fn, name, data, size, limit, own, n) != MDL_OK) return mdl__last_code;
+    *bytes = *own;
+    return MDL_OK;
+}
+
+/* Check that a loader's arguments are usable and that `name` (and `name2`, if given) is free
+   in the set: these are mistakes in the call, for the error handler. */
+static int mdl__load_args(const char *fn, mdl_params *ps, const char *name, const char *name2,
+                          const void *src, const char *src_what, const void *out) {
+    const char *null = !ps ? "the parameter set" : !name ? "name" : !src ? src_what
+                     : !out ? "out" : NULL;
+    if (null) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", null);
+        return 0;
+    }
+    if (!name[0]) {
+        mdl__fail(MDL_ERR_ARG, fn, "the name is empty");
+        return 0;
+    }
+    if (mdl_params_find(ps, name) || (name2 && mdl_params_find(ps, name2))) {
+        mdl__fail(MDL_ERR_ARG, fn, "the set already has a tensor named \"%s\"",
+                  mdl_params_find(ps, name) ? name : name2);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   IDX, the format of MNIST and Fashion-MNIST: a header of big-endian 32-bit numbers, the data
+
+     offset  bytes  field
+     0       2      00 00
+     2       1      type: 08 unsigned byte (every MNIST file); 09 signed byte, 0B int16,
+                    0C int32, 0D float32, 0E float64 (not read by minidl)
+     3       1      d, the number of dimensions: 3 for images, 1 for labels
+     4       4 * d  the size of each dimension, big-endian, outermost first
+     4 + 4d  ...    the items, row-major, one byte each: N * H * W pixels for images
+   train-images-idx3-ubyte:  00 00 08 03 | 00 00 ea 60 (60000) | 00 00 00 1c (28) | 00 00 00 1c
+                             (28) | 47,040,000 pixels, 0 the background, 255 the ink
+   train-labels-idx1-ubyte:  00 00 08 01 | 00 00 ea 60 (60000) | 60,000 labels 0..9
+   The length of the file follows from the header, and must be exactly that.
+   --------------------------------------------------------------------------------------------- */
+
+/* Parse IDX bytes (already decompressed) into a buffer of the set. `where` names the data in
+   messages ("train.gz (decompressed)"). */
+static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name,
+                                const unsigned char *p, size_t n, const char *where,
+                                const mdl_idx_opts *opts, mdl_tensor **out) {
+    static const char *const types[] = {"unsigned byte", "signed byte", "", "int16", "int32",
+                                        "float32", "float64"};
+    int shape[MDL_MAX_DIMS], ndim, d, add_channel;
+    size_t items = 1, header, i;
+    mdl_tensor *t;
+    if (n < 4)
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: %zu bytes: too short for an IDX file "
+                              "(a 4-byte magic number first)", where, n);
+    if (p[0] != 0 || p[1] != 0)
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 0: the magic number %02x %02x %02x "
+                              "%02x does not start with 00 00: not an IDX file", where, p[0],
+                              p[1], p[2], p[3]);
+    if (p[2] != 0x08) {
+        if (p[2] >= 0x09 && p[2] <= 0x0e && p[2] != 0x0a)
+            return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 2: type 0x%02X (%s) is not "
+                                  "supported: minidl reads unsigned bytes (0x08), as in MNIST",
+                                  where, p[2], types[p[2] - 0x08]);
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 2: 0x%02X is not an IDX type "
+                              "(0x08 for unsigned bytes)", where, p[2]);
+    }
+    ndim = p[3];
+    add_channel = opts && opts->channel && ndim == 3;
+    if (ndim < 1 || ndim + add_channel > MDL_MAX_DIMS)
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 3: %d dimensions: minidl reads 1 "
+                              "to %d", where, ndim, MDL_MAX_DIMS - add_channel);
+    header = 4 + 4 * (size_t)ndim;
+    if (n < header)
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header of %d dimensions "
+                              "needs %zu bytes, the file has %zu", where, n, ndim, header, n);
+    for (d = 0; d < ndim; d++) { /* each size, and their product checked as it grows */
+        const unsigned char *q = p + 4 + 4 * d;
+        uint32_t size = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+        if (size > (uint32_t)INT_MAX)
+            return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %d: size %lu of dimension %d "
+                                  "is larger than %d", where, 4 + 4 * d, (unsigned long)size,
+                                  d, INT_MAX);
+        if (size && (double)items * size > MDL__MAX_NUMEL)
+            return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %d: the sizes multiply to more "
+                                  "than 2^36 items", where, 4 + 4 * d);
+        items *= size;
+        shape[d + (add_channel && d > 0)] = (int)size;
+    }
+    if (n - header != items)
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header announces %zu "
+                              "items (one byte each) after its %zu bytes, but %zu bytes follow "
+                              "(%s)", where, n < header + items ? n : header + items, items,
+                              header, n - header,
+                              n - header < items ? "the file is truncated"
+                                                 : "extra bytes at the end");
+    if (add_channel) shape[1] = 1;
+    t = mdl_params_add_buffer(ps, name, ndim + add_channel, shape);
+    if (!t) return mdl__last_code;
+    if (opts && opts->scale && ndim > 1) { /* as torchvision's ToTensor: byte / 255 */
+        for (i = 0; i < items; i++) t->data[i] = (mdl_scalar)p[header + i] / (mdl_scalar)255;
+    } else {
+        for (i = 0; i < items; i++) t->data[i] = (mdl_scalar)p[header + i];
+    }
+    *out = t;
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *data,
+                                  size_t size, const char *display_name,
+                                  const mdl_idx_opts *opts, mdl_tensor **out) {
+    const char *fn = "mdl_load_idx_mem";
+    const char *where = display_name ? display_name : "idx";
+    const unsigned char *bytes;
+    unsigned char *own;
+    char label[320];
+    size_t n;
+    mdl_error e;
+    if (out) *out = NULL;
+    if (!mdl__load_args(fn, ps, name, NULL, data, "data", out)) return mdl__last_code;
+    e = mdl__maybe_gunzip(fn, where, (const unsigned char *)data, size,
+                          mdl__limit(opts ? opts->max_bytes : 0), &bytes, &n, &own);
+    if (e != MDL_OK) return e;
+    if (own) snprintf(label, sizeof label, "%s (decompressed)", where);
+    e = mdl__parse_idx(fn, ps, name, bytes, n, own ? label : where, opts, out);
+    MINIDL_FREE(own);
+    return e;
+}
+
+MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path,
+                              const mdl_idx_opts *opts, mdl_tensor **out) {
+    const char *fn = "mdl_load_idx";
+    unsigned char *data;
+    size_t size;
+    mdl_error e;
+    if (out) *out = NULL;
+    if (!mdl__load_args(fn, ps, name, NULL, path, "path", out)) return mdl__last_code;
+    e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
+    if (e != MDL_OK) return e;
+    e = mdl_load_idx_mem(ps, name, data, size, path, opts, out);
+    MINIDL_FREE(data);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   CSV (RFC 4180, and what spreadsheets and pandas write)
+
+     species,island,bill_length_mm,...\n       a header line: the column names
+     Adelie,Torgersen,39.1,...\n               a record: fields separated by commas
+     "Gentoo, big","say ""hi""",NA,...\r\n     a quoted field may hold commas, line breaks and
+                                               doubled quotes; CRLF ends a line as LF does
+
+   The text is parsed in a private copy: a record reader finds the fields (where each starts,
+   how long, quoted or not, on which line) without changing anything, so that a record can be
+   read twice (the first, to count the columns); then each field is made a C string in place
+   (the doubled quotes halved, a zero byte written over the delimiter after it).
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__field {
+    size_t start, len, line; /* content without the quotes; the line it starts on */
+    int quoted, ready;       /* ready: made a C string already */
+} mdl__field;
+
+typedef struct mdl__csv {
+    char *buf;     /* the text, with a zero byte after it */
+    size_t size, pos, line;
+    char delim;
+    const char *fn, *name;
+} mdl__csv;
+
+/* Read the next record into f[0..cap); *nf gets its number of fields (it may exceed cap: the
+   rest are only counted). Returns 1 for a record, 0 at the end, -1 after reporting an error. */
+static int mdl__csv_record(mdl__csv *c, mdl__field *f, int cap, int *nf, size_t *line) {
+    const char *b = c->buf;
+    int n = 0;
+    while (c->pos < c->size && (b[c->pos] == '\n' || b[c->pos] == '\r')) { /* blank lines */
+        if (b[c->pos] == '\n' || c->pos + 1 == c->size || b[c->pos + 1] != '\n') c->line++;
+        c->pos++;
+    }
+    if (c->pos == c->size) return 0;
+    *line = c->line;
+    for (;;) { /* one field */
+        mdl__field field;
+        char end;
+        field.line = c->line;
+        field.ready = 0;
+        field.quoted = b[c->pos] == '"';
+        if (field.quoted) {
+            size_t open_line = c->line;
+            field.start = ++c->pos;
+            for (;;) {
+                if (c->pos == c->size) {
+                    mdl__env_error(MDL_ERR_FORMAT, c->fn, "%s:%zu: column %d: a quoted field "
+                                   "opened on this line is never closed", c->name, open_line,
+                                   n + 1);
+                    return -1;
+                }
+                if (b[c->pos] == '"') {
+                    if (c->pos + 1 < c->size && b[c->pos + 1] == '"') {
+                        c->pos += 2; /* a doubled quote stands for one */
+                        continue;
+                    }
+                    break;
+                }
+                if (b[c->pos] == '\n') c->line++;
+                c->pos++;
+            }
+            field.len = c->pos - field.start;
+            c->pos++; /* the closing quote */
+            if (c->pos < c->size && b[c->pos] != c->delim && b[c->pos] != '\n' &&
+                b[c->pos] != '\r') {
+                mdl__env_error(MDL_ERR_FORMAT, c->fn, "%s:%zu: column %d: '%c' after a closing "
+                               "quote (a quote inside a quoted field is written twice: \"\")",
+                               c->name, c->line, n + 1, b[c->pos]);
+                return -1;
+            }
+        } else {
+            field.start = c->pos;
+            while (c->pos < c->size && b[c->pos] != c->delim && b[c->pos] != '\n' &&
+                   b[c->pos] != '\r')
+                c->pos++;
+            field.len = c->pos - field.start;
+        }
+        if (n < cap) f[n] = field;
+        if (n == INT_MAX) {
+            mdl__env_error(MDL_ERR_FORMAT, c->fn, "%s:%zu: too many fields", c->name, c->line);
+            return -1;
+        }
+        n++;
+        end = c->pos < c->size ? b[c->pos] : 0;
+        if (end == c->delim && end) {
+            c->pos++;
+            continue;
+        }
+        if (end == '\r') c->pos++; /* CRLF, or a lone CR */
+        if (c->pos < c->size && b[c->pos] == '\n' && (end == '\n' || end == '\r')) c->pos++;
+        if (end) c->line++;
+        break;
+    }
+    *nf = n;
+    return 1;
+}
+
+/* Field i of the record just read as a C string, in place: doubled quotes halved, a zero byte
+   after it (over the delimiter, the line end, or the closing quote). Once per field. */
+static char *mdl__csv_text(mdl__csv *c, const mdl__field *f) {
+    char *s = c->buf + f->start;
+    if (f->quoted) {
+        size_t r, w = 0;
+        for (r = 0; r < f->len; r++, w++) {
+            s[w] = s[r];
+            if (s[r] == '"') r++; /* the second quote of a pair */
+        }
+        s[w] = 0;
+    } else {
+        s[f->len] = 0;
+    }
+    return s;
+}
+
+/* Is a field a missing value? Empty (or blank), NA, N/A, NaN or nan. */
+static int mdl__csv_missing(const char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    return !*s || !strcmp(s, "NA") || !strcmp(s, "N/A") || !strcmp(s, "NaN") || !strcmp(s, "nan");
+}
+
+/* A number, with spaces around it allowed and nothing else: 1 and *v, or 0. */
+static int mdl__csv_number(const char *s, double *v) {
+    char *end;
+    while (*s == ' ' || *s == '\t') s++;
+    if (!*s) return 0;
+    *v = strtod(s, &end);
+    if (end == s) return 0;
+    while (*end == ' ' || *end == '\t') end++;
+    return *end == 0;
+}
+
+/* The name of column j (from 0) for messages: the header's, or its position in a file without
+   one. */
+static const char *mdl__csv_colname(char **names, int j, char *buf, size_t size) {
+    if (names) return names[j];
+    snprintf(buf, size, "%d", j);
+    return buf;
+}
+
+/* The column called `want` (len bytes, not zero-terminated): its index, or -1. */
+static int mdl__csv_find(char **names, int ncols, const char *want, size_t len) {
+    int j;
+    if (!names) { /* a file without a header: the position, "0", "1", ... */
+        size_t k;
+        long v = 0;
+        if (len == 0 || len > 9) return -1;
+        for (k = 0; k < len; k++) {
+            if (want[k] < '0' || want[k] > '9') return -1;
+            v = 10 * v + (want[k] - '0');
+        }
+        return v < ncols ? (int)v : -1;
+    }
+    for (j = 0; j < ncols; j++)
+        if (strlen(names[j]) == len && memcmp(names[j], want, len) == 0) return j;
+    return -1;
+}
+
+/* Report a column that is not there, listing those that are (as many as the message holds). */
+static mdl_error mdl__csv_no_column(mdl__csv *c, char **names, int ncols, const char *want,
+                                    size_t len) {
+    char list[200];
+    size_t used = 0;
+    int j;
+    list[0] = 0;
+    if (!names) {
+        snprintf(list, sizeof list, "0 to %d (the file has no header)", ncols - 1);
+    } else {
+        for (j = 0; j < ncols && used + 8 < sizeof list; j++) {
+            int k = snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", names[j]);
+            used += k > 0 ? (size_t)k : 0;
+        }
+        if (used >= sizeof list - 1) strcpy(list + sizeof list - 5, "...");
+    }
+    return mdl__env_error(MDL_ERR_FORMAT, c->fn, "%s:%d: no column named '%.*s'; the columns "
+                          "are %s", c->name, names ? 1 : 0, (int)(len > 64 ? 64 : len), want,
+                          list);
+}
+
+/* Order of class names: by value when all are numbers, else by strcmp. */
+typedef struct mdl__class_name {
+    const char *s;
+    double v;
+} mdl__class_name;
+static int mdl__class_by_text(const void *a, const void *b) {
+    return strcmp(((const mdl__class_name *)a)->s, ((const mdl__class_name *)b)->s);
+}
+static int mdl__class_by_value(const void *a, const void *b) {
+    double x = ((const mdl__class_name *)a)->v, y = ((const mdl__class_name *)b)->v;
+    return x < y ? -1 : x > y ? 1 : mdl__class_by_text(a, b);
+}
+
+static mdl_vocab *mdl__vocab_list(const char *const *tokens, int n, int kind);
+#define MDL__VOCAB_CHARS 1
+#define MDL__VOCAB_WORDS 2
+#define MDL__VOCAB_LIST 3
+
+/* The class names of the kept rows: distinct, sorted, as a vocabulary; *ids gets each row's. */
+static mdl_vocab *mdl__csv_classes(const char *fn, char **cls, size_t rows, mdl_scalar *ids) {
+    mdl__class_name *all = (mdl__class_name *)MINIDL_MALLOC(rows * sizeof *all);
+    const char **names;
+    mdl_vocab *v = NULL;
+    size_t i, k = 0;
+    int numbers = 1;
+    if (!all) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %zu class names", rows);
+        return NULL;
+    }
+    for (i = 0; i < rows; i++) all[i].s = cls[i];
+    qsort(all, rows, sizeof *all, mdl__class_by_text);
+    for (i = 0; i < rows; i++) /* the distinct names, first to last */
+        if (i == 0 || strcmp(all[i].s, all[k - 1].s) != 0) all[k++] = all[i];
+    for (i = 0; i < k && numbers; i++) /* ("-nan" is a number to strtod, not to a sort) */
+        numbers = mdl__csv_number(all[i].s, &all[i].v) && isfinite(all[i].v);
+    if (numbers) qsort(all, k, sizeof *all, mdl__class_by_value);
+    names = (const char **)MINIDL_MALLOC(k * sizeof *names);
+    if (names) {
+        for (i = 0; i < k; i++) names[i] = all[i].s;
+        v = mdl__vocab_list(names, (int)k, MDL__VOCAB_LIST);
+        MINIDL_FREE(names);
+    } else {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %zu class names", k);
+    }
+    MINIDL_FREE(all);
+    if (v)
+        for (i = 0; i < rows; i++) ids[i] = (mdl_scalar)mdl_vocab_index(v, cls[i]);
+    return v;
+}
+
+/* The parse proper, on a private copy `c->buf` that it may write into. */
+static mdl_error mdl__csv_parse(mdl__csv *c, mdl_params *ps, const char *xname,
+                                const char *yname, const mdl_csv_opts *o, mdl_csv *out) {
+    const char *fn = c->fn;
+    mdl__field *f = NULL;
+    char **names = NULL, **cls = NULL, num[32];
+    int *col = NULL, ncols = 0, nf, nx = 0, target = -1, j, r;
+    size_t rows_max = 1, rows = 0, line = 0, ncol_room = 0, delims = 0, i;
+    mdl_scalar *xs = NULL, *ys = NULL;
+    mdl_vocab *classes = NULL;
+    mdl_error e = MDL_OK;
+    mdl_tensor *x = NULL, *y = NULL;
+
+    /* 1. the first record: how many columns, and their names */
+    r = mdl__csv_record(c, NULL, 0, &ncols, &line);
+    if (r <= 0) {
+        if (r == 0) mdl__env_error(MDL_ERR_FORMAT, fn, "%s:1: the file is empty", c->name);
+        return mdl__last_code;
+    }
+    c->pos = 0; /* read it again, now that there is room for its fields */
+    c->line = 1;
+    if (c->size >= 3 && memcmp(c->buf, "\xef\xbb\xbf", 3) == 0) c->pos = 3;
+    f = (mdl__field *)MINIDL_MALLOC((size_t)ncols * sizeof *f);
+    if (o->columns) /* room for each name listed (a column may be named twice), or each column */
+        for (i = 0, ncol_room = 1; o->columns[i]; i++) ncol_room += o->columns[i] == ',';
+    if (ncol_room < (size_t)ncols) ncol_room = (size_t)ncols;
+    col = (int *)MINIDL_MALLOC((ncol_room + 1) * sizeof *col);
+    if (!o->no_header) names = (char **)MINIDL_MALLOC((size_t)ncols * sizeof *names);
+    if (!f || !col || (!o->no_header && !names)) {
+        e = mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory for %d columns", c->name, ncols);
+        goto done;
+    }
+    if (!o->no_header) {
+        mdl__csv_record(c, f, ncols, &nf, &line);
+        for (j = 0; j < ncols; j++) names[j] = mdl__csv_text(c, &f[j]);
+    }
+
+    /* 2. the columns chosen: the target, then the features by name (or all but the target) */
+    if (o->target) {
+        target = mdl__csv_find(names, ncols, o->target, strlen(o->target));
+        if (target < 0) {
+            e = mdl__csv_no_column(c, names, ncols, o->target, strlen(o->target));
+            goto done;
+        }
+    }
+    if (!o->columns) {
+        for (j = 0; j < ncols; j++)
+            if (j != target) col[nx++] = j;
+    } else {
+        const char *p = o->columns;
+        while (*p) { /* "a, b,c": names between commas, spaces around them ignored */
+            const char *q = p, *a, *z;
+            while (*q && *q != ',') q++;
+            for (a = p; a < q && *a == ' '; a++) {}
+            for (z = q; z > a && z[-1] == ' '; z--) {}
+            j = mdl__csv_find(names, ncols, a, (size_t)(z - a));
+            if (j < 0) {
+                e = mdl__csv_no_column(c, names, ncols, a, (size_t)(z - a));
+                goto done;
+            }
+            col[nx++] = j;
+            p = *q ? q + 1 : q;
+        }
+    }
+    /* 3. room for every row there could be: no more than the line endings plus one, nor than
+       the delimiters allow (each row has ncols - 1 of them), so the room is never far beyond
+       the size of the file, whatever its header claims */
+    for (i = c->pos; i < c->size; i++) {
+        rows_max += c->buf[i] == '\n' || c->buf[i] == '\r';
+        delims += c->buf[i] == c->delim;
+    }
+    if (ncols > 1 && delims / (size_t)(ncols - 1) + 1 < rows_max)
+        rows_max = delims / (size_t)(ncols - 1) + 1;
+    if (nx && rows_max > (size_t)-1 / sizeof(mdl_scalar) / (size_t)nx) {
+        e = mdl__env_error(MDL_ERR_SIZE, fn, "%s: %zu rows of %d columns are too many", c->name,
+                           rows_max, nx);
+        goto done;
+    }
+    xs = (mdl_scalar *)MINIDL_MALLOC(rows_max * (size_t)(nx ? nx : 1) * sizeof *xs);
+    ys = (mdl_scalar *)MINIDL_MALLOC(rows_max * sizeof *ys);
+    if (o->classes && target >= 0) cls = (char **)MINIDL_MALLOC(rows_max * sizeof *cls);
+    if (!xs || !ys || (o->classes && target >= 0 && !cls)) {
+        e = mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory for %zu rows", c->name, rows_max);
+        goto done;
+    }
+
+    /* 4. the rows: check each field used, drop or report the missing, parse the numbers */
+    col[nx] = target; /* the target is checked with the features, as column nx */
+    while ((r = mdl__csv_record(c, f, ncols, &nf, &line)) > 0) {
+        int missing = -1, k;
+        const char *text;
+        if (nf != ncols) {
+            e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s:%zu: %d fields, but the %s has %d",
+                               c->name, line, nf, names ? "header" : "first line", ncols);
+            goto done;
+        }
+        for (k = 0; k <= nx; k++) /* made C strings once each, then read */
+            if (col[k] >= 0 && !f[col[k]].ready) {
+                mdl__csv_text(c, &f[col[k]]);
+                f[col[k]].ready = 1;
+            }
+        for (k = 0; k <= nx && missing < 0; k++)
+            if (col[k] >= 0 && mdl__csv_missing(c->buf + f[col[k]].start)) missing = col[k];
+        if (missing >= 0) {
+            if (!o->drop_missing) {
+                e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s:%zu: column '%s' (%d): missing value "
+                                   "'%s' (set drop_missing to drop such rows)", c->name,
+                                   f[missing].line,
+                                   mdl__csv_colname(names, missing, num, sizeof num),
+                                   missing + 1, c->buf + f[missing].start);
+                goto done;
+            }
+            out->dropped++;
+            continue;
+        }
+        for (k = 0; k <= nx; k++) {
+            double v;
+            const mdl__field *fk;
+            if (col[k] < 0) continue;
+            fk = &f[col[k]];
+            text = c->buf + fk->start;
+            if (k == nx && cls) { /* a class name, kept as text */
+                cls[rows] = c->buf + fk->start;
+                continue;
+            }
+            if (!mdl__csv_number(text, &v) || !(fabs(v) <= MDL__SCALAR_MAX)) {
+                e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s:%zu: column '%s' (%d): '%.40s%s' is "
+                                   "not a %snumber", c->name, fk->line,
+                                   mdl__csv_colname(names, col[k], num, sizeof num), col[k] + 1,
+                                   text, strlen(text) > 40 ? "..." : "",
+                                   mdl__csv_number(text, &v) ? "finite " : "");
+                goto done;
+            }
+            if (k < nx)
+                xs[rows * (size_t)nx + (size_t)k] = (mdl_scalar)v;
+            else
+                ys[rows] = (mdl_scalar)v;
+        }
+        rows++;
+    }
+    if (r < 0) {
+        e = mdl__last_code;
+        goto done;
+    }
+    if (rows == 0) {
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: no rows of data (%d dropped for missing "
+                           "values)", c->name, out->dropped);
+        goto done;
+    }
+    if (rows > (size_t)INT_MAX) {
+        e = mdl__env_error(MDL_ERR_SIZE, fn, "%s: %zu rows are too many", c->name, rows);
+        goto done;
+    }
+
+    /* 5. the class names, sorted, and each row's index */
+    if (cls && !(classes = mdl__csv_classes(fn, cls, rows, ys))) {
+        e = mdl__last_code;
+        goto done;
+    }
+
+    /* 6. into the set, now that nothing can go wrong with the file (only memory can run out,
+       and then between x and y: x stays in the set, which frees it) */
+    if (nx) {
+        int shape[2];
+        shape[0] = (int)rows;
+        shape[1] = nx;
+        if (!(x = mdl_params_add_buffer(ps, xname, 2, shape))) {
+            e = mdl__last_code;
+            goto done;
+        }
+        memcpy(x->data, xs, rows * (size_t)nx * sizeof *xs);
+    }
+    if (target >= 0) {
+        int shape[1];
+        shape[0] = (int)rows;
+        if (!(y = mdl_params_add_buffer(ps, yname, 1, shape))) {
+            e = mdl__last_code;
+            goto done;
+        }
+        memcpy(y->data, ys, rows * sizeof *ys);
+    }
+    out->x = x;
+    out->y = y;
+    out->classes = classes;
+    out->rows = (int)rows;
+    classes = NULL;
+done:
+    mdl_vocab_free(classes);
+    MINIDL_FREE(f);
+    MINIDL_FREE(col);
+    MINIDL_FREE(names);
+    MINIDL_FREE(cls);
+    MINIDL_FREE(xs);
+    MINIDL_FREE(ys);
+    return e;
+}
+
+/* The names "<name>.x" and "<name>.y" into xname and yname (256 bytes each), and the checks
+   of mdl__load_args on them. */
+static int mdl__csv_names(const char *fn, mdl_params *ps, const char *name, char *xname,
+                          char *yname, const void *src, const char *src_what, const void *out) {
+    if (name && strlen(name) > 250) {
+        mdl__fail(MDL_ERR_ARG, fn, "name is longer than 250 bytes");
+        return 0;
+    }
+    if (name) {
+        snprintf(xname, 256, "%s.x", name);
+        snprintf(yname, 256, "%s.y", name);
+    }
+    return mdl__load_args(fn, ps, name ? xname : NULL, yname, src, src_what, out);
+}
+
+MDLDEF mdl_error mdl_load_csv_mem(mdl_params *ps, const char *name, const void *data,
+                                  size_t size, const char *display_name,
+                                  const mdl_csv_opts *opts, mdl_csv *out) {
+    const char *fn = "mdl_load_csv_mem";
+    mdl_csv_opts defaults;
+    char xname[256], yname[256];
+    const unsigned char *bytes;
+    unsigned char *own;
+    const char *zero;
+    mdl__csv c;
+    size_t n;
+    mdl_error e;
+    if (out) memset(out, 0, sizeof *out);
+    if (!mdl__csv_names(fn, ps, name, xname, yname, data, "data", out)) return mdl__last_code;
+    if (!opts) {
+        memset(&defaults, 0, sizeof defaults);
+        opts = &defaults;
+    }
+    memset(&c, 0, sizeof c);
+    c.fn = fn;
+    c.name = display_name ? display_name : "csv";
+    c.delim = opts->delimiter ? opts->delimiter : ',';
+    c.line = 1;
+    if (c.delim == '"' || c.delim == '\n' || c.delim == '\r') {
+        mdl__fail(MDL_ERR_ARG, fn, "the delimiter cannot be a quote or a line end");
+        return MDL_ERR_ARG;
+    }
+    e = mdl__maybe_gunzip(fn, c.name, (const unsigned char *)data, size,
+                          mdl__limit(opts->max_bytes), &bytes, &n, &own);
+    if (e != MDL_OK) return e;
+    /* the parser writes into the text: its own copy (the decompressed one is already) */
+    if (own) {
+        c.buf = (char *)own;
+    } else {
+        c.buf = (char *)MINIDL_MALLOC(n + 1);
+        if (!c.buf) return mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory", c.name);
+        memcpy(c.buf, bytes, n);
+        c.buf[n] = 0;
+    }
+    c.size = n;
+    if ((zero = (const char *)memchr(c.buf, 0, n)) != NULL) {
+        size_t at = (size_t)(zero - c.buf), k;
+        for (k = 0; k < at; k++) c.line += c.buf[k] == '\n';
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s:%zu: byte %zu is a zero byte: not a text "
+                           "file", c.name, c.line, at);
+    } else {
+        if (n >= 3 && memcmp(c.buf, "\xef\xbb\xbf", 3) == 0) c.pos = 3; /* a UTF-8 BOM */
+        e = mdl__csv_parse(&c, ps, xname, yname, opts, out);
+    }
+    MINIDL_FREE(c.buf);
+    if (e != MDL_OK) memset(out, 0, sizeof *out);
+    return e;
+}
+
+MDLDEF mdl_error mdl_load_csv(mdl_params *ps, const char *name, const char *path,
+                              const mdl_csv_opts *opts, mdl_csv *out) {
+    const char *fn = "mdl_load_csv";
+    char xname[256], yname[256];
+    unsigned char *data;
+    size_t size;
+    mdl_error e;
+    if (out) memset(out, 0, sizeof *out);
+    if (!mdl__csv_names(fn, ps, name, xname, yname, path, "path", out)) return mdl__last_code;
+    e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
+    if (e != MDL_OK) return e;
+    e = mdl_load_csv_mem(ps, name, data, size, path, opts, out);
+    MINIDL_FREE(data);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Text and vocabularies
+     text      "It is a truth universally acknowledged..."
+     chars     the distinct bytes, sorted: ' ' ',' '.' 'A' ... 'z'   index = rank of the byte
+     words     "<unk>", then "the" "to" "of" ... by decreasing count; a word not kept -> 0
+     encode    text -> indices [T]           decode    indices -> text
+   A vocabulary keeps its tokens in one block, each ended by a zero byte, and an index of them
+   sorted by strcmp for the lookup by name (binary search); a character vocabulary also has a
+   table of the 256 byte values.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_error mdl_read_text(const char *path, size_t max_bytes, char **text, size_t *len) {
+    const char *fn = "mdl_read_text";
+    unsigned char *data, *own;
+    const unsigned char *bytes;
+    const char *zero;
+    size_t size, n;
+    mdl_error e;
+    if (!path || !text || !len) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !path ? "path" : !text ? "text" : "len");
+        return MDL_ERR_NULL;
+    }
+    *text = NULL;
+    *len = 0;
+    e = mdl__read_all(fn, path, mdl__limit(max_bytes), &data, &size);
+    if (e != MDL_OK) return e;
+    e = mdl__maybe_gunzip(fn, path, data, size, mdl__limit(max_bytes), &bytes, &n, &own);
+    if (own) MINIDL_FREE(data);
+    if (e != MDL_OK) {
+        MINIDL_FREE(data);
+        return e;
+    }
+    data = own ? own : data;
+    if ((zero = (const char *)memchr(data, 0, n)) != NULL) {
+        size_t at = (size_t)(zero - (const char *)data);
+        MINIDL_FREE(data);
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s%s: byte %zu is a zero byte: not a text "
+                              "file", path, own ? " (decompressed)" : "", at);
+    }
+    *text = (char *)data;
+    *len = n;
+    return MDL_OK;
+}
+
+struct mdl_vocab {
+    int kind;            /* MDL__VOCAB_CHARS, _WORDS or _LIST */
+    int size;
+    char **token;        /* token[i]: the string of index i, in `text` */
+    int *by_name;        /* the indices in strcmp order of their tokens */
+    int unk;             /* the index of "<unk>" (word vocabularies), else -1 */
+    int of_byte[256];    /* character vocabularies: the index of each byte value, or -1 */
+    unsigned char byte[256]; /* and the byte of each index (a zero byte's token is "") */
+    char *text;          /* the tokens, each ended by a zero byte */
+};
+
+/* strcmp order of indices into one vocabulary, for qsort (ties cannot happen: tokens differ) */
+typedef struct mdl__ranked {
+    const char *s;
+    int i;
+} mdl__ranked;
+static int mdl__ranked_cmp(const void *a, const void *b) {
+    return strcmp(((const mdl__ranked *)a)->s, ((const mdl__ranked *)b)->s);
+}
+
+/* A vocabulary of n distinct tokens, copied. NULL after reporting if memory ran out. */
+static mdl_vocab *mdl__vocab_list(const char *const *tokens, int n, int kind) {
+    const char *fn = "mdl_vocab";
+    mdl_vocab *v = (mdl_vocab *)MINIDL_MALLOC(sizeof(mdl_vocab));
+    mdl__ranked *rank = NULL;
+    size_t bytes = 0;
+    char *p;
+    int i;
+    if (v) {
+        memset(v, 0, sizeof *v);
+        for (i = 0; i < n; i++) bytes += strlen(tokens[i]) + 1;
+        v->token = (char **)MINIDL_MALLOC((size_t)(n ? n : 1) * sizeof(char *));
+        v->by_name = (int *)MINIDL_MALLOC((size_t)(n ? n : 1) * sizeof(int));
+        v->text = (char *)MINIDL_MALLOC(bytes ? bytes : 1);
+        rank = (mdl__ranked *)MINIDL_MALLOC((size_t)(n ? n : 1) * sizeof *rank);
+    }
+    if (!v || !v->token || !v->by_name || !v->text || !rank) {
+        MINIDL_FREE(rank);
+        mdl_vocab_free(v);
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a vocabulary of %d tokens", n);
+        return NULL;
+    }
+    v->kind = kind;
+    v->size = n;
+    v->unk = -1;
+    for (i = 0, p = v->text; i < n; i++) {
+        size_t len = strlen(tokens[i]) + 1;
+        memcpy(p, tokens[i], len);
+        v->token[i] = p;
+        rank[i].s = p;
+        rank[i].i = i;
+        p += len;
+    }
+    qsort(rank, (size_t)n, sizeof *rank, mdl__ranked_cmp);
+    for (i = 0; i < n; i++) v->by_name[i] = rank[i].i;
+    MINIDL_FREE(rank);
+    for (i = 0; i < 256; i++) v->of_byte[i] = -1;
+    return v;
+}
+
+MDLDEF void mdl_vocab_free(mdl_vocab *v) {
+    if (!v) return;
+    MINIDL_FREE(v->token);
+    MINIDL_FREE(v->by_name);
+    MINIDL_FREE(v->text);
+    MINIDL_FREE(v);
+}
+
+MDLDEF int mdl_vocab_size(const mdl_vocab *v) { return v ? v->size : 0; }
+
+MDLDEF const char *mdl_vocab_token(const mdl_vocab *v, int i) {
+    if (!v) {
+        mdl__fail(MDL_ERR_NULL, "mdl_vocab_token", "the vocabulary is NULL");
+        return NULL;
+    }
+    if (i < 0 || i >= v->size) {
+        mdl__fail(MDL_ERR_ARG, "mdl_vocab_token", "index %d is outside 0..%d", i, v->size - 1);
+        return NULL;
+    }
+    return v->token[i];
+}
+
+MDLDEF int mdl_vocab_index(const mdl_vocab *v, const char *token) {
+    int lo = 0, hi;
+    if (!v || !token) return -1;
+    if (v->kind == MDL__VOCAB_CHARS) /* one byte exactly */
+        return token[0] && !token[1] ? v->of_byte[(unsigned char)token[0]] : -1;
+    hi = v->size - 1;
+    while (lo <= hi) { /* binary search in strcmp order */
+        int mid = lo + (hi - lo) / 2, cmp = strcmp(v->token[v->by_name[mid]], token);
+        if (cmp == 0) return v->by_name[mid];
+        if (cmp < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+MDLDEF mdl_vocab *mdl_vocab_chars(const char *text, size_t len) {
+    char store[256][2];
+    const char *tokens[256];
+    int seen[256], n = 0, b;
+    size_t i;
+    mdl_vocab *v;
+    if (!text && len) {
+        mdl__fail(MDL_ERR_NULL, "mdl_vocab_chars", "text is NULL");
+        return NULL;
+    }
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < len; i++) seen[(unsigned char)text[i]] = 1;
+    for (b = 0; b < 256; b++) /* in increasing byte order */
+        if (seen[b]) {
+            store[n][0] = (char)b;
+            store[n][1] = 0;
+            tokens[n] = store[n];
+            n++;
+        }
+    v = mdl__vocab_list(tokens, n, MDL__VOCAB_CHARS);
+    if (!v) return NULL;
+    for (b = 0; b < n; b++) {
+        v->byte[b] = (unsigned char)store[b][0];
+        v->of_byte[(unsigned char)store[b][0]] = b;
+    }
+    return v;
+}
+
+/* Is c an ASCII letter? (Words are runs of them.) */
+static int mdl__letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* The words of a text, lowercased, as C strings in `low` (a copy of the text with a zero byte
+   written after each word); words[] gets them (may be NULL to count). Returns how many. */
+static size_t mdl__words(const char *text, size_t len, char *low, char **words) {
+    size_t i = 0, n = 0;
+    while (i < len) {
+        size_t start;
+        while (i < len && !mdl__letter(text[i])) i++;
+        if (i == len) break;
+        start = i;
+        while (i < len && mdl__letter(text[i])) {
+            if (low) low[i] = (char)(text[i] <= 'Z' ? text[i] - 'A' + 'a' : text[i]);
+            i++;
+        }
+        if (low) low[i] = 0; /* over the separator (low has one byte more than the text) */
+        if (words) words[n] = low + start;
+        n++;
+    }
+    return n;
+}
+
+/* Words by decreasing count, ties alphabetical. */
+typedef struct mdl__counted {
+    const char *s;
+    size_t count;
+} mdl__counted;
+static int mdl__by_text(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+static int mdl__by_count(const void *a, const void *b) {
+    const mdl__counted *x = (const mdl__counted *)a, *y = (const mdl__counted *)b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return strcmp(x->s, y->s);
+}
+
+MDLDEF mdl_vocab *mdl_vocab_words(const char *text, size_t len, int min_count, int max_size) {
+    const char *fn = "mdl_vocab_words";
+    size_t nwords, i, k = 0, keep;
+    char *low, **words = NULL;
+    mdl__counted *distinct = NULL;
+    const char **tokens = NULL;
+    mdl_vocab *v = NULL;
+    if (!text && len) {
+        mdl__fail(MDL_ERR_NULL, fn, "text is NULL");
+        return NULL;
+    }
+    if (len == (size_t)-1 || !(low = (char *)MINIDL_MALLOC(len + 1))) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a text of %zu bytes", len);
+        return NULL;
+    }
+    nwords = mdl__words(text, len, NULL, NULL);
+    words = (char **)MINIDL_MALLOC((nwords ? nwords : 1) * sizeof *words);
+    distinct = (mdl__counted *)MINIDL_MALLOC((nwords ? nwords : 1) * sizeof *distinct);
+    tokens = (const char **)MINIDL_MALLOC((nwords + 1) * sizeof *tokens);
+    if (!words || !distinct || !tokens) {
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for %zu words", nwords);
+        goto done;
+    }
+    mdl__words(text, len, low, words);
+    qsort(words, nwords, sizeof *words, mdl__by_text); /* equal words next to each other */
+    for (i = 0; i < nwords; i++) {
+        if (k && strcmp(words[i], distinct[k - 1].s) == 0) {
+            distinct[k - 1].count++;
+        } else {
+            distinct[k].s = words[i];
+            distinct[k++].count = 1;
+        }
+    }
+    qsort(distinct, k, sizeof *distinct, mdl__by_count);
+    tokens[0] = "<unk>";
+    for (i = 0, keep = 1; i < k; i++) {
+        if (distinct[i].count < (size_t)(min_count > 1 ? min_count : 1)) break; /* sorted */
+        if (max_size > 0 && keep >= (size_t)max_size) break;
+        tokens[keep++] = distinct[i].s;
+    }
+    v = mdl__vocab_list(tokens, (int)keep, MDL__VOCAB_WORDS);
+    if (v) v->unk = 0;
+done:
+    MINIDL_FREE(low);
+    MINIDL_FREE(words);
+    MINIDL_FREE(distinct);
+    MINIDL_FREE((void *)tokens);
+    return v;
+}
+
+MDLDEF mdl_error mdl_vocab_encode(mdl_params *ps, const char *name, const mdl_vocab *v,
+                                  const char *text, size_t len, mdl_tensor **out) {
+    const char *fn = "mdl_vocab_encode";
+    mdl_tensor *t;
+    int shape[1];
+    size_t i, n;
+    if (out) *out = NULL;
+    if (!mdl__load_args(fn, ps, name, NULL, v, "the vocabulary", out)) return mdl__last_code;
+    if (!text && len) {
+        mdl__fail(MDL_ERR_NULL, fn, "text is NULL");
+        return MDL_ERR_NULL;
+    }
+    if (v->kind == MDL__VOCAB_LIST) {
+        mdl__fail(MDL_ERR_ARG, fn, "a list of class names does not encode text (use "
+                  "mdl_vocab_index for one name)");
+        return MDL_ERR_ARG;
+    }
+    if (v->kind == MDL__VOCAB_CHARS) {
+        for (i = 0; i < len; i++) /* every byte must be in the vocabulary */
+            if (v->of_byte[(unsigned char)text[i]] < 0)
+                return mdl__env_error(MDL_ERR_ARG, fn, "byte %zu of the text, 0x%02X ('%c'), is "
+                                      "not in the vocabulary of %d characters", i,
+                                      (unsigned char)text[i],
+                                      text[i] >= 32 && text[i] < 127 ? text[i] : '?', v->size);
+        if (len > (size_t)INT_MAX)
+            return mdl__env_error(MDL_ERR_SIZE, fn, "a text of %zu bytes is too long", len);
+        shape[0] = (int)len;
+        if (!(t = mdl_params_add_buffer(ps, name, 1, shape))) return mdl__last_code;
+        for (i = 0; i < len; i++) t->data[i] = (mdl_scalar)v->of_byte[(unsigned char)text[i]];
+    } else {
+        char *low, **words;
+        if (len == (size_t)-1 || !(low = (char *)MINIDL_MALLOC(len + 1)))
+            return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a text of %zu bytes", len);
+        n = mdl__words(text, len, NULL, NULL);
+        if (n > (size_t)INT_MAX || !(words = (char **)MINIDL_MALLOC((n ? n : 1) * sizeof *words))) {
+            MINIDL_FREE(low);
+            return mdl__env_error(n > (size_t)INT_MAX ? MDL_ERR_SIZE : MDL_ERR_NOMEM, fn,
+                                  "cannot hold %zu words", n);
+        }
+        mdl__words(text, len, low, words);
+        shape[0] = (int)n;
+        t = mdl_params_add_buffer(ps, name, 1, shape);
+        for (i = 0; t && i < n; i++) { /* an unknown word is "<unk>" */
+            int id = mdl_vocab_index(v, words[i]);
+            t->data[i] = (mdl_scalar)(id >= 0 ? id : v->unk);
+        }
+        MINIDL_FREE(low);
+        MINIDL_FREE(words);
+        if (!t) return mdl__last_code;
+    }
+    *out = t;
+    return MDL_OK;
+}
+
+MDLDEF size_t mdl_vocab_decode(const mdl_vocab *v, const mdl_tensor *ids, char *buf,
+                               size_t size) {
+    const char *fn = "mdl_vocab_decode";
+    size_t i, n = 0;
+    if (buf && size) buf[0] = 0;
+    if (!v) {
+        mdl__fail(MDL_ERR_NULL, fn, "the vocabulary is NULL");
+        return 0;
+    }
+    if (!mdl__usable(fn, "ids", ids)) return 0;
+    if (!buf && size) {
+        mdl__fail(MDL_ERR_NULL, fn, "buf is NULL");
+        return 0;
+    }
+    for (i = 0; i < ids->numel; i++) { /* check every index before writing anything */
+        mdl_scalar id = ids->data[i];
+        if (!(id >= 0 && id < (mdl_scalar)v->size && id == (mdl_scalar)(int)id)) {
+            char pos[96];
+            mdl__fail(MDL_ERR_ARG, fn, "ids%s = %g is not a token index 0..%d",
+                      mdl__index_fmt(ids, i, pos, sizeof pos), (double)id, v->size - 1);
+            return 0;
+        }
+    }
+    for (i = 0; i < ids->numel; i++) {
+        int id = (int)ids->data[i];
+        size_t k, len;
+        const char *s = v->token[id];
+        if (v->kind == MDL__VOCAB_CHARS) { /* one byte, even a zero byte */
+            if (n + 1 < size) buf[n] = (char)v->byte[id];
+            n++;
+            continue;
+        }
+        if (i > 0) { /* words and names, separated by spaces */
+            if (n + 1 < size) buf[n] = ' ';
+            n++;
+        }
+        len = strlen(s);
+        for (k = 0; k < len; k++, n++)
+            if (n + 1 < size) buf[n] = s[k];
+    }
+    if (size) buf[n < size ? n : size - 1] = 0;
+    return n;
+}
 
 // >>metrics
 
