@@ -22,8 +22,8 @@
    CONTENTS (grep '// >>' minidl.h prints this list with line numbers)
        >>api          read   the declarations, each documented with its shapes and who owns
                              the result: configuration, errors, memory, random, tensors,
-                             autograd, ops, layers, losses, optimizers, data,
-                             loaders, metrics, plots, fit, diagnostics, kernels
+                             autograd, ops, layers, recurrent layers, losses, optimizers,
+                             data, loaders, metrics, plots, fit, io, diagnostics, kernels
        >>prelude      skim   includes, internal macros, the arena's struct
        >>errors       skim   the error handler, compiler-style messages, mdl_last_error
        >>memory       read   arenas (per-step memory) and parameter sets (persistent memory)
@@ -36,6 +36,8 @@
        >>layers       read   initialisation, Linear, Conv, pooling, Dropout, Embedding,
                              LayerNorm, BatchNorm as functions and as layer objects, the
                              Sequential container
+       >>recurrent    read   RNN, LSTM and GRU cells and sequence layers with backpropagation
+                             through time; attention and a transformer block
        >>losses       read   PyTorch's losses and reductions: MSE, L1, smooth L1, Huber, binary
                              cross-entropy (of probabilities, of logits), cross-entropy with
                              its fused softmax backward, NLL, KL divergence
@@ -47,7 +49,7 @@
        >>metrics      read   accuracy, confusion matrix, precision/recall/F1, R^2, perplexity
        >>plot         skim   a small SVG writer: curves, scatter plots, heat maps, image grids
        >>fit          read   the Keras-style fit loop: progress, history, early stopping
-                             (file io for models will follow here)
+       >>io           skim   safetensors save and load, checkpoints that resume training
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
        >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
                              pooling; none of it in a MINIDL_NO_SIMD build
@@ -1215,6 +1217,12 @@ MDLDEF void mdl_sequential_train(mdl_sequential *seq, int training);
  *  @return MDL_OK, or the error of a layer that refused the shape */
 MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int ndim,
                                         const int *shape);
+
+/** @} */
+
+/** @defgroup recurrent Recurrent layers and attention
+ *  @brief RNN, LSTM and GRU cells and sequence layers; attention and a transformer block.
+ *  @{ */
 
 /** @} */
 
@@ -2763,6 +2771,12 @@ MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path);
 
 /** @brief Free a history. NULL is allowed. */
 MDLDEF void mdl_history_free(mdl_history *h);
+
+/** @} */
+
+/** @defgroup io Saving and loading models
+ *  @brief Safetensors files that PyTorch reads and writes; checkpoints that resume training.
+ *  @{ */
 
 /** @} */
 
@@ -8171,6 +8185,10 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
     mdl_arena_free(ar);
     return e;
 }
+
+// >>recurrent
+
+/* Recurrent layers: RNN, LSTM, GRU; attention and a transformer block */
 
 // >>losses
 
@@ -14335,6 +14353,10 @@ MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path) {
     MINIDL_FREE(epoch);
     return err;
 }
+
+// >>io
+
+/* Saving and loading: safetensors, checkpoints */
 
 // >>diagnostics
 
