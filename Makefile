@@ -1,7 +1,8 @@
 # minidl - build, test and document. Every target is a thin wrapper around a shell command
 # that works on its own as well; build/ holds everything that is built.
 #
-#   make test        tests, compile matrix and documentation snippets   (bash tests/run.sh test)
+#   make test        tests, compile matrix, documentation snippets and the tutorials' quick
+#                    mode (bash tests/run.sh test)
 #   make sanitize    the same under AddressSanitizer + UBSan, leaks included
 #   make valgrind    the same under valgrind's memcheck
 #   make test-nosimd the tests and snippets built with -DMINIDL_NO_SIMD: the plain kernels alone

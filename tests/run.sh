@@ -5,23 +5,27 @@
 #   bash tests/run.sh [MODE] [FILTER]
 #
 #   MODE test      (default) every tests/test_*.c built with strict C99 flags at -O1 -g, the
-#                  compile matrix (below) and the snippets (tests/snippets.sh)
-#        sanitize  the test programs and snippets built with AddressSanitizer and UBSan, leak
-#                  checking on; no compile matrix
-#        valgrind  the test programs and snippets built as in `test`, run under valgrind's
-#                  memcheck (leaks are errors, but for the system-library artifacts listed and
-#                  explained in tests/valgrind.supp); no compile matrix
-#        nosimd    the test programs and snippets built as in `test` but with -DMINIDL_NO_SIMD,
-#                  so that every test runs on the plain kernels alone; no compile matrix
+#                  compile matrix (below), the snippets (tests/snippets.sh) and the tutorials in
+#                  their quick mode (below)
+#        sanitize  the test programs, snippets and tutorials built with AddressSanitizer and
+#                  UBSan, leak checking on; no compile matrix
+#        valgrind  the test programs, snippets and tutorials built as in `test`, run under
+#                  valgrind's memcheck (leaks are errors, but for the system-library artifacts
+#                  listed and explained in tests/valgrind.supp); no compile matrix
+#        nosimd    the test programs, snippets and tutorials built as in `test` but with
+#                  -DMINIDL_NO_SIMD, so that everything runs on the plain kernels alone; no
+#                  compile matrix
 #   FILTER         run only the jobs whose name contains it: `bash tests/run.sh test test_ops`,
-#                  `... test matrix/`, `... sanitize snippet`
+#                  `... test matrix/`, `... sanitize snippet`, `... test tutorial`
+#
+# Every test program, matrix entry, snippet and tutorial is one job; JOBS of them run at a time.
 #
 # Counting. A test program prints "RESULT <passed> <failed>" (tests/test.h) and exits non-zero
 # when <failed> > 0; both numbers go into the totals. A program that does not compile, crashes,
 # runs past the time limit, prints no RESULT line, or exits non-zero although it reported no
 # failure (a leak found at exit, say) adds one failure, and the reason is printed with the tail
 # of its output. A compile-matrix entry or a snippet counts as one test: it passes when it
-# compiles without a warning and exits 0.
+# compiles without a warning and exits 0, and so does a tutorial (below).
 #
 # Build extras. A test file may hold lines "// build-extra: <flags and files>"; their rest is
 # appended to its compile command (paths relative to the repo root), e.g.
@@ -39,9 +43,19 @@
 # A compiler that is not installed is skipped with a note, except under CI (CI set), where it
 # is a failure.
 #
-# Environment: CC compiler for the test programs and snippets (default gcc); EXTRA_CFLAGS added
-# to those builds; JOBS programs at a time (default: the number of cores); TEST_TIMEOUT seconds
-# per program (default 300, 900 under valgrind).
+# The tutorials (every mode): each tutorials/[0-9]*.c is a job named tutorial/NN_name, e.g.
+# tutorial/01_linear_regression, so that `bash tests/run.sh test tutorial` runs them alone; a
+# new tutorial file is picked up as it is. It is built with its own command (gcc -O2 NN_name.c
+# -o NN_name -lm) plus the tests' strict flags and the mode's flags (not -g, which makes the
+# -O2 build of the header some 40% slower), and run from inside tutorials/, where it finds
+# data/, as `NN_name --quick`: the short version of itself, which checks its own bounds and
+# exits non-zero, with a message, when its result is outside them. It passes when it exits 0
+# (and the sanitizers or valgrind report nothing). `make tutorials` (tests/tutorials.sh) runs
+# the full versions.
+#
+# Environment: CC compiler for the test programs, snippets and tutorials (default gcc);
+# EXTRA_CFLAGS added to those builds; JOBS programs at a time (default: the number of cores);
+# TEST_TIMEOUT seconds per program (default 300, 900 under valgrind).
 # Programs and logs of the latest run stay in build/MODE/last/ (build/test/last/test_ops, say). Never add -ffast-math: it makes isnan() always false.
 
 set -u
@@ -51,8 +65,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 if [ "${1:-}" = "--job" ]; then
     job=$2
     [ -f "$job" ] || exit 0 # the run was interrupted and its folder removed
-    name='' kind='' bin='' why='' last=''
-    cc=() run=()
+    name='' kind='' bin='' why='' last='' dir=''
+    cc=() run=() args=()
     # shellcheck disable=SC1090
     . "$job"
     out=$job.out err=$job.err
@@ -80,8 +94,12 @@ if [ "${1:-}" = "--job" ]; then
         echo "0 1" >"$job.tmp" && mv "$job.tmp" "$job.res"
         exit 0
     fi
-    # (the outer 2>/dev/null keeps bash's own "Segmentation fault" notice off the terminal)
-    { timeout --foreground -k 10 "$limit" "${run[@]}" "./$bin" >"$out" 2>"$err" </dev/null; } 2>/dev/null
+    # Run it in $dir (a tutorial: tutorials/; otherwise here, the repository's top) with its
+    # arguments. (The outer 2>/dev/null keeps bash's own "Segmentation fault" notice off the
+    # terminal.)
+    top=$PWD
+    { (cd "${dir:-.}" && exec timeout --foreground -k 10 "$limit" "${run[@]}" "$top/$bin" \
+        "${args[@]}") >"$out" 2>"$err" </dev/null; } 2>/dev/null
     rc=$?
     why=''
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -137,8 +155,10 @@ sanitize)
     ;;
 valgrind)
     modeflags=()
+    # (the suppressions by their full path: a tutorial runs in tutorials/)
     runner=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible
-        --errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/valgrind.supp -q)
+        --errors-for-leak-kinds=definite,indirect,possible
+        --suppressions="$PWD/tests/valgrind.supp" -q)
     limit=${TEST_TIMEOUT:-900}
     if ! command -v valgrind >/dev/null; then
         echo "run.sh: valgrind is not installed (Debian: sudo apt-get install -y valgrind)"
@@ -166,7 +186,10 @@ mkdir -p "$B/jobs" "$B/snippets" || exit 2
 trap 'rm -rf "$B"; exit 130' INT TERM
 njobs=0
 
-# add_job NAME KIND BIN -- CC-COMMAND... : write a job file for the worker
+# add_job NAME KIND BIN -- CC-COMMAND... : write a job file for the worker. The program runs
+# in job_dir (empty: the repository's top) with the arguments job_args (none if unset).
+job_dir=''
+job_args=()
 add_job() {
     local name=$1 kind=$2 bin=$3
     shift 4
@@ -177,6 +200,8 @@ add_job() {
             "$(printf '%s/jobs/%03d.job' "$LAST" "$njobs")"
         printf 'cc=('; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
         printf 'run=('; for a in "${runner[@]}"; do printf '%q ' "$a"; done; printf ')\n'
+        printf 'dir=%q\n' "$job_dir"
+        printf 'args=('; for a in "${job_args[@]}"; do printf '%q ' "$a"; done; printf ')\n'
     } >"$(printf '%s/jobs/%03d.job' "$B" "$njobs")"
 }
 add_skip() { # add_skip NAME WHY
@@ -243,9 +268,23 @@ while IFS="$(printf '\t')" read -r file where; do
     nsnip=$((nsnip + 1))
 done < <(bash tests/snippets.sh --extract "$B/snippets")
 
+# 4. the tutorials, in their quick mode, run from inside tutorials/
+ntut=0
+job_dir=tutorials
+job_args=(--quick)
+for src in tutorials/[0-9]*.c; do
+    [ -e "$src" ] || continue
+    base=$(basename "$src" .c)
+    add_job "tutorial/$base" exit0 "$B/tutorial_$base" -- "$CC" "${strict[@]}" -O2 \
+        "${modeflags[@]}" "${extra_cflags[@]}" "$src" -o "$B/tutorial_$base" -lm
+    ntut=$((ntut + 1))
+done
+job_dir=''
+job_args=()
+
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 echo "run.sh: mode $mode, $CC, $JOBS at a time: $ntests test programs, $nmatrix matrix builds," \
-    "$nsnip snippets${filter:+ (only names containing '$filter')}"
+    "$nsnip snippets, $ntut tutorials${filter:+ (only names containing '$filter')}"
 if [ $njobs -eq 0 ]; then
     [ -n "$filter" ] && echo "run.sh: note: no job name contains '$filter'"
     echo "0 passed, 0 failed"
