@@ -47,6 +47,12 @@
    other programs share the processor). */
 static double seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
 
+/* Write a figure as an SVG file (saying why on stderr if it cannot), and free it. */
+static void save_figure(mdl_plot *fig, const char *path) {
+    if (mdl_plot_save(fig, path) != MDL_OK) fprintf(stderr, "%s\n", mdl_last_error());
+    mdl_plot_free(fig);
+}
+
 /* The model's loss and accuracy on a whole data set: one forward pass over every row at once
    (the digits are small), in evaluation mode (dropout off) and without a tape (grad off: no
    backward will follow, so nothing needs to be remembered for it). Returns the accuracy. */
@@ -219,8 +225,7 @@ int main(int argc, char **argv) {
         mdl_plot *fig = mdl_plot_new("Softmax regression: the weights of each digit");
         /* lo == hi: each template scaled from its own smallest weight (black) to largest */
         mdl_plot_images(fig, mdl_reshape(ar, soft->layers[0].weight, 3, shape), 10, 0, 0, names);
-        if (mdl_plot_save(fig, "03_weights.svg") != MDL_OK) fprintf(stderr, "%s\n", mdl_last_error());
-        mdl_plot_free(fig);
+        save_figure(fig, "03_weights.svg");
         mdl_arena_reset(ar);
     }
 
@@ -280,9 +285,7 @@ int main(int argc, char **argv) {
             mdl_tensor *wrong = mdl_index_select(ar, test->x, 0, n, rows); /* [n,64] */
             mdl_plot *fig = mdl_plot_new("The MLP's mistakes: true digit as predicted digit");
             mdl_plot_images(fig, mdl_reshape(ar, wrong, 3, shape), 8, 0, 1, captions);
-            if (mdl_plot_save(fig, "03_mistakes.svg") != MDL_OK)
-                fprintf(stderr, "%s\n", mdl_last_error());
-            mdl_plot_free(fig);
+            save_figure(fig, "03_mistakes.svg");
         }
     }
     mdl_arena_reset(ar);
@@ -387,9 +390,7 @@ int main(int argc, char **argv) {
             mdl_plot_line(fig, "training", n, epoch + skip, runs[r]->loss + skip);
             mdl_plot_line(fig, "validation", n, epoch + skip, runs[r]->val_loss + skip);
         }
-        if (mdl_plot_save(fig, "03_overfitting.svg") != MDL_OK)
-            fprintf(stderr, "%s\n", mdl_last_error());
-        mdl_plot_free(fig);
+        save_figure(fig, "03_overfitting.svg");
         free(epoch);
     }
 

@@ -51,6 +51,12 @@
 static const char *class_names[10] = {"Top",    "Trouser", "Pullover", "Dress", "Coat",
                                       "Sandal", "Shirt",   "Sneaker",  "Bag",   "Boot"};
 
+/* Write a figure as an SVG file (saying why on stderr if it cannot), and free it. */
+static void save_figure(mdl_plot *fig, const char *path) {
+    if (mdl_plot_save(fig, path) != MDL_OK) fprintf(stderr, "%s\n", mdl_last_error());
+    mdl_plot_free(fig);
+}
+
 /* Images and labels from two IDX files, as one data set: x [N,1,28,28] with pixels in 0..1,
    y [N] with the classes. The loaded tensors go into `store`; the data set copies them.
    Returns NULL, with the reason printed, if a file cannot be read. */
@@ -277,8 +283,7 @@ int main(int argc, char **argv) {
            highest (white): detectors of edges and strokes in various directions. */
         mdl_plot *fig = mdl_plot_new("The 6 filters of the first convolution");
         mdl_plot_images(fig, net->layers[0].weight, 6, 0, 0, NULL);
-        if (mdl_plot_save(fig, "04_filters.svg") != MDL_OK) fprintf(stderr, "%s\n", mdl_last_error());
-        mdl_plot_free(fig);
+        save_figure(fig, "04_filters.svg");
 
         /* The first 24 test images and what the CNN said; where it was wrong, its answer and
            the truth, in abbreviations short enough to fit under a picture. */
@@ -295,17 +300,13 @@ int main(int argc, char **argv) {
         }
         fig = mdl_plot_new("Test images: the CNN's answer (wrong: answer/truth)");
         mdl_plot_images(fig, mdl_slice(ar, test->x, 0, 0, n), 8, 0, 1, captions);
-        if (mdl_plot_save(fig, "04_predictions.svg") != MDL_OK)
-            fprintf(stderr, "%s\n", mdl_last_error());
-        mdl_plot_free(fig);
+        save_figure(fig, "04_predictions.svg");
 
         /* The confusion matrix as a heat map: a dark diagonal, and the mistakes off it. */
         fig = mdl_plot_new("Confusion matrix of the test images");
         mdl_plot_labels(fig, "predicted", "true");
         mdl_plot_heatmap(fig, cm, class_names, class_names, 1);
-        if (mdl_plot_save(fig, "04_confusion.svg") != MDL_OK)
-            fprintf(stderr, "%s\n", mdl_last_error());
-        mdl_plot_free(fig);
+        save_figure(fig, "04_confusion.svg");
     }
     printf("\npictures: 04_filters.svg, 04_history.svg, 04_predictions.svg, 04_confusion.svg\n");
 
