@@ -2826,7 +2826,8 @@ MDLDEF void mdl_history_free(mdl_history *h);
  *      minidl: error: mdl_load: lenet.safetensors: byte 143: tensor 'fc1.weight': shape
  *      [120,400] of F32 needs 192000 bytes, but data_offsets [2400, 2800] hold 400
  *  Nothing is changed and nothing leaks after a failed load; memory is the file's size plus
- *  a header-sized index. tests/fuzz/fuzz_safetensors.c fuzzes the reader.
+ *  an index of at most about three times the header's. tests/fuzz/fuzz_safetensors.c fuzzes
+ *  the reader.
  *
  *  Saving writes a temporary file next to the target (`<path>.tmp`), flushes and closes it,
  *  and renames it into place: a save that fails (a full disk, a folder that cannot be
@@ -14717,10 +14718,12 @@ MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path) {
      5. Offsets: begin <= end <= the data's size; sorted by begin, each tensor starts where
         the previous one ended, from 0 to exactly the data's size: no overlap, no gap, no
         byte left over. (Zero-size tensors sit anywhere on that line.)
-   Memory: the file (read whole, as every minidl loader reads), a string pool and an entry
-   list, each no larger than the header, so a small file cannot make the reader ask for a
-   lot. The file is read into one buffer rather than tensor by tensor because that lets the
-   same parser serve files and memory (the fuzz harness), and a model of minidl's size fits.
+   Memory: the file (read whole, as every minidl loader reads), a pool for the decoded
+   strings no larger than the header, and the list of entries, about twice the header's size
+   at most (an entry takes 50 bytes of header at least, and 120 of memory), so a small file
+   cannot make the reader ask for a lot. The file is read into one buffer rather than tensor
+   by tensor because that lets one parser serve files and memory (the fuzz harness), and a
+   model of minidl's size fits.
    --------------------------------------------------------------------------------------------- */
 
 #define MDL__ST_HEADER_MAX 100000000u /* the reference implementation's limit */
@@ -15348,7 +15351,8 @@ static int mdl__json_string(mdl__json *js, const char **out) {
             *o++ = (char)c; /* UTF-8 bytes were checked with the whole header */
             continue;
         }
-        c = js->i < js->n ? p[js->i++] : 0;
+        if (js->i >= js->n) return mdl__json_bad(js, start, "a string that never ends");
+        c = p[js->i++];
         switch (c) {
         case '"': case '\\': case '/': *o++ = (char)c; continue;
         case 'b': *o++ = '\b'; continue;
@@ -16542,9 +16546,14 @@ static mdl_error mdl__ck_plan_optim(mdl__ck_plan *p, mdl_optim *opt) {
     p->state_before = opt->state->count;
     for (i = 0; i < p->st->count; i++) { /* make the tensors a fresh optimizer does not have */
         const mdl__st_entry *en = &p->st->entries[i];
-        if (strncmp(en->info.name, "optimizer.", 10) != 0 ||
-            mdl_params_find(opt->state, en->info.name + 10))
-            continue;
+        const mdl_tensor *have;
+        if (strncmp(en->info.name, "optimizer.", 10) != 0) continue;
+        have = mdl_params_find(opt->state, en->info.name + 10);
+        if (have && (have->ndim != en->info.ndim ||
+                     memcmp(have->shape, en->info.shape, (size_t)have->ndim * sizeof(int))))
+            return mdl__ck_bad(p, "tensor '%.100s' does not have the shape of the optimizer's "
+                               "own '%.100s'", en->info.name, have->name);
+        if (have) continue;
         if (!mdl_params_add_buffer(opt->state, en->info.name + 10, en->info.ndim, en->info.shape))
             return mdl_last_error_code(); /* out of memory: the caller takes them out again */
     }

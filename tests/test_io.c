@@ -727,7 +727,7 @@ static void run_make(run *r, int kind) {
     mdl_rng data;
     mdl_tensor *g1[8], *g2[8];
     int n1 = 0, n2 = 0, i;
-    mdl_optim_opts o = mdl_optim_defaults(kind == 0 ? MDL_ADAM : MDL_SGD);
+    mdl_optim_opts o = mdl_optim_defaults(kind == 0 ? MDL_ADAM : kind == 1 ? MDL_SGD : MDL_RMSPROP);
     mdl_schedule_opts s = mdl_schedule_defaults(MDL_LR_ONE_CYCLE);
     memset(r, 0, sizeof *r);
     mdl_rng_seed(&r->init, 1);
@@ -762,6 +762,11 @@ static void run_make(run *r, int kind) {
     }
     o.lr = 0.05;
     if (kind == 1) o.momentum = 0.9;
+    if (kind == 2) { /* every state tensor RMSProp has */
+        o.lr = 0.01;
+        o.momentum = 0.5;
+        o.centered = 1;
+    }
     o.weight_decay = 0.01;
     r->opt = mdl_optim_new(NULL, &o);
     mdl_optim_add_group(r->opt, n1, g1, &o);
@@ -888,6 +893,62 @@ static void test_resume(int kind, int k, int total, int skip_rng) {
               total - k, total, why);
     run_free(&straight);
     run_free(&second);
+}
+
+/* ReduceLROnPlateau's state is more than its step: the best value and its two counters. With
+   these metrics (patience 1, cooldown 1) the counter of bad steps is 1 after step 7, and the
+   cooldown is 1 after step 8: a resume there that lost either would cut the lr a step early.
+   By hand: the lr halves after steps 4, 8 and 11, so it ends at 0.125. */
+static void test_resume_plateau(int split) {
+    static const double metric[12] = {5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 2};
+    mdl_params *ps[3];
+    mdl_optim *opt[3];
+    mdl_scheduler *sch[3];
+    mdl_schedule_opts so = mdl_schedule_defaults(MDL_LR_PLATEAU);
+    mdl_checkpoint ck;
+    double lr_straight[12], lr_resumed[12];
+    char path[600];
+    int s3[1] = {3}, i, k;
+    snprintf(path, sizeof path, "%s", path_of("plateau.safetensors"));
+    so.patience = 1;
+    so.cooldown = 1;
+    so.factor = 0.5;
+    for (i = 0; i < 3; i++) {
+        ps[i] = mdl_params_new();
+        mdl_params_add(ps[i], "w", 1, s3);
+        opt[i] = mdl_sgd_new(ps[i], 1, 0);
+        sch[i] = mdl_scheduler_new(opt[i], &so);
+    }
+    for (k = 0; k < 12; k++) {
+        mdl_scheduler_step_metric(sch[0], metric[k]);
+        lr_straight[k] = mdl_scheduler_lr(sch[0]);
+    }
+    for (k = 0; k < split; k++) {
+        mdl_scheduler_step_metric(sch[1], metric[k]);
+        lr_resumed[k] = mdl_scheduler_lr(sch[1]);
+    }
+    memset(&ck, 0, sizeof ck);
+    ck.params = ps[1];
+    ck.optim = opt[1];
+    ck.scheduler = sch[1];
+    CHECK(mdl_checkpoint_save(&ck, path) == MDL_OK, "%s", mdl_last_error());
+    ck.params = ps[2];
+    ck.optim = opt[2];
+    ck.scheduler = sch[2];
+    CHECK(mdl_checkpoint_load(&ck, path) == MDL_OK, "%s", mdl_last_error());
+    for (k = split; k < 12; k++) {
+        mdl_scheduler_step_metric(sch[2], metric[k]);
+        lr_resumed[k] = mdl_scheduler_lr(sch[2]);
+    }
+    CHECK(memcmp(lr_straight, lr_resumed, sizeof lr_straight) == 0 && lr_straight[11] == 0.125,
+          "plateau, resumed after %d steps: the lr after 12 steps %g straight, %g resumed (want "
+          "0.125)", split, lr_straight[11], lr_resumed[11]);
+    for (i = 0; i < 3; i++) {
+        mdl_scheduler_free(sch[i]);
+        mdl_optim_free(opt[i]);
+        mdl_params_free(ps[i]);
+    }
+    remove(path);
 }
 
 /* Resuming through mdl_fit, at an epoch's end, with the history. */
@@ -1264,7 +1325,10 @@ int main(void) {
     test_resume(0, 0, 12, 0);
     test_resume(1, 11, 25, 0);
     test_resume(1, PER_EPOCH, 25, 0);
+    test_resume(2, 9, 20, 0);
     test_resume(0, 10, 30, 1);
+    test_resume_plateau(7);
+    test_resume_plateau(8);
     test_resume_fit();
     test_checkpoint_mismatch();
     test_checkpoint_tampered();
