@@ -15237,6 +15237,11 @@ MDLDEF mdl_error mdl_save_stream(const mdl_params *ps, FILE *f, const char *cons
    Reading: the header's JSON, parsed by the format's shape (object -> entry -> array)
    --------------------------------------------------------------------------------------------- */
 
+typedef struct mdl__st_meta {
+    const char *key, *value;
+    size_t at; /* where the key starts in the file, for messages */
+} mdl__st_meta;
+
 typedef struct mdl__st_entry {
     mdl_safetensors_info info;
     int dtype;
@@ -15254,7 +15259,7 @@ struct mdl_safetensors {
     int count, cap;
     mdl__st_entry **by_name;     /* sorted by name: duplicates and mdl_safetensors_find */
     char *pool;                  /* every decoded string, each ended by a zero byte */
-    const char **meta;           /* key, value, key, value, ... */
+    struct mdl__st_meta *meta;   /* the __metadata__ entries, in the header's order */
     int meta_count, meta_cap;
 };
 
@@ -15573,18 +15578,20 @@ static int mdl__json_meta(mdl__json *js) {
         const char *key, *value;
         char buf[16];
         void *grown;
+        size_t at = js->i;
         if (!mdl__json_string(js, &key) || !mdl__json_expect(js, ':', "':' after the key"))
             return 0;
         if (js->i >= js->n || js->p[js->i] != '"')
             return mdl__json_bad(js, js->i, "__metadata__ holds strings only, and the value of "
                                  "'%.60s' is not one", key);
         if (!mdl__json_string(js, &value)) return 0;
-        grown = mdl__json_grow(js, (void *)st->meta, &st->meta_cap, 2 * st->meta_count,
-                               2 * st->meta_count + 2, sizeof(const char *));
+        grown = mdl__json_grow(js, st->meta, &st->meta_cap, st->meta_count, st->meta_count + 1,
+                               sizeof *st->meta);
         if (!grown) return 0;
-        st->meta = (const char **)grown;
-        st->meta[2 * st->meta_count] = key;
-        st->meta[2 * st->meta_count + 1] = value;
+        st->meta = (mdl__st_meta *)grown;
+        st->meta[st->meta_count].key = key;
+        st->meta[st->meta_count].value = value;
+        st->meta[st->meta_count].at = 8 + at;
         st->meta_count++;
         mdl__json_ws(js);
         if (js->i < js->n && js->p[js->i] == ',') {
@@ -15676,13 +15683,15 @@ static int mdl__st_by_offset(const void *a, const void *b) {
 }
 
 static int mdl__st_by_key(const void *a, const void *b) {
-    return strcmp(**(const char **const *)a, **(const char **const *)b);
+    const mdl__st_meta *x = *(const mdl__st_meta *const *)a, *y = *(const mdl__st_meta *const *)b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->at < y->at ? -1 : x->at > y->at;
 }
 
 /* Rules 4 and 5 (sizes and offsets), and no name twice. */
 static mdl_error mdl__st_check(const char *fn, mdl_safetensors *st) {
     mdl__st_entry **order;
-    const char ***keys;
+    mdl__st_meta **keys;
     uint64_t expect = 0;
     int i, d;
     char shape[96];
@@ -15760,18 +15769,19 @@ static mdl_error mdl__st_check(const char *fn, mdl_safetensors *st) {
                                a->at > b->at ? b->at : a->at);
         }
     if (st->meta_count > 1) { /* metadata keys, sorted through pointers to them */
-        keys = (const char ***)mdl__array(fn, (size_t)st->meta_count, sizeof *keys);
+        keys = (mdl__st_meta **)mdl__array(fn, (size_t)st->meta_count, sizeof *keys);
         if (!keys) return MDL_ERR_NOMEM;
-        for (i = 0; i < st->meta_count; i++) keys[i] = &st->meta[2 * i];
-        qsort((void *)keys, (size_t)st->meta_count, sizeof *keys, mdl__st_by_key);
+        for (i = 0; i < st->meta_count; i++) keys[i] = &st->meta[i];
+        qsort(keys, (size_t)st->meta_count, sizeof *keys, mdl__st_by_key);
         for (i = 1; i < st->meta_count; i++)
-            if (strcmp(*keys[i - 1], *keys[i]) == 0) {
-                mdl_error err = mdl__st_bad(fn, st, NULL, 8, "__metadata__ has the key "
-                                            "'%.100s' twice", *keys[i]);
-                MINIDL_FREE((void *)keys);
+            if (strcmp(keys[i - 1]->key, keys[i]->key) == 0) {
+                mdl_error err = mdl__st_bad(fn, st, NULL, keys[i]->at, "__metadata__ has the key "
+                                            "'%.100s' twice (also at byte %zu)", keys[i]->key,
+                                            keys[i - 1]->at);
+                MINIDL_FREE(keys);
                 return err;
             }
-        MINIDL_FREE((void *)keys);
+        MINIDL_FREE(keys);
     }
     return MDL_OK;
 }
@@ -15783,7 +15793,7 @@ MDLDEF void mdl_safetensors_free(mdl_safetensors *st) {
     MINIDL_FREE(st->entries);
     MINIDL_FREE(st->by_name);
     MINIDL_FREE(st->pool);
-    MINIDL_FREE((void *)st->meta);
+    MINIDL_FREE(st->meta);
     MINIDL_FREE(st);
 }
 
@@ -15936,7 +15946,7 @@ MDLDEF const char *mdl_safetensors_meta(const mdl_safetensors *st, const char *k
     int i;
     if (!st || !key) return NULL;
     for (i = 0; i < st->meta_count; i++)
-        if (strcmp(st->meta[2 * i], key) == 0) return st->meta[2 * i + 1];
+        if (strcmp(st->meta[i].key, key) == 0) return st->meta[i].value;
     return NULL;
 }
 
@@ -15948,7 +15958,7 @@ MDLDEF const char *mdl_safetensors_meta_key(const mdl_safetensors *st, int i) {
                   st ? st->meta_count - 1 : -1);
         return NULL;
     }
-    return st->meta[2 * i];
+    return st->meta[i].key;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -453,7 +453,7 @@ static const bad_file bad_files[] = {
     {"duplicate field", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\"}}", -1, 0,
      "tensor 'a': field 'dtype' appears twice"},
     {"duplicate metadata key", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", -1, 0,
-     "__metadata__ has the key 'k' twice"},
+     "byte 33: __metadata__ has the key 'k' twice (also at byte 25)"},
     {"second __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}}", -1, 0,
      "a second __metadata__"},
     {"metadata value not a string", "{\"__metadata__\":{\"k\":1}}", -1, 0,
