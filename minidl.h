@@ -2835,9 +2835,10 @@ MDLDEF void mdl_history_free(mdl_history *h);
  *  a power cut right after a save may still lose it on some file systems.
  *
  *  Inference: load the trained weights into the same model, switch to evaluation mode, turn
- *  the tape off, and run batches through one arena, which the first batch sizes (after its
- *  reset the arena keeps one block as large as a step needs, and later batches allocate
- *  nothing):
+ *  the tape off, and run batches through one arena, which the first batch sizes: after its
+ *  reset the arena holds one block as large as a batch needs, and keeps that size from then
+ *  on (with the stale-tensor check on, each tensor's small header is still a malloc of its
+ *  own; MINIDL_NO_STALE_CHECK puts those in the block too):
  *  @code
  *  mdl_params *ps = mdl_params_new(), *trained = mdl_params_new();
  *  mdl_sequential *net = mdl_sequential_new();
@@ -2854,6 +2855,7 @@ MDLDEF void mdl_history_free(mdl_history *h);
  *  mdl_set_grad_enabled(inf, 0);                         // no tape: inference only
  *  mdl_scalar batch[8 * 4];
  *  int xs[2] = {8, 4};
+ *  size_t held = 0;
  *  for (int b = 0; b < 3; b++) {                         // three batches of 8 rows
  *      for (int i = 0; i < 8 * 4; i++) batch[i] = (mdl_scalar)((b + i) % 5);
  *      mdl_tensor *x = mdl_wrap(inf, 2, xs, batch);      // your buffer, no copy
@@ -2861,6 +2863,8 @@ MDLDEF void mdl_history_free(mdl_history *h);
  *      mdl_tensor *want = mdl_argmax(inf, mdl_layer_forward(inf, &fc, x), 1, 0);
  *      for (int i = 0; i < 8; i++) if (pred->data[i] != want->data[i]) return 1;
  *      mdl_arena_reset(inf);                             // the batch's tensors are gone
+ *      if (b == 0) held = mdl_arena_reserved(inf);       // sized by the first batch
+ *      if (mdl_arena_reserved(inf) != held) return 1;    // and no larger after
  *  }
  *  mdl_arena_free(inf);
  *  mdl_sequential_free(net);
@@ -14717,7 +14721,8 @@ MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path) {
         overflow, and must equal end - begin.
      5. Offsets: begin <= end <= the data's size; sorted by begin, each tensor starts where
         the previous one ended, from 0 to exactly the data's size: no overlap, no gap, no
-        byte left over. (Zero-size tensors sit anywhere on that line.)
+        byte left over. (A zero-size tensor sits at a boundary between two others, or at an
+        end.)
    Memory: the file (read whole, as every minidl loader reads), a pool for the decoded
    strings no larger than the header, and the list of entries, about twice the header's size
    at most (an entry takes 50 bytes of header at least, and 120 of memory), so a small file
