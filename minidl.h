@@ -2776,7 +2776,331 @@ MDLDEF void mdl_history_free(mdl_history *h);
 
 /** @defgroup io Saving and loading models
  *  @brief Safetensors files that PyTorch reads and writes; checkpoints that resume training.
+ *
+ *  A model's parameters and buffers are saved as a safetensors file, the format of the Hugging
+ *  Face ecosystem: an 8-byte length, a JSON header that gives each tensor's dtype, shape and
+ *  place in the data, then the raw little-endian values (the byte layout is drawn in >>io).
+ *  The names are those the layers gave the tensors, PyTorch's state_dict keys ("conv1.weight",
+ *  "bn.running_mean"), so a file minidl wrote loads into the same torch.nn model, and a torch
+ *  state_dict saved as safetensors loads into minidl. The format is simple enough that Python
+ *  reads it in a few lines, without the safetensors package:
+ *  @code{.py}
+ *  import json, struct, numpy, torch
+ *  def read_safetensors(path):
+ *      raw = open(path, "rb").read()
+ *      n = struct.unpack("<Q", raw[:8])[0]                # the header's length
+ *      header = json.loads(raw[8:8 + n])
+ *      types = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8"}
+ *      tensors = {}
+ *      for name, e in header.items():
+ *          if name != "__metadata__":
+ *              begin, end = e["data_offsets"]
+ *              values = numpy.frombuffer(raw[8 + n + begin:8 + n + end], types[e["dtype"]])
+ *              tensors[name] = torch.from_numpy(values.copy()).reshape(e["shape"])
+ *      return tensors
+ *  model.load_state_dict(read_safetensors("model.safetensors"))
+ *  @endcode
+ *  (tests/torch/compare.py has the complete reader and writer, BF16 included.)
+ *
+ *  Dtypes. minidl writes F32, the type it computes in (F64 in a MINIDL_DOUBLE build). It reads
+ *  every dtype of the format and converts to mdl_scalar: F32, F64, F16 and BF16 (a model saved
+ *  in half precision loads), F8_E4M3 and F8_E5M2, BOOL and the integer types (PyTorch writes
+ *  num_batches_tracked as I64). F16 subnormals, infinities and NaNs convert exactly; an F64
+ *  beyond float's range becomes an infinity, as torch's .float() makes it.
+ *
+ *  Loading into a model checks every name and shape against the set, as load_state_dict does:
+ *  MDL_LOAD_STRICT loads nothing unless the file and the set hold the same names with the same
+ *  shapes, and names every missing, unexpected and mismatched tensor; MDL_LOAD_NON_STRICT loads
+ *  what matches and lists the rest in an mdl_load_report (PyTorch's strict=False still raises
+ *  on a shape mismatch; minidl lists it and goes on).
+ *
+ *  The reader trusts nothing in a file. The header's length is capped at 100 MB (as the
+ *  reference implementation caps it) and must fit in the file; the JSON must be valid UTF-8,
+ *  follow the format's shape (an object of tensor entries and one `__metadata__` object of
+ *  strings: deeper nesting is an error at its first bracket, so no input can exhaust the
+ *  stack), with no duplicate name or field, and numbers that are whole and fit in 64 bits;
+ *  every dtype must be known and every size product fit; the data_offsets must lie in the
+ *  data, not overlap, leave no gap and cover the data exactly, and each must hold exactly its
+ *  shape's bytes. A file that breaks a rule is an MDL_ERR_FORMAT return whose message names
+ *  the file, the byte, the tensor and the rule:
+ *      minidl: error: mdl_load: lenet.safetensors: byte 143: tensor 'fc1.weight': shape
+ *      [120,400] of F32 needs 192000 bytes, but data_offsets [2400, 2800] hold 400
+ *  Nothing is changed and nothing leaks after a failed load; memory is the file's size plus
+ *  an index of at most about three times the header's. tests/fuzz/fuzz_safetensors.c fuzzes
+ *  the reader.
+ *
+ *  Saving writes a temporary file next to the target (`<path>.tmp`), flushes and closes it,
+ *  and renames it into place: a save that fails (a full disk, a folder that cannot be
+ *  written) returns MDL_ERR_IO and leaves an existing file as it was. ISO C has no fsync, so
+ *  a power cut right after a save may still lose it on some file systems.
+ *
+ *  Inference: load the trained weights into the same model, switch to evaluation mode, turn
+ *  the tape off, and run batches through one arena, which the first batch sizes: after its
+ *  reset the arena holds one block as large as a batch needs, and keeps that size from then
+ *  on (with the stale-tensor check on, each tensor's small header is still a malloc of its
+ *  own; MINIDL_NO_STALE_CHECK puts those in the block too):
+ *  @code
+ *  mdl_params *ps = mdl_params_new(), *trained = mdl_params_new();
+ *  mdl_sequential *net = mdl_sequential_new();
+ *  mdl_layer fc = mdl_linear_layer(trained, "0", 4, 3, 1, &rng);   // "training" writes a file
+ *  if (mdl_save(trained, "io-snippet.safetensors", NULL) != MDL_OK) return 1;
+ *  mdl_sequential_add(net, mdl_linear_layer(ps, "0", 4, 3, 1, &rng)); // the same model again
+ *  if (mdl_load(ps, "io-snippet.safetensors", MDL_LOAD_STRICT, NULL) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());                // names the file and what was wrong
+ *      return 1;
+ *  }
+ *  remove("io-snippet.safetensors");
+ *  mdl_sequential_train(net, 0);                         // evaluation mode (Dropout, BatchNorm)
+ *  mdl_arena *inf = mdl_arena_new(0);
+ *  mdl_set_grad_enabled(inf, 0);                         // no tape: inference only
+ *  mdl_scalar batch[8 * 4];
+ *  int xs[2] = {8, 4};
+ *  size_t held = 0;
+ *  for (int b = 0; b < 3; b++) {                         // three batches of 8 rows
+ *      for (int i = 0; i < 8 * 4; i++) batch[i] = (mdl_scalar)((b + i) % 5);
+ *      mdl_tensor *x = mdl_wrap(inf, 2, xs, batch);      // your buffer, no copy
+ *      mdl_tensor *pred = mdl_argmax(inf, mdl_sequential_forward(inf, net, x), 1, 0);  // [8]
+ *      mdl_tensor *want = mdl_argmax(inf, mdl_layer_forward(inf, &fc, x), 1, 0);
+ *      for (int i = 0; i < 8; i++) if (pred->data[i] != want->data[i]) return 1;
+ *      mdl_arena_reset(inf);                             // the batch's tensors are gone
+ *      if (b == 0) held = mdl_arena_reserved(inf);       // sized by the first batch
+ *      if (mdl_arena_reserved(inf) != held) return 1;    // and no larger after
+ *  }
+ *  mdl_arena_free(inf);
+ *  mdl_sequential_free(net);
+ *  mdl_params_free(ps);
+ *  mdl_params_free(trained);
+ *  @endcode
  *  @{ */
+
+/** How a load matches the file's tensors with the set's, as load_state_dict's `strict`. */
+typedef enum mdl_load_mode {
+    MDL_LOAD_STRICT = 0,    /**< the same names and shapes on both sides, or nothing is loaded */
+    MDL_LOAD_NON_STRICT = 1 /**< load the tensors that match; list the others in the report */
+} mdl_load_mode;
+
+/** What a load found: counts, and the names in a line of text. */
+typedef struct mdl_load_report {
+    int loaded;      /**< tensors whose values were copied into the set */
+    int missing;     /**< tensors of the set that the file does not have */
+    int unexpected;  /**< tensors of the file that the set does not have */
+    int mismatched;  /**< in both, with different shapes */
+    char text[1024]; /**< "missing: fc3.weight, fc3.bias; unexpected: fc4.weight; mismatched:
+                          fc1.weight ([10,5] in the file, [10,4] in the set)", "" when all
+                          matched; cut short with "..." if longer */
+} mdl_load_report;
+
+/** A safetensors file read into memory and checked (mdl_safetensors_open). */
+typedef struct mdl_safetensors mdl_safetensors;
+
+/** One tensor of a safetensors file, as its header describes it. */
+typedef struct mdl_safetensors_info {
+    const char *name;        /**< "fc1.weight" (UTF-8) */
+    const char *dtype;       /**< "F32", "F16", "BF16", "F64", "I64", ... as the file says */
+    int ndim;                /**< rank, 0 (a scalar) to MDL_MAX_DIMS */
+    int shape[MDL_MAX_DIMS]; /**< sizes, outermost first */
+    size_t numel;            /**< the product of the shape */
+    size_t offset;           /**< its first byte, from the start of the data (data_offsets[0]) */
+    size_t nbytes;           /**< its bytes: numel times the dtype's size */
+} mdl_safetensors_info;
+
+/** @brief Save every tensor of a set, parameters and buffers, under its name, as safetensors.
+ *  The header lists the tensors in the set's order, with their values as F32 (F64 in a
+ *  MINIDL_DOUBLE build); gradients are not saved. The file is written as `<path>.tmp` and
+ *  renamed to `path` once complete, so a failed save leaves an existing file as it was.
+ *  @param ps       the tensors; their names must be valid UTF-8, and none "__metadata__"
+ *  @param path     the file to write (".safetensors" by convention)
+ *  @param metadata the `__metadata__` map: key, value, key, value, ..., NULL (UTF-8 strings,
+ *                  keys distinct), e.g. {"epoch", "12", "arch", "lenet", NULL}; or NULL
+ *  @return MDL_OK; MDL_ERR_IO (the temporary file cannot be made or written, or the rename
+ *          failed: mdl_last_error says which and why, and that `path` is unchanged);
+ *          MDL_ERR_NOMEM; or a contract error's code */
+MDLDEF mdl_error mdl_save(const mdl_params *ps, const char *path, const char *const *metadata);
+
+/** @brief mdl_save to an open stream (binary mode), at its current position: to a pipe, say.
+ *  No temporary file; the stream is flushed, not closed.
+ *  @return MDL_OK; MDL_ERR_IO if a write or the flush failed (a full disk); MDL_ERR_NOMEM */
+MDLDEF mdl_error mdl_save_stream(const mdl_params *ps, FILE *f, const char *const *metadata);
+
+/** @brief Load a safetensors file into the tensors of a set, matching them by name, as
+ *  model.load_state_dict(state_dict, strict) does. Values of any dtype are converted.
+ *  @param ps     the set whose tensors receive the values (their shapes must be the file's)
+ *  @param path   the file (at most 1 GiB; mdl_safetensors_open reads larger ones)
+ *  @param mode   MDL_LOAD_STRICT or MDL_LOAD_NON_STRICT
+ *  @param report receives the counts and the names; may be NULL
+ *  @return MDL_OK (in NON_STRICT mode even if some tensors did not match: see the report);
+ *          MDL_ERR_FORMAT for a corrupt file, or in STRICT mode for a file that does not match
+ *          the set (the message lists what differs, and nothing is loaded); MDL_ERR_IO,
+ *          MDL_ERR_SIZE, MDL_ERR_NOMEM as mdl_read_file */
+MDLDEF mdl_error mdl_load(mdl_params *ps, const char *path, mdl_load_mode mode,
+                          mdl_load_report *report);
+
+/** @brief Read and check a safetensors file: the whole file is read, and its header parsed and
+ *  validated against every rule above, before this returns.
+ *  @code
+ *  // list a file and load every tensor into a new set, whatever model it came from
+ *  mdl_params *model = mdl_params_new(), *copy = mdl_params_new();
+ *  int ws[2] = {2, 3};
+ *  mdl_params_add(model, "fc.weight", 2, ws);
+ *  const char *meta[] = {"epoch", "7", NULL};
+ *  if (mdl_save(model, "io-list.safetensors", meta) != MDL_OK) return 1;
+ *  mdl_safetensors *st;
+ *  if (mdl_safetensors_open("io-list.safetensors", 0, &st) != MDL_OK) return 1;
+ *  for (int i = 0; i < mdl_safetensors_count(st); i++) {
+ *      const mdl_safetensors_info *e = mdl_safetensors_get(st, i);
+ *      mdl_tensor *t = mdl_params_add_buffer(copy, e->name, e->ndim, e->shape);
+ *      if (!t || mdl_safetensors_read(st, i, t->data, t->numel) != MDL_OK) return 1;
+ *      printf("%s %s, %zu values\n", e->name, e->dtype, e->numel);   // fc.weight F32, 6 values
+ *  }
+ *  if (strcmp(mdl_safetensors_meta(st, "epoch"), "7") != 0) return 1;
+ *  mdl_safetensors_free(st);
+ *  remove("io-list.safetensors");
+ *  mdl_params_free(model);
+ *  mdl_params_free(copy);
+ *  @endcode
+ *  @param path      the file
+ *  @param max_bytes the largest file accepted (MDL_ERR_SIZE beyond it); 0 for 1 GiB
+ *  @param out       receives the file, freed by mdl_safetensors_free; NULL on failure
+ *  @return MDL_OK; MDL_ERR_FORMAT with the file, byte, tensor and rule in mdl_last_error;
+ *          MDL_ERR_IO, MDL_ERR_SIZE, MDL_ERR_NOMEM */
+MDLDEF mdl_error mdl_safetensors_open(const char *path, size_t max_bytes, mdl_safetensors **out);
+
+/** @brief mdl_safetensors_open on `size` bytes in memory (copied), called `display_name` in
+ *  messages (NULL: "safetensors"). */
+MDLDEF mdl_error mdl_safetensors_open_mem(const void *data, size_t size,
+                                          const char *display_name, mdl_safetensors **out);
+
+/** @brief Free an opened file. NULL is allowed. */
+MDLDEF void mdl_safetensors_free(mdl_safetensors *st);
+
+/** @brief The number of tensors in the file (`__metadata__` is not one). */
+MDLDEF int mdl_safetensors_count(const mdl_safetensors *st);
+
+/** @brief Tensor i (0 <= i < count), in the order of the file's header.
+ *  @return owned by st; NULL (a contract error) for i out of range */
+MDLDEF const mdl_safetensors_info *mdl_safetensors_get(const mdl_safetensors *st, int i);
+
+/** @brief The index of the tensor with this name, or -1. */
+MDLDEF int mdl_safetensors_find(const mdl_safetensors *st, const char *name);
+
+/** @brief Tensor i's values converted to mdl_scalar, row-major.
+ *  @param st  the file
+ *  @param i   the tensor
+ *  @param dst receives numel values
+ *  @param n   the room in dst, which must be the tensor's numel (a contract error otherwise)
+ *  @return MDL_OK, or a contract error's code */
+MDLDEF mdl_error mdl_safetensors_read(const mdl_safetensors *st, int i, mdl_scalar *dst,
+                                      size_t n);
+
+/** @brief The value of a `__metadata__` key. @return owned by st; NULL if the file has none */
+MDLDEF const char *mdl_safetensors_meta(const mdl_safetensors *st, const char *key);
+
+/** @brief The number of `__metadata__` entries. */
+MDLDEF int mdl_safetensors_meta_count(const mdl_safetensors *st);
+
+/** @brief The key of `__metadata__` entry i, in the file's order. @return owned by st */
+MDLDEF const char *mdl_safetensors_meta_key(const mdl_safetensors *st, int i);
+
+/** @brief mdl_load from an opened file.
+ *  @return as mdl_load, with MDL_ERR_FORMAT only for a STRICT mismatch */
+MDLDEF mdl_error mdl_safetensors_load(const mdl_safetensors *st, mdl_params *ps,
+                                      mdl_load_mode mode, mdl_load_report *report);
+
+/* -- checkpoints -- */
+
+#define MDL_CHECKPOINT_RNGS 4 /**< generators a checkpoint can hold */
+
+/** What a checkpoint saves and restores: point it at the objects of a training run. Every
+ *  field may be NULL (or 0) but params. mdl_checkpoint_save writes all that is set;
+ *  mdl_checkpoint_load restores all that is set, in objects made the way the saved ones were
+ *  made (the same layers, optimizer kind and groups, schedule, data set and batch size), and
+ *  leaves in the file what the struct does not ask for.
+ *
+ *  What resuming bit for bit needs, and where each part goes in the file:
+ *  - the parameters and buffers (BatchNorm's running statistics): tensors under their names;
+ *  - the optimizer's state: tensors "optimizer.state.<i>.<key>"; its step count and every
+ *    group's settings (the lr a schedule has set, say): metadata "optimizer.*";
+ *  - the schedule's step t (and ReduceLROnPlateau's best value and counters): "scheduler.*";
+ *  - each generator's whole state (the Box-Muller spare too): "rng.<k>";
+ *  - the training set's row order, "data.ids" (I32): shuffling reorders the data set in place
+ *    and every epoch's shuffle starts from the order the last one left, so the order, not
+ *    only the seed, is state. Loading reorders a fresh data set, made as the saved one was
+ *    (the same rows, any order), to the saved order, matching rows by their ids;
+ *  - the mini-batch iterator's place (epoch, batch, row): "batches.*". With it, a checkpoint
+ *    taken in the middle of an epoch resumes at the next batch of the same epoch; without it,
+ *    at an epoch's end, the next epoch begins with a shuffle from the restored generator;
+ *  - your counters epoch and step, and the history so far (tensors "history.*").
+ *  So a run of N steps and a run of K steps, a save, a load into new objects and N - K more
+ *  steps end with the same bits (tests/test_io.c checks it with dropout, BatchNorm, Adam and a
+ *  per-step schedule, in the middle of an epoch and at its end, and through mdl_fit). The
+ *  model's tensors keep their plain names, so mdl_load(ps, path, MDL_LOAD_NON_STRICT, NULL)
+ *  or Python (skipping names that start "optimizer.", "data." and "history.") reads the
+ *  model alone. Not saved: mdl_fit's early-stopping counters and restore_best snapshot.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_layer fc = mdl_linear_layer(ps, "fc", 3, 2, 1, &rng);
+ *  mdl_optim *opt = mdl_adam_new(ps, 0.01);
+ *  mdl_checkpoint ck = {0};
+ *  ck.params = ps;
+ *  ck.optim = opt;
+ *  ck.rng[0] = &rng;
+ *  ck.epoch = 5;
+ *  if (mdl_checkpoint_save(&ck, "io-ckpt.safetensors") != MDL_OK) return 1;
+ *  // ... later, in a new run: the same objects made again, then the checkpoint loaded
+ *  mdl_params *ps2 = mdl_params_new();
+ *  mdl_rng rng2;
+ *  mdl_rng_seed(&rng2, 99);
+ *  mdl_layer fc2 = mdl_linear_layer(ps2, "fc", 3, 2, 1, &rng2);
+ *  mdl_optim *opt2 = mdl_adam_new(ps2, 0.01);
+ *  mdl_checkpoint ck2 = {0};
+ *  ck2.params = ps2;
+ *  ck2.optim = opt2;
+ *  ck2.rng[0] = &rng2;
+ *  if (mdl_checkpoint_load(&ck2, "io-ckpt.safetensors") != MDL_OK) return 1;
+ *  remove("io-ckpt.safetensors");
+ *  if (ck2.epoch != 5 || rng2.state != rng.state || fc2.weight->data[0] != fc.weight->data[0])
+ *      return 1;
+ *  mdl_optim_free(opt);
+ *  mdl_optim_free(opt2);
+ *  mdl_params_free(ps);
+ *  mdl_params_free(ps2);
+ *  @endcode */
+typedef struct mdl_checkpoint {
+    mdl_params *params;        /**< the model's parameters and buffers (required) */
+    mdl_optim *optim;          /**< its optimizer, or NULL */
+    mdl_scheduler *scheduler;  /**< its learning-rate schedule, or NULL */
+    mdl_rng *rng[MDL_CHECKPOINT_RNGS]; /**< the generators that shuffle, drop out or augment
+                                            (slot k is saved as "rng.<k>"); unused slots NULL */
+    mdl_dataset *data;         /**< the training set whose row order is saved, or NULL (not
+                                    needed when batches is set: its data set is saved) */
+    mdl_batches *batches;      /**< the training iterator, for a checkpoint in mid-epoch */
+    const mdl_history *history; /**< save: the history so far (from an mdl_fit callback's
+                                     progress), or NULL */
+    mdl_history *loaded_history; /**< load: receives the saved history (yours:
+                                      mdl_history_free), or NULL if the file has none */
+    long epoch, step;          /**< your counters: saved, and set by a load */
+    const char *const *metadata; /**< save: more `__metadata__` pairs, as for mdl_save (keys
+                                      must not start as minidl's do); NULL for none */
+} mdl_checkpoint;
+
+/** @brief Save a training run's state as one safetensors file (see ::mdl_checkpoint for what
+ *  goes where), through a temporary file as mdl_save.
+ *  @return MDL_OK; MDL_ERR_IO, MDL_ERR_NOMEM; or a contract error's code (params NULL, a
+ *          model tensor whose name starts "optimizer.", "data." or "history.", a metadata key
+ *          that minidl uses) */
+MDLDEF mdl_error mdl_checkpoint_save(const mdl_checkpoint *ck, const char *path);
+
+/** @brief Restore a training run's state from a checkpoint into the objects `ck` points to.
+ *  Everything is checked before anything changes: the model's names and shapes (strictly),
+ *  the optimizer's kind, groups and state shapes, the schedule's kind, the data set's size
+ *  and rows (by id), the iterator's batch size and settings. A mismatch or a corrupt file is
+ *  MDL_ERR_FORMAT naming what differs, and then no object has changed. The optimizer's state
+ *  becomes exactly the file's (tensors it had that the file has not are removed).
+ *  @param ck   the objects to restore; epoch, step and loaded_history are set
+ *  @param path the checkpoint
+ *  @return MDL_OK, MDL_ERR_FORMAT, MDL_ERR_IO, MDL_ERR_SIZE, MDL_ERR_NOMEM, or a contract
+ *          error's code */
+MDLDEF mdl_error mdl_checkpoint_load(mdl_checkpoint *ck, const char *path);
 
 /** @} */
 
@@ -14356,7 +14680,2214 @@ MDLDEF mdl_error mdl_history_plot(const mdl_history *h, const char *path) {
 
 // >>io
 
-/* Saving and loading: safetensors, checkpoints */
+/* ---------------------------------------------------------------------------------------------
+   Safetensors, the file format (github.com/huggingface/safetensors)
+
+     offset   bytes  field
+     0        8      N, the header's length: unsigned 64-bit little-endian, at most 100 MB
+     8        N      the header: one JSON object in UTF-8 (writers pad it with spaces to a
+                     multiple of 8, so the data starts aligned)
+                       {"__metadata__": {"epoch": "12", "arch": "lenet"},    optional; strings
+                        "fc1.weight": {"dtype": "F32", "shape": [120, 400],
+                                       "data_offsets": [0, 192000]},
+                        "fc1.bias": {"dtype": "F32", "shape": [120],
+                                     "data_offsets": [192000, 192480]}}
+     8 + N    ...    the data: each tensor's values, row-major and little-endian, in bytes
+                     [begin, end) of data_offsets, counted from here
+
+     dtype    bytes  (every dtype of the format but the sub-byte F4 and F6 ones)
+     BOOL U8 I8 F8_E4M3 F8_E5M2      1
+     I16 U16 F16 BF16                2
+     I32 U32 F32                     4
+     I64 U64 F64                     8
+
+   Reading a file that may be anything (a download, a truncated copy, an attack): every rule
+   below is checked before a single value is used, and the first one broken is reported with
+   the byte where it is broken. The rules are the reference implementation's, and JSON's:
+     1. 8 bytes at least; N <= 100,000,000; 8 + N <= the file's size.
+     2. The header is valid UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF),
+        starts with '{' and, after its closing '}', holds only whitespace.
+     3. It has the format's shape: an object whose values are tensor entries, objects with
+        exactly the fields dtype (a known name), shape (an array of whole numbers) and
+        data_offsets (an array of two), and at most one __metadata__, an object of strings.
+        The parser follows that shape (it descends at most three levels and never recurses),
+        so nesting deeper than the format's is an error at its first bracket, and no input
+        can exhaust the stack. Strings: the JSON escapes, surrogate pairs whole, no control
+        characters, no \u0000 (names are C strings). Numbers: digits only, no sign, fraction
+        or exponent, no leading zero, below 2^64. No name appears twice, in the header or in
+        the metadata, and no field twice in an entry.
+     4. Sizes: each dimension fits minidl's int, at most MDL_MAX_DIMS of them; the product of
+        the shape and the dtype's size is computed with every multiplication checked for
+        overflow, and must equal end - begin.
+     5. Offsets: begin <= end <= the data's size; sorted by begin, each tensor starts where
+        the previous one ended, from 0 to exactly the data's size: no overlap, no gap, no
+        byte left over. (A zero-size tensor sits at a boundary between two others, or at an
+        end.)
+   Memory: the file (read whole, as every minidl loader reads), a pool for the decoded
+   strings no larger than the header, and the list of entries, about twice the header's size
+   at most (an entry takes 50 bytes of header at least, and 120 of memory), so a small file
+   cannot make the reader ask for a lot. The file is read into one buffer rather than tensor
+   by tensor because that lets one parser serve files and memory (the fuzz harness), and a
+   model of minidl's size fits.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__ST_HEADER_MAX 100000000u /* the reference implementation's limit */
+
+enum {
+    MDL__DT_BOOL, MDL__DT_U8, MDL__DT_I8, MDL__DT_F8_E4M3, MDL__DT_F8_E5M2, MDL__DT_I16,
+    MDL__DT_U16, MDL__DT_F16, MDL__DT_BF16, MDL__DT_I32, MDL__DT_U32, MDL__DT_F32, MDL__DT_I64,
+    MDL__DT_U64, MDL__DT_F64, MDL__DT_COUNT
+};
+static const char *const mdl__dt_name[MDL__DT_COUNT] = {
+    "BOOL", "U8", "I8", "F8_E4M3", "F8_E5M2", "I16", "U16", "F16",
+    "BF16", "I32", "U32", "F32", "I64", "U64", "F64"};
+static const unsigned char mdl__dt_size[MDL__DT_COUNT] = {1, 1, 1, 1, 1, 2, 2, 2,
+                                                          2, 4, 4, 4, 8, 8, 8};
+
+static uint16_t mdl__le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint64_t mdl__le64(const unsigned char *p) {
+    return (uint64_t)mdl__le32(p) | (uint64_t)mdl__le32(p + 4) << 32;
+}
+static void mdl__put_le32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+static void mdl__put_le64(unsigned char *p, uint64_t v) {
+    mdl__put_le32(p, (uint32_t)v);
+    mdl__put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Converting to float, written out (no _Float16, no F16C instruction), exact wherever the
+   value is a float:
+     F16   s eeeee mmmmmmmmmm     e = 1..30:  (-1)^s 2^(e-15) 1.m     re-bias: e + 127 - 15
+                                  e = 0:      (-1)^s 2^-14 0.m        zero and subnormals
+                                  e = 31:     inf (m = 0), NaN (m != 0, payload kept)
+           A subnormal half is a normal float: shift m up until its implicit bit (bit 10)
+           appears, lowering the exponent by one per shift.
+     BF16  s eeeeeeee mmmmmmm     a float's upper 16 bits: the float's bits are b << 16
+     F8_E5M2                      a half's upper 8 bits: the half is b << 8
+     F8_E4M3 s eeee mmm           bias 7, no infinities, NaN = s 1111 111 (PyTorch's e4m3fn)
+     F64 -> float                 rounded; past the midpoint between FLT_MAX and 2^128 C leaves
+                                  the conversion undefined, so those values are made +-inf
+                                  here, as IEEE rounding (and torch's .float()) makes them
+   --------------------------------------------------------------------------------------------- */
+
+static float mdl__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (uint32_t)h >> 10 & 0x1f, m = h & 0x3ffu, bits;
+    float f;
+    if (e == 0x1f) { /* infinity or NaN */
+        bits = sign | 0x7f800000u | m << 13;
+    } else if (e != 0) { /* normal */
+        bits = sign | (e + 112) << 23 | m << 13;
+    } else if (m == 0) { /* +-0 */
+        bits = sign;
+    } else { /* subnormal, m 2^-24: normalise */
+        e = 113;
+        while (!(m & 0x400)) {
+            m <<= 1;
+            e--;
+        }
+        bits = sign | e << 23 | (m & 0x3ff) << 13;
+    }
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float mdl__bf16_to_f32(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float mdl__f8e4m3_to_f32(unsigned b) {
+    int e = (int)(b >> 3 & 0xf), m = (int)(b & 7);
+    float v;
+    if (e == 15 && m == 7) return NAN;
+    v = e ? (float)ldexp(8 + m, e - 10) : (float)ldexp(m, -9); /* (1 + m/8) 2^(e-7), m 2^-9 */
+    return b & 0x80 ? -v : v;
+}
+
+/* Two's complement numbers, read without an implementation-defined cast. */
+static int64_t mdl__i64(uint64_t u) { return u >> 63 ? -(int64_t)(~u) - 1 : (int64_t)u; }
+static int64_t mdl__i32(uint32_t u) { return u >> 31 ? (int64_t)u - ((int64_t)1 << 32) : (int64_t)u; }
+
+/* One value of dtype dt at p, as a double: exact for every dtype but the 64-bit integers. */
+static double mdl__st_f64(int dt, const unsigned char *p) {
+    uint64_t u;
+    double d;
+    switch (dt) {
+    case MDL__DT_BOOL: return p[0] != 0;
+    case MDL__DT_U8: return p[0];
+    case MDL__DT_I8: return p[0] < 128 ? p[0] : p[0] - 256.0;
+    case MDL__DT_F8_E4M3: return mdl__f8e4m3_to_f32(p[0]);
+    case MDL__DT_F8_E5M2: return mdl__f16_to_f32((uint16_t)(p[0] << 8));
+    case MDL__DT_I16: return mdl__le16(p) < 32768 ? mdl__le16(p) : mdl__le16(p) - 65536.0;
+    case MDL__DT_U16: return mdl__le16(p);
+    case MDL__DT_F16: return mdl__f16_to_f32(mdl__le16(p));
+    case MDL__DT_BF16: return mdl__bf16_to_f32(mdl__le16(p));
+    case MDL__DT_I32: return (double)mdl__i32(mdl__le32(p));
+    case MDL__DT_U32: return mdl__le32(p);
+    case MDL__DT_F32: {
+        uint32_t b = mdl__le32(p);
+        float f;
+        memcpy(&f, &b, sizeof f);
+        return f;
+    }
+    case MDL__DT_I64: return (double)mdl__i64(mdl__le64(p));
+    case MDL__DT_U64: return (double)mdl__le64(p);
+    default: /* F64 */
+        u = mdl__le64(p);
+        memcpy(&d, &u, sizeof d);
+        return d;
+    }
+}
+
+/* n values of dtype dt at p into dst, converted to mdl_scalar and each rounded once. */
+static void mdl__st_convert(int dt, const unsigned char *p, mdl_scalar *dst, size_t n) {
+    size_t i, size = mdl__dt_size[dt];
+#ifndef MINIDL_DOUBLE
+    const double big = ldexp(33554431.0, 103); /* 2^128 - 2^103: rounds up to 2^128 */
+#endif
+    for (i = 0; i < n; i++, p += size) {
+        switch (dt) {
+        case MDL__DT_I64: dst[i] = (mdl_scalar)mdl__i64(mdl__le64(p)); break;
+        case MDL__DT_U64: dst[i] = (mdl_scalar)mdl__le64(p); break;
+        case MDL__DT_U32: dst[i] = (mdl_scalar)mdl__le32(p); break;
+        case MDL__DT_I32: dst[i] = (mdl_scalar)mdl__i32(mdl__le32(p)); break;
+        /* floats straight from their bits, not through a double, which would quiet a
+           signalling NaN: a round trip keeps every bit */
+        case MDL__DT_F16: dst[i] = mdl__f16_to_f32(mdl__le16(p)); break;
+        case MDL__DT_BF16: dst[i] = mdl__bf16_to_f32(mdl__le16(p)); break;
+        case MDL__DT_F32: {
+            uint32_t b = mdl__le32(p);
+            float f;
+            memcpy(&f, &b, sizeof f);
+            dst[i] = f;
+            break;
+        }
+#ifndef MINIDL_DOUBLE
+        case MDL__DT_F64: {
+            double d = mdl__st_f64(dt, p);
+            dst[i] = d >= big ? INFINITY : d <= -big ? -INFINITY : (float)d;
+            break;
+        }
+#endif
+        default: dst[i] = (mdl_scalar)mdl__st_f64(dt, p); break; /* exact */
+        }
+    }
+}
+
+/* ---- a growing string (the header being written) and UTF-8 ---- */
+
+typedef struct mdl__sb {
+    char *s;
+    size_t len, cap;
+    int nomem; /* set once memory ran out; later appends do nothing */
+} mdl__sb;
+
+static void mdl__sb_put(mdl__sb *b, const char *s, size_t n) {
+    if (b->nomem) return;
+    if (!b->s || n >= b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *ns;
+        while (cap - b->len <= n) {
+            if (cap > (size_t)-1 / 2) {
+                b->nomem = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        ns = (char *)MINIDL_MALLOC(cap);
+        if (!ns) {
+            b->nomem = 1;
+            return;
+        }
+        if (b->len) memcpy(ns, b->s, b->len);
+        MINIDL_FREE(b->s);
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void mdl__sb_str(mdl__sb *b, const char *s) { mdl__sb_put(b, s, strlen(s)); }
+
+static void mdl__sb_u64(mdl__sb *b, uint64_t v) {
+    char t[24];
+    int i = 23;
+    t[i] = 0;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    mdl__sb_put(b, t + i, (size_t)(23 - i));
+}
+
+/* s as the inside of a JSON string: quotes and backslashes escaped, control characters as
+   \u00XX; UTF-8 passes through as it is (the caller checked it is UTF-8). */
+static void mdl__sb_json_text(mdl__sb *b, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            mdl__sb_put(b, e, 2);
+        } else if (c < 0x20) {
+            char e[8];
+            snprintf(e, sizeof e, "\\u%04x", c);
+            mdl__sb_put(b, e, 6);
+        } else {
+            mdl__sb_put(b, (const char *)&c, 1);
+        }
+    }
+}
+
+/* The offset of the first byte of s[0..n) that breaks UTF-8 (RFC 3629: the shortest form
+   only, no surrogates D800-DFFF, nothing past 10FFFF), or n if there is none. */
+static size_t mdl__utf8_bad(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k, len;
+        unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) len = 2;
+        else if (c >= 0xe0 && c <= 0xef) len = 3;
+        else if (c >= 0xf0 && c <= 0xf4) len = 4;
+        else return i; /* a continuation byte first, an overlong C0/C1, or F5..FF */
+        if (c == 0xe0) lo = 0xa0;      /* E0 80..9F would be overlong */
+        else if (c == 0xed) hi = 0x9f; /* ED A0..BF would be a surrogate */
+        else if (c == 0xf0) lo = 0x90; /* F0 80..8F would be overlong */
+        else if (c == 0xf4) hi = 0x8f; /* F4 90.. would be past 10FFFF */
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (k = 2; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+        i += len;
+    }
+    return n;
+}
+
+static int mdl__utf8_ok(const char *s) {
+    size_t n = strlen(s);
+    return mdl__utf8_bad((const unsigned char *)s, n) == n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Writing: the header first (built in memory, since its length comes first), then each
+   tensor's bytes, converted to little-endian a chunk at a time so that the file is the same on
+   every machine. Into a temporary file next to the target, renamed into place when complete.
+   --------------------------------------------------------------------------------------------- */
+
+/* One tensor to write: numel values at data, under prefix + name. */
+typedef struct mdl__st_item {
+    const char *prefix, *name;
+    int ndim, shape[MDL_MAX_DIMS];
+    size_t numel;
+    const void *data;
+    int from; /* MDL__FROM_*: what data holds */
+} mdl__st_item;
+
+enum {
+    MDL__FROM_SCALAR, /* mdl_scalar, written as F32 (F64 in a MINIDL_DOUBLE build) */
+    MDL__FROM_DOUBLE, /* double, written as F64 */
+    MDL__FROM_INT     /* int, written as I32 */
+};
+
+static int mdl__st_item_dtype(const mdl__st_item *it) {
+    if (it->from == MDL__FROM_INT) return MDL__DT_I32;
+    if (it->from == MDL__FROM_DOUBLE || sizeof(mdl_scalar) == 8) return MDL__DT_F64;
+    return MDL__DT_F32;
+}
+
+static mdl__st_item mdl__st_tensor_item(const char *prefix, const mdl_tensor *t) {
+    mdl__st_item it;
+    memset(&it, 0, sizeof it);
+    it.prefix = prefix;
+    it.name = t->name;
+    it.ndim = t->ndim;
+    memcpy(it.shape, t->shape, sizeof it.shape);
+    it.numel = t->numel;
+    it.data = t->data;
+    it.from = MDL__FROM_SCALAR;
+    return it;
+}
+
+/* The header: metadata (pairs, NULL-ended) first, then the tensors in order, their data one
+   after the other from offset 0; spaces to a multiple of 8 bytes, as the reference pads. */
+static void mdl__st_header(mdl__sb *h, const mdl__st_item *items, int n,
+                           const char *const *meta) {
+    uint64_t offset = 0;
+    int i, d, first = 1;
+    mdl__sb_str(h, "{");
+    if (meta && meta[0]) {
+        mdl__sb_str(h, "\"__metadata__\":{");
+        for (i = 0; meta[i]; i += 2) {
+            mdl__sb_str(h, i ? ",\"" : "\"");
+            mdl__sb_json_text(h, meta[i]);
+            mdl__sb_str(h, "\":\"");
+            mdl__sb_json_text(h, meta[i + 1]);
+            mdl__sb_str(h, "\"");
+        }
+        mdl__sb_str(h, "}");
+        first = 0;
+    }
+    for (i = 0; i < n; i++) {
+        int dt = mdl__st_item_dtype(&items[i]);
+        mdl__sb_str(h, first ? "\"" : ",\"");
+        first = 0;
+        mdl__sb_json_text(h, items[i].prefix);
+        mdl__sb_json_text(h, items[i].name);
+        mdl__sb_str(h, "\":{\"dtype\":\"");
+        mdl__sb_str(h, mdl__dt_name[dt]);
+        mdl__sb_str(h, "\",\"shape\":[");
+        for (d = 0; d < items[i].ndim; d++) {
+            if (d) mdl__sb_str(h, ",");
+            mdl__sb_u64(h, (uint64_t)items[i].shape[d]);
+        }
+        mdl__sb_str(h, "],\"data_offsets\":[");
+        mdl__sb_u64(h, offset);
+        mdl__sb_str(h, ",");
+        offset += (uint64_t)items[i].numel * mdl__dt_size[dt];
+        mdl__sb_u64(h, offset);
+        mdl__sb_str(h, "]}");
+    }
+    mdl__sb_str(h, "}");
+    while (!h->nomem && h->len % 8) mdl__sb_str(h, " ");
+}
+
+/* One tensor's values, little-endian, through a buffer. 0 if a write failed. */
+static int mdl__st_write_values(FILE *f, const mdl__st_item *it) {
+    unsigned char buf[8192];
+    size_t fill = 0, i;
+    for (i = 0; i < it->numel; i++) {
+        if (fill + 8 > sizeof buf) {
+            if (fwrite(buf, 1, fill, f) != fill) return 0;
+            fill = 0;
+        }
+        if (it->from == MDL__FROM_INT) {
+            mdl__put_le32(buf + fill, (uint32_t)((const int *)it->data)[i]);
+            fill += 4;
+        } else if (it->from == MDL__FROM_DOUBLE || sizeof(mdl_scalar) == 8) {
+            uint64_t bits;
+            if (it->from == MDL__FROM_DOUBLE)
+                memcpy(&bits, (const double *)it->data + i, sizeof bits);
+            else /* a MINIDL_DOUBLE build's mdl_scalar */
+                memcpy(&bits, (const mdl_scalar *)it->data + i, sizeof bits);
+            mdl__put_le64(buf + fill, bits);
+            fill += 8;
+        } else { /* a float's bits as they are (a NaN's payload too) */
+            uint32_t bits;
+            memcpy(&bits, (const mdl_scalar *)it->data + i, sizeof bits);
+            mdl__put_le32(buf + fill, bits);
+            fill += 4;
+        }
+    }
+    return fwrite(buf, 1, fill, f) == fill;
+}
+
+/* Write a whole file to f (flushed, not closed). `where` names f in messages; `keep`, if not
+   NULL, is the target that a failure leaves unchanged. */
+static mdl_error mdl__st_write(const char *fn, FILE *f, const char *where, const char *keep,
+                               const mdl__st_item *items, int n, const char *const *meta) {
+    mdl__sb h;
+    unsigned char len8[8];
+    int i, ok, err;
+    memset(&h, 0, sizeof h);
+    mdl__st_header(&h, items, n, meta);
+    if (h.nomem) {
+        MINIDL_FREE(h.s);
+        return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for the header of %s", where);
+    }
+    mdl__put_le64(len8, (uint64_t)h.len);
+    errno = 0;
+    ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.s, 1, h.len, f) == h.len;
+    for (i = 0; i < n && ok; i++) ok = mdl__st_write_values(f, &items[i]);
+    ok = ok && fflush(f) == 0 && !ferror(f);
+    err = errno;
+    MINIDL_FREE(h.s);
+    if (ok) return MDL_OK;
+    return mdl__env_error(MDL_ERR_IO, fn, "writing %s failed: %s%s%s%s", where,
+                          err ? strerror(err) : "a write error", keep ? "; '" : "",
+                          keep ? keep : "", keep ? "' is unchanged" : "");
+}
+
+/* Write through `<path>.tmp`: made, written, flushed, closed, then renamed over path. */
+static mdl_error mdl__st_save_path(const char *fn, const char *path, const mdl__st_item *items,
+                                   int n, const char *const *meta) {
+    size_t len = strlen(path);
+    char *tmp = (char *)MINIDL_MALLOC(len + 5), where[600];
+    FILE *f;
+    mdl_error e;
+    int err;
+    if (!tmp) return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory");
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp", 5);
+    errno = 0;
+    f = fopen(tmp, "wb");
+    if (!f) {
+        err = errno;
+        e = mdl__env_error(MDL_ERR_IO, fn, "cannot create '%s' (a save writes there, then "
+                           "renames it to '%s'): %s; '%s' is unchanged", tmp, path,
+                           err ? strerror(err) : "fopen failed", path);
+        MINIDL_FREE(tmp);
+        return e;
+    }
+    snprintf(where, sizeof where, "'%s'", tmp);
+    e = mdl__st_write(fn, f, where, path, items, n, meta);
+    errno = 0;
+    if (fclose(f) != 0 && e == MDL_OK) {
+        err = errno;
+        e = mdl__env_error(MDL_ERR_IO, fn, "closing '%s' failed: %s; '%s' is unchanged", tmp,
+                           err ? strerror(err) : "a write error", path);
+    }
+    if (e == MDL_OK && rename(tmp, path) != 0) {
+        err = errno;
+#ifdef _WIN32
+        /* Windows' rename does not replace a file: remove the old one first (not atomic) */
+        if (remove(path) == 0 && rename(tmp, path) == 0) err = -1;
+#endif
+        if (err != -1)
+            e = mdl__env_error(MDL_ERR_IO, fn, "cannot rename '%s' to '%s': %s; '%s' is "
+                               "unchanged", tmp, path, err > 0 ? strerror(err) : "rename failed",
+                               path);
+    }
+    if (e != MDL_OK) remove(tmp);
+    MINIDL_FREE(tmp);
+    return e;
+}
+
+/* Check a metadata list (key, value, ..., NULL) for mdl_save: a contract error if it is not
+   pairs of distinct UTF-8 strings. Returns the number of pairs, or -1. */
+static int mdl__meta_pairs(const char *fn, const char *const *meta) {
+    int i, j;
+    if (!meta) return 0;
+    for (i = 0; meta[i]; i += 2) {
+        if (!meta[i + 1]) {
+            mdl__fail(MDL_ERR_ARG, fn, "metadata key '%s' has no value (the list is key, value, "
+                      "..., NULL)", meta[i]);
+            return -1;
+        }
+        if (!mdl__utf8_ok(meta[i]) || !mdl__utf8_ok(meta[i + 1])) {
+            mdl__fail(MDL_ERR_ARG, fn, "metadata pair %d is not valid UTF-8, which JSON needs",
+                      i / 2);
+            return -1;
+        }
+        for (j = 0; j < i; j += 2)
+            if (strcmp(meta[j], meta[i]) == 0) {
+                mdl__fail(MDL_ERR_ARG, fn, "metadata key '%s' appears twice", meta[i]);
+                return -1;
+            }
+    }
+    return i / 2;
+}
+
+/* The items of a whole set, with their names checked; NULL after an error. */
+static mdl__st_item *mdl__st_items(const char *fn, const mdl_params *ps, int extra) {
+    mdl__st_item *items;
+    int i;
+    for (i = 0; i < ps->count; i++)
+        if (!mdl__utf8_ok(ps->items[i]->name) || strcmp(ps->items[i]->name, "__metadata__") == 0) {
+            mdl__fail(MDL_ERR_ARG, fn, "tensor %d's name '%s' cannot be saved: %s", i,
+                      ps->items[i]->name, mdl__utf8_ok(ps->items[i]->name)
+                          ? "__metadata__ is the format's own key" : "it is not valid UTF-8");
+            return NULL;
+        }
+    items = (mdl__st_item *)mdl__array(fn, (size_t)ps->count + (size_t)extra, sizeof *items);
+    for (i = 0; items && i < ps->count; i++) items[i] = mdl__st_tensor_item("", ps->items[i]);
+    return items;
+}
+
+static int mdl__save_args(const char *fn, const mdl_params *ps, const void *where,
+                          const char *what, const char *const *metadata) {
+    if (!ps || !where) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !ps ? "the parameter set" : what);
+        return 0;
+    }
+    return mdl__meta_pairs(fn, metadata) >= 0;
+}
+
+MDLDEF mdl_error mdl_save(const mdl_params *ps, const char *path, const char *const *metadata) {
+    const char *fn = "mdl_save";
+    mdl__st_item *items;
+    mdl_error e;
+    if (!mdl__save_args(fn, ps, path, "path", metadata)) return mdl__last_code;
+    items = mdl__st_items(fn, ps, 0);
+    if (!items) return mdl__last_code;
+    e = mdl__st_save_path(fn, path, items, ps->count, metadata);
+    MINIDL_FREE(items);
+    return e;
+}
+
+MDLDEF mdl_error mdl_save_stream(const mdl_params *ps, FILE *f, const char *const *metadata) {
+    const char *fn = "mdl_save_stream";
+    mdl__st_item *items;
+    mdl_error e;
+    if (!mdl__save_args(fn, ps, f, "the stream", metadata)) return mdl__last_code;
+    items = mdl__st_items(fn, ps, 0);
+    if (!items) return mdl__last_code;
+    e = mdl__st_write(fn, f, "the stream", NULL, items, ps->count, metadata);
+    MINIDL_FREE(items);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Reading: the header's JSON, parsed by the format's shape (object -> entry -> array)
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__st_meta {
+    const char *key, *value;
+    size_t at; /* where the key starts in the file, for messages */
+} mdl__st_meta;
+
+typedef struct mdl__st_entry {
+    mdl_safetensors_info info;
+    int dtype;
+    uint64_t begin, end; /* data_offsets */
+    size_t at;           /* where its name starts in the file, for messages */
+} mdl__st_entry;
+
+struct mdl_safetensors {
+    char *file;                  /* the name messages give it */
+    unsigned char *bytes;        /* the whole file */
+    size_t size;
+    const unsigned char *data;   /* its data section, after the header */
+    size_t data_size;
+    mdl__st_entry *entries;      /* in the header's order */
+    int count, cap;
+    mdl__st_entry **by_name;     /* sorted by name: duplicates and mdl_safetensors_find */
+    char *pool;                  /* every decoded string, each ended by a zero byte */
+    struct mdl__st_meta *meta;   /* the __metadata__ entries, in the header's order */
+    int meta_count, meta_cap;
+};
+
+typedef struct mdl__json {
+    const char *fn;
+    mdl_safetensors *st;
+    const unsigned char *p; /* the header: bytes 8 .. 8+n of the file */
+    size_t n, i;
+    size_t pool_used;
+    const char *tensor;     /* the entry being read, named in messages */
+} mdl__json;
+
+/* Report a broken rule at header offset `at` (byte 8 + at of the file). Returns 0. */
+static int mdl__json_bad(mdl__json *js, size_t at, const char *fmt, ...) {
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (js->tensor)
+        mdl__env_error(MDL_ERR_FORMAT, js->fn, "%s: byte %zu: tensor '%.100s': %s", js->st->file,
+                       8 + at, js->tensor, what);
+    else
+        mdl__env_error(MDL_ERR_FORMAT, js->fn, "%s: byte %zu: %s", js->st->file, 8 + at, what);
+    return 0;
+}
+
+/* What is at the current position, for "expected X but found Y". */
+static const char *mdl__json_found(const mdl__json *js, char *buf, size_t size) {
+    unsigned c;
+    if (js->i >= js->n) return "the end of the header";
+    c = js->p[js->i];
+    if (c > 0x20 && c < 0x7f)
+        snprintf(buf, size, "'%c'", (char)c);
+    else
+        snprintf(buf, size, "byte 0x%02x", c);
+    return buf;
+}
+
+static void mdl__json_ws(mdl__json *js) {
+    while (js->i < js->n && (js->p[js->i] == ' ' || js->p[js->i] == '\t' ||
+                             js->p[js->i] == '\n' || js->p[js->i] == '\r'))
+        js->i++;
+}
+
+/* Consume character c (after whitespace), or report "expected <what>". */
+static int mdl__json_expect(mdl__json *js, char c, const char *what) {
+    char buf[16];
+    mdl__json_ws(js);
+    if (js->i < js->n && js->p[js->i] == (unsigned char)c) {
+        js->i++;
+        mdl__json_ws(js);
+        return 1;
+    }
+    return mdl__json_bad(js, js->i, "expected %s but found %s", what,
+                         mdl__json_found(js, buf, sizeof buf));
+}
+
+static int mdl__json_hex4(mdl__json *js, unsigned long *v) {
+    int k;
+    *v = 0;
+    for (k = 0; k < 4; k++) {
+        unsigned c = js->i < js->n ? js->p[js->i] : 0;
+        int d = c >= '0' && c <= '9' ? (int)c - '0' : c >= 'a' && c <= 'f' ? (int)c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? (int)c - 'A' + 10 : -1;
+        if (d < 0) return mdl__json_bad(js, js->i, "\\u needs four hex digits");
+        *v = *v * 16 + (unsigned long)d;
+        js->i++;
+    }
+    return 1;
+}
+
+/* A JSON string at the current position, decoded (UTF-8, zero byte after it) into the pool.
+   A decoded string is never longer than its JSON text with the quotes, so the pool, as large as
+   the header, always has room. */
+static int mdl__json_string(mdl__json *js, const char **out) {
+    const unsigned char *p = js->p;
+    size_t start = js->i;
+    char *o = js->st->pool + js->pool_used, *begin = o, buf[16];
+    if (js->i >= js->n || p[js->i] != '"')
+        return mdl__json_bad(js, js->i, "expected a string but found %s",
+                             mdl__json_found(js, buf, sizeof buf));
+    js->i++;
+    for (;;) {
+        unsigned c;
+        unsigned long cp, lo;
+        if (js->i >= js->n) return mdl__json_bad(js, start, "a string that never ends");
+        c = p[js->i++];
+        if (c == '"') break;
+        if (c < 0x20)
+            return mdl__json_bad(js, js->i - 1, "control character 0x%02x inside a string "
+                                 "(JSON writes it as an escape)", c);
+        if (c != '\\') {
+            *o++ = (char)c; /* UTF-8 bytes were checked with the whole header */
+            continue;
+        }
+        if (js->i >= js->n) return mdl__json_bad(js, start, "a string that never ends");
+        c = p[js->i++];
+        switch (c) {
+        case '"': case '\\': case '/': *o++ = (char)c; continue;
+        case 'b': *o++ = '\b'; continue;
+        case 'f': *o++ = '\f'; continue;
+        case 'n': *o++ = '\n'; continue;
+        case 'r': *o++ = '\r'; continue;
+        case 't': *o++ = '\t'; continue;
+        case 'u': break;
+        default:
+            return mdl__json_bad(js, js->i - 2, "'\\%c' is not a JSON escape",
+                                 c > 0x20 && c < 0x7f ? (char)c : '?');
+        }
+        if (!mdl__json_hex4(js, &cp)) return 0;
+        if (cp >= 0xdc00 && cp <= 0xdfff)
+            return mdl__json_bad(js, js->i - 6, "\\u%04lX is the second half of a surrogate "
+                                 "pair, alone", cp);
+        if (cp >= 0xd800 && cp <= 0xdbff) { /* the first half: the second must follow */
+            if (js->i + 2 > js->n || p[js->i] != '\\' || p[js->i + 1] != 'u')
+                return mdl__json_bad(js, js->i - 6, "\\u%04lX is the first half of a surrogate "
+                                     "pair, and no second half follows", cp);
+            js->i += 2;
+            if (!mdl__json_hex4(js, &lo)) return 0;
+            if (lo < 0xdc00 || lo > 0xdfff)
+                return mdl__json_bad(js, js->i - 6, "\\u%04lX does not complete the surrogate "
+                                     "pair that \\u%04lX begins", lo, cp);
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (cp == 0)
+            return mdl__json_bad(js, js->i - 6, "\\u0000 in a string: names and metadata are "
+                                 "C strings, which a zero character would cut");
+        if (cp < 0x80) { /* the code point as UTF-8 */
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xc0 | cp >> 6);
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xe0 | cp >> 12);
+            *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else {
+            *o++ = (char)(0xf0 | cp >> 18);
+            *o++ = (char)(0x80 | (cp >> 12 & 0x3f));
+            *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    *o++ = 0;
+    js->pool_used = (size_t)(o - js->st->pool);
+    *out = begin;
+    return 1;
+}
+
+/* A whole number as safetensors writes its sizes and offsets: digits, below 2^64. */
+static int mdl__json_uint(mdl__json *js, uint64_t *v, const char *what) {
+    size_t start = js->i;
+    uint64_t x = 0;
+    char buf[16];
+    if (js->i >= js->n || js->p[js->i] < '0' || js->p[js->i] > '9') {
+        if (js->i < js->n && js->p[js->i] == '-')
+            return mdl__json_bad(js, start, "%s is negative", what);
+        return mdl__json_bad(js, start, "expected a number (%s) but found %s", what,
+                             mdl__json_found(js, buf, sizeof buf));
+    }
+    if (js->p[js->i] == '0' && js->i + 1 < js->n && js->p[js->i + 1] >= '0' &&
+        js->p[js->i + 1] <= '9')
+        return mdl__json_bad(js, start, "%s has a leading zero, which JSON does not allow", what);
+    while (js->i < js->n && js->p[js->i] >= '0' && js->p[js->i] <= '9') {
+        unsigned d = js->p[js->i] - (unsigned)'0';
+        if (x > ((uint64_t)-1 - d) / 10)
+            return mdl__json_bad(js, start, "%s is larger than 2^64 - 1", what);
+        x = x * 10 + d;
+        js->i++;
+    }
+    if (js->i < js->n && (js->p[js->i] == '.' || js->p[js->i] == 'e' || js->p[js->i] == 'E'))
+        return mdl__json_bad(js, start, "%s must be a whole number, without a fraction or an "
+                             "exponent", what);
+    *v = x;
+    return 1;
+}
+
+/* A growing array (the entry list, the metadata list) holding `used` items, with room for
+   `need`: arr itself, or a larger copy (arr freed). NULL if memory ran out (arr kept). */
+static void *mdl__json_grow(mdl__json *js, void *arr, int *cap, int used, int need, size_t item) {
+    void *na;
+    int ncap;
+    if (need <= *cap) return arr;
+    if (*cap > INT_MAX / 4 || need > INT_MAX / 4) {
+        mdl__json_bad(js, js->i, "too many entries");
+        return NULL;
+    }
+    ncap = *cap ? 2 * *cap : 16;
+    if (ncap < need) ncap = need;
+    na = MINIDL_MALLOC((size_t)ncap * item);
+    if (!na) {
+        mdl__env_error(MDL_ERR_NOMEM, js->fn, "%s: out of memory for %d header entries",
+                       js->st->file, ncap);
+        return NULL;
+    }
+    if (used) memcpy(na, arr, (size_t)used * item);
+    MINIDL_FREE(arr);
+    *cap = ncap;
+    return na;
+}
+
+/* A tensor's entry: {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]} in any order. */
+static int mdl__json_tensor(mdl__json *js, const char *name, size_t at) {
+    static const char *const fields[3] = {"dtype", "shape", "data_offsets"};
+    mdl__st_entry e;
+    int have[3] = {0, 0, 0}, f;
+    char buf[16];
+    void *grown;
+    memset(&e, 0, sizeof e);
+    e.info.name = name;
+    e.at = 8 + at;
+    js->tensor = name;
+    if (!name[0]) return mdl__json_bad(js, at, "a tensor's name is empty");
+    if (!mdl__json_expect(js, '{', "'{' to open the tensor's entry")) return 0;
+    if (js->i < js->n && js->p[js->i] == '}') {
+        js->i++;
+    } else {
+        for (;;) {
+            const char *key, *s;
+            size_t key_at = js->i, value_at;
+            uint64_t v, b, end;
+            if (!mdl__json_string(js, &key) || !mdl__json_expect(js, ':', "':' after the field's name"))
+                return 0;
+            for (f = 0; f < 3 && strcmp(key, fields[f]) != 0; f++) continue;
+            if (f == 3)
+                return mdl__json_bad(js, key_at, "unknown field '%.60s' (an entry has dtype, "
+                                     "shape and data_offsets)", key);
+            if (have[f]) return mdl__json_bad(js, key_at, "field '%s' appears twice", key);
+            have[f] = 1;
+            value_at = js->i;
+            if (f == 0) { /* dtype */
+                int dt;
+                if (!mdl__json_string(js, &s)) return 0;
+                for (dt = 0; dt < MDL__DT_COUNT && strcmp(s, mdl__dt_name[dt]) != 0; dt++) continue;
+                if (dt == MDL__DT_COUNT)
+                    return mdl__json_bad(js, value_at, "unknown dtype '%.40s' (safetensors' are "
+                                         "BOOL, U8, I8, F8_E4M3, F8_E5M2, I16, U16, F16, BF16, "
+                                         "I32, U32, F32, I64, U64, F64)", s);
+                e.dtype = dt;
+            } else if (f == 1) { /* shape */
+                if (!mdl__json_expect(js, '[', "'[' to open the shape")) return 0;
+                if (js->i < js->n && js->p[js->i] == ']') {
+                    js->i++;
+                } else {
+                    for (;;) {
+                        size_t dim_at = js->i;
+                        if (!mdl__json_uint(js, &v, "a dimension")) return 0;
+                        if (e.info.ndim == MDL_MAX_DIMS)
+                            return mdl__json_bad(js, dim_at, "the shape has more than %d "
+                                                 "dimensions, minidl's most", MDL_MAX_DIMS);
+                        if (v > (uint64_t)INT_MAX)
+                            return mdl__json_bad(js, dim_at, "dimension %llu is larger than %d, "
+                                                 "the largest minidl holds",
+                                                 (unsigned long long)v, INT_MAX);
+                        e.info.shape[e.info.ndim++] = (int)v;
+                        mdl__json_ws(js);
+                        if (js->i < js->n && js->p[js->i] == ',') {
+                            js->i++;
+                            mdl__json_ws(js);
+                            continue;
+                        }
+                        if (!mdl__json_expect(js, ']', "',' or ']' in the shape")) return 0;
+                        break;
+                    }
+                }
+            } else { /* data_offsets */
+                if (!mdl__json_expect(js, '[', "'[' to open data_offsets") ||
+                    !mdl__json_uint(js, &b, "data_offsets[0]") ||
+                    !mdl__json_expect(js, ',', "',' between the two data_offsets") ||
+                    !mdl__json_uint(js, &end, "data_offsets[1]"))
+                    return 0;
+                mdl__json_ws(js);
+                if (js->i < js->n && js->p[js->i] == ',')
+                    return mdl__json_bad(js, value_at, "data_offsets holds more than two numbers "
+                                         "([begin, end])");
+                if (!mdl__json_expect(js, ']', "']' after the two data_offsets")) return 0;
+                e.begin = b;
+                e.end = end;
+            }
+            mdl__json_ws(js);
+            if (js->i < js->n && js->p[js->i] == ',') {
+                js->i++;
+                mdl__json_ws(js);
+                continue;
+            }
+            if (js->i < js->n && js->p[js->i] == '}') {
+                js->i++;
+                break;
+            }
+            return mdl__json_bad(js, js->i, "expected ',' or '}' in the entry but found %s",
+                                 mdl__json_found(js, buf, sizeof buf));
+        }
+    }
+    for (f = 0; f < 3; f++)
+        if (!have[f]) return mdl__json_bad(js, at, "the entry has no '%s'", fields[f]);
+    e.info.dtype = mdl__dt_name[e.dtype];
+    grown = mdl__json_grow(js, js->st->entries, &js->st->cap, js->st->count, js->st->count + 1,
+                           sizeof e);
+    if (!grown) return 0;
+    js->st->entries = (mdl__st_entry *)grown;
+    js->st->entries[js->st->count++] = e;
+    js->tensor = NULL;
+    return 1;
+}
+
+/* __metadata__: {"key": "value", ...}, strings only. */
+static int mdl__json_meta(mdl__json *js) {
+    mdl_safetensors *st = js->st;
+    if (!mdl__json_expect(js, '{', "'{' to open __metadata__")) return 0;
+    if (js->i < js->n && js->p[js->i] == '}') {
+        js->i++;
+        return 1;
+    }
+    for (;;) {
+        const char *key, *value;
+        char buf[16];
+        void *grown;
+        size_t at = js->i;
+        if (!mdl__json_string(js, &key) || !mdl__json_expect(js, ':', "':' after the key"))
+            return 0;
+        if (js->i >= js->n || js->p[js->i] != '"')
+            return mdl__json_bad(js, js->i, "__metadata__ holds strings only, and the value of "
+                                 "'%.60s' is not one", key);
+        if (!mdl__json_string(js, &value)) return 0;
+        grown = mdl__json_grow(js, st->meta, &st->meta_cap, st->meta_count, st->meta_count + 1,
+                               sizeof *st->meta);
+        if (!grown) return 0;
+        st->meta = (mdl__st_meta *)grown;
+        st->meta[st->meta_count].key = key;
+        st->meta[st->meta_count].value = value;
+        st->meta[st->meta_count].at = 8 + at;
+        st->meta_count++;
+        mdl__json_ws(js);
+        if (js->i < js->n && js->p[js->i] == ',') {
+            js->i++;
+            mdl__json_ws(js);
+            continue;
+        }
+        if (js->i < js->n && js->p[js->i] == '}') {
+            js->i++;
+            return 1;
+        }
+        return mdl__json_bad(js, js->i, "expected ',' or '}' in __metadata__ but found %s",
+                             mdl__json_found(js, buf, sizeof buf));
+    }
+}
+
+/* The whole header: '{' at its first byte (the reference's rule), entries, '}', then only
+   whitespace (the padding). */
+static int mdl__json_header(mdl__json *js) {
+    int seen_meta = 0;
+    char buf[16];
+    if (js->n == 0 || js->p[0] != '{')
+        return mdl__json_bad(js, 0, "the header starts with %s, not '{': not a safetensors "
+                             "file", mdl__json_found(js, buf, sizeof buf));
+    js->i = 1;
+    mdl__json_ws(js);
+    if (js->i < js->n && js->p[js->i] == '}') {
+        js->i++;
+    } else {
+        for (;;) {
+            size_t at = js->i;
+            const char *key;
+            if (!mdl__json_string(js, &key) || !mdl__json_expect(js, ':', "':' after the name"))
+                return 0;
+            if (strcmp(key, "__metadata__") == 0) {
+                if (seen_meta) return mdl__json_bad(js, at, "a second __metadata__");
+                seen_meta = 1;
+                if (!mdl__json_meta(js)) return 0;
+            } else if (!mdl__json_tensor(js, key, at)) {
+                return 0;
+            }
+            mdl__json_ws(js);
+            if (js->i < js->n && js->p[js->i] == ',') {
+                js->i++;
+                mdl__json_ws(js);
+                continue;
+            }
+            if (js->i < js->n && js->p[js->i] == '}') {
+                js->i++;
+                break;
+            }
+            return mdl__json_bad(js, js->i, "expected ',' or '}' after an entry but found %s",
+                                 mdl__json_found(js, buf, sizeof buf));
+        }
+    }
+    mdl__json_ws(js);
+    if (js->i < js->n)
+        return mdl__json_bad(js, js->i, "%s after the header's closing '}'",
+                             mdl__json_found(js, buf, sizeof buf));
+    return 1;
+}
+
+/* ---- checking the layout, and the opened file ---- */
+
+/* A broken rule found after parsing, at file byte `at`, about tensor e (or none). Returns the
+   code. */
+static mdl_error mdl__st_bad(const char *fn, const mdl_safetensors *st, const mdl__st_entry *e,
+                             size_t at, const char *fmt, ...) {
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (e)
+        return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: tensor '%.100s': %s", st->file,
+                              at, e->info.name, what);
+    return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: %s", st->file, at, what);
+}
+
+static int mdl__st_by_name(const void *a, const void *b) {
+    return strcmp((*(mdl__st_entry *const *)a)->info.name, (*(mdl__st_entry *const *)b)->info.name);
+}
+
+static int mdl__st_by_offset(const void *a, const void *b) {
+    const mdl__st_entry *x = *(mdl__st_entry *const *)a, *y = *(mdl__st_entry *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static int mdl__st_by_key(const void *a, const void *b) {
+    const mdl__st_meta *x = *(const mdl__st_meta *const *)a, *y = *(const mdl__st_meta *const *)b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Rules 4 and 5 (sizes and offsets), and no name twice. */
+static mdl_error mdl__st_check(const char *fn, mdl_safetensors *st) {
+    mdl__st_entry **order;
+    mdl__st_meta **keys;
+    uint64_t expect = 0;
+    int i, d;
+    char shape[96];
+    for (i = 0; i < st->count; i++) { /* each tensor's size against its offsets */
+        mdl__st_entry *e = &st->entries[i];
+        uint64_t numel = 1, size = mdl__dt_size[e->dtype];
+        for (d = 0; d < e->info.ndim; d++) {
+            uint64_t dim = (uint64_t)e->info.shape[d];
+            if (dim && numel > (uint64_t)-1 / dim)
+                return mdl__st_bad(fn, st, e, e->at, "shape %s has more elements than 64 bits "
+                                   "count", mdl__shape_fmt(e->info.ndim, e->info.shape, shape,
+                                                           sizeof shape));
+            numel *= dim;
+        }
+        mdl__shape_fmt(e->info.ndim, e->info.shape, shape, sizeof shape);
+        if (numel > (uint64_t)-1 / size)
+            return mdl__st_bad(fn, st, e, e->at, "shape %s of %s has more bytes than 64 bits "
+                               "count", shape, e->info.dtype);
+        if (e->begin > e->end)
+            return mdl__st_bad(fn, st, e, e->at, "data_offsets [%llu, %llu] end before they "
+                               "begin", (unsigned long long)e->begin,
+                               (unsigned long long)e->end);
+        if (e->end > st->data_size)
+            return mdl__st_bad(fn, st, e, e->at, "data_offsets [%llu, %llu] reach past the end "
+                               "of the data, which has %zu bytes (a truncated file?)",
+                               (unsigned long long)e->begin, (unsigned long long)e->end,
+                               st->data_size);
+        if (numel * size != e->end - e->begin)
+            return mdl__st_bad(fn, st, e, e->at, "shape %s of %s needs %llu bytes, but "
+                               "data_offsets [%llu, %llu] hold %llu", shape, e->info.dtype,
+                               (unsigned long long)(numel * size), (unsigned long long)e->begin,
+                               (unsigned long long)e->end,
+                               (unsigned long long)(e->end - e->begin));
+        e->info.numel = (size_t)numel; /* no more than the data's bytes: it fits */
+        e->info.offset = (size_t)e->begin;
+        e->info.nbytes = (size_t)(e->end - e->begin);
+    }
+    st->by_name = (mdl__st_entry **)mdl__array(fn, (size_t)st->count, sizeof *st->by_name);
+    order = st->by_name ? (mdl__st_entry **)mdl__array(fn, (size_t)st->count, sizeof *order) : NULL;
+    if (!order) return MDL_ERR_NOMEM;
+    for (i = 0; i < st->count; i++) st->by_name[i] = order[i] = &st->entries[i];
+    qsort(order, (size_t)st->count, sizeof *order, mdl__st_by_offset);
+    for (i = 0; i < st->count; i++) { /* together, they tile the data */
+        const mdl__st_entry *e = order[i], *prev = i ? order[i - 1] : NULL;
+        if (e->begin != expect) {
+            mdl_error err;
+            if (e->begin < expect)
+                err = mdl__st_bad(fn, st, e, e->at, "data_offsets [%llu, %llu] overlap those of "
+                                  "tensor '%.100s', [%llu, %llu]", (unsigned long long)e->begin,
+                                  (unsigned long long)e->end, prev->info.name,
+                                  (unsigned long long)prev->begin, (unsigned long long)prev->end);
+            else
+                err = mdl__st_bad(fn, st, e, e->at, "data_offsets [%llu, %llu] leave a gap: "
+                                  "bytes %llu to %llu of the data belong to no tensor (they must "
+                                  "be contiguous)", (unsigned long long)e->begin,
+                                  (unsigned long long)e->end, (unsigned long long)expect,
+                                  (unsigned long long)(e->begin - 1));
+            MINIDL_FREE(order);
+            return err;
+        }
+        expect = e->end;
+    }
+    MINIDL_FREE(order);
+    if (expect != st->data_size)
+        return mdl__st_bad(fn, st, NULL, st->size - st->data_size + (size_t)expect,
+                           "the tensors cover %llu bytes of the data, which has %zu: the last "
+                           "%llu belong to no tensor", (unsigned long long)expect, st->data_size,
+                           (unsigned long long)(st->data_size - expect));
+    qsort(st->by_name, (size_t)st->count, sizeof *st->by_name, mdl__st_by_name);
+    for (i = 1; i < st->count; i++)
+        if (strcmp(st->by_name[i - 1]->info.name, st->by_name[i]->info.name) == 0) {
+            const mdl__st_entry *a = st->by_name[i - 1], *b = st->by_name[i];
+            return mdl__st_bad(fn, st, a->at > b->at ? a : b, a->at > b->at ? a->at : b->at,
+                               "the name appears twice in the header (also at byte %zu)",
+                               a->at > b->at ? b->at : a->at);
+        }
+    if (st->meta_count > 1) { /* metadata keys, sorted through pointers to them */
+        keys = (mdl__st_meta **)mdl__array(fn, (size_t)st->meta_count, sizeof *keys);
+        if (!keys) return MDL_ERR_NOMEM;
+        for (i = 0; i < st->meta_count; i++) keys[i] = &st->meta[i];
+        qsort(keys, (size_t)st->meta_count, sizeof *keys, mdl__st_by_key);
+        for (i = 1; i < st->meta_count; i++)
+            if (strcmp(keys[i - 1]->key, keys[i]->key) == 0) {
+                mdl_error err = mdl__st_bad(fn, st, NULL, keys[i]->at, "__metadata__ has the key "
+                                            "'%.100s' twice (also at byte %zu)", keys[i]->key,
+                                            keys[i - 1]->at);
+                MINIDL_FREE(keys);
+                return err;
+            }
+        MINIDL_FREE(keys);
+    }
+    return MDL_OK;
+}
+
+MDLDEF void mdl_safetensors_free(mdl_safetensors *st) {
+    if (!st) return;
+    MINIDL_FREE(st->file);
+    MINIDL_FREE(st->bytes);
+    MINIDL_FREE(st->entries);
+    MINIDL_FREE(st->by_name);
+    MINIDL_FREE(st->pool);
+    MINIDL_FREE(st->meta);
+    MINIDL_FREE(st);
+}
+
+/* Parse and check `size` bytes (ours now: freed on failure), called `file` in messages. */
+static mdl_error mdl__st_open(const char *fn, const char *file, unsigned char *bytes,
+                              size_t size, mdl_safetensors **out) {
+    mdl_safetensors *st = (mdl_safetensors *)MINIDL_MALLOC(sizeof(mdl_safetensors));
+    size_t name_len = strlen(file) + 1, bad;
+    uint64_t n;
+    mdl__json js;
+    mdl_error e = MDL_OK;
+    *out = NULL;
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->bytes = bytes;
+        st->size = size;
+        st->file = (char *)MINIDL_MALLOC(name_len);
+    }
+    if (!st || !st->file) {
+        if (st) st->bytes = NULL;
+        mdl_safetensors_free(st);
+        MINIDL_FREE(bytes);
+        return mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory", file);
+    }
+    memcpy(st->file, file, name_len);
+    if (size < 8) {
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: %zu bytes: too short for a safetensors "
+                           "file, which starts with an 8-byte header length", file, size);
+    } else if ((n = mdl__le64(bytes)) > MDL__ST_HEADER_MAX) {
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 0: the header length %llu is larger "
+                           "than the %u bytes safetensors allows (not a safetensors file?)", file,
+                           (unsigned long long)n, MDL__ST_HEADER_MAX);
+    } else if (n > size - 8) {
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 0: the header length %llu reaches past "
+                           "the end of the file, which has %zu bytes after it (a truncated "
+                           "file?)", file, (unsigned long long)n, size - 8);
+    } else if ((bad = mdl__utf8_bad(bytes + 8, (size_t)n)) < (size_t)n) {
+        e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header is not valid UTF-8 "
+                           "(byte 0x%02x)", file, 8 + bad, bytes[8 + bad]);
+    } else {
+        st->data = bytes + 8 + (size_t)n;
+        st->data_size = size - 8 - (size_t)n;
+        st->pool = (char *)MINIDL_MALLOC((size_t)n + 1);
+        if (!st->pool) {
+            e = mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory for a header of %llu "
+                               "bytes", file, (unsigned long long)n);
+        } else {
+            memset(&js, 0, sizeof js);
+            js.fn = fn;
+            js.st = st;
+            js.p = bytes + 8;
+            js.n = (size_t)n;
+            if (!mdl__json_header(&js))
+                e = mdl__last_code;
+            else
+                e = mdl__st_check(fn, st);
+        }
+    }
+    if (e != MDL_OK) {
+        mdl_safetensors_free(st);
+        return e;
+    }
+    *out = st;
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_safetensors_open(const char *path, size_t max_bytes, mdl_safetensors **out) {
+    const char *fn = "mdl_safetensors_open";
+    unsigned char *bytes;
+    size_t size;
+    mdl_error e;
+    if (out) *out = NULL;
+    if (!path || !out) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !path ? "path" : "out");
+        return MDL_ERR_NULL;
+    }
+    e = mdl__read_all(fn, path, mdl__limit(max_bytes), &bytes, &size);
+    if (e != MDL_OK) return e;
+    return mdl__st_open(fn, path, bytes, size, out);
+}
+
+MDLDEF mdl_error mdl_safetensors_open_mem(const void *data, size_t size,
+                                          const char *display_name, mdl_safetensors **out) {
+    const char *fn = "mdl_safetensors_open_mem";
+    unsigned char *copy;
+    if (out) *out = NULL;
+    if ((!data && size) || !out) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !out ? "out" : "data");
+        return MDL_ERR_NULL;
+    }
+    copy = (unsigned char *)mdl__array(fn, size + 1, 1);
+    if (!copy) return MDL_ERR_NOMEM;
+    if (size) memcpy(copy, data, size);
+    return mdl__st_open(fn, display_name ? display_name : "safetensors", copy, size, out);
+}
+
+MDLDEF int mdl_safetensors_count(const mdl_safetensors *st) { return st ? st->count : 0; }
+
+MDLDEF const mdl_safetensors_info *mdl_safetensors_get(const mdl_safetensors *st, int i) {
+    if (!st) {
+        mdl__fail(MDL_ERR_NULL, "mdl_safetensors_get", "the file is NULL");
+        return NULL;
+    }
+    if (i < 0 || i >= st->count) {
+        mdl__fail(MDL_ERR_ARG, "mdl_safetensors_get", "tensor %d is outside 0..%d", i,
+                  st->count - 1);
+        return NULL;
+    }
+    return &st->entries[i].info;
+}
+
+MDLDEF int mdl_safetensors_find(const mdl_safetensors *st, const char *name) {
+    int lo = 0, hi;
+    if (!st || !name) return -1;
+    hi = st->count - 1;
+    while (lo <= hi) { /* binary search in the names' sorted order */
+        int mid = lo + (hi - lo) / 2, c = strcmp(name, st->by_name[mid]->info.name);
+        if (c == 0) return (int)(st->by_name[mid] - st->entries);
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+MDLDEF mdl_error mdl_safetensors_read(const mdl_safetensors *st, int i, mdl_scalar *dst,
+                                      size_t n) {
+    const char *fn = "mdl_safetensors_read";
+    const mdl__st_entry *e;
+    if (!st || !dst) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !st ? "the file" : "dst");
+        return MDL_ERR_NULL;
+    }
+    if (i < 0 || i >= st->count) {
+        mdl__fail(MDL_ERR_ARG, fn, "tensor %d is outside 0..%d", i, st->count - 1);
+        return MDL_ERR_ARG;
+    }
+    e = &st->entries[i];
+    if (n != e->info.numel) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "tensor '%s' has %zu values, and dst has room for %zu",
+                  e->info.name, e->info.numel, n);
+        return MDL_ERR_SHAPE;
+    }
+    mdl__st_convert(e->dtype, st->data + e->info.offset, dst, n);
+    return MDL_OK;
+}
+
+MDLDEF const char *mdl_safetensors_meta(const mdl_safetensors *st, const char *key) {
+    int i;
+    if (!st || !key) return NULL;
+    for (i = 0; i < st->meta_count; i++)
+        if (strcmp(st->meta[i].key, key) == 0) return st->meta[i].value;
+    return NULL;
+}
+
+MDLDEF int mdl_safetensors_meta_count(const mdl_safetensors *st) { return st ? st->meta_count : 0; }
+
+MDLDEF const char *mdl_safetensors_meta_key(const mdl_safetensors *st, int i) {
+    if (!st || i < 0 || i >= st->meta_count) {
+        mdl__fail(MDL_ERR_ARG, "mdl_safetensors_meta_key", "entry %d is outside 0..%d", i,
+                  st ? st->meta_count - 1 : -1);
+        return NULL;
+    }
+    return st->meta[i].key;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Loading into a set: load_state_dict's matching
+     for each tensor of the set:   in the file with the same shape  -> loaded
+                                   in the file with another shape   -> mismatched
+                                   not in the file                  -> missing
+     each tensor of the file that no tensor of the set took         -> unexpected
+   STRICT copies nothing unless all of them load; NON_STRICT copies what loads. Matching is a
+   binary search per name in the file's sorted names.
+   --------------------------------------------------------------------------------------------- */
+
+/* The names a checkpoint keeps for itself beside the model's tensors. */
+static int mdl__ck_reserved(const char *name) {
+    return strncmp(name, "optimizer.", 10) == 0 || strncmp(name, "data.", 5) == 0 ||
+           strncmp(name, "history.", 8) == 0;
+}
+
+static void mdl__list_add(mdl__sb *b, const char *name, const char *detail) {
+    if (b->len) mdl__sb_str(b, ", ");
+    mdl__sb_str(b, name);
+    if (detail) mdl__sb_str(b, detail);
+}
+
+/* which[k]: the file's tensor for the set's tensor k, or -1. The report gets the counts and the
+   names (model_only: names a checkpoint keeps for itself are not unexpected). */
+static mdl_error mdl__st_match(const char *fn, const mdl_safetensors *st, const mdl_params *ps,
+                               int model_only, int *which, mdl_load_report *r) {
+    static const char *const heads[3] = {"missing: ", "unexpected: ", "mismatched: "};
+    mdl__sb lists[3], text;
+    unsigned char *taken = (unsigned char *)mdl__array(fn, (size_t)st->count, 1);
+    int i, k, nomem;
+    char detail[240], a[96], b[96];
+    memset(r, 0, sizeof *r);
+    memset(lists, 0, sizeof lists);
+    memset(&text, 0, sizeof text);
+    if (!taken) return MDL_ERR_NOMEM;
+    memset(taken, 0, (size_t)st->count ? (size_t)st->count : 1);
+    for (k = 0; k < ps->count; k++) {
+        const mdl_tensor *t = ps->items[k];
+        i = mdl_safetensors_find(st, t->name);
+        which[k] = -1;
+        if (i < 0) {
+            r->missing++;
+            mdl__list_add(&lists[0], t->name, NULL);
+            continue;
+        }
+        taken[i] = 1;
+        if (st->entries[i].info.ndim != t->ndim ||
+            memcmp(st->entries[i].info.shape, t->shape, (size_t)t->ndim * sizeof(int)) != 0) {
+            r->mismatched++;
+            snprintf(detail, sizeof detail, " (%s in the file, %s in the set)",
+                     mdl__shape_fmt(st->entries[i].info.ndim, st->entries[i].info.shape, a,
+                                    sizeof a), mdl__shape_fmt(t->ndim, t->shape, b, sizeof b));
+            mdl__list_add(&lists[2], t->name, detail);
+            continue;
+        }
+        which[k] = i;
+    }
+    for (i = 0; i < st->count; i++) {
+        const char *name = st->entries[i].info.name;
+        if (taken[i] || (model_only && mdl__ck_reserved(name))) continue;
+        r->unexpected++;
+        mdl__list_add(&lists[1], name, NULL);
+    }
+    for (i = 0; i < 3; i++) {
+        if (!lists[i].len) continue;
+        if (text.len) mdl__sb_str(&text, "; ");
+        mdl__sb_str(&text, heads[i]);
+        mdl__sb_str(&text, lists[i].s);
+    }
+    nomem = text.nomem || lists[0].nomem || lists[1].nomem || lists[2].nomem;
+    if (text.len) { /* into the report, cut with "..." if it does not fit */
+        size_t room = sizeof r->text;
+        if (text.len < room) {
+            memcpy(r->text, text.s, text.len + 1);
+        } else {
+            memcpy(r->text, text.s, room - 4);
+            memcpy(r->text + room - 4, "...", 4);
+        }
+    }
+    for (i = 0; i < 3; i++) MINIDL_FREE(lists[i].s);
+    MINIDL_FREE(text.s);
+    MINIDL_FREE(taken);
+    if (nomem) return mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory", st->file);
+    return MDL_OK;
+}
+
+/* Copy the matched tensors' values (which[] from mdl__st_match). */
+static int mdl__st_copy(const mdl_safetensors *st, mdl_params *ps, const int *which) {
+    int k, loaded = 0;
+    for (k = 0; k < ps->count; k++) {
+        const mdl__st_entry *e;
+        if (which[k] < 0) continue;
+        e = &st->entries[which[k]];
+        mdl__st_convert(e->dtype, st->data + e->info.offset, ps->items[k]->data, e->info.numel);
+        loaded++;
+    }
+    return loaded;
+}
+
+static mdl_error mdl__st_load(const char *fn, const mdl_safetensors *st, mdl_params *ps,
+                              mdl_load_mode mode, mdl_load_report *report) {
+    mdl_load_report r;
+    int *which = mdl__ints(fn, (size_t)ps->count);
+    mdl_error e = which ? mdl__st_match(fn, st, ps, 0, which, &r) : MDL_ERR_NOMEM;
+    if (e == MDL_OK) {
+        if (mode == MDL_LOAD_STRICT && (r.missing || r.unexpected || r.mismatched))
+            e = mdl__env_error(MDL_ERR_FORMAT, fn, "%s: the file and the set differ, so nothing "
+                               "was loaded (MDL_LOAD_STRICT): %s", st->file, r.text);
+        else
+            r.loaded = mdl__st_copy(st, ps, which);
+        if (report) *report = r;
+    } else if (report) {
+        memset(report, 0, sizeof *report);
+    }
+    MINIDL_FREE(which);
+    return e;
+}
+
+static int mdl__st_load_args(const char *fn, const void *st, const char *what, mdl_params *ps,
+                          mdl_load_mode mode, mdl_load_report *report) {
+    if (report) memset(report, 0, sizeof *report);
+    if (!st || !ps) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !st ? what : "the parameter set");
+        return 0;
+    }
+    if (mode != MDL_LOAD_STRICT && mode != MDL_LOAD_NON_STRICT) {
+        mdl__fail(MDL_ERR_ARG, fn, "mode %d is neither MDL_LOAD_STRICT nor MDL_LOAD_NON_STRICT",
+                  (int)mode);
+        return 0;
+    }
+    return 1;
+}
+
+MDLDEF mdl_error mdl_safetensors_load(const mdl_safetensors *st, mdl_params *ps,
+                                      mdl_load_mode mode, mdl_load_report *report) {
+    const char *fn = "mdl_safetensors_load";
+    if (!mdl__st_load_args(fn, st, "the file", ps, mode, report)) return mdl__last_code;
+    return mdl__st_load(fn, st, ps, mode, report);
+}
+
+MDLDEF mdl_error mdl_load(mdl_params *ps, const char *path, mdl_load_mode mode,
+                          mdl_load_report *report) {
+    const char *fn = "mdl_load";
+    unsigned char *bytes;
+    size_t size;
+    mdl_safetensors *st;
+    mdl_error e;
+    if (!mdl__st_load_args(fn, path, "path", ps, mode, report)) return mdl__last_code;
+    e = mdl__read_all(fn, path, MDL__LOAD_MAX, &bytes, &size);
+    if (e == MDL_OK) e = mdl__st_open(fn, path, bytes, size, &st);
+    if (e != MDL_OK) return e;
+    e = mdl__st_load(fn, st, ps, mode, report);
+    mdl_safetensors_free(st);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Checkpoints: a safetensors file with the whole state of a training run
+     tensors    <model's names>              parameters and buffers, as mdl_save writes them
+                optimizer.state.<i>.<key>    the optimizer's state set (PyTorch's keys)
+                data.ids                     I32 [N]: the training set's row order
+                history.<loss, metric, val_loss, val_metric, lr, seconds>   F64 [epochs]
+     metadata   format = "minidl-checkpoint 1", epoch, step
+                optimizer.kind, .steps, .groups, .group.<g>.params and every setting
+                (.group.<g>.lr, .momentum, .beta1, ...: what a schedule changes, and the rest)
+                scheduler.kind, .groups, .t, .best, .bad, .cooldown, .base_lr.<g>
+                rng.<k> = "<state> <inc> <has_spare> <spare's bits>", 16 hex digits each
+                data.rows; batches.batch_size, .shuffle, .drop_last, .epoch, .batch, .row
+                history.epochs, .best_epoch, .stopped_early, .metric_name
+   Numbers are text: integers in decimal, doubles with 17 significant digits (which give back
+   the same double), a generator's words in hex.
+   Why the row order and not just the seed: mdl_batches shuffles the data set in place at the
+   start of every epoch, starting from the order the previous epoch left. After e epochs the
+   order is the composition of e shuffles; the generator's state at a checkpoint says how the
+   next ones will be drawn, not what the earlier ones did. So the order is saved (as the rows'
+   ids, 4 bytes a row) and a load permutes a fresh copy of the data set into it.
+   Loading checks everything first and changes nothing until all of it is known to fit: every
+   allocation a load needs (the permutation, a row, the history, the optimizer state tensors a
+   fresh optimizer has not made yet) happens before the first change, and is undone on failure.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__CK_FORMAT "minidl-checkpoint 1"
+
+static const char *const mdl__ck_optim_names[] = {"", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"};
+static const char *const mdl__ck_sched_names[] = {"", "constant", "StepLR", "MultiStepLR",
+                                                  "ExponentialLR", "CosineAnnealingLR",
+                                                  "OneCycleLR", "ReduceLROnPlateau"};
+static const char *const mdl__ck_history_names[6] = {"loss", "metric", "val_loss", "val_metric",
+                                                     "lr", "seconds"};
+
+/* The settings of a parameter group, by their PyTorch names. */
+typedef struct mdl__ck_field {
+    const char *key;
+    size_t offset;
+    int is_int;
+} mdl__ck_field;
+
+static const mdl__ck_field mdl__ck_fields[] = {
+    {"lr", offsetof(mdl_optim_opts, lr), 0},
+    {"weight_decay", offsetof(mdl_optim_opts, weight_decay), 0},
+    {"maximize", offsetof(mdl_optim_opts, maximize), 1},
+    {"momentum", offsetof(mdl_optim_opts, momentum), 0},
+    {"dampening", offsetof(mdl_optim_opts, dampening), 0},
+    {"nesterov", offsetof(mdl_optim_opts, nesterov), 1},
+    {"lr_decay", offsetof(mdl_optim_opts, lr_decay), 0},
+    {"initial_accumulator_value", offsetof(mdl_optim_opts, initial_accumulator_value), 0},
+    {"alpha", offsetof(mdl_optim_opts, alpha), 0},
+    {"centered", offsetof(mdl_optim_opts, centered), 1},
+    {"beta1", offsetof(mdl_optim_opts, beta1), 0},
+    {"beta2", offsetof(mdl_optim_opts, beta2), 0},
+    {"amsgrad", offsetof(mdl_optim_opts, amsgrad), 1},
+    {"eps", offsetof(mdl_optim_opts, eps), 0},
+};
+#define MDL__CK_NFIELDS ((int)(sizeof mdl__ck_fields / sizeof mdl__ck_fields[0]))
+
+/* Metadata pairs being made: "key\0value\0" one after another in a growing string. */
+static void mdl__kv(mdl__sb *kv, int *n, const char *key, const char *value) {
+    mdl__sb_put(kv, key, strlen(key) + 1);
+    mdl__sb_put(kv, value, strlen(value) + 1);
+    (*n)++;
+}
+
+static void mdl__kvf(mdl__sb *kv, int *n, const char *key, const char *fmt, ...) {
+    char v[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    mdl__kv(kv, n, key, v);
+}
+
+static void mdl__hex64(char *out, uint64_t v) { /* 16 hex digits */
+    snprintf(out, 17, "%08lx%08lx", (unsigned long)(v >> 32), (unsigned long)(v & 0xffffffffu));
+}
+
+static int mdl__ck_key_reserved(const char *key) {
+    static const char *const prefixes[] = {"optimizer.", "scheduler.", "rng.", "data.",
+                                           "batches.", "history."};
+    int i;
+    if (!strcmp(key, "format") || !strcmp(key, "epoch") || !strcmp(key, "step")) return 1;
+    for (i = 0; i < 6; i++)
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
+}
+
+/* The mistakes in a checkpoint struct that go to the error handler, for save and load. */
+static int mdl__ck_args(const char *fn, const mdl_checkpoint *ck, const char *path) {
+    int i;
+    if (!ck || !path || !ck->params) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !ck ? "the checkpoint" : !path ? "path"
+                                                  : "ck->params");
+        return 0;
+    }
+    for (i = 0; i < ck->params->count; i++)
+        if (mdl__ck_reserved(ck->params->items[i]->name)) {
+            mdl__fail(MDL_ERR_ARG, fn, "the model has a tensor named '%s': names that start "
+                      "\"optimizer.\", \"data.\" or \"history.\" are a checkpoint's own",
+                      ck->params->items[i]->name);
+            return 0;
+        }
+    if (ck->scheduler && ck->scheduler->opt != ck->optim) {
+        mdl__fail(MDL_ERR_ARG, fn, "ck->scheduler is attached to another optimizer than "
+                  "ck->optim (set ck->optim to its optimizer)");
+        return 0;
+    }
+    if (ck->batches && (!ck->batches->ds || (ck->data && ck->data != ck->batches->ds))) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s", !ck->batches->ds
+                  ? "ck->batches was not set up (mdl_batches_init failed)"
+                  : "ck->data is not the data set of ck->batches (one of them is enough)");
+        return 0;
+    }
+    return 1;
+}
+
+MDLDEF mdl_error mdl_checkpoint_save(const mdl_checkpoint *ck, const char *path) {
+    const char *fn = "mdl_checkpoint_save";
+    const mdl_dataset *ds;
+    mdl__st_item *items;
+    mdl__sb kv;
+    const char **meta = NULL;
+    char key[96], a[20], b[20], c[20];
+    int n = 0, npairs = 0, nuser, i, g, nstate = 0;
+    mdl_error e;
+    if (!mdl__ck_args(fn, ck, path)) return mdl__last_code;
+    nuser = mdl__meta_pairs(fn, ck->metadata);
+    if (nuser < 0) return mdl__last_code;
+    for (i = 0; i < 2 * nuser; i += 2)
+        if (mdl__ck_key_reserved(ck->metadata[i])) {
+            mdl__fail(MDL_ERR_ARG, fn, "metadata key '%s' is one a checkpoint uses itself",
+                      ck->metadata[i]);
+            return MDL_ERR_ARG;
+        }
+    ds = ck->batches ? ck->batches->ds : ck->data;
+    if (ck->optim) nstate = ck->optim->state->count;
+    items = mdl__st_items(fn, ck->params, nstate + 1 + 6);
+    if (!items) return mdl__last_code;
+    n = ck->params->count;
+    memset(&kv, 0, sizeof kv);
+    mdl__kv(&kv, &npairs, "format", MDL__CK_FORMAT);
+    mdl__kvf(&kv, &npairs, "epoch", "%ld", ck->epoch);
+    mdl__kvf(&kv, &npairs, "step", "%ld", ck->step);
+    if (ck->optim) { /* the state tensors, the step count, every group's settings */
+        const mdl_optim *opt = ck->optim;
+        for (i = 0; i < nstate; i++) items[n++] = mdl__st_tensor_item("optimizer.", opt->state->items[i]);
+        mdl__kv(&kv, &npairs, "optimizer.kind", mdl__ck_optim_names[opt->defaults.kind]);
+        mdl__kvf(&kv, &npairs, "optimizer.steps", "%ld", opt->steps);
+        mdl__kvf(&kv, &npairs, "optimizer.groups", "%d", opt->ngroups);
+        for (g = 0; g < opt->ngroups; g++) {
+            const mdl_optim_opts *o = &opt->groups[g].opts;
+            int f;
+            snprintf(key, sizeof key, "optimizer.group.%d.params", g);
+            mdl__kvf(&kv, &npairs, key, "%d", opt->groups[g].count);
+            for (f = 0; f < MDL__CK_NFIELDS; f++) {
+                const char *at = (const char *)o + mdl__ck_fields[f].offset;
+                snprintf(key, sizeof key, "optimizer.group.%d.%s", g, mdl__ck_fields[f].key);
+                if (mdl__ck_fields[f].is_int)
+                    mdl__kvf(&kv, &npairs, key, "%d", *(const int *)(const void *)at);
+                else
+                    mdl__kvf(&kv, &npairs, key, "%.17g", *(const double *)(const void *)at);
+            }
+        }
+    }
+    if (ck->scheduler) {
+        const mdl_scheduler *s = ck->scheduler;
+        mdl__kv(&kv, &npairs, "scheduler.kind", mdl__ck_sched_names[s->o.kind]);
+        mdl__kvf(&kv, &npairs, "scheduler.groups", "%d", s->opt->ngroups);
+        mdl__kvf(&kv, &npairs, "scheduler.t", "%ld", s->t);
+        mdl__kvf(&kv, &npairs, "scheduler.best", "%.17g", s->best);
+        mdl__kvf(&kv, &npairs, "scheduler.bad", "%d", s->bad);
+        mdl__kvf(&kv, &npairs, "scheduler.cooldown", "%d", s->cooldown);
+        for (g = 0; g < s->opt->ngroups; g++) {
+            snprintf(key, sizeof key, "scheduler.base_lr.%d", g);
+            mdl__kvf(&kv, &npairs, key, "%.17g", s->base_lrs[g]);
+        }
+    }
+    for (i = 0; i < MDL_CHECKPOINT_RNGS; i++) { /* every bit of each generator */
+        uint64_t spare;
+        if (!ck->rng[i]) continue;
+        memcpy(&spare, &ck->rng[i]->spare, sizeof spare);
+        mdl__hex64(a, ck->rng[i]->state);
+        mdl__hex64(b, ck->rng[i]->inc);
+        mdl__hex64(c, spare);
+        snprintf(key, sizeof key, "rng.%d", i);
+        mdl__kvf(&kv, &npairs, key, "%s %s %d %s", a, b, ck->rng[i]->has_spare != 0, c);
+    }
+    if (ds) {
+        mdl__st_item it;
+        memset(&it, 0, sizeof it);
+        it.prefix = "";
+        it.name = "data.ids";
+        it.ndim = 1;
+        it.shape[0] = ds->n;
+        it.numel = (size_t)ds->n;
+        it.data = ds->ids;
+        it.from = MDL__FROM_INT;
+        items[n++] = it;
+        mdl__kvf(&kv, &npairs, "data.rows", "%d", ds->n);
+    }
+    if (ck->batches) {
+        const mdl_batches *it = ck->batches;
+        mdl__kvf(&kv, &npairs, "batches.batch_size", "%d", it->batch_size);
+        mdl__kvf(&kv, &npairs, "batches.shuffle", "%d", it->shuffle);
+        mdl__kvf(&kv, &npairs, "batches.drop_last", "%d", it->drop_last);
+        mdl__kvf(&kv, &npairs, "batches.epoch", "%d", it->epoch);
+        mdl__kvf(&kv, &npairs, "batches.batch", "%d", it->batch);
+        mdl__kvf(&kv, &npairs, "batches.row", "%d", it->row);
+    }
+    if (ck->history) {
+        const mdl_history *h = ck->history;
+        const double *arrays[6];
+        arrays[0] = h->loss;
+        arrays[1] = h->metric;
+        arrays[2] = h->val_loss;
+        arrays[3] = h->val_metric;
+        arrays[4] = h->lr;
+        arrays[5] = h->seconds;
+        for (i = 0; i < 6; i++) {
+            mdl__st_item it;
+            memset(&it, 0, sizeof it);
+            it.prefix = "history.";
+            it.name = mdl__ck_history_names[i];
+            it.ndim = 1;
+            it.shape[0] = h->epochs;
+            it.numel = (size_t)h->epochs;
+            it.data = arrays[i];
+            it.from = MDL__FROM_DOUBLE;
+            items[n++] = it;
+        }
+        mdl__kvf(&kv, &npairs, "history.epochs", "%d", h->epochs);
+        mdl__kvf(&kv, &npairs, "history.best_epoch", "%d", h->best_epoch);
+        mdl__kvf(&kv, &npairs, "history.stopped_early", "%d", h->stopped_early);
+        mdl__kv(&kv, &npairs, "history.metric_name", h->metric_name ? h->metric_name : "");
+    }
+    for (i = 0; i < 2 * nuser; i += 2) mdl__kv(&kv, &npairs, ck->metadata[i], ck->metadata[i + 1]);
+    if (!kv.nomem) meta = (const char **)mdl__array(fn, 2 * (size_t)npairs + 1, sizeof *meta);
+    if (!meta) {
+        MINIDL_FREE(kv.s);
+        MINIDL_FREE(items);
+        return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for the metadata");
+    }
+    { /* the pointers to the keys and values, one after another in kv */
+        const char *s = kv.s;
+        for (i = 0; i < 2 * npairs; i++) {
+            meta[i] = s;
+            s += strlen(s) + 1;
+        }
+        meta[2 * npairs] = NULL;
+    }
+    e = mdl__st_save_path(fn, path, items, n, meta);
+    MINIDL_FREE((void *)meta);
+    MINIDL_FREE(kv.s);
+    MINIDL_FREE(items);
+    return e;
+}
+
+/* Everything a checkpoint load will set, read and checked before anything is changed. */
+typedef struct mdl__ck_plan {
+    const char *fn;
+    const mdl_safetensors *st;
+    int *which;              /* the model's tensors in the file (mdl__st_match) */
+    mdl_optim_opts *opts;    /* the groups' settings from the file */
+    long opt_steps;
+    int state_before;        /* the optimizer state's count before a load added to it */
+    long sch_t;
+    double sch_best, *base_lrs;
+    int sch_bad, sch_cooldown;
+    mdl_rng rng[MDL_CHECKPOINT_RNGS];
+    mdl_dataset *ds;
+    int *perm;               /* new row r of the data set is its current row perm[r] */
+    mdl_scalar *row;         /* room for one row, to move the rows in place */
+    long b_epoch, b_batch, b_row;
+    mdl_history *history;
+    long epoch, step;
+} mdl__ck_plan;
+
+static mdl_error mdl__ck_bad(const mdl__ck_plan *p, const char *fmt, ...) {
+    char what[440];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return mdl__env_error(MDL_ERR_FORMAT, p->fn, "%s: %s", p->st->file, what);
+}
+
+/* A metadata value that must be there. */
+static const char *mdl__ck_meta(const mdl__ck_plan *p, const char *key, mdl_error *e) {
+    const char *v = mdl_safetensors_meta(p->st, key);
+    if (!v) *e = mdl__ck_bad(p, "the checkpoint has no '%s' in its __metadata__", key);
+    return v;
+}
+
+static mdl_error mdl__ck_long(const mdl__ck_plan *p, const char *key, long lo, long hi, long *out) {
+    mdl_error e = MDL_OK;
+    const char *v = mdl__ck_meta(p, key, &e);
+    char *end;
+    long x;
+    if (!v) return e;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (!((v[0] >= '0' && v[0] <= '9') || v[0] == '-') || *end || errno || x < lo || x > hi)
+        return mdl__ck_bad(p, "__metadata__ '%s' is '%.40s', not a whole number in %ld..%ld",
+                           key, v, lo, hi);
+    *out = x;
+    return MDL_OK;
+}
+
+static mdl_error mdl__ck_int(const mdl__ck_plan *p, const char *key, long lo, long hi, int *out) {
+    long x = 0;
+    mdl_error e = mdl__ck_long(p, key, lo, hi, &x);
+    if (e == MDL_OK) *out = (int)x;
+    return e;
+}
+
+/* A double; NaN is refused, and so is an infinity unless inf_ok. */
+static mdl_error mdl__ck_double(const mdl__ck_plan *p, const char *key, int inf_ok, double *out) {
+    mdl_error e = MDL_OK;
+    const char *v = mdl__ck_meta(p, key, &e);
+    char *end;
+    double x;
+    if (!v) return e;
+    x = strtod(v, &end);
+    if (end == v || *end || x != x || (!inf_ok && (x == INFINITY || x == -INFINITY)))
+        return mdl__ck_bad(p, "__metadata__ '%s' is '%.40s', not a %snumber", key, v,
+                           inf_ok ? "" : "finite ");
+    *out = x;
+    return MDL_OK;
+}
+
+/* 16 hex digits at *s. */
+static int mdl__ck_hex64(const char **s, uint64_t *v) {
+    int k;
+    *v = 0;
+    for (k = 0; k < 16; k++) {
+        char c = (*s)[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        *v = *v << 4 | (uint64_t)d;
+    }
+    *s += 16;
+    return 1;
+}
+
+/* The optimizer: its kind and groups as this one's, each group's settings (checked as
+   torch.optim's constructors check them), and every state tensor's name and shape. The
+   state tensors a fresh optimizer has not made yet are added to its state set now (and
+   taken out again if the load fails). */
+static mdl_error mdl__ck_plan_optim(mdl__ck_plan *p, mdl_optim *opt) {
+    const char *kind;
+    char key[96];
+    long v;
+    int g, f, i;
+    mdl_error e = MDL_OK;
+    if (!(kind = mdl__ck_meta(p, "optimizer.kind", &e))) return e;
+    if (strcmp(kind, mdl__ck_optim_names[opt->defaults.kind]) != 0)
+        return mdl__ck_bad(p, "the checkpoint's optimizer is %.20s, this one is %s", kind,
+                           mdl__ck_optim_names[opt->defaults.kind]);
+    if ((e = mdl__ck_long(p, "optimizer.groups", 0, INT_MAX, &v)) != MDL_OK) return e;
+    if (v != opt->ngroups)
+        return mdl__ck_bad(p, "the checkpoint's optimizer has %ld parameter groups, this one "
+                           "%d", v, opt->ngroups);
+    if ((e = mdl__ck_long(p, "optimizer.steps", 0, LONG_MAX, &p->opt_steps)) != MDL_OK) return e;
+    p->opts = (mdl_optim_opts *)mdl__array(p->fn, (size_t)opt->ngroups, sizeof *p->opts);
+    if (!p->opts) return MDL_ERR_NOMEM;
+    for (g = 0; g < opt->ngroups; g++) {
+        mdl_optim_opts *o = &p->opts[g];
+        *o = opt->groups[g].opts;
+        snprintf(key, sizeof key, "optimizer.group.%d.params", g);
+        if ((e = mdl__ck_long(p, key, 0, INT_MAX, &v)) != MDL_OK) return e;
+        if (v != opt->groups[g].count)
+            return mdl__ck_bad(p, "the checkpoint's optimizer has %ld tensors in group %d, this "
+                               "one %d", v, g, opt->groups[g].count);
+        for (f = 0; f < MDL__CK_NFIELDS; f++) {
+            char *at = (char *)o + mdl__ck_fields[f].offset;
+            double d;
+            snprintf(key, sizeof key, "optimizer.group.%d.%s", g, mdl__ck_fields[f].key);
+            if (mdl__ck_fields[f].is_int)
+                e = mdl__ck_int(p, key, 0, 1, (int *)(void *)at);
+            else if ((e = mdl__ck_double(p, key, 0, &d)) == MDL_OK)
+                *(double *)(void *)at = d;
+            if (e != MDL_OK) return e;
+        }
+        if (o->lr < 0 || o->weight_decay < 0 || o->eps < 0 || o->momentum < 0 || o->alpha < 0 ||
+            o->lr_decay < 0 || o->initial_accumulator_value < 0 || o->beta1 < 0 ||
+            o->beta1 >= 1 || o->beta2 < 0 || o->beta2 >= 1 ||
+            (o->kind == MDL_SGD && o->nesterov && (o->momentum <= 0 || o->dampening != 0)))
+            return mdl__ck_bad(p, "the settings of group %d are out of range (a negative lr or "
+                               "eps, a beta outside [0, 1), Nesterov without momentum...)", g);
+    }
+    /* The state: every "optimizer.*" tensor must be state.<i>.<key> of this optimizer. */
+    for (i = 0; i < p->st->count; i++) {
+        const mdl__st_entry *en = &p->st->entries[i];
+        const char *name = en->info.name, *s;
+        const mdl_tensor *param;
+        const mdl_optim_opts *o;
+        char shape_a[96], shape_b[96];
+        int64_t slot = 0;
+        int is_step = 0, k, known = 0;
+        if (strncmp(name, "optimizer.", 10) != 0) continue;
+        s = name + 10;
+        /* state.<i>.<key>, i in decimal without a leading zero, i < the number of tensors */
+        if (strncmp(s, "state.", 6) == 0 && s[6] >= '0' && s[6] <= '9' &&
+            !(s[6] == '0' && s[7] != '.')) {
+            for (s += 6; *s >= '0' && *s <= '9' && slot < opt->nslots; s++)
+                slot = 10 * slot + (*s - '0');
+            if (*s == '.' && slot < opt->nslots) {
+                s++;
+                for (g = 0; g < opt->ngroups && slot >= opt->groups[g].first + opt->groups[g].count; g++)
+                    continue;
+                o = &p->opts[g];
+                is_step = strcmp(s, "step") == 0 && o->kind != MDL_SGD;
+                for (k = 0; k < 3; k++) {
+                    const char *want = mdl__opt_key(o->kind, k, o);
+                    if (want && strcmp(s, want) == 0) known = 1;
+                }
+                known |= is_step;
+            }
+        }
+        if (!known)
+            return mdl__ck_bad(p, "byte %zu: tensor '%.100s' is not a state tensor of this %s "
+                               "optimizer (state.<i>.<key>, i < %d, with its keys)", en->at,
+                               name, mdl__ck_optim_names[opt->defaults.kind], opt->nslots);
+        param = opt->slots[slot].param;
+        if (is_step ? en->info.ndim != 0
+                    : en->info.ndim != param->ndim ||
+                          memcmp(en->info.shape, param->shape, (size_t)param->ndim * sizeof(int)))
+            return mdl__ck_bad(p, "byte %zu: tensor '%.100s' is %s, and the state of parameter "
+                               "%d ('%.60s') is %s", en->at, name,
+                               mdl__shape_fmt(en->info.ndim, en->info.shape, shape_a,
+                                              sizeof shape_a), (int)slot, param->name,
+                               is_step ? "[]" : mdl__shape_fmt(param->ndim, param->shape,
+                                                               shape_b, sizeof shape_b));
+    }
+    p->state_before = opt->state->count;
+    for (i = 0; i < p->st->count; i++) { /* make the tensors a fresh optimizer does not have */
+        const mdl__st_entry *en = &p->st->entries[i];
+        const mdl_tensor *have;
+        if (strncmp(en->info.name, "optimizer.", 10) != 0) continue;
+        have = mdl_params_find(opt->state, en->info.name + 10);
+        if (have && (have->ndim != en->info.ndim ||
+                     memcmp(have->shape, en->info.shape, (size_t)have->ndim * sizeof(int))))
+            return mdl__ck_bad(p, "tensor '%.100s' does not have the shape of the optimizer's "
+                               "own '%.100s'", en->info.name, have->name);
+        if (have) continue;
+        if (!mdl_params_add_buffer(opt->state, en->info.name + 10, en->info.ndim, en->info.shape))
+            return mdl_last_error_code(); /* out of memory: the caller takes them out again */
+    }
+    return MDL_OK;
+}
+
+/* Take out of a set its tensors from index `from` on (a failed load's additions). */
+static void mdl__params_truncate(mdl_params *ps, int from) {
+    while (ps->count > from) MINIDL_FREE(ps->items[--ps->count]);
+}
+
+/* Take tensor i out of a set. */
+static void mdl__params_remove(mdl_params *ps, int i) {
+    MINIDL_FREE(ps->items[i]);
+    memmove(ps->items + i, ps->items + i + 1, (size_t)(ps->count - i - 1) * sizeof *ps->items);
+    ps->count--;
+}
+
+static mdl_error mdl__ck_plan_scheduler(mdl__ck_plan *p, const mdl_scheduler *s) {
+    const char *kind;
+    char key[64];
+    long v;
+    int g;
+    mdl_error e = MDL_OK;
+    if (!(kind = mdl__ck_meta(p, "scheduler.kind", &e))) return e;
+    if (strcmp(kind, mdl__ck_sched_names[s->o.kind]) != 0)
+        return mdl__ck_bad(p, "the checkpoint's schedule is %.30s, this one is %s", kind,
+                           mdl__ck_sched_names[s->o.kind]);
+    if ((e = mdl__ck_long(p, "scheduler.groups", 0, INT_MAX, &v)) != MDL_OK) return e;
+    if (v != s->opt->ngroups)
+        return mdl__ck_bad(p, "the checkpoint's schedule has %ld groups, this one %d", v,
+                           s->opt->ngroups);
+    if ((e = mdl__ck_long(p, "scheduler.t", 0, LONG_MAX, &p->sch_t)) != MDL_OK ||
+        (e = mdl__ck_double(p, "scheduler.best", 1, &p->sch_best)) != MDL_OK ||
+        (e = mdl__ck_int(p, "scheduler.bad", 0, INT_MAX, &p->sch_bad)) != MDL_OK ||
+        (e = mdl__ck_int(p, "scheduler.cooldown", 0, INT_MAX, &p->sch_cooldown)) != MDL_OK)
+        return e;
+    p->base_lrs = (double *)mdl__array(p->fn, (size_t)s->opt->ngroups, sizeof(double));
+    if (!p->base_lrs) return MDL_ERR_NOMEM;
+    for (g = 0; g < s->opt->ngroups; g++) {
+        snprintf(key, sizeof key, "scheduler.base_lr.%d", g);
+        if ((e = mdl__ck_double(p, key, 0, &p->base_lrs[g])) != MDL_OK) return e;
+    }
+    return MDL_OK;
+}
+
+static mdl_error mdl__ck_plan_rng(mdl__ck_plan *p, int k) {
+    char key[16];
+    const char *v;
+    uint64_t spare;
+    mdl_error e = MDL_OK;
+    mdl_rng *r = &p->rng[k];
+    snprintf(key, sizeof key, "rng.%d", k);
+    if (!(v = mdl__ck_meta(p, key, &e))) return e;
+    /* "<state> <inc> <has_spare> <spare>" */
+    if (!mdl__ck_hex64(&v, &r->state) || *v++ != ' ' || !mdl__ck_hex64(&v, &r->inc) ||
+        *v++ != ' ' || (v[0] != '0' && v[0] != '1') || v[1] != ' ')
+        return mdl__ck_bad(p, "__metadata__ '%s' is not a generator's state (\"<16 hex digits> "
+                           "<16 hex digits> <0 or 1> <16 hex digits>\")", key);
+    r->has_spare = v[0] - '0';
+    v += 2;
+    if (!mdl__ck_hex64(&v, &spare) || *v)
+        return mdl__ck_bad(p, "__metadata__ '%s' is not a generator's state (\"<16 hex digits> "
+                           "<16 hex digits> <0 or 1> <16 hex digits>\")", key);
+    memcpy(&r->spare, &spare, sizeof spare);
+    return MDL_OK;
+}
+
+/* (id, position) pairs, sorted by id then position. */
+typedef struct mdl__id_pos {
+    int id, pos;
+} mdl__id_pos;
+
+static int mdl__by_id_pos(const void *a, const void *b) {
+    const mdl__id_pos *x = (const mdl__id_pos *)a, *y = (const mdl__id_pos *)b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The data set's saved row order, and the permutation that brings this data set to it: both
+   lists of ids sorted, the k-th saved row is the k-th current row with the same id (rows with
+   the same id are copies of one row, so any pairing of them is right). */
+static mdl_error mdl__ck_plan_data(mdl__ck_plan *p, mdl_dataset *ds) {
+    mdl__id_pos *saved, *cur;
+    long rows;
+    int i, k, n = ds->n;
+    mdl_error e;
+    const mdl__st_entry *en;
+    if ((e = mdl__ck_long(p, "data.rows", 0, INT_MAX, &rows)) != MDL_OK) return e;
+    if (rows != n)
+        return mdl__ck_bad(p, "the checkpoint's data set has %ld rows, this one %d", rows, n);
+    i = mdl_safetensors_find(p->st, "data.ids");
+    en = i >= 0 ? &p->st->entries[i] : NULL;
+    if (!en || en->dtype != MDL__DT_I32 || en->info.ndim != 1 || en->info.shape[0] != n)
+        return mdl__ck_bad(p, "the checkpoint has no tensor data.ids, I32 [%d]", n);
+    saved = (mdl__id_pos *)mdl__array(p->fn, (size_t)n, sizeof *saved);
+    cur = saved ? (mdl__id_pos *)mdl__array(p->fn, (size_t)n, sizeof *cur) : NULL;
+    p->perm = cur ? mdl__ints(p->fn, (size_t)n) : NULL;
+    p->row = p->perm ? (mdl_scalar *)mdl__array(p->fn, mdl__row_numel(ds->x) +
+                                                (ds->y ? mdl__row_numel(ds->y) : 0),
+                                                sizeof(mdl_scalar))
+                     : NULL;
+    if (!p->row) {
+        MINIDL_FREE(saved);
+        MINIDL_FREE(cur);
+        return MDL_ERR_NOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        int64_t id = mdl__i32(mdl__le32(p->st->data + en->info.offset + 4 * (size_t)i));
+        saved[i].id = (int)id;
+        saved[i].pos = cur[i].pos = i;
+        cur[i].id = ds->ids[i];
+    }
+    qsort(saved, (size_t)n, sizeof *saved, mdl__by_id_pos);
+    qsort(cur, (size_t)n, sizeof *cur, mdl__by_id_pos);
+    for (k = 0; k < n; k++) {
+        if (saved[k].id != cur[k].id) {
+            int id = saved[k].id < cur[k].id ? saved[k].id : cur[k].id;
+            e = mdl__ck_bad(p, "the data set's rows are not the checkpoint's: row id %d is in "
+                            "%s, not in %s (make the data set as the saved one was made)", id,
+                            id == saved[k].id ? "the checkpoint" : "this data set",
+                            id == saved[k].id ? "this data set" : "the checkpoint");
+            break;
+        }
+        p->perm[saved[k].pos] = cur[k].pos;
+    }
+    MINIDL_FREE(saved);
+    MINIDL_FREE(cur);
+    return e;
+}
+
+/* Put the rows of ds in the planned order, in place, one cycle of the permutation at a time
+   (as mdl_dataset_shuffle moves them): row r takes row perm[r]'s values. */
+static void mdl__ck_reorder(mdl_dataset *ds, int *perm, mdl_scalar *row) {
+    size_t rx = mdl__row_numel(ds->x), ry = ds->y ? mdl__row_numel(ds->y) : 0;
+    int i;
+    for (i = 0; i < ds->n; i++) {
+        int k = i, id = ds->ids[i];
+        if (perm[i] == i) continue;
+        if (rx) memcpy(row, ds->x->data + (size_t)i * rx, rx * sizeof(mdl_scalar));
+        if (ry) memcpy(row + rx, ds->y->data + (size_t)i * ry, ry * sizeof(mdl_scalar));
+        for (;;) {
+            int next = perm[k];
+            perm[k] = k;
+            if (next == i) break;
+            if (rx) memcpy(ds->x->data + (size_t)k * rx, ds->x->data + (size_t)next * rx,
+                           rx * sizeof(mdl_scalar));
+            if (ry) memcpy(ds->y->data + (size_t)k * ry, ds->y->data + (size_t)next * ry,
+                           ry * sizeof(mdl_scalar));
+            ds->ids[k] = ds->ids[next];
+            k = next;
+        }
+        if (rx) memcpy(ds->x->data + (size_t)k * rx, row, rx * sizeof(mdl_scalar));
+        if (ry) memcpy(ds->y->data + (size_t)k * ry, row + rx, ry * sizeof(mdl_scalar));
+        ds->ids[k] = id;
+    }
+}
+
+static mdl_error mdl__ck_plan_batches(mdl__ck_plan *p, const mdl_batches *it) {
+    long v;
+    mdl_error e;
+    if ((e = mdl__ck_long(p, "batches.batch_size", 1, INT_MAX, &v)) != MDL_OK) return e;
+    if (v != it->batch_size)
+        return mdl__ck_bad(p, "the checkpoint's batches have %ld rows, this iterator's %d", v,
+                           it->batch_size);
+    if ((e = mdl__ck_long(p, "batches.shuffle", 0, 1, &v)) != MDL_OK) return e;
+    if (v != it->shuffle)
+        return mdl__ck_bad(p, "the checkpoint's batches are %sshuffled, this iterator's %s", v ? "" : "not ",
+                           it->shuffle ? "are" : "are not");
+    if ((e = mdl__ck_long(p, "batches.drop_last", 0, 1, &v)) != MDL_OK) return e;
+    if (v != it->drop_last)
+        return mdl__ck_bad(p, "the checkpoint's batches have drop_last %ld, this iterator %d", v,
+                           it->drop_last);
+    if ((e = mdl__ck_long(p, "batches.epoch", 0, INT_MAX, &p->b_epoch)) != MDL_OK ||
+        (e = mdl__ck_long(p, "batches.batch", 0, it->per_epoch, &p->b_batch)) != MDL_OK ||
+        (e = mdl__ck_long(p, "batches.row", -1, it->ds->n, &p->b_row)) != MDL_OK)
+        return e;
+    return MDL_OK;
+}
+
+static mdl_error mdl__ck_plan_history(mdl__ck_plan *p) {
+    static const char *const names[] = {"accuracy", "r2", "mae", ""};
+    double *arrays[6];
+    const char *metric;
+    long epochs, best, stopped;
+    int i, j, k;
+    mdl_error e = MDL_OK;
+    mdl_history *h;
+    if (!mdl_safetensors_meta(p->st, "history.epochs")) return MDL_OK; /* none saved */
+    if ((e = mdl__ck_long(p, "history.epochs", 0, INT_MAX / 8, &epochs)) != MDL_OK ||
+        (e = mdl__ck_long(p, "history.best_epoch", 0, epochs ? epochs - 1 : 0, &best)) != MDL_OK ||
+        (e = mdl__ck_long(p, "history.stopped_early", 0, 1, &stopped)) != MDL_OK ||
+        !(metric = mdl__ck_meta(p, "history.metric_name", &e)))
+        return e;
+    for (k = 0; k < 3 && strcmp(metric, names[k]) != 0; k++) continue;
+    h = mdl__history_new(epochs ? (int)epochs : 1, names[k]);
+    if (!h) return mdl__env_error(MDL_ERR_NOMEM, p->fn, "out of memory for the history");
+    p->history = h;
+    h->epochs = (int)epochs;
+    h->best_epoch = (int)best;
+    h->stopped_early = (int)stopped;
+    arrays[0] = h->loss;
+    arrays[1] = h->metric;
+    arrays[2] = h->val_loss;
+    arrays[3] = h->val_metric;
+    arrays[4] = h->lr;
+    arrays[5] = h->seconds;
+    for (j = 0; j < 6; j++) {
+        char name[32];
+        const mdl__st_entry *en;
+        snprintf(name, sizeof name, "history.%s", mdl__ck_history_names[j]);
+        i = mdl_safetensors_find(p->st, name);
+        en = i >= 0 ? &p->st->entries[i] : NULL;
+        if (!en || en->info.ndim != 1 || en->info.shape[0] != epochs)
+            return mdl__ck_bad(p, "the checkpoint has no tensor %s [%ld]", name, epochs);
+        for (k = 0; k < (int)epochs; k++)
+            arrays[j][k] = mdl__st_f64(en->dtype, p->st->data + en->info.offset +
+                                                      (size_t)k * mdl__dt_size[en->dtype]);
+    }
+    return MDL_OK;
+}
+
+MDLDEF mdl_error mdl_checkpoint_load(mdl_checkpoint *ck, const char *path) {
+    const char *fn = "mdl_checkpoint_load";
+    mdl__ck_plan p;
+    mdl_load_report r;
+    mdl_safetensors *st = NULL;
+    unsigned char *bytes;
+    const char *format;
+    size_t size;
+    mdl_error e;
+    int k, i;
+    if (!mdl__ck_args(fn, ck, path)) return mdl__last_code;
+    ck->loaded_history = NULL;
+    memset(&p, 0, sizeof p);
+    p.fn = fn;
+    p.ds = ck->batches ? ck->batches->ds : ck->data;
+    if (ck->optim) p.state_before = ck->optim->state->count;
+    e = mdl__read_all(fn, path, MDL__LOAD_MAX, &bytes, &size);
+    if (e == MDL_OK) e = mdl__st_open(fn, path, bytes, size, &st);
+    if (e != MDL_OK) return e;
+    p.st = st;
+    /* 1. read and check it all; the only changes are additions to the optimizer's state */
+    format = mdl_safetensors_meta(st, "format");
+    if (!format || strcmp(format, MDL__CK_FORMAT) != 0)
+        e = mdl__ck_bad(&p, "not a minidl checkpoint (its __metadata__ has no format \""
+                        MDL__CK_FORMAT "\"): to load a model alone, use mdl_load");
+    if (e == MDL_OK) {
+        p.which = mdl__ints(fn, (size_t)ck->params->count);
+        e = p.which ? mdl__st_match(fn, st, ck->params, 1, p.which, &r) : MDL_ERR_NOMEM;
+        if (e == MDL_OK && (r.missing || r.unexpected || r.mismatched))
+            e = mdl__ck_bad(&p, "the model differs from the checkpoint's: %s", r.text);
+    }
+    if (e == MDL_OK && ck->optim) e = mdl__ck_plan_optim(&p, ck->optim);
+    if (e == MDL_OK && ck->scheduler) e = mdl__ck_plan_scheduler(&p, ck->scheduler);
+    for (k = 0; k < MDL_CHECKPOINT_RNGS && e == MDL_OK; k++)
+        if (ck->rng[k]) e = mdl__ck_plan_rng(&p, k);
+    if (e == MDL_OK && p.ds) e = mdl__ck_plan_data(&p, p.ds);
+    if (e == MDL_OK && ck->batches) e = mdl__ck_plan_batches(&p, ck->batches);
+    if (e == MDL_OK) e = mdl__ck_plan_history(&p);
+    if (e == MDL_OK) e = mdl__ck_long(&p, "epoch", LONG_MIN, LONG_MAX, &p.epoch);
+    if (e == MDL_OK) e = mdl__ck_long(&p, "step", LONG_MIN, LONG_MAX, &p.step);
+    /* 2. change everything, which can no longer fail */
+    if (e == MDL_OK) {
+        mdl__st_copy(st, ck->params, p.which);
+        if (ck->optim) {
+            mdl_optim *opt = ck->optim;
+            char name[128];
+            for (i = opt->state->count - 1; i >= 0; i--) { /* what the file has not goes */
+                snprintf(name, sizeof name, "optimizer.%s", opt->state->items[i]->name);
+                if (strlen(opt->state->items[i]->name) > 100 || mdl_safetensors_find(st, name) < 0)
+                    mdl__params_remove(opt->state, i);
+            }
+            for (i = 0; i < opt->state->count; i++) {
+                mdl_tensor *t = opt->state->items[i];
+                const mdl__st_entry *en;
+                snprintf(name, sizeof name, "optimizer.%s", t->name);
+                en = &st->entries[mdl_safetensors_find(st, name)];
+                mdl__st_convert(en->dtype, st->data + en->info.offset, t->data, t->numel);
+            }
+            for (i = 0; i < opt->nslots; i++) { /* looked up again, by name, at the next step */
+                memset(opt->slots[i].state, 0, sizeof opt->slots[i].state);
+                opt->slots[i].step = NULL;
+            }
+            for (i = 0; i < opt->ngroups; i++) opt->groups[i].opts = p.opts[i];
+            opt->steps = p.opt_steps;
+        }
+        if (ck->scheduler) {
+            mdl_scheduler *s = ck->scheduler;
+            s->t = p.sch_t;
+            s->best = p.sch_best;
+            s->bad = p.sch_bad;
+            s->cooldown = p.sch_cooldown;
+            memcpy(s->base_lrs, p.base_lrs, (size_t)s->opt->ngroups * sizeof(double));
+        }
+        for (k = 0; k < MDL_CHECKPOINT_RNGS; k++)
+            if (ck->rng[k]) *ck->rng[k] = p.rng[k];
+        if (p.ds) mdl__ck_reorder(p.ds, p.perm, p.row);
+        if (ck->batches) {
+            ck->batches->epoch = (int)p.b_epoch;
+            ck->batches->batch = (int)p.b_batch;
+            ck->batches->row = (int)p.b_row;
+        }
+        ck->loaded_history = p.history;
+        p.history = NULL;
+        ck->epoch = p.epoch;
+        ck->step = p.step;
+    } else if (ck->optim) {
+        mdl__params_truncate(ck->optim->state, p.state_before);
+    }
+    mdl_history_free(p.history);
+    MINIDL_FREE(p.which);
+    MINIDL_FREE(p.opts);
+    MINIDL_FREE(p.base_lrs);
+    MINIDL_FREE(p.perm);
+    MINIDL_FREE(p.row);
+    mdl_safetensors_free(st);
+    return e;
+}
 
 // >>diagnostics
 

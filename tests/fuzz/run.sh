@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh - build the libFuzzer harnesses tests/fuzz/fuzz_*.c and run each for
 # FUZZ_SECONDS (default 60) on a fresh copy of its seed corpus, tests/fuzz/corpus/<name>/.
 #
-#   bash tests/fuzz/run.sh [NAME...]          (make fuzz; NAME: csv, idx, inflate)
+#   bash tests/fuzz/run.sh [NAME...]          (make fuzz; NAME: csv, idx, inflate, safetensors)
 #
 # Each harness is built with clang -fsanitize=fuzzer,address,undefined (libFuzzer comes with
 # Debian's libclang-rt-14-dev) into build/fuzz/, and run there; fuzz_inflate is linked with

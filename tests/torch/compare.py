@@ -555,6 +555,114 @@ def _(x, a):
     return out
 
 
+# ---- saving and loading (tests/torch/torch_io.c): safetensors files, both ways ------------
+# Debian has no python3-safetensors, and the format is simple: an 8-byte little-endian header
+# length, a JSON header (dtype, shape, data_offsets of each tensor; __metadata__), the data.
+import struct  # noqa: E402 (here, with the only code that needs it)
+
+SAFETENSORS_DTYPES = OrderedDict([
+    ("F64", torch.float64), ("F32", torch.float32), ("F16", torch.float16),
+    ("BF16", torch.bfloat16), ("I64", torch.int64), ("I32", torch.int32),
+    ("I16", torch.int16), ("I8", torch.int8), ("U8", torch.uint8), ("BOOL", torch.bool)])
+
+
+def read_safetensors(path):
+    """(tensors in the header's order, metadata) of a safetensors file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n].decode("utf-8"), object_pairs_hook=OrderedDict)
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    tensors = OrderedDict()
+    for name, e in header.items():
+        begin, end = e["data_offsets"]
+        dtype = SAFETENSORS_DTYPES[e["dtype"]]
+        chunk = bytearray(data[begin:end])
+        t = torch.frombuffer(chunk, dtype=dtype) if chunk else torch.empty(0, dtype=dtype)
+        tensors[name] = t.reshape(e["shape"]).clone()
+    return tensors, meta
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Write tensors (a state_dict) as safetensors, in their order, little-endian."""
+    names = {v: k for k, v in SAFETENSORS_DTYPES.items()}
+    header, chunks, offset = OrderedDict(), [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+
+
+def io_model(kind):
+    """The torch.nn models of torch_io.c, with minidl's layer names."""
+    L = OrderedDict
+    if kind == "lenet5":  # LeNet-5 on 28x28: 6 and 16 channels, 120, 84, 10
+        return nn.Sequential(L([
+            ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("r1", nn.ReLU()), ("p1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(6, 16, 5)), ("r2", nn.ReLU()), ("p2", nn.MaxPool2d(2)),
+            ("flat", nn.Flatten()), ("fc1", nn.Linear(400, 120)), ("r3", nn.ReLU()),
+            ("fc2", nn.Linear(120, 84)), ("r4", nn.ReLU()), ("fc3", nn.Linear(84, 10))]))
+    if kind == "lenet_small":  # the same layers on 12x12: 4 and 8 channels, 16, 10
+        return nn.Sequential(L([
+            ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("r1", nn.ReLU()), ("p1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(4, 8, 3)), ("r2", nn.ReLU()), ("p2", nn.MaxPool2d(2)),
+            ("flat", nn.Flatten()), ("fc1", nn.Linear(32, 16)), ("r3", nn.ReLU()),
+            ("fc2", nn.Linear(16, 10))]))
+    if kind == "mlp_bn":  # an MLP with BatchNorm: its buffers travel too
+        return nn.Sequential(L([
+            ("fc1", nn.Linear(6, 16)), ("bn", nn.BatchNorm1d(16)), ("r", nn.ReLU()),
+            ("fc2", nn.Linear(16, 3))]))
+    raise ValueError("no model %r" % kind)
+
+
+def io_locate(name):
+    """A file a case names: a path from the repository's root (a committed file), or a file
+    minidl wrote next to the case files (in a folder given on the command line)."""
+    if os.path.exists(name):
+        return name
+    for p in sys.argv[1:]:
+        folder = p if os.path.isdir(p) else os.path.dirname(p)
+        if os.path.exists(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    raise FileNotFoundError("%s (not in the repository nor beside the case files)" % name)
+
+
+@reference("io_load")
+def _(x, a):
+    """A safetensors file (written by minidl, or by torch's side: tests/torch/make_io_files.py)
+    loaded into the torch model with load_state_dict(strict=True), in evaluation mode: its output
+    on minidl's x; with "values", every tensor of the file as Python reads it ("file.<name>",
+    which minidl wrote as the values it saved or loaded: equal to the bit); the metadata must be
+    the case's."""
+    tensors, meta = read_safetensors(io_locate(a["file"]))
+    if "metadata" in a and meta != a["metadata"]:
+        raise ValueError("metadata %s, want %s" % (dict(meta), a["metadata"]))
+    dtype = x["x"].dtype
+    model = io_model(a["model"]).to(dtype)
+    state = model.state_dict()
+    if list(tensors) != list(state):
+        raise ValueError("the file's tensors %s are not the state_dict's %s"
+                         % (list(tensors), list(state)))
+    model.load_state_dict(OrderedDict((k, v.to(state[k].dtype)) for k, v in tensors.items()))
+    model.eval()
+    with torch.no_grad():
+        results = {"out": model(x["x"])}
+    if a.get("values"):
+        for k, v in tensors.items():
+            results["file." + k] = v.to(torch.float64)
+    return results
+
+
 # ---- reading a case file --------------------------------------------------------------------
 
 class Case:
