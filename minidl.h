@@ -521,6 +521,7 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(CONCAT, "mdl_concat", mdl__concat_backward)                                            \
     X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)                          \
     X(GATHER, "mdl_gather", mdl__gather_backward)                                            \
+    X(RNN_SCAN, "mdl_rnn_scan", mdl__rnn_scan_backward)                                      \
     X(BCE, "mdl_bce_loss", mdl__bce_backward)                                                \
     X(BCE_WITH_LOGITS, "mdl_bce_with_logits_loss", mdl__bce_with_logits_backward)            \
     X(CROSS_ENTROPY, "mdl_cross_entropy_loss", mdl__cross_entropy_backward)                  \
@@ -1222,7 +1223,249 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
 
 /** @defgroup recurrent Recurrent layers and attention
  *  @brief RNN, LSTM and GRU cells and sequence layers; attention and a transformer block.
+ *
+ *  PyTorch's recurrent layers with their names, layouts, gate orders and initialisation, so
+ *  that a state_dict's tensors load into them number for number. Three forms, as torch.nn has:
+ *  - cells, one time step: mdl_rnn_cell, mdl_lstm_cell, mdl_gru_cell take the weights as
+ *    tensors (torch.rnn_tanh_cell, torch.lstm_cell, torch.gru_cell); mdl_rnn_cell_layer makes
+ *    them with their parameters, as nn.RNNCell, nn.LSTMCell and nn.GRUCell;
+ *  - sequence layers, made once by mdl_rnn_layer (nn.RNN, nn.LSTM, nn.GRU: num_layers,
+ *    bidirectional, batch_first, dropout between layers, bias) and run over a whole
+ *    sequence by mdl_rnn_forward, which returns the output and gives the final states;
+ *  - mdl_rnn_scan, the one primitive op behind the sequence layers' fast path: the recurrence
+ *    of one layer in one direction over all time steps, its backward the whole
+ *    backpropagation through time in one pass.
+ *
+ *  Shapes, as PyTorch's (T time steps, B batch, I input features, H hidden units, L layers,
+ *  D directions): x [T,B,I] ([B,T,I] with batch_first), output [T,B,D*H] ([B,T,D*H]),
+ *  h0, c0, h_n and c_n [L*D,B,H] even with batch_first. An unbatched x [T,I] gives [T,D*H],
+ *  with states [L*D,H]. Parameters, for layer k and each direction (suffix "_reverse" for the
+ *  second): weight_ih_l{k} [G*H, I] (k = 0) or [G*H, D*H], weight_hh_l{k} [G*H, H], bias_ih_l{k}
+ *  and bias_hh_l{k} [G*H], with G gates stacked in PyTorch's order: 1 for RNN, 4 for LSTM
+ *  (i, f, g, o), 3 for GRU (r, z, n). All start as U(-1/sqrt(H), 1/sqrt(H)), as PyTorch's.
+ *
+ *  A character-level language model: an LSTM over one-hot characters, its output through a
+ *  Linear to the next character's logits.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_rnn_opts o = {0};
+ *  o.num_layers = 2;                                            // stacked, as nn.LSTM's
+ *  mdl_rnn lstm = mdl_rnn_layer(ps, "lstm", MDL_LSTM, 20, 32, &o, &rng);
+ *  mdl_layer head = mdl_linear_layer(ps, "head", 32, 20, 1, &rng);
+ *  int xs[3] = {16, 4, 20};                                     // [T,B,I]
+ *  mdl_tensor *x = mdl_randn(ar, &rng, 3, xs, 0, 1), *h_n, *c_n;
+ *  mdl_tensor *y = mdl_rnn_forward(ar, &lstm, x, NULL, NULL, &h_n, &c_n); // [16,4,32]
+ *  mdl_tensor *logits = mdl_layer_forward(ar, &head, y);        // [16,4,20]
+ *  mdl_backward(mdl_mean(ar, mdl_mul(ar, logits, logits), MDL_ALL, 0));
+ *  int ok = logits && h_n->shape[0] == 2 && c_n->shape[2] == 32 &&
+ *           mdl_params_find(ps, "lstm.weight_hh_l1")->shape[0] == 4 * 32 &&
+ *           lstm.weight_ih[1]->grad[0] != 0;
+ *  mdl_params_free(ps);
+ *  if (!ok) return 1;
+ *  @endcode
+ *
+ *  TRUNCATED BACKPROPAGATION THROUGH TIME. A language model reads a long text in windows of T
+ *  characters, one batch after the other, and each window should start from the hidden state
+ *  the last one ended with: the model then remembers across windows. But the gradient must
+ *  stop at the window's start, or the backward pass of batch k would run back through every
+ *  batch before it, its memory and time growing with k:
+ *  @code{.txt}
+ *      batch k-1                       batch k                          batch k+1
+ *   h0 -> [t0 -> t1 -> ... -> t63] h_n ==copy==> h0 -> [t0 -> ... -> t63] h_n ==copy==> ...
+ *          <---- backward -------                 <---- backward ------
+ *   values flow to the right across every ==copy==; gradients stop at each one (detached)
+ *  @endcode
+ *  So the state is carried as a value, not as a node of the graph: keep it in persistent
+ *  buffers (mdl_params_add_buffer, which never require grad), pass them as h0 and c0, and
+ *  after the step copy h_n and c_n into them (mdl_copy). The arena's reset then frees the
+ *  window's graph, and the next window starts from the carried values with nothing to
+ *  backpropagate into: PyTorch's `h = h.detach()` between batches. Start again from zeros
+ *  (mdl_fill) at the text's start or when the batch's streams are reshuffled.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_rnn gru = mdl_rnn_layer(ps, "gru", MDL_GRU, 8, 16, NULL, &rng);
+ *  int xs[3] = {10, 2, 8}, hs[3] = {1, 2, 16};                 // windows of 10 steps
+ *  mdl_tensor *carry = mdl_params_add_buffer(ps, "carry.h", 3, hs); // zeros, no grad
+ *  for (int window = 0; window < 3; window++) {
+ *      mdl_tensor *x = mdl_randn(ar, &rng, 3, xs, 0, 1), *h_n;
+ *      mdl_tensor *y = mdl_rnn_forward(ar, &gru, x, carry, NULL, &h_n, NULL);
+ *      mdl_backward(mdl_mean(ar, y, MDL_ALL, 0));             // back to this window's start
+ *      mdl_copy(carry, h_n);                                  // the value goes on, detached
+ *      mdl_params_zero_grad(ps);
+ *      mdl_arena_reset(ar);                                   // the window's graph is gone
+ *  }
+ *  int ok = carry->data[0] != 0 && carry->grad == NULL;
+ *  mdl_params_free(ps);
+ *  if (!ok) return 1;
+ *  @endcode
  *  @{ */
+
+/** The kind of recurrence: nn.RNN (tanh or relu), nn.LSTM or nn.GRU. */
+typedef enum mdl_rnn_mode {
+    MDL_RNN_TANH = 0, /**< h' = tanh(W_ih x + b_ih + W_hh h + b_hh), nn.RNN's default */
+    MDL_RNN_RELU,     /**< the same with relu, nn.RNN(nonlinearity='relu') */
+    MDL_LSTM,         /**< long short-term memory: gates i, f, g, o and a cell state c */
+    MDL_GRU           /**< gated recurrent unit: gates r, z, n */
+} mdl_rnn_mode;
+
+#define MDL_RNN_MAX_LAYERS 8 /**< most stacked layers in one mdl_rnn */
+
+/* -- cells: one time step -- */
+/** @brief One step of an Elman RNN, as torch.rnn_tanh_cell and torch.rnn_relu_cell:
+ *  h' = act(x @ w_ih^T + b_ih + h @ w_hh^T + b_hh), act tanh, or relu when `relu` is 1.
+ *  @param ar   the arena for the result and the temporaries
+ *  @param x    input [B,I]
+ *  @param h    hidden state [B,H]; NULL: zeros
+ *  @param w_ih [H,I]
+ *  @param w_hh [H,H]
+ *  @param b_ih [H] or NULL
+ *  @param b_hh [H] or NULL
+ *  @param relu 1: relu instead of tanh
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_rnn_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh, int relu);
+/** @brief One step of an LSTM, as torch.lstm_cell, with gates stacked i, f, g, o:
+ *      i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)      input gate
+ *      f = sigmoid(W_if x + b_if + W_hf h + b_hf)      forget gate
+ *      g = tanh(W_ig x + b_ig + W_hg h + b_hg)         candidate
+ *      o = sigmoid(W_io x + b_io + W_ho h + b_ho)      output gate
+ *      c' = f * c + i * g       h' = o * tanh(c')
+ *  @param ar     the arena for the results and the temporaries
+ *  @param x      input [B,I]
+ *  @param h      hidden state [B,H]; NULL: zeros
+ *  @param c      cell state [B,H]; NULL: zeros
+ *  @param w_ih   [4H,I]
+ *  @param w_hh   [4H,H]
+ *  @param b_ih   [4H] or NULL
+ *  @param b_hh   [4H] or NULL
+ *  @param c_next receives c' [B,H] (from `ar`); NULL if not wanted
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_lstm_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *c,
+                                 mdl_tensor *w_ih, mdl_tensor *w_hh, mdl_tensor *b_ih,
+                                 mdl_tensor *b_hh, mdl_tensor **c_next);
+/** @brief One step of a GRU, as torch.gru_cell, with gates stacked r, z, n:
+ *      r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)      reset gate
+ *      z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)      update gate
+ *      n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   candidate
+ *      h' = (1 - z) * n + z * h
+ *  @param ar   the arena for the result and the temporaries
+ *  @param x    input [B,I]
+ *  @param h    hidden state [B,H]; NULL: zeros
+ *  @param w_ih [3H,I]
+ *  @param w_hh [3H,H]
+ *  @param b_ih [3H] or NULL
+ *  @param b_hh [3H] or NULL
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh);
+
+/* -- the fused recurrence -- */
+/** @brief The recurrence of one layer in one direction over a whole sequence, as one op: the
+ *  sequence layers' fast path. The input projections xg = x @ w_ih^T + b_ih of all T steps
+ *  come in already computed (one matrix product for the whole sequence); each step then adds
+ *  h @ w_hh^T + b_hh and applies the cell's gates, as the cells above do. Backward is the
+ *  whole backpropagation through time: the gradient of w_hh and b_hh in one product over all
+ *  steps, and those of xg, h0 and c0.
+ *  @param ar      the arena for the result and what backward needs (the gates of every step)
+ *  @param mode    which cell
+ *  @param xg      input projections [T,B,G*H] (G = 1, 4 or 3 gates as mode says), each step's
+ *                 gates in the cell's order
+ *  @param h0      initial hidden state [B,H]; NULL: zeros
+ *  @param c0      initial cell state [B,H] (MDL_LSTM only; NULL: zeros)
+ *  @param w_hh    [G*H,H]
+ *  @param b_hh    [G*H] or NULL
+ *  @param reverse 1: run from step T-1 down to 0 (a bidirectional layer's second direction);
+ *                 the state of step t is still written at position t
+ *  @return from `ar`: the hidden states of every step [T,B,H]; for MDL_LSTM [2,T,B,H], the
+ *          hidden states then the cell states */
+MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *xg, mdl_tensor *h0,
+                                mdl_tensor *c0, mdl_tensor *w_hh, mdl_tensor *b_hh, int reverse);
+
+/* -- layer objects -- */
+/** Options of a sequence layer, nn.RNN's, nn.LSTM's and nn.GRU's arguments by name. Every field
+ *  left 0 takes PyTorch's default, so a zeroed struct (or NULL) is one layer, one direction,
+ *  time first, with biases, no dropout. */
+typedef struct mdl_rnn_opts {
+    int num_layers;    /**< stacked layers, each reading the one below's output; 0: 1 */
+    int bidirectional; /**< 1: each layer also runs from the end; outputs side by side [.., 2H] */
+    int batch_first;   /**< 1: x and the output are [B,T,*] (the states stay [L*D,B,H]) */
+    int no_bias;       /**< 1: no bias_ih and bias_hh (PyTorch's bias=False) */
+    double dropout;    /**< probability of dropout on each layer's output but the last's, in
+                            training; needs the rng given to mdl_rnn_layer to outlive the layer */
+} mdl_rnn_opts;
+
+/** A recurrent layer: nn.RNN, nn.LSTM or nn.GRU (made by mdl_rnn_layer), or a cell nn.RNNCell,
+ *  nn.LSTMCell or nn.GRUCell (mdl_rnn_cell_layer). Its parameters belong to the mdl_params it
+ *  was made with. A plain value: copy it freely (the copies share the parameters). */
+typedef struct mdl_rnn {
+    mdl_rnn_mode mode;
+    char name[MDL_NAME_MAX];  /**< prefix of its parameters' names */
+    int cell;                 /**< 1: a cell (one step; parameters without the _l0 suffix) */
+    int input_size, hidden_size, num_layers;
+    int directions;           /**< 1, or 2 when bidirectional */
+    int batch_first;
+    int bias;                 /**< 1 if it has biases */
+    double dropout;
+    int training;             /**< 1 (the default): dropout between layers applies */
+    int composed;             /**< 0 (the default): mdl_rnn_scan, the fast path; 1: the cells
+                                   step by step, the readable reference (same results) */
+    mdl_rng *rng;             /**< the generator given to the constructor (dropout's masks) */
+    mdl_tensor *weight_ih[2 * MDL_RNN_MAX_LAYERS]; /**< [layer * directions + direction] */
+    mdl_tensor *weight_hh[2 * MDL_RNN_MAX_LAYERS];
+    mdl_tensor *bias_ih[2 * MDL_RNN_MAX_LAYERS];   /**< NULL without bias */
+    mdl_tensor *bias_hh[2 * MDL_RNN_MAX_LAYERS];
+} mdl_rnn;
+
+/** @brief nn.RNN, nn.LSTM or nn.GRU: registers "name.weight_ih_l0", "name.weight_hh_l0",
+ *  "name.bias_ih_l0", "name.bias_hh_l0", then the "_reverse" ones when bidirectional, then
+ *  layer 1's ..., the state_dict's names in its order, all drawn from U(-1/sqrt(H), 1/sqrt(H)).
+ *  @param ps          the set that owns the parameters
+ *  @param name        the prefix of their names
+ *  @param mode        MDL_RNN_TANH, MDL_RNN_RELU, MDL_LSTM or MDL_GRU
+ *  @param input_size  I, features of x
+ *  @param hidden_size H
+ *  @param opts        layers, directions, batch_first, bias, dropout; NULL: the defaults
+ *  @param rng         the generator for the initial values, and for dropout's masks later
+ *  @return the layer (mode as given, cell 0); its weight_ih[0] is NULL after an error */
+MDLDEF mdl_rnn mdl_rnn_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode, int input_size,
+                             int hidden_size, const mdl_rnn_opts *opts, mdl_rng *rng);
+/** @brief Run a sequence layer over x, as module(x, h0) (LSTM: module(x, (h0, c0))). Errors
+ *  name the layer and the shapes: `lstm (LSTM 75->128): x [64,32,80]: expected [T,B,75]`,
+ *  `h0 [1,32,100]: expected [layers*directions, B, H] = [2,32,128]`.
+ *  @param ar  the arena for the output, the states and the temporaries
+ *  @param rnn the layer
+ *  @param x   [T,B,I] ([B,T,I] with batch_first), or [T,I] unbatched
+ *  @param h0  initial hidden states [L*D,B,H] ([L*D,H] unbatched); NULL: zeros
+ *  @param c0  initial cell states, as h0 (MDL_LSTM only; NULL: zeros)
+ *  @param h_n receives the final hidden states [L*D,B,H], from `ar`; NULL if not wanted
+ *  @param c_n receives the final cell states (MDL_LSTM; NULL for the others); NULL if not
+ *             wanted
+ *  @return the last layer's hidden states of every step [T,B,D*H] ([B,T,D*H] with
+ *          batch_first), from `ar`; NULL after an error */
+MDLDEF mdl_tensor *mdl_rnn_forward(mdl_arena *ar, const mdl_rnn *rnn, mdl_tensor *x,
+                                   mdl_tensor *h0, mdl_tensor *c0, mdl_tensor **h_n,
+                                   mdl_tensor **c_n);
+/** @brief nn.RNNCell (MDL_RNN_TANH, MDL_RNN_RELU), nn.LSTMCell or nn.GRUCell: registers
+ *  "name.weight_ih" [G*H,I], "name.weight_hh" [G*H,H], "name.bias_ih" and "name.bias_hh" [G*H]
+ *  (with bias 1), drawn from U(-1/sqrt(H), 1/sqrt(H)). Other parameters as mdl_rnn_layer.
+ *  @return the cell (cell 1); its weight_ih[0] is NULL after an error */
+MDLDEF mdl_rnn mdl_rnn_cell_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode,
+                                  int input_size, int hidden_size, int bias, mdl_rng *rng);
+/** @brief One step of a cell made by mdl_rnn_cell_layer: mdl_rnn_cell, mdl_lstm_cell or
+ *  mdl_gru_cell with its parameters.
+ *  @param ar     the arena for the results
+ *  @param cell   the cell
+ *  @param x      input [B,I]
+ *  @param h      [B,H]; NULL: zeros
+ *  @param c      [B,H] (MDL_LSTM; NULL: zeros; must be NULL for the others)
+ *  @param c_next receives c' (MDL_LSTM); NULL if not wanted
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_rnn_cell_forward(mdl_arena *ar, const mdl_rnn *cell, mdl_tensor *x,
+                                        mdl_tensor *h, mdl_tensor *c, mdl_tensor **c_next);
+/** @brief Training (1) or evaluation (0) mode: dropout between layers only in training. */
+MDLDEF void mdl_rnn_train(mdl_rnn *rnn, int training);
+/** @brief Number of parameter values the layer owns. */
+MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn);
 
 /** @} */
 
@@ -8188,7 +8431,770 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
 
 // >>recurrent
 
-/* Recurrent layers: RNN, LSTM, GRU; attention and a transformer block */
+/* =============================================================================================
+   Recurrent layers: RNN, LSTM, GRU
+   A recurrent layer reads a sequence one step at a time and carries a state from each step to
+   the next: h_t = cell(x_t, h_{t-1}). Its gradient flows back through the same chain of steps
+   (backpropagation through time), so it is a product of T Jacobians: it shrinks or grows
+   exponentially with T. The LSTM's and the GRU's gates let the state pass through a step
+   almost unchanged (c' = f * c + ..., h' = ... + z * h), so the gradient can too; plain RNNs
+   lose it within some ten steps, and gradient clipping (mdl_clip_grad_norm) tames the
+   explosions all three can have.
+   Read in this order: the three cells, composed of ops as a student would write them; the
+   sequence layer, which runs a cell over the steps; then mdl_rnn_scan, the same recurrence as
+   one op with a backward of its own: the fast path, which a test holds to the composed one.
+   Weights are stored as PyTorch stores them, the G gates of a cell stacked along the rows:
+   W_ih [G*H, I] is [W_i; W_f; W_g; W_o] for an LSTM, so x @ W_ih^T computes every gate's input
+   part in one product, and h @ W_hh^T every gate's recurrent part in another.
+   ============================================================================================= */
+
+static int mdl__rnn_gates(mdl_rnn_mode mode) {
+    return mode == MDL_LSTM ? 4 : mode == MDL_GRU ? 3 : 1;
+}
+
+/* Check a cell's operands, G gates: x [B,I], h and c [B,H] or NULL, w_ih [G*H,I], w_hh [G*H,H],
+   biases [G*H] or NULL. H comes from w_hh. A NULL state is replaced by zeros from `ar`. */
+static int mdl__cell_args(const char *fn, int G, mdl_arena *ar, mdl_tensor *x, mdl_tensor **h,
+                          mdl_tensor **c, mdl_tensor *w_ih, mdl_tensor *w_hh, mdl_tensor *b_ih,
+                          mdl_tensor *b_hh) {
+    char bx[96], bw[96], bo[96];
+    int H, B, k, shape[2];
+    const mdl_tensor *bias[2];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w_ih", w_ih) ||
+        !mdl__usable(fn, "w_hh", w_hh) || (*h && !mdl__usable(fn, "h", *h)) ||
+        (c && *c && !mdl__usable(fn, "c", *c)) || (b_ih && !mdl__usable(fn, "b_ih", b_ih)) ||
+        (b_hh && !mdl__usable(fn, "b_hh", b_hh)))
+        return 0;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] (%d gate%s stacked)",
+                  mdl_shape_str(w_hh, bw, sizeof bw), G, G, G > 1 ? "s" : "");
+        return 0;
+    }
+    H = w_hh->shape[1];
+    if (x->ndim != 2 || w_ih->ndim != 2 || w_ih->shape[0] != G * H ||
+        w_ih->shape[1] != x->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w_ih %s: x must be [B, I] and w_ih [%d, I] (%d*H, "
+                  "H = %d from w_hh)", bx, mdl_shape_str(w_ih, bw, sizeof bw), G * H, G, H);
+        return 0;
+    }
+    B = x->shape[0];
+    bias[0] = b_ih, bias[1] = b_hh;
+    for (k = 0; k < 2; k++)
+        if (bias[k] && (bias[k]->ndim != 1 || bias[k]->shape[0] != G * H)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s %s must be [%d] (%d*H)", k ? "b_hh" : "b_ih",
+                      mdl_shape_str(bias[k], bo, sizeof bo), G * H, G);
+            return 0;
+        }
+    shape[0] = B, shape[1] = H;
+    for (k = 0; k < 2; k++) {
+        mdl_tensor **s = k ? c : h;
+        if (!s) continue;
+        if (*s && ((*s)->ndim != 2 || (*s)->shape[0] != B || (*s)->shape[1] != H)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+                      k ? "c" : "h", mdl_shape_str(*s, bo, sizeof bo), B, H);
+            return 0;
+        }
+        if (!*s && !(*s = mdl_zeros(ar, 2, shape))) return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   RNN cell (Elman)       h' = tanh(x @ W_ih^T + b_ih + h @ W_hh^T + b_hh)     (or relu)
+     x:[B,I] h:[B,H] W_ih:[H,I] W_hh:[H,H] -> h':[B,H]
+   Two linear maps, an add and the activation; their backwards give the gradient.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_rnn_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh, int relu) {
+    mdl_tensor *a;
+    if (!mdl__cell_args("mdl_rnn_cell", 1, ar, x, &h, NULL, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    a = mdl_add(ar, mdl_linear(ar, x, w_ih, b_ih), mdl_linear(ar, h, w_hh, b_hh));
+    return relu ? mdl_relu(ar, a) : mdl_tanh(ar, a);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   LSTM cell (Hochreiter and Schmidhuber, 1997; the forget gate of Gers et al., 2000)
+     x:[B,I] h,c:[B,H] W_ih:[4H,I] W_hh:[4H,H] b_ih,b_hh:[4H] -> h',c':[B,H]
+   The cell state c is the memory: each step keeps a part of it (f), writes a part of a
+   candidate into it (i * g), and shows a part of it as h (o). Because c' = f * c + ..., the
+   gradient reaches c from c' multiplied by f alone, with no squashing on the way: where the
+   forget gate stays near 1, it travels back through many steps.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_lstm_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *c,
+                                 mdl_tensor *w_ih, mdl_tensor *w_hh, mdl_tensor *b_ih,
+                                 mdl_tensor *b_hh, mdl_tensor **c_next) {
+    mdl_tensor *gates, *part[4], *i, *f, *g, *o, *c2, *h2;
+    if (c_next) *c_next = NULL;
+    if (!mdl__cell_args("mdl_lstm_cell", 4, ar, x, &h, &c, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    /* all four gates' pre-activations at once, [B,4H]: i, f, g, o side by side */
+    gates = mdl_add(ar, mdl_linear(ar, x, w_ih, b_ih), mdl_linear(ar, h, w_hh, b_hh));
+    if (!gates || mdl_chunk(ar, gates, 4, 1, part) != 4) return NULL;
+    i = mdl_sigmoid(ar, part[0]);                       /* i = sigmoid(W_ii x + W_hi h + b_i) */
+    f = mdl_sigmoid(ar, part[1]);                       /* f = sigmoid(W_if x + W_hf h + b_f) */
+    g = mdl_tanh(ar, part[2]);                          /* g = tanh(W_ig x + W_hg h + b_g)    */
+    o = mdl_sigmoid(ar, part[3]);                       /* o = sigmoid(W_io x + W_ho h + b_o) */
+    c2 = mdl_add(ar, mdl_mul(ar, f, c), mdl_mul(ar, i, g)); /* c' = f * c + i * g            */
+    h2 = mdl_mul(ar, o, mdl_tanh(ar, c2));              /* h' = o * tanh(c')                  */
+    if (c_next) *c_next = h2 ? c2 : NULL;
+    return h2;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   GRU cell (Cho et al., 2014), as PyTorch computes it
+     x:[B,I] h:[B,H] W_ih:[3H,I] W_hh:[3H,H] b_ih,b_hh:[3H] -> h':[B,H]
+   Two gates instead of the LSTM's three, and no separate cell state: z interpolates between
+   the old state and a candidate n, and r decides how much of the old state the candidate sees.
+   PyTorch (and cuDNN) apply r to W_hn h + b_hn, after the product, where the paper applied it
+   to h before: the r * (...) below. The gradient reaches h from h' through z * h, unsquashed.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh) {
+    mdl_tensor *gi, *gh, *pi[3], *ph[3], *r, *z, *n;
+    if (!mdl__cell_args("mdl_gru_cell", 3, ar, x, &h, NULL, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    gi = mdl_linear(ar, x, w_ih, b_ih); /* [B,3H]: W_ir x + b_ir, W_iz x + b_iz, W_in x + b_in */
+    gh = mdl_linear(ar, h, w_hh, b_hh); /* [B,3H]: W_hr h + b_hr, W_hz h + b_hz, W_hn h + b_hn */
+    if (!gi || !gh || mdl_chunk(ar, gi, 3, 1, pi) != 3 || mdl_chunk(ar, gh, 3, 1, ph) != 3)
+        return NULL;
+    r = mdl_sigmoid(ar, mdl_add(ar, pi[0], ph[0]));       /* r = sigmoid(W_ir x + W_hr h + b_r) */
+    z = mdl_sigmoid(ar, mdl_add(ar, pi[1], ph[1]));       /* z = sigmoid(W_iz x + W_hz h + b_z) */
+    n = mdl_tanh(ar, mdl_add(ar, pi[2], mdl_mul(ar, r, ph[2]))); /* n = tanh(W_in x + b_in +
+                                                                        r * (W_hn h + b_hn)) */
+    return mdl_add(ar, mdl_mul(ar, mdl_rsub_scalar(ar, z, 1), n), /* h' = (1 - z) * n + z * h */
+                   mdl_mul(ar, z, h));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   rnn_scan     one layer's recurrence in one direction, over all T steps, as one op
+     xg:[T,B,G*H] h0,c0:[B,H] W_hh:[G*H,H] b_hh:[G*H] -> [T,B,H]   (LSTM: [2,T,B,H], h then c)
+   For t = 0 .. T-1 (T-1 .. 0 reversed), h_prev the state of the step before (h0 first):
+     a_t = xg_t + h_prev @ W_hh^T + b_hh          [B,G*H], the gates' pre-activations
+     RNN:   h_t = tanh(a_t)  (or relu)
+     LSTM:  i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of a_t's four parts
+            c_t = f * c_prev + i * g             h_t = o * tanh(c_t)
+     GRU:   r, z = sigmoid of a_t's first two parts; with hn = W_hn h_prev + b_hn,
+            n = tanh(xg_n + r * hn)               h_t = (1 - z) * n + z * h_prev
+   exactly the cells above, with xg = x @ W_ih^T + b_ih computed beforehand for every step in
+   one product (mdl_rnn_forward does so). Backward goes through time from the last step
+   processed to the first, carrying dh (and the LSTM's dc) from each step to the one before:
+     dh_t = dout_t + (what step t+1 sent back)    -> the cell's local derivatives give da_t
+     step t sends back  dh_prev = da_t @ W_hh     (GRU: + dh_t * z; LSTM: dc_prev = dc_t * f)
+   and then, over all steps at once,
+     dW_hh += da^T @ H_prev    ([G*H, T*B] @ [T*B, H]: one product instead of T small ones)
+     db_hh += sum of da over t and b        dxg += da (GRU: its n part is dn, not r * dn)
+   Why one op: composed, a step records some fifteen ops and their temporaries; here the T
+   steps record one node, W_hh is transposed once for all of them, and each step's gates are
+   one pass over [B,G*H]. Saved for backward: the gates after their activations (LSTM i, f,
+   g, o and tanh(c); GRU r, z, n and hn); the output holds every h (and c).
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__scan {
+    mdl_rnn_mode mode;
+    int T, B, H, reverse;
+    mdl_scalar *gates; /* [T,B,G*H]: LSTM i, f, g, o; GRU r, z, n (RNN: unused) */
+    mdl_scalar *aux;   /* [T,B,H]: LSTM tanh(c_t); GRU hn = W_hn h_prev + b_hn */
+} mdl__scan;
+
+/* One forward step of the gates, plain loops. a holds h_prev @ W_hh^T on entry ([B,G*H]) and
+   the activated gates on exit; xg is the step's input part, bh the recurrent bias. */
+static void mdl__scan_rnn_step(int relu, int B, int H, const mdl_scalar *xg, const mdl_scalar *bh,
+                               const mdl_scalar *a, mdl_scalar *h) {
+    size_t k, n = (size_t)B * (size_t)H;
+    for (k = 0; k < n; k++) {
+        mdl_scalar v = xg[k] + a[k] + bh[k % (size_t)H];
+        h[k] = relu ? (v > 0 ? v : 0) : MDL__TANH(v);
+    }
+}
+
+static void mdl__scan_lstm_step(int B, int H, const mdl_scalar *xg, const mdl_scalar *bh,
+                                mdl_scalar *a, const mdl_scalar *c_prev, mdl_scalar *c,
+                                mdl_scalar *tc, mdl_scalar *h) {
+    int b, j;
+    for (b = 0; b < B; b++) {
+        const mdl_scalar *x = xg + (size_t)b * 4 * (size_t)H;
+        mdl_scalar *g4 = a + (size_t)b * 4 * (size_t)H;
+        size_t row = (size_t)b * (size_t)H;
+        for (j = 0; j < H; j++) {
+            mdl_scalar i = mdl__sigmoid1(x[j] + g4[j] + bh[j]);
+            mdl_scalar f = mdl__sigmoid1(x[H + j] + g4[H + j] + bh[H + j]);
+            mdl_scalar g = MDL__TANH(x[2 * H + j] + g4[2 * H + j] + bh[2 * H + j]);
+            mdl_scalar o = mdl__sigmoid1(x[3 * H + j] + g4[3 * H + j] + bh[3 * H + j]);
+            mdl_scalar cc = f * c_prev[row + j] + i * g;
+            g4[j] = i, g4[H + j] = f, g4[2 * H + j] = g, g4[3 * H + j] = o;
+            c[row + j] = cc;
+            tc[row + j] = MDL__TANH(cc);
+            h[row + j] = o * tc[row + j];
+        }
+    }
+}
+
+static void mdl__scan_gru_step(int B, int H, const mdl_scalar *xg, const mdl_scalar *bh,
+                               mdl_scalar *a, const mdl_scalar *h_prev, mdl_scalar *hn,
+                               mdl_scalar *h) {
+    const mdl_scalar one = 1;
+    int b, j;
+    for (b = 0; b < B; b++) {
+        const mdl_scalar *x = xg + (size_t)b * 3 * (size_t)H;
+        mdl_scalar *g3 = a + (size_t)b * 3 * (size_t)H;
+        size_t row = (size_t)b * (size_t)H;
+        for (j = 0; j < H; j++) {
+            mdl_scalar r = mdl__sigmoid1(x[j] + g3[j] + bh[j]);
+            mdl_scalar z = mdl__sigmoid1(x[H + j] + g3[H + j] + bh[H + j]);
+            mdl_scalar m = g3[2 * H + j] + bh[2 * H + j];
+            mdl_scalar n = MDL__TANH(x[2 * H + j] + r * m);
+            g3[j] = r, g3[H + j] = z, g3[2 * H + j] = n;
+            hn[row + j] = m;
+            h[row + j] = (one - z) * n + z * h_prev[row + j];
+        }
+    }
+}
+
+/* One backward step: from dh (and dc) at h_t, the gates' pre-activation gradients da [B,G*H].
+   The LSTM turns dc into dc_prev in place; the GRU writes dh's direct path to h_prev
+   (dh * z) into dhp and its input-side gradients into dx (their n part differs from da's). */
+static void mdl__scan_rnn_back(int relu, size_t n, const mdl_scalar *h, const mdl_scalar *dh,
+                               mdl_scalar *da) {
+    const mdl_scalar one = 1;
+    size_t k;
+    for (k = 0; k < n; k++) /* tanh' = 1 - h^2; relu' = 1 where h > 0 */
+        da[k] = relu ? (h[k] > 0 ? dh[k] : 0) : dh[k] * (one - h[k] * h[k]);
+}
+
+static void mdl__scan_lstm_back(int B, int H, const mdl_scalar *g4, const mdl_scalar *c_prev,
+                                const mdl_scalar *tc, const mdl_scalar *dh, mdl_scalar *dc,
+                                mdl_scalar *da) {
+    const mdl_scalar one = 1;
+    int b, j;
+    for (b = 0; b < B; b++) {
+        const mdl_scalar *gt = g4 + (size_t)b * 4 * (size_t)H;
+        mdl_scalar *d4 = da + (size_t)b * 4 * (size_t)H;
+        size_t row = (size_t)b * (size_t)H;
+        for (j = 0; j < H; j++) {
+            mdl_scalar i = gt[j], f = gt[H + j], g = gt[2 * H + j], o = gt[3 * H + j];
+            mdl_scalar t = tc[row + j], d = dh[row + j];
+            mdl_scalar dcc = dc[row + j] + d * o * (one - t * t); /* h = o tanh(c) */
+            d4[j] = dcc * g * i * (one - i);                      /* c = f c_prev + i g */
+            d4[H + j] = dcc * c_prev[row + j] * f * (one - f);
+            d4[2 * H + j] = dcc * i * (one - g * g);
+            d4[3 * H + j] = d * t * o * (one - o);
+            dc[row + j] = dcc * f;                                /* to c_prev */
+        }
+    }
+}
+
+static void mdl__scan_gru_back(int B, int H, const mdl_scalar *g3, const mdl_scalar *hn,
+                               const mdl_scalar *h_prev, const mdl_scalar *dh, mdl_scalar *da,
+                               mdl_scalar *dx, mdl_scalar *dhp) {
+    const mdl_scalar one = 1;
+    int b, j;
+    for (b = 0; b < B; b++) {
+        const mdl_scalar *gt = g3 + (size_t)b * 3 * (size_t)H;
+        mdl_scalar *d3 = da + (size_t)b * 3 * (size_t)H;
+        mdl_scalar *x3 = dx ? dx + (size_t)b * 3 * (size_t)H : NULL;
+        size_t row = (size_t)b * (size_t)H;
+        for (j = 0; j < H; j++) {
+            mdl_scalar r = gt[j], z = gt[H + j], n = gt[2 * H + j], d = dh[row + j];
+            mdl_scalar dn = d * (one - z) * (one - n * n);        /* h = (1-z) n + z h_prev */
+            mdl_scalar dz = d * (h_prev[row + j] - n) * z * (one - z);
+            mdl_scalar dr = dn * hn[row + j] * r * (one - r);     /* n = tanh(xn + r hn) */
+            d3[j] = dr, d3[H + j] = dz, d3[2 * H + j] = dn * r;   /* hn's side: r * dn */
+            if (x3) x3[j] += dr, x3[H + j] += dz, x3[2 * H + j] += dn; /* xn's side: dn */
+            dhp[row + j] = d * z;
+        }
+    }
+}
+
+static void mdl__rnn_scan_backward(mdl__node *node) {
+    const mdl__scan *sc = (const mdl__scan *)node->saved;
+    mdl_tensor *xg = node->in[0], *w = node->in[1], *h0 = node->in[2], *bh = node->in[3];
+    mdl_tensor *c0 = node->n_in > 4 ? node->in[4] : NULL;
+    mdl_arena *ar = node->out->arena;
+    const int T = sc->T, B = sc->B, H = sc->H, G = mdl__rnn_gates(sc->mode), GH = G * H;
+    const int relu = sc->mode == MDL_RNN_RELU;
+    const size_t BH = (size_t)B * (size_t)H, BG = (size_t)B * (size_t)GH;
+    mdl_scalar *dxg = mdl__grad_of(xg), *dw = mdl__grad_of(w), *dh0 = mdl__grad_of(h0);
+    mdl_scalar *db = mdl__grad_of(bh), *dc0 = c0 ? mdl__grad_of(c0) : NULL;
+    const mdl_scalar *y = node->out->data, *gy = node->out->grad;
+    const mdl_scalar *cy = y + (size_t)T * BH, *gcy = gy + (size_t)T * BH; /* LSTM: c */
+    mdl_scalar *da, *dh, *dhp, *dc = NULL, *tmp;
+    size_t k;
+    int s;
+    da = (mdl_scalar *)mdl__alloc(ar, (size_t)T * BG * sizeof(mdl_scalar));
+    dh = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    dhp = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    if (sc->mode == MDL_LSTM) dc = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    if (!da || !dh || !dhp || (sc->mode == MDL_LSTM && !dc)) return;
+    for (s = T - 1; s >= 0; s--) { /* back through time: the last step processed first */
+        const int t = sc->reverse ? T - 1 - s : s, tp = sc->reverse ? t + 1 : t - 1;
+        const mdl_scalar *hp = s ? y + (size_t)tp * BH : h0->data;
+        mdl_scalar *dat = da + (size_t)t * BG;
+        for (k = 0; k < BH; k++) dh[k] += gy[(size_t)t * BH + k]; /* the output's share */
+        switch (sc->mode) {
+        case MDL_RNN_TANH:
+        case MDL_RNN_RELU:
+            mdl__scan_rnn_back(relu, BH, y + (size_t)t * BH, dh, dat);
+            break;
+        case MDL_LSTM:
+            for (k = 0; k < BH; k++) dc[k] += gcy[(size_t)t * BH + k];
+            mdl__scan_lstm_back(B, H, sc->gates + (size_t)t * BG, s ? cy + (size_t)tp * BH
+                                : c0->data, sc->aux + (size_t)t * BH, dh, dc, dat);
+            break;
+        case MDL_GRU:
+            mdl__scan_gru_back(B, H, sc->gates + (size_t)t * BG, sc->aux + (size_t)t * BH, hp,
+                               dh, dat, dxg ? dxg + (size_t)t * BG : NULL, dhp);
+            break;
+        }
+        if (s > 0 || dh0) { /* dh_prev = da_t @ W_hh (+ the GRU's direct dh * z, in dhp) */
+            mdl__gemm(0, 0, B, H, GH, 1, dat, GH, w->data, H, sc->mode == MDL_GRU ? 1 : 0, dhp,
+                      H);
+            tmp = dh, dh = dhp, dhp = tmp;
+        }
+    }
+    if (dh0)
+        for (k = 0; k < BH; k++) dh0[k] += dh[k];
+    if (dc0)
+        for (k = 0; k < BH; k++) dc0[k] += dc[k];
+    if (dw) { /* dW_hh += sum_t da_t^T @ h_prev(t): the first step's h_prev is h0, the others' a
+                 block of the output one step away, so two products cover all T steps */
+        const mdl_scalar *da_first = da + (sc->reverse ? (size_t)(T - 1) * BG : 0);
+        const mdl_scalar *da_rest = da + (sc->reverse ? 0 : BG);
+        const mdl_scalar *h_rest = y + (sc->reverse ? BH : 0);
+        mdl__gemm(1, 0, GH, H, B, 1, da_first, GH, h0->data, H, 1, dw, H);
+        if (T > 1) mdl__gemm(1, 0, GH, H, (T - 1) * B, 1, da_rest, GH, h_rest, H, 1, dw, H);
+    }
+    if (db) /* every row of da adds into db */
+        for (k = 0; k < (size_t)T * (size_t)B; k++) {
+            const mdl_scalar *row = da + k * (size_t)GH;
+            int j;
+            for (j = 0; j < GH; j++) db[j] += row[j];
+        }
+    if (dxg && sc->mode != MDL_GRU) /* xg entered a_t as it is: dxg = da (the GRU did its own) */
+        for (k = 0; k < (size_t)T * BG; k++) dxg[k] += da[k];
+}
+
+MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *xg, mdl_tensor *h0,
+                                mdl_tensor *c0, mdl_tensor *w_hh, mdl_tensor *b_hh, int reverse) {
+    const char *fn = "mdl_rnn_scan";
+    char bx[96], bo[96];
+    int T, B, H, G, GH, s, k, shape[4], sh[2];
+    size_t BH, BG;
+    mdl_tensor *out, *in[5], *state[3];
+    mdl_scalar *wt;
+    mdl__scan *sc;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "xg", xg) || !mdl__usable(fn, "w_hh", w_hh) ||
+        (h0 && !mdl__usable(fn, "h0", h0)) || (c0 && !mdl__usable(fn, "c0", c0)) ||
+        (b_hh && !mdl__usable(fn, "b_hh", b_hh)))
+        return NULL;
+    if ((int)mode < (int)MDL_RNN_TANH || (int)mode > (int)MDL_GRU) {
+        mdl__fail(MDL_ERR_ARG, fn, "mode %d is not an mdl_rnn_mode", (int)mode);
+        return NULL;
+    }
+    if (c0 && mode != MDL_LSTM) {
+        mdl__fail(MDL_ERR_ARG, fn, "c0 is given, but only an LSTM has a cell state");
+        return NULL;
+    }
+    G = mdl__rnn_gates(mode);
+    mdl_shape_str(xg, bx, sizeof bx);
+    if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != G * w_hh->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] with H >= 1",
+                  mdl_shape_str(w_hh, bo, sizeof bo), G);
+        return NULL;
+    }
+    H = w_hh->shape[1];
+    GH = G * H;
+    if (xg->ndim != 3 || xg->shape[2] != GH || xg->shape[0] < 1 || xg->shape[1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "xg %s must be [T, B, %d] (%d*H, H = %d from w_hh), T and "
+                  "B at least 1", bx, GH, G, H);
+        return NULL;
+    }
+    T = xg->shape[0], B = xg->shape[1];
+    BH = (size_t)B * (size_t)H, BG = (size_t)B * (size_t)GH;
+    if (b_hh && (b_hh->ndim != 1 || b_hh->shape[0] != GH)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "b_hh %s must be [%d]", mdl_shape_str(b_hh, bo, sizeof bo),
+                  GH);
+        return NULL;
+    }
+    state[0] = h0, state[1] = c0;
+    for (k = 0; k < 2; k++)
+        if (state[k] && (state[k]->ndim != 2 || state[k]->shape[0] != B ||
+                         state[k]->shape[1] != H)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "xg %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+                      k ? "c0" : "h0", mdl_shape_str(state[k], bo, sizeof bo), B, H);
+            return NULL;
+        }
+    sh[0] = B, sh[1] = H;
+    if (!h0 && !(h0 = mdl_zeros(ar, 2, sh))) return NULL;
+    if (mode == MDL_LSTM && !c0 && !(c0 = mdl_zeros(ar, 2, sh))) return NULL;
+    if (!b_hh && !(b_hh = mdl_zeros(ar, 1, &GH))) return NULL;
+    shape[0] = 2, shape[1] = T, shape[2] = B, shape[3] = H;
+    out = mode == MDL_LSTM ? mdl__make(ar, fn, 4, shape, NULL, 0)
+                           : mdl__make(ar, fn, 3, shape + 1, NULL, 0);
+    sc = (mdl__scan *)mdl__alloc(ar, sizeof *sc);
+    wt = (mdl_scalar *)mdl__alloc(ar, (size_t)GH * (size_t)H * sizeof(mdl_scalar));
+    if (!out || !sc || !wt) return NULL;
+    sc->mode = mode, sc->T = T, sc->B = B, sc->H = H, sc->reverse = reverse != 0;
+    sc->gates = (mdl_scalar *)mdl__alloc(ar, (size_t)T * BG * sizeof(mdl_scalar));
+    sc->aux = mode == MDL_LSTM || mode == MDL_GRU
+                  ? (mdl_scalar *)mdl__alloc(ar, (size_t)T * BH * sizeof(mdl_scalar)) : NULL;
+    if (!sc->gates || ((mode == MDL_LSTM || mode == MDL_GRU) && !sc->aux)) return NULL;
+    /* W_hh^T [H, G*H], once for all steps: each step's product is then h @ W_hh^T with both
+       operands as stored, [B,H] @ [H,G*H] */
+    for (k = 0; k < GH; k++) {
+        int j;
+        for (j = 0; j < H; j++) wt[(size_t)j * (size_t)GH + (size_t)k] = w_hh->data[(size_t)k * (size_t)H + (size_t)j];
+    }
+    for (s = 0; s < T; s++) { /* forward in time (backward in the sequence when reversed) */
+        const int t = sc->reverse ? T - 1 - s : s, tp = sc->reverse ? t + 1 : t - 1;
+        const mdl_scalar *hp = s ? out->data + (size_t)tp * BH : h0->data;
+        const mdl_scalar *xt = xg->data + (size_t)t * BG;
+        mdl_scalar *a = sc->gates + (size_t)t * BG, *ht = out->data + (size_t)t * BH;
+        mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 0, a, GH); /* a = h_prev @ W_hh^T */
+        switch (mode) {
+        case MDL_RNN_TANH:
+        case MDL_RNN_RELU:
+            mdl__scan_rnn_step(mode == MDL_RNN_RELU, B, H, xt, b_hh->data, a, ht);
+            break;
+        case MDL_LSTM: {
+            mdl_scalar *cy = out->data + (size_t)T * BH;
+            mdl__scan_lstm_step(B, H, xt, b_hh->data, a, s ? cy + (size_t)tp * BH : c0->data,
+                                cy + (size_t)t * BH, sc->aux + (size_t)t * BH, ht);
+            break;
+        }
+        case MDL_GRU:
+            mdl__scan_gru_step(B, H, xt, b_hh->data, a, hp, sc->aux + (size_t)t * BH, ht);
+            break;
+        }
+    }
+    in[0] = xg, in[1] = w_hh, in[2] = h0, in[3] = b_hh, in[4] = c0;
+    if (!mdl__finish(ar, fn, MDL_OP_RNN_SCAN, out, mode == MDL_LSTM ? 5 : 4, in)) return NULL;
+    if (out->node) out->node->saved = sc;
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Sequence layers: nn.RNN, nn.LSTM, nn.GRU
+     x:[T,B,I] -> output:[T,B,D*H], h_n (and c_n):[L*D,B,H]
+   Layer l runs its cell over the sequence its input is (x for l = 0, layer l-1's output after
+   dropout for the others), once forward in time and, when bidirectional, once backward; the
+   two directions' outputs are joined along the features. h_n holds every layer's and
+   direction's last state (the reverse direction's "last" is the state at t = 0), in the order
+   layer 0 forward, layer 0 reverse, layer 1 forward, ...
+   Two paths compute the same numbers: composed (rnn->composed = 1), the cells above step by
+   step; and mdl_rnn_scan (the default), with the input projections of all T steps in one
+   matrix product before the time loop.
+   --------------------------------------------------------------------------------------------- */
+
+/* "lstm (LSTM 75->128, 2 layers, bidirectional)": the layer, as error messages name it. */
+static const char *mdl__rnn_label(const mdl_rnn *r, char *buf, size_t size) {
+    static const char *const kinds[4] = {"RNN", "RNN", "LSTM", "GRU"};
+    char layers[32] = "";
+    if (r->num_layers > 1) snprintf(layers, sizeof layers, ", %d layers", r->num_layers);
+    snprintf(buf, size, "%s (%s%s%s %d->%d%s%s)", r->name, kinds[r->mode], r->cell ? "Cell" : "",
+             r->mode == MDL_RNN_RELU ? " relu" : "", r->input_size, r->hidden_size, layers,
+             r->directions > 1 ? ", bidirectional" : "");
+    return buf;
+}
+
+/* One direction of one layer, fast: xg = x @ W_ih^T + b_ih for all steps, then the scan.
+   seq [T,B,In] -> [T,B,H]; the last state processed into *h_last (and *c_last). */
+static mdl_tensor *mdl__rnn_direction_fast(mdl_arena *ar, const mdl_rnn *r, int k,
+                                           mdl_tensor *seq, mdl_tensor *h, mdl_tensor *c,
+                                           int reverse, mdl_tensor **h_last,
+                                           mdl_tensor **c_last) {
+    const int T = seq->shape[0], B = seq->shape[1], H = r->hidden_size;
+    const int last = reverse ? 0 : T - 1;
+    int flat[2], sh3[3], sh2[2];
+    mdl_tensor *xg, *out, *both;
+    flat[0] = T * B, flat[1] = seq->shape[2];
+    xg = mdl_linear(ar, mdl_reshape(ar, seq, 2, flat), r->weight_ih[k], r->bias_ih[k]);
+    sh3[0] = T, sh3[1] = B, sh3[2] = mdl__rnn_gates(r->mode) * H;
+    out = mdl_rnn_scan(ar, r->mode, mdl_reshape(ar, xg, 3, sh3), h, c, r->weight_hh[k],
+                       r->bias_hh[k], reverse);
+    if (!out) return NULL;
+    sh2[0] = B, sh2[1] = H;
+    sh3[0] = 2 * T, sh3[2] = H;
+    both = r->mode == MDL_LSTM ? mdl_reshape(ar, out, 3, sh3) : out; /* [2T,B,H]: h, then c */
+    *h_last = mdl_reshape(ar, mdl_slice(ar, both, 0, last, last + 1), 2, sh2);
+    if (r->mode != MDL_LSTM) return out;
+    *c_last = mdl_reshape(ar, mdl_slice(ar, both, 0, T + last, T + last + 1), 2, sh2);
+    return mdl_slice(ar, both, 0, 0, T); /* a view: the h half */
+}
+
+/* One direction of one layer, composed: the cell at each step, the states stacked. */
+static mdl_tensor *mdl__rnn_direction_composed(mdl_arena *ar, const mdl_rnn *r, int k,
+                                               mdl_tensor *seq, mdl_tensor *h, mdl_tensor *c,
+                                               int reverse, mdl_tensor **h_last,
+                                               mdl_tensor **c_last) {
+    const int T = seq->shape[0];
+    int s, sh2[2];
+    mdl_tensor **hs = (mdl_tensor **)mdl__alloc(ar, (size_t)T * sizeof(mdl_tensor *));
+    if (!hs) return NULL;
+    sh2[0] = seq->shape[1], sh2[1] = seq->shape[2];
+    for (s = 0; s < T; s++) {
+        const int t = reverse ? T - 1 - s : s;
+        mdl_tensor *xt = mdl_reshape(ar, mdl_slice(ar, seq, 0, t, t + 1), 2, sh2); /* [B,In] */
+        mdl_tensor *w_ih = r->weight_ih[k], *w_hh = r->weight_hh[k];
+        mdl_tensor *b_ih = r->bias_ih[k], *b_hh = r->bias_hh[k];
+        switch (r->mode) {
+        case MDL_RNN_TANH:
+        case MDL_RNN_RELU:
+            h = mdl_rnn_cell(ar, xt, h, w_ih, w_hh, b_ih, b_hh, r->mode == MDL_RNN_RELU);
+            break;
+        case MDL_LSTM:
+            h = mdl_lstm_cell(ar, xt, h, c, w_ih, w_hh, b_ih, b_hh, &c);
+            break;
+        case MDL_GRU:
+            h = mdl_gru_cell(ar, xt, h, w_ih, w_hh, b_ih, b_hh);
+            break;
+        }
+        if (!h) return NULL;
+        hs[t] = h;
+    }
+    *h_last = h;
+    *c_last = c;
+    return mdl_stack(ar, T, hs, 0);
+}
+
+/* Is a state (h0 or c0) [L*D,B,H] (unbatched [L*D,H])? Reports the shape it should have. */
+static int mdl__rnn_state_ok(const mdl_rnn *r, const char *what, const mdl_tensor *s, int B,
+                             int unbatched) {
+    int want[3], nd = unbatched ? 2 : 3;
+    char lb[MDL_NAME_MAX + 96], bs[96], bw[96];
+    want[0] = r->num_layers * r->directions;
+    want[1] = unbatched ? r->hidden_size : B;
+    want[2] = r->hidden_size;
+    if (s->ndim == nd && memcmp(s->shape, want, (size_t)nd * sizeof(int)) == 0) return 1;
+    mdl__fail(MDL_ERR_SHAPE, "mdl_rnn_forward", "%s: %s %s: expected [layers*directions, %sH] "
+              "= %s", mdl__rnn_label(r, lb, sizeof lb), what, mdl_shape_str(s, bs, sizeof bs),
+              unbatched ? "" : "B, ", mdl__shape_fmt(nd, want, bw, sizeof bw));
+    return 0;
+}
+
+MDLDEF mdl_tensor *mdl_rnn_forward(mdl_arena *ar, const mdl_rnn *rnn, mdl_tensor *x,
+                                   mdl_tensor *h0, mdl_tensor *c0, mdl_tensor **h_n,
+                                   mdl_tensor **c_n) {
+    const char *fn = "mdl_rnn_forward";
+    char lb[MDL_NAME_MAX + 96], bx[96];
+    mdl_tensor *seq, *hl[2 * MDL_RNN_MAX_LAYERS], *cl[2 * MDL_RNN_MAX_LAYERS], *y;
+    int unbatched, T, B, L, D, l, d, sh[3];
+    if (h_n) *h_n = NULL;
+    if (c_n) *c_n = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || (h0 && !mdl__usable(fn, "h0", h0))
+        || (c0 && !mdl__usable(fn, "c0", c0)))
+        return NULL;
+    if (!rnn || !rnn->weight_ih[0] || rnn->cell) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(rnn ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", !rnn ? "the layer is NULL"
+                      : rnn->cell ? "this is a cell: run it with mdl_rnn_cell_forward"
+                      : "the layer was not made (its constructor reported an error)");
+        return NULL;
+    }
+    mdl__rnn_label(rnn, lb, sizeof lb);
+    L = rnn->num_layers, D = rnn->directions;
+    unbatched = x->ndim == 2;
+    if ((x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != rnn->input_size ||
+        x->shape[0] < 1 || (x->ndim == 3 && x->shape[1] < 1)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "%s: x %s: expected %s with %d features and T, B >= 1 "
+                  "(or [T,%d] unbatched)", lb, mdl_shape_str(x, bx, sizeof bx),
+                  rnn->batch_first ? "[B,T,I]" : "[T,B,I]", rnn->input_size, rnn->input_size);
+        return NULL;
+    }
+    if (c0 && rnn->mode != MDL_LSTM) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: c0 is given, but only an LSTM has a cell state", lb);
+        return NULL;
+    }
+    B = unbatched ? 1 : x->shape[rnn->batch_first ? 0 : 1];
+    if ((h0 && !mdl__rnn_state_ok(rnn, "h0", h0, B, unbatched)) ||
+        (c0 && !mdl__rnn_state_ok(rnn, "c0", c0, B, unbatched)))
+        return NULL;
+    /* everything below works on time-major [T,B,*] sequences and [L*D,B,H] states */
+    if (unbatched) {
+        sh[0] = x->shape[0], sh[1] = 1, sh[2] = x->shape[1];
+        seq = mdl_reshape(ar, x, 3, sh);
+        sh[0] = L * D, sh[1] = 1, sh[2] = rnn->hidden_size;
+        if (h0) h0 = mdl_reshape(ar, h0, 3, sh);
+        if (c0) c0 = mdl_reshape(ar, c0, 3, sh);
+    } else {
+        seq = rnn->batch_first ? mdl_transpose(ar, x, 0, 1) : x;
+    }
+    if (!seq) return NULL;
+    T = seq->shape[0];
+    sh[0] = B, sh[1] = rnn->hidden_size;
+    for (l = 0; l < L; l++) {
+        mdl_tensor *outs[2];
+        for (d = 0; d < D; d++) {
+            const int k = l * D + d;
+            mdl_tensor *h = h0 ? mdl_reshape(ar, mdl_slice(ar, h0, 0, k, k + 1), 2, sh) : NULL;
+            mdl_tensor *c = c0 ? mdl_reshape(ar, mdl_slice(ar, c0, 0, k, k + 1), 2, sh) : NULL;
+            hl[k] = cl[k] = NULL;
+            outs[d] = rnn->composed
+                          ? mdl__rnn_direction_composed(ar, rnn, k, seq, h, c, d, &hl[k], &cl[k])
+                          : mdl__rnn_direction_fast(ar, rnn, k, seq, h, c, d, &hl[k], &cl[k]);
+            if (!outs[d]) return NULL;
+        }
+        seq = D == 2 ? mdl_concat(ar, 2, outs, 2) : outs[0]; /* [T,B,D*H] */
+        if (l < L - 1 && rnn->training && rnn->dropout > 0)
+            seq = mdl_dropout(ar, seq, rnn->dropout, 1, rnn->rng);
+        if (!seq) return NULL;
+    }
+    if (unbatched) {
+        sh[0] = T, sh[1] = D * rnn->hidden_size;
+        y = mdl_reshape(ar, seq, 2, sh);
+    } else {
+        y = rnn->batch_first ? mdl_transpose(ar, seq, 0, 1) : seq;
+    }
+    sh[0] = L * D, sh[1] = rnn->hidden_size;
+    if (h_n) {
+        *h_n = mdl_stack(ar, L * D, hl, 0);
+        if (unbatched && *h_n) *h_n = mdl_reshape(ar, *h_n, 2, sh);
+    }
+    if (c_n && rnn->mode == MDL_LSTM) {
+        *c_n = mdl_stack(ar, L * D, cl, 0);
+        if (unbatched && *c_n) *c_n = mdl_reshape(ar, *c_n, 2, sh);
+    }
+    return y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Layer objects: the constructors register the parameters under the state_dict's names and
+   draw them all from U(-1/sqrt(H), 1/sqrt(H)), as PyTorch's reset_parameters does.
+   --------------------------------------------------------------------------------------------- */
+
+/* The checks of both constructors; fills in what they share. 0 after reporting an error. */
+static int mdl__rnn_begin(const char *fn, mdl_rnn *r, mdl_params *ps, const char *name,
+                          mdl_rnn_mode mode, int input_size, int hidden_size, mdl_rng *rng) {
+    memset(r, 0, sizeof *r);
+    r->mode = mode;
+    r->input_size = input_size;
+    r->hidden_size = hidden_size;
+    r->num_layers = r->directions = 1;
+    r->bias = 1;
+    r->training = 1;
+    r->rng = rng;
+    if (!mdl__layer_args(fn, ps, name, input_size, hidden_size, 1, rng)) return 0;
+    strcpy(r->name, name); /* (its length was checked) */
+    if ((int)mode < (int)MDL_RNN_TANH || (int)mode > (int)MDL_GRU) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: mode %d is not an mdl_rnn_mode", name, (int)mode);
+        return 0;
+    }
+    return 1;
+}
+
+/* Register the four tensors of slot k ("weight_ih" + suffix, ...) and draw their values. */
+static int mdl__rnn_params(mdl_rnn *r, mdl_params *ps, int k, int in, const char *suffix) {
+    const int GH = mdl__rnn_gates(r->mode) * r->hidden_size;
+    const double bound = 1.0 / sqrt((double)r->hidden_size);
+    static const char *const what[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    mdl_tensor **slot[4];
+    char full[MDL_NAME_MAX + 48];
+    int shape[2], j;
+    slot[0] = &r->weight_ih[k], slot[1] = &r->weight_hh[k];
+    slot[2] = &r->bias_ih[k], slot[3] = &r->bias_hh[k];
+    for (j = 0; j < (r->bias ? 4 : 2); j++) {
+        shape[0] = GH, shape[1] = j == 0 ? in : r->hidden_size;
+        snprintf(full, sizeof full, "%s.%s%s", r->name, what[j], suffix);
+        *slot[j] = j < 2 ? mdl_params_add(ps, full, 2, shape) : mdl_params_add(ps, full, 1, shape);
+        if (!*slot[j]) return 0;
+        mdl_fill_uniform(*slot[j], r->rng, -bound, bound);
+    }
+    return 1;
+}
+
+MDLDEF mdl_rnn mdl_rnn_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode, int input_size,
+                             int hidden_size, const mdl_rnn_opts *opts, mdl_rng *rng) {
+    const char *fn = "mdl_rnn_layer";
+    mdl_rnn r;
+    int l, d;
+    if (!mdl__rnn_begin(fn, &r, ps, name, mode, input_size, hidden_size, rng)) return r;
+    if (opts) {
+        r.num_layers = opts->num_layers ? opts->num_layers : 1;
+        r.directions = opts->bidirectional ? 2 : 1;
+        r.batch_first = opts->batch_first != 0;
+        r.bias = !opts->no_bias;
+        r.dropout = opts->dropout;
+    }
+    if (r.num_layers < 1 || r.num_layers > MDL_RNN_MAX_LAYERS || !(r.dropout >= 0 && r.dropout <= 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: num_layers %d must be 1 to %d, and dropout %g between 0 "
+                  "and 1", name, r.num_layers, MDL_RNN_MAX_LAYERS, r.dropout);
+        r.weight_ih[0] = NULL;
+        return r;
+    }
+    for (l = 0; l < r.num_layers; l++)
+        for (d = 0; d < r.directions; d++) {
+            char suffix[24];
+            snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
+            if (!mdl__rnn_params(&r, ps, l * r.directions + d,
+                                 l ? r.directions * hidden_size : input_size, suffix)) {
+                r.weight_ih[0] = NULL;
+                return r;
+            }
+        }
+    return r;
+}
+
+MDLDEF mdl_rnn mdl_rnn_cell_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode,
+                                  int input_size, int hidden_size, int bias, mdl_rng *rng) {
+    mdl_rnn r;
+    if (!mdl__rnn_begin("mdl_rnn_cell_layer", &r, ps, name, mode, input_size, hidden_size, rng))
+        return r;
+    r.cell = 1;
+    r.bias = bias != 0;
+    if (!mdl__rnn_params(&r, ps, 0, input_size, "")) r.weight_ih[0] = NULL;
+    return r;
+}
+
+MDLDEF mdl_tensor *mdl_rnn_cell_forward(mdl_arena *ar, const mdl_rnn *cell, mdl_tensor *x,
+                                        mdl_tensor *h, mdl_tensor *c, mdl_tensor **c_next) {
+    const char *fn = "mdl_rnn_cell_forward";
+    char lb[MDL_NAME_MAX + 96], bx[96];
+    if (c_next) *c_next = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!cell || !cell->weight_ih[0] || !cell->cell) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(cell ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", !cell ? "the cell is NULL"
+                      : !cell->cell ? "this is a sequence layer: run it with mdl_rnn_forward"
+                      : "the cell was not made (its constructor reported an error)");
+        return NULL;
+    }
+    mdl__rnn_label(cell, lb, sizeof lb);
+    if (x->ndim != 2 || x->shape[1] != cell->input_size) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "%s: x %s: expected [B,%d]", lb,
+                  mdl_shape_str(x, bx, sizeof bx), cell->input_size);
+        return NULL;
+    }
+    if (c && cell->mode != MDL_LSTM) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: c is given, but only an LSTM has a cell state", lb);
+        return NULL;
+    }
+    switch (cell->mode) {
+    case MDL_LSTM:
+        return mdl_lstm_cell(ar, x, h, c, cell->weight_ih[0], cell->weight_hh[0],
+                             cell->bias_ih[0], cell->bias_hh[0], c_next);
+    case MDL_GRU:
+        return mdl_gru_cell(ar, x, h, cell->weight_ih[0], cell->weight_hh[0], cell->bias_ih[0],
+                            cell->bias_hh[0]);
+    default:
+        return mdl_rnn_cell(ar, x, h, cell->weight_ih[0], cell->weight_hh[0], cell->bias_ih[0],
+                            cell->bias_hh[0], cell->mode == MDL_RNN_RELU);
+    }
+}
+
+MDLDEF void mdl_rnn_train(mdl_rnn *rnn, int training) {
+    if (rnn) rnn->training = training != 0;
+}
+
+MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
+    size_t n = 0;
+    int k;
+    if (!rnn) return 0;
+    for (k = 0; k < 2 * MDL_RNN_MAX_LAYERS; k++)
+        n += mdl_numel(rnn->weight_ih[k]) + mdl_numel(rnn->weight_hh[k]) +
+             mdl_numel(rnn->bias_ih[k]) + mdl_numel(rnn->bias_hh[k]);
+    return n;
+}
 
 // >>losses
 
