@@ -1361,25 +1361,26 @@ MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl
 
 /* -- the fused recurrence -- */
 /** @brief The recurrence of one layer in one direction over a whole sequence, as one op: the
- *  sequence layers' fast path. The input projections xg = x @ w_ih^T + b_ih of all T steps
- *  come in already computed (one matrix product for the whole sequence); each step then adds
- *  h @ w_hh^T + b_hh and applies the cell's gates, as the cells above do. Backward is the
- *  whole backpropagation through time: the gradient of w_hh and b_hh in one product over all
- *  steps, and those of xg, h0 and c0.
+ *  sequence layers' fast path. Before the time loop, one matrix product computes the input
+ *  parts of all T steps' gates, x @ w_ih^T; each step then adds b_ih + h @ w_hh^T + b_hh and
+ *  applies the cell's gates, as the cells above do. Backward is the whole backpropagation
+ *  through time, to every input.
  *  @param ar      the arena for the result and what backward needs (the gates of every step)
  *  @param mode    which cell
- *  @param xg      input projections [T,B,G*H] (G = 1, 4 or 3 gates as mode says), each step's
- *                 gates in the cell's order
+ *  @param x       input [T,B,I]
  *  @param h0      initial hidden state [B,H]; NULL: zeros
  *  @param c0      initial cell state [B,H] (MDL_LSTM only; NULL: zeros)
+ *  @param w_ih    [G*H,I], G = 1, 4 or 3 gates as mode says, stacked in the cell's order
  *  @param w_hh    [G*H,H]
+ *  @param b_ih    [G*H] or NULL
  *  @param b_hh    [G*H] or NULL
  *  @param reverse 1: run from step T-1 down to 0 (a bidirectional layer's second direction);
  *                 the state of step t is still written at position t
  *  @return from `ar`: the hidden states of every step [T,B,H]; for MDL_LSTM [2,T,B,H], the
  *          hidden states then the cell states */
-MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *xg, mdl_tensor *h0,
-                                mdl_tensor *c0, mdl_tensor *w_hh, mdl_tensor *b_hh, int reverse);
+MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x, mdl_tensor *h0,
+                                mdl_tensor *c0, mdl_tensor *w_ih, mdl_tensor *w_hh,
+                                mdl_tensor *b_ih, mdl_tensor *b_hh, int reverse);
 
 /* -- layer objects -- */
 /** Options of a sequence layer, nn.RNN's, nn.LSTM's and nn.GRU's arguments by name. Every field
@@ -8569,223 +8570,345 @@ MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl
 
 /* ---------------------------------------------------------------------------------------------
    rnn_scan     one layer's recurrence in one direction, over all T steps, as one op
-     xg:[T,B,G*H] h0,c0:[B,H] W_hh:[G*H,H] b_hh:[G*H] -> [T,B,H]   (LSTM: [2,T,B,H], h then c)
-   For t = 0 .. T-1 (T-1 .. 0 reversed), h_prev the state of the step before (h0 first):
-     a_t = xg_t + h_prev @ W_hh^T + b_hh          [B,G*H], the gates' pre-activations
+     x:[T,B,I] h0,c0:[B,H] W_ih:[G*H,I] W_hh:[G*H,H] b_ih,b_hh:[G*H] -> [T,B,H]
+                                                           (LSTM: [2,T,B,H], the h then the c)
+   First, before the time loop, the input parts of every step's gates in one matrix product:
+     xg = x @ W_ih^T                               [T*B, G*H]: one wide GEMM, not T narrow ones
+   Then for t = 0 .. T-1 (T-1 .. 0 reversed), h_prev the state of the step before (h0 first):
+     a_t = xg_t + b_ih + h_prev @ W_hh^T + b_hh    [B,G*H], the gates' pre-activations
      RNN:   h_t = tanh(a_t)  (or relu)
      LSTM:  i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of a_t's four parts
             c_t = f * c_prev + i * g             h_t = o * tanh(c_t)
      GRU:   r, z = sigmoid of a_t's first two parts; with hn = W_hn h_prev + b_hn,
-            n = tanh(xg_n + r * hn)               h_t = (1 - z) * n + z * h_prev
-   exactly the cells above, with xg = x @ W_ih^T + b_ih computed beforehand for every step in
-   one product (mdl_rnn_forward does so). Backward goes through time from the last step
-   processed to the first, carrying dh (and the LSTM's dc) from each step to the one before:
+            n = tanh(xg_n + b_in + r * hn)        h_t = (1 - z) * n + z * h_prev
+   exactly the cells above. Backward goes through time from the last step processed to the
+   first, carrying dh (and the LSTM's dc) from each step to the one before:
      dh_t = dout_t + (what step t+1 sent back)    -> the cell's local derivatives give da_t
      step t sends back  dh_prev = da_t @ W_hh     (GRU: + dh_t * z; LSTM: dc_prev = dc_t * f)
-   and then, over all steps at once,
-     dW_hh += da^T @ H_prev    ([G*H, T*B] @ [T*B, H]: one product instead of T small ones)
-     db_hh += sum of da over t and b        dxg += da (GRU: its n part is dn, not r * dn)
-   Why one op: composed, a step records some fifteen ops and their temporaries; here the T
-   steps record one node, W_hh is transposed once for all of them, and each step's gates are
-   one pass over [B,G*H]. Saved for backward: the gates after their activations (LSTM i, f,
-   g, o and tanh(c); GRU r, z, n and hn); the output holds every h (and c).
+   and adds its terms of the other gradients while its numbers are in the cache:
+     dW_hh += da_t^T @ h_prev     dW_ih += da_t^T @ x_t     dx_t = da_t @ W_ih
+     db_hh += sum over b of da_t  db_ih likewise
+   where for the GRU the input side (W_ih, b_ih, x) sees dn in the n part and the recurrent
+   side r * dn. (T products [G*H,B] @ [B,H] of one step each, rather than one [G*H,T*B] @
+   [T*B,H] at the end: both read a transposed operand, and the small ones run faster here.)
+   Why one op: composed, each step records some fifteen ops and their temporaries; here the
+   T steps record one node, W_hh is transposed once for all of them, and each step's gates are
+   a few passes over [B,G*H] in blocks that the compiler vectorizes. Saved for backward: the
+   gates after their activations (LSTM i, f, g, o and tanh(c); GRU r, z, n and hn); the
+   output holds every h (and c).
    --------------------------------------------------------------------------------------------- */
 
 typedef struct mdl__scan {
     mdl_rnn_mode mode;
-    int T, B, H, reverse;
+    int T, B, I, H, reverse;
     mdl_scalar *gates; /* [T,B,G*H]: LSTM i, f, g, o; GRU r, z, n (RNN: unused) */
     mdl_scalar *aux;   /* [T,B,H]: LSTM tanh(c_t); GRU hn = W_hn h_prev + b_hn */
 } mdl__scan;
 
-/* One forward step of the gates, plain loops. a holds h_prev @ W_hh^T on entry ([B,G*H]) and
-   the activated gates on exit; xg is the step's input part, bh the recurrent bias. */
-static void mdl__scan_rnn_step(int relu, int B, int H, const mdl_scalar *xg, const mdl_scalar *bh,
-                               const mdl_scalar *a, mdl_scalar *h) {
-    size_t k, n = (size_t)B * (size_t)H;
+/* The activations over a row, y[k] = sigmoid(x[k]) or tanh(x[k]) for k < n (y may be x): the
+   plain loops of mdl_sigmoid and mdl_tanh, or with isa 1 or 2 their AVX2 or AVX-512 versions
+   (at the end of this section; skip them on a first reading). */
+static void mdl__sigmoid_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n);
+static void mdl__tanh_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n);
+static int mdl__gates_isa(void);
+
+/* The elementwise passes go over a row in spans of MDL__SPAN values: a loop with a fixed trip
+   count over restrict pointers is one that gcc and clang vectorize at plain -O2 (the last,
+   shorter span runs the same code one value at a time). MDL__SPANS(n, j, call) runs `call`
+   with j at each span's start and `n_` its length. */
+#define MDL__SPAN 16
+#define MDL__SPANS(n, j, call)                                                               \
+    do {                                                                                     \
+        int n_ = MDL__SPAN;                                                                  \
+        for ((j) = 0; (j) + MDL__SPAN <= (n); (j) += MDL__SPAN) call;                        \
+        n_ = (n) - (j);                                                                      \
+        if (n_ > 0) call;                                                                    \
+    } while (0)
+
+/* y += x */
+MDL__ALWAYS_INLINE void mdl__span_add(int n, mdl_scalar *MDL__RESTRICT y,
+                                      const mdl_scalar *MDL__RESTRICT x) {
+    int k;
+    for (k = 0; k < n; k++) y[k] += x[k];
+}
+static void mdl__scan_add(mdl_scalar *y, const mdl_scalar *x, int n) {
+    int j;
+    MDL__SPANS(n, j, mdl__span_add(n_, y + j, x + j));
+}
+
+/* LSTM forward, once the activations are in: c = f c_prev + i g, and h = o tanh(c) */
+MDL__ALWAYS_INLINE void mdl__span_lstm_c(int n, const mdl_scalar *MDL__RESTRICT i,
+                                         const mdl_scalar *MDL__RESTRICT f,
+                                         const mdl_scalar *MDL__RESTRICT g,
+                                         const mdl_scalar *MDL__RESTRICT c_prev,
+                                         mdl_scalar *MDL__RESTRICT c) {
+    int k;
+    for (k = 0; k < n; k++) c[k] = f[k] * c_prev[k] + i[k] * g[k];
+}
+MDL__ALWAYS_INLINE void mdl__span_mul(int n, const mdl_scalar *MDL__RESTRICT a,
+                                      const mdl_scalar *MDL__RESTRICT b,
+                                      mdl_scalar *MDL__RESTRICT y) {
+    int k;
+    for (k = 0; k < n; k++) y[k] = a[k] * b[k];
+}
+
+/* GRU forward: hn = m + b_hn (kept), n's pre-activation xn + b_in + r hn; after the tanh,
+   h = (1 - z) n + z h_prev */
+MDL__ALWAYS_INLINE void mdl__span_gru_n(int n, const mdl_scalar *MDL__RESTRICT r,
+                                        const mdl_scalar *MDL__RESTRICT bi,
+                                        const mdl_scalar *MDL__RESTRICT bh,
+                                        const mdl_scalar *MDL__RESTRICT m,
+                                        mdl_scalar *MDL__RESTRICT hn, mdl_scalar *MDL__RESTRICT a) {
+    int k;
     for (k = 0; k < n; k++) {
-        mdl_scalar v = xg[k] + a[k] + bh[k % (size_t)H];
-        h[k] = relu ? (v > 0 ? v : 0) : MDL__TANH(v);
+        hn[k] = m[k] + bh[k];
+        a[k] = a[k] + bi[k] + r[k] * hn[k];
+    }
+}
+MDL__ALWAYS_INLINE void mdl__span_gru_h(int n, const mdl_scalar *MDL__RESTRICT z,
+                                        const mdl_scalar *MDL__RESTRICT nn,
+                                        const mdl_scalar *MDL__RESTRICT h_prev,
+                                        mdl_scalar *MDL__RESTRICT h) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) h[k] = (one - z[k]) * nn[k] + z[k] * h_prev[k];
+}
+
+/* One forward step, a row of the batch at a time, in passes: the sums, the activations, the
+   products. For the RNN and the LSTM, a [B,G*H] holds xg_t + h_prev @ W_hh^T on entry and the
+   activated gates on exit, and bs = b_ih + b_hh. */
+static void mdl__scan_rnn_step(int isa, int relu, int B, int H, const mdl_scalar *bs,
+                               mdl_scalar *a, mdl_scalar *h) {
+    int b, j;
+    for (b = 0; b < B; b++) {
+        mdl_scalar *g = a + (size_t)b * (size_t)H, *hb = h + (size_t)b * (size_t)H;
+        MDL__SPANS(H, j, mdl__span_add(n_, g + j, bs + j));
+        if (relu)
+            for (j = 0; j < H; j++) hb[j] = g[j] > 0 ? g[j] : 0;
+        else
+            mdl__tanh_row(isa, hb, g, H);
     }
 }
 
-static void mdl__scan_lstm_step(int B, int H, const mdl_scalar *xg, const mdl_scalar *bh,
-                                mdl_scalar *a, const mdl_scalar *c_prev, mdl_scalar *c,
-                                mdl_scalar *tc, mdl_scalar *h) {
+static void mdl__scan_lstm_step(int isa, int B, int H, const mdl_scalar *bs, mdl_scalar *a,
+                                const mdl_scalar *c_prev, mdl_scalar *c, mdl_scalar *tc,
+                                mdl_scalar *h) {
     int b, j;
     for (b = 0; b < B; b++) {
-        const mdl_scalar *x = xg + (size_t)b * 4 * (size_t)H;
-        mdl_scalar *g4 = a + (size_t)b * 4 * (size_t)H;
-        size_t row = (size_t)b * (size_t)H;
-        for (j = 0; j < H; j++) {
-            mdl_scalar i = mdl__sigmoid1(x[j] + g4[j] + bh[j]);
-            mdl_scalar f = mdl__sigmoid1(x[H + j] + g4[H + j] + bh[H + j]);
-            mdl_scalar g = MDL__TANH(x[2 * H + j] + g4[2 * H + j] + bh[2 * H + j]);
-            mdl_scalar o = mdl__sigmoid1(x[3 * H + j] + g4[3 * H + j] + bh[3 * H + j]);
-            mdl_scalar cc = f * c_prev[row + j] + i * g;
-            g4[j] = i, g4[H + j] = f, g4[2 * H + j] = g, g4[3 * H + j] = o;
-            c[row + j] = cc;
-            tc[row + j] = MDL__TANH(cc);
-            h[row + j] = o * tc[row + j];
+        mdl_scalar *i = a + (size_t)b * 4 * (size_t)H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
+        const size_t row = (size_t)b * (size_t)H;
+        MDL__SPANS(4 * H, j, mdl__span_add(n_, i + j, bs + j)); /* i, f, g, o pre-activations */
+        mdl__sigmoid_row(isa, i, i, 2 * H);                     /* i, f */
+        mdl__tanh_row(isa, g, g, H);                            /* g */
+        mdl__sigmoid_row(isa, o, o, H);                         /* o */
+        MDL__SPANS(H, j, mdl__span_lstm_c(n_, i + j, f + j, g + j, c_prev + row + j,
+                                          c + row + j));        /* c = f c_prev + i g */
+        mdl__tanh_row(isa, tc + row, c + row, H);               /* tanh(c), kept */
+        MDL__SPANS(H, j, mdl__span_mul(n_, o + j, tc + row + j, h + row + j)); /* h = o tanh(c) */
+    }
+}
+
+/* The GRU's r needs W_hn h_prev apart from xg's n part, so its product comes in m [B,3H]
+   (a [B,3H] holds xg_t); bs = b_ih + b_hh for r and z, bi and bh the biases themselves. */
+static void mdl__scan_gru_step(int isa, int B, int H, const mdl_scalar *bs, const mdl_scalar *bi,
+                               const mdl_scalar *bh, mdl_scalar *a, const mdl_scalar *m,
+                               const mdl_scalar *h_prev, mdl_scalar *hn, mdl_scalar *h) {
+    int b, j;
+    for (b = 0; b < B; b++) {
+        mdl_scalar *r = a + (size_t)b * 3 * (size_t)H, *z = r + H, *n = r + 2 * H;
+        const mdl_scalar *mb = m + (size_t)b * 3 * (size_t)H;
+        const size_t row = (size_t)b * (size_t)H;
+        MDL__SPANS(2 * H, j, mdl__span_add(n_, r + j, mb + j)); /* r, z pre-activations */
+        MDL__SPANS(2 * H, j, mdl__span_add(n_, r + j, bs + j));
+        mdl__sigmoid_row(isa, r, r, 2 * H);                     /* r, z */
+        MDL__SPANS(H, j, mdl__span_gru_n(n_, r + j, bi + 2 * H + j, bh + 2 * H + j,
+                                         mb + 2 * H + j, hn + row + j, n + j));
+        mdl__tanh_row(isa, n, n, H);                            /* n */
+        MDL__SPANS(H, j, mdl__span_gru_h(n_, z + j, n + j, h_prev + row + j, h + row + j));
+    }
+}
+
+/* One backward step: from dh (and dc) at h_t, the pre-activation gradients da [B,G*H] of the
+   recurrent side. The LSTM turns dc into dc_prev in place. The GRU also writes the input
+   side's [B,3H] into dai (its n part dn, where da has r * dn), and dh's direct path to h_prev
+   (dh * z) into dhp. */
+MDL__ALWAYS_INLINE void mdl__span_tanh_back(int n, const mdl_scalar *MDL__RESTRICT h,
+                                            const mdl_scalar *MDL__RESTRICT dh,
+                                            mdl_scalar *MDL__RESTRICT da) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) da[k] = dh[k] * (one - h[k] * h[k]); /* tanh' = 1 - h^2 */
+}
+
+MDL__ALWAYS_INLINE void mdl__span_lstm_back(int n, const mdl_scalar *MDL__RESTRICT i,
+                                            const mdl_scalar *MDL__RESTRICT f,
+                                            const mdl_scalar *MDL__RESTRICT g,
+                                            const mdl_scalar *MDL__RESTRICT o,
+                                            const mdl_scalar *MDL__RESTRICT tc,
+                                            const mdl_scalar *MDL__RESTRICT c_prev,
+                                            const mdl_scalar *MDL__RESTRICT dh,
+                                            mdl_scalar *MDL__RESTRICT dc,
+                                            mdl_scalar *MDL__RESTRICT di,
+                                            mdl_scalar *MDL__RESTRICT df,
+                                            mdl_scalar *MDL__RESTRICT dg,
+                                            mdl_scalar *MDL__RESTRICT dout) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) {
+        const mdl_scalar t = tc[k], d = dh[k];
+        const mdl_scalar dcc = dc[k] + d * o[k] * (one - t * t); /* h = o tanh(c) */
+        di[k] = dcc * g[k] * i[k] * (one - i[k]);                 /* c = f c_prev + i g */
+        df[k] = dcc * c_prev[k] * f[k] * (one - f[k]);
+        dg[k] = dcc * i[k] * (one - g[k] * g[k]);
+        dout[k] = d * t * o[k] * (one - o[k]);
+        dc[k] = dcc * f[k];                                       /* on to c_prev */
+    }
+}
+
+MDL__ALWAYS_INLINE void mdl__span_gru_back(int n, const mdl_scalar *MDL__RESTRICT r,
+                                           const mdl_scalar *MDL__RESTRICT z,
+                                           const mdl_scalar *MDL__RESTRICT nn,
+                                           const mdl_scalar *MDL__RESTRICT hn,
+                                           const mdl_scalar *MDL__RESTRICT h_prev,
+                                           const mdl_scalar *MDL__RESTRICT dh,
+                                           mdl_scalar *MDL__RESTRICT dr,
+                                           mdl_scalar *MDL__RESTRICT dz,
+                                           mdl_scalar *MDL__RESTRICT dhn,
+                                           mdl_scalar *MDL__RESTRICT dxr,
+                                           mdl_scalar *MDL__RESTRICT dxz,
+                                           mdl_scalar *MDL__RESTRICT dxn,
+                                           mdl_scalar *MDL__RESTRICT dhp) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) {
+        const mdl_scalar d = dh[k];
+        const mdl_scalar dn = d * (one - z[k]) * (one - nn[k] * nn[k]); /* h = (1-z) n + z hp */
+        dz[k] = dxz[k] = d * (h_prev[k] - nn[k]) * z[k] * (one - z[k]);
+        dr[k] = dxr[k] = dn * hn[k] * r[k] * (one - r[k]);             /* n = tanh(xn + r hn) */
+        dhn[k] = dn * r[k]; /* the recurrent side sees r * dn */
+        dxn[k] = dn;        /* the input side dn */
+        dhp[k] = d * z[k];
+    }
+}
+
+static void mdl__scan_back(mdl_rnn_mode mode, int B, int H, const mdl_scalar *gates,
+                           const mdl_scalar *aux, const mdl_scalar *h, const mdl_scalar *h_prev,
+                           const mdl_scalar *c_prev, const mdl_scalar *dh, mdl_scalar *dc,
+                           mdl_scalar *da, mdl_scalar *dai, mdl_scalar *dhp) {
+    const int GH = mdl__rnn_gates(mode) * H;
+    int b, j;
+    for (b = 0; b < B; b++) {
+        const mdl_scalar *g = gates + (size_t)b * (size_t)GH;
+        mdl_scalar *d = da + (size_t)b * (size_t)GH, *dx = dai + (size_t)b * (size_t)GH;
+        const size_t row = (size_t)b * (size_t)H;
+        switch (mode) {
+        case MDL_RNN_TANH:
+            MDL__SPANS(H, j, mdl__span_tanh_back(n_, h + row + j, dh + row + j, d + j));
+            break;
+        case MDL_RNN_RELU: /* relu' = 1 where h > 0 */
+            for (j = 0; j < H; j++) d[j] = h[row + j] > 0 ? dh[row + j] : 0;
+            break;
+        case MDL_LSTM:
+            MDL__SPANS(H, j, mdl__span_lstm_back(n_, g + j, g + H + j, g + 2 * H + j,
+                                                 g + 3 * H + j, aux + row + j, c_prev + row + j,
+                                                 dh + row + j, dc + row + j, d + j, d + H + j,
+                                                 d + 2 * H + j, d + 3 * H + j));
+            break;
+        case MDL_GRU:
+            MDL__SPANS(H, j, mdl__span_gru_back(n_, g + j, g + H + j, g + 2 * H + j,
+                                                aux + row + j, h_prev + row + j, dh + row + j,
+                                                d + j, d + H + j, d + 2 * H + j, dx + j,
+                                                dx + H + j, dx + 2 * H + j, dhp + row + j));
+            break;
         }
     }
 }
 
-static void mdl__scan_gru_step(int B, int H, const mdl_scalar *xg, const mdl_scalar *bh,
-                               mdl_scalar *a, const mdl_scalar *h_prev, mdl_scalar *hn,
-                               mdl_scalar *h) {
-    const mdl_scalar one = 1;
+/* col[j] += x[b, j], summed over the rows b of x [rows, n] */
+static void mdl__scan_colsum(mdl_scalar *col, const mdl_scalar *x, int rows, int n) {
     int b, j;
-    for (b = 0; b < B; b++) {
-        const mdl_scalar *x = xg + (size_t)b * 3 * (size_t)H;
-        mdl_scalar *g3 = a + (size_t)b * 3 * (size_t)H;
-        size_t row = (size_t)b * (size_t)H;
-        for (j = 0; j < H; j++) {
-            mdl_scalar r = mdl__sigmoid1(x[j] + g3[j] + bh[j]);
-            mdl_scalar z = mdl__sigmoid1(x[H + j] + g3[H + j] + bh[H + j]);
-            mdl_scalar m = g3[2 * H + j] + bh[2 * H + j];
-            mdl_scalar n = MDL__TANH(x[2 * H + j] + r * m);
-            g3[j] = r, g3[H + j] = z, g3[2 * H + j] = n;
-            hn[row + j] = m;
-            h[row + j] = (one - z) * n + z * h_prev[row + j];
-        }
-    }
+    for (b = 0; b < rows; b++) MDL__SPANS(n, j, mdl__span_add(n_, col + j, x + (size_t)b * (size_t)n + j));
 }
 
-/* One backward step: from dh (and dc) at h_t, the gates' pre-activation gradients da [B,G*H].
-   The LSTM turns dc into dc_prev in place; the GRU writes dh's direct path to h_prev
-   (dh * z) into dhp and its input-side gradients into dx (their n part differs from da's). */
-static void mdl__scan_rnn_back(int relu, size_t n, const mdl_scalar *h, const mdl_scalar *dh,
-                               mdl_scalar *da) {
-    const mdl_scalar one = 1;
-    size_t k;
-    for (k = 0; k < n; k++) /* tanh' = 1 - h^2; relu' = 1 where h > 0 */
-        da[k] = relu ? (h[k] > 0 ? dh[k] : 0) : dh[k] * (one - h[k] * h[k]);
-}
-
-static void mdl__scan_lstm_back(int B, int H, const mdl_scalar *g4, const mdl_scalar *c_prev,
-                                const mdl_scalar *tc, const mdl_scalar *dh, mdl_scalar *dc,
-                                mdl_scalar *da) {
-    const mdl_scalar one = 1;
-    int b, j;
-    for (b = 0; b < B; b++) {
-        const mdl_scalar *gt = g4 + (size_t)b * 4 * (size_t)H;
-        mdl_scalar *d4 = da + (size_t)b * 4 * (size_t)H;
-        size_t row = (size_t)b * (size_t)H;
-        for (j = 0; j < H; j++) {
-            mdl_scalar i = gt[j], f = gt[H + j], g = gt[2 * H + j], o = gt[3 * H + j];
-            mdl_scalar t = tc[row + j], d = dh[row + j];
-            mdl_scalar dcc = dc[row + j] + d * o * (one - t * t); /* h = o tanh(c) */
-            d4[j] = dcc * g * i * (one - i);                      /* c = f c_prev + i g */
-            d4[H + j] = dcc * c_prev[row + j] * f * (one - f);
-            d4[2 * H + j] = dcc * i * (one - g * g);
-            d4[3 * H + j] = d * t * o * (one - o);
-            dc[row + j] = dcc * f;                                /* to c_prev */
-        }
-    }
-}
-
-static void mdl__scan_gru_back(int B, int H, const mdl_scalar *g3, const mdl_scalar *hn,
-                               const mdl_scalar *h_prev, const mdl_scalar *dh, mdl_scalar *da,
-                               mdl_scalar *dx, mdl_scalar *dhp) {
-    const mdl_scalar one = 1;
-    int b, j;
-    for (b = 0; b < B; b++) {
-        const mdl_scalar *gt = g3 + (size_t)b * 3 * (size_t)H;
-        mdl_scalar *d3 = da + (size_t)b * 3 * (size_t)H;
-        mdl_scalar *x3 = dx ? dx + (size_t)b * 3 * (size_t)H : NULL;
-        size_t row = (size_t)b * (size_t)H;
-        for (j = 0; j < H; j++) {
-            mdl_scalar r = gt[j], z = gt[H + j], n = gt[2 * H + j], d = dh[row + j];
-            mdl_scalar dn = d * (one - z) * (one - n * n);        /* h = (1-z) n + z h_prev */
-            mdl_scalar dz = d * (h_prev[row + j] - n) * z * (one - z);
-            mdl_scalar dr = dn * hn[row + j] * r * (one - r);     /* n = tanh(xn + r hn) */
-            d3[j] = dr, d3[H + j] = dz, d3[2 * H + j] = dn * r;   /* hn's side: r * dn */
-            if (x3) x3[j] += dr, x3[H + j] += dz, x3[2 * H + j] += dn; /* xn's side: dn */
-            dhp[row + j] = d * z;
-        }
-    }
+/* dst[k][j] += src[j][k]: a gradient kept transposed, [cols, rows], added to its tensor */
+static void mdl__scan_add_transposed(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols) {
+    int k, j;
+    for (k = 0; k < rows; k++)
+        for (j = 0; j < cols; j++) dst[(size_t)k * (size_t)cols + (size_t)j] += src[(size_t)j * (size_t)rows + (size_t)k];
 }
 
 static void mdl__rnn_scan_backward(mdl__node *node) {
     const mdl__scan *sc = (const mdl__scan *)node->saved;
-    mdl_tensor *xg = node->in[0], *w = node->in[1], *h0 = node->in[2], *bh = node->in[3];
-    mdl_tensor *c0 = node->n_in > 4 ? node->in[4] : NULL;
+    mdl_tensor *x = node->in[0], *w_ih = node->in[1], *w_hh = node->in[2], *h0 = node->in[3];
+    mdl_tensor *c0 = node->n_in > 6 ? node->in[6] : NULL;
     mdl_arena *ar = node->out->arena;
-    const int T = sc->T, B = sc->B, H = sc->H, G = mdl__rnn_gates(sc->mode), GH = G * H;
-    const int relu = sc->mode == MDL_RNN_RELU;
+    const mdl_rnn_mode mode = sc->mode;
+    const int T = sc->T, B = sc->B, I = sc->I, H = sc->H, GH = mdl__rnn_gates(mode) * H;
     const size_t BH = (size_t)B * (size_t)H, BG = (size_t)B * (size_t)GH;
-    mdl_scalar *dxg = mdl__grad_of(xg), *dw = mdl__grad_of(w), *dh0 = mdl__grad_of(h0);
-    mdl_scalar *db = mdl__grad_of(bh), *dc0 = c0 ? mdl__grad_of(c0) : NULL;
+    mdl_scalar *dx = mdl__grad_of(x), *dwi = mdl__grad_of(w_ih), *dwh = mdl__grad_of(w_hh);
+    mdl_scalar *dh0 = mdl__grad_of(h0), *dbi = mdl__grad_of(node->in[4]);
+    mdl_scalar *dbh = mdl__grad_of(node->in[5]), *dc0 = c0 ? mdl__grad_of(c0) : NULL;
     const mdl_scalar *y = node->out->data, *gy = node->out->grad;
     const mdl_scalar *cy = y + (size_t)T * BH, *gcy = gy + (size_t)T * BH; /* LSTM: c */
-    mdl_scalar *da, *dh, *dhp, *dc = NULL, *tmp;
-    size_t k;
+    mdl_scalar *da, *dai, *dh, *dhp, *dc = NULL, *dwiT = NULL, *dwhT = NULL, *sbi, *sbh, *tmp;
     int s;
-    da = (mdl_scalar *)mdl__alloc(ar, (size_t)T * BG * sizeof(mdl_scalar));
+    /* scratch: one step's da (and the GRU's input side), the carried dh (dc), the weights'
+       gradients transposed, [I,G*H] and [H,G*H], and the biases' sums */
+    da = (mdl_scalar *)mdl__alloc(ar, BG * sizeof(mdl_scalar));
+    dai = mode == MDL_GRU ? (mdl_scalar *)mdl__alloc(ar, BG * sizeof(mdl_scalar)) : da;
     dh = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
     dhp = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
-    if (sc->mode == MDL_LSTM) dc = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
-    if (!da || !dh || !dhp || (sc->mode == MDL_LSTM && !dc)) return;
+    sbi = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)GH * sizeof(mdl_scalar));
+    sbh = mode == MDL_GRU ? (mdl_scalar *)mdl__alloc_zero(ar, (size_t)GH * sizeof(mdl_scalar)) : sbi;
+    if (mode == MDL_LSTM) dc = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    if (dwi) dwiT = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)I * (size_t)GH * sizeof(mdl_scalar));
+    if (dwh) dwhT = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)H * (size_t)GH * sizeof(mdl_scalar));
+    if (!da || !dai || !dh || !dhp || !sbi || !sbh || (mode == MDL_LSTM && !dc) ||
+        (dwi && !dwiT) || (dwh && !dwhT))
+        return;
     for (s = T - 1; s >= 0; s--) { /* back through time: the last step processed first */
         const int t = sc->reverse ? T - 1 - s : s, tp = sc->reverse ? t + 1 : t - 1;
         const mdl_scalar *hp = s ? y + (size_t)tp * BH : h0->data;
-        mdl_scalar *dat = da + (size_t)t * BG;
-        for (k = 0; k < BH; k++) dh[k] += gy[(size_t)t * BH + k]; /* the output's share */
-        switch (sc->mode) {
-        case MDL_RNN_TANH:
-        case MDL_RNN_RELU:
-            mdl__scan_rnn_back(relu, BH, y + (size_t)t * BH, dh, dat);
-            break;
-        case MDL_LSTM:
-            for (k = 0; k < BH; k++) dc[k] += gcy[(size_t)t * BH + k];
-            mdl__scan_lstm_back(B, H, sc->gates + (size_t)t * BG, s ? cy + (size_t)tp * BH
-                                : c0->data, sc->aux + (size_t)t * BH, dh, dc, dat);
-            break;
-        case MDL_GRU:
-            mdl__scan_gru_back(B, H, sc->gates + (size_t)t * BG, sc->aux + (size_t)t * BH, hp,
-                               dh, dat, dxg ? dxg + (size_t)t * BG : NULL, dhp);
-            break;
-        }
-        if (s > 0 || dh0) { /* dh_prev = da_t @ W_hh (+ the GRU's direct dh * z, in dhp) */
-            mdl__gemm(0, 0, B, H, GH, 1, dat, GH, w->data, H, sc->mode == MDL_GRU ? 1 : 0, dhp,
-                      H);
+        const mdl_scalar *xt = x->data + (size_t)t * (size_t)B * (size_t)I;
+        mdl__scan_add(dh, gy + (size_t)t * BH, (int)BH);             /* the output's share */
+        if (mode == MDL_LSTM) mdl__scan_add(dc, gcy + (size_t)t * BH, (int)BH);
+        mdl__scan_back(mode, B, H, sc->gates + (size_t)t * BG, sc->aux ? sc->aux + (size_t)t * BH
+                       : NULL, y + (size_t)t * BH, hp, s ? cy + (size_t)tp * BH
+                       : (c0 ? c0->data : NULL), dh, dc, da, dai, dhp);
+        /* step t's terms: dW_ih^T += x_t^T @ dai, dW_hh^T += h_prev^T @ da, the biases' sums,
+           dx_t += dai @ W_ih */
+        if (dwiT) mdl__gemm(1, 0, I, GH, B, 1, xt, I, dai, GH, 1, dwiT, GH);
+        if (dwhT) mdl__gemm(1, 0, H, GH, B, 1, hp, H, da, GH, 1, dwhT, GH);
+        mdl__scan_colsum(sbi, dai, B, GH);
+        if (mode == MDL_GRU) mdl__scan_colsum(sbh, da, B, GH);
+        if (dx) mdl__gemm(0, 0, B, I, GH, 1, dai, GH, w_ih->data, I, 1,
+                          dx + (size_t)t * (size_t)B * (size_t)I, I);
+        if (s > 0 || dh0) { /* dh_prev = da @ W_hh (+ the GRU's direct dh * z, in dhp) */
+            mdl__gemm(0, 0, B, H, GH, 1, da, GH, w_hh->data, H, mode == MDL_GRU ? 1 : 0, dhp, H);
             tmp = dh, dh = dhp, dhp = tmp;
         }
     }
-    if (dh0)
-        for (k = 0; k < BH; k++) dh0[k] += dh[k];
-    if (dc0)
-        for (k = 0; k < BH; k++) dc0[k] += dc[k];
-    if (dw) { /* dW_hh += sum_t da_t^T @ h_prev(t): the first step's h_prev is h0, the others' a
-                 block of the output one step away, so two products cover all T steps */
-        const mdl_scalar *da_first = da + (sc->reverse ? (size_t)(T - 1) * BG : 0);
-        const mdl_scalar *da_rest = da + (sc->reverse ? 0 : BG);
-        const mdl_scalar *h_rest = y + (sc->reverse ? BH : 0);
-        mdl__gemm(1, 0, GH, H, B, 1, da_first, GH, h0->data, H, 1, dw, H);
-        if (T > 1) mdl__gemm(1, 0, GH, H, (T - 1) * B, 1, da_rest, GH, h_rest, H, 1, dw, H);
-    }
-    if (db) /* every row of da adds into db */
-        for (k = 0; k < (size_t)T * (size_t)B; k++) {
-            const mdl_scalar *row = da + k * (size_t)GH;
-            int j;
-            for (j = 0; j < GH; j++) db[j] += row[j];
-        }
-    if (dxg && sc->mode != MDL_GRU) /* xg entered a_t as it is: dxg = da (the GRU did its own) */
-        for (k = 0; k < (size_t)T * BG; k++) dxg[k] += da[k];
+    if (dh0) mdl__scan_add(dh0, dh, (int)BH);
+    if (dc0) mdl__scan_add(dc0, dc, (int)BH);
+    if (dwi) mdl__scan_add_transposed(dwi, dwiT, GH, I);
+    if (dwh) mdl__scan_add_transposed(dwh, dwhT, GH, H);
+    if (dbi) mdl__scan_add(dbi, sbi, GH);
+    if (dbh) mdl__scan_add(dbh, sbh, GH);
 }
 
-MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *xg, mdl_tensor *h0,
-                                mdl_tensor *c0, mdl_tensor *w_hh, mdl_tensor *b_hh, int reverse) {
+MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x, mdl_tensor *h0,
+                                mdl_tensor *c0, mdl_tensor *w_ih, mdl_tensor *w_hh,
+                                mdl_tensor *b_ih, mdl_tensor *b_hh, int reverse) {
     const char *fn = "mdl_rnn_scan";
     char bx[96], bo[96];
-    int T, B, H, G, GH, s, k, shape[4], sh[2];
+    int T, B, I, H, G, GH, s, k, shape[4], sh[2], isa = mdl__gates_isa();
     size_t BH, BG;
-    mdl_tensor *out, *in[5], *state[3];
-    mdl_scalar *wt;
+    mdl_tensor *out, *in[7], *check[4];
+    mdl_scalar *wt, *bs, *m = NULL;
     mdl__scan *sc;
-    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "xg", xg) || !mdl__usable(fn, "w_hh", w_hh) ||
-        (h0 && !mdl__usable(fn, "h0", h0)) || (c0 && !mdl__usable(fn, "c0", c0)) ||
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w_ih", w_ih) ||
+        !mdl__usable(fn, "w_hh", w_hh) || (h0 && !mdl__usable(fn, "h0", h0)) ||
+        (c0 && !mdl__usable(fn, "c0", c0)) || (b_ih && !mdl__usable(fn, "b_ih", b_ih)) ||
         (b_hh && !mdl__usable(fn, "b_hh", b_hh)))
         return NULL;
     if ((int)mode < (int)MDL_RNN_TANH || (int)mode > (int)MDL_GRU) {
@@ -8797,7 +8920,7 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *xg
         return NULL;
     }
     G = mdl__rnn_gates(mode);
-    mdl_shape_str(xg, bx, sizeof bx);
+    mdl_shape_str(x, bx, sizeof bx);
     if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != G * w_hh->shape[1]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] with H >= 1",
                   mdl_shape_str(w_hh, bo, sizeof bo), G);
@@ -8805,71 +8928,84 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *xg
     }
     H = w_hh->shape[1];
     GH = G * H;
-    if (xg->ndim != 3 || xg->shape[2] != GH || xg->shape[0] < 1 || xg->shape[1] < 1) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "xg %s must be [T, B, %d] (%d*H, H = %d from w_hh), T and "
-                  "B at least 1", bx, GH, G, H);
+    if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] < 1 ||
+        w_ih->ndim != 2 || w_ih->shape[0] != GH || w_ih->shape[1] != x->shape[2]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w_ih %s: x must be [T, B, I] (none of them 0) and "
+                  "w_ih [%d, I] (%d*H, H = %d from w_hh)", bx, mdl_shape_str(w_ih, bo, sizeof bo),
+                  GH, G, H);
         return NULL;
     }
-    T = xg->shape[0], B = xg->shape[1];
+    T = x->shape[0], B = x->shape[1], I = x->shape[2];
     BH = (size_t)B * (size_t)H, BG = (size_t)B * (size_t)GH;
-    if (b_hh && (b_hh->ndim != 1 || b_hh->shape[0] != GH)) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "b_hh %s must be [%d]", mdl_shape_str(b_hh, bo, sizeof bo),
-                  GH);
+    check[0] = b_ih, check[1] = b_hh, check[2] = h0, check[3] = c0;
+    for (k = 0; k < 4; k++) {
+        static const char *const what[4] = {"b_ih", "b_hh", "h0", "c0"};
+        const mdl_tensor *t = check[k];
+        if (!t || (k < 2 ? t->ndim == 1 && t->shape[0] == GH
+                         : t->ndim == 2 && t->shape[0] == B && t->shape[1] == H))
+            continue;
+        if (k < 2)
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s %s must be [%d]", what[k],
+                      mdl_shape_str(t, bo, sizeof bo), GH);
+        else
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+                      what[k], mdl_shape_str(t, bo, sizeof bo), B, H);
         return NULL;
     }
-    state[0] = h0, state[1] = c0;
-    for (k = 0; k < 2; k++)
-        if (state[k] && (state[k]->ndim != 2 || state[k]->shape[0] != B ||
-                         state[k]->shape[1] != H)) {
-            mdl__fail(MDL_ERR_SHAPE, fn, "xg %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
-                      k ? "c0" : "h0", mdl_shape_str(state[k], bo, sizeof bo), B, H);
-            return NULL;
-        }
+    /* absent states and biases are zeros that want no gradient */
     sh[0] = B, sh[1] = H;
     if (!h0 && !(h0 = mdl_zeros(ar, 2, sh))) return NULL;
     if (mode == MDL_LSTM && !c0 && !(c0 = mdl_zeros(ar, 2, sh))) return NULL;
+    if (!b_ih && !(b_ih = mdl_zeros(ar, 1, &GH))) return NULL;
     if (!b_hh && !(b_hh = mdl_zeros(ar, 1, &GH))) return NULL;
     shape[0] = 2, shape[1] = T, shape[2] = B, shape[3] = H;
     out = mode == MDL_LSTM ? mdl__make(ar, fn, 4, shape, NULL, 0)
                            : mdl__make(ar, fn, 3, shape + 1, NULL, 0);
     sc = (mdl__scan *)mdl__alloc(ar, sizeof *sc);
     wt = (mdl_scalar *)mdl__alloc(ar, (size_t)GH * (size_t)H * sizeof(mdl_scalar));
-    if (!out || !sc || !wt) return NULL;
-    sc->mode = mode, sc->T = T, sc->B = B, sc->H = H, sc->reverse = reverse != 0;
+    bs = (mdl_scalar *)mdl__alloc(ar, (size_t)GH * sizeof(mdl_scalar));
+    if (mode == MDL_GRU) m = (mdl_scalar *)mdl__alloc(ar, BG * sizeof(mdl_scalar));
+    if (!out || !sc || !wt || !bs || (mode == MDL_GRU && !m)) return NULL;
+    sc->mode = mode, sc->T = T, sc->B = B, sc->I = I, sc->H = H, sc->reverse = reverse != 0;
     sc->gates = (mdl_scalar *)mdl__alloc(ar, (size_t)T * BG * sizeof(mdl_scalar));
     sc->aux = mode == MDL_LSTM || mode == MDL_GRU
                   ? (mdl_scalar *)mdl__alloc(ar, (size_t)T * BH * sizeof(mdl_scalar)) : NULL;
     if (!sc->gates || ((mode == MDL_LSTM || mode == MDL_GRU) && !sc->aux)) return NULL;
-    /* W_hh^T [H, G*H], once for all steps: each step's product is then h @ W_hh^T with both
-       operands as stored, [B,H] @ [H,G*H] */
+    /* before the loop: every step's input part, gates = x @ W_ih^T [T*B, G*H]; W_hh^T [H,G*H],
+       so that each step's product is h_prev @ W_hh^T with both operands as stored; and the
+       biases' sum */
+    mdl__gemm(0, 1, T * B, GH, I, 1, x->data, I, w_ih->data, I, 0, sc->gates, GH);
     for (k = 0; k < GH; k++) {
         int j;
-        for (j = 0; j < H; j++) wt[(size_t)j * (size_t)GH + (size_t)k] = w_hh->data[(size_t)k * (size_t)H + (size_t)j];
+        for (j = 0; j < H; j++)
+            wt[(size_t)j * (size_t)GH + (size_t)k] = w_hh->data[(size_t)k * (size_t)H + (size_t)j];
+        bs[k] = b_ih->data[k] + b_hh->data[k];
     }
     for (s = 0; s < T; s++) { /* forward in time (backward in the sequence when reversed) */
         const int t = sc->reverse ? T - 1 - s : s, tp = sc->reverse ? t + 1 : t - 1;
         const mdl_scalar *hp = s ? out->data + (size_t)tp * BH : h0->data;
-        const mdl_scalar *xt = xg->data + (size_t)t * BG;
         mdl_scalar *a = sc->gates + (size_t)t * BG, *ht = out->data + (size_t)t * BH;
-        mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 0, a, GH); /* a = h_prev @ W_hh^T */
+        mdl_scalar *cy = out->data + (size_t)T * BH; /* LSTM: the c half */
         switch (mode) {
         case MDL_RNN_TANH:
         case MDL_RNN_RELU:
-            mdl__scan_rnn_step(mode == MDL_RNN_RELU, B, H, xt, b_hh->data, a, ht);
+            mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 1, a, GH); /* a += h_prev @ W_hh^T */
+            mdl__scan_rnn_step(isa, mode == MDL_RNN_RELU, B, H, bs, a, ht);
             break;
-        case MDL_LSTM: {
-            mdl_scalar *cy = out->data + (size_t)T * BH;
-            mdl__scan_lstm_step(B, H, xt, b_hh->data, a, s ? cy + (size_t)tp * BH : c0->data,
+        case MDL_LSTM:
+            mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 1, a, GH);
+            mdl__scan_lstm_step(isa, B, H, bs, a, s ? cy + (size_t)tp * BH : c0->data,
                                 cy + (size_t)t * BH, sc->aux + (size_t)t * BH, ht);
             break;
-        }
         case MDL_GRU:
-            mdl__scan_gru_step(B, H, xt, b_hh->data, a, hp, sc->aux + (size_t)t * BH, ht);
+            mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 0, m, GH); /* m = h_prev @ W_hh^T */
+            mdl__scan_gru_step(isa, B, H, bs, b_ih->data, b_hh->data, a, m, hp,
+                               sc->aux + (size_t)t * BH, ht);
             break;
         }
     }
-    in[0] = xg, in[1] = w_hh, in[2] = h0, in[3] = b_hh, in[4] = c0;
-    if (!mdl__finish(ar, fn, MDL_OP_RNN_SCAN, out, mode == MDL_LSTM ? 5 : 4, in)) return NULL;
+    in[0] = x, in[1] = w_ih, in[2] = w_hh, in[3] = h0, in[4] = b_ih, in[5] = b_hh, in[6] = c0;
+    if (!mdl__finish(ar, fn, MDL_OP_RNN_SCAN, out, mode == MDL_LSTM ? 7 : 6, in)) return NULL;
     if (out->node) out->node->saved = sc;
     return out;
 }
@@ -8898,24 +9034,20 @@ static const char *mdl__rnn_label(const mdl_rnn *r, char *buf, size_t size) {
     return buf;
 }
 
-/* One direction of one layer, fast: xg = x @ W_ih^T + b_ih for all steps, then the scan.
-   seq [T,B,In] -> [T,B,H]; the last state processed into *h_last (and *c_last). */
+/* One direction of one layer, fast: the scan. seq [T,B,In] -> [T,B,H]; the last state
+   processed into *h_last (and *c_last). */
 static mdl_tensor *mdl__rnn_direction_fast(mdl_arena *ar, const mdl_rnn *r, int k,
                                            mdl_tensor *seq, mdl_tensor *h, mdl_tensor *c,
                                            int reverse, mdl_tensor **h_last,
                                            mdl_tensor **c_last) {
     const int T = seq->shape[0], B = seq->shape[1], H = r->hidden_size;
     const int last = reverse ? 0 : T - 1;
-    int flat[2], sh3[3], sh2[2];
-    mdl_tensor *xg, *out, *both;
-    flat[0] = T * B, flat[1] = seq->shape[2];
-    xg = mdl_linear(ar, mdl_reshape(ar, seq, 2, flat), r->weight_ih[k], r->bias_ih[k]);
-    sh3[0] = T, sh3[1] = B, sh3[2] = mdl__rnn_gates(r->mode) * H;
-    out = mdl_rnn_scan(ar, r->mode, mdl_reshape(ar, xg, 3, sh3), h, c, r->weight_hh[k],
-                       r->bias_hh[k], reverse);
+    int sh3[3], sh2[2];
+    mdl_tensor *out = mdl_rnn_scan(ar, r->mode, seq, h, c, r->weight_ih[k], r->weight_hh[k],
+                                   r->bias_ih[k], r->bias_hh[k], reverse), *both;
     if (!out) return NULL;
     sh2[0] = B, sh2[1] = H;
-    sh3[0] = 2 * T, sh3[2] = H;
+    sh3[0] = 2 * T, sh3[1] = B, sh3[2] = H;
     both = r->mode == MDL_LSTM ? mdl_reshape(ar, out, 3, sh3) : out; /* [2T,B,H]: h, then c */
     *h_last = mdl_reshape(ar, mdl_slice(ar, both, 0, last, last + 1), 2, sh2);
     if (r->mode != MDL_LSTM) return out;
@@ -9194,6 +9326,191 @@ MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
         n += mdl_numel(rnn->weight_ih[k]) + mdl_numel(rnn->weight_hh[k]) +
              mdl_numel(rnn->bias_ih[k]) + mdl_numel(rnn->bias_hh[k]);
     return n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Fast gates (skip on a first reading): sigmoid and tanh over a row, for mdl_rnn_scan's
+   forward steps. The plain loops are mdl_sigmoid's and mdl_tanh's own; on x86 the AVX-512 and
+   AVX2 versions compute 16 or 8 values at once with Cephes's single-precision formulas
+   (Moshier, as in sse_mathfun): e^x as 2^n times a degree-6 polynomial on
+   [-ln2/2, ln2/2], n = round(x / ln2), with ln2 split in two parts so that x - n ln2 is exact;
+       sigmoid(x) = 1 / (1 + e^-x)
+       tanh(x)    = x + x^3 P(x^2)               for |x| < 0.625 (no cancellation near 0)
+                  = sign(x) (1 - 2 / (e^(2|x|) + 1))  otherwise, |x| clamped to 9 (tanh = 1
+                                                      to float precision beyond)
+   Both are within a few float ulps of libm's (tests/test_rnn.c holds them to it). A libm call
+   per value costs some 15 ns for tanhf; these cost well under one, and the forward pass of a
+   character LSTM makes 5 of them per unit per step. They follow the GEMM kernel choice:
+   mdl_set_gemm_kernel("plain") runs the plain loops, "avx2" the AVX2 versions.
+   --------------------------------------------------------------------------------------------- */
+
+#if defined(MDL__X86)
+#define MDL__EXP_HI 88.0f            /* e^88 < FLT_MAX: 2^n stays a normal float */
+#define MDL__EXP_LO -87.33654475f    /* about ln(FLT_MIN) */
+#define MDL__LOG2E 1.44269504088896341f
+#define MDL__LN2_HI 0.693359375f     /* ln2 = LN2_HI + LN2_LO, LN2_HI with few bits */
+#define MDL__LN2_LO -2.12194440e-4f
+#define MDL__TANH_SMALL 0.625f
+#define MDL__TANH_BIG 9.0f
+
+__attribute__((target("avx512f"))) static __m512 mdl__exp_avx512(__m512 x) {
+    __m512 n, p;
+    __m512i e;
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(MDL__EXP_LO)), _mm512_set1_ps(MDL__EXP_HI));
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(MDL__LOG2E)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_HI), x); /* r = x - n ln2, in two parts */
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_LO), x);
+    p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1))); /* e^r */
+    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e)); /* e^r 2^n */
+}
+
+__attribute__((target("avx512f"))) static __m512 mdl__sigmoid_avx512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1);
+    return _mm512_div_ps(one, _mm512_add_ps(one, mdl__exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+__attribute__((target("avx512f"))) static __m512 mdl__tanh_avx512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1), two = _mm512_set1_ps(2);
+    const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
+    __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), abs_bits));
+    __m512 s = _mm512_mul_ps(ax, ax), p, e, big, y;
+    __mmask16 small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
+    p = _mm512_set1_ps(-5.70498872745e-3f);
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-3.33332819422e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, s), ax, ax);
+    e = mdl__exp_avx512(_mm512_mul_ps(two, _mm512_min_ps(ax, _mm512_set1_ps(MDL__TANH_BIG))));
+    big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
+    y = _mm512_mask_blend_ps(small, big, p); /* |tanh x|, then x's sign */
+    return _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(y), _mm512_andnot_si512(abs_bits, _mm512_castps_si512(x))));
+}
+
+__attribute__((target("avx512f"))) static void mdl__gate_row_avx512(int tanh_, float *y,
+                                                                  const float *x, int n) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512 v = _mm512_loadu_ps(x + k);
+        _mm512_storeu_ps(y + k, tanh_ ? mdl__tanh_avx512(v) : mdl__sigmoid_avx512(v));
+    }
+    if (k < n) { /* the last few, through a mask */
+        __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        _mm512_mask_storeu_ps(y + k, m, tanh_ ? mdl__tanh_avx512(v) : mdl__sigmoid_avx512(v));
+    }
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__exp_avx2(__m256 x) {
+    __m256 n, p;
+    __m256i e;
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(MDL__EXP_LO)), _mm256_set1_ps(MDL__EXP_HI));
+    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(MDL__LOG2E)),
+                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__LN2_HI), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__LN2_LO), x);
+    p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1)));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__sigmoid_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1);
+    return _mm256_div_ps(one, _mm256_add_ps(one, mdl__exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__tanh_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1), two = _mm256_set1_ps(2);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x), s = _mm256_mul_ps(ax, ax), p, e, big, y;
+    __m256 small = _mm256_cmp_ps(ax, _mm256_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
+    p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, s), ax, ax);
+    e = mdl__exp_avx2(_mm256_mul_ps(two, _mm256_min_ps(ax, _mm256_set1_ps(MDL__TANH_BIG))));
+    big = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+    y = _mm256_blendv_ps(big, p, small);
+    return _mm256_or_ps(y, _mm256_and_ps(sign, x));
+}
+
+__attribute__((target("avx2,fma"))) static void mdl__gate_row_avx2(int tanh_, float *y,
+                                                                 const float *x, int n) {
+    int k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 v = _mm256_loadu_ps(x + k);
+        _mm256_storeu_ps(y + k, tanh_ ? mdl__tanh_avx2(v) : mdl__sigmoid_avx2(v));
+    }
+    if (k < n) { /* the last few, through a buffer */
+        float buf[8] = {0};
+        __m256 v;
+        int j;
+        for (j = 0; j < n - k; j++) buf[j] = x[k + j];
+        v = _mm256_loadu_ps(buf);
+        _mm256_storeu_ps(buf, tanh_ ? mdl__tanh_avx2(v) : mdl__sigmoid_avx2(v));
+        for (j = 0; j < n - k; j++) y[k + j] = buf[j];
+    }
+}
+#endif /* MDL__X86 */
+
+/* 2: AVX-512, 1: AVX2, 0: the plain loops; the choice of mdl_gemm_kernel, which is made for
+   this CPU (and which mdl_set_gemm_kernel changes) */
+static int mdl__gates_isa(void) {
+#if defined(MDL__X86)
+    const char *k = mdl_gemm_kernel();
+    return strcmp(k, "avx512") == 0 ? 2 : strcmp(k, "avx2") == 0 ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+static void mdl__sigmoid_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n) {
+    int k;
+#if defined(MDL__X86)
+    if (isa == 2) {
+        mdl__gate_row_avx512(0, y, x, n);
+        return;
+    }
+    if (isa == 1) {
+        mdl__gate_row_avx2(0, y, x, n);
+        return;
+    }
+#endif
+    (void)isa;
+    for (k = 0; k < n; k++) y[k] = mdl__sigmoid1(x[k]);
+}
+
+static void mdl__tanh_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n) {
+    int k;
+#if defined(MDL__X86)
+    if (isa == 2) {
+        mdl__gate_row_avx512(1, y, x, n);
+        return;
+    }
+    if (isa == 1) {
+        mdl__gate_row_avx2(1, y, x, n);
+        return;
+    }
+#endif
+    (void)isa;
+    for (k = 0; k < n; k++) y[k] = MDL__TANH(x[k]);
 }
 
 // >>losses
