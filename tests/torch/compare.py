@@ -469,6 +469,62 @@ def model_reference(inputs, kinds, args):
 REFERENCES["model"] = model_reference
 
 
+# ---- recurrent layers (tests/torch/torch_rnn.c): the cells, then nn.RNN, nn.LSTM, nn.GRU ------
+
+@op("rnn_cell")
+def _(x, a):  # torch's cell functions, which nn.RNNCell, nn.LSTMCell and nn.GRUCell call
+    X, m = x["x"], a["mode"]
+    H = x["w_hh"].shape[1]
+    zeros = X.new_zeros(X.shape[0], H)
+    h, bi, bh = x.get("h", zeros), x.get("b_ih"), x.get("b_hh")
+    if m == "lstm":
+        h2, c2 = torch.lstm_cell(X, (h, x.get("c", zeros)), x["w_ih"], x["w_hh"], bi, bh)
+        return torch.cat([h2, c2], 1)
+    cell = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell, "gru": torch.gru_cell}[m]
+    return cell(X, h, x["w_ih"], x["w_hh"], bi, bh)
+
+
+def rnn_layer_reference(inputs, kinds, args):
+    """nn.RNN / nn.LSTM / nn.GRU with the case's settings, its state_dict checked against
+    minidl's parameters (names, shapes, order) and loaded from them; out is the output, h_n and
+    c_n flattened and joined, as the C side joins them; then the gradients of sum(out * v) for
+    x, h0, c0 and every parameter."""
+    dtype = inputs["x"].dtype
+    m = args["mode"]
+    kw = dict(num_layers=args["num_layers"], bias=bool(args["bias"]),
+              batch_first=bool(args["batch_first"]), bidirectional=bool(args["bidirectional"]))
+    if m in ("tanh", "relu"):
+        module = nn.RNN(args["input_size"], args["hidden_size"], nonlinearity=m, **kw)
+    else:
+        module = {"lstm": nn.LSTM, "gru": nn.GRU}[m](args["input_size"], args["hidden_size"], **kw)
+    module = module.to(dtype)
+    io = ("x", "h0", "c0", "v")
+    ours = [(n, list(t.shape)) for n, t in inputs.items() if n not in io]
+    theirs = [(n, list(t.shape)) for n, t in module.state_dict().items()]
+    if ours != theirs:
+        raise ValueError("minidl's parameters %s are not the state_dict's %s" % (ours, theirs))
+    module.load_state_dict({n: inputs[n] for n, _shape in ours})
+    x = inputs["x"].clone().requires_grad_()
+    state = {n: inputs[n].clone().requires_grad_() for n in ("h0", "c0") if n in inputs}
+    if m == "lstm":
+        hx = (state["h0"], state["c0"]) if state else None
+        y, (hn, cn) = module(x, hx)
+        out = torch.cat([y.flatten(), hn.flatten(), cn.flatten()])
+    else:
+        y, hn = module(x, state.get("h0"))
+        out = torch.cat([y.flatten(), hn.flatten()])
+    out.backward(inputs["v"].reshape(out.shape))
+    results = {"out": out.detach(), "grad.x": x.grad}
+    for n, t in state.items():
+        results["grad." + n] = t.grad
+    for n, t in module.named_parameters():
+        results["grad." + n] = t.grad
+    return results
+
+
+REFERENCES["rnn_layer"] = rnn_layer_reference
+
+
 # ---- optimizers, schedules, clipping (tests/torch/torch_optim.c) ---------------------------
 
 @reference("optim")
