@@ -1468,6 +1468,165 @@ MDLDEF void mdl_rnn_train(mdl_rnn *rnn, int training);
 /** @brief Number of parameter values the layer owns. */
 MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn);
 
+/* -- attention -- */
+/** How the values of an attention mask read. PyTorch has both boolean conventions:
+ *  F.scaled_dot_product_attention's True means "may attend", nn.MultiheadAttention's (and every
+ *  key_padding_mask's) True means "masked out"; its float masks are added to the scores. */
+typedef enum mdl_mask_kind {
+    MDL_MASK_ADD = 0, /**< added to the scores before the softmax (-inf blocks a position) */
+    MDL_MASK_KEEP,    /**< nonzero where attention is allowed, 0 where blocked */
+    MDL_MASK_BLOCK    /**< nonzero where attention is blocked (a padding position) */
+} mdl_mask_kind;
+
+/** Options of mdl_scaled_dot_product_attention; a zeroed struct (or NULL) is plain attention. */
+typedef struct mdl_attention_opts {
+    mdl_tensor *mask;        /**< broadcasts to the scores [..., Tq, Tk]; NULL: none */
+    mdl_mask_kind mask_kind; /**< how mask reads (0: additive) */
+    int causal;              /**< 1: query i attends to keys j <= i only (upper triangle off) */
+    double dropout;          /**< probability of dropping an attention weight (0: none) */
+    mdl_rng *rng;            /**< dropout's generator (needed when dropout > 0) */
+    double scale;            /**< multiplies q @ k^T; 0: 1 / sqrt(D) */
+} mdl_attention_opts;
+
+/** @brief Scaled dot-product attention, as F.scaled_dot_product_attention (PyTorch 2):
+ *      weights = softmax(q @ k^T * scale + mask) along the keys,  out = weights @ v
+ *  with the causal mask and the given mask applied (a blocked position gets -inf before the
+ *  softmax; a query whose every key is blocked gives NaN, as in PyTorch), then dropout on the
+ *  weights. Shapes [..., Tq, D], [..., Tk, D], [..., Tk, Dv] -> [..., Tq, Dv], typically
+ *  [B, heads, T, D]; the leading axes broadcast as mdl_matmul's. Built from ops.
+ *  @param ar      the arena for the result and the temporaries
+ *  @param q       queries [..., Tq, D]
+ *  @param k       keys [..., Tk, D]
+ *  @param v       values [..., Tk, Dv]
+ *  @param opts    mask, causal, dropout, scale; NULL: none of them
+ *  @param weights receives the attention weights [..., Tq, Tk] (after dropout, as PyTorch
+ *                 returns them), from `ar`; NULL if not wanted
+ *  @return [..., Tq, Dv], from `ar` */
+MDLDEF mdl_tensor *mdl_scaled_dot_product_attention(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k,
+                                                    mdl_tensor *v, const mdl_attention_opts *opts,
+                                                    mdl_tensor **weights);
+
+/** Options of nn.MultiheadAttention's constructor; a zeroed struct (or NULL) is PyTorch's
+ *  default: biases, no dropout, [T,B,E] inputs. */
+typedef struct mdl_mha_opts {
+    double dropout;  /**< on the attention weights, in training */
+    int no_bias;     /**< 1: no in_proj_bias and out_proj.bias (bias=False) */
+    int batch_first; /**< 1: inputs and output [B,T,E] */
+} mdl_mha_opts;
+
+/** nn.MultiheadAttention: in_proj_weight [3E,E] = [W_q; W_k; W_v] (rows), in_proj_bias [3E],
+ *  out_proj.weight [E,E], out_proj.bias [E]. Made by mdl_mha_layer; a plain value. */
+typedef struct mdl_mha {
+    char name[MDL_NAME_MAX];
+    int embed_dim, num_heads, batch_first;
+    double dropout;
+    int training;          /**< 1 (the default): dropout applies */
+    mdl_rng *rng;          /**< the constructor's generator (dropout's masks) */
+    mdl_tensor *in_proj_weight, *in_proj_bias, *out_proj_weight, *out_proj_bias;
+} mdl_mha;
+
+/** The masks and switches of one attention call (mdl_mha_forward and the transformer layer),
+ *  nn.MultiheadAttention.forward's by name; a zeroed struct (or NULL) is none of them. */
+typedef struct mdl_mha_args {
+    mdl_tensor *attn_mask;        /**< [Tq,Tk] or [B*heads,Tq,Tk]; NULL: none */
+    mdl_tensor *key_padding_mask; /**< [B,Tk], a key per batch element to ignore; NULL: none */
+    mdl_mask_kind mask_kind;      /**< how both masks read: MDL_MASK_BLOCK for PyTorch's boolean
+                                       masks (True = ignore), MDL_MASK_ADD (0) for its float ones */
+    int causal;                   /**< 1: each query attends to keys up to its own position */
+    int per_head_weights;         /**< 1: weights [B,heads,Tq,Tk]; 0: averaged over the heads
+                                       [B,Tq,Tk] (PyTorch's average_attn_weights=True) */
+} mdl_mha_args;
+
+/** @brief nn.MultiheadAttention(embed_dim, num_heads): registers "name.in_proj_weight" [3E,E]
+ *  (xavier uniform, as PyTorch), "name.in_proj_bias" [3E] (zeros), "name.out_proj.weight" [E,E]
+ *  (U(-1/sqrt(E), 1/sqrt(E))) and "name.out_proj.bias" [E] (zeros), the state_dict's names in
+ *  its order. embed_dim must be a multiple of num_heads.
+ *  @return the layer; its in_proj_weight is NULL after an error */
+MDLDEF mdl_mha mdl_mha_layer(mdl_params *ps, const char *name, int embed_dim, int num_heads,
+                             const mdl_mha_opts *opts, mdl_rng *rng);
+/** @brief Multi-head attention, as module(query, key, value, ...): the inputs projected by W_q,
+ *  W_k, W_v, split into heads of E/heads features, attended with mdl_scaled_dot_product_attention
+ *  in each head, joined and projected by out_proj. Errors name the layer and the shapes.
+ *  @param ar      the arena for the results
+ *  @param m       the layer
+ *  @param query   [Tq,B,E] ([B,Tq,E] with batch_first)
+ *  @param key     [Tk,B,E] ([B,Tk,E])
+ *  @param value   [Tk,B,E] ([B,Tk,E]); query, key and value may be one tensor (self-attention)
+ *  @param args    masks, causal, how to return the weights; NULL: none
+ *  @param weights receives the attention weights [B,Tq,Tk] averaged over the heads (or
+ *                 [B,heads,Tq,Tk]), from `ar`; NULL if not wanted
+ *  @return the output, shaped as query, from `ar` */
+MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *query,
+                                   mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
+                                   mdl_tensor **weights);
+
+/** Options of nn.TransformerEncoderLayer. Start from mdl_transformer_defaults(), which holds
+ *  PyTorch's defaults, and change what you need. */
+typedef struct mdl_transformer_opts {
+    int dim_feedforward;   /**< the feed-forward block's width (2048) */
+    double dropout;        /**< after attention, in the feed-forward block, after it (0.1) */
+    int gelu;              /**< 1: GELU in the feed-forward block; 0: ReLU (0) */
+    double layer_norm_eps; /**< (1e-5) */
+    int batch_first;       /**< 1: [B,T,E] (0: [T,B,E]) */
+    int norm_first;        /**< 1: pre-norm, x + f(norm(x)); 0: post-norm, norm(x + f(x)) (0) */
+} mdl_transformer_opts;
+
+/** nn.TransformerEncoderLayer: self_attn, linear1 [ff,E], linear2 [E,ff], norm1, norm2. */
+typedef struct mdl_transformer_layer {
+    char name[MDL_NAME_MAX];
+    mdl_mha self_attn;
+    mdl_layer linear1, linear2, norm1, norm2;
+    mdl_transformer_opts opts;
+    int training;  /**< 1 (the default): the dropouts apply */
+    mdl_rng *rng;  /**< the constructor's generator (dropout's masks) */
+} mdl_transformer_layer;
+
+/** @brief PyTorch's defaults of nn.TransformerEncoderLayer (see mdl_transformer_opts). */
+MDLDEF mdl_transformer_opts mdl_transformer_defaults(void);
+/** @brief nn.TransformerEncoderLayer(d_model, nhead, ...): registers "name.self_attn.*",
+ *  "name.linear1.weight", ..., "name.norm2.bias", the state_dict's names in its order, each
+ *  initialised as PyTorch does.
+ *  @param ps      the set that owns the parameters
+ *  @param name    the prefix of their names
+ *  @param d_model E
+ *  @param nhead   heads; must divide d_model
+ *  @param opts    NULL: mdl_transformer_defaults()
+ *  @param rng     the generator for the initial values and the dropouts' masks
+ *  @return the layer; its self_attn.in_proj_weight is NULL after an error */
+MDLDEF mdl_transformer_layer mdl_transformer_encoder_layer(mdl_params *ps, const char *name,
+                                                           int d_model, int nhead,
+                                                           const mdl_transformer_opts *opts,
+                                                           mdl_rng *rng);
+/** @brief Run an encoder layer, as module(x, src_mask, src_key_padding_mask):
+ *      post-norm: x = norm1(x + sa(x)),  x = norm2(x + ff(x))
+ *      pre-norm:  x = x + sa(norm1(x)),  x = x + ff(norm2(x))
+ *  with sa(x) = dropout(self_attn(x, x, x)) and ff(x) = dropout(linear2(dropout(act(linear1(x))))).
+ *  @param ar   the arena
+ *  @param l    the layer
+ *  @param x    [T,B,E] ([B,T,E] with batch_first)
+ *  @param args the attention's masks (attn_mask is src_mask); NULL: none
+ *  @return x's shape, from `ar` */
+MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
+                                                         const mdl_transformer_layer *l,
+                                                         mdl_tensor *x, const mdl_mha_args *args);
+/** @brief Training (1) or evaluation (0) mode of a transformer layer: its dropouts. */
+MDLDEF void mdl_transformer_train(mdl_transformer_layer *l, int training);
+
+/* -- positional encodings -- */
+/** @brief The sinusoidal positional encoding of "Attention is all you need" (and of PyTorch's
+ *  tutorial): pe[t, 2i] = sin(t / 10000^(2i/d)), pe[t, 2i+1] = cos(t / 10000^(2i/d)). Add it to
+ *  [T,B,d] or [B,T,d] inputs (it broadcasts over B: mdl_unsqueeze it to [T,1,d] for the first).
+ *  @param ar the arena for the result
+ *  @param T  positions 0 .. T-1
+ *  @param d  features, even
+ *  @return [T,d], from `ar`; a constant (no gradient) */
+MDLDEF mdl_tensor *mdl_sinusoidal_positions(mdl_arena *ar, int T, int d);
+/** @brief Learned positional encodings: the first T rows of a table [max_len, d] (the weight
+ *  of an mdl_embedding_layer, say), whose rows are trained as any parameter. A view: the
+ *  gradient reaches the table's rows.
+ *  @return [T,d], from `ar` */
+MDLDEF mdl_tensor *mdl_learned_positions(mdl_arena *ar, mdl_tensor *table, int T);
+
 /** @} */
 
 /** @defgroup losses Losses
@@ -9328,6 +9487,398 @@ MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
     return n;
 }
 
+/* =============================================================================================
+   Attention and the transformer encoder layer
+   Attention lets every position look at every other directly, where a recurrence passes what
+   it knows along one step at a time: each query scores every key, the scores become weights by
+   a softmax, and the output is the weighted mean of the values. All of it is composed of ops
+   (matmul, softmax, masked_fill, dropout, layer_norm), so autograd gives the gradients.
+   ============================================================================================= */
+
+/* ---------------------------------------------------------------------------------------------
+   Scaled dot-product attention    out = softmax(q @ k^T * scale + mask) @ v
+     q:[..,Tq,D] k:[..,Tk,D] v:[..,Tk,Dv] -> [..,Tq,Dv]      weights:[..,Tq,Tk]
+   scale = 1/sqrt(D): with q and k of unit variance, q . k has variance D; dividing by sqrt(D)
+   keeps the scores near unit variance whatever D is, so the softmax does not saturate (where
+   its gradient vanishes). A blocked position gets -inf, whose e^-inf = 0 takes it out of the
+   softmax's sum; its gradient is then 0 too.
+   --------------------------------------------------------------------------------------------- */
+
+/* Does `mask` broadcast to `scores` without stretching the scores (as masked_fill needs)? If
+   not, report it with both shapes. */
+static int mdl__mask_fits(const char *fn, const char *what, const mdl_tensor *mask,
+                          const mdl_tensor *scores) {
+    int d, ok = mask->ndim <= scores->ndim;
+    char bm[96], bs[96];
+    for (d = 1; ok && d <= mask->ndim; d++) {
+        int a = mask->shape[mask->ndim - d], b = scores->shape[scores->ndim - d];
+        ok = a == b || a == 1;
+    }
+    if (ok) return 1;
+    mdl__fail(MDL_ERR_SHAPE, fn, "%s %s does not broadcast to the scores %s ([..., Tq, Tk])",
+              what, mdl_shape_str(mask, bm, sizeof bm), mdl_shape_str(scores, bs, sizeof bs));
+    return 0;
+}
+
+/* scores with a mask of the given kind applied */
+static mdl_tensor *mdl__apply_mask(mdl_arena *ar, mdl_tensor *scores, mdl_tensor *mask,
+                                   mdl_mask_kind kind) {
+    const mdl_scalar ninf = (mdl_scalar)-INFINITY;
+    switch (kind) {
+    case MDL_MASK_KEEP: return mdl_masked_fill(ar, scores, mdl_eq_scalar(ar, mask, 0), ninf);
+    case MDL_MASK_BLOCK: return mdl_masked_fill(ar, scores, mask, ninf);
+    default: return mdl_add(ar, scores, mask);
+    }
+}
+
+MDLDEF mdl_tensor *mdl_scaled_dot_product_attention(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k,
+                                                    mdl_tensor *v, const mdl_attention_opts *opts,
+                                                    mdl_tensor **weights) {
+    const char *fn = "mdl_scaled_dot_product_attention";
+    char bq[96], bk[96], bv[96];
+    mdl_attention_opts o;
+    mdl_tensor *scores, *w;
+    double scale;
+    if (weights) *weights = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "q", q) || !mdl__usable(fn, "k", k) ||
+        !mdl__usable(fn, "v", v))
+        return NULL;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    if (o.mask && !mdl__usable(fn, "mask", o.mask)) return NULL;
+    if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || q->shape[q->ndim - 1] != k->shape[k->ndim - 1]
+        || k->shape[k->ndim - 2] != v->shape[v->ndim - 2] || q->shape[q->ndim - 1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "q %s, k %s, v %s: expected [..., Tq, D], [..., Tk, D] and "
+                  "[..., Tk, Dv]", mdl_shape_str(q, bq, sizeof bq), mdl_shape_str(k, bk, sizeof bk),
+                  mdl_shape_str(v, bv, sizeof bv));
+        return NULL;
+    }
+    if (!(o.dropout >= 0 && o.dropout <= 1) || (int)o.mask_kind < 0 || (int)o.mask_kind > 2) {
+        mdl__fail(MDL_ERR_ARG, fn, "dropout %g must be between 0 and 1, and mask_kind %d one of "
+                  "MDL_MASK_ADD, MDL_MASK_KEEP, MDL_MASK_BLOCK", o.dropout, (int)o.mask_kind);
+        return NULL;
+    }
+    scale = o.scale != 0 ? o.scale : 1.0 / sqrt((double)q->shape[q->ndim - 1]);
+    scores = mdl_mul_scalar(ar, mdl_matmul_t(ar, q, k, 0, 1), (mdl_scalar)scale); /* [..,Tq,Tk] */
+    if (!scores) return NULL;
+    if (o.causal) { /* query i sees keys j <= i: the upper triangle blocked */
+        int sh[2], i, j;
+        mdl_tensor *upper;
+        sh[0] = scores->shape[scores->ndim - 2], sh[1] = scores->shape[scores->ndim - 1];
+        upper = mdl_zeros(ar, 2, sh);
+        if (!upper) return NULL;
+        for (i = 0; i < sh[0]; i++)
+            for (j = i + 1; j < sh[1]; j++) upper->data[(size_t)i * (size_t)sh[1] + (size_t)j] = 1;
+        scores = mdl_masked_fill(ar, scores, upper, (mdl_scalar)-INFINITY);
+    }
+    if (o.mask) {
+        if (!mdl__mask_fits(fn, "mask", o.mask, scores)) return NULL;
+        scores = mdl__apply_mask(ar, scores, o.mask, o.mask_kind);
+    }
+    w = mdl_softmax(ar, scores, -1);
+    if (o.dropout > 0) w = mdl_dropout(ar, w, o.dropout, 1, o.rng);
+    if (weights) *weights = w;
+    return mdl_matmul(ar, w, v);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Multi-head attention (nn.MultiheadAttention)
+     q = query @ W_q^T + b_q, k = key @ W_k^T + b_k, v = value @ W_v^T + b_v     [B,T,E]
+     each split into `heads` heads of E/heads features: [B,heads,T,E/heads]
+     out = concat over heads of attention(q_h, k_h, v_h) @ W_o^T + b_o             [B,Tq,E]
+   W_q, W_k, W_v are the three row blocks of in_proj_weight [3E,E], taken as views, so their
+   gradients land in it. Each head attends in a subspace of its own: one may follow syntax,
+   another position. The weights returned are averaged over the heads, as PyTorch's default.
+   --------------------------------------------------------------------------------------------- */
+
+/* Register "prefix.what" in ps (a trainable parameter). */
+static mdl_tensor *mdl__named_param(mdl_params *ps, const char *prefix, const char *what, int ndim,
+                                    const int *shape) {
+    char full[MDL_NAME_MAX + 32];
+    snprintf(full, sizeof full, "%s.%s", prefix, what);
+    return mdl_params_add(ps, full, ndim, shape);
+}
+
+MDLDEF mdl_mha mdl_mha_layer(mdl_params *ps, const char *name, int embed_dim, int num_heads,
+                             const mdl_mha_opts *opts, mdl_rng *rng) {
+    const char *fn = "mdl_mha_layer";
+    mdl_mha m;
+    int s3[2], s1[2];
+    memset(&m, 0, sizeof m);
+    m.embed_dim = embed_dim, m.num_heads = num_heads, m.training = 1, m.rng = rng;
+    if (opts) m.dropout = opts->dropout, m.batch_first = opts->batch_first != 0;
+    if (!mdl__layer_args(fn, ps, name, embed_dim, num_heads, 1, rng)) return m;
+    strcpy(m.name, name);
+    if (embed_dim % num_heads || !(m.dropout >= 0 && m.dropout <= 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: embed_dim %d must be divisible by num_heads %d, and "
+                  "dropout %g between 0 and 1", name, embed_dim, num_heads, m.dropout);
+        return m;
+    }
+    s3[0] = 3 * embed_dim, s3[1] = embed_dim;
+    s1[0] = s1[1] = embed_dim;
+    if (!(m.in_proj_weight = mdl__named_param(ps, name, "in_proj_weight", 2, s3)) ||
+        (!(opts && opts->no_bias) &&
+         !(m.in_proj_bias = mdl__named_param(ps, name, "in_proj_bias", 1, s3))) ||
+        !(m.out_proj_weight = mdl__named_param(ps, name, "out_proj.weight", 2, s1)) ||
+        (!(opts && opts->no_bias) &&
+         !(m.out_proj_bias = mdl__named_param(ps, name, "out_proj.bias", 1, s1)))) {
+        m.in_proj_weight = NULL;
+        return m;
+    }
+    /* PyTorch's _reset_parameters: xavier_uniform_ on the [3E,E] block, zero biases; out_proj
+       keeps Linear's kaiming_uniform(a = sqrt(5)), U(-1/sqrt(E), 1/sqrt(E)) */
+    mdl_init_xavier_uniform(m.in_proj_weight, rng, 1.0);
+    mdl_init_kaiming_uniform(m.out_proj_weight, rng, sqrt(5.0), 0);
+    return m;
+}
+
+/* [B,T,E] -> [B,heads,T,E/heads] */
+static mdl_tensor *mdl__split_heads(mdl_arena *ar, mdl_tensor *x, int heads) {
+    static const int perm[4] = {0, 2, 1, 3};
+    int sh[4];
+    if (!x) return NULL;
+    sh[0] = x->shape[0], sh[1] = x->shape[1], sh[2] = heads, sh[3] = x->shape[2] / heads;
+    return mdl_permute(ar, mdl_reshape(ar, x, 4, sh), perm);
+}
+
+MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *query,
+                                   mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
+                                   mdl_tensor **weights) {
+    static const int perm[4] = {0, 2, 1, 3};
+    const char *fn = "mdl_mha_forward";
+    char lb[MDL_NAME_MAX + 64], b1[96], b2[96], b3[96];
+    mdl_mha_args a;
+    mdl_attention_opts o;
+    mdl_tensor *qb, *kb, *vb, *q, *k, *v, *mask = NULL, *w, *y;
+    int E, H, B, Tq, Tk, sh[4];
+    if (weights) *weights = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "query", query) ||
+        !mdl__usable(fn, "key", key) || !mdl__usable(fn, "value", value))
+        return NULL;
+    if (!m || !m->in_proj_weight) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(m ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", m ? "the layer was not made (its "
+                      "constructor reported an error)" : "the layer is NULL");
+        return NULL;
+    }
+    memset(&a, 0, sizeof a);
+    if (args) a = *args;
+    E = m->embed_dim, H = m->num_heads;
+    snprintf(lb, sizeof lb, "%s (MultiheadAttention %d, %d heads)", m->name, E, H);
+    if (query->ndim != 3 || key->ndim != 3 || value->ndim != 3 || query->shape[2] != E ||
+        key->shape[2] != E || value->shape[2] != E ||
+        query->shape[m->batch_first ? 0 : 1] != key->shape[m->batch_first ? 0 : 1] ||
+        memcmp(key->shape, value->shape, 3 * sizeof(int)) != 0) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "%s: query %s, key %s, value %s: expected %s with E = %d, "
+                  "one B, and key and value of one shape", lb, mdl_shape_str(query, b1, sizeof b1),
+                  mdl_shape_str(key, b2, sizeof b2), mdl_shape_str(value, b3, sizeof b3),
+                  m->batch_first ? "[B,T,E]" : "[T,B,E]", E);
+        return NULL;
+    }
+    /* batch first inside: [B,T,E] (one transpose for a tensor given twice) */
+    qb = m->batch_first ? query : mdl_transpose(ar, query, 0, 1);
+    kb = key == query ? qb : m->batch_first ? key : mdl_transpose(ar, key, 0, 1);
+    vb = value == key ? kb : m->batch_first ? value : mdl_transpose(ar, value, 0, 1);
+    if (!qb || !kb || !vb) return NULL;
+    B = qb->shape[0], Tq = qb->shape[1], Tk = kb->shape[1];
+    /* the masks, each to a shape that broadcasts to the scores [B,heads,Tq,Tk], then one */
+    if (a.attn_mask) {
+        mdl_tensor *am = a.attn_mask;
+        if (!mdl__usable(fn, "attn_mask", am)) return NULL;
+        if (am->ndim == 2 && am->shape[0] == Tq && am->shape[1] == Tk) {
+            mask = am;
+        } else if (am->ndim == 3 && am->shape[0] == B * H && am->shape[1] == Tq &&
+                   am->shape[2] == Tk) {
+            sh[0] = B, sh[1] = H, sh[2] = Tq, sh[3] = Tk;
+            mask = mdl_reshape(ar, am, 4, sh);
+        } else {
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s: attn_mask %s: expected [Tq,Tk] = [%d,%d] or "
+                      "[B*heads,Tq,Tk] = [%d,%d,%d]", lb, mdl_shape_str(am, b1, sizeof b1), Tq,
+                      Tk, B * H, Tq, Tk);
+            return NULL;
+        }
+    }
+    if (a.key_padding_mask) {
+        mdl_tensor *kp = a.key_padding_mask, *kp4;
+        if (!mdl__usable(fn, "key_padding_mask", kp)) return NULL;
+        if (kp->ndim != 2 || kp->shape[0] != B || kp->shape[1] != Tk) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s: key_padding_mask %s: expected [B,Tk] = [%d,%d]", lb,
+                      mdl_shape_str(kp, b1, sizeof b1), B, Tk);
+            return NULL;
+        }
+        sh[0] = B, sh[1] = 1, sh[2] = 1, sh[3] = Tk;
+        kp4 = mdl_reshape(ar, kp, 4, sh);
+        /* two masks of one kind in one: added (additive), "either blocks" (block), "both
+           allow" (keep) */
+        if (!mask) mask = kp4;
+        else if (a.mask_kind == MDL_MASK_ADD) mask = mdl_add(ar, mask, kp4);
+        else if (a.mask_kind == MDL_MASK_BLOCK)
+            mask = mdl_maximum(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
+        else mask = mdl_mul(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
+    }
+    /* the projections, with the three row blocks of in_proj_weight (views) */
+    q = mdl_linear(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
+                   m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL);
+    k = mdl_linear(ar, kb, mdl_slice(ar, m->in_proj_weight, 0, E, 2 * E),
+                   m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, E, 2 * E) : NULL);
+    v = mdl_linear(ar, vb, mdl_slice(ar, m->in_proj_weight, 0, 2 * E, 3 * E),
+                   m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 2 * E, 3 * E) : NULL);
+    memset(&o, 0, sizeof o);
+    o.mask = mask, o.mask_kind = a.mask_kind, o.causal = a.causal, o.rng = m->rng;
+    o.dropout = m->training ? m->dropout : 0;
+    y = mdl_scaled_dot_product_attention(ar, mdl__split_heads(ar, q, H), mdl__split_heads(ar, k, H),
+                                         mdl__split_heads(ar, v, H), &o, &w); /* [B,H,Tq,Dh] */
+    if (!y) return NULL;
+    sh[0] = B, sh[1] = Tq, sh[2] = E;
+    y = mdl_reshape(ar, mdl_permute(ar, y, perm), 3, sh); /* the heads side by side [B,Tq,E] */
+    y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
+    if (weights) *weights = a.per_head_weights ? w : mdl_mean(ar, w, 1, 0);
+    return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Transformer encoder layer (nn.TransformerEncoderLayer; Vaswani et al., 2017)
+     post-norm (the paper's):  x = norm1(x + sa(x));   x = norm2(x + ff(x))
+     pre-norm:                 x = x + sa(norm1(x));   x = x + ff(norm2(x))
+     sa(x) = dropout(self_attn(x, x, x)),  ff(x) = dropout(linear2(dropout(act(linear1(x)))))
+   The residual connections let each block learn a correction to its input; pre-norm keeps the
+   residual path free of normalization, which trains deep stacks without a warm-up.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_transformer_opts mdl_transformer_defaults(void) {
+    mdl_transformer_opts o;
+    memset(&o, 0, sizeof o);
+    o.dim_feedforward = 2048;
+    o.dropout = 0.1;
+    o.layer_norm_eps = 1e-5;
+    return o;
+}
+
+MDLDEF mdl_transformer_layer mdl_transformer_encoder_layer(mdl_params *ps, const char *name,
+                                                           int d_model, int nhead,
+                                                           const mdl_transformer_opts *opts,
+                                                           mdl_rng *rng) {
+    const char *fn = "mdl_transformer_encoder_layer";
+    mdl_transformer_layer l;
+    mdl_mha_opts mo;
+    char sub[MDL_NAME_MAX + 16];
+    memset(&l, 0, sizeof l);
+    l.opts = opts ? *opts : mdl_transformer_defaults();
+    l.training = 1, l.rng = rng;
+    if (!mdl__layer_args(fn, ps, name, d_model, nhead, 1, rng)) return l;
+    strcpy(l.name, name);
+    if (l.opts.dim_feedforward < 1 || !(l.opts.dropout >= 0 && l.opts.dropout <= 1) ||
+        !(l.opts.layer_norm_eps > 0) || strlen(name) + 16 >= MDL_NAME_MAX) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: dim_feedforward %d must be at least 1, dropout %g between "
+                  "0 and 1, layer_norm_eps %g above 0, and the name shorter than %d", name,
+                  l.opts.dim_feedforward, l.opts.dropout, l.opts.layer_norm_eps, MDL_NAME_MAX - 16);
+        return l;
+    }
+    memset(&mo, 0, sizeof mo);
+    mo.dropout = l.opts.dropout, mo.batch_first = l.opts.batch_first;
+    snprintf(sub, sizeof sub, "%s.self_attn", name);
+    l.self_attn = mdl_mha_layer(ps, sub, d_model, nhead, &mo, rng);
+    if (!l.self_attn.in_proj_weight) return l;
+    snprintf(sub, sizeof sub, "%s.linear1", name);
+    l.linear1 = mdl_linear_layer(ps, sub, d_model, l.opts.dim_feedforward, 1, rng);
+    snprintf(sub, sizeof sub, "%s.linear2", name);
+    l.linear2 = mdl_linear_layer(ps, sub, l.opts.dim_feedforward, d_model, 1, rng);
+    snprintf(sub, sizeof sub, "%s.norm1", name);
+    l.norm1 = mdl_layer_norm_layer(ps, sub, 1, &d_model);
+    snprintf(sub, sizeof sub, "%s.norm2", name);
+    l.norm2 = mdl_layer_norm_layer(ps, sub, 1, &d_model);
+    if (!l.linear1.kind || !l.linear2.kind || !l.norm1.kind || !l.norm2.kind) {
+        l.self_attn.in_proj_weight = NULL;
+        return l;
+    }
+    l.norm1.eps = l.norm2.eps = l.opts.layer_norm_eps;
+    return l;
+}
+
+MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
+                                                         const mdl_transformer_layer *l,
+                                                         mdl_tensor *x, const mdl_mha_args *args) {
+    const char *fn = "mdl_transformer_encoder_layer_forward";
+    const double p = l && l->training ? l->opts.dropout : 0;
+    mdl_mha sa;
+    mdl_mha_args a;
+    mdl_tensor *h;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!l || !l->self_attn.in_proj_weight) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(l ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", l ? "the layer was not made (its "
+                      "constructor reported an error)" : "the layer is NULL");
+        return NULL;
+    }
+    memset(&a, 0, sizeof a);
+    if (args) a = *args;
+    a.per_head_weights = 0;
+    sa = l->self_attn;
+    sa.training = l->training;
+#define MDL__SA(y) mdl_dropout(ar, mdl_mha_forward(ar, &sa, (y), (y), (y), &a, NULL), p, 1, l->rng)
+#define MDL__FF(y)                                                                           \
+    mdl_dropout(ar, mdl_layer_forward(ar, &l->linear2,                                       \
+                                      mdl_dropout(ar, l->opts.gelu                           \
+                                          ? mdl_gelu(ar, mdl_layer_forward(ar, &l->linear1, (y))) \
+                                          : mdl_relu(ar, mdl_layer_forward(ar, &l->linear1, (y))), \
+                                      p, 1, l->rng)),                                        \
+                p, 1, l->rng)
+    if (l->opts.norm_first) {
+        h = mdl_layer_forward(ar, &l->norm1, x);
+        x = mdl_add(ar, x, MDL__SA(h));                       /* x + sa(norm1(x)) */
+        h = mdl_layer_forward(ar, &l->norm2, x);
+        return mdl_add(ar, x, MDL__FF(h));                    /* x + ff(norm2(x)) */
+    }
+    x = mdl_layer_forward(ar, &l->norm1, mdl_add(ar, x, MDL__SA(x)));  /* norm1(x + sa(x)) */
+    return mdl_layer_forward(ar, &l->norm2, mdl_add(ar, x, MDL__FF(x))); /* norm2(x + ff(x)) */
+#undef MDL__SA
+#undef MDL__FF
+}
+
+MDLDEF void mdl_transformer_train(mdl_transformer_layer *l, int training) {
+    if (l) l->training = training != 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Positional encodings: attention treats its inputs as a set; adding a vector per position
+   tells it the order. Sinusoidal (fixed): each pair of features (2i, 2i+1) is a sin/cos wave
+   of wavelength 2 pi 10000^(2i/d), so that pe(t + k) is a rotation of pe(t), the same for
+   every t; learned: a table of one row per position, trained.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_sinusoidal_positions(mdl_arena *ar, int T, int d) {
+    const char *fn = "mdl_sinusoidal_positions";
+    int sh[2], t, i;
+    mdl_tensor *pe;
+    if (!mdl__usable_arena(fn, ar)) return NULL;
+    if (T < 1 || d < 2 || d % 2) {
+        mdl__fail(MDL_ERR_ARG, fn, "T = %d must be at least 1 and d = %d even", T, d);
+        return NULL;
+    }
+    sh[0] = T, sh[1] = d;
+    pe = mdl__make(ar, fn, 2, sh, NULL, 0);
+    if (!pe) return NULL;
+    for (t = 0; t < T; t++)
+        for (i = 0; i < d; i += 2) { /* t / 10000^(i/d), in double */
+            double angle = (double)t * exp(-log(10000.0) * (double)i / (double)d);
+            pe->data[(size_t)t * (size_t)d + (size_t)i] = (mdl_scalar)sin(angle);
+            pe->data[(size_t)t * (size_t)d + (size_t)i + 1] = (mdl_scalar)cos(angle);
+        }
+    return pe;
+}
+
+MDLDEF mdl_tensor *mdl_learned_positions(mdl_arena *ar, mdl_tensor *table, int T) {
+    const char *fn = "mdl_learned_positions";
+    char bt[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "table", table)) return NULL;
+    if (table->ndim != 2 || T < 1 || T > table->shape[0]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "table %s, T = %d: the table must be [max_len, d] with "
+                  "max_len >= T >= 1", mdl_shape_str(table, bt, sizeof bt), T);
+        return NULL;
+    }
+    return mdl_slice(ar, table, 0, 0, T);
+}
+
 /* ---------------------------------------------------------------------------------------------
    Fast gates (skip on a first reading): sigmoid and tanh over a row, for mdl_rnn_scan's
    forward steps. The plain loops are mdl_sigmoid's and mdl_tanh's own; on x86 the AVX-512 and
@@ -9353,12 +9904,16 @@ MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
 #define MDL__TANH_SMALL 0.625f
 #define MDL__TANH_BIG 9.0f
 
+/* (the masked forms of the intrinsics, all lanes on: g++ 12 warns that the plain ones read an
+   undefined register) */
 __attribute__((target("avx512f"))) static __m512 mdl__exp_avx512(__m512 x) {
+    const __mmask16 all = (__mmask16)0xffff;
     __m512 n, p;
     __m512i e;
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(MDL__EXP_LO)), _mm512_set1_ps(MDL__EXP_HI));
-    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(MDL__LOG2E)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, x, _mm512_set1_ps(MDL__EXP_LO)),
+                             _mm512_set1_ps(MDL__EXP_HI));
+    n = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(x, _mm512_set1_ps(MDL__LOG2E)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_HI), x); /* r = x - n ln2, in two parts */
     x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_LO), x);
     p = _mm512_set1_ps(1.9875691500e-4f);
@@ -9368,7 +9923,8 @@ __attribute__((target("avx512f"))) static __m512 mdl__exp_avx512(__m512 x) {
     p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.6666665459e-1f));
     p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1))); /* e^r */
-    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    e = _mm512_maskz_slli_epi32(all, _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, n),
+                                                      _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e)); /* e^r 2^n */
 }
 
@@ -9380,7 +9936,8 @@ __attribute__((target("avx512f"))) static __m512 mdl__sigmoid_avx512(__m512 x) {
 __attribute__((target("avx512f"))) static __m512 mdl__tanh_avx512(__m512 x) {
     const __m512 one = _mm512_set1_ps(1), two = _mm512_set1_ps(2);
     const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
-    __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), abs_bits));
+    const __mmask16 all = (__mmask16)0xffff;
+    __m512 ax = _mm512_castsi512_ps(_mm512_maskz_and_epi32(all, _mm512_castps_si512(x), abs_bits));
     __m512 s = _mm512_mul_ps(ax, ax), p, e, big, y;
     __mmask16 small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
     p = _mm512_set1_ps(-5.70498872745e-3f);
@@ -9389,11 +9946,11 @@ __attribute__((target("avx512f"))) static __m512 mdl__tanh_avx512(__m512 x) {
     p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(1.33314422036e-1f));
     p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-3.33332819422e-1f));
     p = _mm512_fmadd_ps(_mm512_mul_ps(p, s), ax, ax);
-    e = mdl__exp_avx512(_mm512_mul_ps(two, _mm512_min_ps(ax, _mm512_set1_ps(MDL__TANH_BIG))));
+    e = mdl__exp_avx512(_mm512_mul_ps(two, _mm512_maskz_min_ps(all, ax, _mm512_set1_ps(MDL__TANH_BIG))));
     big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
     y = _mm512_mask_blend_ps(small, big, p); /* |tanh x|, then x's sign */
-    return _mm512_castsi512_ps(_mm512_or_si512(
-        _mm512_castps_si512(y), _mm512_andnot_si512(abs_bits, _mm512_castps_si512(x))));
+    return _mm512_castsi512_ps(_mm512_maskz_or_epi32(
+        all, _mm512_castps_si512(y), _mm512_maskz_andnot_epi32(all, abs_bits, _mm512_castps_si512(x))));
 }
 
 __attribute__((target("avx512f"))) static void mdl__gate_row_avx512(int tanh_, float *y,
