@@ -525,6 +525,99 @@ def rnn_layer_reference(inputs, kinds, args):
 REFERENCES["rnn_layer"] = rnn_layer_reference
 
 
+# ---- attention (tests/torch/torch_attention.c) -----------------------------------------------
+
+def masked_scores(scores, mask, kind):
+    """minidl's mask kinds: "add" adds, "keep" blocks where 0, "block" blocks where nonzero."""
+    if mask is None:
+        return scores
+    if kind == "add":
+        return scores + mask
+    blocked = (mask == 0) if kind == "keep" else (mask != 0)
+    return scores.masked_fill(blocked, -math.inf)
+
+
+@op("sdpa")
+def _(x, a):  # written out: torch 1.13 has no F.scaled_dot_product_attention
+    q, k, v = x["query"], x["key"], x["value"]
+    scale = a["scale"] or 1.0 / math.sqrt(q.shape[-1])
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if a["causal"]:
+        L, S = scores.shape[-2:]
+        upper = torch.ones(L, S, dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(upper, -math.inf)
+    scores = masked_scores(scores, x.get("mask"), a["mask_kind"])
+    w = scores.softmax(-1)
+    return torch.cat([(w @ v).flatten(), w.flatten()])
+
+
+def module_reference(module, names, inputs, kinds, run):
+    """Load minidl's parameters (every input but `names`, in minidl's order, which must be the
+    module's state_dict's names and shapes) into the module, run(module, x) with x the inputs
+    in `names` (requiring grad where minidl's did), backward of sum(out * v); results out and
+    the gradients of those inputs and of every parameter."""
+    ours = [(n, list(t.shape)) for n, t in inputs.items() if n not in names and n != "v"]
+    theirs = [(n, list(t.shape)) for n, t in module.state_dict().items()]
+    if ours != theirs:
+        raise ValueError("minidl's parameters %s are not the state_dict's %s" % (ours, theirs))
+    module.load_state_dict({n: inputs[n] for n, _shape in ours})
+    x = {n: inputs[n].clone().requires_grad_(kinds[n] == "param") for n in names if n in inputs}
+    out = run(module, x)
+    out.backward(inputs["v"].reshape(out.shape))
+    results = {"out": out.detach()}
+    for n, t in x.items():
+        if kinds[n] == "param":
+            results["grad." + n] = t.grad
+    for n, t in module.named_parameters():
+        results["grad." + n] = t.grad
+    return results
+
+
+def mha_reference(inputs, kinds, args):
+    dtype = inputs["query"].dtype
+    module = nn.MultiheadAttention(args["embed_dim"], args["heads"], bias=bool(args["bias"]),
+                                   batch_first=bool(args["batch_first"])).to(dtype)
+
+    def run(m, x):
+        q = x["query"]
+        k, v = (q, q) if args["self"] else (x["key"], x["value"])
+        masks = {n: x.get(n) for n in ("key_padding_mask", "attn_mask")}
+        if args["mask_kind"] == "block":
+            masks = {n: t.bool() if t is not None else None for n, t in masks.items()}
+        y, w = m(q, k, v, need_weights=True, **masks)
+        return torch.cat([y.flatten(), w.flatten()])
+    return module_reference(module, ("query", "key", "value", "key_padding_mask", "attn_mask"),
+                            inputs, kinds, run)
+
+
+def encoder_reference(inputs, kinds, args):
+    dtype = inputs["x"].dtype
+    module = nn.TransformerEncoderLayer(
+        args["d_model"], args["nhead"], args["dim_feedforward"], dropout=0.0,
+        activation="gelu" if args["gelu"] else "relu", batch_first=bool(args["batch_first"]),
+        norm_first=bool(args["norm_first"])).to(dtype)
+
+    def run(m, x):
+        pad = x.get("src_key_padding_mask")
+        return m(x["x"], src_key_padding_mask=pad.bool() if pad is not None else None)
+    return module_reference(module, ("x", "src_key_padding_mask"), inputs, kinds, run)
+
+
+REFERENCES["mha"] = mha_reference
+REFERENCES["encoder"] = encoder_reference
+
+
+@reference("sinusoid")
+def _(x, a):  # PyTorch's tutorial's PositionalEncoding
+    T, d = a["T"], a["d"]
+    position = torch.arange(T, dtype=torch.float64).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-math.log(10000.0) / d))
+    pe = torch.zeros(T, d, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return {"pe": pe}
+
+
 # ---- optimizers, schedules, clipping (tests/torch/torch_optim.c) ---------------------------
 
 @reference("optim")
