@@ -1298,6 +1298,32 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
  *  mdl_params_free(ps);
  *  if (!ok) return 1;
  *  @endcode
+ *
+ *  ATTENTION. mdl_scaled_dot_product_attention is F.scaled_dot_product_attention; mdl_mha_layer
+ *  makes nn.MultiheadAttention, with its in_proj_weight [3E,E] ([W_q; W_k; W_v] rows) and
+ *  out_proj; mdl_transformer_encoder_layer makes nn.TransformerEncoderLayer (post-norm or
+ *  pre-norm, ReLU or GELU). A small model over a batch of sequences, with sinusoidal positions
+ *  and a causal mask (each position sees only the ones before it, as a language model must):
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_transformer_opts o = mdl_transformer_defaults();        // PyTorch's, then ours:
+ *  o.dim_feedforward = 64;
+ *  o.dropout = 0;
+ *  o.batch_first = 1;
+ *  mdl_transformer_layer enc = mdl_transformer_encoder_layer(ps, "enc", 32, 4, &o, &rng);
+ *  int xs[3] = {2, 10, 32};                                     // [B,T,E]
+ *  mdl_tensor *x = mdl_add(ar, mdl_randn(ar, &rng, 3, xs, 0, 1),
+ *                          mdl_sinusoidal_positions(ar, 10, 32)); // + [T,E], over B
+ *  mdl_mha_args a = {0};
+ *  a.causal = 1;
+ *  mdl_tensor *y = mdl_transformer_encoder_layer_forward(ar, &enc, x, &a); // [2,10,32]
+ *  mdl_backward(mdl_mean(ar, mdl_mul(ar, y, y), MDL_ALL, 0));
+ *  int ok = y && y->shape[1] == 10 && mdl_params_count(ps) == 12 &&
+ *           mdl_params_find(ps, "enc.self_attn.in_proj_weight")->shape[0] == 3 * 32 &&
+ *           enc.linear1.weight->grad[0] != 0;
+ *  mdl_params_free(ps);
+ *  if (!ok) return 1;
+ *  @endcode
  *  @{ */
 
 /** The kind of recurrence: nn.RNN (tanh or relu), nn.LSTM or nn.GRU. */
@@ -9558,8 +9584,9 @@ MDLDEF mdl_tensor *mdl_scaled_dot_product_attention(mdl_arena *ar, mdl_tensor *q
                   "MDL_MASK_ADD, MDL_MASK_KEEP, MDL_MASK_BLOCK", o.dropout, (int)o.mask_kind);
         return NULL;
     }
+    /* (q * scale) @ k^T: the scale on q, which is smaller than the scores when D < Tk */
     scale = o.scale != 0 ? o.scale : 1.0 / sqrt((double)q->shape[q->ndim - 1]);
-    scores = mdl_mul_scalar(ar, mdl_matmul_t(ar, q, k, 0, 1), (mdl_scalar)scale); /* [..,Tq,Tk] */
+    scores = mdl_matmul_t(ar, mdl_mul_scalar(ar, q, (mdl_scalar)scale), k, 0, 1); /* [..,Tq,Tk] */
     if (!scores) return NULL;
     if (o.causal) { /* query i sees keys j <= i: the upper triangle blocked */
         int sh[2], i, j;

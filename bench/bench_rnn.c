@@ -4,6 +4,9 @@
      lstm, gru, rnn   a character model: one-hot input of 75 symbols -> the layer with H = 128
                       -> Linear 128 -> 75; sequence 64 (time first), batch 32; cross-entropy
                       over all 64 * 32 positions; backward; a plain SGD step (lr 0.1)
+     transformer      2 encoder layers (d_model 64, 4 heads, feed-forward 256, ReLU, post-norm,
+                      dropout 0), batch 64, sequence 32, batch first, on N(0,1) inputs
+                      [64,32,64]; the loss is the mean of the output's squares; backward; SGD
    Each model runs in a process of its own (this program starts itself with --child MODEL), so
    that each process's peak resident memory is that model's; its figure is the median over
    STEPS steps, after 3 steps of warm-up, of the wall-clock time and of the CPU time of one
@@ -20,8 +23,8 @@
 
    Build and run from inside bench/ (`make bench` does this):
        gcc -std=c99 -O2 -Wall -Wextra -I.. bench_rnn.c -o bench_rnn -lm
-       ./bench_rnn [ROUNDS [STEPS]]        (default 5 rounds of 15 steps; about 2 minutes with
-                                            PyTorch's reference BLAS, 30 s without PyTorch)
+       ./bench_rnn [ROUNDS [STEPS]]        (default 5 rounds of 15 steps; some 4 minutes with
+                                            PyTorch's reference BLAS, 1 without PyTorch)
    Environment: TORCH_PYTHON (default /usr/bin/python3), TORCH_LD_LIBRARY_PATH (see above). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, popen, getrusage under -std=c99 */
 #define MINIDL_IMPLEMENTATION
@@ -32,6 +35,7 @@
 #include <sys/resource.h>
 
 enum { T = 64, B = 32, V = 75, H = 128 };
+enum { TB = 64, TT = 32, TD = 64, THEADS = 4, TFF = 256 }; /* the transformer's sizes */
 
 static double cpu_now(void) {
     struct timespec t;
@@ -46,20 +50,34 @@ typedef struct model {
     mdl_optim *opt;
     mdl_rnn rnn;
     mdl_layer head;
-    mdl_scalar *x, *target; /* one-hot [T,B,V] and class ids [T*B] */
+    mdl_scalar *x, *target; /* one-hot [T,B,V] and class ids [T*B]; transformer: x [TB,TT,TD] */
+    int transformer;
+    mdl_transformer_layer enc[2];
 } model;
 
 static int model_new(model *m, const char *kind) {
     mdl_rng rng;
-    mdl_rnn_mode mode;
+    mdl_rnn_mode mode = MDL_LSTM;
     int i;
+    mdl_rng_seed(&rng, 1);
+    m->ps = mdl_params_new();
+    m->ar = mdl_arena_new(0);
+    if (strcmp(kind, "transformer") == 0) {
+        mdl_transformer_opts o = mdl_transformer_defaults();
+        o.dim_feedforward = TFF, o.dropout = 0, o.batch_first = 1;
+        m->transformer = 1;
+        m->enc[0] = mdl_transformer_encoder_layer(m->ps, "layers.0", TD, THEADS, &o, &rng);
+        m->enc[1] = mdl_transformer_encoder_layer(m->ps, "layers.1", TD, THEADS, &o, &rng);
+        m->x = (mdl_scalar *)malloc((size_t)TB * TT * TD * sizeof(mdl_scalar));
+        m->opt = mdl_sgd_new(m->ps, 0.1, 0);
+        if (!m->x || !m->opt || !m->enc[1].self_attn.in_proj_weight) return 0;
+        for (i = 0; i < TB * TT * TD; i++) m->x[i] = (mdl_scalar)mdl_rng_normal(&rng);
+        return 1;
+    }
     if (strcmp(kind, "lstm") == 0) mode = MDL_LSTM;
     else if (strcmp(kind, "gru") == 0) mode = MDL_GRU;
     else if (strcmp(kind, "rnn") == 0) mode = MDL_RNN_TANH;
     else return 0;
-    mdl_rng_seed(&rng, 1);
-    m->ps = mdl_params_new();
-    m->ar = mdl_arena_new(0);
     m->rnn = mdl_rnn_layer(m->ps, kind, mode, V, H, NULL, &rng);
     m->head = mdl_linear_layer(m->ps, "head", H, V, 1, &rng);
     m->opt = mdl_sgd_new(m->ps, 0.1, 0);
@@ -75,12 +93,21 @@ static int model_new(model *m, const char *kind) {
 
 /* One training step: forward, loss, backward, SGD; the arena reset. Returns the loss. */
 static double model_step(model *m) {
-    int xs[3] = {T, B, V}, ts[1] = {T * B}, flat[2] = {T * B, H};
-    mdl_tensor *x = mdl_wrap(m->ar, 3, xs, m->x), *target = mdl_wrap(m->ar, 1, ts, m->target);
-    mdl_tensor *y = mdl_rnn_forward(m->ar, &m->rnn, x, NULL, NULL, NULL, NULL);
-    mdl_tensor *logits = mdl_layer_forward(m->ar, &m->head, mdl_reshape(m->ar, y, 2, flat));
-    mdl_tensor *loss = mdl_cross_entropy_loss(m->ar, logits, target, NULL);
-    double value = mdl_item(loss);
+    int xs[3] = {T, B, V}, ts[1] = {T * B}, flat[2] = {T * B, H}, es[3] = {TB, TT, TD};
+    mdl_tensor *loss;
+    double value;
+    if (m->transformer) {
+        mdl_tensor *y = mdl_wrap(m->ar, 3, es, m->x);
+        y = mdl_transformer_encoder_layer_forward(m->ar, &m->enc[0], y, NULL);
+        y = mdl_transformer_encoder_layer_forward(m->ar, &m->enc[1], y, NULL);
+        loss = mdl_mean(m->ar, mdl_mul(m->ar, y, y), MDL_ALL, 0);
+    } else {
+        mdl_tensor *x = mdl_wrap(m->ar, 3, xs, m->x), *target = mdl_wrap(m->ar, 1, ts, m->target);
+        mdl_tensor *y = mdl_rnn_forward(m->ar, &m->rnn, x, NULL, NULL, NULL, NULL);
+        mdl_tensor *logits = mdl_layer_forward(m->ar, &m->head, mdl_reshape(m->ar, y, 2, flat));
+        loss = mdl_cross_entropy_loss(m->ar, logits, target, NULL);
+    }
+    value = mdl_item(loss);
     mdl_backward(loss);
     mdl_optim_step(m->opt);
     mdl_optim_zero_grad(m->opt);
@@ -116,9 +143,9 @@ static int child(const char *kind, int steps) {
         cpu[i] = 1e3 * (cpu_now() - c0);
     }
     getrusage(RUSAGE_SELF, &ru);
-    if (!(loss > 0 && loss < 10)) {
-        fprintf(stderr, "bench_rnn: %s: the loss is %g, not a cross-entropy over 75 classes\n",
-                kind, loss);
+    if (!(loss > 0 && loss < 10)) { /* a cross-entropy over 75 classes, or the mean square of a
+                                       layer-normed output (about 1) */
+        fprintf(stderr, "bench_rnn: %s: the loss is %g, out of its range\n", kind, loss);
         return 1;
     }
     printf("%s %.3f %.3f %ld\n", kind, summarize(wall, steps).med, summarize(cpu, steps).med,
@@ -143,7 +170,7 @@ static int run(const char *cmd, double *wall, double *cpu, double *rss, char *bl
 }
 
 int main(int argc, char **argv) {
-    static const char *const kinds[] = {"lstm", "gru", "rnn"};
+    static const char *const kinds[] = {"lstm", "gru", "rnn", "transformer"};
     enum { NK = sizeof kinds / sizeof kinds[0], MAXR = 41 };
     const char *py = getenv("TORCH_PYTHON") ? getenv("TORCH_PYTHON") : "/usr/bin/python3";
     const char *ldp = getenv("TORCH_LD_LIBRARY_PATH");
@@ -167,6 +194,8 @@ int main(int argc, char **argv) {
            mdl_gemm_kernel());
     printf("char model: one-hot %d -> layer H=%d -> Linear %d; T=%d, B=%d; cross-entropy, "
            "backward, SGD\n", V, H, V, T, B);
+    printf("transformer: 2 encoder layers, d_model %d, %d heads, feed-forward %d; B=%d, T=%d; "
+           "mean square, backward, SGD\n", TD, THEADS, TFF, TB, TT);
     if (!have_torch)
         printf("PyTorch: not found (%s cannot import torch): minidl's figures only\n", py);
     print_load("at the start");
