@@ -521,6 +521,7 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(CONCAT, "mdl_concat", mdl__concat_backward)                                            \
     X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)                          \
     X(GATHER, "mdl_gather", mdl__gather_backward)                                            \
+    X(RNN_SCAN, "mdl_rnn_scan", mdl__rnn_scan_backward)                                      \
     X(BCE, "mdl_bce_loss", mdl__bce_backward)                                                \
     X(BCE_WITH_LOGITS, "mdl_bce_with_logits_loss", mdl__bce_with_logits_backward)            \
     X(CROSS_ENTROPY, "mdl_cross_entropy_loss", mdl__cross_entropy_backward)                  \
@@ -1222,7 +1223,435 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
 
 /** @defgroup recurrent Recurrent layers and attention
  *  @brief RNN, LSTM and GRU cells and sequence layers; attention and a transformer block.
+ *
+ *  PyTorch's recurrent layers with their names, layouts, gate orders and initialisation, so
+ *  that a state_dict's tensors load into them number for number. Three forms, as torch.nn has:
+ *  - cells, one time step: mdl_rnn_cell, mdl_lstm_cell, mdl_gru_cell take the weights as
+ *    tensors (torch.rnn_tanh_cell, torch.lstm_cell, torch.gru_cell); mdl_rnn_cell_layer makes
+ *    them with their parameters, as nn.RNNCell, nn.LSTMCell and nn.GRUCell;
+ *  - sequence layers, made once by mdl_rnn_layer (nn.RNN, nn.LSTM, nn.GRU: num_layers,
+ *    bidirectional, batch_first, dropout between layers, bias) and run over a whole
+ *    sequence by mdl_rnn_forward, which returns the output and gives the final states;
+ *  - mdl_rnn_scan, the one primitive op behind the sequence layers' fast path: the recurrence
+ *    of one layer in one direction over all time steps, its backward the whole
+ *    backpropagation through time in one pass.
+ *
+ *  Shapes, as PyTorch's (T time steps, B batch, I input features, H hidden units, L layers,
+ *  D directions): x [T,B,I] ([B,T,I] with batch_first), output [T,B,D*H] ([B,T,D*H]),
+ *  h0, c0, h_n and c_n [L*D,B,H] even with batch_first. An unbatched x [T,I] gives [T,D*H],
+ *  with states [L*D,H]. Parameters, for layer k and each direction (suffix "_reverse" for the
+ *  second): weight_ih_l{k} [G*H, I] (k = 0) or [G*H, D*H], weight_hh_l{k} [G*H, H], bias_ih_l{k}
+ *  and bias_hh_l{k} [G*H], with G gates stacked in PyTorch's order: 1 for RNN, 4 for LSTM
+ *  (i, f, g, o), 3 for GRU (r, z, n). All start as U(-1/sqrt(H), 1/sqrt(H)), as PyTorch's.
+ *
+ *  A character-level language model: an LSTM over one-hot characters, its output through a
+ *  Linear to the next character's logits.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_rnn_opts o = {0};
+ *  o.num_layers = 2;                                            // stacked, as nn.LSTM's
+ *  mdl_rnn lstm = mdl_rnn_layer(ps, "lstm", MDL_LSTM, 20, 32, &o, &rng);
+ *  mdl_layer head = mdl_linear_layer(ps, "head", 32, 20, 1, &rng);
+ *  int xs[3] = {16, 4, 20};                                     // [T,B,I]
+ *  mdl_tensor *x = mdl_randn(ar, &rng, 3, xs, 0, 1), *h_n, *c_n;
+ *  mdl_tensor *y = mdl_rnn_forward(ar, &lstm, x, NULL, NULL, &h_n, &c_n); // [16,4,32]
+ *  mdl_tensor *logits = mdl_layer_forward(ar, &head, y);        // [16,4,20]
+ *  mdl_backward(mdl_mean(ar, mdl_mul(ar, logits, logits), MDL_ALL, 0));
+ *  int ok = logits && h_n->shape[0] == 2 && c_n->shape[2] == 32 &&
+ *           mdl_params_find(ps, "lstm.weight_hh_l1")->shape[0] == 4 * 32 &&
+ *           lstm.weight_ih[1]->grad[0] != 0;
+ *  mdl_params_free(ps);
+ *  if (!ok) return 1;
+ *  @endcode
+ *
+ *  TRUNCATED BACKPROPAGATION THROUGH TIME. A language model reads a long text in windows of T
+ *  characters, one batch after the other, and each window should start from the hidden state
+ *  the last one ended with: the model then remembers across windows. But the gradient must
+ *  stop at the window's start, or the backward pass of batch k would run back through every
+ *  batch before it, its memory and time growing with k:
+ *  @code{.txt}
+ *      batch k-1                       batch k                          batch k+1
+ *   h0 -> [t0 -> t1 -> ... -> t63] h_n ==copy==> h0 -> [t0 -> ... -> t63] h_n ==copy==> ...
+ *          <---- backward -------                 <---- backward ------
+ *   values flow to the right across every ==copy==; gradients stop at each one (detached)
+ *  @endcode
+ *  So the state is carried as a value, not as a node of the graph: keep it in persistent
+ *  buffers (mdl_params_add_buffer, which never require grad), pass them as h0 and c0, and
+ *  after the step copy h_n and c_n into them (mdl_copy). The arena's reset then frees the
+ *  window's graph, and the next window starts from the carried values with nothing to
+ *  backpropagate into: PyTorch's `h = h.detach()` between batches. Start again from zeros
+ *  (mdl_fill) at the text's start or when the batch's streams are reshuffled.
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_rnn gru = mdl_rnn_layer(ps, "gru", MDL_GRU, 8, 16, NULL, &rng);
+ *  int xs[3] = {10, 2, 8}, hs[3] = {1, 2, 16};                 // windows of 10 steps
+ *  mdl_tensor *carry = mdl_params_add_buffer(ps, "carry.h", 3, hs); // zeros, no grad
+ *  for (int window = 0; window < 3; window++) {
+ *      mdl_tensor *x = mdl_randn(ar, &rng, 3, xs, 0, 1), *h_n;
+ *      mdl_tensor *y = mdl_rnn_forward(ar, &gru, x, carry, NULL, &h_n, NULL);
+ *      mdl_backward(mdl_mean(ar, y, MDL_ALL, 0));             // back to this window's start
+ *      mdl_copy(carry, h_n);                                  // the value goes on, detached
+ *      mdl_params_zero_grad(ps);
+ *      mdl_arena_reset(ar);                                   // the window's graph is gone
+ *  }
+ *  int ok = carry->data[0] != 0 && carry->grad == NULL;
+ *  mdl_params_free(ps);
+ *  if (!ok) return 1;
+ *  @endcode
+ *
+ *  ATTENTION. mdl_scaled_dot_product_attention is F.scaled_dot_product_attention; mdl_mha_layer
+ *  makes nn.MultiheadAttention, with its in_proj_weight [3E,E] ([W_q; W_k; W_v] rows) and
+ *  out_proj; mdl_transformer_encoder_layer makes nn.TransformerEncoderLayer (post-norm or
+ *  pre-norm, ReLU or GELU). A small model over a batch of sequences, with sinusoidal positions
+ *  and a causal mask (each position sees only the ones before it, as a language model must):
+ *  @code
+ *  mdl_params *ps = mdl_params_new();
+ *  mdl_transformer_opts o = mdl_transformer_defaults();        // PyTorch's, then ours:
+ *  o.dim_feedforward = 64;
+ *  o.dropout = 0;
+ *  o.batch_first = 1;
+ *  mdl_transformer_layer enc = mdl_transformer_encoder_layer(ps, "enc", 32, 4, &o, &rng);
+ *  int xs[3] = {2, 10, 32};                                     // [B,T,E]
+ *  mdl_tensor *x = mdl_add(ar, mdl_randn(ar, &rng, 3, xs, 0, 1),
+ *                          mdl_sinusoidal_positions(ar, 10, 32)); // + [T,E], over B
+ *  mdl_mha_args a = {0};
+ *  a.causal = 1;
+ *  mdl_tensor *y = mdl_transformer_encoder_layer_forward(ar, &enc, x, &a); // [2,10,32]
+ *  mdl_backward(mdl_mean(ar, mdl_mul(ar, y, y), MDL_ALL, 0));
+ *  int ok = y && y->shape[1] == 10 && mdl_params_count(ps) == 12 &&
+ *           mdl_params_find(ps, "enc.self_attn.in_proj_weight")->shape[0] == 3 * 32 &&
+ *           enc.linear1.weight->grad[0] != 0;
+ *  mdl_params_free(ps);
+ *  if (!ok) return 1;
+ *  @endcode
  *  @{ */
+
+/** The kind of recurrence: nn.RNN (tanh or relu), nn.LSTM or nn.GRU. */
+typedef enum mdl_rnn_mode {
+    MDL_RNN_TANH = 0, /**< h' = tanh(W_ih x + b_ih + W_hh h + b_hh), nn.RNN's default */
+    MDL_RNN_RELU,     /**< the same with relu, nn.RNN(nonlinearity='relu') */
+    MDL_LSTM,         /**< long short-term memory: gates i, f, g, o and a cell state c */
+    MDL_GRU           /**< gated recurrent unit: gates r, z, n */
+} mdl_rnn_mode;
+
+#define MDL_RNN_MAX_LAYERS 8 /**< most stacked layers in one mdl_rnn */
+
+/* -- cells: one time step -- */
+/** @brief One step of an Elman RNN, as torch.rnn_tanh_cell and torch.rnn_relu_cell:
+ *  h' = act(x @ w_ih^T + b_ih + h @ w_hh^T + b_hh), act tanh, or relu when `relu` is 1.
+ *  @param ar   the arena for the result and the temporaries
+ *  @param x    input [B,I]
+ *  @param h    hidden state [B,H]; NULL: zeros
+ *  @param w_ih [H,I]
+ *  @param w_hh [H,H]
+ *  @param b_ih [H] or NULL
+ *  @param b_hh [H] or NULL
+ *  @param relu 1: relu instead of tanh
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_rnn_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh, int relu);
+/** @brief One step of an LSTM, as torch.lstm_cell, with gates stacked i, f, g, o:
+ *      i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)      input gate
+ *      f = sigmoid(W_if x + b_if + W_hf h + b_hf)      forget gate
+ *      g = tanh(W_ig x + b_ig + W_hg h + b_hg)         candidate
+ *      o = sigmoid(W_io x + b_io + W_ho h + b_ho)      output gate
+ *      c' = f * c + i * g       h' = o * tanh(c')
+ *  @param ar     the arena for the results and the temporaries
+ *  @param x      input [B,I]
+ *  @param h      hidden state [B,H]; NULL: zeros
+ *  @param c      cell state [B,H]; NULL: zeros
+ *  @param w_ih   [4H,I]
+ *  @param w_hh   [4H,H]
+ *  @param b_ih   [4H] or NULL
+ *  @param b_hh   [4H] or NULL
+ *  @param c_next receives c' [B,H] (from `ar`); NULL if not wanted
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_lstm_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *c,
+                                 mdl_tensor *w_ih, mdl_tensor *w_hh, mdl_tensor *b_ih,
+                                 mdl_tensor *b_hh, mdl_tensor **c_next);
+/** @brief One step of a GRU, as torch.gru_cell, with gates stacked r, z, n:
+ *      r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)      reset gate
+ *      z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)      update gate
+ *      n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   candidate
+ *      h' = (1 - z) * n + z * h
+ *  @param ar   the arena for the result and the temporaries
+ *  @param x    input [B,I]
+ *  @param h    hidden state [B,H]; NULL: zeros
+ *  @param w_ih [3H,I]
+ *  @param w_hh [3H,H]
+ *  @param b_ih [3H] or NULL
+ *  @param b_hh [3H] or NULL
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh);
+
+/* -- the fused recurrence -- */
+/** @brief The recurrence of one layer in one direction over a whole sequence, as one op: the
+ *  sequence layers' fast path. Before the time loop, one matrix product computes the input
+ *  parts of all T steps' gates, x @ w_ih^T; each step then adds b_ih + h @ w_hh^T + b_hh and
+ *  applies the cell's gates, as the cells above do. Backward is the whole backpropagation
+ *  through time, to every input.
+ *  @param ar      the arena for the result and what backward needs (the gates of every step)
+ *  @param mode    which cell
+ *  @param x       input [T,B,I]
+ *  @param h0      initial hidden state [B,H]; NULL: zeros
+ *  @param c0      initial cell state [B,H] (MDL_LSTM only; NULL: zeros)
+ *  @param w_ih    [G*H,I], G = 1, 4 or 3 gates as mode says, stacked in the cell's order
+ *  @param w_hh    [G*H,H]
+ *  @param b_ih    [G*H] or NULL
+ *  @param b_hh    [G*H] or NULL
+ *  @param reverse 1: run from step T-1 down to 0 (a bidirectional layer's second direction);
+ *                 the state of step t is still written at position t
+ *  @return from `ar`: the hidden states of every step [T,B,H]; for MDL_LSTM [2,T,B,H], the
+ *          hidden states then the cell states */
+MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x, mdl_tensor *h0,
+                                mdl_tensor *c0, mdl_tensor *w_ih, mdl_tensor *w_hh,
+                                mdl_tensor *b_ih, mdl_tensor *b_hh, int reverse);
+
+/* -- layer objects -- */
+/** Options of a sequence layer, nn.RNN's, nn.LSTM's and nn.GRU's arguments by name. Every field
+ *  left 0 takes PyTorch's default, so a zeroed struct (or NULL) is one layer, one direction,
+ *  time first, with biases, no dropout. */
+typedef struct mdl_rnn_opts {
+    int num_layers;    /**< stacked layers, each reading the one below's output; 0: 1 */
+    int bidirectional; /**< 1: each layer also runs from the end; outputs side by side [.., 2H] */
+    int batch_first;   /**< 1: x and the output are [B,T,*] (the states stay [L*D,B,H]) */
+    int no_bias;       /**< 1: no bias_ih and bias_hh (PyTorch's bias=False) */
+    double dropout;    /**< probability of dropout on each layer's output but the last's, in
+                            training; needs the rng given to mdl_rnn_layer to outlive the layer */
+} mdl_rnn_opts;
+
+/** A recurrent layer: nn.RNN, nn.LSTM or nn.GRU (made by mdl_rnn_layer), or a cell nn.RNNCell,
+ *  nn.LSTMCell or nn.GRUCell (mdl_rnn_cell_layer). Its parameters belong to the mdl_params it
+ *  was made with. A plain value: copy it freely (the copies share the parameters). */
+typedef struct mdl_rnn {
+    mdl_rnn_mode mode;
+    char name[MDL_NAME_MAX];  /**< prefix of its parameters' names */
+    int cell;                 /**< 1: a cell (one step; parameters without the _l0 suffix) */
+    int input_size, hidden_size, num_layers;
+    int directions;           /**< 1, or 2 when bidirectional */
+    int batch_first;
+    int bias;                 /**< 1 if it has biases */
+    double dropout;
+    int training;             /**< 1 (the default): dropout between layers applies */
+    int composed;             /**< 0 (the default): mdl_rnn_scan, the fast path; 1: the cells
+                                   step by step, the readable reference (same results) */
+    mdl_rng *rng;             /**< the generator given to the constructor (dropout's masks) */
+    mdl_tensor *weight_ih[2 * MDL_RNN_MAX_LAYERS]; /**< [layer * directions + direction] */
+    mdl_tensor *weight_hh[2 * MDL_RNN_MAX_LAYERS];
+    mdl_tensor *bias_ih[2 * MDL_RNN_MAX_LAYERS];   /**< NULL without bias */
+    mdl_tensor *bias_hh[2 * MDL_RNN_MAX_LAYERS];
+} mdl_rnn;
+
+/** @brief nn.RNN, nn.LSTM or nn.GRU: registers "name.weight_ih_l0", "name.weight_hh_l0",
+ *  "name.bias_ih_l0", "name.bias_hh_l0", then the "_reverse" ones when bidirectional, then
+ *  layer 1's ..., the state_dict's names in its order, all drawn from U(-1/sqrt(H), 1/sqrt(H)).
+ *  @param ps          the set that owns the parameters
+ *  @param name        the prefix of their names
+ *  @param mode        MDL_RNN_TANH, MDL_RNN_RELU, MDL_LSTM or MDL_GRU
+ *  @param input_size  I, features of x
+ *  @param hidden_size H
+ *  @param opts        layers, directions, batch_first, bias, dropout; NULL: the defaults
+ *  @param rng         the generator for the initial values, and for dropout's masks later
+ *  @return the layer (mode as given, cell 0); its weight_ih[0] is NULL after an error */
+MDLDEF mdl_rnn mdl_rnn_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode, int input_size,
+                             int hidden_size, const mdl_rnn_opts *opts, mdl_rng *rng);
+/** @brief Run a sequence layer over x, as module(x, h0) (LSTM: module(x, (h0, c0))). Errors
+ *  name the layer and the shapes: `lstm (LSTM 75->128): x [64,32,80]: expected [T,B,75]`,
+ *  `h0 [1,32,100]: expected [layers*directions, B, H] = [2,32,128]`.
+ *  @param ar  the arena for the output, the states and the temporaries
+ *  @param rnn the layer
+ *  @param x   [T,B,I] ([B,T,I] with batch_first), or [T,I] unbatched
+ *  @param h0  initial hidden states [L*D,B,H] ([L*D,H] unbatched); NULL: zeros
+ *  @param c0  initial cell states, as h0 (MDL_LSTM only; NULL: zeros)
+ *  @param h_n receives the final hidden states [L*D,B,H], from `ar`; NULL if not wanted
+ *  @param c_n receives the final cell states (MDL_LSTM; NULL for the others); NULL if not
+ *             wanted
+ *  @return the last layer's hidden states of every step [T,B,D*H] ([B,T,D*H] with
+ *          batch_first), from `ar`; NULL after an error */
+MDLDEF mdl_tensor *mdl_rnn_forward(mdl_arena *ar, const mdl_rnn *rnn, mdl_tensor *x,
+                                   mdl_tensor *h0, mdl_tensor *c0, mdl_tensor **h_n,
+                                   mdl_tensor **c_n);
+/** @brief nn.RNNCell (MDL_RNN_TANH, MDL_RNN_RELU), nn.LSTMCell or nn.GRUCell: registers
+ *  "name.weight_ih" [G*H,I], "name.weight_hh" [G*H,H], "name.bias_ih" and "name.bias_hh" [G*H]
+ *  (with bias 1), drawn from U(-1/sqrt(H), 1/sqrt(H)). Other parameters as mdl_rnn_layer.
+ *  @return the cell (cell 1); its weight_ih[0] is NULL after an error */
+MDLDEF mdl_rnn mdl_rnn_cell_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode,
+                                  int input_size, int hidden_size, int bias, mdl_rng *rng);
+/** @brief One step of a cell made by mdl_rnn_cell_layer: mdl_rnn_cell, mdl_lstm_cell or
+ *  mdl_gru_cell with its parameters.
+ *  @param ar     the arena for the results
+ *  @param cell   the cell
+ *  @param x      input [B,I]
+ *  @param h      [B,H]; NULL: zeros
+ *  @param c      [B,H] (MDL_LSTM; NULL: zeros; must be NULL for the others)
+ *  @param c_next receives c' (MDL_LSTM); NULL if not wanted
+ *  @return h' [B,H], from `ar` */
+MDLDEF mdl_tensor *mdl_rnn_cell_forward(mdl_arena *ar, const mdl_rnn *cell, mdl_tensor *x,
+                                        mdl_tensor *h, mdl_tensor *c, mdl_tensor **c_next);
+/** @brief Training (1) or evaluation (0) mode: dropout between layers only in training. */
+MDLDEF void mdl_rnn_train(mdl_rnn *rnn, int training);
+/** @brief Number of parameter values the layer owns. */
+MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn);
+
+/* -- attention -- */
+/** How the values of an attention mask read. PyTorch has both boolean conventions:
+ *  F.scaled_dot_product_attention's True means "may attend", nn.MultiheadAttention's (and every
+ *  key_padding_mask's) True means "masked out"; its float masks are added to the scores. */
+typedef enum mdl_mask_kind {
+    MDL_MASK_ADD = 0, /**< added to the scores before the softmax (-inf blocks a position) */
+    MDL_MASK_KEEP,    /**< nonzero where attention is allowed, 0 where blocked */
+    MDL_MASK_BLOCK    /**< nonzero where attention is blocked (a padding position) */
+} mdl_mask_kind;
+
+/** Options of mdl_scaled_dot_product_attention; a zeroed struct (or NULL) is plain attention. */
+typedef struct mdl_attention_opts {
+    mdl_tensor *mask;        /**< broadcasts to the scores [..., Tq, Tk]; NULL: none */
+    mdl_mask_kind mask_kind; /**< how mask reads (0: additive) */
+    int causal;              /**< 1: query i attends to keys j <= i only (upper triangle off) */
+    double dropout;          /**< probability of dropping an attention weight (0: none) */
+    mdl_rng *rng;            /**< dropout's generator (needed when dropout > 0) */
+    double scale;            /**< multiplies q @ k^T; 0: 1 / sqrt(D) */
+} mdl_attention_opts;
+
+/** @brief Scaled dot-product attention, as F.scaled_dot_product_attention (PyTorch 2):
+ *      weights = softmax(q @ k^T * scale + mask) along the keys,  out = weights @ v
+ *  with the causal mask and the given mask applied (a blocked position gets -inf before the
+ *  softmax; a query whose every key is blocked gives NaN, as in PyTorch), then dropout on the
+ *  weights. Shapes [..., Tq, D], [..., Tk, D], [..., Tk, Dv] -> [..., Tq, Dv], typically
+ *  [B, heads, T, D]; the leading axes broadcast as mdl_matmul's. Built from ops.
+ *  @param ar      the arena for the result and the temporaries
+ *  @param q       queries [..., Tq, D]
+ *  @param k       keys [..., Tk, D]
+ *  @param v       values [..., Tk, Dv]
+ *  @param opts    mask, causal, dropout, scale; NULL: none of them
+ *  @param weights receives the attention weights [..., Tq, Tk] (after dropout, as PyTorch
+ *                 returns them), from `ar`; NULL if not wanted
+ *  @return [..., Tq, Dv], from `ar` */
+MDLDEF mdl_tensor *mdl_scaled_dot_product_attention(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k,
+                                                    mdl_tensor *v, const mdl_attention_opts *opts,
+                                                    mdl_tensor **weights);
+
+/** Options of nn.MultiheadAttention's constructor; a zeroed struct (or NULL) is PyTorch's
+ *  default: biases, no dropout, [T,B,E] inputs. */
+typedef struct mdl_mha_opts {
+    double dropout;  /**< on the attention weights, in training */
+    int no_bias;     /**< 1: no in_proj_bias and out_proj.bias (bias=False) */
+    int batch_first; /**< 1: inputs and output [B,T,E] */
+} mdl_mha_opts;
+
+/** nn.MultiheadAttention: in_proj_weight [3E,E] = [W_q; W_k; W_v] (rows), in_proj_bias [3E],
+ *  out_proj.weight [E,E], out_proj.bias [E]. Made by mdl_mha_layer; a plain value. */
+typedef struct mdl_mha {
+    char name[MDL_NAME_MAX];
+    int embed_dim, num_heads, batch_first;
+    double dropout;
+    int training;          /**< 1 (the default): dropout applies */
+    mdl_rng *rng;          /**< the constructor's generator (dropout's masks) */
+    mdl_tensor *in_proj_weight, *in_proj_bias, *out_proj_weight, *out_proj_bias;
+} mdl_mha;
+
+/** The masks and switches of one attention call (mdl_mha_forward and the transformer layer),
+ *  nn.MultiheadAttention.forward's by name; a zeroed struct (or NULL) is none of them. */
+typedef struct mdl_mha_args {
+    mdl_tensor *attn_mask;        /**< [Tq,Tk] or [B*heads,Tq,Tk]; NULL: none */
+    mdl_tensor *key_padding_mask; /**< [B,Tk], a key per batch element to ignore; NULL: none */
+    mdl_mask_kind mask_kind;      /**< how both masks read: MDL_MASK_BLOCK for PyTorch's boolean
+                                       masks (True = ignore), MDL_MASK_ADD (0) for its float ones */
+    int causal;                   /**< 1: each query attends to keys up to its own position */
+    int per_head_weights;         /**< 1: weights [B,heads,Tq,Tk]; 0: averaged over the heads
+                                       [B,Tq,Tk] (PyTorch's average_attn_weights=True) */
+} mdl_mha_args;
+
+/** @brief nn.MultiheadAttention(embed_dim, num_heads): registers "name.in_proj_weight" [3E,E]
+ *  (xavier uniform, as PyTorch), "name.in_proj_bias" [3E] (zeros), "name.out_proj.weight" [E,E]
+ *  (U(-1/sqrt(E), 1/sqrt(E))) and "name.out_proj.bias" [E] (zeros), the state_dict's names in
+ *  its order. embed_dim must be a multiple of num_heads.
+ *  @return the layer; its in_proj_weight is NULL after an error */
+MDLDEF mdl_mha mdl_mha_layer(mdl_params *ps, const char *name, int embed_dim, int num_heads,
+                             const mdl_mha_opts *opts, mdl_rng *rng);
+/** @brief Multi-head attention, as module(query, key, value, ...): the inputs projected by W_q,
+ *  W_k, W_v, split into heads of E/heads features, attended with mdl_scaled_dot_product_attention
+ *  in each head, joined and projected by out_proj. Errors name the layer and the shapes.
+ *  @param ar      the arena for the results
+ *  @param m       the layer
+ *  @param query   [Tq,B,E] ([B,Tq,E] with batch_first)
+ *  @param key     [Tk,B,E] ([B,Tk,E])
+ *  @param value   [Tk,B,E] ([B,Tk,E]); query, key and value may be one tensor (self-attention)
+ *  @param args    masks, causal, how to return the weights; NULL: none
+ *  @param weights receives the attention weights [B,Tq,Tk] averaged over the heads (or
+ *                 [B,heads,Tq,Tk]), from `ar`; NULL if not wanted
+ *  @return the output, shaped as query, from `ar` */
+MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *query,
+                                   mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
+                                   mdl_tensor **weights);
+
+/** Options of nn.TransformerEncoderLayer. Start from mdl_transformer_defaults(), which holds
+ *  PyTorch's defaults, and change what you need. */
+typedef struct mdl_transformer_opts {
+    int dim_feedforward;   /**< the feed-forward block's width (2048) */
+    double dropout;        /**< after attention, in the feed-forward block, after it (0.1) */
+    int gelu;              /**< 1: GELU in the feed-forward block; 0: ReLU (0) */
+    double layer_norm_eps; /**< (1e-5) */
+    int batch_first;       /**< 1: [B,T,E] (0: [T,B,E]) */
+    int norm_first;        /**< 1: pre-norm, x + f(norm(x)); 0: post-norm, norm(x + f(x)) (0) */
+} mdl_transformer_opts;
+
+/** nn.TransformerEncoderLayer: self_attn, linear1 [ff,E], linear2 [E,ff], norm1, norm2. */
+typedef struct mdl_transformer_layer {
+    char name[MDL_NAME_MAX];
+    mdl_mha self_attn;
+    mdl_layer linear1, linear2, norm1, norm2;
+    mdl_transformer_opts opts;
+    int training;  /**< 1 (the default): the dropouts apply */
+    mdl_rng *rng;  /**< the constructor's generator (dropout's masks) */
+} mdl_transformer_layer;
+
+/** @brief PyTorch's defaults of nn.TransformerEncoderLayer (see mdl_transformer_opts). */
+MDLDEF mdl_transformer_opts mdl_transformer_defaults(void);
+/** @brief nn.TransformerEncoderLayer(d_model, nhead, ...): registers "name.self_attn.*",
+ *  "name.linear1.weight", ..., "name.norm2.bias", the state_dict's names in its order, each
+ *  initialised as PyTorch does.
+ *  @param ps      the set that owns the parameters
+ *  @param name    the prefix of their names
+ *  @param d_model E
+ *  @param nhead   heads; must divide d_model
+ *  @param opts    NULL: mdl_transformer_defaults()
+ *  @param rng     the generator for the initial values and the dropouts' masks
+ *  @return the layer; its self_attn.in_proj_weight is NULL after an error */
+MDLDEF mdl_transformer_layer mdl_transformer_encoder_layer(mdl_params *ps, const char *name,
+                                                           int d_model, int nhead,
+                                                           const mdl_transformer_opts *opts,
+                                                           mdl_rng *rng);
+/** @brief Run an encoder layer, as module(x, src_mask, src_key_padding_mask):
+ *      post-norm: x = norm1(x + sa(x)),  x = norm2(x + ff(x))
+ *      pre-norm:  x = x + sa(norm1(x)),  x = x + ff(norm2(x))
+ *  with sa(x) = dropout(self_attn(x, x, x)) and ff(x) = dropout(linear2(dropout(act(linear1(x))))).
+ *  @param ar   the arena
+ *  @param l    the layer
+ *  @param x    [T,B,E] ([B,T,E] with batch_first)
+ *  @param args the attention's masks (attn_mask is src_mask); NULL: none
+ *  @return x's shape, from `ar` */
+MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
+                                                         const mdl_transformer_layer *l,
+                                                         mdl_tensor *x, const mdl_mha_args *args);
+/** @brief Training (1) or evaluation (0) mode of a transformer layer: its dropouts. */
+MDLDEF void mdl_transformer_train(mdl_transformer_layer *l, int training);
+
+/* -- positional encodings -- */
+/** @brief The sinusoidal positional encoding of "Attention is all you need" (and of PyTorch's
+ *  tutorial): pe[t, 2i] = sin(t / 10000^(2i/d)), pe[t, 2i+1] = cos(t / 10000^(2i/d)). Add it to
+ *  [T,B,d] or [B,T,d] inputs (it broadcasts over B: mdl_unsqueeze it to [T,1,d] for the first).
+ *  @param ar the arena for the result
+ *  @param T  positions 0 .. T-1
+ *  @param d  features, even
+ *  @return [T,d], from `ar`; a constant (no gradient) */
+MDLDEF mdl_tensor *mdl_sinusoidal_positions(mdl_arena *ar, int T, int d);
+/** @brief Learned positional encodings: the first T rows of a table [max_len, d] (the weight
+ *  of an mdl_embedding_layer, say), whose rows are trained as any parameter. A view: the
+ *  gradient reaches the table's rows.
+ *  @return [T,d], from `ar` */
+MDLDEF mdl_tensor *mdl_learned_positions(mdl_arena *ar, mdl_tensor *table, int T);
 
 /** @} */
 
@@ -8512,7 +8941,1485 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
 
 // >>recurrent
 
-/* Recurrent layers: RNN, LSTM, GRU; attention and a transformer block */
+/* =============================================================================================
+   Recurrent layers: RNN, LSTM, GRU
+   A recurrent layer reads a sequence one step at a time and carries a state from each step to
+   the next: h_t = cell(x_t, h_{t-1}). Its gradient flows back through the same chain of steps
+   (backpropagation through time), so it is a product of T Jacobians: it shrinks or grows
+   exponentially with T. The LSTM's and the GRU's gates let the state pass through a step
+   almost unchanged (c' = f * c + ..., h' = ... + z * h), so the gradient can too; plain RNNs
+   lose it within some ten steps, and gradient clipping (mdl_clip_grad_norm) tames the
+   explosions all three can have.
+   Read in this order: the three cells, composed of ops as a student would write them; the
+   sequence layer, which runs a cell over the steps; then mdl_rnn_scan, the same recurrence as
+   one op with a backward of its own: the fast path, which a test holds to the composed one.
+   Weights are stored as PyTorch stores them, the G gates of a cell stacked along the rows:
+   W_ih [G*H, I] is [W_i; W_f; W_g; W_o] for an LSTM, so x @ W_ih^T computes every gate's input
+   part in one product, and h @ W_hh^T every gate's recurrent part in another.
+   ============================================================================================= */
+
+static int mdl__rnn_gates(mdl_rnn_mode mode) {
+    return mode == MDL_LSTM ? 4 : mode == MDL_GRU ? 3 : 1;
+}
+
+/* Check a cell's operands, G gates: x [B,I], h and c [B,H] or NULL, w_ih [G*H,I], w_hh [G*H,H],
+   biases [G*H] or NULL. H comes from w_hh. A NULL state is replaced by zeros from `ar`. */
+static int mdl__cell_args(const char *fn, int G, mdl_arena *ar, mdl_tensor *x, mdl_tensor **h,
+                          mdl_tensor **c, mdl_tensor *w_ih, mdl_tensor *w_hh, mdl_tensor *b_ih,
+                          mdl_tensor *b_hh) {
+    char bx[96], bw[96], bo[96];
+    int H, B, k, shape[2];
+    const mdl_tensor *bias[2];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w_ih", w_ih) ||
+        !mdl__usable(fn, "w_hh", w_hh) || (*h && !mdl__usable(fn, "h", *h)) ||
+        (c && *c && !mdl__usable(fn, "c", *c)) || (b_ih && !mdl__usable(fn, "b_ih", b_ih)) ||
+        (b_hh && !mdl__usable(fn, "b_hh", b_hh)))
+        return 0;
+    mdl_shape_str(x, bx, sizeof bx);
+    if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] (%d gate%s stacked)",
+                  mdl_shape_str(w_hh, bw, sizeof bw), G, G, G > 1 ? "s" : "");
+        return 0;
+    }
+    H = w_hh->shape[1];
+    if (x->ndim != 2 || w_ih->ndim != 2 || w_ih->shape[0] != G * H ||
+        w_ih->shape[1] != x->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w_ih %s: x must be [B, I] and w_ih [%d, I] (%d*H, "
+                  "H = %d from w_hh)", bx, mdl_shape_str(w_ih, bw, sizeof bw), G * H, G, H);
+        return 0;
+    }
+    B = x->shape[0];
+    bias[0] = b_ih, bias[1] = b_hh;
+    for (k = 0; k < 2; k++)
+        if (bias[k] && (bias[k]->ndim != 1 || bias[k]->shape[0] != G * H)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s %s must be [%d] (%d*H)", k ? "b_hh" : "b_ih",
+                      mdl_shape_str(bias[k], bo, sizeof bo), G * H, G);
+            return 0;
+        }
+    shape[0] = B, shape[1] = H;
+    for (k = 0; k < 2; k++) {
+        mdl_tensor **s = k ? c : h;
+        if (!s) continue;
+        if (*s && ((*s)->ndim != 2 || (*s)->shape[0] != B || (*s)->shape[1] != H)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+                      k ? "c" : "h", mdl_shape_str(*s, bo, sizeof bo), B, H);
+            return 0;
+        }
+        if (!*s && !(*s = mdl_zeros(ar, 2, shape))) return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   RNN cell (Elman)       h' = tanh(x @ W_ih^T + b_ih + h @ W_hh^T + b_hh)     (or relu)
+     x:[B,I] h:[B,H] W_ih:[H,I] W_hh:[H,H] -> h':[B,H]
+   Two linear maps, an add and the activation; their backwards give the gradient.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_rnn_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh, int relu) {
+    mdl_tensor *a;
+    if (!mdl__cell_args("mdl_rnn_cell", 1, ar, x, &h, NULL, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    a = mdl_add(ar, mdl_linear(ar, x, w_ih, b_ih), mdl_linear(ar, h, w_hh, b_hh));
+    return relu ? mdl_relu(ar, a) : mdl_tanh(ar, a);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   LSTM cell (Hochreiter and Schmidhuber, 1997; the forget gate of Gers et al., 2000)
+     x:[B,I] h,c:[B,H] W_ih:[4H,I] W_hh:[4H,H] b_ih,b_hh:[4H] -> h',c':[B,H]
+   The cell state c is the memory: each step keeps a part of it (f), writes a part of a
+   candidate into it (i * g), and shows a part of it as h (o). Because c' = f * c + ..., the
+   gradient reaches c from c' multiplied by f alone, with no squashing on the way: where the
+   forget gate stays near 1, it travels back through many steps.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_lstm_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *c,
+                                 mdl_tensor *w_ih, mdl_tensor *w_hh, mdl_tensor *b_ih,
+                                 mdl_tensor *b_hh, mdl_tensor **c_next) {
+    mdl_tensor *gates, *part[4], *i, *f, *g, *o, *c2, *h2;
+    if (c_next) *c_next = NULL;
+    if (!mdl__cell_args("mdl_lstm_cell", 4, ar, x, &h, &c, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    /* all four gates' pre-activations at once, [B,4H]: i, f, g, o side by side */
+    gates = mdl_add(ar, mdl_linear(ar, x, w_ih, b_ih), mdl_linear(ar, h, w_hh, b_hh));
+    if (!gates || mdl_chunk(ar, gates, 4, 1, part) != 4) return NULL;
+    i = mdl_sigmoid(ar, part[0]);                       /* i = sigmoid(W_ii x + W_hi h + b_i) */
+    f = mdl_sigmoid(ar, part[1]);                       /* f = sigmoid(W_if x + W_hf h + b_f) */
+    g = mdl_tanh(ar, part[2]);                          /* g = tanh(W_ig x + W_hg h + b_g)    */
+    o = mdl_sigmoid(ar, part[3]);                       /* o = sigmoid(W_io x + W_ho h + b_o) */
+    c2 = mdl_add(ar, mdl_mul(ar, f, c), mdl_mul(ar, i, g)); /* c' = f * c + i * g            */
+    h2 = mdl_mul(ar, o, mdl_tanh(ar, c2));              /* h' = o * tanh(c')                  */
+    if (c_next) *c_next = h2 ? c2 : NULL;
+    return h2;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   GRU cell (Cho et al., 2014), as PyTorch computes it
+     x:[B,I] h:[B,H] W_ih:[3H,I] W_hh:[3H,H] b_ih,b_hh:[3H] -> h':[B,H]
+   Two gates instead of the LSTM's three, and no separate cell state: z interpolates between
+   the old state and a candidate n, and r decides how much of the old state the candidate sees.
+   PyTorch (and cuDNN) apply r to W_hn h + b_hn, after the product, where the paper applied it
+   to h before: the r * (...) below. The gradient reaches h from h' through z * h, unsquashed.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl_tensor *w_ih,
+                                mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh) {
+    mdl_tensor *gi, *gh, *pi[3], *ph[3], *r, *z, *n;
+    if (!mdl__cell_args("mdl_gru_cell", 3, ar, x, &h, NULL, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    gi = mdl_linear(ar, x, w_ih, b_ih); /* [B,3H]: W_ir x + b_ir, W_iz x + b_iz, W_in x + b_in */
+    gh = mdl_linear(ar, h, w_hh, b_hh); /* [B,3H]: W_hr h + b_hr, W_hz h + b_hz, W_hn h + b_hn */
+    if (!gi || !gh || mdl_chunk(ar, gi, 3, 1, pi) != 3 || mdl_chunk(ar, gh, 3, 1, ph) != 3)
+        return NULL;
+    r = mdl_sigmoid(ar, mdl_add(ar, pi[0], ph[0]));       /* r = sigmoid(W_ir x + W_hr h + b_r) */
+    z = mdl_sigmoid(ar, mdl_add(ar, pi[1], ph[1]));       /* z = sigmoid(W_iz x + W_hz h + b_z) */
+    n = mdl_tanh(ar, mdl_add(ar, pi[2], mdl_mul(ar, r, ph[2]))); /* n = tanh(W_in x + b_in +
+                                                                        r * (W_hn h + b_hn)) */
+    return mdl_add(ar, mdl_mul(ar, mdl_rsub_scalar(ar, z, 1), n), /* h' = (1 - z) * n + z * h */
+                   mdl_mul(ar, z, h));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   rnn_scan     one layer's recurrence in one direction, over all T steps, as one op
+     x:[T,B,I] h0,c0:[B,H] W_ih:[G*H,I] W_hh:[G*H,H] b_ih,b_hh:[G*H] -> [T,B,H]
+                                                           (LSTM: [2,T,B,H], the h then the c)
+   First, before the time loop, the input parts of every step's gates in one matrix product:
+     xg = x @ W_ih^T                               [T*B, G*H]: one wide GEMM, not T narrow ones
+   Then for t = 0 .. T-1 (T-1 .. 0 reversed), h_prev the state of the step before (h0 first):
+     a_t = xg_t + b_ih + h_prev @ W_hh^T + b_hh    [B,G*H], the gates' pre-activations
+     RNN:   h_t = tanh(a_t)  (or relu)
+     LSTM:  i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of a_t's four parts
+            c_t = f * c_prev + i * g             h_t = o * tanh(c_t)
+     GRU:   r, z = sigmoid of a_t's first two parts; with hn = W_hn h_prev + b_hn,
+            n = tanh(xg_n + b_in + r * hn)        h_t = (1 - z) * n + z * h_prev
+   exactly the cells above. Backward goes through time from the last step processed to the
+   first, carrying dh (and the LSTM's dc) from each step to the one before:
+     dh_t = dout_t + (what step t+1 sent back)    -> the cell's local derivatives give da_t
+     step t sends back  dh_prev = da_t @ W_hh     (GRU: + dh_t * z; LSTM: dc_prev = dc_t * f)
+   and adds its terms of the other gradients while its numbers are in the cache:
+     dW_hh += da_t^T @ h_prev     dW_ih += da_t^T @ x_t     dx_t = da_t @ W_ih
+     db_hh += sum over b of da_t  db_ih likewise
+   where for the GRU the input side (W_ih, b_ih, x) sees dn in the n part and the recurrent
+   side r * dn. (T products [G*H,B] @ [B,H] of one step each, rather than one [G*H,T*B] @
+   [T*B,H] at the end: both read a transposed operand, and the small ones run faster here.)
+   Why one op: composed, each step records some fifteen ops and their temporaries; here the
+   T steps record one node, W_hh is transposed once for all of them, and each step's gates are
+   a few passes over [B,G*H] in blocks that the compiler vectorizes. Saved for backward: the
+   gates after their activations (LSTM i, f, g, o and tanh(c); GRU r, z, n and hn); the
+   output holds every h (and c).
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__scan {
+    mdl_rnn_mode mode;
+    int T, B, I, H, reverse;
+    mdl_scalar *gates; /* [T,B,G*H]: LSTM i, f, g, o; GRU r, z, n (RNN: unused) */
+    mdl_scalar *aux;   /* [T,B,H]: LSTM tanh(c_t); GRU hn = W_hn h_prev + b_hn */
+} mdl__scan;
+
+/* The activations over a row, y[k] = sigmoid(x[k]) or tanh(x[k]) for k < n (y may be x): the
+   plain loops of mdl_sigmoid and mdl_tanh, or with isa 1 or 2 their AVX2 or AVX-512 versions
+   (at the end of this section; skip them on a first reading). */
+static void mdl__sigmoid_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n);
+static void mdl__tanh_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n);
+static int mdl__gates_isa(void);
+
+/* The elementwise passes go over a row in spans of MDL__SPAN values: a loop with a fixed trip
+   count over restrict pointers is one that gcc and clang vectorize at plain -O2 (the last,
+   shorter span runs the same code one value at a time). MDL__SPANS(n, j, call) runs `call`
+   with j at each span's start and `n_` its length. */
+#define MDL__SPAN 16
+#define MDL__SPANS(n, j, call)                                                               \
+    do {                                                                                     \
+        int n_ = MDL__SPAN;                                                                  \
+        for ((j) = 0; (j) + MDL__SPAN <= (n); (j) += MDL__SPAN) call;                        \
+        n_ = (n) - (j);                                                                      \
+        if (n_ > 0) call;                                                                    \
+    } while (0)
+
+/* y += x */
+MDL__ALWAYS_INLINE void mdl__span_add(int n, mdl_scalar *MDL__RESTRICT y,
+                                      const mdl_scalar *MDL__RESTRICT x) {
+    int k;
+    for (k = 0; k < n; k++) y[k] += x[k];
+}
+static void mdl__scan_add(mdl_scalar *y, const mdl_scalar *x, int n) {
+    int j;
+    MDL__SPANS(n, j, mdl__span_add(n_, y + j, x + j));
+}
+
+/* LSTM forward, once the activations are in: c = f c_prev + i g, and h = o tanh(c) */
+MDL__ALWAYS_INLINE void mdl__span_lstm_c(int n, const mdl_scalar *MDL__RESTRICT i,
+                                         const mdl_scalar *MDL__RESTRICT f,
+                                         const mdl_scalar *MDL__RESTRICT g,
+                                         const mdl_scalar *MDL__RESTRICT c_prev,
+                                         mdl_scalar *MDL__RESTRICT c) {
+    int k;
+    for (k = 0; k < n; k++) c[k] = f[k] * c_prev[k] + i[k] * g[k];
+}
+MDL__ALWAYS_INLINE void mdl__span_mul(int n, const mdl_scalar *MDL__RESTRICT a,
+                                      const mdl_scalar *MDL__RESTRICT b,
+                                      mdl_scalar *MDL__RESTRICT y) {
+    int k;
+    for (k = 0; k < n; k++) y[k] = a[k] * b[k];
+}
+
+/* GRU forward: hn = m + b_hn (kept), n's pre-activation xn + b_in + r hn; after the tanh,
+   h = (1 - z) n + z h_prev */
+MDL__ALWAYS_INLINE void mdl__span_gru_n(int n, const mdl_scalar *MDL__RESTRICT r,
+                                        const mdl_scalar *MDL__RESTRICT bi,
+                                        const mdl_scalar *MDL__RESTRICT bh,
+                                        const mdl_scalar *MDL__RESTRICT m,
+                                        mdl_scalar *MDL__RESTRICT hn, mdl_scalar *MDL__RESTRICT a) {
+    int k;
+    for (k = 0; k < n; k++) {
+        hn[k] = m[k] + bh[k];
+        a[k] = a[k] + bi[k] + r[k] * hn[k];
+    }
+}
+MDL__ALWAYS_INLINE void mdl__span_gru_h(int n, const mdl_scalar *MDL__RESTRICT z,
+                                        const mdl_scalar *MDL__RESTRICT nn,
+                                        const mdl_scalar *MDL__RESTRICT h_prev,
+                                        mdl_scalar *MDL__RESTRICT h) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) h[k] = (one - z[k]) * nn[k] + z[k] * h_prev[k];
+}
+
+/* One forward step, a row of the batch at a time, in passes: the sums, the activations, the
+   products. For the RNN and the LSTM, a [B,G*H] holds xg_t + h_prev @ W_hh^T on entry and the
+   activated gates on exit, and bs = b_ih + b_hh. */
+static void mdl__scan_rnn_step(int isa, int relu, int B, int H, const mdl_scalar *bs,
+                               mdl_scalar *a, mdl_scalar *h) {
+    int b, j;
+    for (b = 0; b < B; b++) {
+        mdl_scalar *g = a + (size_t)b * (size_t)H, *hb = h + (size_t)b * (size_t)H;
+        MDL__SPANS(H, j, mdl__span_add(n_, g + j, bs + j));
+        if (relu)
+            for (j = 0; j < H; j++) hb[j] = g[j] > 0 ? g[j] : 0;
+        else
+            mdl__tanh_row(isa, hb, g, H);
+    }
+}
+
+static void mdl__scan_lstm_step(int isa, int B, int H, const mdl_scalar *bs, mdl_scalar *a,
+                                const mdl_scalar *c_prev, mdl_scalar *c, mdl_scalar *tc,
+                                mdl_scalar *h) {
+    int b, j;
+    for (b = 0; b < B; b++) {
+        mdl_scalar *i = a + (size_t)b * 4 * (size_t)H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
+        const size_t row = (size_t)b * (size_t)H;
+        MDL__SPANS(4 * H, j, mdl__span_add(n_, i + j, bs + j)); /* i, f, g, o pre-activations */
+        mdl__sigmoid_row(isa, i, i, 2 * H);                     /* i, f */
+        mdl__tanh_row(isa, g, g, H);                            /* g */
+        mdl__sigmoid_row(isa, o, o, H);                         /* o */
+        MDL__SPANS(H, j, mdl__span_lstm_c(n_, i + j, f + j, g + j, c_prev + row + j,
+                                          c + row + j));        /* c = f c_prev + i g */
+        mdl__tanh_row(isa, tc + row, c + row, H);               /* tanh(c), kept */
+        MDL__SPANS(H, j, mdl__span_mul(n_, o + j, tc + row + j, h + row + j)); /* h = o tanh(c) */
+    }
+}
+
+/* The GRU's r needs W_hn h_prev apart from xg's n part, so its product comes in m [B,3H]
+   (a [B,3H] holds xg_t); bs = b_ih + b_hh for r and z, bi and bh the biases themselves. */
+static void mdl__scan_gru_step(int isa, int B, int H, const mdl_scalar *bs, const mdl_scalar *bi,
+                               const mdl_scalar *bh, mdl_scalar *a, const mdl_scalar *m,
+                               const mdl_scalar *h_prev, mdl_scalar *hn, mdl_scalar *h) {
+    int b, j;
+    for (b = 0; b < B; b++) {
+        mdl_scalar *r = a + (size_t)b * 3 * (size_t)H, *z = r + H, *n = r + 2 * H;
+        const mdl_scalar *mb = m + (size_t)b * 3 * (size_t)H;
+        const size_t row = (size_t)b * (size_t)H;
+        MDL__SPANS(2 * H, j, mdl__span_add(n_, r + j, mb + j)); /* r, z pre-activations */
+        MDL__SPANS(2 * H, j, mdl__span_add(n_, r + j, bs + j));
+        mdl__sigmoid_row(isa, r, r, 2 * H);                     /* r, z */
+        MDL__SPANS(H, j, mdl__span_gru_n(n_, r + j, bi + 2 * H + j, bh + 2 * H + j,
+                                         mb + 2 * H + j, hn + row + j, n + j));
+        mdl__tanh_row(isa, n, n, H);                            /* n */
+        MDL__SPANS(H, j, mdl__span_gru_h(n_, z + j, n + j, h_prev + row + j, h + row + j));
+    }
+}
+
+/* One backward step: from dh (and dc) at h_t, the pre-activation gradients da [B,G*H] of the
+   recurrent side. The LSTM turns dc into dc_prev in place. The GRU also writes the input
+   side's [B,3H] into dai (its n part dn, where da has r * dn), and dh's direct path to h_prev
+   (dh * z) into dhp. */
+MDL__ALWAYS_INLINE void mdl__span_tanh_back(int n, const mdl_scalar *MDL__RESTRICT h,
+                                            const mdl_scalar *MDL__RESTRICT dh,
+                                            mdl_scalar *MDL__RESTRICT da) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) da[k] = dh[k] * (one - h[k] * h[k]); /* tanh' = 1 - h^2 */
+}
+
+MDL__ALWAYS_INLINE void mdl__span_lstm_back(int n, const mdl_scalar *MDL__RESTRICT i,
+                                            const mdl_scalar *MDL__RESTRICT f,
+                                            const mdl_scalar *MDL__RESTRICT g,
+                                            const mdl_scalar *MDL__RESTRICT o,
+                                            const mdl_scalar *MDL__RESTRICT tc,
+                                            const mdl_scalar *MDL__RESTRICT c_prev,
+                                            const mdl_scalar *MDL__RESTRICT dh,
+                                            mdl_scalar *MDL__RESTRICT dc,
+                                            mdl_scalar *MDL__RESTRICT di,
+                                            mdl_scalar *MDL__RESTRICT df,
+                                            mdl_scalar *MDL__RESTRICT dg,
+                                            mdl_scalar *MDL__RESTRICT dout) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) {
+        const mdl_scalar t = tc[k], d = dh[k];
+        const mdl_scalar dcc = dc[k] + d * o[k] * (one - t * t); /* h = o tanh(c) */
+        di[k] = dcc * g[k] * i[k] * (one - i[k]);                 /* c = f c_prev + i g */
+        df[k] = dcc * c_prev[k] * f[k] * (one - f[k]);
+        dg[k] = dcc * i[k] * (one - g[k] * g[k]);
+        dout[k] = d * t * o[k] * (one - o[k]);
+        dc[k] = dcc * f[k];                                       /* on to c_prev */
+    }
+}
+
+MDL__ALWAYS_INLINE void mdl__span_gru_back(int n, const mdl_scalar *MDL__RESTRICT r,
+                                           const mdl_scalar *MDL__RESTRICT z,
+                                           const mdl_scalar *MDL__RESTRICT nn,
+                                           const mdl_scalar *MDL__RESTRICT hn,
+                                           const mdl_scalar *MDL__RESTRICT h_prev,
+                                           const mdl_scalar *MDL__RESTRICT dh,
+                                           mdl_scalar *MDL__RESTRICT dr,
+                                           mdl_scalar *MDL__RESTRICT dz,
+                                           mdl_scalar *MDL__RESTRICT dhn,
+                                           mdl_scalar *MDL__RESTRICT dxr,
+                                           mdl_scalar *MDL__RESTRICT dxz,
+                                           mdl_scalar *MDL__RESTRICT dxn,
+                                           mdl_scalar *MDL__RESTRICT dhp) {
+    const mdl_scalar one = 1;
+    int k;
+    for (k = 0; k < n; k++) {
+        const mdl_scalar d = dh[k];
+        const mdl_scalar dn = d * (one - z[k]) * (one - nn[k] * nn[k]); /* h = (1-z) n + z hp */
+        dz[k] = dxz[k] = d * (h_prev[k] - nn[k]) * z[k] * (one - z[k]);
+        dr[k] = dxr[k] = dn * hn[k] * r[k] * (one - r[k]);             /* n = tanh(xn + r hn) */
+        dhn[k] = dn * r[k]; /* the recurrent side sees r * dn */
+        dxn[k] = dn;        /* the input side dn */
+        dhp[k] = d * z[k];
+    }
+}
+
+static void mdl__scan_back(mdl_rnn_mode mode, int B, int H, const mdl_scalar *gates,
+                           const mdl_scalar *aux, const mdl_scalar *h, const mdl_scalar *h_prev,
+                           const mdl_scalar *c_prev, const mdl_scalar *dh, mdl_scalar *dc,
+                           mdl_scalar *da, mdl_scalar *dai, mdl_scalar *dhp) {
+    const int GH = mdl__rnn_gates(mode) * H;
+    int b, j;
+    for (b = 0; b < B; b++) {
+        const mdl_scalar *g = gates + (size_t)b * (size_t)GH;
+        mdl_scalar *d = da + (size_t)b * (size_t)GH, *dx = dai + (size_t)b * (size_t)GH;
+        const size_t row = (size_t)b * (size_t)H;
+        switch (mode) {
+        case MDL_RNN_TANH:
+            MDL__SPANS(H, j, mdl__span_tanh_back(n_, h + row + j, dh + row + j, d + j));
+            break;
+        case MDL_RNN_RELU: /* relu' = 1 where h > 0 */
+            for (j = 0; j < H; j++) d[j] = h[row + j] > 0 ? dh[row + j] : 0;
+            break;
+        case MDL_LSTM:
+            MDL__SPANS(H, j, mdl__span_lstm_back(n_, g + j, g + H + j, g + 2 * H + j,
+                                                 g + 3 * H + j, aux + row + j, c_prev + row + j,
+                                                 dh + row + j, dc + row + j, d + j, d + H + j,
+                                                 d + 2 * H + j, d + 3 * H + j));
+            break;
+        case MDL_GRU:
+            MDL__SPANS(H, j, mdl__span_gru_back(n_, g + j, g + H + j, g + 2 * H + j,
+                                                aux + row + j, h_prev + row + j, dh + row + j,
+                                                d + j, d + H + j, d + 2 * H + j, dx + j,
+                                                dx + H + j, dx + 2 * H + j, dhp + row + j));
+            break;
+        }
+    }
+}
+
+/* col[j] += x[b, j], summed over the rows b of x [rows, n] */
+static void mdl__scan_colsum(mdl_scalar *col, const mdl_scalar *x, int rows, int n) {
+    int b, j;
+    for (b = 0; b < rows; b++) MDL__SPANS(n, j, mdl__span_add(n_, col + j, x + (size_t)b * (size_t)n + j));
+}
+
+/* dst[k][j] += src[j][k]: a gradient kept transposed, [cols, rows], added to its tensor */
+static void mdl__scan_add_transposed(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols) {
+    int k, j;
+    for (k = 0; k < rows; k++)
+        for (j = 0; j < cols; j++) dst[(size_t)k * (size_t)cols + (size_t)j] += src[(size_t)j * (size_t)rows + (size_t)k];
+}
+
+static void mdl__rnn_scan_backward(mdl__node *node) {
+    const mdl__scan *sc = (const mdl__scan *)node->saved;
+    mdl_tensor *x = node->in[0], *w_ih = node->in[1], *w_hh = node->in[2], *h0 = node->in[3];
+    mdl_tensor *c0 = node->n_in > 6 ? node->in[6] : NULL;
+    mdl_arena *ar = node->out->arena;
+    const mdl_rnn_mode mode = sc->mode;
+    const int T = sc->T, B = sc->B, I = sc->I, H = sc->H, GH = mdl__rnn_gates(mode) * H;
+    const size_t BH = (size_t)B * (size_t)H, BG = (size_t)B * (size_t)GH;
+    mdl_scalar *dx = mdl__grad_of(x), *dwi = mdl__grad_of(w_ih), *dwh = mdl__grad_of(w_hh);
+    mdl_scalar *dh0 = mdl__grad_of(h0), *dbi = mdl__grad_of(node->in[4]);
+    mdl_scalar *dbh = mdl__grad_of(node->in[5]), *dc0 = c0 ? mdl__grad_of(c0) : NULL;
+    const mdl_scalar *y = node->out->data, *gy = node->out->grad;
+    const mdl_scalar *cy = y + (size_t)T * BH, *gcy = gy + (size_t)T * BH; /* LSTM: c */
+    mdl_scalar *da, *dai, *dh, *dhp, *dc = NULL, *dwiT = NULL, *dwhT = NULL, *sbi, *sbh, *tmp;
+    int s;
+    /* scratch: one step's da (and the GRU's input side), the carried dh (dc), the weights'
+       gradients transposed, [I,G*H] and [H,G*H], and the biases' sums */
+    da = (mdl_scalar *)mdl__alloc(ar, BG * sizeof(mdl_scalar));
+    dai = mode == MDL_GRU ? (mdl_scalar *)mdl__alloc(ar, BG * sizeof(mdl_scalar)) : da;
+    dh = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    dhp = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    sbi = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)GH * sizeof(mdl_scalar));
+    sbh = mode == MDL_GRU ? (mdl_scalar *)mdl__alloc_zero(ar, (size_t)GH * sizeof(mdl_scalar)) : sbi;
+    if (mode == MDL_LSTM) dc = (mdl_scalar *)mdl__alloc_zero(ar, BH * sizeof(mdl_scalar));
+    if (dwi) dwiT = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)I * (size_t)GH * sizeof(mdl_scalar));
+    if (dwh) dwhT = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)H * (size_t)GH * sizeof(mdl_scalar));
+    if (!da || !dai || !dh || !dhp || !sbi || !sbh || (mode == MDL_LSTM && !dc) ||
+        (dwi && !dwiT) || (dwh && !dwhT))
+        return;
+    for (s = T - 1; s >= 0; s--) { /* back through time: the last step processed first */
+        const int t = sc->reverse ? T - 1 - s : s, tp = sc->reverse ? t + 1 : t - 1;
+        const mdl_scalar *hp = s ? y + (size_t)tp * BH : h0->data;
+        const mdl_scalar *xt = x->data + (size_t)t * (size_t)B * (size_t)I;
+        mdl__scan_add(dh, gy + (size_t)t * BH, (int)BH);             /* the output's share */
+        if (mode == MDL_LSTM) mdl__scan_add(dc, gcy + (size_t)t * BH, (int)BH);
+        mdl__scan_back(mode, B, H, sc->gates + (size_t)t * BG, sc->aux ? sc->aux + (size_t)t * BH
+                       : NULL, y + (size_t)t * BH, hp, s ? cy + (size_t)tp * BH
+                       : (c0 ? c0->data : NULL), dh, dc, da, dai, dhp);
+        /* step t's terms: dW_ih^T += x_t^T @ dai, dW_hh^T += h_prev^T @ da, the biases' sums,
+           dx_t += dai @ W_ih */
+        if (dwiT) mdl__gemm(1, 0, I, GH, B, 1, xt, I, dai, GH, 1, dwiT, GH);
+        if (dwhT) mdl__gemm(1, 0, H, GH, B, 1, hp, H, da, GH, 1, dwhT, GH);
+        mdl__scan_colsum(sbi, dai, B, GH);
+        if (mode == MDL_GRU) mdl__scan_colsum(sbh, da, B, GH);
+        if (dx) mdl__gemm(0, 0, B, I, GH, 1, dai, GH, w_ih->data, I, 1,
+                          dx + (size_t)t * (size_t)B * (size_t)I, I);
+        if (s > 0 || dh0) { /* dh_prev = da @ W_hh (+ the GRU's direct dh * z, in dhp) */
+            mdl__gemm(0, 0, B, H, GH, 1, da, GH, w_hh->data, H, mode == MDL_GRU ? 1 : 0, dhp, H);
+            tmp = dh, dh = dhp, dhp = tmp;
+        }
+    }
+    if (dh0) mdl__scan_add(dh0, dh, (int)BH);
+    if (dc0) mdl__scan_add(dc0, dc, (int)BH);
+    if (dwi) mdl__scan_add_transposed(dwi, dwiT, GH, I);
+    if (dwh) mdl__scan_add_transposed(dwh, dwhT, GH, H);
+    if (dbi) mdl__scan_add(dbi, sbi, GH);
+    if (dbh) mdl__scan_add(dbh, sbh, GH);
+}
+
+MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x, mdl_tensor *h0,
+                                mdl_tensor *c0, mdl_tensor *w_ih, mdl_tensor *w_hh,
+                                mdl_tensor *b_ih, mdl_tensor *b_hh, int reverse) {
+    const char *fn = "mdl_rnn_scan";
+    char bx[96], bo[96];
+    int T, B, I, H, G, GH, s, k, shape[4], sh[2], isa = mdl__gates_isa();
+    size_t BH, BG;
+    mdl_tensor *out, *in[7], *check[4];
+    mdl_scalar *wt, *bs, *m = NULL;
+    mdl__scan *sc;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w_ih", w_ih) ||
+        !mdl__usable(fn, "w_hh", w_hh) || (h0 && !mdl__usable(fn, "h0", h0)) ||
+        (c0 && !mdl__usable(fn, "c0", c0)) || (b_ih && !mdl__usable(fn, "b_ih", b_ih)) ||
+        (b_hh && !mdl__usable(fn, "b_hh", b_hh)))
+        return NULL;
+    if ((int)mode < (int)MDL_RNN_TANH || (int)mode > (int)MDL_GRU) {
+        mdl__fail(MDL_ERR_ARG, fn, "mode %d is not an mdl_rnn_mode", (int)mode);
+        return NULL;
+    }
+    if (c0 && mode != MDL_LSTM) {
+        mdl__fail(MDL_ERR_ARG, fn, "c0 is given, but only an LSTM has a cell state");
+        return NULL;
+    }
+    G = mdl__rnn_gates(mode);
+    mdl_shape_str(x, bx, sizeof bx);
+    if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != G * w_hh->shape[1]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] with H >= 1",
+                  mdl_shape_str(w_hh, bo, sizeof bo), G);
+        return NULL;
+    }
+    H = w_hh->shape[1];
+    GH = G * H;
+    if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] < 1 ||
+        w_ih->ndim != 2 || w_ih->shape[0] != GH || w_ih->shape[1] != x->shape[2]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w_ih %s: x must be [T, B, I] (none of them 0) and "
+                  "w_ih [%d, I] (%d*H, H = %d from w_hh)", bx, mdl_shape_str(w_ih, bo, sizeof bo),
+                  GH, G, H);
+        return NULL;
+    }
+    T = x->shape[0], B = x->shape[1], I = x->shape[2];
+    BH = (size_t)B * (size_t)H, BG = (size_t)B * (size_t)GH;
+    check[0] = b_ih, check[1] = b_hh, check[2] = h0, check[3] = c0;
+    for (k = 0; k < 4; k++) {
+        static const char *const what[4] = {"b_ih", "b_hh", "h0", "c0"};
+        const mdl_tensor *t = check[k];
+        if (!t || (k < 2 ? t->ndim == 1 && t->shape[0] == GH
+                         : t->ndim == 2 && t->shape[0] == B && t->shape[1] == H))
+            continue;
+        if (k < 2)
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s %s must be [%d]", what[k],
+                      mdl_shape_str(t, bo, sizeof bo), GH);
+        else
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+                      what[k], mdl_shape_str(t, bo, sizeof bo), B, H);
+        return NULL;
+    }
+    /* absent states and biases are zeros that want no gradient */
+    sh[0] = B, sh[1] = H;
+    if (!h0 && !(h0 = mdl_zeros(ar, 2, sh))) return NULL;
+    if (mode == MDL_LSTM && !c0 && !(c0 = mdl_zeros(ar, 2, sh))) return NULL;
+    if (!b_ih && !(b_ih = mdl_zeros(ar, 1, &GH))) return NULL;
+    if (!b_hh && !(b_hh = mdl_zeros(ar, 1, &GH))) return NULL;
+    shape[0] = 2, shape[1] = T, shape[2] = B, shape[3] = H;
+    out = mode == MDL_LSTM ? mdl__make(ar, fn, 4, shape, NULL, 0)
+                           : mdl__make(ar, fn, 3, shape + 1, NULL, 0);
+    sc = (mdl__scan *)mdl__alloc(ar, sizeof *sc);
+    wt = (mdl_scalar *)mdl__alloc(ar, (size_t)GH * (size_t)H * sizeof(mdl_scalar));
+    bs = (mdl_scalar *)mdl__alloc(ar, (size_t)GH * sizeof(mdl_scalar));
+    if (mode == MDL_GRU) m = (mdl_scalar *)mdl__alloc(ar, BG * sizeof(mdl_scalar));
+    if (!out || !sc || !wt || !bs || (mode == MDL_GRU && !m)) return NULL;
+    sc->mode = mode, sc->T = T, sc->B = B, sc->I = I, sc->H = H, sc->reverse = reverse != 0;
+    sc->gates = (mdl_scalar *)mdl__alloc(ar, (size_t)T * BG * sizeof(mdl_scalar));
+    sc->aux = mode == MDL_LSTM || mode == MDL_GRU
+                  ? (mdl_scalar *)mdl__alloc(ar, (size_t)T * BH * sizeof(mdl_scalar)) : NULL;
+    if (!sc->gates || ((mode == MDL_LSTM || mode == MDL_GRU) && !sc->aux)) return NULL;
+    /* before the loop: every step's input part, gates = x @ W_ih^T [T*B, G*H]; W_hh^T [H,G*H],
+       so that each step's product is h_prev @ W_hh^T with both operands as stored; and the
+       biases' sum */
+    mdl__gemm(0, 1, T * B, GH, I, 1, x->data, I, w_ih->data, I, 0, sc->gates, GH);
+    for (k = 0; k < GH; k++) {
+        int j;
+        for (j = 0; j < H; j++)
+            wt[(size_t)j * (size_t)GH + (size_t)k] = w_hh->data[(size_t)k * (size_t)H + (size_t)j];
+        bs[k] = b_ih->data[k] + b_hh->data[k];
+    }
+    for (s = 0; s < T; s++) { /* forward in time (backward in the sequence when reversed) */
+        const int t = sc->reverse ? T - 1 - s : s, tp = sc->reverse ? t + 1 : t - 1;
+        const mdl_scalar *hp = s ? out->data + (size_t)tp * BH : h0->data;
+        mdl_scalar *a = sc->gates + (size_t)t * BG, *ht = out->data + (size_t)t * BH;
+        mdl_scalar *cy = out->data + (size_t)T * BH; /* LSTM: the c half */
+        switch (mode) {
+        case MDL_RNN_TANH:
+        case MDL_RNN_RELU:
+            mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 1, a, GH); /* a += h_prev @ W_hh^T */
+            mdl__scan_rnn_step(isa, mode == MDL_RNN_RELU, B, H, bs, a, ht);
+            break;
+        case MDL_LSTM:
+            mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 1, a, GH);
+            mdl__scan_lstm_step(isa, B, H, bs, a, s ? cy + (size_t)tp * BH : c0->data,
+                                cy + (size_t)t * BH, sc->aux + (size_t)t * BH, ht);
+            break;
+        case MDL_GRU:
+            mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 0, m, GH); /* m = h_prev @ W_hh^T */
+            mdl__scan_gru_step(isa, B, H, bs, b_ih->data, b_hh->data, a, m, hp,
+                               sc->aux + (size_t)t * BH, ht);
+            break;
+        }
+    }
+    in[0] = x, in[1] = w_ih, in[2] = w_hh, in[3] = h0, in[4] = b_ih, in[5] = b_hh, in[6] = c0;
+    if (!mdl__finish(ar, fn, MDL_OP_RNN_SCAN, out, mode == MDL_LSTM ? 7 : 6, in)) return NULL;
+    if (out->node) out->node->saved = sc;
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Sequence layers: nn.RNN, nn.LSTM, nn.GRU
+     x:[T,B,I] -> output:[T,B,D*H], h_n (and c_n):[L*D,B,H]
+   Layer l runs its cell over the sequence its input is (x for l = 0, layer l-1's output after
+   dropout for the others), once forward in time and, when bidirectional, once backward; the
+   two directions' outputs are joined along the features. h_n holds every layer's and
+   direction's last state (the reverse direction's "last" is the state at t = 0), in the order
+   layer 0 forward, layer 0 reverse, layer 1 forward, ...
+   Two paths compute the same numbers: composed (rnn->composed = 1), the cells above step by
+   step; and mdl_rnn_scan (the default), with the input projections of all T steps in one
+   matrix product before the time loop.
+   --------------------------------------------------------------------------------------------- */
+
+/* "lstm (LSTM 75->128, 2 layers, bidirectional)": the layer, as error messages name it. */
+static const char *mdl__rnn_label(const mdl_rnn *r, char *buf, size_t size) {
+    static const char *const kinds[4] = {"RNN", "RNN", "LSTM", "GRU"};
+    char layers[32] = "";
+    if (r->num_layers > 1) snprintf(layers, sizeof layers, ", %d layers", r->num_layers);
+    snprintf(buf, size, "%s (%s%s%s %d->%d%s%s)", r->name, kinds[r->mode], r->cell ? "Cell" : "",
+             r->mode == MDL_RNN_RELU ? " relu" : "", r->input_size, r->hidden_size, layers,
+             r->directions > 1 ? ", bidirectional" : "");
+    return buf;
+}
+
+/* One direction of one layer, fast: the scan. seq [T,B,In] -> [T,B,H]; the last state
+   processed into *h_last (and *c_last). */
+static mdl_tensor *mdl__rnn_direction_fast(mdl_arena *ar, const mdl_rnn *r, int k,
+                                           mdl_tensor *seq, mdl_tensor *h, mdl_tensor *c,
+                                           int reverse, mdl_tensor **h_last,
+                                           mdl_tensor **c_last) {
+    const int T = seq->shape[0], B = seq->shape[1], H = r->hidden_size;
+    const int last = reverse ? 0 : T - 1;
+    int sh3[3], sh2[2];
+    mdl_tensor *out = mdl_rnn_scan(ar, r->mode, seq, h, c, r->weight_ih[k], r->weight_hh[k],
+                                   r->bias_ih[k], r->bias_hh[k], reverse), *both;
+    if (!out) return NULL;
+    sh2[0] = B, sh2[1] = H;
+    sh3[0] = 2 * T, sh3[1] = B, sh3[2] = H;
+    both = r->mode == MDL_LSTM ? mdl_reshape(ar, out, 3, sh3) : out; /* [2T,B,H]: h, then c */
+    *h_last = mdl_reshape(ar, mdl_slice(ar, both, 0, last, last + 1), 2, sh2);
+    if (r->mode != MDL_LSTM) return out;
+    *c_last = mdl_reshape(ar, mdl_slice(ar, both, 0, T + last, T + last + 1), 2, sh2);
+    return mdl_slice(ar, both, 0, 0, T); /* a view: the h half */
+}
+
+/* One direction of one layer, composed: the cell at each step, the states stacked. */
+static mdl_tensor *mdl__rnn_direction_composed(mdl_arena *ar, const mdl_rnn *r, int k,
+                                               mdl_tensor *seq, mdl_tensor *h, mdl_tensor *c,
+                                               int reverse, mdl_tensor **h_last,
+                                               mdl_tensor **c_last) {
+    const int T = seq->shape[0];
+    int s, sh2[2];
+    mdl_tensor **hs = (mdl_tensor **)mdl__alloc(ar, (size_t)T * sizeof(mdl_tensor *));
+    if (!hs) return NULL;
+    sh2[0] = seq->shape[1], sh2[1] = seq->shape[2];
+    for (s = 0; s < T; s++) {
+        const int t = reverse ? T - 1 - s : s;
+        mdl_tensor *xt = mdl_reshape(ar, mdl_slice(ar, seq, 0, t, t + 1), 2, sh2); /* [B,In] */
+        mdl_tensor *w_ih = r->weight_ih[k], *w_hh = r->weight_hh[k];
+        mdl_tensor *b_ih = r->bias_ih[k], *b_hh = r->bias_hh[k];
+        switch (r->mode) {
+        case MDL_RNN_TANH:
+        case MDL_RNN_RELU:
+            h = mdl_rnn_cell(ar, xt, h, w_ih, w_hh, b_ih, b_hh, r->mode == MDL_RNN_RELU);
+            break;
+        case MDL_LSTM:
+            h = mdl_lstm_cell(ar, xt, h, c, w_ih, w_hh, b_ih, b_hh, &c);
+            break;
+        case MDL_GRU:
+            h = mdl_gru_cell(ar, xt, h, w_ih, w_hh, b_ih, b_hh);
+            break;
+        }
+        if (!h) return NULL;
+        hs[t] = h;
+    }
+    *h_last = h;
+    *c_last = c;
+    return mdl_stack(ar, T, hs, 0);
+}
+
+/* Is a state (h0 or c0) [L*D,B,H] (unbatched [L*D,H])? Reports the shape it should have. */
+static int mdl__rnn_state_ok(const mdl_rnn *r, const char *what, const mdl_tensor *s, int B,
+                             int unbatched) {
+    int want[3], nd = unbatched ? 2 : 3;
+    char lb[MDL_NAME_MAX + 96], bs[96], bw[96];
+    want[0] = r->num_layers * r->directions;
+    want[1] = unbatched ? r->hidden_size : B;
+    want[2] = r->hidden_size;
+    if (s->ndim == nd && memcmp(s->shape, want, (size_t)nd * sizeof(int)) == 0) return 1;
+    mdl__fail(MDL_ERR_SHAPE, "mdl_rnn_forward", "%s: %s %s: expected [layers*directions, %sH] "
+              "= %s", mdl__rnn_label(r, lb, sizeof lb), what, mdl_shape_str(s, bs, sizeof bs),
+              unbatched ? "" : "B, ", mdl__shape_fmt(nd, want, bw, sizeof bw));
+    return 0;
+}
+
+MDLDEF mdl_tensor *mdl_rnn_forward(mdl_arena *ar, const mdl_rnn *rnn, mdl_tensor *x,
+                                   mdl_tensor *h0, mdl_tensor *c0, mdl_tensor **h_n,
+                                   mdl_tensor **c_n) {
+    const char *fn = "mdl_rnn_forward";
+    char lb[MDL_NAME_MAX + 96], bx[96];
+    mdl_tensor *seq, *hl[2 * MDL_RNN_MAX_LAYERS], *cl[2 * MDL_RNN_MAX_LAYERS], *y;
+    int unbatched, T, B, L, D, l, d, sh[3];
+    if (h_n) *h_n = NULL;
+    if (c_n) *c_n = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || (h0 && !mdl__usable(fn, "h0", h0))
+        || (c0 && !mdl__usable(fn, "c0", c0)))
+        return NULL;
+    if (!rnn || !rnn->weight_ih[0] || rnn->cell) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(rnn ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", !rnn ? "the layer is NULL"
+                      : rnn->cell ? "this is a cell: run it with mdl_rnn_cell_forward"
+                      : "the layer was not made (its constructor reported an error)");
+        return NULL;
+    }
+    mdl__rnn_label(rnn, lb, sizeof lb);
+    L = rnn->num_layers, D = rnn->directions;
+    unbatched = x->ndim == 2;
+    if ((x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != rnn->input_size ||
+        x->shape[0] < 1 || (x->ndim == 3 && x->shape[1] < 1)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "%s: x %s: expected %s with %d features and T, B >= 1 "
+                  "(or [T,%d] unbatched)", lb, mdl_shape_str(x, bx, sizeof bx),
+                  rnn->batch_first ? "[B,T,I]" : "[T,B,I]", rnn->input_size, rnn->input_size);
+        return NULL;
+    }
+    if (c0 && rnn->mode != MDL_LSTM) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: c0 is given, but only an LSTM has a cell state", lb);
+        return NULL;
+    }
+    B = unbatched ? 1 : x->shape[rnn->batch_first ? 0 : 1];
+    if ((h0 && !mdl__rnn_state_ok(rnn, "h0", h0, B, unbatched)) ||
+        (c0 && !mdl__rnn_state_ok(rnn, "c0", c0, B, unbatched)))
+        return NULL;
+    /* everything below works on time-major [T,B,*] sequences and [L*D,B,H] states */
+    if (unbatched) {
+        sh[0] = x->shape[0], sh[1] = 1, sh[2] = x->shape[1];
+        seq = mdl_reshape(ar, x, 3, sh);
+        sh[0] = L * D, sh[1] = 1, sh[2] = rnn->hidden_size;
+        if (h0) h0 = mdl_reshape(ar, h0, 3, sh);
+        if (c0) c0 = mdl_reshape(ar, c0, 3, sh);
+    } else {
+        seq = rnn->batch_first ? mdl_transpose(ar, x, 0, 1) : x;
+    }
+    if (!seq) return NULL;
+    T = seq->shape[0];
+    sh[0] = B, sh[1] = rnn->hidden_size;
+    for (l = 0; l < L; l++) {
+        mdl_tensor *outs[2];
+        for (d = 0; d < D; d++) {
+            const int k = l * D + d;
+            mdl_tensor *h = h0 ? mdl_reshape(ar, mdl_slice(ar, h0, 0, k, k + 1), 2, sh) : NULL;
+            mdl_tensor *c = c0 ? mdl_reshape(ar, mdl_slice(ar, c0, 0, k, k + 1), 2, sh) : NULL;
+            hl[k] = cl[k] = NULL;
+            outs[d] = rnn->composed
+                          ? mdl__rnn_direction_composed(ar, rnn, k, seq, h, c, d, &hl[k], &cl[k])
+                          : mdl__rnn_direction_fast(ar, rnn, k, seq, h, c, d, &hl[k], &cl[k]);
+            if (!outs[d]) return NULL;
+        }
+        seq = D == 2 ? mdl_concat(ar, 2, outs, 2) : outs[0]; /* [T,B,D*H] */
+        if (l < L - 1 && rnn->training && rnn->dropout > 0)
+            seq = mdl_dropout(ar, seq, rnn->dropout, 1, rnn->rng);
+        if (!seq) return NULL;
+    }
+    if (unbatched) {
+        sh[0] = T, sh[1] = D * rnn->hidden_size;
+        y = mdl_reshape(ar, seq, 2, sh);
+    } else {
+        y = rnn->batch_first ? mdl_transpose(ar, seq, 0, 1) : seq;
+    }
+    sh[0] = L * D, sh[1] = rnn->hidden_size;
+    if (h_n) {
+        *h_n = mdl_stack(ar, L * D, hl, 0);
+        if (unbatched && *h_n) *h_n = mdl_reshape(ar, *h_n, 2, sh);
+    }
+    if (c_n && rnn->mode == MDL_LSTM) {
+        *c_n = mdl_stack(ar, L * D, cl, 0);
+        if (unbatched && *c_n) *c_n = mdl_reshape(ar, *c_n, 2, sh);
+    }
+    return y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Layer objects: the constructors register the parameters under the state_dict's names and
+   draw them all from U(-1/sqrt(H), 1/sqrt(H)), as PyTorch's reset_parameters does.
+   --------------------------------------------------------------------------------------------- */
+
+/* The checks of both constructors; fills in what they share. 0 after reporting an error. */
+static int mdl__rnn_begin(const char *fn, mdl_rnn *r, mdl_params *ps, const char *name,
+                          mdl_rnn_mode mode, int input_size, int hidden_size, mdl_rng *rng) {
+    memset(r, 0, sizeof *r);
+    r->mode = mode;
+    r->input_size = input_size;
+    r->hidden_size = hidden_size;
+    r->num_layers = r->directions = 1;
+    r->bias = 1;
+    r->training = 1;
+    r->rng = rng;
+    if (!mdl__layer_args(fn, ps, name, input_size, hidden_size, 1, rng)) return 0;
+    strcpy(r->name, name); /* (its length was checked) */
+    if ((int)mode < (int)MDL_RNN_TANH || (int)mode > (int)MDL_GRU) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: mode %d is not an mdl_rnn_mode", name, (int)mode);
+        return 0;
+    }
+    return 1;
+}
+
+/* Register the four tensors of slot k ("weight_ih" + suffix, ...) and draw their values. */
+static int mdl__rnn_params(mdl_rnn *r, mdl_params *ps, int k, int in, const char *suffix) {
+    const int GH = mdl__rnn_gates(r->mode) * r->hidden_size;
+    const double bound = 1.0 / sqrt((double)r->hidden_size);
+    static const char *const what[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    mdl_tensor **slot[4];
+    char full[MDL_NAME_MAX + 48];
+    int shape[2], j;
+    slot[0] = &r->weight_ih[k], slot[1] = &r->weight_hh[k];
+    slot[2] = &r->bias_ih[k], slot[3] = &r->bias_hh[k];
+    for (j = 0; j < (r->bias ? 4 : 2); j++) {
+        shape[0] = GH, shape[1] = j == 0 ? in : r->hidden_size;
+        snprintf(full, sizeof full, "%s.%s%s", r->name, what[j], suffix);
+        *slot[j] = j < 2 ? mdl_params_add(ps, full, 2, shape) : mdl_params_add(ps, full, 1, shape);
+        if (!*slot[j]) return 0;
+        mdl_fill_uniform(*slot[j], r->rng, -bound, bound);
+    }
+    return 1;
+}
+
+MDLDEF mdl_rnn mdl_rnn_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode, int input_size,
+                             int hidden_size, const mdl_rnn_opts *opts, mdl_rng *rng) {
+    const char *fn = "mdl_rnn_layer";
+    mdl_rnn r;
+    int l, d;
+    if (!mdl__rnn_begin(fn, &r, ps, name, mode, input_size, hidden_size, rng)) return r;
+    if (opts) {
+        r.num_layers = opts->num_layers ? opts->num_layers : 1;
+        r.directions = opts->bidirectional ? 2 : 1;
+        r.batch_first = opts->batch_first != 0;
+        r.bias = !opts->no_bias;
+        r.dropout = opts->dropout;
+    }
+    if (r.num_layers < 1 || r.num_layers > MDL_RNN_MAX_LAYERS || !(r.dropout >= 0 && r.dropout <= 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: num_layers %d must be 1 to %d, and dropout %g between 0 "
+                  "and 1", name, r.num_layers, MDL_RNN_MAX_LAYERS, r.dropout);
+        r.weight_ih[0] = NULL;
+        return r;
+    }
+    for (l = 0; l < r.num_layers; l++)
+        for (d = 0; d < r.directions; d++) {
+            char suffix[24];
+            snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
+            if (!mdl__rnn_params(&r, ps, l * r.directions + d,
+                                 l ? r.directions * hidden_size : input_size, suffix)) {
+                r.weight_ih[0] = NULL;
+                return r;
+            }
+        }
+    return r;
+}
+
+MDLDEF mdl_rnn mdl_rnn_cell_layer(mdl_params *ps, const char *name, mdl_rnn_mode mode,
+                                  int input_size, int hidden_size, int bias, mdl_rng *rng) {
+    mdl_rnn r;
+    if (!mdl__rnn_begin("mdl_rnn_cell_layer", &r, ps, name, mode, input_size, hidden_size, rng))
+        return r;
+    r.cell = 1;
+    r.bias = bias != 0;
+    if (!mdl__rnn_params(&r, ps, 0, input_size, "")) r.weight_ih[0] = NULL;
+    return r;
+}
+
+MDLDEF mdl_tensor *mdl_rnn_cell_forward(mdl_arena *ar, const mdl_rnn *cell, mdl_tensor *x,
+                                        mdl_tensor *h, mdl_tensor *c, mdl_tensor **c_next) {
+    const char *fn = "mdl_rnn_cell_forward";
+    char lb[MDL_NAME_MAX + 96], bx[96];
+    if (c_next) *c_next = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!cell || !cell->weight_ih[0] || !cell->cell) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(cell ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", !cell ? "the cell is NULL"
+                      : !cell->cell ? "this is a sequence layer: run it with mdl_rnn_forward"
+                      : "the cell was not made (its constructor reported an error)");
+        return NULL;
+    }
+    mdl__rnn_label(cell, lb, sizeof lb);
+    if (x->ndim != 2 || x->shape[1] != cell->input_size) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "%s: x %s: expected [B,%d]", lb,
+                  mdl_shape_str(x, bx, sizeof bx), cell->input_size);
+        return NULL;
+    }
+    if (c && cell->mode != MDL_LSTM) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: c is given, but only an LSTM has a cell state", lb);
+        return NULL;
+    }
+    switch (cell->mode) {
+    case MDL_LSTM:
+        return mdl_lstm_cell(ar, x, h, c, cell->weight_ih[0], cell->weight_hh[0],
+                             cell->bias_ih[0], cell->bias_hh[0], c_next);
+    case MDL_GRU:
+        return mdl_gru_cell(ar, x, h, cell->weight_ih[0], cell->weight_hh[0], cell->bias_ih[0],
+                            cell->bias_hh[0]);
+    default:
+        return mdl_rnn_cell(ar, x, h, cell->weight_ih[0], cell->weight_hh[0], cell->bias_ih[0],
+                            cell->bias_hh[0], cell->mode == MDL_RNN_RELU);
+    }
+}
+
+MDLDEF void mdl_rnn_train(mdl_rnn *rnn, int training) {
+    if (rnn) rnn->training = training != 0;
+}
+
+MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
+    size_t n = 0;
+    int k;
+    if (!rnn) return 0;
+    for (k = 0; k < 2 * MDL_RNN_MAX_LAYERS; k++)
+        n += mdl_numel(rnn->weight_ih[k]) + mdl_numel(rnn->weight_hh[k]) +
+             mdl_numel(rnn->bias_ih[k]) + mdl_numel(rnn->bias_hh[k]);
+    return n;
+}
+
+/* =============================================================================================
+   Attention and the transformer encoder layer
+   Attention lets every position look at every other directly, where a recurrence passes what
+   it knows along one step at a time: each query scores every key, the scores become weights by
+   a softmax, and the output is the weighted mean of the values. All of it is composed of ops
+   (matmul, softmax, masked_fill, dropout, layer_norm), so autograd gives the gradients.
+   ============================================================================================= */
+
+/* ---------------------------------------------------------------------------------------------
+   Scaled dot-product attention    out = softmax(q @ k^T * scale + mask) @ v
+     q:[..,Tq,D] k:[..,Tk,D] v:[..,Tk,Dv] -> [..,Tq,Dv]      weights:[..,Tq,Tk]
+   scale = 1/sqrt(D): with q and k of unit variance, q . k has variance D; dividing by sqrt(D)
+   keeps the scores near unit variance whatever D is, so the softmax does not saturate (where
+   its gradient vanishes). A blocked position gets -inf, whose e^-inf = 0 takes it out of the
+   softmax's sum; its gradient is then 0 too.
+   --------------------------------------------------------------------------------------------- */
+
+/* Does `mask` broadcast to `scores` without stretching the scores (as masked_fill needs)? If
+   not, report it with both shapes. */
+static int mdl__mask_fits(const char *fn, const char *what, const mdl_tensor *mask,
+                          const mdl_tensor *scores) {
+    int d, ok = mask->ndim <= scores->ndim;
+    char bm[96], bs[96];
+    for (d = 1; ok && d <= mask->ndim; d++) {
+        int a = mask->shape[mask->ndim - d], b = scores->shape[scores->ndim - d];
+        ok = a == b || a == 1;
+    }
+    if (ok) return 1;
+    mdl__fail(MDL_ERR_SHAPE, fn, "%s %s does not broadcast to the scores %s ([..., Tq, Tk])",
+              what, mdl_shape_str(mask, bm, sizeof bm), mdl_shape_str(scores, bs, sizeof bs));
+    return 0;
+}
+
+/* scores with a mask of the given kind applied */
+static mdl_tensor *mdl__apply_mask(mdl_arena *ar, mdl_tensor *scores, mdl_tensor *mask,
+                                   mdl_mask_kind kind) {
+    const mdl_scalar ninf = (mdl_scalar)-INFINITY;
+    switch (kind) {
+    case MDL_MASK_KEEP: return mdl_masked_fill(ar, scores, mdl_eq_scalar(ar, mask, 0), ninf);
+    case MDL_MASK_BLOCK: return mdl_masked_fill(ar, scores, mask, ninf);
+    default: return mdl_add(ar, scores, mask);
+    }
+}
+
+MDLDEF mdl_tensor *mdl_scaled_dot_product_attention(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k,
+                                                    mdl_tensor *v, const mdl_attention_opts *opts,
+                                                    mdl_tensor **weights) {
+    const char *fn = "mdl_scaled_dot_product_attention";
+    char bq[96], bk[96], bv[96];
+    mdl_attention_opts o;
+    mdl_tensor *scores, *w;
+    double scale;
+    if (weights) *weights = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "q", q) || !mdl__usable(fn, "k", k) ||
+        !mdl__usable(fn, "v", v))
+        return NULL;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    if (o.mask && !mdl__usable(fn, "mask", o.mask)) return NULL;
+    if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || q->shape[q->ndim - 1] != k->shape[k->ndim - 1]
+        || k->shape[k->ndim - 2] != v->shape[v->ndim - 2] || q->shape[q->ndim - 1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "q %s, k %s, v %s: expected [..., Tq, D], [..., Tk, D] and "
+                  "[..., Tk, Dv]", mdl_shape_str(q, bq, sizeof bq), mdl_shape_str(k, bk, sizeof bk),
+                  mdl_shape_str(v, bv, sizeof bv));
+        return NULL;
+    }
+    if (!(o.dropout >= 0 && o.dropout <= 1) || (int)o.mask_kind < 0 || (int)o.mask_kind > 2) {
+        mdl__fail(MDL_ERR_ARG, fn, "dropout %g must be between 0 and 1, and mask_kind %d one of "
+                  "MDL_MASK_ADD, MDL_MASK_KEEP, MDL_MASK_BLOCK", o.dropout, (int)o.mask_kind);
+        return NULL;
+    }
+    /* (q * scale) @ k^T: the scale on q, which is smaller than the scores when D < Tk */
+    scale = o.scale != 0 ? o.scale : 1.0 / sqrt((double)q->shape[q->ndim - 1]);
+    scores = mdl_matmul_t(ar, mdl_mul_scalar(ar, q, (mdl_scalar)scale), k, 0, 1); /* [..,Tq,Tk] */
+    if (!scores) return NULL;
+    if (o.causal) { /* query i sees keys j <= i: the upper triangle blocked */
+        int sh[2], i, j;
+        mdl_tensor *upper;
+        sh[0] = scores->shape[scores->ndim - 2], sh[1] = scores->shape[scores->ndim - 1];
+        upper = mdl_zeros(ar, 2, sh);
+        if (!upper) return NULL;
+        for (i = 0; i < sh[0]; i++)
+            for (j = i + 1; j < sh[1]; j++) upper->data[(size_t)i * (size_t)sh[1] + (size_t)j] = 1;
+        scores = mdl_masked_fill(ar, scores, upper, (mdl_scalar)-INFINITY);
+    }
+    if (o.mask) {
+        if (!mdl__mask_fits(fn, "mask", o.mask, scores)) return NULL;
+        scores = mdl__apply_mask(ar, scores, o.mask, o.mask_kind);
+    }
+    w = mdl_softmax(ar, scores, -1);
+    if (o.dropout > 0) w = mdl_dropout(ar, w, o.dropout, 1, o.rng);
+    if (weights) *weights = w;
+    return mdl_matmul(ar, w, v);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Multi-head attention (nn.MultiheadAttention)
+     q = query @ W_q^T + b_q, k = key @ W_k^T + b_k, v = value @ W_v^T + b_v     [B,T,E]
+     each split into `heads` heads of E/heads features: [B,heads,T,E/heads]
+     out = concat over heads of attention(q_h, k_h, v_h) @ W_o^T + b_o             [B,Tq,E]
+   W_q, W_k, W_v are the three row blocks of in_proj_weight [3E,E], taken as views, so their
+   gradients land in it. Each head attends in a subspace of its own: one may follow syntax,
+   another position. The weights returned are averaged over the heads, as PyTorch's default.
+   --------------------------------------------------------------------------------------------- */
+
+/* Register "prefix.what" in ps (a trainable parameter). */
+static mdl_tensor *mdl__named_param(mdl_params *ps, const char *prefix, const char *what, int ndim,
+                                    const int *shape) {
+    char full[MDL_NAME_MAX + 32];
+    snprintf(full, sizeof full, "%s.%s", prefix, what);
+    return mdl_params_add(ps, full, ndim, shape);
+}
+
+MDLDEF mdl_mha mdl_mha_layer(mdl_params *ps, const char *name, int embed_dim, int num_heads,
+                             const mdl_mha_opts *opts, mdl_rng *rng) {
+    const char *fn = "mdl_mha_layer";
+    mdl_mha m;
+    int s3[2], s1[2];
+    memset(&m, 0, sizeof m);
+    m.embed_dim = embed_dim, m.num_heads = num_heads, m.training = 1, m.rng = rng;
+    if (opts) m.dropout = opts->dropout, m.batch_first = opts->batch_first != 0;
+    if (!mdl__layer_args(fn, ps, name, embed_dim, num_heads, 1, rng)) return m;
+    strcpy(m.name, name);
+    if (embed_dim % num_heads || !(m.dropout >= 0 && m.dropout <= 1)) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: embed_dim %d must be divisible by num_heads %d, and "
+                  "dropout %g between 0 and 1", name, embed_dim, num_heads, m.dropout);
+        return m;
+    }
+    s3[0] = 3 * embed_dim, s3[1] = embed_dim;
+    s1[0] = s1[1] = embed_dim;
+    if (!(m.in_proj_weight = mdl__named_param(ps, name, "in_proj_weight", 2, s3)) ||
+        (!(opts && opts->no_bias) &&
+         !(m.in_proj_bias = mdl__named_param(ps, name, "in_proj_bias", 1, s3))) ||
+        !(m.out_proj_weight = mdl__named_param(ps, name, "out_proj.weight", 2, s1)) ||
+        (!(opts && opts->no_bias) &&
+         !(m.out_proj_bias = mdl__named_param(ps, name, "out_proj.bias", 1, s1)))) {
+        m.in_proj_weight = NULL;
+        return m;
+    }
+    /* PyTorch's _reset_parameters: xavier_uniform_ on the [3E,E] block, zero biases; out_proj
+       keeps Linear's kaiming_uniform(a = sqrt(5)), U(-1/sqrt(E), 1/sqrt(E)) */
+    mdl_init_xavier_uniform(m.in_proj_weight, rng, 1.0);
+    mdl_init_kaiming_uniform(m.out_proj_weight, rng, sqrt(5.0), 0);
+    return m;
+}
+
+/* [B,T,E] -> [B,heads,T,E/heads] */
+static mdl_tensor *mdl__split_heads(mdl_arena *ar, mdl_tensor *x, int heads) {
+    static const int perm[4] = {0, 2, 1, 3};
+    int sh[4];
+    if (!x) return NULL;
+    sh[0] = x->shape[0], sh[1] = x->shape[1], sh[2] = heads, sh[3] = x->shape[2] / heads;
+    return mdl_permute(ar, mdl_reshape(ar, x, 4, sh), perm);
+}
+
+MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *query,
+                                   mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
+                                   mdl_tensor **weights) {
+    static const int perm[4] = {0, 2, 1, 3};
+    const char *fn = "mdl_mha_forward";
+    char lb[MDL_NAME_MAX + 64], b1[96], b2[96], b3[96];
+    mdl_mha_args a;
+    mdl_attention_opts o;
+    mdl_tensor *qb, *kb, *vb, *q, *k, *v, *mask = NULL, *w, *y;
+    int E, H, B, Tq, Tk, sh[4];
+    if (weights) *weights = NULL;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "query", query) ||
+        !mdl__usable(fn, "key", key) || !mdl__usable(fn, "value", value))
+        return NULL;
+    if (!m || !m->in_proj_weight) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(m ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", m ? "the layer was not made (its "
+                      "constructor reported an error)" : "the layer is NULL");
+        return NULL;
+    }
+    memset(&a, 0, sizeof a);
+    if (args) a = *args;
+    E = m->embed_dim, H = m->num_heads;
+    snprintf(lb, sizeof lb, "%s (MultiheadAttention %d, %d heads)", m->name, E, H);
+    if (query->ndim != 3 || key->ndim != 3 || value->ndim != 3 || query->shape[2] != E ||
+        key->shape[2] != E || value->shape[2] != E ||
+        query->shape[m->batch_first ? 0 : 1] != key->shape[m->batch_first ? 0 : 1] ||
+        memcmp(key->shape, value->shape, 3 * sizeof(int)) != 0) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "%s: query %s, key %s, value %s: expected %s with E = %d, "
+                  "one B, and key and value of one shape", lb, mdl_shape_str(query, b1, sizeof b1),
+                  mdl_shape_str(key, b2, sizeof b2), mdl_shape_str(value, b3, sizeof b3),
+                  m->batch_first ? "[B,T,E]" : "[T,B,E]", E);
+        return NULL;
+    }
+    /* batch first inside: [B,T,E] (one transpose for a tensor given twice) */
+    qb = m->batch_first ? query : mdl_transpose(ar, query, 0, 1);
+    kb = key == query ? qb : m->batch_first ? key : mdl_transpose(ar, key, 0, 1);
+    vb = value == key ? kb : m->batch_first ? value : mdl_transpose(ar, value, 0, 1);
+    if (!qb || !kb || !vb) return NULL;
+    B = qb->shape[0], Tq = qb->shape[1], Tk = kb->shape[1];
+    /* the masks, each to a shape that broadcasts to the scores [B,heads,Tq,Tk], then one */
+    if (a.attn_mask) {
+        mdl_tensor *am = a.attn_mask;
+        if (!mdl__usable(fn, "attn_mask", am)) return NULL;
+        if (am->ndim == 2 && am->shape[0] == Tq && am->shape[1] == Tk) {
+            mask = am;
+        } else if (am->ndim == 3 && am->shape[0] == B * H && am->shape[1] == Tq &&
+                   am->shape[2] == Tk) {
+            sh[0] = B, sh[1] = H, sh[2] = Tq, sh[3] = Tk;
+            mask = mdl_reshape(ar, am, 4, sh);
+        } else {
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s: attn_mask %s: expected [Tq,Tk] = [%d,%d] or "
+                      "[B*heads,Tq,Tk] = [%d,%d,%d]", lb, mdl_shape_str(am, b1, sizeof b1), Tq,
+                      Tk, B * H, Tq, Tk);
+            return NULL;
+        }
+    }
+    if (a.key_padding_mask) {
+        mdl_tensor *kp = a.key_padding_mask, *kp4;
+        if (!mdl__usable(fn, "key_padding_mask", kp)) return NULL;
+        if (kp->ndim != 2 || kp->shape[0] != B || kp->shape[1] != Tk) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "%s: key_padding_mask %s: expected [B,Tk] = [%d,%d]", lb,
+                      mdl_shape_str(kp, b1, sizeof b1), B, Tk);
+            return NULL;
+        }
+        sh[0] = B, sh[1] = 1, sh[2] = 1, sh[3] = Tk;
+        kp4 = mdl_reshape(ar, kp, 4, sh);
+        /* two masks of one kind in one: added (additive), "either blocks" (block), "both
+           allow" (keep) */
+        if (!mask) mask = kp4;
+        else if (a.mask_kind == MDL_MASK_ADD) mask = mdl_add(ar, mask, kp4);
+        else if (a.mask_kind == MDL_MASK_BLOCK)
+            mask = mdl_maximum(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
+        else mask = mdl_mul(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
+    }
+    /* the projections, with the three row blocks of in_proj_weight (views) */
+    q = mdl_linear(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
+                   m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL);
+    k = mdl_linear(ar, kb, mdl_slice(ar, m->in_proj_weight, 0, E, 2 * E),
+                   m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, E, 2 * E) : NULL);
+    v = mdl_linear(ar, vb, mdl_slice(ar, m->in_proj_weight, 0, 2 * E, 3 * E),
+                   m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 2 * E, 3 * E) : NULL);
+    memset(&o, 0, sizeof o);
+    o.mask = mask, o.mask_kind = a.mask_kind, o.causal = a.causal, o.rng = m->rng;
+    o.dropout = m->training ? m->dropout : 0;
+    y = mdl_scaled_dot_product_attention(ar, mdl__split_heads(ar, q, H), mdl__split_heads(ar, k, H),
+                                         mdl__split_heads(ar, v, H), &o, &w); /* [B,H,Tq,Dh] */
+    if (!y) return NULL;
+    sh[0] = B, sh[1] = Tq, sh[2] = E;
+    y = mdl_reshape(ar, mdl_permute(ar, y, perm), 3, sh); /* the heads side by side [B,Tq,E] */
+    y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
+    if (weights) *weights = a.per_head_weights ? w : mdl_mean(ar, w, 1, 0);
+    return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Transformer encoder layer (nn.TransformerEncoderLayer; Vaswani et al., 2017)
+     post-norm (the paper's):  x = norm1(x + sa(x));   x = norm2(x + ff(x))
+     pre-norm:                 x = x + sa(norm1(x));   x = x + ff(norm2(x))
+     sa(x) = dropout(self_attn(x, x, x)),  ff(x) = dropout(linear2(dropout(act(linear1(x)))))
+   The residual connections let each block learn a correction to its input; pre-norm keeps the
+   residual path free of normalization, which trains deep stacks without a warm-up.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_transformer_opts mdl_transformer_defaults(void) {
+    mdl_transformer_opts o;
+    memset(&o, 0, sizeof o);
+    o.dim_feedforward = 2048;
+    o.dropout = 0.1;
+    o.layer_norm_eps = 1e-5;
+    return o;
+}
+
+MDLDEF mdl_transformer_layer mdl_transformer_encoder_layer(mdl_params *ps, const char *name,
+                                                           int d_model, int nhead,
+                                                           const mdl_transformer_opts *opts,
+                                                           mdl_rng *rng) {
+    const char *fn = "mdl_transformer_encoder_layer";
+    mdl_transformer_layer l;
+    mdl_mha_opts mo;
+    char sub[MDL_NAME_MAX + 16];
+    memset(&l, 0, sizeof l);
+    l.opts = opts ? *opts : mdl_transformer_defaults();
+    l.training = 1, l.rng = rng;
+    if (!mdl__layer_args(fn, ps, name, d_model, nhead, 1, rng)) return l;
+    strcpy(l.name, name);
+    if (l.opts.dim_feedforward < 1 || !(l.opts.dropout >= 0 && l.opts.dropout <= 1) ||
+        !(l.opts.layer_norm_eps > 0) || strlen(name) + 16 >= MDL_NAME_MAX) {
+        mdl__fail(MDL_ERR_ARG, fn, "%s: dim_feedforward %d must be at least 1, dropout %g between "
+                  "0 and 1, layer_norm_eps %g above 0, and the name shorter than %d", name,
+                  l.opts.dim_feedforward, l.opts.dropout, l.opts.layer_norm_eps, MDL_NAME_MAX - 16);
+        return l;
+    }
+    memset(&mo, 0, sizeof mo);
+    mo.dropout = l.opts.dropout, mo.batch_first = l.opts.batch_first;
+    snprintf(sub, sizeof sub, "%s.self_attn", name);
+    l.self_attn = mdl_mha_layer(ps, sub, d_model, nhead, &mo, rng);
+    if (!l.self_attn.in_proj_weight) return l;
+    snprintf(sub, sizeof sub, "%s.linear1", name);
+    l.linear1 = mdl_linear_layer(ps, sub, d_model, l.opts.dim_feedforward, 1, rng);
+    snprintf(sub, sizeof sub, "%s.linear2", name);
+    l.linear2 = mdl_linear_layer(ps, sub, l.opts.dim_feedforward, d_model, 1, rng);
+    snprintf(sub, sizeof sub, "%s.norm1", name);
+    l.norm1 = mdl_layer_norm_layer(ps, sub, 1, &d_model);
+    snprintf(sub, sizeof sub, "%s.norm2", name);
+    l.norm2 = mdl_layer_norm_layer(ps, sub, 1, &d_model);
+    if (!l.linear1.kind || !l.linear2.kind || !l.norm1.kind || !l.norm2.kind) {
+        l.self_attn.in_proj_weight = NULL;
+        return l;
+    }
+    l.norm1.eps = l.norm2.eps = l.opts.layer_norm_eps;
+    return l;
+}
+
+MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
+                                                         const mdl_transformer_layer *l,
+                                                         mdl_tensor *x, const mdl_mha_args *args) {
+    const char *fn = "mdl_transformer_encoder_layer_forward";
+    const double p = l && l->training ? l->opts.dropout : 0;
+    mdl_mha sa;
+    mdl_mha_args a;
+    mdl_tensor *h;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
+    if (!l || !l->self_attn.in_proj_weight) {
+        if (mdl__last_code == MDL_OK)
+            mdl__fail(l ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "%s", l ? "the layer was not made (its "
+                      "constructor reported an error)" : "the layer is NULL");
+        return NULL;
+    }
+    memset(&a, 0, sizeof a);
+    if (args) a = *args;
+    a.per_head_weights = 0;
+    sa = l->self_attn;
+    sa.training = l->training;
+#define MDL__SA(y) mdl_dropout(ar, mdl_mha_forward(ar, &sa, (y), (y), (y), &a, NULL), p, 1, l->rng)
+#define MDL__FF(y)                                                                           \
+    mdl_dropout(ar, mdl_layer_forward(ar, &l->linear2,                                       \
+                                      mdl_dropout(ar, l->opts.gelu                           \
+                                          ? mdl_gelu(ar, mdl_layer_forward(ar, &l->linear1, (y))) \
+                                          : mdl_relu(ar, mdl_layer_forward(ar, &l->linear1, (y))), \
+                                      p, 1, l->rng)),                                        \
+                p, 1, l->rng)
+    if (l->opts.norm_first) {
+        h = mdl_layer_forward(ar, &l->norm1, x);
+        x = mdl_add(ar, x, MDL__SA(h));                       /* x + sa(norm1(x)) */
+        h = mdl_layer_forward(ar, &l->norm2, x);
+        return mdl_add(ar, x, MDL__FF(h));                    /* x + ff(norm2(x)) */
+    }
+    x = mdl_layer_forward(ar, &l->norm1, mdl_add(ar, x, MDL__SA(x)));  /* norm1(x + sa(x)) */
+    return mdl_layer_forward(ar, &l->norm2, mdl_add(ar, x, MDL__FF(x))); /* norm2(x + ff(x)) */
+#undef MDL__SA
+#undef MDL__FF
+}
+
+MDLDEF void mdl_transformer_train(mdl_transformer_layer *l, int training) {
+    if (l) l->training = training != 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Positional encodings: attention treats its inputs as a set; adding a vector per position
+   tells it the order. Sinusoidal (fixed): each pair of features (2i, 2i+1) is a sin/cos wave
+   of wavelength 2 pi 10000^(2i/d), so that pe(t + k) is a rotation of pe(t), the same for
+   every t; learned: a table of one row per position, trained.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF mdl_tensor *mdl_sinusoidal_positions(mdl_arena *ar, int T, int d) {
+    const char *fn = "mdl_sinusoidal_positions";
+    int sh[2], t, i;
+    mdl_tensor *pe;
+    if (!mdl__usable_arena(fn, ar)) return NULL;
+    if (T < 1 || d < 2 || d % 2) {
+        mdl__fail(MDL_ERR_ARG, fn, "T = %d must be at least 1 and d = %d even", T, d);
+        return NULL;
+    }
+    sh[0] = T, sh[1] = d;
+    pe = mdl__make(ar, fn, 2, sh, NULL, 0);
+    if (!pe) return NULL;
+    for (t = 0; t < T; t++)
+        for (i = 0; i < d; i += 2) { /* t / 10000^(i/d), in double */
+            double angle = (double)t * exp(-log(10000.0) * (double)i / (double)d);
+            pe->data[(size_t)t * (size_t)d + (size_t)i] = (mdl_scalar)sin(angle);
+            pe->data[(size_t)t * (size_t)d + (size_t)i + 1] = (mdl_scalar)cos(angle);
+        }
+    return pe;
+}
+
+MDLDEF mdl_tensor *mdl_learned_positions(mdl_arena *ar, mdl_tensor *table, int T) {
+    const char *fn = "mdl_learned_positions";
+    char bt[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "table", table)) return NULL;
+    if (table->ndim != 2 || T < 1 || T > table->shape[0]) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "table %s, T = %d: the table must be [max_len, d] with "
+                  "max_len >= T >= 1", mdl_shape_str(table, bt, sizeof bt), T);
+        return NULL;
+    }
+    return mdl_slice(ar, table, 0, 0, T);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Fast gates (skip on a first reading): sigmoid and tanh over a row, for mdl_rnn_scan's
+   forward steps. The plain loops are mdl_sigmoid's and mdl_tanh's own; on x86 the AVX-512 and
+   AVX2 versions compute 16 or 8 values at once with Cephes's single-precision formulas
+   (Moshier, as in sse_mathfun): e^x as 2^n times a degree-6 polynomial on
+   [-ln2/2, ln2/2], n = round(x / ln2), with ln2 split in two parts so that x - n ln2 is exact;
+       sigmoid(x) = 1 / (1 + e^-x)
+       tanh(x)    = x + x^3 P(x^2)               for |x| < 0.625 (no cancellation near 0)
+                  = sign(x) (1 - 2 / (e^(2|x|) + 1))  otherwise, |x| clamped to 9 (tanh = 1
+                                                      to float precision beyond)
+   Both are within a few float ulps of libm's (tests/test_rnn.c holds them to it). A libm call
+   per value costs some 15 ns for tanhf; these cost well under one, and the forward pass of a
+   character LSTM makes 5 of them per unit per step. They follow the GEMM kernel choice:
+   mdl_set_gemm_kernel("plain") runs the plain loops, "avx2" the AVX2 versions.
+   --------------------------------------------------------------------------------------------- */
+
+#if defined(MDL__X86)
+#define MDL__EXP_HI 88.0f            /* e^88 < FLT_MAX: 2^n stays a normal float */
+#define MDL__EXP_LO -87.33654475f    /* about ln(FLT_MIN) */
+#define MDL__LOG2E 1.44269504088896341f
+#define MDL__LN2_HI 0.693359375f     /* ln2 = LN2_HI + LN2_LO, LN2_HI with few bits */
+#define MDL__LN2_LO -2.12194440e-4f
+#define MDL__TANH_SMALL 0.625f
+#define MDL__TANH_BIG 9.0f
+
+/* (the masked forms of the intrinsics, all lanes on: g++ 12 warns that the plain ones read an
+   undefined register) */
+__attribute__((target("avx512f"))) static __m512 mdl__exp_avx512(__m512 x) {
+    const __mmask16 all = (__mmask16)0xffff;
+    __m512 n, p;
+    __m512i e;
+    x = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, x, _mm512_set1_ps(MDL__EXP_LO)),
+                             _mm512_set1_ps(MDL__EXP_HI));
+    n = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(x, _mm512_set1_ps(MDL__LOG2E)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_HI), x); /* r = x - n ln2, in two parts */
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_LO), x);
+    p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1))); /* e^r */
+    e = _mm512_maskz_slli_epi32(all, _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, n),
+                                                      _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e)); /* e^r 2^n */
+}
+
+__attribute__((target("avx512f"))) static __m512 mdl__sigmoid_avx512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1);
+    return _mm512_div_ps(one, _mm512_add_ps(one, mdl__exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+__attribute__((target("avx512f"))) static __m512 mdl__tanh_avx512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1), two = _mm512_set1_ps(2);
+    const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
+    const __mmask16 all = (__mmask16)0xffff;
+    __m512 ax = _mm512_castsi512_ps(_mm512_maskz_and_epi32(all, _mm512_castps_si512(x), abs_bits));
+    __m512 s = _mm512_mul_ps(ax, ax), p, e, big, y;
+    __mmask16 small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
+    p = _mm512_set1_ps(-5.70498872745e-3f);
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-3.33332819422e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, s), ax, ax);
+    e = mdl__exp_avx512(_mm512_mul_ps(two, _mm512_maskz_min_ps(all, ax, _mm512_set1_ps(MDL__TANH_BIG))));
+    big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
+    y = _mm512_mask_blend_ps(small, big, p); /* |tanh x|, then x's sign */
+    return _mm512_castsi512_ps(_mm512_maskz_or_epi32(
+        all, _mm512_castps_si512(y), _mm512_maskz_andnot_epi32(all, abs_bits, _mm512_castps_si512(x))));
+}
+
+__attribute__((target("avx512f"))) static void mdl__gate_row_avx512(int tanh_, float *y,
+                                                                  const float *x, int n) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512 v = _mm512_loadu_ps(x + k);
+        _mm512_storeu_ps(y + k, tanh_ ? mdl__tanh_avx512(v) : mdl__sigmoid_avx512(v));
+    }
+    if (k < n) { /* the last few, through a mask */
+        __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        _mm512_mask_storeu_ps(y + k, m, tanh_ ? mdl__tanh_avx512(v) : mdl__sigmoid_avx512(v));
+    }
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__exp_avx2(__m256 x) {
+    __m256 n, p;
+    __m256i e;
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(MDL__EXP_LO)), _mm256_set1_ps(MDL__EXP_HI));
+    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(MDL__LOG2E)),
+                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__LN2_HI), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__LN2_LO), x);
+    p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1)));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__sigmoid_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1);
+    return _mm256_div_ps(one, _mm256_add_ps(one, mdl__exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__tanh_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1), two = _mm256_set1_ps(2);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x), s = _mm256_mul_ps(ax, ax), p, e, big, y;
+    __m256 small = _mm256_cmp_ps(ax, _mm256_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
+    p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, s), ax, ax);
+    e = mdl__exp_avx2(_mm256_mul_ps(two, _mm256_min_ps(ax, _mm256_set1_ps(MDL__TANH_BIG))));
+    big = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+    y = _mm256_blendv_ps(big, p, small);
+    return _mm256_or_ps(y, _mm256_and_ps(sign, x));
+}
+
+__attribute__((target("avx2,fma"))) static void mdl__gate_row_avx2(int tanh_, float *y,
+                                                                 const float *x, int n) {
+    int k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 v = _mm256_loadu_ps(x + k);
+        _mm256_storeu_ps(y + k, tanh_ ? mdl__tanh_avx2(v) : mdl__sigmoid_avx2(v));
+    }
+    if (k < n) { /* the last few, through a buffer */
+        float buf[8] = {0};
+        __m256 v;
+        int j;
+        for (j = 0; j < n - k; j++) buf[j] = x[k + j];
+        v = _mm256_loadu_ps(buf);
+        _mm256_storeu_ps(buf, tanh_ ? mdl__tanh_avx2(v) : mdl__sigmoid_avx2(v));
+        for (j = 0; j < n - k; j++) y[k + j] = buf[j];
+    }
+}
+#endif /* MDL__X86 */
+
+/* 2: AVX-512, 1: AVX2, 0: the plain loops; the choice of mdl_gemm_kernel, which is made for
+   this CPU (and which mdl_set_gemm_kernel changes) */
+static int mdl__gates_isa(void) {
+#if defined(MDL__X86)
+    const char *k = mdl_gemm_kernel();
+    return strcmp(k, "avx512") == 0 ? 2 : strcmp(k, "avx2") == 0 ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+static void mdl__sigmoid_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n) {
+    int k;
+#if defined(MDL__X86)
+    if (isa == 2) {
+        mdl__gate_row_avx512(0, y, x, n);
+        return;
+    }
+    if (isa == 1) {
+        mdl__gate_row_avx2(0, y, x, n);
+        return;
+    }
+#endif
+    (void)isa;
+    for (k = 0; k < n; k++) y[k] = mdl__sigmoid1(x[k]);
+}
+
+static void mdl__tanh_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n) {
+    int k;
+#if defined(MDL__X86)
+    if (isa == 2) {
+        mdl__gate_row_avx512(1, y, x, n);
+        return;
+    }
+    if (isa == 1) {
+        mdl__gate_row_avx2(1, y, x, n);
+        return;
+    }
+#endif
+    (void)isa;
+    for (k = 0; k < n; k++) y[k] = MDL__TANH(x[k]);
+}
 
 // >>losses
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <string.h>
 
-enum { GC_MAX_IN = 5, GC_MAX_IDX = 64 };
+enum { GC_MAX_IN = 7, GC_MAX_IDX = 64 };
 
 /* Functions that are not primitive ops: composites built from primitives, and small graphs. */
 typedef enum gc_composite {
@@ -306,6 +306,11 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_index_select(ar, x[0], s->axis, s->n_idx, s->idx);
     case MDL_OP_GATHER:
         return mdl_gather(ar, x[0], s->axis, gc_idx_tensor(ar, s));
+    case MDL_OP_RNN_SCAN: /* x, w_ih, w_hh, then h0, b_ih, b_hh, c0 when given; axis the
+                             mode, start the direction */
+        return mdl_rnn_scan(ar, (mdl_rnn_mode)s->axis, x[0], s->n_in > 3 ? x[3] : NULL,
+                            s->n_in > 6 ? x[6] : NULL, x[1], x[2], s->n_in > 4 ? x[4] : NULL,
+                            s->n_in > 5 ? x[5] : NULL, s->start);
     case MDL_OP_BCE:
         return mdl_bce_loss(ar, x[0], x[1], NULL, (mdl_reduction)s->reduction);
     case MDL_OP_BCE_WITH_LOGITS:

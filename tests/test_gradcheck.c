@@ -745,6 +745,47 @@ static void case_GATHER(gc_stats *st) {
     }
 }
 
+/* rnn_scan: each cell (tanh, relu, LSTM, GRU) over 3 or 4 steps, forward and reversed, with
+   an initial state and both biases (and c0 for the LSTM), and once without them. Inputs in
+   the op's order: x [T,B,I], w_ih [G*H,I], w_hh [G*H,H], h0 [B,H], b_ih and b_hh [G*H], c0
+   [B,H]. relu's inputs keep away from its kink; the sums that reach it are still random, but
+   one within eps of 0 has a probability of about 1e-6. */
+static void case_RNN_SCAN(gc_stats *st) {
+    static const struct {
+        int mode, reverse, n_in;
+        const char *x, *w_ih, *w_hh, *label;
+    } c[] = {{MDL_RNN_TANH, 0, 6, "[3,2,2]", "[3,2]", "[3,3]", "tanh, h0 and biases"},
+             {MDL_RNN_TANH, 1, 6, "[3,2,2]", "[3,2]", "[3,3]", "tanh reversed"},
+             {MDL_RNN_RELU, 0, 6, "[3,2,2]", "[3,2]", "[3,3]", "relu"},
+             {MDL_RNN_RELU, 1, 3, "[4,1,3]", "[3,3]", "[3,3]", "relu reversed, no h0, biases"},
+             {MDL_LSTM, 0, 7, "[3,2,2]", "[12,2]", "[12,3]", "LSTM, h0, biases, c0"},
+             {MDL_LSTM, 1, 7, "[3,2,2]", "[12,2]", "[12,3]", "LSTM reversed"},
+             {MDL_LSTM, 0, 3, "[4,2,3]", "[8,3]", "[8,2]", "LSTM, no h0, c0, biases"},
+             {MDL_GRU, 0, 6, "[3,2,2]", "[9,2]", "[9,3]", "GRU, h0 and biases"},
+             {MDL_GRU, 1, 6, "[3,2,2]", "[9,2]", "[9,3]", "GRU reversed"},
+             {MDL_GRU, 0, 3, "[1,3,2]", "[6,2]", "[6,2]", "GRU, one step, no h0, biases"}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_RNN_SCAN, GC_PRIMITIVE, c[i].label);
+        char state[32], bias[32];
+        int kind = c[i].mode == MDL_RNN_RELU ? GC_IN_AWAY0 : GC_IN_UNIFORM;
+        s.axis = c[i].mode;
+        s.start = c[i].reverse;
+        add_input(&s, c[i].x, kind);
+        add_input(&s, c[i].w_ih, kind);
+        add_input(&s, c[i].w_hh, kind);
+        if (c[i].n_in > 3) {
+            snprintf(state, sizeof state, "[%d,%d]", s.shape[0][1], s.shape[2][1]);
+            snprintf(bias, sizeof bias, "[%d]", s.shape[2][0]);
+            add_input(&s, state, kind);
+            add_input(&s, bias, kind);
+            add_input(&s, bias, kind);
+            if (c[i].n_in > 6) add_input(&s, state, kind);
+        }
+        run_spec(&s, st);
+    }
+}
+
 /* Convolution: stride, padding, dilation and groups each away from their defaults at least
    once, with and without a bias. Weights [O, C/G, KH, KW]; a non-square kernel catches a
    swapped KH/KW. */

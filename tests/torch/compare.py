@@ -469,6 +469,155 @@ def model_reference(inputs, kinds, args):
 REFERENCES["model"] = model_reference
 
 
+# ---- recurrent layers (tests/torch/torch_rnn.c): the cells, then nn.RNN, nn.LSTM, nn.GRU ------
+
+@op("rnn_cell")
+def _(x, a):  # torch's cell functions, which nn.RNNCell, nn.LSTMCell and nn.GRUCell call
+    X, m = x["x"], a["mode"]
+    H = x["w_hh"].shape[1]
+    zeros = X.new_zeros(X.shape[0], H)
+    h, bi, bh = x.get("h", zeros), x.get("b_ih"), x.get("b_hh")
+    if m == "lstm":
+        h2, c2 = torch.lstm_cell(X, (h, x.get("c", zeros)), x["w_ih"], x["w_hh"], bi, bh)
+        return torch.cat([h2, c2], 1)
+    cell = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell, "gru": torch.gru_cell}[m]
+    return cell(X, h, x["w_ih"], x["w_hh"], bi, bh)
+
+
+def rnn_layer_reference(inputs, kinds, args):
+    """nn.RNN / nn.LSTM / nn.GRU with the case's settings, its state_dict checked against
+    minidl's parameters (names, shapes, order) and loaded from them; out is the output, h_n and
+    c_n flattened and joined, as the C side joins them; then the gradients of sum(out * v) for
+    x, h0, c0 and every parameter."""
+    dtype = inputs["x"].dtype
+    m = args["mode"]
+    kw = dict(num_layers=args["num_layers"], bias=bool(args["bias"]),
+              batch_first=bool(args["batch_first"]), bidirectional=bool(args["bidirectional"]))
+    if m in ("tanh", "relu"):
+        module = nn.RNN(args["input_size"], args["hidden_size"], nonlinearity=m, **kw)
+    else:
+        module = {"lstm": nn.LSTM, "gru": nn.GRU}[m](args["input_size"], args["hidden_size"], **kw)
+    module = module.to(dtype)
+    io = ("x", "h0", "c0", "v")
+    ours = [(n, list(t.shape)) for n, t in inputs.items() if n not in io]
+    theirs = [(n, list(t.shape)) for n, t in module.state_dict().items()]
+    if ours != theirs:
+        raise ValueError("minidl's parameters %s are not the state_dict's %s" % (ours, theirs))
+    module.load_state_dict({n: inputs[n] for n, _shape in ours})
+    x = inputs["x"].clone().requires_grad_()
+    state = {n: inputs[n].clone().requires_grad_() for n in ("h0", "c0") if n in inputs}
+    if m == "lstm":
+        hx = (state["h0"], state["c0"]) if state else None
+        y, (hn, cn) = module(x, hx)
+        out = torch.cat([y.flatten(), hn.flatten(), cn.flatten()])
+    else:
+        y, hn = module(x, state.get("h0"))
+        out = torch.cat([y.flatten(), hn.flatten()])
+    out.backward(inputs["v"].reshape(out.shape))
+    results = {"out": out.detach(), "grad.x": x.grad}
+    for n, t in state.items():
+        results["grad." + n] = t.grad
+    for n, t in module.named_parameters():
+        results["grad." + n] = t.grad
+    return results
+
+
+REFERENCES["rnn_layer"] = rnn_layer_reference
+
+
+# ---- attention (tests/torch/torch_attention.c) -----------------------------------------------
+
+def masked_scores(scores, mask, kind):
+    """minidl's mask kinds: "add" adds, "keep" blocks where 0, "block" blocks where nonzero."""
+    if mask is None:
+        return scores
+    if kind == "add":
+        return scores + mask
+    blocked = (mask == 0) if kind == "keep" else (mask != 0)
+    return scores.masked_fill(blocked, -math.inf)
+
+
+@op("sdpa")
+def _(x, a):  # written out: torch 1.13 has no F.scaled_dot_product_attention
+    q, k, v = x["query"], x["key"], x["value"]
+    scale = a["scale"] or 1.0 / math.sqrt(q.shape[-1])
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if a["causal"]:
+        L, S = scores.shape[-2:]
+        upper = torch.ones(L, S, dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(upper, -math.inf)
+    scores = masked_scores(scores, x.get("mask"), a["mask_kind"])
+    w = scores.softmax(-1)
+    return torch.cat([(w @ v).flatten(), w.flatten()])
+
+
+def module_reference(module, names, inputs, kinds, run):
+    """Load minidl's parameters (every input but `names`, in minidl's order, which must be the
+    module's state_dict's names and shapes) into the module, run(module, x) with x the inputs
+    in `names` (requiring grad where minidl's did), backward of sum(out * v); results out and
+    the gradients of those inputs and of every parameter."""
+    ours = [(n, list(t.shape)) for n, t in inputs.items() if n not in names and n != "v"]
+    theirs = [(n, list(t.shape)) for n, t in module.state_dict().items()]
+    if ours != theirs:
+        raise ValueError("minidl's parameters %s are not the state_dict's %s" % (ours, theirs))
+    module.load_state_dict({n: inputs[n] for n, _shape in ours})
+    x = {n: inputs[n].clone().requires_grad_(kinds[n] == "param") for n in names if n in inputs}
+    out = run(module, x)
+    out.backward(inputs["v"].reshape(out.shape))
+    results = {"out": out.detach()}
+    for n, t in x.items():
+        if kinds[n] == "param":
+            results["grad." + n] = t.grad
+    for n, t in module.named_parameters():
+        results["grad." + n] = t.grad
+    return results
+
+
+def mha_reference(inputs, kinds, args):
+    dtype = inputs["query"].dtype
+    module = nn.MultiheadAttention(args["embed_dim"], args["heads"], bias=bool(args["bias"]),
+                                   batch_first=bool(args["batch_first"])).to(dtype)
+
+    def run(m, x):
+        q = x["query"]
+        k, v = (q, q) if args["self"] else (x["key"], x["value"])
+        masks = {n: x.get(n) for n in ("key_padding_mask", "attn_mask")}
+        if args["mask_kind"] == "block":
+            masks = {n: t.bool() if t is not None else None for n, t in masks.items()}
+        y, w = m(q, k, v, need_weights=True, **masks)
+        return torch.cat([y.flatten(), w.flatten()])
+    return module_reference(module, ("query", "key", "value", "key_padding_mask", "attn_mask"),
+                            inputs, kinds, run)
+
+
+def encoder_reference(inputs, kinds, args):
+    dtype = inputs["x"].dtype
+    module = nn.TransformerEncoderLayer(
+        args["d_model"], args["nhead"], args["dim_feedforward"], dropout=0.0,
+        activation="gelu" if args["gelu"] else "relu", batch_first=bool(args["batch_first"]),
+        norm_first=bool(args["norm_first"])).to(dtype)
+
+    def run(m, x):
+        pad = x.get("src_key_padding_mask")
+        return m(x["x"], src_key_padding_mask=pad.bool() if pad is not None else None)
+    return module_reference(module, ("x", "src_key_padding_mask"), inputs, kinds, run)
+
+
+REFERENCES["mha"] = mha_reference
+REFERENCES["encoder"] = encoder_reference
+
+
+@reference("sinusoid")
+def _(x, a):  # PyTorch's tutorial's PositionalEncoding
+    T, d = a["T"], a["d"]
+    position = torch.arange(T, dtype=torch.float64).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-math.log(10000.0) / d))
+    pe = torch.zeros(T, d, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return {"pe": pe}
+
+
 # ---- optimizers, schedules, clipping (tests/torch/torch_optim.c) ---------------------------
 
 @reference("optim")

@@ -50,7 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TC_MAX_INPUTS 16
+#define TC_MAX_INPUTS 32
 #define TC_MAX_TOLS 16
 #define TC_U (1.0 / 16777216.0) /* 2^-24, float32's unit roundoff */
 
