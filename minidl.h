@@ -8626,9 +8626,10 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
    almost unchanged (c' = f * c + ..., h' = ... + z * h), so the gradient can too; plain RNNs
    lose it within some ten steps, and gradient clipping (mdl_clip_grad_norm) tames the
    explosions all three can have.
-   Read in this order: the three cells, composed of ops as a student would write them; the
-   sequence layer, which runs a cell over the steps; then mdl_rnn_scan, the same recurrence as
-   one op with a backward of its own: the fast path, which a test holds to the composed one.
+   In this order: the three cells, composed of ops as a student would write them; then
+   mdl_rnn_scan, the same recurrence over a whole sequence as one op with a backward of its
+   own, the fast path; then the sequence layers, which run either (rnn->composed chooses; the
+   composed one is the readable reference, and tests/test_rnn.c holds the two together).
    Weights are stored as PyTorch stores them, the G gates of a cell stacked along the rows:
    W_ih [G*H, I] is [W_i; W_f; W_g; W_o] for an LSTM, so x @ W_ih^T computes every gate's input
    part in one product, and h @ W_hh^T every gate's recurrent part in another.
