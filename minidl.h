@@ -9224,7 +9224,8 @@ static const char *mdl__rnn_label(const mdl_rnn *r, char *buf, size_t size) {
     static const char *const kinds[4] = {"RNN", "RNN", "LSTM", "GRU"};
     char layers[32] = "";
     if (r->num_layers > 1) snprintf(layers, sizeof layers, ", %d layers", r->num_layers);
-    snprintf(buf, size, "%s (%s%s%s %d->%d%s%s)", r->name, kinds[r->mode], r->cell ? "Cell" : "",
+    snprintf(buf, size, "%s (%s%s%s %d->%d%s%s)", r->name,
+             (unsigned)r->mode < 4 ? kinds[r->mode] : "?", r->cell ? "Cell" : "",
              r->mode == MDL_RNN_RELU ? " relu" : "", r->input_size, r->hidden_size, layers,
              r->directions > 1 ? ", bidirectional" : "");
     return buf;
