@@ -8950,9 +8950,10 @@ MDLDEF mdl_error mdl_sequential_summary(FILE *f, const mdl_sequential *seq, int 
    almost unchanged (c' = f * c + ..., h' = ... + z * h), so the gradient can too; plain RNNs
    lose it within some ten steps, and gradient clipping (mdl_clip_grad_norm) tames the
    explosions all three can have.
-   Read in this order: the three cells, composed of ops as a student would write them; the
-   sequence layer, which runs a cell over the steps; then mdl_rnn_scan, the same recurrence as
-   one op with a backward of its own: the fast path, which a test holds to the composed one.
+   In this order: the three cells, composed of ops as a student would write them; then
+   mdl_rnn_scan, the same recurrence over a whole sequence as one op with a backward of its
+   own, the fast path; then the sequence layers, which run either (rnn->composed chooses; the
+   composed one is the readable reference, and tests/test_rnn.c holds the two together).
    Weights are stored as PyTorch stores them, the G gates of a cell stacked along the rows:
    W_ih [G*H, I] is [W_i; W_f; W_g; W_o] for an LSTM, so x @ W_ih^T computes every gate's input
    part in one product, and h @ W_hh^T every gate's recurrent part in another.
@@ -9020,7 +9021,9 @@ MDLDEF mdl_tensor *mdl_rnn_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl
                                 mdl_tensor *w_hh, mdl_tensor *b_ih, mdl_tensor *b_hh, int relu) {
     mdl_tensor *a;
     if (!mdl__cell_args("mdl_rnn_cell", 1, ar, x, &h, NULL, w_ih, w_hh, b_ih, b_hh)) return NULL;
+    /* a = W_ih x + b_ih + W_hh h + b_hh */
     a = mdl_add(ar, mdl_linear(ar, x, w_ih, b_ih), mdl_linear(ar, h, w_hh, b_hh));
+    /* h' = tanh(a), or relu(a) */
     return relu ? mdl_relu(ar, a) : mdl_tanh(ar, a);
 }
 
@@ -9042,12 +9045,18 @@ MDLDEF mdl_tensor *mdl_lstm_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, md
     /* all four gates' pre-activations at once, [B,4H]: i, f, g, o side by side */
     gates = mdl_add(ar, mdl_linear(ar, x, w_ih, b_ih), mdl_linear(ar, h, w_hh, b_hh));
     if (!gates || mdl_chunk(ar, gates, 4, 1, part) != 4) return NULL;
-    i = mdl_sigmoid(ar, part[0]);                       /* i = sigmoid(W_ii x + W_hi h + b_i) */
-    f = mdl_sigmoid(ar, part[1]);                       /* f = sigmoid(W_if x + W_hf h + b_f) */
-    g = mdl_tanh(ar, part[2]);                          /* g = tanh(W_ig x + W_hg h + b_g)    */
-    o = mdl_sigmoid(ar, part[3]);                       /* o = sigmoid(W_io x + W_ho h + b_o) */
-    c2 = mdl_add(ar, mdl_mul(ar, f, c), mdl_mul(ar, i, g)); /* c' = f * c + i * g            */
-    h2 = mdl_mul(ar, o, mdl_tanh(ar, c2));              /* h' = o * tanh(c')                  */
+    /* i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)   input gate: how much of g goes in */
+    i = mdl_sigmoid(ar, part[0]);
+    /* f = sigmoid(W_if x + b_if + W_hf h + b_hf)   forget gate: how much of c stays */
+    f = mdl_sigmoid(ar, part[1]);
+    /* g = tanh(W_ig x + b_ig + W_hg h + b_hg)      candidate values */
+    g = mdl_tanh(ar, part[2]);
+    /* o = sigmoid(W_io x + b_io + W_ho h + b_ho)   output gate: how much of c shows in h */
+    o = mdl_sigmoid(ar, part[3]);
+    /* c' = f * c + i * g */
+    c2 = mdl_add(ar, mdl_mul(ar, f, c), mdl_mul(ar, i, g));
+    /* h' = o * tanh(c') */
+    h2 = mdl_mul(ar, o, mdl_tanh(ar, c2));
     if (c_next) *c_next = h2 ? c2 : NULL;
     return h2;
 }
@@ -9069,12 +9078,14 @@ MDLDEF mdl_tensor *mdl_gru_cell(mdl_arena *ar, mdl_tensor *x, mdl_tensor *h, mdl
     gh = mdl_linear(ar, h, w_hh, b_hh); /* [B,3H]: W_hr h + b_hr, W_hz h + b_hz, W_hn h + b_hn */
     if (!gi || !gh || mdl_chunk(ar, gi, 3, 1, pi) != 3 || mdl_chunk(ar, gh, 3, 1, ph) != 3)
         return NULL;
-    r = mdl_sigmoid(ar, mdl_add(ar, pi[0], ph[0]));       /* r = sigmoid(W_ir x + W_hr h + b_r) */
-    z = mdl_sigmoid(ar, mdl_add(ar, pi[1], ph[1]));       /* z = sigmoid(W_iz x + W_hz h + b_z) */
-    n = mdl_tanh(ar, mdl_add(ar, pi[2], mdl_mul(ar, r, ph[2]))); /* n = tanh(W_in x + b_in +
-                                                                        r * (W_hn h + b_hn)) */
-    return mdl_add(ar, mdl_mul(ar, mdl_rsub_scalar(ar, z, 1), n), /* h' = (1 - z) * n + z * h */
-                   mdl_mul(ar, z, h));
+    /* r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)       reset gate */
+    r = mdl_sigmoid(ar, mdl_add(ar, pi[0], ph[0]));
+    /* z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)       update gate */
+    z = mdl_sigmoid(ar, mdl_add(ar, pi[1], ph[1]));
+    /* n = tanh(W_in x + b_in + r * (W_hn h + b_hn))    candidate */
+    n = mdl_tanh(ar, mdl_add(ar, pi[2], mdl_mul(ar, r, ph[2])));
+    /* h' = (1 - z) * n + z * h */
+    return mdl_add(ar, mdl_mul(ar, mdl_rsub_scalar(ar, z, 1), n), mdl_mul(ar, z, h));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -9537,7 +9548,8 @@ static const char *mdl__rnn_label(const mdl_rnn *r, char *buf, size_t size) {
     static const char *const kinds[4] = {"RNN", "RNN", "LSTM", "GRU"};
     char layers[32] = "";
     if (r->num_layers > 1) snprintf(layers, sizeof layers, ", %d layers", r->num_layers);
-    snprintf(buf, size, "%s (%s%s%s %d->%d%s%s)", r->name, kinds[r->mode], r->cell ? "Cell" : "",
+    snprintf(buf, size, "%s (%s%s%s %d->%d%s%s)", r->name,
+             (unsigned)r->mode < 4 ? kinds[r->mode] : "?", r->cell ? "Cell" : "",
              r->mode == MDL_RNN_RELU ? " relu" : "", r->input_size, r->hidden_size, layers,
              r->directions > 1 ? ", bidirectional" : "");
     return buf;
