@@ -39,6 +39,7 @@
            04_history.svg      the loss and accuracy curves of the training
            04_predictions.svg  the first 24 test images, with what the CNN said
            04_confusion.svg    the confusion matrix as a heat map
+       and the trained model in 04_cnn.safetensors (the default run only).
 
    The data: tutorials/data/fashion-*-ubyte, the first 8,000 training and 2,000 test images of
    Fashion-MNIST (see data/README.md), or with --full the whole set.
@@ -279,6 +280,19 @@ int main(int argc, char **argv) {
     /* Shirts are the hard class: they are confused with T-shirts, pullovers and coats, which
        at 28x28 pixels often look alike. Trousers, bags, sandals and boots are nearly always
        right. */
+
+    /* Save the trained weights as safetensors, the format PyTorch reads too: tutorial 09 loads
+       them to classify new images, and a few lines of Python load them into the same
+       nn.Sequential (its layers get the same names: 0.weight, 0.bias, 3.weight, ...). The
+       file is written aside and renamed into place, so a failed save leaves the old one. Only
+       the default run saves, so that --quick and --full do not overwrite its model. */
+    if (!quick && !full) {
+        static const char *const meta[] = {"model", "04_cnn LeNet-style", NULL};
+        if (mdl_save(ps, "04_cnn.safetensors", meta) != MDL_OK)
+            fprintf(stderr, "%s\n", mdl_last_error());
+        else
+            printf("   the model is saved in 04_cnn.safetensors\n");
+    }
 
     /* ---- 6. Pictures ------------------------------------------------------------------------ */
     {
