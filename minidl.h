@@ -93,7 +93,10 @@
 
    THREADS
        Compiled with -fopenmp, matrix products use the threads OpenMP allows (OMP_NUM_THREADS);
-       results are the same to the bit whatever the number of threads.
+       results are the same to the bit whatever the number of threads. On a machine that other
+       programs keep busy, OpenMP's threads spin while they wait for a core and a small model
+       can run several times slower than without threads: set OMP_WAIT_POLICY=passive, or
+       OMP_NUM_THREADS=1.
 
    WHAT MINIDL DOES NOT DO
        No GPU. No tensors that are not contiguous (transpose and permute copy). No dtypes but
