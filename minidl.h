@@ -2408,7 +2408,7 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
  *  opts.columns = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g";
  *  opts.target = "species";
  *  opts.classes = 1;       // species names -> class indices 0, 1, 2 in sorted order
- *  opts.drop_missing = 1;  // the two penguins measured as NA
+ *  opts.drop_missing = 1;  // rows with a measurement written NA are left out
  *  if (mdl_load_csv(data, "penguins", "tutorials/data/penguins.csv", &opts, &csv) != MDL_OK) {
  *      printf("%s\n", mdl_last_error());
  *      return 1;
