@@ -65,11 +65,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 if [ "${1:-}" = "--job" ]; then
     job=$2
     [ -f "$job" ] || exit 0 # the run was interrupted and its folder removed
-    name='' kind='' bin='' why='' last='' dir=''
+    name='' kind='' bin='' why='' last='' dir='' needs=''
     cc=() run=() args=()
     # shellcheck disable=SC1090
     . "$job"
     out=$job.out err=$job.err
+    # A program linked with the implementation object waits for that object's job, and fails
+    # at once when the object did not compile (that job's own message says why).
+    if [ -n "$needs" ]; then
+        while [ ! -e "$needs.res" ]; do sleep 0.2; done
+        if [ "$(cat "$needs.res")" != "1 0" ]; then
+            printf '  FAIL  %s: not built: the implementation object did not compile\n' \
+                "$name" >"$job.msg"
+            echo "0 1" >"$job.tmp" && mv "$job.tmp" "$job.res"
+            exit 0
+        fi
+    fi
     fail() { # fail PASSED REASON: write the message, the output tails, and one failure
         {
             printf '  FAIL  %s: %s\n' "$name" "$2"
@@ -92,6 +103,11 @@ if [ "${1:-}" = "--job" ]; then
             [ "$n" -le 25 ] || printf '        | ... %d more lines in %s\n' $((n - 25)) "$last.err"
         } >"$job.msg"
         echo "0 1" >"$job.tmp" && mv "$job.tmp" "$job.res"
+        exit 0
+    fi
+    if [ "$kind" = object ]; then
+        printf '  ok    %s\n' "$name" >"$job.msg"
+        echo "1 0" >"$job.tmp" && mv "$job.tmp" "$job.res"
         exit 0
     fi
     # Run it in $dir (a tutorial: tutorials/; otherwise here, the repository's top) with its
@@ -190,6 +206,7 @@ njobs=0
 # in job_dir (empty: the repository's top) with the arguments job_args (none if unset).
 job_dir=''
 job_args=()
+job_needs=''
 add_job() {
     local name=$1 kind=$2 bin=$3
     shift 4
@@ -200,7 +217,7 @@ add_job() {
             "$(printf '%s/jobs/%03d.job' "$LAST" "$njobs")"
         printf 'cc=('; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
         printf 'run=('; for a in "${runner[@]}"; do printf '%q ' "$a"; done; printf ')\n'
-        printf 'dir=%q\n' "$job_dir"
+        printf 'dir=%q needs=%q\n' "$job_dir" "$job_needs"
         printf 'args=('; for a in "${job_args[@]}"; do printf '%q ' "$a"; done; printf ')\n'
     } >"$(printf '%s/jobs/%03d.job' "$B" "$njobs")"
 }
@@ -208,6 +225,42 @@ add_skip() { # add_skip NAME WHY
     case $1 in *"$filter"*) ;; *) return 0 ;; esac
     njobs=$((njobs + 1))
     printf 'name=%q kind=skip why=%q\n' "$1" "$2" >"$(printf '%s/jobs/%03d.job' "$B" "$njobs")"
+}
+
+# 0. The implementation, compiled once. Compiling the whole header costs seconds of CPU (tens
+#    of seconds with the sanitizers) and every program would pay it, so a test program or a
+#    snippet that uses the header as it is (no "// build-extra:" line, no configuration macro
+#    MINIDL_... defined before the include, no mdl__ internals) is built from a copy of its
+#    source whose "#define MINIDL_IMPLEMENTATION" line is blanked out, linked with that object
+#    (build/MODE/last/minidl_impl.o). A #line directive keeps the compiler's messages and
+#    __FILE__ pointing at the real source. Any other program includes the implementation itself.
+#    The tutorials are compiled as they are in mode test (their one-command build is part of
+#    what is tested); in the other modes they are linked with an -O2 object of their own.
+IMPL_PATTERN='^[[:space:]]*#[[:space:]]*define[[:space:]]+MINIDL_IMPLEMENTATION[[:space:]]*$'
+mkdir -p "$B/src" || exit 2
+linkable() { # linkable FILE: may FILE be linked with the implementation object?
+    [ "$(grep -cE "$IMPL_PATTERN" "$1")" = 1 ] &&
+        ! grep -qiE '^[[:space:]]*//[[:space:]]*build-extra:|mdl__|#[[:space:]]*define[[:space:]]+MINIDL_[A-HJ-Z]' "$1"
+}
+unlinked_copy() { # unlinked_copy SRC DST: DST is SRC without its implementation
+    { printf '#line 1 "%s"\n' "$1"
+      sed -E "s|$IMPL_PATTERN|/* the implementation is linked from its object (tests/run.sh) */|" "$1"
+    } >"$2"
+}
+object_job() { # object_job NAME OBJECT FLAGS...: prints the job file the programs wait for
+    local name=$1 obj=$2 file
+    shift 2
+    file=$B/jobs/000-$(basename "$obj" .o).job
+    if [ ! -e "$file" ]; then
+        printf '#define MINIDL_IMPLEMENTATION\n#include "minidl.h"\n' >"${obj%.o}.c"
+        {
+            printf 'name=%q kind=object bin=%q limit=%q last=%q\n' "$name" "$obj" "$limit" \
+                "$LAST/jobs/$(basename "$file")"
+            printf 'cc=('; for a in "$CC" "$@" -I. -c "${obj%.o}.c" -o "$obj"; do printf '%q ' "$a"; done; printf ')\n'
+            printf 'run=() dir= needs= args=()\n'
+        } >"$file"
+    fi
+    printf '%s' "$file"
 }
 
 # 1. the test programs
@@ -220,8 +273,19 @@ for src in tests/test_*.c; do
         read -ra words <<<"$l"
         extra+=("${words[@]}")
     done < <(sed -n 's|^[[:space:]]*//[[:space:]]*build-extra:||p' "$src")
-    add_job "$base" result "$B/$base" -- "$CC" "${strict[@]}" -O1 -g "${modeflags[@]}" \
-        "${extra_cflags[@]}" -I. "$src" "${extra[@]}" -o "$B/$base" -lm
+    if linkable "$src"; then
+        case $base in *"$filter"*)
+            job_needs=$(object_job build/minidl_impl.o "$B/minidl_impl.o" "${strict[@]}" -O1 -g \
+                "${modeflags[@]}" "${extra_cflags[@]}")
+            unlinked_copy "$src" "$B/src/$base.c" ;;
+        esac
+        add_job "$base" result "$B/$base" -- "$CC" "${strict[@]}" -O1 -g "${modeflags[@]}" \
+            "${extra_cflags[@]}" -I. -Itests "$B/src/$base.c" "$B/minidl_impl.o" -o "$B/$base" -lm
+        job_needs=''
+    else
+        add_job "$base" result "$B/$base" -- "$CC" "${strict[@]}" -O1 -g "${modeflags[@]}" \
+            "${extra_cflags[@]}" -I. "$src" "${extra[@]}" -o "$B/$base" -lm
+    fi
     ntests=$((ntests + 1))
 done
 
@@ -265,8 +329,18 @@ nsnip=0
 while IFS="$(printf '\t')" read -r file where; do
     [ -n "$file" ] || continue
     bin=$B/snippets/$(basename "$file" .c)
+    objs=()
+    case snippet/$where in *"$filter"*)
+        if linkable "$file"; then
+            job_needs=$(object_job build/minidl_impl.o "$B/minidl_impl.o" "${strict[@]}" -O1 -g \
+                "${modeflags[@]}" "${extra_cflags[@]}")
+            sed -i -E "s|$IMPL_PATTERN|/* the implementation is linked from its object */|" "$file"
+            objs=("$B/minidl_impl.o")
+        fi ;;
+    esac
     add_job "snippet/$where" exit0 "$bin" -- "$CC" "${strict[@]}" -O0 -g "${modeflags[@]}" \
-        "${extra_cflags[@]}" -I. "$file" -o "$bin" -lm
+        "${extra_cflags[@]}" -I. "$file" "${objs[@]}" -o "$bin" -lm
+    job_needs=''
     nsnip=$((nsnip + 1))
 done < <(bash tests/snippets.sh --extract "$B/snippets")
 
@@ -277,8 +351,20 @@ job_args=(--quick)
 for src in tutorials/[0-9]*.c; do
     [ -e "$src" ] || continue
     base=$(basename "$src" .c)
-    add_job "tutorial/$base" exit0 "$B/tutorial_$base" -- "$CC" "${strict[@]}" -O2 \
-        "${modeflags[@]}" "${extra_cflags[@]}" "$src" -o "$B/tutorial_$base" -lm
+    if [ "$mode" != test ] && linkable "$src"; then
+        case tutorial/$base in *"$filter"*)
+            job_needs=$(object_job build/minidl_impl_O2.o "$B/minidl_impl_O2.o" "${strict[@]}" \
+                -O2 "${modeflags[@]}" "${extra_cflags[@]}")
+            unlinked_copy "$src" "$B/src/tutorial_$base.c" ;;
+        esac
+        add_job "tutorial/$base" exit0 "$B/tutorial_$base" -- "$CC" "${strict[@]}" -O2 \
+            "${modeflags[@]}" "${extra_cflags[@]}" -Itutorials "$B/src/tutorial_$base.c" \
+            "$B/minidl_impl_O2.o" -o "$B/tutorial_$base" -lm
+        job_needs=''
+    else
+        add_job "tutorial/$base" exit0 "$B/tutorial_$base" -- "$CC" "${strict[@]}" -O2 \
+            "${modeflags[@]}" "${extra_cflags[@]}" "$src" -o "$B/tutorial_$base" -lm
+    fi
     ntut=$((ntut + 1))
 done
 job_dir=''

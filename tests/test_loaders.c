@@ -17,6 +17,7 @@
 #include "minidl.h"
 #include "test.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
 #define DATA "tutorials/data/"

@@ -14,6 +14,7 @@
 #include "test.h"
 
 #include <float.h>
+#include <stdlib.h>
 
 /* A tensor from a shape written as "[2,3]" ("[]" for a scalar) and its values, row-major. */
 static mdl_tensor *make(mdl_arena *ar, const char *shape, const mdl_scalar *values) {
