@@ -273,9 +273,10 @@ int main(int argc, char **argv) {
        Each person rates each film with probability 0.1 (0.25 in --quick, whose table is
        smaller), and what they give is the truth plus noise: Gaussian, standard deviation
        sigma = 0.5 stars, a new draw for every rating (the mood of the day). Real ratings are
-       whole stars from 1 to 5; we keep them as they come, neither rounded nor clipped, so that
-       the noise is exactly what we drew, independent of the truth and of sigma 0.5 (rounding
-       and clipping would make it neither; exercise 4). A model does not care.
+       whole stars from 1 to 5; ours are kept as they come, neither rounded nor clipped (they
+       run from about 0 to 7), so that the noise is exactly what we drew: Gaussian, of
+       standard deviation 0.5, independent of the truth. Rounding and clipping would make it
+       none of these (exercise 4). The model does not mind either way.
        Each rating is a row of a data set: x = (person, film) as two whole numbers, y = the
        rating. The rows are split at random into training (80%), validation (10%: to watch
        training and to choose the penalty with) and test (10%: looked at at the end). */
@@ -306,7 +307,8 @@ int main(int argc, char **argv) {
          everything a model could learn from. Real data has a floor too, but nobody knows it.
        - Biases only: mean + b[u] + c[i], "this person rates high, this film is good", which
          explains no taste at all. It is the model of step 4 with rank 0, trained the same
-         way, and the baseline our factor model must beat. */
+         way (steps 5 and 6, with the formula's penalty), and the baseline our factor model
+         must beat. */
     double mean = 0;
     for (int r = 0; r < train->n; r++) mean += train->y->data[r];
     mean /= train->n;
@@ -355,8 +357,9 @@ int main(int argc, char **argv) {
            dL/dp[u] = 2 e q[i]     dL/dq[i] = 2 e p[u]     dL/db[u] = dL/dc[i] = 2 e
        If the prediction was too low (e < 0), p[u] moves towards q[i] and q[i] towards p[u]:
        their dot product grows. So people who liked the same films end up with vectors that
-       point the same way, and films liked by the same people too: the model learns from other
-       people's ratings (collaborative filtering), and only from them.
+       point the same way, and films liked by the same people too: the model learns what a
+       person may like from what people who rated alike liked (collaborative filtering),
+       knowing nothing about the films themselves.
        How many ratings per unknown? 80% of 15,000 is 12,000 ratings for 4,800 numbers: 2.5
        each. A person has about 24 training ratings for the 6 numbers of their own, and the
        model can bend those 6 numbers to fit the noise of the 24, which a new rating of theirs
@@ -372,7 +375,8 @@ int main(int argc, char **argv) {
            sum over ratings of e^2 / (2 sigma^2)  +  sum over parameters of w^2 / (2 0.6^2)
        and multiplying by 2 sigma^2 / N, with N the number of training ratings, gives our loss:
            mean e^2  +  lambda * sum w^2,      lambda = sigma^2 / (N 0.6^2)
-       The penalty is the prior belief; the more ratings (N), the less it counts. On real
+       (The biases were drawn with 0.4, not 0.6; one lambda for every parameter keeps it
+       simple.) The penalty is the prior belief; the more ratings (N), the less it counts. On real
        data sigma and the spread of the factors are unknown, and lambda is chosen by trying a
        few values against the validation ratings (step 7); the formula says where to look. */
     printf("\n4-6. matrix factorisation, rank %d, lambda = sigma^2 / (N 0.6^2) = %.3g, "
