@@ -2,11 +2,11 @@
 
    GOAL
        Read a sequence of 12 digits, say 3 1 4 1 5 9 2 6 5 3 5 8, and write it backwards,
-       8 5 3 5 6 2 9 5 1 4 1 3, all twelve outputs at once. A transformer block does it with
-       every one of 2,000 sequences it has never seen right, and we can watch how: the output
-       at position i looks at the input at position 11 - i, and a picture of where each
-       position looks shows the anti-diagonal. The same model without positional encodings
-       cannot do it at all, and the chapter explains why.
+       8 5 3 5 6 2 9 5 1 4 1 3, all twelve outputs at once. One transformer block learns it
+       and then reverses all of 2,000 sequences it has never seen without a mistake. We can
+       watch how: the output at position i looks at the input at position 11 - i, and a
+       picture of where each position looks shows that anti-diagonal. The same model without
+       positional encodings cannot learn it at all, and the chapter explains why.
 
    NEW SINCE 07
        Attention: queries, keys and values, a softmax over the keys, and why the scores are
@@ -20,7 +20,7 @@
 
    RUN (from tutorials/)
        gcc -O2 08_attention.c -o 08_attention -lm
-       ./08_attention            the lesson: three models, about 6 seconds (20 on a busy
+       ./08_attention            the lesson: three models, about 6 seconds (25 on a busy
                                  machine)
        ./08_attention --quick    a short run for the tests (under a second), checked against
                                  bounds
@@ -32,11 +32,13 @@
        held-out sequences reversed by each; the attention weights of one held-out sequence as
        numbers; and last
            result: held-out sequence accuracy = 1.000 (baseline no positional encoding = 0.000)
-       Pictures, for a web browser:
+       (the digits of the tables may differ a little on another CPU, whose fast kernels round
+       differently). Pictures, for a web browser:
            08_attention.svg  the attention weights of one held-out sequence, as heat maps: the
                              anti-diagonal (learned positions, sinusoidal), and no pattern of
                              positions at all (no positions)
-           08_training.svg   training loss and held-out token accuracy, step by step
+           08_training.svg   the loss and the token accuracy of the training batches, step
+                             by step
 
    The data: made by the program (no file needed).
 */
@@ -206,7 +208,7 @@ int main(int argc, char **argv) {
        happens to be a held-out one (with 10^12 to choose from, that should be none: the count
        is printed). So the held-out sequences are truly new to the model: it cannot have
        learned them by heart, only the rule. */
-    int n_test = quick ? 200 : 2000;
+    int n_test = quick ? 100 : 2000;
     mdl_scalar *test_x = (mdl_scalar *)malloc((size_t)n_test * T * sizeof(mdl_scalar));
     mdl_scalar *test_y = (mdl_scalar *)malloc((size_t)n_test * T * sizeof(mdl_scalar));
     mdl_scalar test_pred[3 * T];
@@ -294,16 +296,17 @@ int main(int argc, char **argv) {
     /* ---- 4. Training ----------------------------------------------------------------------
        Each step: 64 fresh sequences, the scores of all 64 x 12 output positions [768, 10],
        and the cross-entropy of each against its target digit, averaged: every position is a
-       ten-class classification, as in 03. Adam with a learning rate that rises linearly over
-       the first 100 steps (a warm-up) and then falls along a half cosine to 0. The warm-up is
-       a transformer habit: at the start Adam's steps are full-size in every direction while
-       its statistics of the gradients are still guesses, and a post-norm block (LayerNorm
-       after the residual, as here and in the original transformer) is known to diverge
-       under large early steps. Every tenth of the way, the held-out set is evaluated. */
-    int batch = quick ? 32 : 64, steps[RUNS];
-    steps[0] = quick ? 150 : 500;
-    steps[1] = quick ? 50 : 500;
-    steps[2] = quick ? 50 : 250; /* it stops improving early: see the table */
+       ten-class classification, as in 03. Adam, with a learning rate that rises linearly
+       from 0.001 to 0.003 over the first 100 steps (a warm-up), then falls along a half
+       cosine to 0 at the last step (as in 04). The warm-up is a transformer habit: at the
+       start Adam's steps are full-size in every direction while its running averages of the
+       gradients are still guesses, and a post-norm block (LayerNorm after the residual, as
+       here and in the original transformer) can diverge under large early steps (Xiong et
+       al., 2020). Every tenth of the way, the held-out set is evaluated. */
+    int batch = quick ? 16 : 64, steps[RUNS];
+    steps[0] = quick ? 100 : 500;
+    steps[1] = quick ? 20 : 500;
+    steps[2] = quick ? 20 : 250; /* it stops improving early: see the table */
     int xs[2] = {batch, T}, ys[1] = {batch * T};
     mdl_scalar *x = (mdl_scalar *)malloc((size_t)batch * T * sizeof(mdl_scalar));
     mdl_scalar *y = (mdl_scalar *)malloc((size_t)batch * T * sizeof(mdl_scalar));
@@ -318,7 +321,7 @@ int main(int argc, char **argv) {
         mdl_rng_seed(&data, 100); /* every run sees the same training sequences */
         mdl_optim *opt = mdl_adam_new(m->ps, 0.003);
         mdl_schedule_opts cosine = mdl_schedule_defaults(MDL_LR_COSINE);
-        cosine.warmup_steps = quick ? 20 : 100; /* from 0.001 up to 0.003, */
+        cosine.warmup_steps = quick ? 10 : 100; /* from 0.001 up to 0.003, */
         cosine.t_max = steps[r] - cosine.warmup_steps; /* then down to 0 at the last step */
         mdl_scheduler *sched = mdl_scheduler_new(opt, &cosine);
         int every = steps[r] / 10;
@@ -455,7 +458,9 @@ int main(int argc, char **argv) {
        update comes after), so the accuracy curve is an honest estimate too. */
     {
         int win = quick ? 5 : 25;
-        mdl_plot *fig = mdl_plot_new("Training loss (mean of 25 steps)");
+        char title[64];
+        snprintf(title, sizeof title, "Training loss (means of %d steps)", win);
+        mdl_plot *fig = mdl_plot_new(title);
         for (int panel = 0; panel < 2; panel++) {
             if (panel == 1) mdl_plot_panel(fig, "Token accuracy of the training batches");
             mdl_plot_labels(fig, "step", panel == 0 ? "cross-entropy" : "accuracy");
@@ -483,15 +488,18 @@ int main(int argc, char **argv) {
        the same block without positions stays at the position-blind ceiling. */
     printf("result: held-out sequence accuracy = %.3f (baseline no positional encoding = %.3f)\n",
            runs[0].seq_acc, runs[2].seq_acc);
-    double bound = quick ? 0.8 : 1.0; /* quick: token accuracy; default: sequence accuracy */
+    /* The bounds. Default: every held-out sequence right, and the model without positions
+       above chance but not above the ceiling. --quick (100 short steps): most digits right,
+       and the blind model not above the ceiling (after 20 steps it is barely above chance). */
+    double bound = quick ? 0.8 : 1.0, blind_min = quick ? 0 : 1.0 / V;
     double main_metric = quick ? runs[0].token_acc : runs[0].seq_acc;
-    int ok = main_metric >= bound && runs[2].token_acc > 1.0 / V &&
+    int ok = main_metric >= bound && runs[2].token_acc > blind_min &&
              runs[2].token_acc <= ceiling + 0.03;
     if (!ok)
         fprintf(stderr, "08_attention: held-out %s accuracy %.3f is below %.2f, or the model "
-                        "without positions (token accuracy %.3f) is not between chance %.2f and "
-                        "the position-blind ceiling %.3f\n", quick ? "token" : "sequence",
-                main_metric, bound, runs[2].token_acc, 1.0 / V, ceiling);
+                        "without positions (token accuracy %.3f) is not between %.2f and the "
+                        "position-blind ceiling %.3f\n", quick ? "token" : "sequence",
+                main_metric, bound, runs[2].token_acc, blind_min, ceiling);
 
     for (int r = 0; r < RUNS; r++) {
         free(runs[r].loss);
@@ -508,16 +516,21 @@ int main(int argc, char **argv) {
 }
 
 /* EXERCISES
-   1. Two heads (the 1 in make_model's mdl_transformer_encoder_layer): do they split the work?
-      Ask mdl_mha_forward for per-head weights (mdl_mha_args's per_head_weights = 1) and draw
-      each head's heat map.
-   2. Sort instead of reverse: the target of position i is the i-th smallest digit. Is one
+   1. Two heads (the 1 in make_model's mdl_transformer_encoder_layer call). Do they split the
+      work? Set per_head_weights = 1 in an mdl_mha_args given to mdl_mha_forward in
+      attention_weights, and draw each head's [T,T] as a heat map of its own.
+   2. Why is the sinusoidal anti-diagonal blurred? Print the dot products pe[5] . pe[j] of
+      the rows of mdl_sinusoidal_positions(ar, 12, 32), for every j: how far below the peak
+      at j = 5 are its neighbours? And for rows of a random table like the learned one's
+      starting point (mdl_randn)?
+   3. The scale 1/sqrt(D) at work: make q and k [12, D] with mdl_randn for D = 4, 32 and 512,
+      and print the largest attention weight of each row from mdl_scaled_dot_product_attention
+      (v = k will do), with opts NULL (the default scale) and with opts.scale = 1.
+   4. Attention is the part that matters here: replace the block by h + mdl_mha_forward(h)
+      (an mdl_mha_layer of its own, no feed-forward, no LayerNorm), then the head. Does it
+      still learn to reverse? And with the feed-forward but without the attention?
+   5. Longer sequences: T = 16. How many steps does each kind of position need now? (Up to
+      T = 19, seq_code's numbers still fit in 64 bits.)
+   6. Sort instead of reverse: the target at position i is the i-th smallest digit. Is one
       block enough? Where does each position look now?
-   3. Train the sinusoidal model for 4000 steps: does its anti-diagonal sharpen?
-   4. Give the learned model sequences of length 16 after training on 12 (make the position
-      table 16 long, and train on the first 12). What do the 4 untrained rows of the table do?
-   5. Remove the division by sqrt(D): set the attention's scale to 1 (write the block by hand
-      with mdl_mha_forward, mdl_layer_norm and two Linear layers, as in step 2's equations,
-      and pass mdl_attention_opts to mdl_scaled_dot_product_attention). Compare the training
-      curves, and try D = 128.
 */
