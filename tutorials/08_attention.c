@@ -269,9 +269,10 @@ int main(int argc, char **argv) {
            (mdl_learned_positions; BERT and GPT-2 do this);
          - sinusoidal, fixed: pe[t, 2i] = sin(t / 10000^(2i/D)), pe[t, 2i+1] = cos(...),
            waves of many wavelengths (mdl_sinusoidal_positions; "Attention is all you need").
-           Moving k positions on rotates each (sin, cos) pair by a fixed angle, so "the
-           position mirrored around the middle" is one linear map of the vector: one that
-           W_q and W_k can learn.
+           Each (sin, cos) pair is a point on a circle at the angle w t; the mirrored
+           position T-1-t is at the angle w (T-1) - w t, the reflection of that point in a
+           fixed line. So the vector of the mirrored position is one fixed linear map of the
+           position's own vector, a map that W_q and W_k can learn.
        The reversal then becomes: query i (from position i) must match key T-1-i (from the
        mirrored position), whatever the digits; the value carries the digit across. We train
        three models, identical but for the positions, and compare. */
@@ -437,9 +438,10 @@ int main(int argc, char **argv) {
        output 11 the first. The sinusoidal model finds the same anti-diagonal, but blurred:
        neighbouring positions have similar sinusoids (the slow waves hardly change from one
        position to the next), so the query that fits key T-1-i also half fits its neighbours.
-       It still gets every digit right, because most of the weight is on the right one, and
-       it would sharpen with longer training. Without positions the weights can only follow
-       the digits: columns holding the same digit get the same weight in every row. */
+       It still gets every digit right, because most of the weight is on the right one
+       (exercise 2 looks into the blur). Without positions the weights can only follow the
+       digits: columns holding the same digit get the same weight in every row, and queries
+       from the same digit (rows 3, 4 and 8 come from the 6s) make the same row. */
     {
         mdl_plot *fig = mdl_plot_new("Attention weights: learned positions");
         for (int r = 0; r < RUNS; r++) {
