@@ -240,7 +240,8 @@ static void gather(mdl_arena *ar, const data *d, int test, int n, const int *row
     *yb = mdl_index_select(ar, test ? d->test_y : d->y, 0, n, rows);
 }
 
-/* Prints "RESULT EPOCH_WALL_MS EPOCH_CPU_MS PEAK_RSS_KB TEST_ACC LAST_EPOCH_LOSS LOAD_S". */
+/* Prints "RESULT EPOCH_WALL_MS EPOCH_CPU_MS PEAK_RSS_KB TEST_ACC LAST_EPOCH_LOSS LOAD_S
+   LOAD_RSS_KB", the last the peak RSS once the data and the recipe are loaded, before training. */
 static int child(const char *task, const char *path) {
     int mlp = strcmp(task, "mlp") == 0, epochs, n_train, n_test, batch, e, s, i, right = 0;
     mdl_safetensors *st;
@@ -253,6 +254,7 @@ static int child(const char *task, const char *path) {
     mdl_scalar *order, *test_rows;
     const char *paths[4];
     double lr, load_s = now(), loss_sum = 0, *wall, *cpu;
+    long load_rss;
     int *rows;
     data d;
     mdl_tensor *xb, *yb;
@@ -293,6 +295,7 @@ static int child(const char *task, const char *path) {
     }
     mdl_safetensors_free(st);
     load_s = now() - load_s;
+    load_rss = peak_rss_kb();
     opt = mdl_adam_new(ps, lr);
     if (!opt) return 1;
 
@@ -335,9 +338,9 @@ static int child(const char *task, const char *path) {
         for (i = 0; i < n; i++) right += pred->data[i] == yb->data[i];
         mdl_arena_reset(ar);
     }
-    printf("RESULT %.3f %.3f %ld %.4f %.4f %.2f\n", summarize(wall, epochs).med,
+    printf("RESULT %.3f %.3f %ld %.4f %.4f %.2f %ld\n", summarize(wall, epochs).med,
            summarize(cpu, epochs).med, peak_rss_kb(), (double)right / n_test, loss_sum / n_train,
-           load_s);
+           load_s, load_rss);
     mdl_optim_free(opt);
     mdl_sequential_free(net);
     mdl_params_free(ps);
@@ -354,7 +357,7 @@ enum { MAXR = 21, MAXV = 6 };
 typedef struct variant {
     const char *name; /* "minidl 1T" */
     int torch, threads, ld; /* PyTorch?, threads, with TORCH_LD_LIBRARY_PATH? */
-    double wall[MAXR], cpu[MAXR], rss[MAXR], acc[MAXR], loss[MAXR];
+    double wall[MAXR], cpu[MAXR], rss[MAXR], acc[MAXR], loss[MAXR], load_rss[MAXR];
 } variant;
 
 /* Run one child; read its RESULT line (and a PyTorch child's BLAS line). 1 if it ran. */
@@ -365,8 +368,8 @@ static int run(const char *cmd, variant *v, int r, char *blas, size_t bsz) {
     double load;
     if (!p) return 0;
     while (fgets(line, sizeof line, p)) {
-        if (sscanf(line, "RESULT %lf %lf %lf %lf %lf %lf", &v->wall[r], &v->cpu[r], &v->rss[r],
-                   &v->acc[r], &v->loss[r], &load) == 6)
+        if (sscanf(line, "RESULT %lf %lf %lf %lf %lf %lf %lf", &v->wall[r], &v->cpu[r],
+                   &v->rss[r], &v->acc[r], &v->loss[r], &load, &v->load_rss[r]) == 7)
             ok = 1;
         if (blas && strncmp(line, "BLAS ", 5) == 0) {
             line[strcspn(line, "\n")] = 0;
@@ -482,19 +485,20 @@ int main(int argc, char **argv) {
         }
         if (have_torch) printf("PyTorch's BLAS: %s\n", blas[0]);
         if (have_torch && ldp) printf("PyTorch (LD)'s BLAS: %s (LD_LIBRARY_PATH=%s)\n", blas[1], ldp);
-        printf("%-16s %22s %8s %7s %7s %8s %7s %8s %10s\n", lenet ? "s per epoch" : "ms per epoch",
-               "wall [min..max]", "cpu", "x wall", "x cpu", "RSS MiB", "x RSS", "test acc",
-               "train loss");
+        printf("%-16s %22s %8s %7s %7s %8s %7s %8s %8s %10s\n",
+               lenet ? "s per epoch" : "ms per epoch", "wall [min..max]", "cpu", "x wall",
+               "x cpu", "RSS MiB", "x RSS", "(loaded)", "test acc", "train loss");
         for (k = 0; k < nv; k++) {
             stats w = med(vs[k].wall, rounds), c = med(vs[k].cpu, rounds);
             stats s = med(vs[k].rss, rounds), ac = med(vs[k].acc, rounds);
-            stats ls = med(vs[k].loss, rounds);
+            stats ls = med(vs[k].loss, rounds), lr = med(vs[k].load_rss, rounds);
             stats w0 = med(vs[0].wall, rounds), c0 = med(vs[0].cpu, rounds);
             stats s0 = med(vs[0].rss, rounds);
             double u = lenet ? 1e-3 : 1;
-            printf("%-16s %7.3f [%6.3f..%6.3f] %8.3f %7.2f %7.2f %8.1f %7.2f %8.4f %10.4f\n",
-                   vs[k].name, w.med * u, w.lo * u, w.hi * u, c.med * u, w.med / w0.med,
-                   c.med / c0.med, s.med / 1024, s.med / s0.med, ac.med, ls.med);
+            printf("%-16s %7.3f [%6.3f..%6.3f] %8.3f %7.2f %7.2f %8.1f %7.2f %8.1f %8.4f "
+                   "%10.4f\n", vs[k].name, w.med * u, w.lo * u, w.hi * u, c.med * u,
+                   w.med / w0.med, c.med / c0.med, s.med / 1024, s.med / s0.med, lr.med / 1024,
+                   ac.med, ls.med);
         }
         if (n_idle) {
             stats s = med(idle, n_idle);
@@ -502,7 +506,8 @@ int main(int argc, char **argv) {
                    s.med / 1024);
         }
         printf("x: this row's median over minidl 1T's (PyTorch's time is this many times minidl's)"
-               "; cpu: the process's CPU time, the steadier figure on a shared machine\n");
+               "; cpu: the process's CPU time,\nthe steadier figure on a shared machine; (loaded):"
+               " the peak RSS once the data was loaded, before training\n");
         {
             stats m1 = med(vs[0].wall, rounds), c1 = med(vs[0].cpu, rounds);
             stats mr = med(vs[0].rss, rounds), ma = med(vs[0].acc, rounds);

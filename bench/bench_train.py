@@ -10,9 +10,9 @@ names, "order" [epochs, n_train] (the training rows of each epoch, in order), "t
 in its metadata the data files, the batch size and the learning rate. The file is parsed here
 with json and torch.frombuffer, so the `safetensors` package is not needed.
 
-Prints "RESULT EPOCH_WALL_MS EPOCH_CPU_MS PEAK_RSS_KB TEST_ACC LAST_EPOCH_LOSS LOAD_S" (the
-median over the epochs of each epoch's time; the peak resident memory of the process, data
-included, nothing subtracted) and "BLAS <path>", the BLAS library the process loaded (Debian's
+Prints "RESULT EPOCH_WALL_MS EPOCH_CPU_MS PEAK_RSS_KB TEST_ACC LAST_EPOCH_LOSS LOAD_S
+LOAD_RSS_KB" (the median over the epochs of each epoch's time; the peak resident memory of the
+process, data included, nothing subtracted; the same once the data is loaded, before training) and "BLAS <path>", the BLAS library the process loaded (Debian's
 torch calls the system's libblas.so.3; LD_LIBRARY_PATH may point to another).
 """
 import gzip
@@ -99,6 +99,7 @@ def main(argv):
     del recipe
     x, y, test_x, test_y = load_data(task, meta)
     load_s = time.perf_counter() - t0
+    load_rss = peak_rss_kb()
     batch, lr = int(meta["batch"]), float(meta["lr"])
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     epochs, n_train = order.shape
@@ -131,9 +132,9 @@ def main(argv):
     wall.sort()
     cpu.sort()
     median = lambda v: v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
-    print("RESULT %.3f %.3f %d %.4f %.4f %.2f" % (median(wall), median(cpu), peak_rss_kb(),
-                                                 right / len(test_rows), loss_sum / n_train,
-                                                 load_s))
+    print("RESULT %.3f %.3f %d %.4f %.4f %.2f %d" % (median(wall), median(cpu), peak_rss_kb(),
+                                                    right / len(test_rows), loss_sum / n_train,
+                                                    load_s, load_rss))
     blas = "unknown"  # the BLAS library this process loaded (torch's build says "generic")
     with open("/proc/self/maps") as maps:
         for line in maps:
