@@ -82,7 +82,7 @@ def main():
         if c / n < 0.003:
             continue
         top = ", ".join("%s %.0f%%" % (k, 100 * v / c) for k, v in leaf[name].most_common(4) if v / c >= 0.05)
-        ms = " %.3g |" % (ms_total * c / n) if ms_total else ""
+        ms = (" %.0f |" if ms_total * c / n >= 100 else " %.3g |") % (ms_total * c / n) if ms_total else ""
         print("| %s | %.1f%% |%s %s |" % (name, 100 * c / n, ms, top))
 
 main()
