@@ -8,7 +8,7 @@
 #
 # Steps:
 #   1. build and run docs/autograd_graph.c, which writes build/docs/autograd_graph.dot with
-#      mdl_graph_dot: the graph that the autograd page shows (doxygen draws it with dot);
+#      mdl_graph_dot, and draw it with Graphviz's dot: the graph the autograd page shows;
 #   2. write build/docs/tutorials.dox, one @example per tutorials/[0-9]*.c, so that every
 #      tutorial, present or future, becomes an example page with its own one-line summary;
 #   3. run doxygen on docs/Doxyfile: README.md is the main page, docs/*.md the concept pages,
@@ -47,6 +47,7 @@ if [ ! -x "$prog" ] || [ minidl.h -nt "$prog" ] || [ docs/autograd_graph.c -nt "
     "$CC" -std=c99 -O0 -DMINIDL_NO_SIMD -Wall -Wextra -I. docs/autograd_graph.c -o "$prog" -lm
 fi
 "$prog" "$out/autograd_graph.dot"
+dot -Tsvg "$out/autograd_graph.dot" -o "$out/autograd_graph.svg"
 
 # 2. the tutorials as example pages: "01_linear_regression.c - fit a straight line ..." on the
 #    first line of each gives the example's summary
