@@ -56,7 +56,8 @@ dot -Tsvg "$out/autograd_graph.dot" -o "$out/autograd_graph.svg"
     for f in tutorials/[0-9]*.c; do
         [ -e "$f" ] || continue
         name=$(basename "$f")
-        summary=$(sed -n '1s/^\/\*[[:space:]]*[^[:space:]]*[[:space:]]*-[[:space:]]*//p' "$f")
+        summary=$(sed -n '1s/^\/\*[[:space:]]*[^[:space:]]*[[:space:]]*-[[:space:]]*//p' "$f" |
+            sed 's/[\\@<>&#%$]/\\&/g') # as text: doxygen's special characters escaped
         printf '/** @example %s\n *  %s\n */\n' "$name" "${summary:-the tutorial $name}"
     done
 } >"$out/tutorials.dox"
