@@ -15,7 +15,10 @@
 #   make fuzz        the libFuzzer harnesses of the loaders (tests/fuzz), each run FUZZ_SECONDS
 #                    (default 60) on a copy of its seed corpus; fails on a crash or a leak
 #                    (bash tests/fuzz/run.sh; needs clang and libclang-rt-14-dev)
-#   make docs        HTML reference in docs/html (needs doxygen)
+#   make docs        the HTML documentation in docs/html: README.md as the main page, the
+#                    concept pages docs/*.md, the reference from minidl.h, the tutorials as
+#                    examples; fails on any doxygen warning (bash docs/build.sh; needs doxygen,
+#                    graphviz and libjs-mathjax)
 #   make clean       remove build/ and docs/html
 #
 # CC picks the compiler (default gcc): `make test CC=clang`.
@@ -66,14 +69,10 @@ bench:
 fuzz:
 	bash tests/fuzz/run.sh
 
+# Formulas render offline (MathJax copied from Debian's libjs-mathjax into docs/html); the
+# autograd page's graph is drawn from mdl_graph_dot's output by a small program built here.
 docs:
-	@if ! command -v doxygen >/dev/null 2>&1; then \
-		echo "make docs needs doxygen, which is not installed."; \
-		echo "On Debian or Ubuntu: sudo apt-get install -y doxygen"; \
-		exit 1; \
-	fi
-	cd docs && doxygen Doxyfile
-	@echo "docs: open docs/html/index.html"
+	@bash docs/build.sh
 
 clean:
 	rm -rf build docs/html docs/latex

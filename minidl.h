@@ -143,8 +143,10 @@ typedef float mdl_scalar; /**< The one floating type of every tensor (float by d
 #define MDL_MAX_DIMS 6   /**< Highest tensor rank. Shapes are written outermost first: [B,C,H,W]. */
 #define MDL_ALL (-128)   /**< Pass as `axis` to reduce over every element. */
 
+/** minidl's version: MDL_VERSION_MAJOR.MDL_VERSION_MINOR. @{ */
 #define MDL_VERSION_MAJOR 0
 #define MDL_VERSION_MINOR 3
+/** @} */
 
 /** @} */
 
@@ -353,9 +355,11 @@ MDLDEF void mdl_params_zero_grad(mdl_params *ps);
 
 /** Generator state; make one with mdl_rng_seed. */
 typedef struct mdl_rng {
+    /** PCG32's state, and its increment (odd; it picks the stream) @{ */
     uint64_t state, inc;
-    int has_spare;   /* Box-Muller makes normals in pairs; the second waits here */
-    double spare;
+    /** @} */
+    int has_spare;   /**< Box-Muller makes normals in pairs; the second waits here */
+    double spare;    /**< that second normal */
 } mdl_rng;
 
 /** @brief Seed a generator: the same seed gives the same numbers on every machine. */
@@ -1119,14 +1123,18 @@ typedef enum mdl_layer_kind {
  *  its settings. Make one with a constructor below, run it with mdl_layer_forward. A plain
  *  value: copy it freely (the copies share the parameters). */
 typedef struct mdl_layer {
-    mdl_layer_kind kind;
+    mdl_layer_kind kind;     /**< what the layer computes */
     char name[MDL_NAME_MAX]; /**< "fc1": the prefix of its parameters' names ("" if none) */
     int training;            /**< 1 (the default): training mode; see mdl_layer_train */
     mdl_tensor *weight;      /**< Linear [out,in], Conv [out,in/groups,k..], norms, Embedding */
     mdl_tensor *bias;        /**< [out] or NULL */
+    /** @{ */
     mdl_tensor *running_mean, *running_var; /**< BatchNorm buffers [C] */
+    /** @} */
     mdl_tensor *num_batches_tracked;        /**< BatchNorm buffer, one value */
+    /** @{ */
     int in, out;             /**< features or channels; Embedding: num and dim */
+    /** @} */
     int kernel[2];           /**< Conv: kernel size (H, W); Conv1d uses kernel[1] */
     mdl_conv_opts conv;      /**< Conv: stride, padding, dilation, groups */
     mdl_pool_opts pool;      /**< pooling: stride, padding, ... (kernel in kernel[1], or
@@ -1134,7 +1142,9 @@ typedef struct mdl_layer {
     int axis[2];             /**< Flatten: start and end; Softmax: the axis; LayerNorm: n_axes */
     int padding_idx;         /**< Embedding: -1 for none */
     double p;                /**< Dropout: probability; LeakyReLU: slope; ELU: alpha */
+    /** @{ */
     double eps, momentum;    /**< BatchNorm, LayerNorm */
+    /** @} */
     mdl_rng *rng;            /**< Dropout: the caller's generator */
 } mdl_layer;
 
@@ -1199,7 +1209,7 @@ MDLDEF mdl_layer mdl_activation_layer(mdl_layer_kind kind);
 /** A list of layers run one after the other, as torch.nn.Sequential. */
 typedef struct mdl_sequential {
     int count;         /**< layers in the list */
-    int capacity;
+    int capacity;      /**< layers the list has room for before it grows */
     mdl_layer *layers; /**< the layers, in order */
 } mdl_sequential;
 
@@ -1428,22 +1438,24 @@ typedef struct mdl_rnn_opts {
  *  nn.LSTMCell or nn.GRUCell (mdl_rnn_cell_layer). Its parameters belong to the mdl_params it
  *  was made with. A plain value: copy it freely (the copies share the parameters). */
 typedef struct mdl_rnn {
-    mdl_rnn_mode mode;
+    mdl_rnn_mode mode;        /**< RNN (tanh or relu), LSTM or GRU */
     char name[MDL_NAME_MAX];  /**< prefix of its parameters' names */
     int cell;                 /**< 1: a cell (one step; parameters without the _l0 suffix) */
+    /** I, H, and the stacked layers, as nn.RNN's arguments @{ */
     int input_size, hidden_size, num_layers;
+    /** @} */
     int directions;           /**< 1, or 2 when bidirectional */
-    int batch_first;
+    int batch_first;          /**< 1: x and the output are [B,T,*] */
     int bias;                 /**< 1 if it has biases */
-    double dropout;
+    double dropout;           /**< dropout on each layer's output but the last's, in training */
     int training;             /**< 1 (the default): dropout between layers applies */
     int composed;             /**< 0 (the default): mdl_rnn_scan, the fast path; 1: the cells
                                    step by step, the readable reference (same results) */
     mdl_rng *rng;             /**< the generator given to the constructor (dropout's masks) */
     mdl_tensor *weight_ih[2 * MDL_RNN_MAX_LAYERS]; /**< [layer * directions + direction] */
-    mdl_tensor *weight_hh[2 * MDL_RNN_MAX_LAYERS];
+    mdl_tensor *weight_hh[2 * MDL_RNN_MAX_LAYERS]; /**< as weight_ih */
     mdl_tensor *bias_ih[2 * MDL_RNN_MAX_LAYERS];   /**< NULL without bias */
-    mdl_tensor *bias_hh[2 * MDL_RNN_MAX_LAYERS];
+    mdl_tensor *bias_hh[2 * MDL_RNN_MAX_LAYERS];   /**< NULL without bias */
 } mdl_rnn;
 
 /** @brief nn.RNN, nn.LSTM or nn.GRU: registers "name.weight_ih_l0", "name.weight_hh_l0",
@@ -1546,12 +1558,16 @@ typedef struct mdl_mha_opts {
 /** nn.MultiheadAttention: in_proj_weight [3E,E] = [W_q; W_k; W_v] (rows), in_proj_bias [3E],
  *  out_proj.weight [E,E], out_proj.bias [E]. Made by mdl_mha_layer; a plain value. */
 typedef struct mdl_mha {
-    char name[MDL_NAME_MAX];
+    char name[MDL_NAME_MAX]; /**< prefix of its parameters' names */
+    /** E, the heads, and 1 for [B,T,E] inputs @{ */
     int embed_dim, num_heads, batch_first;
-    double dropout;
+    /** @} */
+    double dropout;        /**< on the attention weights, in training */
     int training;          /**< 1 (the default): dropout applies */
     mdl_rng *rng;          /**< the constructor's generator (dropout's masks) */
+    /** the parameters, as in the comment above (the biases NULL without bias) @{ */
     mdl_tensor *in_proj_weight, *in_proj_bias, *out_proj_weight, *out_proj_bias;
+    /** @} */
 } mdl_mha;
 
 /** The masks and switches of one attention call (mdl_mha_forward and the transformer layer),
@@ -1602,10 +1618,12 @@ typedef struct mdl_transformer_opts {
 
 /** nn.TransformerEncoderLayer: self_attn, linear1 [ff,E], linear2 [E,ff], norm1, norm2. */
 typedef struct mdl_transformer_layer {
-    char name[MDL_NAME_MAX];
-    mdl_mha self_attn;
+    char name[MDL_NAME_MAX]; /**< prefix of its parameters' names */
+    mdl_mha self_attn;       /**< the self-attention block */
+    /** the feed-forward block's two Linear layers and the two LayerNorms @{ */
     mdl_layer linear1, linear2, norm1, norm2;
-    mdl_transformer_opts opts;
+    /** @} */
+    mdl_transformer_opts opts; /**< the constructor's options */
     int training;  /**< 1 (the default): the dropouts apply */
     mdl_rng *rng;  /**< the constructor's generator (dropout's masks) */
 } mdl_transformer_layer;
@@ -1835,7 +1853,7 @@ typedef enum mdl_optim_kind {
  *  setting the kind does not use is ignored. Each parameter group has its own copy, which may
  *  be changed between steps (as `optimizer.param_groups[g]["lr"]` in PyTorch). */
 typedef struct mdl_optim_opts {
-    mdl_optim_kind kind;
+    mdl_optim_kind kind; /**< the update rule */
     double lr;           /**< learning rate (SGD 1e-3, AdaGrad 1e-2, RMSProp 1e-2, Adam(W) 1e-3) */
     double weight_decay; /**< L2 penalty added to the gradient; AdamW: decoupled (0; AdamW 1e-2) */
     int maximize;        /**< 1: climb the objective instead of descending it (0) */
@@ -1982,7 +2000,7 @@ typedef enum mdl_schedule_kind {
  *  warmup_start_factor) t / warmup_steps), and the schedule proper then runs with t counted
  *  from the end of the warm-up. */
 typedef struct mdl_schedule_opts {
-    mdl_schedule_kind kind;
+    mdl_schedule_kind kind;  /**< the schedule */
     long step_size;          /**< STEP: steps between decays */
     double gamma;            /**< STEP, MULTISTEP (0.1), EXPONENTIAL: the factor */
     long milestones[16];     /**< MULTISTEP: increasing steps at which lr *= gamma */
@@ -3072,8 +3090,12 @@ typedef enum mdl_fit_metric {
 
 /** Where a training run is, for a callback and the progress line. */
 typedef struct mdl_fit_progress {
+    /** @{ */
     int epoch, epochs;     /**< the epoch in progress (from 1) and how many were asked for */
+    /** @} */
+    /** @{ */
     int batch, batches;    /**< the batch just done (from 1) and how many an epoch has */
+    /** @} */
     double loss;           /**< the mean loss of this epoch's batches so far */
     double metric;         /**< the metric over this epoch's rows so far (NAN without one) */
     double seconds;        /**< since mdl_fit began */
@@ -3510,7 +3532,9 @@ typedef struct mdl_checkpoint {
                                      progress), or NULL */
     mdl_history *loaded_history; /**< load: receives the saved history (yours:
                                       mdl_history_free), or NULL if the file has none */
+    /** @{ */
     long epoch, step;          /**< your counters: saved, and set by a load */
+    /** @} */
     const char *const *metadata; /**< save: more `__metadata__` pairs, as for mdl_save (keys
                                       must not start as minidl's do); NULL for none */
 } mdl_checkpoint;

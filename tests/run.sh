@@ -322,9 +322,9 @@ if [ "$mode" = test ]; then
         tests/matrix/two_tu_b.c
 fi
 
-# 3. the snippets: README.md's C blocks and minidl.h's @code blocks, at -O0: they are small
-#    programs, and the whole header at -O1 costs about three times the CPU to compile (20 s a
-#    program with the sanitizers), which every snippet pays
+# 3. the snippets: the C blocks of README.md and docs/*.md and minidl.h's @code blocks, at -O0:
+#    they are small programs, and the whole header at -O1 costs about three times the CPU to
+#    compile (20 s a program with the sanitizers), which every snippet pays
 nsnip=0
 while IFS="$(printf '\t')" read -r file where; do
     [ -n "$file" ] || continue

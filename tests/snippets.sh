@@ -14,6 +14,7 @@
 # WHICH BLOCKS ARE SNIPPETS
 #   README.md  every fenced block opened by exactly ```c . Use ```text or ```sh for anything
 #              that is not meant to compile.
+#   docs/*.md  the same: the concept pages of `make docs`.
 #   minidl.h   every block between "@code" (or "@code{.c}", alone at the end of its line) and
 #              "@endcode". Blocks marked with another language, e.g. @code{.sh}, are not
 #              compiled. The comment's leading " *" (or "///") is stripped from each line.
@@ -123,4 +124,8 @@ extract() {
     ' "$2"
 }
 extract md README.md readme
+for page in docs/*.md; do
+    [ -e "$page" ] || continue
+    extract md "$page" "docs_$(basename "$page" .md)"
+done
 extract h minidl.h header
