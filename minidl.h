@@ -281,8 +281,9 @@ typedef struct mdl_tensor {
 } mdl_tensor;
 
 /** @brief Make an arena.
- *  @param initial_bytes the first block's size; 0 for 1 MiB. It grows as needed and, after a
- *         reset, keeps one block as large as the biggest step so far.
+ *  @param initial_bytes the first block's size; 0 for 1 MiB. The arena adds blocks as a step
+ *         needs them and keeps them all across resets, so after the first step it holds what
+ *         the biggest step needs and asks the system for nothing more.
  *  @return the arena, freed by mdl_arena_free; NULL (MDL_ERR_NOMEM) if memory ran out */
 MDLDEF mdl_arena *mdl_arena_new(size_t initial_bytes);
 
@@ -3289,9 +3290,8 @@ MDLDEF void mdl_history_free(mdl_history *h);
  *  a power cut right after a save may still lose it on some file systems.
  *
  *  Inference: load the trained weights into the same model, switch to evaluation mode, turn
- *  the tape off, and run batches through one arena, which the first batch sizes: after its
- *  reset the arena holds one block as large as a batch needs, and keeps that size from then
- *  on (with the stale-tensor check on, each tensor's small header is still a malloc of its
+ *  the tape off, and run batches through one arena, which the first batch sizes: it grows
+ *  to what a batch needs and keeps that size from then on (with the stale-tensor check on, each tensor's small header is still a malloc of its
  *  own; MINIDL_NO_STALE_CHECK puts those in the block too):
  *  @code
  *  mdl_params *ps = mdl_params_new(), *trained = mdl_params_new();
@@ -3781,7 +3781,8 @@ typedef struct mdl__block {
 } mdl__block;
 
 struct mdl_arena {
-    mdl__block *blocks;     /* newest first; allocations come from the first */
+    mdl__block *blocks;     /* oldest first: each step fills them in this order */
+    mdl__block *current;    /* the block allocations come from now */
     size_t initial;         /* size of the first block */
     size_t used;            /* bytes handed out this step */
     size_t high_water;      /* most bytes any step has used */
@@ -3942,31 +3943,32 @@ static void mdl__blocks_free(mdl__block *b) {
     }
 }
 
-/* Hand out `bytes` from the arena, aligned; a new block (twice the last) when the current one
-   is full. NULL with MDL_ERR_NOMEM in mdl_last_error when the system has no more memory. */
+/* Hand out `bytes` from the arena, aligned: from the current block, else from the next one
+   (emptied by the last reset), else from a new block twice the size of the last, put at the
+   end of the chain. NULL with MDL_ERR_NOMEM in mdl_last_error when the system has no more
+   memory. */
 static void *mdl__alloc(mdl_arena *ar, size_t bytes) {
     size_t padded = mdl__round_up(bytes);
-    mdl__block *b = ar->blocks;
+    mdl__block *b = ar->current;
     char *p;
     if (padded < bytes) {
         mdl__env_error(MDL_ERR_NOMEM, "mdl_arena", "cannot allocate %zu bytes", bytes);
         return NULL;
     }
-    if (!b || b->size - b->used < padded) {
-        size_t size = b ? 2 * b->size : (ar->high_water > ar->initial ? ar->high_water : ar->initial);
-        mdl__block *nb;
-        if (size < padded) size = padded;
-        nb = mdl__block_new(size);
-        if (!nb) {
-            mdl__env_error(MDL_ERR_NOMEM, "mdl_arena", "out of memory: a step needs %zu more "
-                           "bytes (the arena holds %zu)", padded, ar->reserved);
-            return NULL;
+    while (b->size - b->used < padded) {
+        if (!b->next) {
+            size_t size = 2 * b->size < padded ? padded : 2 * b->size;
+            b->next = mdl__block_new(size);
+            if (!b->next) {
+                mdl__env_error(MDL_ERR_NOMEM, "mdl_arena", "out of memory: a step needs %zu "
+                               "more bytes (the arena holds %zu)", padded, ar->reserved);
+                return NULL;
+            }
+            ar->reserved += size;
         }
-        nb->next = ar->blocks;
-        ar->blocks = nb;
-        ar->reserved += size;
-        b = nb;
+        b = b->next;
     }
+    ar->current = b;
     p = b->base + b->used;
     b->used += padded;
     ar->used += padded;
@@ -3996,6 +3998,7 @@ MDLDEF mdl_arena *mdl_arena_new(size_t initial_bytes) {
                        initial_bytes);
         return NULL;
     }
+    ar->current = ar->blocks;
     ar->reserved = ar->initial;
     return ar;
 }
@@ -4048,14 +4051,13 @@ MDLDEF void mdl_arena_reset(mdl_arena *ar) {
         }
     }
 #endif
-    if (ar->blocks && ar->blocks->next) {
-        /* The step outgrew the first block: trade the blocks for one that holds a whole step,
-           so that from now on a reset is just "used = 0" and memory stays flat. */
-        mdl__blocks_free(ar->blocks);
-        ar->blocks = mdl__block_new(ar->high_water);
-        ar->reserved = ar->blocks ? ar->high_water : 0;
-    } else if (ar->blocks) {
-        ar->blocks->used = 0;
+    /* Every block is kept and emptied: the next step, which usually makes the same tensors in
+       the same order, fills the same blocks, so memory stays flat after the first step and
+       pages the system has already handed over are used again rather than asked for anew. */
+    {
+        mdl__block *b;
+        for (b = ar->blocks; b; b = b->next) b->used = 0;
+        ar->current = ar->blocks;
     }
     ar->tape = NULL;
     ar->used = 0;
