@@ -3291,8 +3291,9 @@ MDLDEF void mdl_history_free(mdl_history *h);
  *
  *  Inference: load the trained weights into the same model, switch to evaluation mode, turn
  *  the tape off, and run batches through one arena, which the first batch sizes: it grows
- *  to what a batch needs and keeps that size from then on (with the stale-tensor check on, each tensor's small header is still a malloc of its
- *  own; MINIDL_NO_STALE_CHECK puts those in the block too):
+ *  to what a batch needs and keeps that size from then on (with the stale-tensor check on,
+ *  each tensor's small header is still a malloc of its own; MINIDL_NO_STALE_CHECK puts those
+ *  in the arena too):
  *  @code
  *  mdl_params *ps = mdl_params_new(), *trained = mdl_params_new();
  *  mdl_sequential *net = mdl_sequential_new();
