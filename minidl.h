@@ -3886,6 +3886,10 @@ MDLDEF char *mdl_shape_str(const mdl_tensor *t, char *buf, size_t size) {
     return mdl__shape_fmt(t->ndim, t->shape, buf, size);
 }
 
+/* A tensor's shape written into the char array `buf`, as an argument of an error message.
+   Ops format shapes only on the way to a message: an op that goes through formats nothing. */
+#define MDL__SHAPE(t, buf) mdl_shape_str((t), (buf), sizeof(buf))
+
 /* Is `t` usable as input `what` of `fn`? A NULL after an earlier error is passed on quietly
    (the first error was already reported); a NULL out of nowhere is a mistake of its own. */
 static int mdl__usable(const char *fn, const char *what, const mdl_tensor *t) {
@@ -4816,6 +4820,17 @@ static char *mdl__index_fmt(const mdl_tensor *t, size_t i, char *buf, size_t siz
     return mdl__shape_fmt(t->ndim, idx, buf, size);
 }
 
+/* 1 if every value of an index tensor is a whole number in 0..limit-1 (what mdl__check_index
+   checks, without a message). */
+static int mdl__index_in_range(const mdl_tensor *index, int limit) {
+    size_t i;
+    for (i = 0; i < index->numel; i++) {
+        double v = (double)index->data[i];
+        if (v != floor(v) || v < 0 || v >= (double)limit) return 0;
+    }
+    return 1;
+}
+
 /* Check an index tensor (see the ops group's documentation): every value a whole number in
    0..limit-1. Reports the first that is not as MDL_ERR_ARG, with its flat position, its
    multi-index and its value; `range` says where the limit comes from ("axis 1 of x [4,5]").
@@ -4828,14 +4843,14 @@ static int mdl__check_index(const char *fn, const mdl_tensor *index, int limit,
         int whole = v == floor(v); /* false for NaN; infinities fail the range test */
         if (!whole || v < 0 || v >= (double)limit) {
             char shape[96], pos[96];
-            mdl_shape_str(index, shape, sizeof shape);
             mdl__index_fmt(index, i, pos, sizeof pos);
             if (!whole)
                 mdl__fail(MDL_ERR_ARG, fn, "index %s: element %zu (index%s) is %g, not a whole "
-                          "number (an index tensor holds integers as values)", shape, i, pos, v);
+                          "number (an index tensor holds integers as values)",
+                          MDL__SHAPE(index, shape), i, pos, v);
             else
                 mdl__fail(MDL_ERR_ARG, fn, "index %s: element %zu (index%s) is %g, outside "
-                          "0..%d (%s)", shape, i, pos, v, limit - 1, range);
+                          "0..%d (%s)", MDL__SHAPE(index, shape), i, pos, v, limit - 1, range);
             return 0;
         }
     }
@@ -6120,14 +6135,13 @@ static unsigned mdl__axes_mask(const char *fn, const mdl_tensor *x, int n_axes, 
     unsigned mask = 0;
     char buf[96];
     int j;
-    mdl_shape_str(x, buf, sizeof buf);
     if (n_axes > 0 && !axes) {
         mdl__fail(MDL_ERR_NULL, fn, "axes is NULL (n_axes = %d)", n_axes);
         return 0;
     }
     if (n_axes < 1 || n_axes > x->ndim) {
         mdl__fail(MDL_ERR_ARG, fn, "n_axes = %d for x %s: reduce 1 to %d axes (for a scalar of "
-                  "everything, mdl_sum with MDL_ALL)", n_axes, buf, x->ndim);
+                  "everything, mdl_sum with MDL_ALL)", n_axes, MDL__SHAPE(x, buf), x->ndim);
         return 0;
     }
     for (j = 0; j < n_axes; j++) {
@@ -6135,7 +6149,7 @@ static unsigned mdl__axes_mask(const char *fn, const mdl_tensor *x, int n_axes, 
         if (a < 0) return 0;
         if (mask >> a & 1u) {
             mdl__fail(MDL_ERR_ARG, fn, "axes[%d] = %d names axis %d of x %s a second time (each "
-                      "axis at most once)", j, axes[j], a, buf);
+                      "axis at most once)", j, axes[j], a, MDL__SHAPE(x, buf));
             return 0;
         }
         mask |= 1u << a;
@@ -6391,11 +6405,9 @@ static int mdl__matmul_shapes(const char *fn, const mdl_tensor *a, const mdl_ten
     char bufa[96], bufb[96];
     int ka, nda = a->ndim > 2 ? a->ndim - 2 : 0, ndb = b->ndim > 2 ? b->ndim - 2 : 0, d;
     size_t step_a = 1, step_b = 1;
-    mdl_shape_str(a, bufa, sizeof bufa);
-    mdl_shape_str(b, bufb, sizeof bufb);
     if (a->ndim == 0 || b->ndim == 0) {
         mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a scalar has no rows to multiply (use mdl_mul)",
-                  bufa, bufb);
+                  MDL__SHAPE(a, bufa), MDL__SHAPE(b, bufb));
         return 0;
     }
     memset(g, 0, sizeof *g);
@@ -6405,11 +6417,13 @@ static int mdl__matmul_shapes(const char *fn, const mdl_tensor *a, const mdl_ten
     mdl__matmul_operand(b, g->tb, 0, &g->k, &g->n);
     if (ka != g->k) {
         if (!g->ta && !g->tb)
-            mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a.shape[%d]=%d != b.shape[%d]=%d", bufa,
-                      bufb, a->ndim - 1, ka, b->ndim > 1 ? b->ndim - 2 : 0, g->k);
+            mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: a.shape[%d]=%d != b.shape[%d]=%d",
+                      MDL__SHAPE(a, bufa),
+                      MDL__SHAPE(b, bufb), a->ndim - 1, ka, b->ndim > 1 ? b->ndim - 2 : 0, g->k);
         else
             mdl__fail(MDL_ERR_SHAPE, fn, "%s %s @ %s %s: op(a) has %d columns, op(b) %d rows",
-                      g->ta ? "a^T of" : "a", bufa, g->tb ? "b^T of" : "b", bufb, ka, g->k);
+                      g->ta ? "a^T of" : "a", MDL__SHAPE(a, bufa), g->tb ? "b^T of" : "b",
+                      MDL__SHAPE(b, bufb), ka, g->k);
         return 0;
     }
     g->nd = nda > ndb ? nda : ndb; /* the batch axes, lined up from the right */
@@ -6418,7 +6432,8 @@ static int mdl__matmul_shapes(const char *fn, const mdl_tensor *a, const mdl_ten
         int sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             mdl__fail(MDL_ERR_SHAPE, fn, "a %s @ b %s: the batch axes do not broadcast: axis %d "
-                      "has %d vs %d (sizes must be equal, or one of them 1)", bufa, bufb, d - g->nd,
+                      "has %d vs %d (sizes must be equal, or one of them 1)", MDL__SHAPE(a, bufa),
+                      MDL__SHAPE(b, bufb), d - g->nd,
                       sa, sb);
             return 0;
         }
@@ -6827,11 +6842,9 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
-    mdl_shape_str(w, bw, sizeof bw);
     if (x->ndim != 4 || w->ndim != 4) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s and w %s: x must be [B,C,H,W] and w [O,C/groups,KH,KW]",
-                  bx, bw);
+                  MDL__SHAPE(x, bx), MDL__SHAPE(w, bw));
         return NULL;
     }
     if (sh < 1 || sw < 1 || ph < 0 || pw < 0 || dh < 1 || dw < 1 || groups < 1) {
@@ -6844,12 +6857,13 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     cv.sh = sh, cv.sw = sw, cv.ph = ph, cv.pw = pw, cv.dh = dh, cv.dw = dw, cv.groups = groups;
     if (cv.C % groups != 0 || cv.O % groups != 0) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: groups %d must divide the input channels %d and "
-                  "the output channels %d", bx, bw, groups, cv.C, cv.O);
+                  "the output channels %d", MDL__SHAPE(x, bx), MDL__SHAPE(w, bw), groups, cv.C,
+                  cv.O);
         return NULL;
     }
     if (w->shape[1] != cv.C / groups) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: w.shape[1]=%d != input channels / groups = %d",
-                  bx, bw, w->shape[1], cv.C / groups);
+                  MDL__SHAPE(x, bx), MDL__SHAPE(w, bw), w->shape[1], cv.C / groups);
         return NULL;
     }
     if (bias && (bias->ndim != 1 || bias->shape[0] != cv.O)) {
@@ -6862,7 +6876,8 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     if (cv.H + 2 * ph - dh * (cv.KH - 1) - 1 < 0 || cv.W + 2 * pw - dw * (cv.KW - 1) - 1 < 0 ||
         cv.KH < 1 || cv.KW < 1) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w %s: the (dilated) kernel is larger than the padded "
-                  "input (padding %d,%d, dilation %d,%d)", bx, bw, ph, pw, dh, dw);
+                  "input (padding %d,%d, dilation %d,%d)", MDL__SHAPE(x, bx), MDL__SHAPE(w, bw),
+                  ph, pw, dh, dw);
         return NULL;
     }
     shape[0] = cv.B, shape[1] = cv.O, shape[2] = cv.OH, shape[3] = cv.OW;
@@ -7178,6 +7193,21 @@ static void mdl__pool_backward(mdl__node *node) {
     }
 }
 
+/* The window settings as a message shows them (`set` holds 200 characters): written only
+   when something is wrong, so that a pooling that goes through formats nothing. */
+static const char *mdl__pool_settings(const mdl__pool *pl, int two_d, int ceil_mode,
+                                      int exclude_padding, char *set) {
+    if (two_d)
+        snprintf(set, 200, "kernel %d,%d, stride %d,%d, padding %d,%d, dilation %d,%d, "
+                 "ceil_mode %d, exclude_padding %d", pl->kh, pl->kw, pl->sh, pl->sw, pl->ph,
+                 pl->pw, pl->dh, pl->dw, ceil_mode, exclude_padding);
+    else
+        snprintf(set, 200, "kernel %d, stride %d, padding %d, dilation %d, ceil_mode %d, "
+                 "exclude_padding %d", pl->kw, pl->sw, pl->pw, pl->dw, ceil_mode,
+                 exclude_padding);
+    return set;
+}
+
 /* The options of a pooling, checked, with PyTorch's defaults for the fields left 0: kernel,
    stride, padding and dilation along H and W into pl, and pl->exclude, *ceil_mode, and in set
    the settings as messages name them ("kernel 3,3, stride 2,2, ..."; one number each in 1-D).
@@ -7186,10 +7216,10 @@ static void mdl__pool_backward(mdl__node *node) {
    kernel given twice or not at all, dilation for avg or exclude_padding for max, or padding
    over half the kernel. */
 static int mdl__pool_opts(const char *fn, int is_max, int two_d, int kernel,
-                          const mdl_pool_opts *o, mdl__pool *pl, int *ceil_mode, char *set,
-                          size_t set_size) {
+                          const mdl_pool_opts *o, mdl__pool *pl, int *ceil_mode) {
     static const mdl_pool_opts none = {0, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0};
     int k[2], s[2], p[2], d[2], i, kernel_pair;
+    char set[200]; /* the settings, written out when a message needs them */
     if (!o) o = &none;
     kernel_pair = o->kernel_hw[0] || o->kernel_hw[1];
     if (!two_d && (kernel_pair || o->stride_hw[0] || o->stride_hw[1] || o->padding_hw[0] ||
@@ -7213,42 +7243,39 @@ static int mdl__pool_opts(const char *fn, int is_max, int two_d, int kernel,
         if (d[i] == 0) d[i] = 1;
     }
     if (!two_d) k[0] = 1, s[0] = 1, p[0] = 0, d[0] = 1;
-    if (two_d)
-        snprintf(set, set_size, "kernel %d,%d, stride %d,%d, padding %d,%d, dilation %d,%d, "
-                 "ceil_mode %d, exclude_padding %d", k[0], k[1], s[0], s[1], p[0], p[1], d[0],
-                 d[1], o->ceil_mode, o->exclude_padding);
-    else
-        snprintf(set, set_size, "kernel %d, stride %d, padding %d, dilation %d, ceil_mode %d, "
-                 "exclude_padding %d", k[1], s[1], p[1], d[1], o->ceil_mode, o->exclude_padding);
+    pl->kh = k[0], pl->kw = k[1], pl->sh = s[0], pl->sw = s[1];
+    pl->ph = p[0], pl->pw = p[1], pl->dh = d[0], pl->dw = d[1];
+    pl->exclude = o->exclude_padding != 0;
+    *ceil_mode = o->ceil_mode != 0;
     if (k[0] < 0 || k[1] < 0 || s[0] < 0 || s[1] < 0 || p[0] < 0 || p[1] < 0 || d[0] < 0 ||
         d[1] < 0 || o->ceil_mode < 0 || o->exclude_padding < 0) {
-        mdl__fail(MDL_ERR_ARG, fn, "%s: none may be negative (0 means PyTorch's default)", set);
+        mdl__fail(MDL_ERR_ARG, fn, "%s: none may be negative (0 means PyTorch's default)",
+                  mdl__pool_settings(pl, two_d, o->ceil_mode, o->exclude_padding, set));
         return 0;
     }
     if (k[0] == 0 || k[1] == 0) {
-        mdl__fail(MDL_ERR_ARG, fn, "%s: the kernel must be at least 1%s", set,
+        mdl__fail(MDL_ERR_ARG, fn, "%s: the kernel must be at least 1%s",
+                  mdl__pool_settings(pl, two_d, o->ceil_mode, o->exclude_padding, set),
                   two_d ? " along H and W (kernel 0 takes both from kernel_hw)" : "");
         return 0;
     }
     if (!is_max && (d[0] != 1 || d[1] != 1)) {
         mdl__fail(MDL_ERR_ARG, fn, "%s: dilation is for max pooling (average pooling has none, "
-                  "as in PyTorch)", set);
+                  "as in PyTorch)",
+                  mdl__pool_settings(pl, two_d, o->ceil_mode, o->exclude_padding, set));
         return 0;
     }
     if (is_max && o->exclude_padding) {
         mdl__fail(MDL_ERR_ARG, fn, "%s: exclude_padding is for average pooling (max pooling "
-                  "never counts padding)", set);
+                  "never counts padding)",
+                  mdl__pool_settings(pl, two_d, o->ceil_mode, o->exclude_padding, set));
         return 0;
     }
     if (2 * p[0] > k[0] || 2 * p[1] > k[1]) {
         mdl__fail(MDL_ERR_ARG, fn, "%s: padding must be at most half the kernel (PyTorch's rule)",
-                  set);
+                  mdl__pool_settings(pl, two_d, o->ceil_mode, o->exclude_padding, set));
         return 0;
     }
-    pl->kh = k[0], pl->kw = k[1], pl->sh = s[0], pl->sw = s[1];
-    pl->ph = p[0], pl->pw = p[1], pl->dh = d[0], pl->dw = d[1];
-    pl->exclude = o->exclude_padding != 0;
-    *ceil_mode = o->ceil_mode != 0;
     return 1;
 }
 
@@ -7263,18 +7290,21 @@ static int mdl__pool_out_size(int n, int k, int s, int p, int d, int ceil_mode) 
     return (int)out;
 }
 
-/* The geometry of a pooling of x [B,C,H,W] (1-D: [B,C,1,L]), with pl's window settings: the
-   sizes in pl, 1; or 0 after reporting an input with no room for one window. shown is x's
-   shape as the caller gave it, set the settings (see mdl__pool_opts). */
-static int mdl__pool_geometry(const char *fn, int B, int C, int H, int W, int ceil_mode,
-                              const char *shown, const char *set, mdl__pool *pl) {
-    pl->B = B, pl->C = C, pl->H = H, pl->W = W;
+/* The geometry of a pooling of x [B,C,H,W] (1-D: x [B,C,L] seen as [B,C,1,L]), with pl's
+   window settings: the sizes in pl, 1; or 0 after reporting an input with no room for one
+   window. */
+static int mdl__pool_geometry(const char *fn, const mdl_tensor *x, int two_d, int ceil_mode,
+                              mdl__pool *pl) {
+    int H = two_d ? x->shape[2] : 1, W = x->shape[two_d ? 3 : 2];
+    pl->B = x->shape[0], pl->C = x->shape[1], pl->H = H, pl->W = W;
     pl->OH = mdl__pool_out_size(H, pl->kh, pl->sh, pl->ph, pl->dh, ceil_mode);
     pl->OW = mdl__pool_out_size(W, pl->kw, pl->sw, pl->pw, pl->dw, ceil_mode);
     pl->arg = NULL;
     if (H < 1 || W < 1 || pl->OH < 1 || pl->OW < 1) {
+        char bx[96], set[200];
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s: the (dilated) window is larger than the padded "
-                  "input: no output", shown, set);
+                  "input: no output", MDL__SHAPE(x, bx),
+                  mdl__pool_settings(pl, two_d, ceil_mode, pl->exclude, set));
         return 0;
     }
     return 1;
@@ -7326,28 +7356,20 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
    2-D on [B,C,1,L] (the reshapes are views, as in conv1d). */
 static mdl_tensor *mdl__pool_entry(mdl_arena *ar, const char *fn, mdl_op op, int two_d,
                                    mdl_tensor *x, int kernel, const mdl_pool_opts *opts) {
-    char bx[96], set[200];
+    char bx[96];
     mdl__pool pl;
     int ceil_mode, shape[4];
     mdl_tensor *y;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
     if (x->ndim != (two_d ? 4 : 3)) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be %s", bx, two_d ? "[B,C,H,W]" : "[B,C,L]");
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be %s", MDL__SHAPE(x, bx),
+                  two_d ? "[B,C,H,W]" : "[B,C,L]");
         return NULL;
     }
-    if (!mdl__pool_opts(fn, op == MDL_OP_MAX_POOL2D, two_d, kernel, opts, &pl, &ceil_mode, set,
-                        sizeof set))
+    if (!mdl__pool_opts(fn, op == MDL_OP_MAX_POOL2D, two_d, kernel, opts, &pl, &ceil_mode) ||
+        !mdl__pool_geometry(fn, x, two_d, ceil_mode, &pl))
         return NULL;
-    if (two_d) {
-        if (!mdl__pool_geometry(fn, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                                ceil_mode, bx, set, &pl))
-            return NULL;
-        return mdl__pool2d(ar, fn, op, x, pl);
-    }
-    if (!mdl__pool_geometry(fn, x->shape[0], x->shape[1], 1, x->shape[2], ceil_mode, bx, set,
-                            &pl))
-        return NULL;
+    if (two_d) return mdl__pool2d(ar, fn, op, x, pl);
     shape[0] = x->shape[0], shape[1] = x->shape[1], shape[2] = 1, shape[3] = x->shape[2];
     y = mdl__pool2d(ar, fn, op, mdl__reshape(ar, fn, x, 4, shape), pl);
     if (!y) return NULL;
@@ -7427,14 +7449,14 @@ MDLDEF mdl_tensor *mdl_adaptive_avg_pool2d(mdl_arena *ar, mdl_tensor *x, int out
     int shape[4], oy, ox, iy, ix;
     size_t bc, in_plane, out_plane;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
     if (x->ndim != 4 || x->shape[2] < 1 || x->shape[3] < 1) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [B,C,H,W] with H and W at least 1", bx);
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [B,C,H,W] with H and W at least 1",
+                  MDL__SHAPE(x, bx));
         return NULL;
     }
     if (out_h < 1 || out_w < 1) {
         mdl__fail(MDL_ERR_ARG, fn, "x %s, out_h %d, out_w %d: the output must be at least 1x1",
-                  bx, out_h, out_w);
+                  MDL__SHAPE(x, bx), out_h, out_w);
         return NULL;
     }
     memset(&pl, 0, sizeof pl);
@@ -7511,20 +7533,20 @@ static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, in
             known *= (size_t)s[d];
         }
     }
-    mdl_shape_str(x, bufx, sizeof bufx);
-    mdl__shape_fmt(ndim, shape, bufs, sizeof bufs);
     if (infer >= 0) {
         if (known == 0 || x->numel % known != 0) {
             mdl__fail(MDL_ERR_SHAPE, fn, "x %s has %zu elements: no size for the -1 in %s makes "
-                      "them fit", bufx, x->numel, bufs);
+                      "them fit", MDL__SHAPE(x, bufx), x->numel,
+                      mdl__shape_fmt(ndim, shape, bufs, sizeof bufs));
             return NULL;
         }
         s[infer] = (int)(x->numel / known);
         known *= (size_t)s[infer];
     }
     if (known != x->numel) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "x %s has %zu elements but shape %s has %zu", bufx,
-                  x->numel, bufs, known);
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s has %zu elements but shape %s has %zu",
+                  MDL__SHAPE(x, bufx), x->numel, mdl__shape_fmt(ndim, shape, bufs, sizeof bufs),
+                  known);
         return NULL;
     }
     out = mdl__make(ar, fn, ndim, s, x->data, 0);
@@ -7702,10 +7724,10 @@ MDLDEF mdl_tensor *mdl_expand(mdl_arena *ar, mdl_tensor *x, int ndim, const int 
     mdl__walk w;
     size_t i;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
     if (ndim < x->ndim || ndim > MDL_MAX_DIMS || (ndim > 0 && !shape)) {
         mdl__fail(shape || ndim == 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "x %s cannot expand to "
-                  "rank %d (from its own rank %d up to %d, with a shape)", bx, ndim, x->ndim,
+                  "rank %d (from its own rank %d up to %d, with a shape)", MDL__SHAPE(x, bx),
+                  ndim, x->ndim,
                   MDL_MAX_DIMS);
         return NULL;
     }
@@ -7716,11 +7738,13 @@ MDLDEF mdl_tensor *mdl_expand(mdl_arena *ar, mdl_tensor *x, int ndim, const int 
             s[d] = x->shape[dx];
         } else if (shape[d] < 0) {
             mdl__fail(MDL_ERR_ARG, fn, "x %s to %s: size %d for axis %d (-1 keeps a size of x, "
-                      "so a new axis in front needs a size of its own)", bx, bs, shape[d], d);
+                      "so a new axis in front needs a size of its own)", MDL__SHAPE(x, bx), bs,
+                      shape[d], d);
             return NULL;
         } else if (dx >= 0 && x->shape[dx] != 1 && shape[d] != x->shape[dx]) {
             mdl__fail(MDL_ERR_SHAPE, fn, "x %s to %s: axis %d has size %d, and only an axis of "
-                      "size 1 can stretch (to %d)", bx, bs, d, x->shape[dx], shape[d]);
+                      "size 1 can stretch (to %d)", MDL__SHAPE(x, bx), bs, d, x->shape[dx],
+                      shape[d]);
             return NULL;
         } else {
             s[d] = shape[d];
@@ -7811,21 +7835,22 @@ MDLDEF int mdl_split(mdl_arena *ar, mdl_tensor *x, int axis, int n_sizes, const 
     }
     axis = mdl__axis(fn, x, axis, 0);
     if (axis < 0) return 0;
-    mdl_shape_str(x, buf, sizeof buf);
     if (n_sizes < 1) {
-        mdl__fail(MDL_ERR_ARG, fn, "n_sizes = %d: x %s needs at least one part", n_sizes, buf);
+        mdl__fail(MDL_ERR_ARG, fn, "n_sizes = %d: x %s needs at least one part", n_sizes,
+                  MDL__SHAPE(x, buf));
         return 0;
     }
     for (j = 0; j < n_sizes; j++) {
         if (sizes[j] < 0) {
-            mdl__fail(MDL_ERR_ARG, fn, "sizes[%d] = %d is negative (x %s)", j, sizes[j], buf);
+            mdl__fail(MDL_ERR_ARG, fn, "sizes[%d] = %d is negative (x %s)", j, sizes[j],
+                      MDL__SHAPE(x, buf));
             return 0;
         }
         total += sizes[j];
     }
     if (total != (double)x->shape[axis]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "the sizes add up to %.0f, but axis %d of x %s has %d",
-                  total, axis, buf, x->shape[axis]);
+                  total, axis, MDL__SHAPE(x, buf), x->shape[axis]);
         return 0;
     }
     for (j = 0; j < n_sizes; j++) {
@@ -7987,19 +8012,18 @@ MDLDEF mdl_tensor *mdl_repeat(mdl_arena *ar, mdl_tensor *x, int n, const int *re
     mdl_tensor *y, **copies;
     char bx[96];
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
     if (n < x->ndim || n > MDL_MAX_DIMS || (n > 0 && !repeats)) {
         mdl__fail(repeats || n == 0 ? MDL_ERR_ARG : MDL_ERR_NULL, fn, "x %s: n = %d, but repeat "
                   "needs one count per axis of x (%d), at most %d, in a list that is not NULL",
-                  bx, n, x->ndim, MDL_MAX_DIMS);
+                  MDL__SHAPE(x, bx), n, x->ndim, MDL_MAX_DIMS);
         return NULL;
     }
     for (d = 0; d < n; d++) {
         shape[d] = d < n - x->ndim ? 1 : x->shape[d - (n - x->ndim)];
         if (repeats[d] < 0 || (double)repeats[d] * shape[d] > (double)INT_MAX) {
             mdl__fail(repeats[d] < 0 ? MDL_ERR_ARG : MDL_ERR_SIZE, fn, "x %s: repeats[%d] = %d "
-                      "(0 or more, and at most INT_MAX elements along an axis)", bx, d,
-                      repeats[d]);
+                      "(0 or more, and at most INT_MAX elements along an axis)", MDL__SHAPE(x, bx),
+                      d, repeats[d]);
             return NULL;
         }
         if (repeats[d] > most) most = repeats[d];
@@ -8119,23 +8143,25 @@ MDLDEF mdl_tensor *mdl_gather(mdl_arena *ar, mdl_tensor *x, int axis, mdl_tensor
         return NULL;
     axis = mdl__axis(fn, x, axis, 0);
     if (axis < 0) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
-    mdl_shape_str(index, bi, sizeof bi);
     if (index->ndim != x->ndim) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s and index %s: index must have x's rank %d, not %d",
-                  bx, bi, x->ndim, index->ndim);
+                  MDL__SHAPE(x, bx), MDL__SHAPE(index, bi), x->ndim, index->ndim);
         return NULL;
     }
     for (d = 0; d < x->ndim; d++) {
         if (d != axis && index->shape[d] > x->shape[d]) {
             mdl__fail(MDL_ERR_SHAPE, fn, "x %s and index %s: index.shape[%d]=%d > x.shape[%d]=%d "
-                      "(only along axis %d may index be larger)", bx, bi, d, index->shape[d], d,
+                      "(only along axis %d may index be larger)", MDL__SHAPE(x, bx),
+                      MDL__SHAPE(index, bi), d, index->shape[d], d,
                       x->shape[d], axis);
             return NULL;
         }
     }
-    snprintf(range, sizeof range, "axis %d of x %s", axis, bx);
-    if (!mdl__check_index(fn, index, x->shape[axis], range)) return NULL;
+    if (!mdl__index_in_range(index, x->shape[axis])) { /* the message, only when it is needed */
+        snprintf(range, sizeof range, "axis %d of x %s", axis, MDL__SHAPE(x, bx));
+        mdl__check_index(fn, index, x->shape[axis], range);
+        return NULL;
+    }
     out = mdl__make(ar, fn, index->ndim, index->shape, NULL, 0);
     if (!out) return NULL;
     from = (size_t *)mdl__alloc(ar, out->numel * sizeof(size_t));
@@ -8273,16 +8299,14 @@ MDLDEF mdl_tensor *mdl_linear(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight, 
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "weight", weight))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
-    mdl_shape_str(weight, bw, sizeof bw);
     if (weight->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, weight %s: weight must be [out, in] and x [..., in]",
-                  bx, bw);
+                  MDL__SHAPE(x, bx), MDL__SHAPE(weight, bw));
         return NULL;
     }
     if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "weight %s, bias %s: bias must be [%d]", bw,
-                  mdl_shape_str(bias, bx, sizeof bx), weight->shape[0]);
+        mdl__fail(MDL_ERR_SHAPE, fn, "weight %s, bias %s: bias must be [%d]",
+                  MDL__SHAPE(weight, bw), MDL__SHAPE(bias, bx), weight->shape[0]);
         return NULL;
     }
     y = mdl_matmul_t(ar, x, weight, 0, 1);
@@ -8378,9 +8402,9 @@ MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     if ((weight && !mdl__usable(fn, "weight", weight)) || (bias && !mdl__usable(fn, "bias", bias)))
         return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
     if (n_axes < 1 || n_axes > x->ndim) {
-        mdl__fail(MDL_ERR_ARG, fn, "x %s: n_axes %d must be between 1 and %d", bx, n_axes,
+        mdl__fail(MDL_ERR_ARG, fn, "x %s: n_axes %d must be between 1 and %d", MDL__SHAPE(x, bx),
+                  n_axes,
                   x->ndim);
         return NULL;
     }
@@ -8390,7 +8414,8 @@ MDLDEF mdl_tensor *mdl_layer_norm(mdl_arena *ar, mdl_tensor *x, int n_axes, mdl_
         if (p && (p->ndim != n_axes || memcmp(p->shape, x->shape + x->ndim - n_axes,
                                               sizeof(int) * (size_t)n_axes) != 0)) {
             mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: it must have the shape of x's last %d "
-                      "axes", bx, d ? "bias" : "weight", mdl_shape_str(p, bp, sizeof bp), n_axes);
+                      "axes", MDL__SHAPE(x, bx), d ? "bias" : "weight", mdl_shape_str(p, bp,
+                      sizeof bp), n_axes);
             return NULL;
         }
     }
@@ -8429,9 +8454,8 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
     size_t n;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x)) return NULL;
     check[0] = running_mean, check[1] = running_var, check[2] = weight, check[3] = bias;
-    mdl_shape_str(x, bx, sizeof bx);
     if (x->ndim < 2 || x->ndim > 4) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [N,C], [N,C,L] or [N,C,H,W]", bx);
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s must be [N,C], [N,C,L] or [N,C,H,W]", MDL__SHAPE(x, bx));
         return NULL;
     }
     c = x->shape[1];
@@ -8439,7 +8463,8 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
         static const char *const what[4] = {"running_mean", "running_var", "weight", "bias"};
         if (check[d] && !mdl__usable(fn, what[d], check[d])) return NULL;
         if (check[d] && (check[d]->ndim != 1 || check[d]->shape[0] != c)) {
-            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: it must be [%d], one per channel", bx,
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: it must be [%d], one per channel",
+                      MDL__SHAPE(x, bx),
                       what[d], mdl_shape_str(check[d], bp, sizeof bp), c);
             return NULL;
         }
@@ -8454,7 +8479,7 @@ MDLDEF mdl_tensor *mdl_batch_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *runn
     if (training) {
         if (n < 2) {
             mdl__fail(MDL_ERR_SHAPE, fn, "x %s: training needs more than one value per channel",
-                      bx);
+                      MDL__SHAPE(x, bx));
             return NULL;
         }
         mean = mdl_mean_axes(ar, x, x->ndim - 1, axes, 1); /* [1,C,1,...] */
@@ -8810,13 +8835,14 @@ static int mdl__layer_input_ok(const mdl_layer *l, const mdl_tensor *x) {
     }
     if (!bad) return 1;
     mdl__layer_label(l, lb, sizeof lb);
-    mdl_shape_str(x, bx, sizeof bx);
     if (want) {
         char w[64];
         snprintf(w, sizeof w, want, l->in, l->in);
-        mdl__fail(MDL_ERR_SHAPE, "mdl_layer_forward", "%s: x %s: expected %s", lb, bx, w);
+        mdl__fail(MDL_ERR_SHAPE, "mdl_layer_forward", "%s: x %s: expected %s", lb,
+                  MDL__SHAPE(x, bx), w);
     } else {
-        mdl__fail(MDL_ERR_SHAPE, "mdl_layer_forward", "%s: x %s: expected %d features", lb, bx,
+        mdl__fail(MDL_ERR_SHAPE, "mdl_layer_forward", "%s: x %s: expected %d features", lb,
+                  MDL__SHAPE(x, bx),
                   features);
     }
     return 0;
@@ -9006,7 +9032,6 @@ static int mdl__cell_args(const char *fn, int G, mdl_arena *ar, mdl_tensor *x, m
         (c && *c && !mdl__usable(fn, "c", *c)) || (b_ih && !mdl__usable(fn, "b_ih", b_ih)) ||
         (b_hh && !mdl__usable(fn, "b_hh", b_hh)))
         return 0;
-    mdl_shape_str(x, bx, sizeof bx);
     if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] (%d gate%s stacked)",
                   mdl_shape_str(w_hh, bw, sizeof bw), G, G, G > 1 ? "s" : "");
@@ -9016,7 +9041,8 @@ static int mdl__cell_args(const char *fn, int G, mdl_arena *ar, mdl_tensor *x, m
     if (x->ndim != 2 || w_ih->ndim != 2 || w_ih->shape[0] != G * H ||
         w_ih->shape[1] != x->shape[1]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w_ih %s: x must be [B, I] and w_ih [%d, I] (%d*H, "
-                  "H = %d from w_hh)", bx, mdl_shape_str(w_ih, bw, sizeof bw), G * H, G, H);
+                  "H = %d from w_hh)", MDL__SHAPE(x, bx), mdl_shape_str(w_ih, bw,
+                  sizeof bw), G * H, G, H);
         return 0;
     }
     B = x->shape[0];
@@ -9032,7 +9058,8 @@ static int mdl__cell_args(const char *fn, int G, mdl_arena *ar, mdl_tensor *x, m
         mdl_tensor **s = k ? c : h;
         if (!s) continue;
         if (*s && ((*s)->ndim != 2 || (*s)->shape[0] != B || (*s)->shape[1] != H)) {
-            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]",
+                      MDL__SHAPE(x, bx),
                       k ? "c" : "h", mdl_shape_str(*s, bo, sizeof bo), B, H);
             return 0;
         }
@@ -9470,7 +9497,6 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x,
         return NULL;
     }
     G = mdl__rnn_gates(mode);
-    mdl_shape_str(x, bx, sizeof bx);
     if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != G * w_hh->shape[1]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "w_hh %s must be [%d*H, H] with H >= 1",
                   mdl_shape_str(w_hh, bo, sizeof bo), G);
@@ -9481,7 +9507,8 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x,
     if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] < 1 ||
         w_ih->ndim != 2 || w_ih->shape[0] != GH || w_ih->shape[1] != x->shape[2]) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, w_ih %s: x must be [T, B, I] (none of them 0) and "
-                  "w_ih [%d, I] (%d*H, H = %d from w_hh)", bx, mdl_shape_str(w_ih, bo, sizeof bo),
+                  "w_ih [%d, I] (%d*H, H = %d from w_hh)", MDL__SHAPE(x, bx), mdl_shape_str(w_ih,
+                  bo, sizeof bo),
                   GH, G, H);
         return NULL;
     }
@@ -9498,7 +9525,8 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x,
             mdl__fail(MDL_ERR_SHAPE, fn, "%s %s must be [%d]", what[k],
                       mdl_shape_str(t, bo, sizeof bo), GH);
         else
-            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]", bx,
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s, %s %s: the state must be [B, H] = [%d,%d]",
+                      MDL__SHAPE(x, bx),
                       what[k], mdl_shape_str(t, bo, sizeof bo), B, H);
         return NULL;
     }
@@ -10880,8 +10908,6 @@ static mdl__class_loss *mdl__class_loss_new(mdl_arena *ar, const char *fn, const
     if (opts) o = *opts;
     if (!mdl__reduction_ok(fn, (int)o.reduction, 0)) return NULL;
     if (o.weight && !mdl__usable(fn, "opts->weight", o.weight)) return NULL;
-    mdl_shape_str(x, bx, sizeof bx);
-    mdl_shape_str(target, bt, sizeof bt);
     /* target: x's shape without the class axis 1 ([N] for [N,C]; a scalar for [C]) */
     ok = x->ndim >= 1 && target->ndim == x->ndim - 1 &&
          (x->ndim < 2 || target->shape[0] == x->shape[0]);
@@ -10890,7 +10916,8 @@ static mdl__class_loss *mdl__class_loss_new(mdl_arena *ar, const char *fn, const
         int want[MDL_MAX_DIMS] = {0};
         for (d = 0; d < x->ndim; d++)
             if (d != 1) want[d < 1 ? d : d - 1] = x->shape[d];
-        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s: %s%s%s", bx, bt,
+        mdl__fail(MDL_ERR_SHAPE, fn, "input %s and target %s: %s%s%s", MDL__SHAPE(x, bx),
+                  MDL__SHAPE(target, bt),
                   x->ndim ? "the target must be " : "the input needs a class axis",
                   x->ndim ? mdl__shape_fmt(x->ndim - 1, want, bw, sizeof bw) : "",
                   x->ndim ? ", the input's shape without its class axis 1 (class indices; "
@@ -10915,7 +10942,8 @@ static mdl__class_loss *mdl__class_loss_new(mdl_arena *ar, const char *fn, const
     if (o.weight) {
         if (o.weight->ndim != 1 || (size_t)o.weight->shape[0] != cl->C) {
             mdl__fail(MDL_ERR_SHAPE, fn, "input %s and weight %s: the weight must be [%zu], one "
-                      "per class", bx, mdl_shape_str(o.weight, bw, sizeof bw), cl->C);
+                      "per class", MDL__SHAPE(x, bx), mdl_shape_str(o.weight, bw, sizeof bw),
+                      cl->C);
             return NULL;
         }
         cl->cw = (double *)mdl__alloc(ar, (cl->C ? cl->C : 1) * sizeof(double));
@@ -10953,11 +10981,11 @@ static mdl__class_loss *mdl__class_loss_new(mdl_arena *ar, const char *fn, const
             if (o.ignore) snprintf(ign, sizeof ign, ", or ignore_index %d", o.ignore_index);
             if (x->ndim == 1)
                 mdl__fail(MDL_ERR_ARG, fn, "target %s is %g, not a class index (a whole number "
-                          "in 0..%d%s)", bt, v, (int)cl->C - 1, ign);
+                          "in 0..%d%s)", MDL__SHAPE(target, bt), v, (int)cl->C - 1, ign);
             else
                 mdl__fail(MDL_ERR_ARG, fn, "target %s: row %zu%s is %g, not a class index (a "
-                          "whole number in 0..%d%s)", bt, p / cl->inner, where, v,
-                          (int)cl->C - 1, ign);
+                          "whole number in 0..%d%s)", MDL__SHAPE(target, bt), p / cl->inner,
+                          where, v, (int)cl->C - 1, ign);
             return NULL;
         }
         cl->cls[p] = (int)v;
