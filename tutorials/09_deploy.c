@@ -16,15 +16,15 @@
    RUN (from tutorials/)
        gcc -O2 09_deploy.c -o 09_deploy -lm
        ./09_deploy         04's model (04_cnn.safetensors, which ./04_cnn writes) on the 2,000
-                           test images in data/: about a second
+                           test images in data/: under a second
        ./09_deploy MODEL.safetensors [IMAGES-idx3-ubyte [LABELS-idx1-ubyte]]
                            another file of the same LeNet, other 28x28 images (plain or
                            gzipped IDX, e.g. Debian's /usr/share/datasets/fashion-mnist/
                            t10k-images-idx3-ubyte.gz), with their labels if you have them
-       ./09_deploy --quick for the tests, a few seconds: as the default run, on 300 images;
+       ./09_deploy --quick for the tests, well under a second: the default run on 200 images;
                            if 04_cnn.safetensors is not there (the tests start from a clean
                            checkout, where 04 has not run), it first trains a stand-in LeNet
-                           on 2,000 images, saves it as 09_quick.safetensors and deploys that
+                           on 320 images, saves it as 09_quick.safetensors and deploys that
                            (see step 2), then checks that the loaded model predicts bit for bit
                            what the trained one did
 
@@ -33,8 +33,10 @@
        the wrong model; the first predictions with their class names and probabilities; the
        accuracy and the time per image; and last
            result: test accuracy = 0.879 (baseline majority class = 0.110)
-       which is 04's own figure on the same images: the file holds the whole model. It
-       writes 09_predictions.svg (the first 24 images with what the CNN said).
+       which is 04's own figure on the same images: nothing was lost on the way (the last
+       digits may differ on another CPU, whose fast kernels round differently). It writes
+       09_predictions.svg, the first 24 images with what the CNN said. --quick with the
+       stand-in also prints whether the loaded model's scores are the trained one's.
 
    The data: tutorials/data/fashion-test-*-ubyte, the first 2,000 test images of
    Fashion-MNIST (see data/README.md); the model: 04_cnn.safetensors, from ./04_cnn.
@@ -136,9 +138,10 @@ static int classify(mdl_arena *ar, mdl_sequential *net, mdl_tensor *images, int 
     return same_size;
 }
 
-/* --quick without 04's file: a stand-in for 04. The same LeNet, trained as 04 trains it
-   (Adam, lr 0.003, batches of 32) but briefly, on the first n training images, then saved to
-   `path` as 04 saves its model. Returns the trained network, whose parameters are in *ps, or
+/* --quick without 04's file: a stand-in for 04. The same LeNet, trained by mdl_fit with Adam
+   as 04 trains it, but for a moment: on the first n training images, in batches of 16 with a
+   learning rate of 0.005 (04: 32 and 0.003), to learn something in a few dozen steps. Then
+   saved to `path` as 04 saves its model. Returns the trained network, whose parameters are in *ps, or
    NULL if the training images cannot be read or the file cannot be written. */
 static mdl_sequential *train_stand_in(const char *path, int n, int epochs, mdl_params **ps,
                                       mdl_rng *rng) {
@@ -154,7 +157,8 @@ static mdl_sequential *train_stand_in(const char *path, int n, int epochs, mdl_p
         *ps = mdl_params_new();
         net = lenet(*ps, rng);
         fit.seq = net;
-        fit.optim = mdl_adam_new(*ps, 0.003);
+        fit.optim = mdl_adam_new(*ps, 0.005);
+        fit.batch_size = 16;
         fit.rng = rng;
         fit.epochs = epochs;
         fit.verbose = 0;
@@ -166,6 +170,7 @@ static mdl_sequential *train_stand_in(const char *path, int n, int epochs, mdl_p
             fprintf(stderr, "%s\n", mdl_last_error());
             mdl_sequential_free(net);
             mdl_params_free(*ps);
+            *ps = NULL;
             net = NULL;
         }
         mdl_history_free(h);
@@ -224,8 +229,9 @@ int main(int argc, char **argv) {
        makes a model file of its own, 09_quick.safetensors, by training the same LeNet
        briefly (train_stand_in above), keeps that trained network aside, and goes on exactly
        as with 04's file: the file is loaded into a fresh model, which must then give the
-       trained network's scores to the bit (step 7). The stand-in is a weaker model (about
-       0.7 instead of 0.88) but the deployment is the same. */
+       trained network's scores to the bit (step 7). The stand-in is a much weaker model
+       (about 0.6 instead of 0.88: 40 steps of training where 04 takes 2,200), but the
+       deployment is the same. */
     mdl_params *trained_ps = NULL;
     mdl_sequential *trained = NULL;
     FILE *probe = defaults ? fopen(model_path, "rb") : NULL; /* is 04's file there? */
@@ -235,7 +241,7 @@ int main(int argc, char **argv) {
         model_path = "09_quick.safetensors";
         printf("   04_cnn.safetensors is not here (04 has not run): a stand-in, %s\n",
                model_path);
-        trained = train_stand_in(model_path, 2000, 2, &trained_ps, &rng);
+        trained = train_stand_in(model_path, 320, 2, &trained_ps, &rng);
         if (!trained) return 1;
     } else if (defaults && !probe) {
         fprintf(stderr, "%s is not here: it is the model tutorial 04 trains and saves. Make it "
@@ -306,7 +312,8 @@ int main(int argc, char **argv) {
     int bad_label = 0;
     for (int i = 0; labels && i < labels->shape[0]; i++)
         bad_label |= labels->data[i] < 0 || labels->data[i] > 9;
-    if (images->ndim != 4 || images->shape[2] != 28 || images->shape[3] != 28 ||
+    if (images->ndim != 4 || images->shape[0] == 0 || images->shape[2] != 28 ||
+        images->shape[3] != 28 ||
         (labels && (labels->shape[0] != images->shape[0] || bad_label))) {
         char shape[64];
         shape_text(shape, sizeof shape, images->ndim, images->shape);
@@ -314,7 +321,7 @@ int main(int argc, char **argv) {
                 images_path, labels ? ", with one label of 0..9 each" : "", shape);
         return 1;
     }
-    int n = quick && images->shape[0] > 300 ? 300 : images->shape[0];
+    int n = quick && images->shape[0] > 200 ? 200 : images->shape[0];
     printf("\n3. the images: %d of 28x28 pixels from %s\n", n, images_path);
     if (labels) printf("   their labels from %s\n", labels_path);
 
@@ -340,8 +347,8 @@ int main(int argc, char **argv) {
 
     /* ---- 5. The predictions ----------------------------------------------------------------
        The class is the largest score; softmax turns the 10 scores of an image into
-       probabilities, the model's confidence (a confident model can still be wrong: look at
-       the shirts). */
+       probabilities, the model's confidence in its answer (its own belief: a confident model
+       can still be wrong). */
     int shape_scores[2] = {n, 10};
     mdl_tensor *all = mdl_wrap(ar, 2, shape_scores, scores);
     mdl_tensor *pred = mdl_argmax(ar, all, 1, 0);                       /* [n] */
@@ -449,8 +456,8 @@ int main(int argc, char **argv) {
         printf("result: test accuracy = %.3f (baseline majority class = %.3f)\n", acc,
                majority_acc);
         /* bounds, when the model and images are the defaults: 04's model (0.88), the stand-in
-           (about 0.7) */
-        double bound = trained ? 0.60 : 0.80;
+           (about 0.6) */
+        double bound = trained ? 0.45 : 0.80;
         if (defaults && (acc < bound || acc < majority_acc + 0.3)) {
             fprintf(stderr, "09_deploy: test accuracy %.3f is below %.2f (or not 0.3 above the "
                             "majority class's %.3f)\n", acc, bound, majority_acc);
