@@ -4,7 +4,7 @@
        Use a trained network the way a program in the field does: no training, no gradients,
        no optimizer. Read the weights tutorial 04 saved, put them into the same LeNet, classify
        the images of an IDX file given on the command line, and say how fast that is. Then
-       load the same file into the same model in PyTorch, with a dozen lines of Python.
+       load the same file into the same model in PyTorch, in a few lines of Python.
 
    NEW SINCE 08
        Deployment. A model file as the bridge between training and use: safetensors, what is
@@ -140,9 +140,9 @@ static int classify(mdl_arena *ar, mdl_sequential *net, mdl_tensor *images, int 
 
 /* --quick without 04's file: a stand-in for 04. The same LeNet, trained by mdl_fit with Adam
    as 04 trains it, but for a moment: on the first n training images, in batches of 16 with a
-   learning rate of 0.005 (04: 32 and 0.003), to learn something in a few dozen steps. Then
-   saved to `path` as 04 saves its model. Returns the trained network, whose parameters are in *ps, or
-   NULL if the training images cannot be read or the file cannot be written. */
+   learning rate of 0.005 (04: 32 and 0.003), to learn something in a few dozen steps; then
+   saved to `path` as 04 saves its model. Returns the trained network, its parameters in *ps,
+   or NULL if the training images cannot be read or the file cannot be written. */
 static mdl_sequential *train_stand_in(const char *path, int n, int epochs, mdl_params **ps,
                                       mdl_rng *rng) {
     mdl_params *store = mdl_params_new();
@@ -152,7 +152,8 @@ static mdl_sequential *train_stand_in(const char *path, int n, int epochs, mdl_p
                       : NULL;
     mdl_sequential *net = NULL;
     if (y) {
-        mdl_dataset *train = mdl_dataset_new(mdl_slice(ar, x, 0, 0, n), mdl_slice(ar, y, 0, 0, n));
+        mdl_dataset *train = mdl_dataset_new(mdl_slice(ar, x, 0, 0, n), /* copies of the */
+                                             mdl_slice(ar, y, 0, 0, n)); /* first n rows */
         mdl_fit_opts fit = mdl_fit_defaults();
         *ps = mdl_params_new();
         net = lenet(*ps, rng);
@@ -399,9 +400,10 @@ int main(int argc, char **argv) {
        safetensors is the format of the Hugging Face ecosystem, and minidl names its tensors
        as PyTorch's state_dict does, so the file loads into the same torch.nn model. Debian
        has no python3-safetensors package, and the format needs none: these lines, run from
-       tutorials/ (python3 with torch; tests/torch/ runs exactly these lines), read the file
-       by hand, load it strictly and classify the same images. nn.Sequential names its layers
-       by their places, 0 to 11, which is where 04's names come from.
+       tutorials/ with python3 and torch, build the same model, read the file by hand (the
+       ten lines from raw to load_state_dict), load it strictly and classify the same images
+       (tests/torch runs exactly these lines). nn.Sequential names its layers by their places,
+       0 to 11, which is where 04's names come from.
 
        --- Python (tests/torch runs these lines) ---
        import json, struct, torch
@@ -432,10 +434,11 @@ int main(int argc, char **argv) {
        --- end of the Python ---
 
        (F32 is what minidl writes; torch.frombuffer reads the machine's byte order, which is
-       little-endian on every PC and phone. With the safetensors package the middle lines are
-       one: model.load_state_dict(safetensors.torch.load_file("04_cnn.safetensors")).) The
-       other way works as well: torch's state_dict written as safetensors loads with mdl_load
-       (tests/torch/ does both, for this LeNet and for an LSTM). */
+       little-endian on every PC and phone. With the safetensors package installed, those ten
+       lines are two: from safetensors.torch import load_file, and then
+       model.load_state_dict(load_file("04_cnn.safetensors")).) The other way works as well:
+       a torch state_dict written as safetensors loads with mdl_load (tests/torch/ checks
+       both ways, with LeNets, an MLP with BatchNorm and an LSTM). */
     printf("\n6. the same file in PyTorch: the Python in step 6 of 09_deploy.c\n");
 
     /* ---- 7. The result ---------------------------------------------------------------------
