@@ -18,12 +18,17 @@ scale: what float32 arithmetic costs), and the largest ratio of error to toleran
 result where it occurs; details of each failure; the worst ratio of all; and last the line
 "N passed, M failed". The exit status is 1 if any case failed (or none was found), else 0.
 """
+import contextlib
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
+import textwrap
 import warnings
 from collections import OrderedDict
+from io import StringIO
 
 import torch
 import torch.nn as nn
@@ -752,9 +757,27 @@ def write_safetensors(path, tensors, metadata=None):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
 
 
+class LstmLM(nn.Module):
+    """torch_io.c's LSTM language model: tokens [B,T] -> Embedding(11, 6) -> LSTM(6, 10, two
+    layers, batch_first) -> Linear(10, 11); the output is the logits [B,T,11], h_n and c_n,
+    flattened and joined, as the C side joins them."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(11, 6)
+        self.lstm = nn.LSTM(6, 10, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(10, 11)
+
+    def forward(self, tokens):
+        y, (hn, cn) = self.lstm(self.emb(tokens))
+        return torch.cat([self.fc(y).flatten(), hn.flatten(), cn.flatten()])
+
+
 def io_model(kind):
     """The torch.nn models of torch_io.c, with minidl's layer names."""
     L = OrderedDict
+    if kind == "lstm_lm":
+        return LstmLM()
     if kind == "lenet5":  # LeNet-5 on 28x28: 6 and 16 channels, 120, 84, 10
         return nn.Sequential(L([
             ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("r1", nn.ReLU()), ("p1", nn.MaxPool2d(2)),
@@ -804,12 +827,53 @@ def _(x, a):
                          % (list(tensors), list(state)))
     model.load_state_dict(OrderedDict((k, v.to(state[k].dtype)) for k, v in tensors.items()))
     model.eval()
-    with torch.no_grad():
-        results = {"out": model(x["x"])}
+    with torch.no_grad():  # "index": x holds token indices (as floats in the case file)
+        results = {"out": model(x["x"].long() if a.get("index") else x["x"])}
     if a.get("values"):
         for k, v in tensors.items():
             results["file." + k] = v.to(torch.float64)
     return results
+
+
+def tutorial_python(path):
+    """The Python lines a tutorial shows in its prose: the lines between one that starts
+    "--- Python" and one that starts "--- end of the Python", without their common indent."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    begin = [i for i, line in enumerate(lines) if line.strip().startswith("--- Python")]
+    end = [i for i, line in enumerate(lines) if line.strip().startswith("--- end of the Python")]
+    if len(begin) != 1 or len(end) != 1 or end[0] < begin[0]:
+        raise ValueError("%s: no one block of Python between '--- Python' and '--- end of the "
+                         "Python'" % path)
+    return textwrap.dedent("\n".join(lines[begin[0] + 1:end[0]]))
+
+
+@reference("io_tutorial_python")
+def _(x, a):
+    """Run a tutorial's Python lines exactly as printed (tutorials/09_deploy.c's step 6, which
+    loads 04_cnn.safetensors into an nn.Sequential and reads data/'s test images), in a fresh
+    folder that holds the file minidl saved under the name 04_cnn.safetensors and data/ as a
+    link to tutorials/data; their output is swallowed. The result is the scores of the model
+    they loaded on the images they read, computed in the reference's dtype."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    code = compile(tutorial_python(os.path.join(root, a["tutorial"])), a["tutorial"], "exec")
+    folder, here, names = tempfile.mkdtemp(prefix="minidl-tutorial-"), os.getcwd(), {}
+    try:
+        shutil.copyfile(io_locate(a["file"]), os.path.join(folder, "04_cnn.safetensors"))
+        os.symlink(os.path.abspath(os.path.join(root, a["data"])), os.path.join(folder, "data"))
+        os.chdir(folder)
+        with contextlib.redirect_stdout(StringIO()):
+            exec(code, names)
+    finally:
+        os.chdir(here)
+        shutil.rmtree(folder)
+    dtype = x["n_images"].dtype
+    model, images = names["model"], names["images"]
+    if images.numel() != 784 * int(x["n_images"][0]):
+        raise ValueError("the Python read %d pixels, not %d images of 28x28"
+                         % (images.numel(), int(x["n_images"][0])))
+    with torch.no_grad():
+        return {"out": model.to(dtype)(images.reshape(-1, 1, 28, 28).to(dtype))}
 
 
 # ---- reading a case file --------------------------------------------------------------------

@@ -12,6 +12,9 @@ how they were made. Run from the repository's root with Debian's python3-torch:
                                 I64 as torch keeps it), then cast to each dtype: .half(),
                                 .bfloat16(), .double() of the float32 values (integer buffers
                                 stay I64)
+  lstm_lm_f32.safetensors       compare.py's LstmLM (Embedding -> LSTM of 2 layers, batch_first ->
+                                Linear) after 3 Adam steps of next-token prediction on random
+                                tokens
 """
 import os
 import sys
@@ -46,4 +49,16 @@ for name, cast in (("f32", torch.float32), ("f16", torch.float16), ("bf16", torc
                    ("f64", torch.float64)):
     sd = {k: v.to(cast) if v.is_floating_point() else v for k, v in state.items()}
     write_safetensors(os.path.join(out, "mlp_bn_%s.safetensors" % name), sd, meta)
-print("wrote %s/lenet_small_f32.safetensors and mlp_bn_{f32,f16,bf16,f64}.safetensors" % out)
+
+torch.manual_seed(2)
+lm = io_model("lstm_lm")
+opt = torch.optim.Adam(lm.parameters(), lr=0.05)
+for step in range(3):
+    seq = torch.randint(0, 11, (3, 8))
+    opt.zero_grad()
+    y, _ = lm.lstm(lm.emb(seq[:, :-1]))
+    F.cross_entropy(lm.fc(y).reshape(-1, 11), seq[:, 1:].reshape(-1)).backward()
+    opt.step()
+write_safetensors(os.path.join(out, "lstm_lm_f32.safetensors"), lm.state_dict(), meta)
+print("wrote %s/lenet_small_f32.safetensors, mlp_bn_{f32,f16,bf16,f64}.safetensors and "
+      "lstm_lm_f32.safetensors" % out)
