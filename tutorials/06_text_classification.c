@@ -21,10 +21,10 @@
 
    RUN (from tutorials/)
        gcc -O2 06_text_classification.c -o 06_text_classification -lm
-       ./06_text_classification           the lesson: about 5 seconds (15 on a busy machine)
-       ./06_text_classification --quick   a short run for the tests (480 passages of each
-                                          novel instead of 1,200, 2 epochs), about a second,
-                                          checked against bounds
+       ./06_text_classification           the lesson: about 4 seconds (15 on a busy machine)
+       ./06_text_classification --quick   a short run for the tests (300 passages of each
+                                          novel instead of 1,200, a GRU half as wide, 2
+                                          epochs), under a second, checked against bounds
 
    PRINTS
        The data and its split; the vocabulary and a passage as the models see it; the
@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
        of nearly every test passage into the training set, and the test would partly measure
        how well a model remembers that scene. Cut by position, the test passages come from
        chapters the models never saw, as a new passage would. */
-    int per_novel = quick ? 480 : 1200;
+    int per_novel = quick ? 300 : 1200;
     int n_train = per_novel * 7 / 10, n_val = per_novel / 10, n_test = per_novel / 5;
     char *text[NOVELS];
     size_t len[NOVELS], train_len[NOVELS], all_train = 0;
@@ -381,15 +381,18 @@ int main(int argc, char **argv) {
        step undoes the training: against that, clip_grad_norm = 1. When the norm of all the
        gradients together is above 1, they are scaled down to norm 1 before the step, which
        keeps their direction. */
+    /* (--quick, for the tests, which also run it under valgrind, where this model's
+       arithmetic is some thousand times slower, makes the GRU half as wide: E = 16, H = 32.) */
+    int E = quick ? 16 : 32, H = quick ? 32 : 64;
     mdl_params *ps = mdl_params_new();
     mdl_rnn_opts gru_opts = {0};
     gru_opts.batch_first = 1; /* x [B,T,E], as the embedding gives it */
     reader net;
-    net.embed = mdl_embedding_layer(ps, "embed", V, 32, -1, &rng);
-    net.gru = mdl_rnn_layer(ps, "gru", MDL_GRU, 32, 64, &gru_opts, &rng);
-    net.head = mdl_linear_layer(ps, "head", 64, NOVELS, 1, &rng);
-    printf("\n4. the model: Embedding(%d, 32) %zu weights, GRU(32, 64) %zu, Linear(64, 6) %zu\n",
-           V, mdl_layer_param_count(&net.embed), mdl_rnn_param_count(&net.gru),
+    net.embed = mdl_embedding_layer(ps, "embed", V, E, -1, &rng);
+    net.gru = mdl_rnn_layer(ps, "gru", MDL_GRU, E, H, &gru_opts, &rng);
+    net.head = mdl_linear_layer(ps, "head", H, NOVELS, 1, &rng);
+    printf("\n4. the model: Embedding(%d, %d) %zu weights, GRU(%d, %d) %zu, Linear(%d, 6) %zu\n",
+           V, E, mdl_layer_param_count(&net.embed), E, H, mdl_rnn_param_count(&net.gru), H,
            mdl_layer_param_count(&net.head));
 
     /* ---- 5. Training -----------------------------------------------------------------------
@@ -406,10 +409,10 @@ int main(int argc, char **argv) {
     fit.forward = reader_forward;
     fit.model = &net;
     fit.params = ps;
-    fit.optim = mdl_adam_new(ps, 0.01);
+    fit.optim = mdl_adam_new(ps, quick ? 0.02 : 0.01); /* --quick: even larger, more steps */
     fit.rng = &rng;
     fit.epochs = quick ? 2 : 6;
-    fit.batch_size = 16;
+    fit.batch_size = quick ? 8 : 16;
     fit.clip_grad_norm = 1;
     fit.monitor_metric = 1;
     fit.restore_best = 1;
@@ -479,7 +482,7 @@ int main(int argc, char **argv) {
                                                 : "the bag of words is better";
     printf("\n   right where the other is wrong: the GRU on %d passages, the bag on %d; the "
            "difference, %d,\n   is %s than chance would give (up to %.0f): %s\n", only_gru,
-           only_bag, only_gru - only_bag, tie ? "no more" : "more", noise, verdict);
+           only_bag, abs(only_gru - only_bag), tie ? "no more" : "more", noise, verdict);
 
     /* ---- 7. What do the models read? ------------------------------------------------------
        Two experiments. First, split the test passages in two: those that hold at least one
@@ -540,12 +543,12 @@ int main(int argc, char **argv) {
     printf("\npictures: 06_history.svg, 06_confusion.svg\n");
     printf("result: test accuracy = %.3f (baseline bag-of-words logistic regression = %.3f)\n",
            acc, acc_bag);
-    double bound = quick ? 0.40 : 0.60;
-    int ok = acc >= bound && acc_bag >= bound;
+    double bound = quick ? 0.35 : 0.60, bound_bag = quick ? 0.45 : 0.60;
+    int ok = acc >= bound && acc_bag >= bound_bag;
     if (!ok)
-        fprintf(stderr, "06_text_classification: the GRU's test accuracy %.3f or the bag of "
-                        "words' %.3f is below %.2f (chance: %.3f)\n", acc, acc_bag, bound,
-                1.0 / NOVELS);
+        fprintf(stderr, "06_text_classification: the GRU's test accuracy %.3f is below %.2f, or "
+                        "the bag of words' %.3f is below %.2f (chance: %.3f)\n", acc, bound,
+                acc_bag, bound_bag, 1.0 / NOVELS);
 
     mdl_dataset_free(shuffled);
     free(telling);
