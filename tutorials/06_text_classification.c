@@ -361,7 +361,7 @@ int main(int argc, char **argv) {
 
        The last hidden state. After word 40, h_40 is a summary of the whole passage in 64
        numbers, computed from every word in its order. A Linear layer turns it into the six
-       scores, z = W_head h_40 + b, and they go to softmax and cross-entropy as before. The
+       scores, W_head h_40 + b_head, and they go to softmax and cross-entropy as before. The
        other 39 hidden states are not used (h_n, which mdl_rnn_forward gives beside the
        output, is h_40), so the loss can only be lowered by carrying whatever matters to the
        end of the passage.
@@ -380,8 +380,9 @@ int main(int argc, char **argv) {
        is near 1, h and its gradient pass a step unchanged). Or it may blow up, and one huge
        step undoes the training: against that, clip_grad_norm = 1. When the norm of all the
        gradients together is above 1, they are scaled down to norm 1 before the step, which
-       keeps their direction. */
-    /* (--quick, for the tests, which also run it under valgrind, where this model's
+       keeps their direction.
+
+       (--quick, for the tests, which also run it under valgrind, where this model's
        arithmetic is some thousand times slower, makes the GRU half as wide: E = 16, H = 32.) */
     int E = quick ? 16 : 32, H = quick ? 32 : 64;
     mdl_params *ps = mdl_params_new();
@@ -574,9 +575,12 @@ int main(int argc, char **argv) {
    3. Read the passage with a bidirectional GRU (gru_opts.bidirectional = 1): h_n is then
       [2,B,64], the last states of both directions; join them (mdl_permute and mdl_reshape
       to [B,128]) and make the head Linear(128, 6).
-   4. Instead of the last hidden state, average all 40 (the output [B,40,64], mdl_mean over
-      axis 1). Does the classifier need the end of the passage to see all of it?
-   5. Make it harder and fairer to style: map every word the training text writes with a
-      capital letter in mid-sentence (names, mostly) to "<unk>" before training. What is
-      left for each model when the names are gone?
+   4. Instead of the last hidden state, give the head the mean of all 40 (the output
+      [B,40,64], mdl_mean over axis 1). The last state must carry the first words through 39
+      updates; is the mean a better summary?
+   5. The two models disagree on nearly 300 test passages. Average their probabilities
+      (mdl_softmax of each one's scores) and take the argmax: does the pair beat both?
+   6. Make it harder, and a test of style: map every word that the training text writes
+      with a capital letter in mid-sentence (names, mostly) to "<unk>" before training.
+      What is left for each model when the names are gone?
 */
