@@ -17,6 +17,10 @@ PKGS="r-cran-palmerpenguins python3-sklearn dataset-fashion-mnist r-cran-janeaus
 N_TRAIN=8000
 N_TEST=2000
 
+# Jane Austen: Pride and Prejudice whole; of the five other novels, the first AUSTEN_LINES
+# lines each (enough for tutorial 06's passages, and the folder stays small).
+AUSTEN_LINES=5200
+
 PENGUINS_SRC=/usr/lib/R/site-library/palmerpenguins/extdata/penguins.csv
 DIGITS_SRC=/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
 FMNIST_DIR=/usr/share/datasets/fashion-mnist
@@ -95,11 +99,25 @@ EOF
 Rscript --vanilla -e 'writeLines(janeaustenr::prideprejudice, commandArgs(TRUE)[1], sep = "\n", useBytes = TRUE)' \
     "$TMP/austen-pride-and-prejudice.txt"
 
-# --- 6. put them in place and check them ---------------------------------------------------
+# --- 6. the five other novels of janeaustenr: the first AUSTEN_LINES lines of each ---------
+# (one element of the package's character vector a line, as in 5; tutorial 06 takes 1,200
+# passages of 40 words from each novel, and 5,200 lines hold a few more than that)
+Rscript --vanilla -e '
+    a <- commandArgs(TRUE); n <- as.integer(a[1]); dir <- a[2]
+    w <- function(x, f) writeLines(head(x, n), file.path(dir, f), sep = "\n", useBytes = TRUE)
+    w(janeaustenr::sensesensibility, "austen-sense-and-sensibility.txt")
+    w(janeaustenr::mansfieldpark,    "austen-mansfield-park.txt")
+    w(janeaustenr::emma,             "austen-emma.txt")
+    w(janeaustenr::northangerabbey,  "austen-northanger-abbey.txt")
+    w(janeaustenr::persuasion,       "austen-persuasion.txt")' "$AUSTEN_LINES" "$TMP"
+
+# --- 7. put them in place and check them ---------------------------------------------------
 for f in penguins.csv digits.csv \
          fashion-train-images-idx3-ubyte fashion-train-labels-idx1-ubyte \
          fashion-test-images-idx3-ubyte fashion-test-labels-idx1-ubyte \
-         austen-pride-and-prejudice.txt; do
+         austen-pride-and-prejudice.txt austen-sense-and-sensibility.txt \
+         austen-mansfield-park.txt austen-emma.txt austen-northanger-abbey.txt \
+         austen-persuasion.txt; do
     chmod 644 "$TMP/$f"
     mv -f "$TMP/$f" "$DIR/$f"
 done
@@ -112,5 +130,5 @@ if [ -f SHA256SUMS ]; then
         exit 1
     fi
 else
-    sha256sum penguins.csv digits.csv fashion-*-ubyte austen-pride-and-prejudice.txt
+    sha256sum penguins.csv digits.csv fashion-*-ubyte austen-*.txt
 fi
