@@ -5685,11 +5685,13 @@ static mdl_scalar mdl__sigmoid1(mdl_scalar x) {
         return e / ((mdl_scalar)1 + e);
     }
 }
-static void mdl__sigmoid_forward(mdl__unary_io u) {
+/* s = sigmoid(x) for n values, into s (the vector sigmoid where there is one; s may be x) */
+static void mdl__sigmoid_into(mdl_scalar *s, const mdl_scalar *x, size_t n) {
     size_t i;
-    if (mdl__vm_sigmoid(u.y, u.x, u.n)) return;
-    for (i = 0; i < u.n; i++) u.y[i] = mdl__sigmoid1(u.x[i]);
+    if (mdl__vm_sigmoid(s, x, n)) return;
+    for (i = 0; i < n; i++) s[i] = mdl__sigmoid1(x[i]);
 }
+static void mdl__sigmoid_forward(mdl__unary_io u) { mdl__sigmoid_into(u.y, u.x, u.n); }
 MDL__UNARY_LOOP(mdl__sigmoid_grad, dx[i] += g[i] * y[i] * (1 - y[i]))
 static void mdl__sigmoid_backward(mdl__node *node) { mdl__unary_backward(node, mdl__sigmoid_grad); }
 MDLDEF mdl_tensor *mdl_sigmoid(mdl_arena *ar, mdl_tensor *x) {
@@ -5713,8 +5715,14 @@ static void mdl__logsigmoid_forward(mdl__unary_io u) {
     }
 }
 static void mdl__logsigmoid_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * mdl__sigmoid1(-u.x[i]);
+    mdl_scalar s[MDL__CHUNK];
+    size_t o, i, m;
+    for (o = 0; o < u.n; o += m) {
+        m = u.n - o < MDL__CHUNK ? u.n - o : MDL__CHUNK;
+        for (i = 0; i < m; i++) s[i] = -u.x[o + i];
+        mdl__sigmoid_into(s, s, m); /* sigmoid(-x) */
+        for (i = 0; i < m; i++) u.dx[o + i] += u.g[o + i] * s[i];
+    }
 }
 static void mdl__logsigmoid_backward(mdl__node *node) {
     mdl__unary_backward(node, mdl__logsigmoid_grad);
@@ -5802,12 +5810,6 @@ MDLDEF mdl_tensor *mdl_gelu_tanh(mdl_arena *ar, mdl_tensor *x) {
 }
 
 /* silu        y = x sigmoid(x)                   dy/dx = s (1 + x (1 - s)),  s = sigmoid(x) */
-/* s = sigmoid(x) for n values, into s (the vector sigmoid where there is one) */
-static void mdl__sigmoid_into(mdl_scalar *s, const mdl_scalar *x, size_t n) {
-    size_t i;
-    if (mdl__vm_sigmoid(s, x, n)) return;
-    for (i = 0; i < n; i++) s[i] = mdl__sigmoid1(x[i]);
-}
 MDL__UNARY_LOOP(mdl__silu_times_x, y[i] = x[i] * y[i])
 static void mdl__silu_forward(mdl__unary_io u) {
     mdl__sigmoid_into(u.y, u.x, u.n); /* y = sigmoid(x), then y = x y */
@@ -5833,6 +5835,10 @@ MDLDEF mdl_tensor *mdl_silu(mdl_arena *ar, mdl_tensor *x) {
 static void mdl__elu_forward(mdl__unary_io u) {
     const mdl_scalar one = 1, zero = 0;
     size_t i;
+    if (mdl__vm_exp(u.y, u.x, u.n)) { /* e^x everywhere (inf for large x, not taken), then */
+        for (i = 0; i < u.n; i++) u.y[i] = u.x[i] > zero ? u.x[i] : u.s0 * (u.y[i] - one);
+        return;
+    }
     for (i = 0; i < u.n; i++) u.y[i] = u.x[i] > zero ? u.x[i] : u.s0 * (MDL__EXP(u.x[i]) - one);
 }
 static void mdl__elu_grad(mdl__unary_io u) {
@@ -5863,10 +5869,16 @@ static void mdl__softplus_forward(mdl__unary_io u) {
     }
 }
 static void mdl__softplus_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) {
-        mdl_scalar z = u.s0 * u.x[i];
-        u.dx[i] += z > u.s1 ? u.g[i] : u.g[i] * mdl__sigmoid1(z);
+    mdl_scalar s[MDL__CHUNK];
+    size_t o, i, m;
+    for (o = 0; o < u.n; o += m) {
+        m = u.n - o < MDL__CHUNK ? u.n - o : MDL__CHUNK;
+        for (i = 0; i < m; i++) s[i] = u.s0 * u.x[o + i]; /* z */
+        mdl__sigmoid_into(s, s, m);
+        for (i = 0; i < m; i++) {
+            mdl_scalar z = u.s0 * u.x[o + i];
+            u.dx[o + i] += z > u.s1 ? u.g[o + i] : u.g[o + i] * s[i];
+        }
     }
 }
 static void mdl__softplus_backward(mdl__node *node) {

@@ -288,6 +288,10 @@ static mdl_tensor *randn(mdl_arena *ar, int nd, const int *shape, double scale, 
 
 typedef mdl_tensor *(*unary_op)(mdl_arena *, mdl_tensor *);
 static mdl_tensor *op_silu(mdl_arena *ar, mdl_tensor *x) { return mdl_silu(ar, x); }
+static mdl_tensor *op_elu(mdl_arena *ar, mdl_tensor *x) { return mdl_elu(ar, x, (mdl_scalar)1.3); }
+static mdl_tensor *op_softplus(mdl_arena *ar, mdl_tensor *x) {
+    return mdl_softplus(ar, x, (mdl_scalar)1.5, 6);
+}
 
 /* y = op(x) and dx from a random upstream gradient, with the current kernel. */
 static void run_unary(unary_op op, const mdl_scalar *x0, const mdl_scalar *g0, int n,
@@ -313,7 +317,7 @@ static void test_unary_ops(void) {
         const char *name;
         unary_op op;
         double val_rel, grad_abs; /* tolerances of fast against plain */
-    } ops[5] = {
+    } ops[8] = {
         /* values: the functions' bounds (3 ulp = 1.8e-7 relative, and more for the ops that
            feed a slightly different tanh into more arithmetic); gradients: they read the
            saved y (exp, sigmoid, tanh) or recompute the function (silu, gelu_tanh), so they
@@ -323,6 +327,14 @@ static void test_unary_ops(void) {
         {"tanh", mdl_tanh, 3e-7, 1e-6},
         {"silu", op_silu, 5e-7, 1e-6},
         {"gelu_tanh", mdl_gelu_tanh, 1e-6, 2e-6},
+        /* elu: a_ (e^x - 1) near x = 0, where an ulp of e^x (6e-8 near 1) is 6e-8 / |x| of
+           e^x - 1: up to 1e-5 at the grid's smallest |x|, 0.008 (libm's expf is off by as
+           much; expm1 would not be); gradients from the saved y */
+        {"elu", op_elu, 2e-5, 1e-6},
+        /* logsigmoid and softplus: the values are libm's in both (log1p); only the gradient's
+           sigmoid changes */
+        {"logsigmoid", mdl_logsigmoid, 0, 1e-6},
+        {"softplus", op_softplus, 0, 1e-6},
     };
     enum { N = 1003 }; /* odd: every tail */
     static mdl_scalar x[N], g[N], yp[N], dp[N], yf[N], df[N];
@@ -332,7 +344,7 @@ static void test_unary_ops(void) {
         g[i] = (mdl_scalar)((double)(next_u32() >> 8) / 16777216.0 * 2 - 1);
     }
     x[0] = 0, x[1] = (mdl_scalar)-0.0, x[2] = (mdl_scalar)1e-30;
-    for (o = 0; o < 5; o++) {
+    for (o = 0; o < 8; o++) {
         mdl_set_gemm_kernel("plain");
         run_unary(ops[o].op, x, g, N, yp, dp);
         for (k = 0; k < 3; k++) {
