@@ -3631,6 +3631,9 @@ MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha
 MDLDEF const char *mdl_gemm_kernel(void);
 
 /** @brief Use another GEMM micro-kernel, e.g. "plain" to see what SIMD buys.
+ *
+ *  The choice also sets the vector math of the elementwise ops and the recurrent gates (e^x,
+ *  sigmoid, tanh with the same instruction set; "plain": libm's expf and tanhf).
  *  @param name a name as mdl_gemm_kernel returns, or "auto" (or NULL) for the best one
  *  @return 1 if this build and CPU have it, 0 if not (the choice is then unchanged) */
 MDLDEF int mdl_set_gemm_kernel(const char *name);
