@@ -51,8 +51,9 @@
        >>fit          read   the Keras-style fit loop: progress, history, early stopping
        >>io           skim   safetensors save and load, checkpoints that resume training
        >>diagnostics  skim   gradcheck, NaN/Inf detection, Graphviz dump of the graph
-       >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads) and SIMD
-                             pooling; none of it in a MINIDL_NO_SIMD build
+       >>kernels      skip   the fast GEMM (packing, SIMD micro-kernels, threads), SIMD
+                             pooling, vector e^x, sigmoid and tanh; none of it in a
+                             MINIDL_NO_SIMD build
 
    CONFIGURATION (define before including; each has the default shown)
        MINIDL_IMPLEMENTATION  undefined  compile the implementation into this translation unit
@@ -3655,6 +3656,9 @@ MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha
 MDLDEF const char *mdl_gemm_kernel(void);
 
 /** @brief Use another GEMM micro-kernel, e.g. "plain" to see what SIMD buys.
+ *
+ *  The choice also sets the vector math of the elementwise ops and the recurrent gates (e^x,
+ *  sigmoid, tanh with the same instruction set; "plain": libm's expf and tanhf).
  *  @param name a name as mdl_gemm_kernel returns, or "auto" (or NULL) for the best one
  *  @return 1 if this build and CPU have it, 0 if not (the choice is then unchanged) */
 MDLDEF int mdl_set_gemm_kernel(const char *name);
@@ -4857,6 +4861,21 @@ static int mdl__check_index(const char *fn, const mdl_tensor *index, int limit,
     return 1;
 }
 
+/* Elementwise loops go over their arrays in spans of MDL__SPAN values: a loop with a fixed trip
+   count over restrict pointers is one that gcc and clang vectorize at plain -O2 (a loop over
+   n values, n unknown, is not: at -O2 gcc vectorizes only loops that need neither a leftover
+   loop nor a run-time check that the arrays do not overlap). The last, shorter span runs the
+   same code one value at a time, so the results are the same to the bit. MDL__SPANS(n, j,
+   call) runs `call` with j at each span's start and `n_` its length. */
+#define MDL__SPAN 16
+#define MDL__SPANS(n, j, call)                                                               \
+    do {                                                                                     \
+        int n_ = MDL__SPAN;                                                                  \
+        for ((j) = 0; (j) + MDL__SPAN <= (n); (j) += MDL__SPAN) call;                        \
+        n_ = (n) - (j);                                                                      \
+        if (n_ > 0) call;                                                                    \
+    } while (0)
+
 /* ---------------------------------------------------------------------------------------------
    Binary elementwise ops with broadcasting             a:[..] b:[..] -> out:[broadcast shape]
    Broadcasting lines the shapes up from the right; an axis of size 1 (or a missing one) is
@@ -4920,9 +4939,69 @@ typedef struct mdl__binary_row {
 } mdl__binary_row;
 typedef void (*mdl__binary_row_fn)(mdl__binary_row r);
 
-/* Run a row function over every row of the broadcast output of a and b. */
-static void mdl__binary_rows(const mdl_tensor *A, const mdl_tensor *B, const mdl_tensor *out,
-                             mdl__binary_row_fn fn, mdl_scalar *ga, mdl_scalar *gb) {
+/* The rows where a and b both step by 1 (every row when they have the same shape, and the rows
+   of [B,N] + [N]) have a loop of their own for add, sub, mul and div: one pass over contiguous
+   arrays, in spans the compiler vectorizes, with the op chosen once per row rather than per
+   element. The arithmetic is the op's row function's, so the results are the same to the
+   bit. y is what the span writes (out, or a gradient it adds into). */
+#define MDL__SPAN_BINARY(name, ...)                                                          \
+    MDL__ALWAYS_INLINE void name(int n, const mdl_scalar *MDL__RESTRICT a,                   \
+                                 const mdl_scalar *MDL__RESTRICT b,                          \
+                                 const mdl_scalar *MDL__RESTRICT g, mdl_scalar *MDL__RESTRICT y) { \
+        int k;                                                                               \
+        (void)a, (void)b, (void)g;                                                           \
+        for (k = 0; k < n; k++) __VA_ARGS__;                                                 \
+    }
+MDL__SPAN_BINARY(mdl__span_add2, y[k] = a[k] + b[k])
+MDL__SPAN_BINARY(mdl__span_sub2, y[k] = a[k] - b[k])
+MDL__SPAN_BINARY(mdl__span_mul2, y[k] = a[k] * b[k])
+MDL__SPAN_BINARY(mdl__span_div2, y[k] = a[k] / b[k])
+MDL__SPAN_BINARY(mdl__span_acc, y[k] += g[k])                        /* da += g */
+MDL__SPAN_BINARY(mdl__span_dec, y[k] -= g[k])                        /* db -= g */
+MDL__SPAN_BINARY(mdl__span_acc_mul, y[k] += g[k] * b[k])             /* da += g * b */
+MDL__SPAN_BINARY(mdl__span_acc_div, y[k] += g[k] / b[k])             /* da += g / b */
+MDL__SPAN_BINARY(mdl__span_dec_div, y[k] -= g[k] * a[k] / (b[k] * b[k])) /* db -= g a / b^2 */
+
+/* One row as the op's row function would compute it (forward, or backward when backward is
+   set); 0, having done nothing, for an op without such a loop. */
+static int mdl__binary_flat(mdl_op op, int backward, mdl__binary_row r) {
+    const mdl_scalar *a = r.a, *b = r.b, *g = backward ? r.g : r.a;
+    size_t j;
+    if (!backward) {
+        switch (op) {
+        case MDL_OP_ADD: MDL__SPANS(r.n, j, mdl__span_add2(n_, a + j, b + j, g, r.out + j)); return 1;
+        case MDL_OP_SUB: MDL__SPANS(r.n, j, mdl__span_sub2(n_, a + j, b + j, g, r.out + j)); return 1;
+        case MDL_OP_MUL: MDL__SPANS(r.n, j, mdl__span_mul2(n_, a + j, b + j, g, r.out + j)); return 1;
+        case MDL_OP_DIV: MDL__SPANS(r.n, j, mdl__span_div2(n_, a + j, b + j, g, r.out + j)); return 1;
+        default: return 0;
+        }
+    }
+    switch (op) { /* each input's pass apart, as in the row functions: a and b may be one tensor */
+    case MDL_OP_ADD:
+        if (r.ga) MDL__SPANS(r.n, j, mdl__span_acc(n_, a, b, g + j, r.ga + j));
+        if (r.gb) MDL__SPANS(r.n, j, mdl__span_acc(n_, a, b, g + j, r.gb + j));
+        return 1;
+    case MDL_OP_SUB:
+        if (r.ga) MDL__SPANS(r.n, j, mdl__span_acc(n_, a, b, g + j, r.ga + j));
+        if (r.gb) MDL__SPANS(r.n, j, mdl__span_dec(n_, a, b, g + j, r.gb + j));
+        return 1;
+    case MDL_OP_MUL:
+        if (r.ga) MDL__SPANS(r.n, j, mdl__span_acc_mul(n_, a, b + j, g + j, r.ga + j));
+        if (r.gb) MDL__SPANS(r.n, j, mdl__span_acc_mul(n_, b, a + j, g + j, r.gb + j));
+        return 1;
+    case MDL_OP_DIV:
+        if (r.ga) MDL__SPANS(r.n, j, mdl__span_acc_div(n_, a, b + j, g + j, r.ga + j));
+        if (r.gb) MDL__SPANS(r.n, j, mdl__span_dec_div(n_, a + j, b + j, g + j, r.gb + j));
+        return 1;
+    default: return 0;
+    }
+}
+
+/* Run a row function over every row of the broadcast output of a and b (the flat loop above
+   where it has one). Forward when ga and gb are both NULL, backward otherwise. */
+static void mdl__binary_rows(mdl_op op, const mdl_tensor *A, const mdl_tensor *B,
+                             const mdl_tensor *out, mdl__binary_row_fn fn, mdl_scalar *ga,
+                             mdl_scalar *gb) {
     mdl__bcast bc;
     mdl__binary_row row;
     size_t rows, r;
@@ -4940,6 +5019,7 @@ static void mdl__binary_rows(const mdl_tensor *A, const mdl_tensor *B, const mdl
         row.gb = gb ? gb + ob : NULL;
         row.out = out->data + r * row.n;
         row.g = out->grad ? out->grad + r * row.n : NULL;
+        if (row.ia == 1 && row.ib == 1 && mdl__binary_flat(op, ga || gb, row)) continue;
         fn(row);
     }
 }
@@ -4947,7 +5027,8 @@ static void mdl__binary_rows(const mdl_tensor *A, const mdl_tensor *B, const mdl
 /* Backward of every binary op: the op's gradient row function over the rows of the output. */
 static void mdl__binary_backward(mdl__node *node, mdl__binary_row_fn grad_row) {
     mdl_scalar *ga = mdl__grad_of(node->in[0]), *gb = mdl__grad_of(node->in[1]);
-    if (ga || gb) mdl__binary_rows(node->in[0], node->in[1], node->out, grad_row, ga, gb);
+    if (ga || gb)
+        mdl__binary_rows(node->op, node->in[0], node->in[1], node->out, grad_row, ga, gb);
 }
 
 /* The shape that two shapes broadcast to, into *nd and shape[]; 0 after reporting
@@ -4985,7 +5066,7 @@ static mdl_tensor *mdl__binary(mdl_arena *ar, const char *fn, mdl_op op, mdl__bi
         return NULL;
     out = mdl__make(ar, fn, nd, shape, NULL, 0);
     if (!out) return NULL;
-    mdl__binary_rows(a, b, out, row, NULL, NULL);
+    mdl__binary_rows(op, a, b, out, row, NULL, NULL);
     in[0] = a;
     in[1] = b;
     return mdl__finish(ar, fn, op, out, 2, in) ? out : NULL;
@@ -5402,15 +5483,49 @@ static void mdl__unary_backward(mdl__node *node, mdl__unary_fn grad) {
     grad(u);
 }
 
+/* MDL__UNARY_LOOP(name, statement) defines name(u), a forward or gradient loop that runs the
+   statement for each element i of the arrays x, y, g, dx (the fields of u; g and dx are NULL
+   in forward) with the scalars s0 and s1: in spans of MDL__SPAN through restrict pointers, so
+   that the compiler vectorizes it (see MDL__SPANS). Where a choice depends on the data, the
+   statement selects between values it has already read (relu's x > 0 ? g : 0), which the
+   compiler turns into a vector blend rather than a branch per element. */
+#define MDL__UNARY_LOOP(name, ...)                                                           \
+    MDL__ALWAYS_INLINE void name##_span(size_t n, const mdl_scalar *MDL__RESTRICT x,         \
+                                        mdl_scalar *MDL__RESTRICT y,                         \
+                                        const mdl_scalar *MDL__RESTRICT g,                   \
+                                        mdl_scalar *MDL__RESTRICT dx, mdl_scalar s0,         \
+                                        mdl_scalar s1) {                                     \
+        size_t i;                                                                            \
+        (void)x, (void)y, (void)g, (void)dx, (void)s0, (void)s1;                             \
+        for (i = 0; i < n; i++) __VA_ARGS__;                                                 \
+    }                                                                                        \
+    static void name(mdl__unary_io u) {                                                      \
+        size_t o = 0;                                                                        \
+        for (; o + MDL__SPAN <= u.n; o += MDL__SPAN)                                         \
+            name##_span(MDL__SPAN, u.x + o, u.y + o, u.g ? u.g + o : NULL,                   \
+                        u.dx ? u.dx + o : NULL, u.s0, u.s1);                                 \
+        if (o < u.n)                                                                         \
+            name##_span(u.n - o, u.x + o, u.y + o, u.g ? u.g + o : NULL,                     \
+                        u.dx ? u.dx + o : NULL, u.s0, u.s1);                                 \
+    }
+
+/* The vector math of >>kernels (skip it on a first reading): y[i] = e^x[i], sigmoid(x[i]) or
+   tanh(x[i]) for i < n, many values at a time with AVX-512, AVX2 or NEON, each within a few
+   ulp of the correctly rounded value (the kernels' banner states the bounds). Each returns 0,
+   having done nothing, where there is no such kernel (MINIDL_NO_SIMD, MINIDL_DOUBLE, a CPU
+   without them, or mdl_set_gemm_kernel("plain")): the op then runs its plain loop, which calls
+   libm and is the reference that tests/test_vmath.c holds the fast one to. y may be x. */
+static int mdl__vm_exp(mdl_scalar *y, const mdl_scalar *x, size_t n);
+static int mdl__vm_sigmoid(mdl_scalar *y, const mdl_scalar *x, size_t n);
+static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n);
+
+/* Where an op's gradient needs sigmoid(x) or tanh of something again (silu, gelu_tanh), it
+   computes them MDL__CHUNK values at a time into a buffer on the stack. */
+#define MDL__CHUNK 256
+
 /* add_scalar  y = x + s                          dy/dx = 1   (sub_scalar adds -s) */
-static void mdl__add_scalar_forward(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.y[i] = u.x[i] + u.s0;
-}
-static void mdl__add_scalar_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i];
-}
+MDL__UNARY_LOOP(mdl__add_scalar_forward, y[i] = x[i] + s0)
+MDL__UNARY_LOOP(mdl__add_scalar_grad, dx[i] += g[i])
 static void mdl__add_scalar_backward(mdl__node *node) {
     mdl__unary_backward(node, mdl__add_scalar_grad);
 }
@@ -5423,14 +5538,8 @@ MDLDEF mdl_tensor *mdl_sub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
 
 /* mul_scalar  y = x * s                          dy/dx = s   (div_scalar multiplies by 1/s,
                                                                neg by -1) */
-static void mdl__mul_scalar_forward(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.y[i] = u.x[i] * u.s0;
-}
-static void mdl__mul_scalar_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * u.s0;
-}
+MDL__UNARY_LOOP(mdl__mul_scalar_forward, y[i] = x[i] * s0)
+MDL__UNARY_LOOP(mdl__mul_scalar_grad, dx[i] += g[i] * s0)
 static void mdl__mul_scalar_backward(mdl__node *node) {
     mdl__unary_backward(node, mdl__mul_scalar_grad);
 }
@@ -5455,12 +5564,10 @@ MDLDEF mdl_tensor *mdl_rsub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
 /* exp         y = e^x                            dy/dx = y */
 static void mdl__exp_forward(mdl__unary_io u) {
     size_t i;
+    if (mdl__vm_exp(u.y, u.x, u.n)) return;
     for (i = 0; i < u.n; i++) u.y[i] = MDL__EXP(u.x[i]);
 }
-static void mdl__exp_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * u.y[i];
-}
+MDL__UNARY_LOOP(mdl__exp_grad, dx[i] += g[i] * y[i])
 static void mdl__exp_backward(mdl__node *node) { mdl__unary_backward(node, mdl__exp_grad); }
 MDLDEF mdl_tensor *mdl_exp(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_exp", MDL_OP_EXP, mdl__exp_forward, x, 0, 0);
@@ -5584,16 +5691,11 @@ MDLDEF mdl_tensor *mdl_clamp(mdl_arena *ar, mdl_tensor *x, mdl_scalar lo, mdl_sc
 }
 
 /* relu        y = max(x, 0)                      dy/dx = 1 if x > 0 else 0 */
-static void mdl__relu_forward(mdl__unary_io u) {
-    const mdl_scalar zero = 0;
-    size_t i;
-    for (i = 0; i < u.n; i++) u.y[i] = u.x[i] > zero ? u.x[i] : zero;
-}
-static void mdl__relu_grad(mdl__unary_io u) {
-    const mdl_scalar zero = 0;
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.x[i] > zero ? u.g[i] : zero;
-}
+MDL__UNARY_LOOP(mdl__relu_forward, y[i] = x[i] > 0 ? x[i] : 0)
+MDL__UNARY_LOOP(mdl__relu_grad, {
+    const mdl_scalar gi = g[i]; /* read before the choice: a blend, not a branch */
+    dx[i] += x[i] > 0 ? gi : 0;
+})
 static void mdl__relu_backward(mdl__node *node) { mdl__unary_backward(node, mdl__relu_grad); }
 MDLDEF mdl_tensor *mdl_relu(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_relu", MDL_OP_RELU, mdl__relu_forward, x, 0, 0);
@@ -5628,15 +5730,14 @@ static mdl_scalar mdl__sigmoid1(mdl_scalar x) {
         return e / ((mdl_scalar)1 + e);
     }
 }
-static void mdl__sigmoid_forward(mdl__unary_io u) {
+/* s = sigmoid(x) for n values, into s (the vector sigmoid where there is one; s may be x) */
+static void mdl__sigmoid_into(mdl_scalar *s, const mdl_scalar *x, size_t n) {
     size_t i;
-    for (i = 0; i < u.n; i++) u.y[i] = mdl__sigmoid1(u.x[i]);
+    if (mdl__vm_sigmoid(s, x, n)) return;
+    for (i = 0; i < n; i++) s[i] = mdl__sigmoid1(x[i]);
 }
-static void mdl__sigmoid_grad(mdl__unary_io u) {
-    const mdl_scalar one = 1;
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * u.y[i] * (one - u.y[i]);
-}
+static void mdl__sigmoid_forward(mdl__unary_io u) { mdl__sigmoid_into(u.y, u.x, u.n); }
+MDL__UNARY_LOOP(mdl__sigmoid_grad, dx[i] += g[i] * y[i] * (1 - y[i]))
 static void mdl__sigmoid_backward(mdl__node *node) { mdl__unary_backward(node, mdl__sigmoid_grad); }
 MDLDEF mdl_tensor *mdl_sigmoid(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_sigmoid", MDL_OP_SIGMOID, mdl__sigmoid_forward, x, 0, 0);
@@ -5659,8 +5760,14 @@ static void mdl__logsigmoid_forward(mdl__unary_io u) {
     }
 }
 static void mdl__logsigmoid_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * mdl__sigmoid1(-u.x[i]);
+    mdl_scalar s[MDL__CHUNK];
+    size_t o, i, m;
+    for (o = 0; o < u.n; o += m) {
+        m = u.n - o < MDL__CHUNK ? u.n - o : MDL__CHUNK;
+        for (i = 0; i < m; i++) s[i] = -u.x[o + i];
+        mdl__sigmoid_into(s, s, m); /* sigmoid(-x) */
+        for (i = 0; i < m; i++) u.dx[o + i] += u.g[o + i] * s[i];
+    }
 }
 static void mdl__logsigmoid_backward(mdl__node *node) {
     mdl__unary_backward(node, mdl__logsigmoid_grad);
@@ -5672,13 +5779,10 @@ MDLDEF mdl_tensor *mdl_logsigmoid(mdl_arena *ar, mdl_tensor *x) {
 /* tanh        y = tanh x                         dy/dx = 1 - y^2 */
 static void mdl__tanh_forward(mdl__unary_io u) {
     size_t i;
+    if (mdl__vm_tanh(u.y, u.x, u.n)) return;
     for (i = 0; i < u.n; i++) u.y[i] = MDL__TANH(u.x[i]);
 }
-static void mdl__tanh_grad(mdl__unary_io u) {
-    const mdl_scalar one = 1;
-    size_t i;
-    for (i = 0; i < u.n; i++) u.dx[i] += u.g[i] * (one - u.y[i] * u.y[i]);
-}
+MDL__UNARY_LOOP(mdl__tanh_grad, dx[i] += g[i] * (1 - y[i] * y[i]))
 static void mdl__tanh_backward(mdl__node *node) { mdl__unary_backward(node, mdl__tanh_grad); }
 MDLDEF mdl_tensor *mdl_tanh(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_tanh", MDL_OP_TANH, mdl__tanh_forward, x, 0, 0);
@@ -5714,23 +5818,33 @@ MDLDEF mdl_tensor *mdl_gelu(mdl_arena *ar, mdl_tensor *x) {
    The tanh approximation of x Phi(x) from the GELU paper (Hendrycks and Gimpel), within 5e-4
    of the erf form; GPT-2 was trained with it, so loading its weights needs this one. The
    derivative is the product rule on x/2 (1 + t), with dt/dx = (1 - t^2) k (1 + 3 c x^2). */
-static void mdl__gelu_tanh_forward(mdl__unary_io u) {
-    const mdl_scalar one = 1, half = (mdl_scalar)0.5, c = (mdl_scalar)0.044715;
-    const mdl_scalar k = (mdl_scalar)0.79788456080286535588; /* sqrt(2 / pi) */
+#define MDL__GELU_C ((mdl_scalar)0.044715)
+#define MDL__GELU_K ((mdl_scalar)0.79788456080286535588) /* sqrt(2 / pi) */
+/* t = tanh(k (x + c x^3)) for n values, into t (the vector tanh where there is one) */
+static void mdl__gelu_tanh_t(mdl_scalar *t, const mdl_scalar *x, size_t n) {
     size_t i;
-    for (i = 0; i < u.n; i++) {
-        mdl_scalar x = u.x[i];
-        u.y[i] = half * x * (one + MDL__TANH(k * (x + c * x * x * x)));
-    }
+    for (i = 0; i < n; i++) t[i] = MDL__GELU_K * (x[i] + MDL__GELU_C * x[i] * x[i] * x[i]);
+    if (mdl__vm_tanh(t, t, n)) return;
+    for (i = 0; i < n; i++) t[i] = MDL__TANH(t[i]);
+}
+static void mdl__gelu_tanh_forward(mdl__unary_io u) {
+    const mdl_scalar one = 1, half = (mdl_scalar)0.5;
+    size_t i;
+    mdl__gelu_tanh_t(u.y, u.x, u.n);
+    for (i = 0; i < u.n; i++) u.y[i] = half * u.x[i] * (one + u.y[i]);
 }
 static void mdl__gelu_tanh_grad(mdl__unary_io u) {
-    const mdl_scalar one = 1, three = 3, half = (mdl_scalar)0.5, c = (mdl_scalar)0.044715;
-    const mdl_scalar k = (mdl_scalar)0.79788456080286535588;
-    size_t i;
-    for (i = 0; i < u.n; i++) {
-        mdl_scalar x = u.x[i], t = MDL__TANH(k * (x + c * x * x * x));
-        mdl_scalar dt = (one - t * t) * k * (one + three * c * x * x);
-        u.dx[i] += u.g[i] * (half * (one + t) + half * x * dt);
+    const mdl_scalar one = 1, three = 3, half = (mdl_scalar)0.5;
+    mdl_scalar t[MDL__CHUNK];
+    size_t o, i, m;
+    for (o = 0; o < u.n; o += m) {
+        m = u.n - o < MDL__CHUNK ? u.n - o : MDL__CHUNK;
+        mdl__gelu_tanh_t(t, u.x + o, m);
+        for (i = 0; i < m; i++) {
+            mdl_scalar x = u.x[o + i];
+            mdl_scalar dt = (one - t[i] * t[i]) * MDL__GELU_K * (one + three * MDL__GELU_C * x * x);
+            u.dx[o + i] += u.g[o + i] * (half * (one + t[i]) + half * x * dt);
+        }
     }
 }
 static void mdl__gelu_tanh_backward(mdl__node *node) {
@@ -5741,16 +5855,20 @@ MDLDEF mdl_tensor *mdl_gelu_tanh(mdl_arena *ar, mdl_tensor *x) {
 }
 
 /* silu        y = x sigmoid(x)                   dy/dx = s (1 + x (1 - s)),  s = sigmoid(x) */
+MDL__UNARY_LOOP(mdl__silu_times_x, y[i] = x[i] * y[i])
 static void mdl__silu_forward(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) u.y[i] = u.x[i] * mdl__sigmoid1(u.x[i]);
+    mdl__sigmoid_into(u.y, u.x, u.n); /* y = sigmoid(x), then y = x y */
+    mdl__silu_times_x(u);
 }
 static void mdl__silu_grad(mdl__unary_io u) {
     const mdl_scalar one = 1;
-    size_t i;
-    for (i = 0; i < u.n; i++) {
-        mdl_scalar s = mdl__sigmoid1(u.x[i]);
-        u.dx[i] += u.g[i] * s * (one + u.x[i] * (one - s));
+    mdl_scalar s[MDL__CHUNK];
+    size_t o, i, m;
+    for (o = 0; o < u.n; o += m) {
+        m = u.n - o < MDL__CHUNK ? u.n - o : MDL__CHUNK;
+        mdl__sigmoid_into(s, u.x + o, m);
+        for (i = 0; i < m; i++)
+            u.dx[o + i] += u.g[o + i] * s[i] * (one + u.x[o + i] * (one - s[i]));
     }
 }
 static void mdl__silu_backward(mdl__node *node) { mdl__unary_backward(node, mdl__silu_grad); }
@@ -5762,6 +5880,10 @@ MDLDEF mdl_tensor *mdl_silu(mdl_arena *ar, mdl_tensor *x) {
 static void mdl__elu_forward(mdl__unary_io u) {
     const mdl_scalar one = 1, zero = 0;
     size_t i;
+    if (mdl__vm_exp(u.y, u.x, u.n)) { /* e^x everywhere (inf for large x, not taken), then */
+        for (i = 0; i < u.n; i++) u.y[i] = u.x[i] > zero ? u.x[i] : u.s0 * (u.y[i] - one);
+        return;
+    }
     for (i = 0; i < u.n; i++) u.y[i] = u.x[i] > zero ? u.x[i] : u.s0 * (MDL__EXP(u.x[i]) - one);
 }
 static void mdl__elu_grad(mdl__unary_io u) {
@@ -5792,10 +5914,16 @@ static void mdl__softplus_forward(mdl__unary_io u) {
     }
 }
 static void mdl__softplus_grad(mdl__unary_io u) {
-    size_t i;
-    for (i = 0; i < u.n; i++) {
-        mdl_scalar z = u.s0 * u.x[i];
-        u.dx[i] += z > u.s1 ? u.g[i] : u.g[i] * mdl__sigmoid1(z);
+    mdl_scalar s[MDL__CHUNK];
+    size_t o, i, m;
+    for (o = 0; o < u.n; o += m) {
+        m = u.n - o < MDL__CHUNK ? u.n - o : MDL__CHUNK;
+        for (i = 0; i < m; i++) s[i] = u.s0 * u.x[o + i]; /* z */
+        mdl__sigmoid_into(s, s, m);
+        for (i = 0; i < m; i++) {
+            mdl_scalar z = u.s0 * u.x[o + i];
+            u.dx[o + i] += z > u.s1 ? u.g[o + i] : u.g[o + i] * s[i];
+        }
     }
 }
 static void mdl__softplus_backward(mdl__node *node) {
@@ -9183,24 +9311,20 @@ typedef struct mdl__scan {
 } mdl__scan;
 
 /* The activations over a row, y[k] = sigmoid(x[k]) or tanh(x[k]) for k < n (y may be x): the
-   plain loops of mdl_sigmoid and mdl_tanh, or with isa 1 or 2 their AVX2 or AVX-512 versions
-   (at the end of this section; skip them on a first reading). */
-static void mdl__sigmoid_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n);
-static void mdl__tanh_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n);
-static int mdl__gates_isa(void);
+   vector math of >>kernels where the build and the CPU have it (see mdl__vm_exp in >>ops),
+   else the plain loops of mdl_sigmoid and mdl_tanh. */
+static void mdl__sigmoid_row(mdl_scalar *y, const mdl_scalar *x, int n) {
+    int k;
+    if (mdl__vm_sigmoid(y, x, (size_t)n)) return;
+    for (k = 0; k < n; k++) y[k] = mdl__sigmoid1(x[k]);
+}
+static void mdl__tanh_row(mdl_scalar *y, const mdl_scalar *x, int n) {
+    int k;
+    if (mdl__vm_tanh(y, x, (size_t)n)) return;
+    for (k = 0; k < n; k++) y[k] = MDL__TANH(x[k]);
+}
 
-/* The elementwise passes go over a row in spans of MDL__SPAN values: a loop with a fixed trip
-   count over restrict pointers is one that gcc and clang vectorize at plain -O2 (the last,
-   shorter span runs the same code one value at a time). MDL__SPANS(n, j, call) runs `call`
-   with j at each span's start and `n_` its length. */
-#define MDL__SPAN 16
-#define MDL__SPANS(n, j, call)                                                               \
-    do {                                                                                     \
-        int n_ = MDL__SPAN;                                                                  \
-        for ((j) = 0; (j) + MDL__SPAN <= (n); (j) += MDL__SPAN) call;                        \
-        n_ = (n) - (j);                                                                      \
-        if (n_ > 0) call;                                                                    \
-    } while (0)
+/* (the passes below go over a row in spans: see MDL__SPANS in >>ops) */
 
 /* y += x */
 MDL__ALWAYS_INLINE void mdl__span_add(int n, mdl_scalar *MDL__RESTRICT y,
@@ -9254,7 +9378,7 @@ MDL__ALWAYS_INLINE void mdl__span_gru_h(int n, const mdl_scalar *MDL__RESTRICT z
 /* One forward step, a row of the batch at a time, in passes: the sums, the activations, the
    products. For the RNN and the LSTM, a [B,G*H] holds xg_t + h_prev @ W_hh^T on entry and the
    activated gates on exit, and bs = b_ih + b_hh. */
-static void mdl__scan_rnn_step(int isa, int relu, int B, int H, const mdl_scalar *bs,
+static void mdl__scan_rnn_step(int relu, int B, int H, const mdl_scalar *bs,
                                mdl_scalar *a, mdl_scalar *h) {
     int b, j;
     for (b = 0; b < B; b++) {
@@ -9263,11 +9387,11 @@ static void mdl__scan_rnn_step(int isa, int relu, int B, int H, const mdl_scalar
         if (relu)
             for (j = 0; j < H; j++) hb[j] = g[j] > 0 ? g[j] : 0;
         else
-            mdl__tanh_row(isa, hb, g, H);
+            mdl__tanh_row(hb, g, H);
     }
 }
 
-static void mdl__scan_lstm_step(int isa, int B, int H, const mdl_scalar *bs, mdl_scalar *a,
+static void mdl__scan_lstm_step(int B, int H, const mdl_scalar *bs, mdl_scalar *a,
                                 const mdl_scalar *c_prev, mdl_scalar *c, mdl_scalar *tc,
                                 mdl_scalar *h) {
     int b, j;
@@ -9275,19 +9399,19 @@ static void mdl__scan_lstm_step(int isa, int B, int H, const mdl_scalar *bs, mdl
         mdl_scalar *i = a + (size_t)b * 4 * (size_t)H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
         const size_t row = (size_t)b * (size_t)H;
         MDL__SPANS(4 * H, j, mdl__span_add(n_, i + j, bs + j)); /* i, f, g, o pre-activations */
-        mdl__sigmoid_row(isa, i, i, 2 * H);                     /* i, f */
-        mdl__tanh_row(isa, g, g, H);                            /* g */
-        mdl__sigmoid_row(isa, o, o, H);                         /* o */
+        mdl__sigmoid_row(i, i, 2 * H);                     /* i, f */
+        mdl__tanh_row(g, g, H);                            /* g */
+        mdl__sigmoid_row(o, o, H);                         /* o */
         MDL__SPANS(H, j, mdl__span_lstm_c(n_, i + j, f + j, g + j, c_prev + row + j,
                                           c + row + j));        /* c = f c_prev + i g */
-        mdl__tanh_row(isa, tc + row, c + row, H);               /* tanh(c), kept */
+        mdl__tanh_row(tc + row, c + row, H);               /* tanh(c), kept */
         MDL__SPANS(H, j, mdl__span_mul(n_, o + j, tc + row + j, h + row + j)); /* h = o tanh(c) */
     }
 }
 
 /* The GRU's r needs W_hn h_prev apart from xg's n part, so its product comes in m [B,3H]
    (a [B,3H] holds xg_t); bs = b_ih + b_hh for r and z, bi and bh the biases themselves. */
-static void mdl__scan_gru_step(int isa, int B, int H, const mdl_scalar *bs, const mdl_scalar *bi,
+static void mdl__scan_gru_step(int B, int H, const mdl_scalar *bs, const mdl_scalar *bi,
                                const mdl_scalar *bh, mdl_scalar *a, const mdl_scalar *m,
                                const mdl_scalar *h_prev, mdl_scalar *hn, mdl_scalar *h) {
     int b, j;
@@ -9297,10 +9421,10 @@ static void mdl__scan_gru_step(int isa, int B, int H, const mdl_scalar *bs, cons
         const size_t row = (size_t)b * (size_t)H;
         MDL__SPANS(2 * H, j, mdl__span_add(n_, r + j, mb + j)); /* r, z pre-activations */
         MDL__SPANS(2 * H, j, mdl__span_add(n_, r + j, bs + j));
-        mdl__sigmoid_row(isa, r, r, 2 * H);                     /* r, z */
+        mdl__sigmoid_row(r, r, 2 * H);                     /* r, z */
         MDL__SPANS(H, j, mdl__span_gru_n(n_, r + j, bi + 2 * H + j, bh + 2 * H + j,
                                          mb + 2 * H + j, hn + row + j, n + j));
-        mdl__tanh_row(isa, n, n, H);                            /* n */
+        mdl__tanh_row(n, n, H);                            /* n */
         MDL__SPANS(H, j, mdl__span_gru_h(n_, z + j, n + j, h_prev + row + j, h + row + j));
     }
 }
@@ -9478,7 +9602,7 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x,
                                 mdl_tensor *b_ih, mdl_tensor *b_hh, int reverse) {
     const char *fn = "mdl_rnn_scan";
     char bx[96], bo[96];
-    int T, B, I, H, G, GH, s, k, shape[4], sh[2], isa = mdl__gates_isa();
+    int T, B, I, H, G, GH, s, k, shape[4], sh[2];
     size_t BH, BG;
     mdl_tensor *out, *in[7], *check[4];
     mdl_scalar *wt, *bs, *m = NULL;
@@ -9568,16 +9692,16 @@ MDLDEF mdl_tensor *mdl_rnn_scan(mdl_arena *ar, mdl_rnn_mode mode, mdl_tensor *x,
         case MDL_RNN_TANH:
         case MDL_RNN_RELU:
             mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 1, a, GH); /* a += h_prev @ W_hh^T */
-            mdl__scan_rnn_step(isa, mode == MDL_RNN_RELU, B, H, bs, a, ht);
+            mdl__scan_rnn_step(mode == MDL_RNN_RELU, B, H, bs, a, ht);
             break;
         case MDL_LSTM:
             mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 1, a, GH);
-            mdl__scan_lstm_step(isa, B, H, bs, a, s ? cy + (size_t)tp * BH : c0->data,
+            mdl__scan_lstm_step(B, H, bs, a, s ? cy + (size_t)tp * BH : c0->data,
                                 cy + (size_t)t * BH, sc->aux + (size_t)t * BH, ht);
             break;
         case MDL_GRU:
             mdl__gemm(0, 0, B, GH, H, 1, hp, H, wt, GH, 0, m, GH); /* m = h_prev @ W_hh^T */
-            mdl__scan_gru_step(isa, B, H, bs, b_ih->data, b_hh->data, a, m, hp,
+            mdl__scan_gru_step(B, H, bs, b_ih->data, b_hh->data, a, m, hp,
                                sc->aux + (size_t)t * BH, ht);
             break;
         }
@@ -10298,197 +10422,6 @@ MDLDEF mdl_tensor *mdl_learned_positions(mdl_arena *ar, mdl_tensor *table, int T
         return NULL;
     }
     return mdl_slice(ar, table, 0, 0, T);
-}
-
-/* ---------------------------------------------------------------------------------------------
-   Fast gates (skip on a first reading): sigmoid and tanh over a row, for mdl_rnn_scan's
-   forward steps. The plain loops are mdl_sigmoid's and mdl_tanh's own; on x86 the AVX-512 and
-   AVX2 versions compute 16 or 8 values at once with Cephes's single-precision formulas
-   (Moshier, as in sse_mathfun): e^x as 2^n times a degree-6 polynomial on
-   [-ln2/2, ln2/2], n = round(x / ln2), with ln2 split in two parts so that x - n ln2 is exact;
-       sigmoid(x) = 1 / (1 + e^-x)
-       tanh(x)    = x + x^3 P(x^2)               for |x| < 0.625 (no cancellation near 0)
-                  = sign(x) (1 - 2 / (e^(2|x|) + 1))  otherwise, |x| clamped to 9 (tanh = 1
-                                                      to float precision beyond)
-   Both are within a few float ulps of libm's (tests/test_rnn.c holds them to it). A libm call
-   per value costs some 15 ns for tanhf; these cost well under one, and the forward pass of a
-   character LSTM makes 5 of them per unit per step. They follow the GEMM kernel choice:
-   mdl_set_gemm_kernel("plain") runs the plain loops, "avx2" the AVX2 versions.
-   --------------------------------------------------------------------------------------------- */
-
-#if defined(MDL__X86)
-#define MDL__EXP_HI 88.0f            /* e^88 < FLT_MAX: 2^n stays a normal float */
-#define MDL__EXP_LO -87.33654475f    /* about ln(FLT_MIN) */
-#define MDL__LOG2E 1.44269504088896341f
-#define MDL__LN2_HI 0.693359375f     /* ln2 = LN2_HI + LN2_LO, LN2_HI with few bits */
-#define MDL__LN2_LO -2.12194440e-4f
-#define MDL__TANH_SMALL 0.625f
-#define MDL__TANH_BIG 9.0f
-
-/* (the masked forms of the intrinsics, all lanes on: g++ 12 warns that the plain ones read an
-   undefined register) */
-__attribute__((target("avx512f"))) static __m512 mdl__exp_avx512(__m512 x) {
-    const __mmask16 all = (__mmask16)0xffff;
-    __m512 n, p;
-    __m512i e;
-    x = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, x, _mm512_set1_ps(MDL__EXP_LO)),
-                             _mm512_set1_ps(MDL__EXP_HI));
-    n = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(x, _mm512_set1_ps(MDL__LOG2E)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_HI), x); /* r = x - n ln2, in two parts */
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__LN2_LO), x);
-    p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1))); /* e^r */
-    e = _mm512_maskz_slli_epi32(all, _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, n),
-                                                      _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e)); /* e^r 2^n */
-}
-
-__attribute__((target("avx512f"))) static __m512 mdl__sigmoid_avx512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1);
-    return _mm512_div_ps(one, _mm512_add_ps(one, mdl__exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-__attribute__((target("avx512f"))) static __m512 mdl__tanh_avx512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1), two = _mm512_set1_ps(2);
-    const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
-    const __mmask16 all = (__mmask16)0xffff;
-    __m512 ax = _mm512_castsi512_ps(_mm512_maskz_and_epi32(all, _mm512_castps_si512(x), abs_bits));
-    __m512 s = _mm512_mul_ps(ax, ax), p, e, big, y;
-    __mmask16 small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
-    p = _mm512_set1_ps(-5.70498872745e-3f);
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(2.06390887954e-2f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-5.37397155531e-2f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(1.33314422036e-1f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-3.33332819422e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, s), ax, ax);
-    e = mdl__exp_avx512(_mm512_mul_ps(two, _mm512_maskz_min_ps(all, ax, _mm512_set1_ps(MDL__TANH_BIG))));
-    big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
-    y = _mm512_mask_blend_ps(small, big, p); /* |tanh x|, then x's sign */
-    return _mm512_castsi512_ps(_mm512_maskz_or_epi32(
-        all, _mm512_castps_si512(y), _mm512_maskz_andnot_epi32(all, abs_bits, _mm512_castps_si512(x))));
-}
-
-__attribute__((target("avx512f"))) static void mdl__gate_row_avx512(int tanh_, float *y,
-                                                                  const float *x, int n) {
-    int k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m512 v = _mm512_loadu_ps(x + k);
-        _mm512_storeu_ps(y + k, tanh_ ? mdl__tanh_avx512(v) : mdl__sigmoid_avx512(v));
-    }
-    if (k < n) { /* the last few, through a mask */
-        __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
-        _mm512_mask_storeu_ps(y + k, m, tanh_ ? mdl__tanh_avx512(v) : mdl__sigmoid_avx512(v));
-    }
-}
-
-__attribute__((target("avx2,fma"))) static __m256 mdl__exp_avx2(__m256 x) {
-    __m256 n, p;
-    __m256i e;
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(MDL__EXP_LO)), _mm256_set1_ps(MDL__EXP_HI));
-    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(MDL__LOG2E)),
-                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__LN2_HI), x);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__LN2_LO), x);
-    p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1)));
-    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-__attribute__((target("avx2,fma"))) static __m256 mdl__sigmoid_avx2(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1);
-    return _mm256_div_ps(one, _mm256_add_ps(one, mdl__exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-__attribute__((target("avx2,fma"))) static __m256 mdl__tanh_avx2(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1), two = _mm256_set1_ps(2);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x), s = _mm256_mul_ps(ax, ax), p, e, big, y;
-    __m256 small = _mm256_cmp_ps(ax, _mm256_set1_ps(MDL__TANH_SMALL), _CMP_LT_OQ);
-    p = _mm256_set1_ps(-5.70498872745e-3f);
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954e-2f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531e-2f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036e-1f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, s), ax, ax);
-    e = mdl__exp_avx2(_mm256_mul_ps(two, _mm256_min_ps(ax, _mm256_set1_ps(MDL__TANH_BIG))));
-    big = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
-    y = _mm256_blendv_ps(big, p, small);
-    return _mm256_or_ps(y, _mm256_and_ps(sign, x));
-}
-
-__attribute__((target("avx2,fma"))) static void mdl__gate_row_avx2(int tanh_, float *y,
-                                                                 const float *x, int n) {
-    int k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m256 v = _mm256_loadu_ps(x + k);
-        _mm256_storeu_ps(y + k, tanh_ ? mdl__tanh_avx2(v) : mdl__sigmoid_avx2(v));
-    }
-    if (k < n) { /* the last few, through a buffer */
-        float buf[8] = {0};
-        __m256 v;
-        int j;
-        for (j = 0; j < n - k; j++) buf[j] = x[k + j];
-        v = _mm256_loadu_ps(buf);
-        _mm256_storeu_ps(buf, tanh_ ? mdl__tanh_avx2(v) : mdl__sigmoid_avx2(v));
-        for (j = 0; j < n - k; j++) y[k + j] = buf[j];
-    }
-}
-#endif /* MDL__X86 */
-
-/* 2: AVX-512, 1: AVX2, 0: the plain loops; the choice of mdl_gemm_kernel, which is made for
-   this CPU (and which mdl_set_gemm_kernel changes) */
-static int mdl__gates_isa(void) {
-#if defined(MDL__X86)
-    const char *k = mdl_gemm_kernel();
-    return strcmp(k, "avx512") == 0 ? 2 : strcmp(k, "avx2") == 0 ? 1 : 0;
-#else
-    return 0;
-#endif
-}
-
-static void mdl__sigmoid_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n) {
-    int k;
-#if defined(MDL__X86)
-    if (isa == 2) {
-        mdl__gate_row_avx512(0, y, x, n);
-        return;
-    }
-    if (isa == 1) {
-        mdl__gate_row_avx2(0, y, x, n);
-        return;
-    }
-#endif
-    (void)isa;
-    for (k = 0; k < n; k++) y[k] = mdl__sigmoid1(x[k]);
-}
-
-static void mdl__tanh_row(int isa, mdl_scalar *y, const mdl_scalar *x, int n) {
-    int k;
-#if defined(MDL__X86)
-    if (isa == 2) {
-        mdl__gate_row_avx512(1, y, x, n);
-        return;
-    }
-    if (isa == 1) {
-        mdl__gate_row_avx2(1, y, x, n);
-        return;
-    }
-#endif
-    (void)isa;
-    for (k = 0; k < n; k++) y[k] = MDL__TANH(x[k]);
 }
 
 // >>losses
@@ -19089,9 +19022,10 @@ MDLDEF mdl_error mdl_graph_dot(const mdl_tensor *t, const char *path) {
 /* =============================================================================================
    The fast kernels. Skip this section on a first reading: everything below computes what the
    plain loops in >>ops compute (mdl__gemm_plain in matmul's block, the 2 x 2 loop in pooling's),
-   only faster. tests/test_gemm.c and tests/test_conv.c hold each fast path against the plain
-   one on awkward sizes, and a MINIDL_NO_SIMD build compiles none of it: there mdl__sgemm is the
-   plain GEMM.
+   only faster, or, for the vector math (e^x, sigmoid, tanh), to within the few ulp its banner
+   states. tests/test_gemm.c, tests/test_conv.c and tests/test_vmath.c hold each fast path
+   against the plain one on awkward sizes, and a MINIDL_NO_SIMD build compiles none of it:
+   there mdl__sgemm is the plain GEMM, and the ops call libm.
    ============================================================================================= */
 
 #if defined(MDL__X86) || defined(MDL__NEON)
@@ -20673,6 +20607,329 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
                          a, lda, b, ldb, beta, c, ldc);
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Vector math                               y[i] = e^x[i], sigmoid(x[i]) or tanh(x[i]), i < n
+   For mdl__vm_exp, mdl__vm_sigmoid and mdl__vm_tanh (declared in >>ops with the unary ops, which
+   call them, as does mdl_rnn_scan for its gates): the plain loops call libm one value at a
+   time, and a loop with a call in it is not vectorized. Here the same functions are computed
+   16 (AVX-512), 8 (AVX2+FMA) or 4 (NEON) values at a time, with the kernel the GEMM uses
+   (mdl_set_gemm_kernel("plain") sends the ops back to their libm loops). The algorithm is
+   written out once for one value (mdl__vm_exp1, mdl__vm_sigmoid1, mdl__vm_tanh1: read those),
+   and each SIMD version does the same operations in the same order, fused multiply-adds where
+   the scalar one calls fmaf, so that every lane gives the scalar function's bits; the last
+   few values of an AVX2 or NEON row are computed by the scalar functions themselves.
+
+   e^x   Reduce: n = round(x / ln2), r = x - n ln2, with ln2 in two parts so that r is exact
+         to float precision; then e^x = 2^n e^r, |r| <= ln2/2, and e^r = 1 + r + r^2 q(r),
+         q of degree 5 (the coefficients of Cephes' expf, by S. Moshier). 2^n is made from
+         exponent bits as 2^n1 2^n2 with n1 + n2 = n, so that the results between FLT_MAX and
+         the denormals (n down to -150) come out of two products, the first exact and the
+         second rounded once. x is clamped to [-104, 89] first: below, e^x < 2^-150 rounds
+         to 0; above, e^x overflows to inf. The clamp lets a NaN through: NaN in, NaN out.
+   sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, with e = e^-|x| <= 1: it
+         never overflows, and sigmoid(x) ~ e^x keeps its relative precision for large
+         negative x, down to the denormals (sigmoid(-100) = 3.7e-44).
+   tanh(x) = x + x^3 P(x^2) for |x| < 0.625 (Cephes' tanhf: no cancellation near 0),
+           = sign(x) (1 - 2 / (e^(2|x|) + 1)) otherwise (e^(2|x|) = inf gives +-1 exactly).
+   Accuracy, for every float x (checked on all 2^32 of them against libm in double once, and by
+   tests/test_vmath.c on every float exponent, millions of random values and the edges): the
+   result is at most 1 ulp from the correctly rounded one for e^x and tanh, 2 ulp for sigmoid
+   (an ulp of a result below 2^-126 being the smallest denormal, 2^-149). Exact: e^0 = 1, e^-inf = 0,
+   e^inf = inf and inf beyond ln(FLT_MAX); sigmoid(0) = 1/2, sigmoid(inf) = 1, sigmoid(-inf)
+   = 0; tanh(+-0) = +-0, tanh(+-inf) = +-1. NaN gives NaN. Denormal x are computed as any
+   other (e^x = 1, tanh x = x). No promise about the floating-point exception flags.
+   --------------------------------------------------------------------------------------------- */
+
+#define MDL__VM_MAGIC 12582912.0f          /* 1.5 * 2^23: (x + MAGIC) - MAGIC rounds x to an
+                                              integer, held in MAGIC's low mantissa bits */
+#define MDL__VM_MAGIC_BITS 0x4b400000u
+#define MDL__VM_EXP_HI 89.0f               /* e^89 > FLT_MAX */
+#define MDL__VM_EXP_LO -104.0f             /* e^-104 < 2^-150, half the smallest denormal */
+#define MDL__VM_LOG2E 1.44269504088896341f
+#define MDL__VM_LN2_HI 0.693145751953125f  /* ln2 = LN2_HI + LN2_LO; LN2_HI has 16 bits */
+#define MDL__VM_LN2_LO 1.42860682030941723e-6f
+#define MDL__VM_E0 1.9875691500e-4f        /* q(r) = ((((E0 r + E1) r + E2) r + E3) r + E4) r + E5 */
+#define MDL__VM_E1 1.3981999507e-3f
+#define MDL__VM_E2 8.3334519073e-3f
+#define MDL__VM_E3 4.1665795894e-2f
+#define MDL__VM_E4 1.6666665459e-1f
+#define MDL__VM_E5 5.0000001201e-1f
+#define MDL__VM_TANH_SMALL 0.625f
+#define MDL__VM_T0 -5.70498872745e-3f      /* P(z) = (((T0 z + T1) z + T2) z + T3) z + T4 */
+#define MDL__VM_T1 2.06390887954e-2f
+#define MDL__VM_T2 -5.37397155531e-2f
+#define MDL__VM_T3 1.33314422036e-1f
+#define MDL__VM_T4 -3.33332819422e-1f
+
+static uint32_t mdl__vm_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static float mdl__vm_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static float mdl__vm_exp1(float x) {
+    float t, n, r, r2, q, p;
+    uint32_t k, k1;
+    x = MDL__VM_EXP_HI < x ? MDL__VM_EXP_HI : x; /* min and max as the SIMD ones: a NaN x */
+    x = MDL__VM_EXP_LO > x ? MDL__VM_EXP_LO : x; /* stays */
+    t = fmaf(x, MDL__VM_LOG2E, MDL__VM_MAGIC);    /* MAGIC + n, n = round(x / ln2) */
+    n = t - MDL__VM_MAGIC;
+    r = fmaf(-n, MDL__VM_LN2_HI, x);              /* r = x - n ln2, in two steps */
+    r = fmaf(-n, MDL__VM_LN2_LO, r);
+    r2 = r * r;
+    q = fmaf(MDL__VM_E0, r, MDL__VM_E1);
+    q = fmaf(q, r, MDL__VM_E2);
+    q = fmaf(q, r, MDL__VM_E3);
+    q = fmaf(q, r, MDL__VM_E4);
+    q = fmaf(q, r, MDL__VM_E5);
+    p = fmaf(q, r2, r) + 1.0f;                    /* e^r = 1 + (r + r^2 q) */
+    k = mdl__vm_bits(t) - MDL__VM_MAGIC_BITS + 150u; /* n + 150, in 0..278 */
+    k1 = k >> 1;                                  /* n1 = k1 - 75 and n2 = n - n1, both in */
+    return p * mdl__vm_float((k1 + 52u) << 23)    /* -75..64: 2^n1 and 2^n2 are normal */
+             * mdl__vm_float((k - k1 + 52u) << 23);
+}
+
+static float mdl__vm_sigmoid1(float x) {
+    float e = mdl__vm_exp1(-fabsf(x));
+    return (x < 0 ? e : 1.0f) / (1.0f + e);
+}
+
+static float mdl__vm_tanh1(float x) {
+    float ax = fabsf(x), z = ax * ax, p, e, y;
+    p = fmaf(MDL__VM_T0, z, MDL__VM_T1);
+    p = fmaf(p, z, MDL__VM_T2);
+    p = fmaf(p, z, MDL__VM_T3);
+    p = fmaf(p, z, MDL__VM_T4);
+    p = fmaf(p * z, ax, ax);                      /* |x| + |x|^3 P(x^2) */
+    e = mdl__vm_exp1(ax + ax);
+    y = ax < MDL__VM_TANH_SMALL ? p : 1.0f - 2.0f / (e + 1.0f);
+    return copysignf(y, x);
+}
+
+#if defined(MDL__X86)
+/* (the masked forms of some intrinsics, all lanes on: g++ 12 warns that the plain ones read an
+   undefined register) */
+#define MDL__VM_ALL ((__mmask16)0xffff)
+
+__attribute__((target("avx512f"))) static __m512 mdl__vm_exp_avx512(__m512 x) {
+    __m512 t, n, r, r2, q, p;
+    __m512i k, k1, b52 = _mm512_set1_epi32(52);
+    x = _mm512_maskz_min_ps(MDL__VM_ALL, _mm512_set1_ps(MDL__VM_EXP_HI), x);
+    x = _mm512_maskz_max_ps(MDL__VM_ALL, _mm512_set1_ps(MDL__VM_EXP_LO), x);
+    t = _mm512_fmadd_ps(x, _mm512_set1_ps(MDL__VM_LOG2E), _mm512_set1_ps(MDL__VM_MAGIC));
+    n = _mm512_sub_ps(t, _mm512_set1_ps(MDL__VM_MAGIC));
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__VM_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(MDL__VM_LN2_LO), r);
+    r2 = _mm512_mul_ps(r, r);
+    q = _mm512_fmadd_ps(_mm512_set1_ps(MDL__VM_E0), r, _mm512_set1_ps(MDL__VM_E1));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(MDL__VM_E2));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(MDL__VM_E3));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(MDL__VM_E4));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(MDL__VM_E5));
+    p = _mm512_add_ps(_mm512_fmadd_ps(q, r2, r), _mm512_set1_ps(1.0f));
+    k = _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32((int)(150u - MDL__VM_MAGIC_BITS)));
+    k1 = _mm512_maskz_srli_epi32(MDL__VM_ALL, k, 1);
+    p = _mm512_mul_ps(p, _mm512_castsi512_ps(
+                             _mm512_maskz_slli_epi32(MDL__VM_ALL, _mm512_add_epi32(k1, b52), 23)));
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(
+                                MDL__VM_ALL, _mm512_add_epi32(_mm512_sub_epi32(k, k1), b52), 23)));
+}
+
+__attribute__((target("avx512f"))) static __m512 mdl__vm_sigmoid_avx512(__m512 x) {
+    const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 ax = _mm512_castsi512_ps(_mm512_maskz_and_epi32(MDL__VM_ALL, _mm512_castps_si512(x), abs_bits));
+    __m512 e = mdl__vm_exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), ax));
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_div_ps(_mm512_mask_blend_ps(neg, one, e), _mm512_add_ps(one, e));
+}
+
+__attribute__((target("avx512f"))) static __m512 mdl__vm_tanh_avx512(__m512 x) {
+    const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 ax = _mm512_castsi512_ps(_mm512_maskz_and_epi32(MDL__VM_ALL, _mm512_castps_si512(x), abs_bits));
+    __m512 z = _mm512_mul_ps(ax, ax), p, e, big;
+    __mmask16 small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(MDL__VM_TANH_SMALL), _CMP_LT_OQ);
+    p = _mm512_fmadd_ps(_mm512_set1_ps(MDL__VM_T0), z, _mm512_set1_ps(MDL__VM_T1));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(MDL__VM_T2));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(MDL__VM_T3));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(MDL__VM_T4));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, z), ax, ax);
+    e = mdl__vm_exp_avx512(_mm512_add_ps(ax, ax));
+    big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    return _mm512_castsi512_ps(_mm512_maskz_or_epi32(   /* |tanh x|, then x's sign */
+        MDL__VM_ALL, _mm512_castps_si512(_mm512_mask_blend_ps(small, big, p)),
+        _mm512_maskz_andnot_epi32(MDL__VM_ALL, abs_bits, _mm512_castps_si512(x))));
+}
+
+/* A row of n values: 16 at a time, the last few through a mask. */
+#define MDL__VM_ROW_AVX512(name, f)                                                          \
+    __attribute__((target("avx512f"))) static void name(float *y, const float *x, size_t n) { \
+        size_t i = 0;                                                                        \
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(x + i)));     \
+        if (i < n) {                                                                         \
+            __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                  \
+            _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));             \
+        }                                                                                    \
+    }
+MDL__VM_ROW_AVX512(mdl__vm_exp_row_avx512, mdl__vm_exp_avx512)
+MDL__VM_ROW_AVX512(mdl__vm_sigmoid_row_avx512, mdl__vm_sigmoid_avx512)
+MDL__VM_ROW_AVX512(mdl__vm_tanh_row_avx512, mdl__vm_tanh_avx512)
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__vm_exp_avx2(__m256 x) {
+    __m256 t, n, r, r2, q, p;
+    __m256i k, k1, b52 = _mm256_set1_epi32(52);
+    x = _mm256_min_ps(_mm256_set1_ps(MDL__VM_EXP_HI), x);
+    x = _mm256_max_ps(_mm256_set1_ps(MDL__VM_EXP_LO), x);
+    t = _mm256_fmadd_ps(x, _mm256_set1_ps(MDL__VM_LOG2E), _mm256_set1_ps(MDL__VM_MAGIC));
+    n = _mm256_sub_ps(t, _mm256_set1_ps(MDL__VM_MAGIC));
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__VM_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(MDL__VM_LN2_LO), r);
+    r2 = _mm256_mul_ps(r, r);
+    q = _mm256_fmadd_ps(_mm256_set1_ps(MDL__VM_E0), r, _mm256_set1_ps(MDL__VM_E1));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(MDL__VM_E2));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(MDL__VM_E3));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(MDL__VM_E4));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(MDL__VM_E5));
+    p = _mm256_add_ps(_mm256_fmadd_ps(q, r2, r), _mm256_set1_ps(1.0f));
+    k = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32((int)(150u - MDL__VM_MAGIC_BITS)));
+    k1 = _mm256_srli_epi32(k, 1);
+    p = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, b52), 23)));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(
+                                _mm256_add_epi32(_mm256_sub_epi32(k, k1), b52), 23)));
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__vm_sigmoid_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 e = mdl__vm_exp_avx2(_mm256_or_ps(sign, x)); /* e^-|x| */
+    __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    return _mm256_div_ps(_mm256_blendv_ps(one, e, neg), _mm256_add_ps(one, e));
+}
+
+__attribute__((target("avx2,fma"))) static __m256 mdl__vm_tanh_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x), z = _mm256_mul_ps(ax, ax), p, e, big;
+    __m256 small = _mm256_cmp_ps(ax, _mm256_set1_ps(MDL__VM_TANH_SMALL), _CMP_LT_OQ);
+    p = _mm256_fmadd_ps(_mm256_set1_ps(MDL__VM_T0), z, _mm256_set1_ps(MDL__VM_T1));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(MDL__VM_T2));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(MDL__VM_T3));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(MDL__VM_T4));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, z), ax, ax);
+    e = mdl__vm_exp_avx2(_mm256_add_ps(ax, ax));
+    big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    return _mm256_or_ps(_mm256_blendv_ps(big, p, small), _mm256_and_ps(sign, x));
+}
+
+/* A row of n values: 8 at a time, the last few by the scalar function (the same bits). */
+#define MDL__VM_ROW_AVX2(name, f, f1)                                                        \
+    __attribute__((target("avx2,fma"))) static void name(float *y, const float *x, size_t n) { \
+        size_t i = 0;                                                                        \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));       \
+        for (; i < n; i++) y[i] = f1(x[i]);                                                  \
+    }
+MDL__VM_ROW_AVX2(mdl__vm_exp_row_avx2, mdl__vm_exp_avx2, mdl__vm_exp1)
+MDL__VM_ROW_AVX2(mdl__vm_sigmoid_row_avx2, mdl__vm_sigmoid_avx2, mdl__vm_sigmoid1)
+MDL__VM_ROW_AVX2(mdl__vm_tanh_row_avx2, mdl__vm_tanh_avx2, mdl__vm_tanh1)
+#endif /* MDL__X86 */
+
+#if defined(MDL__NEON)
+static float32x4_t mdl__vm_exp_neon(float32x4_t x) {
+    float32x4_t t, n, r, r2, q, p;
+    uint32x4_t k, k1, b52 = vdupq_n_u32(52);
+    x = vminq_f32(vdupq_n_f32(MDL__VM_EXP_HI), x); /* NEON's min and max return a NaN */
+    x = vmaxq_f32(vdupq_n_f32(MDL__VM_EXP_LO), x);
+    t = vfmaq_f32(vdupq_n_f32(MDL__VM_MAGIC), x, vdupq_n_f32(MDL__VM_LOG2E));
+    n = vsubq_f32(t, vdupq_n_f32(MDL__VM_MAGIC));
+    r = vfmsq_f32(x, n, vdupq_n_f32(MDL__VM_LN2_HI));
+    r = vfmsq_f32(r, n, vdupq_n_f32(MDL__VM_LN2_LO));
+    r2 = vmulq_f32(r, r);
+    q = vfmaq_f32(vdupq_n_f32(MDL__VM_E1), vdupq_n_f32(MDL__VM_E0), r);
+    q = vfmaq_f32(vdupq_n_f32(MDL__VM_E2), q, r);
+    q = vfmaq_f32(vdupq_n_f32(MDL__VM_E3), q, r);
+    q = vfmaq_f32(vdupq_n_f32(MDL__VM_E4), q, r);
+    q = vfmaq_f32(vdupq_n_f32(MDL__VM_E5), q, r);
+    p = vaddq_f32(vfmaq_f32(r, q, r2), vdupq_n_f32(1.0f));
+    k = vaddq_u32(vreinterpretq_u32_f32(t), vdupq_n_u32(150u - MDL__VM_MAGIC_BITS));
+    k1 = vshrq_n_u32(k, 1);
+    p = vmulq_f32(p, vreinterpretq_f32_u32(vshlq_n_u32(vaddq_u32(k1, b52), 23)));
+    return vmulq_f32(p, vreinterpretq_f32_u32(vshlq_n_u32(vaddq_u32(vsubq_u32(k, k1), b52), 23)));
+}
+
+static float32x4_t mdl__vm_sigmoid_neon(float32x4_t x) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    float32x4_t e = mdl__vm_exp_neon(vnegq_f32(vabsq_f32(x)));
+    uint32x4_t neg = vcltq_f32(x, vdupq_n_f32(0.0f));
+    return vdivq_f32(vbslq_f32(neg, e, one), vaddq_f32(one, e));
+}
+
+static float32x4_t mdl__vm_tanh_neon(float32x4_t x) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    float32x4_t ax = vabsq_f32(x), z = vmulq_f32(ax, ax), p, e, big;
+    uint32x4_t small = vcltq_f32(ax, vdupq_n_f32(MDL__VM_TANH_SMALL));
+    p = vfmaq_f32(vdupq_n_f32(MDL__VM_T1), vdupq_n_f32(MDL__VM_T0), z);
+    p = vfmaq_f32(vdupq_n_f32(MDL__VM_T2), p, z);
+    p = vfmaq_f32(vdupq_n_f32(MDL__VM_T3), p, z);
+    p = vfmaq_f32(vdupq_n_f32(MDL__VM_T4), p, z);
+    p = vfmaq_f32(ax, vmulq_f32(p, z), ax);
+    e = mdl__vm_exp_neon(vaddq_f32(ax, ax));
+    big = vsubq_f32(one, vdivq_f32(vdupq_n_f32(2.0f), vaddq_f32(e, one)));
+    return vbslq_f32(vdupq_n_u32(0x80000000u), x, vbslq_f32(small, p, big)); /* x's sign */
+}
+
+#define MDL__VM_ROW_NEON(name, f, f1)                                                        \
+    static void name(float *y, const float *x, size_t n) {                                   \
+        size_t i = 0;                                                                        \
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, f(vld1q_f32(x + i)));                    \
+        for (; i < n; i++) y[i] = f1(x[i]);                                                  \
+    }
+MDL__VM_ROW_NEON(mdl__vm_exp_row_neon, mdl__vm_exp_neon, mdl__vm_exp1)
+MDL__VM_ROW_NEON(mdl__vm_sigmoid_row_neon, mdl__vm_sigmoid_neon, mdl__vm_sigmoid1)
+MDL__VM_ROW_NEON(mdl__vm_tanh_row_neon, mdl__vm_tanh_neon, mdl__vm_tanh1)
+#endif /* MDL__NEON */
+
+typedef void (*mdl__vm_row)(float *y, const float *x, size_t n);
+
+/* The rows of the kernel in use for function f (0 e^x, 1 sigmoid, 2 tanh); NULL for plain. */
+static mdl__vm_row mdl__vm_pick(int f) {
+    const char *k = mdl__gemm_current()->name;
+#if defined(MDL__X86)
+    static const mdl__vm_row avx512[3] = {mdl__vm_exp_row_avx512, mdl__vm_sigmoid_row_avx512,
+                                          mdl__vm_tanh_row_avx512};
+    static const mdl__vm_row avx2[3] = {mdl__vm_exp_row_avx2, mdl__vm_sigmoid_row_avx2,
+                                        mdl__vm_tanh_row_avx2};
+    if (strcmp(k, "avx512") == 0) return avx512[f];
+    if (strcmp(k, "avx2") == 0) return avx2[f];
+#endif
+#if defined(MDL__NEON)
+    static const mdl__vm_row neon[3] = {mdl__vm_exp_row_neon, mdl__vm_sigmoid_row_neon,
+                                        mdl__vm_tanh_row_neon};
+    if (strcmp(k, "neon") == 0) return neon[f];
+#endif
+    (void)k;
+    return NULL;
+}
+
+static int mdl__vm_exp(mdl_scalar *y, const mdl_scalar *x, size_t n) {
+    mdl__vm_row row = mdl__vm_pick(0);
+    if (row) row(y, x, n);
+    return row != NULL;
+}
+static int mdl__vm_sigmoid(mdl_scalar *y, const mdl_scalar *x, size_t n) {
+    mdl__vm_row row = mdl__vm_pick(1);
+    if (row) row(y, x, n);
+    return row != NULL;
+}
+static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n) {
+    mdl__vm_row row = mdl__vm_pick(2);
+    if (row) row(y, x, n);
+    return row != NULL;
+}
+
 #if defined(MDL__X86) && defined(__SSE2__)
 /* ---------------------------------------------------------------------------------------------
    Max pooling 2 x 2, stride 2: four windows at a time in SSE registers (every x86-64 CPU has
@@ -20727,6 +20984,20 @@ static void mdl__sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 MDLDEF const char *mdl_gemm_kernel(void) { return "plain"; }
 MDLDEF int mdl_set_gemm_kernel(const char *name) {
     return !name || strcmp(name, "auto") == 0 || strcmp(name, "plain") == 0;
+}
+
+/* No vector math either: the unary ops and the recurrent gates run their plain loops. */
+static int mdl__vm_exp(mdl_scalar *y, const mdl_scalar *x, size_t n) {
+    (void)y, (void)x, (void)n;
+    return 0;
+}
+static int mdl__vm_sigmoid(mdl_scalar *y, const mdl_scalar *x, size_t n) {
+    (void)y, (void)x, (void)n;
+    return 0;
+}
+static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n) {
+    (void)y, (void)x, (void)n;
+    return 0;
 }
 
 #endif /* MDL__X86 || MDL__NEON */

@@ -35,9 +35,9 @@ static void test_rows(void) {
             double worst = 0;
             int at = 0, tails_ok = 1;
             if (f)
-                mdl__tanh_row(mdl__gates_isa(), y, x, N);
+                mdl__tanh_row(y, x, N);
             else
-                mdl__sigmoid_row(mdl__gates_isa(), y, x, N);
+                mdl__sigmoid_row(y, x, N);
             for (k = 0; k < N; k++) {
                 double ref = f ? tanh((double)x[k]) : 1 / (1 + exp(-(double)x[k]));
                 double tol = fabs(ref) < 1.2e-38 ? 1e-37 : 4e-7 * fabs(ref);
@@ -50,9 +50,9 @@ static void test_rows(void) {
             for (n = 1; n <= 40; n++) { /* every tail length, against the long row's values */
                 float yn[40];
                 if (f)
-                    mdl__tanh_row(mdl__gates_isa(), yn, x + 5000, n);
+                    mdl__tanh_row(yn, x + 5000, n);
                 else
-                    mdl__sigmoid_row(mdl__gates_isa(), yn, x + 5000, n);
+                    mdl__sigmoid_row(yn, x + 5000, n);
                 if (memcmp(yn, y + 5000, (size_t)n * sizeof(float)) != 0) tails_ok = 0;
             }
             CHECK(tails_ok, "%s %s rows of 1 to 40 values give the long row's numbers",
