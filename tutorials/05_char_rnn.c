@@ -32,10 +32,10 @@
        50 steps (bits per character on the training windows, the gradient norm, validation
        bits per character, seconds); 200 characters the model writes after "Elizabeth ",
        such as
-           Elizabeth life can proded. A chared them his she is a chaling I refuct, when the
-           instonits in a of the of the very evened that you the woreds in the pridated ...
+           Elizabeth in the have a for a little in every for he againce earned her uncle at
+           she four ened so been she feive as the propersurable at give immortion after ...
        and last
-           result: validation bits per character = 2.23 (baseline bigram = 3.53)
+           result: validation bits per character = 2.22 (baseline bigram = 3.53)
        (the last digits may differ on another CPU, whose fast kernels round differently).
        Pictures, for a web browser:
            05_training.svg   bits per character and the gradient norm, step by step
