@@ -47,6 +47,7 @@
 #define MINIDL_IMPLEMENTATION
 #include "../minidl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
