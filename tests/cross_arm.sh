@@ -8,7 +8,7 @@
 #   bash tests/cross_arm.sh            (or: make test-arm)
 #
 # As in tests/run.sh, the implementation is compiled once (build/arm/minidl_impl.o) and every
-# test that uses the header as it is gets linked with it (tests/run.sh says which ones); JOBS
+# test that uses the header as it is gets linked with it (tests/linking.sh says which); JOBS
 # tests (default: the number of cores) build and run at a time.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
@@ -16,7 +16,7 @@ cc=aarch64-linux-gnu-gcc
 sysroot=/usr/aarch64-linux-gnu
 out=build/arm
 flags=(-std=c99 -O1 -Wall -Wextra -Wpedantic -Werror -I.)
-IMPL_PATTERN='^[[:space:]]*#[[:space:]]*define[[:space:]]+MINIDL_IMPLEMENTATION[[:space:]]*$'
+. tests/linking.sh # linkable FILE, unlinked_copy SRC DST
 
 # ---- the worker: `cross_arm.sh --one SRC` builds and runs one test, writes its line and counts
 if [ "${1:-}" = "--one" ]; then
@@ -24,11 +24,8 @@ if [ "${1:-}" = "--one" ]; then
     name=$(basename "$src" .c)
     res=$out/$name.res
     extra=$(sed -n 's|^// build-extra: ||p' "$src")
-    if [ "$(grep -cE "$IMPL_PATTERN" "$src")" = 1 ] &&
-        ! grep -qiE '^[[:space:]]*//[[:space:]]*build-extra:|mdl__|#[[:space:]]*define[[:space:]]+MINIDL_[A-HJ-Z]' "$src"; then
-        { printf '#line 1 "%s"\n' "$src"
-          sed -E "s|$IMPL_PATTERN|/* the implementation is linked from its object */|" "$src"
-        } >"$out/$name.linked.c"
+    if linkable "$src"; then
+        unlinked_copy "$src" "$out/$name.linked.c"
         build=("$cc" "${flags[@]}" -Itests "$out/$name.linked.c" "$out/minidl_impl.o")
     else
         # shellcheck disable=SC2206  # the extra flags are a list

@@ -229,24 +229,13 @@ add_skip() { # add_skip NAME WHY
 
 # 0. The implementation, compiled once. Compiling the whole header costs seconds of CPU (tens
 #    of seconds with the sanitizers) and every program would pay it, so a test program or a
-#    snippet that uses the header as it is (no "// build-extra:" line, no configuration macro
-#    MINIDL_... defined before the include, no mdl__ internals) is built from a copy of its
-#    source whose "#define MINIDL_IMPLEMENTATION" line is blanked out, linked with that object
-#    (build/MODE/last/minidl_impl.o). A #line directive keeps the compiler's messages and
-#    __FILE__ pointing at the real source. Any other program includes the implementation itself.
+#    snippet that uses the header as it is (tests/linking.sh says when) is built from a copy of
+#    its source without its "#define MINIDL_IMPLEMENTATION" line, linked with that object
+#    (build/MODE/last/minidl_impl.o). Any other program includes the implementation itself.
 #    The tutorials are compiled as they are in mode test (their one-command build is part of
 #    what is tested); in the other modes they are linked with an -O2 object of their own.
-IMPL_PATTERN='^[[:space:]]*#[[:space:]]*define[[:space:]]+MINIDL_IMPLEMENTATION[[:space:]]*$'
 mkdir -p "$B/src" || exit 2
-linkable() { # linkable FILE: may FILE be linked with the implementation object?
-    [ "$(grep -cE "$IMPL_PATTERN" "$1")" = 1 ] &&
-        ! grep -qiE '^[[:space:]]*//[[:space:]]*build-extra:|mdl__|#[[:space:]]*define[[:space:]]+MINIDL_[A-HJ-Z]' "$1"
-}
-unlinked_copy() { # unlinked_copy SRC DST: DST is SRC without its implementation
-    { printf '#line 1 "%s"\n' "$1"
-      sed -E "s|$IMPL_PATTERN|/* the implementation is linked from its object (tests/run.sh) */|" "$1"
-    } >"$2"
-}
+. tests/linking.sh # linkable FILE, unlinked_copy SRC DST, IMPL_PATTERN
 object_job() { # object_job NAME OBJECT FLAGS...: prints the job file the programs wait for
     local name=$1 obj=$2 file
     shift 2
