@@ -109,12 +109,6 @@
 #define STALE_CHECK 0
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 #define N_BATCHES 4   /* random batches, used in turn */
 #define LR 0.01f      /* SGD's learning rate */
 #define N_EMPTY 11    /* tensors of the "tensors" step: as many as the MLP's */

@@ -26,12 +26,6 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 /* The plain loops: PyTorch's formulas (as minidl's blocks), one element at a time. */
 typedef struct plain {
     float *w, *g, *m, *v;

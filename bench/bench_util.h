@@ -7,6 +7,14 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* NOINLINE keeps a timed function a call of its own, so that the compiler cannot merge the
+   versions being compared or hoist their work out of the timing loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* Seconds on a clock that only goes forward. */
 static double now(void) {
     struct timespec t;

@@ -30,12 +30,6 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
 /* The plain loops, as the ops had them: one element at a time over plain pointers. */
 static NOINLINE void plain_exp(float *y, const float *x, size_t n) {
     size_t i;
