@@ -2568,14 +2568,14 @@ typedef struct mdl_idx_opts {
  *  mdl_tensor *images, *labels;
  *  opts.scale = 1;    // pixels in [0, 1]
  *  opts.channel = 1;  // [N, 1, 28, 28] for a CNN
- *  if (mdl_load_idx(data, "train.images", "tutorials/data/fashion-train-images-idx3-ubyte",
+ *  if (mdl_load_idx(data, "train.images", "tutorials/data/fashion-train-images-idx3-ubyte.gz",
  *                   &opts, &images) != MDL_OK ||
- *      mdl_load_idx(data, "train.labels", "tutorials/data/fashion-train-labels-idx1-ubyte",
+ *      mdl_load_idx(data, "train.labels", "tutorials/data/fashion-train-labels-idx1-ubyte.gz",
  *                   &opts, &labels) != MDL_OK) {
  *      printf("%s\n", mdl_last_error());
  *      return 1;
  *  }
- *  if (images->ndim != 4 || images->shape[0] != 8000 || images->shape[3] != 28) return 1;
+ *  if (images->ndim != 4 || images->shape[0] != 5000 || images->shape[3] != 28) return 1;
  *  if (labels->ndim != 1 || labels->data[0] != 9) return 1;    // an ankle boot
  *  mdl_params_free(data);
  *  @endcode

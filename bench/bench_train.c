@@ -7,7 +7,7 @@
             cross-entropy; Adam (lr 0.001, PyTorch's defaults); batches of 32 (the last one
             smaller); 10 epochs in each process, each timed: the figure is their median
      lenet  Fashion-MNIST, all 60,000 training images when Debian's dataset-fashion-mnist is
-            installed (/usr/share/datasets/fashion-mnist), else the 8,000 shipped in
+            installed (/usr/share/datasets/fashion-mnist), else the 5,000 shipped in
             tutorials/data; pixels / 255; Conv 1->6 5x5 pad 2, ReLU, MaxPool 2, Conv 6->16 5x5,
             ReLU, MaxPool 2, Flatten, Linear 400->120, ReLU, Linear 120->84, ReLU, Linear 84->10;
             cross-entropy; Adam (lr 0.001); batches of 64; one epoch in each process
@@ -39,7 +39,7 @@
        gcc -std=c99 -O2 -Wall -Wextra -I.. -fopenmp bench_train.c -o bench_train -lm
        ./bench_train [ROUNDS]            default 3 rounds; with the full Fashion-MNIST some 3
                                          minutes with PyTorch (reference BLAS), 1 without
-       ./bench_train --subset [ROUNDS]   the shipped 8,000 images even when the full set is there
+       ./bench_train --subset [ROUNDS]   the shipped 5,000 images even when the full set is there
    To profile one child (perf record, gprof, ...):
        ./bench_train --recipe lenet /tmp/lenet.safetensors [--subset] [EPOCHS]   writes one
        OMP_NUM_THREADS=1 ./bench_train --child lenet /tmp/lenet.safetensors
@@ -171,8 +171,8 @@ static int write_recipe(const char *task, const char *path, int subset, int epoc
     } else {
         FILE *f = subset ? NULL : fopen(FASHION_DIR "train-images-idx3-ubyte.gz", "rb");
         static const char *const names[2][4] = {
-            {"fashion-train-images-idx3-ubyte", "fashion-train-labels-idx1-ubyte",
-             "fashion-test-images-idx3-ubyte", "fashion-test-labels-idx1-ubyte"},
+            {"fashion-train-images-idx3-ubyte.gz", "fashion-train-labels-idx1-ubyte.gz",
+             "fashion-test-images-idx3-ubyte.gz", "fashion-test-labels-idx1-ubyte.gz"},
             {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}};
         full = f != NULL;

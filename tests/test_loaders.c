@@ -796,15 +796,15 @@ static void test_idx(void) {
     size_t n = 0, i;
     unsigned char *f;
     int k, count[10] = {0};
-    const int want_train[10] = {747, 860, 809, 807, 763, 795, 807, 818, 792, 802}; /* README */
-    const int want_test[10] = {200, 203, 214, 190, 219, 195, 197, 200, 194, 188};
+    const int want_train[10] = {457, 556, 504, 501, 488, 493, 493, 512, 490, 506}; /* README */
+    const int want_test[10] = {107, 105, 111, 93, 115, 87, 97, 95, 95, 95};
 
     memset(&o, 0, sizeof o);
-    e = mdl_load_idx(ps, "train.images", DATA "fashion-train-images-idx3-ubyte", NULL, &raw);
-    CHECK(e == MDL_OK && raw && raw->ndim == 3 && raw->shape[0] == 8000 &&
+    e = mdl_load_idx(ps, "train.images", DATA "fashion-train-images-idx3-ubyte.gz", NULL, &raw);
+    CHECK(e == MDL_OK && raw && raw->ndim == 3 && raw->shape[0] == 5000 &&
           raw->shape[1] == 28 && raw->shape[2] == 28, "train images: %s", mdl_last_error());
-    e = mdl_load_idx(ps, "train.labels", DATA "fashion-train-labels-idx1-ubyte", NULL, &t);
-    CHECK(e == MDL_OK && t && t->ndim == 1 && t->shape[0] == 8000, "train labels: %s",
+    e = mdl_load_idx(ps, "train.labels", DATA "fashion-train-labels-idx1-ubyte.gz", NULL, &t);
+    CHECK(e == MDL_OK && t && t->ndim == 1 && t->shape[0] == 5000, "train labels: %s",
           mdl_last_error());
     if (t && raw) {
         /* the first labels and row 14 of the first image, read with od from the files */
@@ -813,45 +813,65 @@ static void test_idx(void) {
         for (k = 0; k < 10; k++) CHECK_NEAR(t->data[k], labels[k], 0, "train label");
         for (k = 0; k < 6; k++) CHECK_NEAR(raw->data[14 * 28 + k], row14[k], 0, "pixel");
         CHECK_NEAR(raw->data[14 * 28 + 25], 255, 0, "a white pixel");
-        for (k = 0; k < 8000; k++) count[(int)t->data[k]]++;
+        for (k = 0; k < 5000; k++) count[(int)t->data[k]]++;
         for (k = 0; k < 10; k++) CHECK(count[k] == want_train[k], "train class %d: %d", k, count[k]);
         CHECK(raw->requires_grad == 0 && raw->grad == NULL, "a buffer");
     }
     o.scale = 1;
     o.channel = 1;
-    e = mdl_load_idx(ps, "train.scaled", DATA "fashion-train-images-idx3-ubyte", &o, &t);
-    CHECK(e == MDL_OK && t->ndim == 4 && t->shape[0] == 8000 && t->shape[1] == 1 &&
+    e = mdl_load_idx(ps, "train.scaled", DATA "fashion-train-images-idx3-ubyte.gz", &o, &t);
+    CHECK(e == MDL_OK && t->ndim == 4 && t->shape[0] == 5000 && t->shape[1] == 1 &&
           t->shape[2] == 28 && t->shape[3] == 28, "scaled, with a channel: %s", mdl_last_error());
     if (e == MDL_OK && raw) {
         size_t bad = 0;
         for (i = 0; i < raw->numel; i++) bad += t->data[i] != raw->data[i] / (mdl_scalar)255;
         CHECK(bad == 0 && t->data[14 * 28 + 25] == 1, "byte / 255: %zu differ", bad);
     }
-    e = mdl_load_idx(ps, "test.labels", DATA "fashion-test-labels-idx1-ubyte", &o, &t);
-    CHECK(e == MDL_OK && t->ndim == 1 && t->shape[0] == 2000, "labels with scale: %s",
+    e = mdl_load_idx(ps, "test.labels", DATA "fashion-test-labels-idx1-ubyte.gz", &o, &t);
+    CHECK(e == MDL_OK && t->ndim == 1 && t->shape[0] == 1000, "labels with scale: %s",
           mdl_last_error());
     if (e == MDL_OK) {
         memset(count, 0, sizeof count);
-        for (k = 0; k < 2000; k++) count[(int)t->data[k]]++; /* labels are never scaled */
+        for (k = 0; k < 1000; k++) count[(int)t->data[k]]++; /* labels are never scaled */
         for (k = 0; k < 10; k++) CHECK(count[k] == want_test[k], "test class %d: %d", k, count[k]);
     }
 
-    /* gzipped, as MNIST is distributed: the first 100 test images and labels */
+    /* The first 100 test images and labels three ways: a raw (uncompressed) IDX file, the
+       same gzipped by gzip -9, and the shipped gzipped subset of 1,000 (all made by
+       tests/loaders/make.sh). Each must give the raw file's bytes. */
+    f = slurp(FIXTURES "fashion-test-100-images-idx3-ubyte", &n);
+    CHECK(f && n == 16 + 78400, "the raw fixture: %zu bytes", n);
+    e = mdl_load_idx(ps, "raw.images", FIXTURES "fashion-test-100-images-idx3-ubyte", NULL, &t);
+    CHECK(e == MDL_OK && t->ndim == 3 && t->shape[0] == 100 && t->shape[1] == 28,
+          "raw images: %s", mdl_last_error());
+    if (e == MDL_OK && f && n == 16 + 78400) {
+        size_t bad = 0;
+        for (i = 0; i < 78400; i++) bad += t->data[i] != f[16 + i];
+        CHECK(bad == 0, "a raw IDX file gives its bytes: %zu differ", bad);
+    }
     e = mdl_load_idx(ps, "gz.images", FIXTURES "fashion-test-100-images-idx3-ubyte.gz", NULL, &gz);
-    f = slurp(DATA "fashion-test-images-idx3-ubyte", &n);
     CHECK(e == MDL_OK && gz->shape[0] == 100 && gz->shape[1] == 28, "gz images: %s",
           mdl_last_error());
-    if (e == MDL_OK && f) {
+    if (e == MDL_OK && f && n == 16 + 78400) {
         size_t bad = 0;
         for (i = 0; i < 78400; i++) bad += gz->data[i] != f[16 + i];
-        CHECK(bad == 0, "gzipped images equal the raw file's first 100: %zu differ", bad);
+        CHECK(bad == 0, "gzipped images equal the raw file's: %zu differ", bad);
+    }
+    e = mdl_load_idx(ps, "test.images", DATA "fashion-test-images-idx3-ubyte.gz", NULL, &t);
+    CHECK(e == MDL_OK && t->ndim == 3 && t->shape[0] == 1000, "test images: %s",
+          mdl_last_error());
+    if (e == MDL_OK && f && n == 16 + 78400) {
+        size_t bad = 0;
+        for (i = 0; i < 78400; i++) bad += t->data[i] != f[16 + i];
+        CHECK(bad == 0, "the shipped test images start with the raw file's 100: %zu differ", bad);
     }
     e = mdl_load_idx(ps, "gz.labels", FIXTURES "fashion-test-100-labels-idx1-ubyte.gz", NULL, &t);
     CHECK(e == MDL_OK && t->shape[0] == 100, "gz labels: %s", mdl_last_error());
     if (e == MDL_OK) {
-        unsigned char *l = slurp(DATA "fashion-test-labels-idx1-ubyte", &n);
-        size_t bad = 0;
-        for (i = 0; l && i < 100; i++) bad += t->data[i] != l[8 + i];
+        size_t nl = 0, bad = 0;
+        unsigned char *l = slurp(FIXTURES "fashion-test-100-labels-idx1-ubyte", &nl);
+        CHECK(l && nl == 108, "the raw label fixture: %zu bytes", nl);
+        for (i = 0; l && nl == 108 && i < 100; i++) bad += t->data[i] != l[8 + i];
         CHECK(bad == 0, "gzipped labels: %zu differ", bad);
         mdl_free(l);
     }

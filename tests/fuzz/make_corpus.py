@@ -52,8 +52,8 @@ for name, (mode, text) in csv.items():
 def idx(dims, items, typ=8):
     return bytes([0, 0, typ, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + items
 
-images = open(os.path.join(data, "fashion-test-images-idx3-ubyte"), "rb").read()
-labels = open(os.path.join(data, "fashion-test-labels-idx1-ubyte"), "rb").read()
+images = gzip.open(os.path.join(data, "fashion-test-images-idx3-ubyte.gz")).read()
+labels = gzip.open(os.path.join(data, "fashion-test-labels-idx1-ubyte.gz")).read()
 img2 = idx([2, 28, 28], images[16:16 + 2 * 784])
 lab5 = idx([5], labels[8:13])
 tiny = idx([2, 2, 3], bytes(range(12)))

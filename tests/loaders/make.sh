@@ -37,9 +37,12 @@ deflate("austen-60k.zlib-mem1.gz", memLevel=1)
 deflate("austen-60k.zlib-fixed.gz", strategy=zlib.Z_FIXED)
 PY
 rm $O/austen-60k.txt
-# the first 100 Fashion-MNIST test images and labels, as IDX files, gzipped as MNIST is
+# the first 100 Fashion-MNIST test images and labels, as raw IDX files, and the same gzipped
+# as MNIST is distributed
 { printf '\000\000\010\003\000\000\000\144\000\000\000\034\000\000\000\034'
-  tail -c +17 $D/fashion-test-images-idx3-ubyte | head -c 78400; } | gzip -n -9 > $O/fashion-test-100-images-idx3-ubyte.gz
+  gzip -dc $D/fashion-test-images-idx3-ubyte.gz | tail -c +17 | head -c 78400; } > $O/fashion-test-100-images-idx3-ubyte
 { printf '\000\000\010\001\000\000\000\144'
-  tail -c +9 $D/fashion-test-labels-idx1-ubyte | head -c 100; } | gzip -n -9 > $O/fashion-test-100-labels-idx1-ubyte.gz
+  gzip -dc $D/fashion-test-labels-idx1-ubyte.gz | tail -c +9 | head -c 100; } > $O/fashion-test-100-labels-idx1-ubyte
+gzip -n -9 -c $O/fashion-test-100-images-idx3-ubyte > $O/fashion-test-100-images-idx3-ubyte.gz
+gzip -n -9 -c $O/fashion-test-100-labels-idx1-ubyte > $O/fashion-test-100-labels-idx1-ubyte.gz
 ls -l $O

@@ -26,7 +26,7 @@
    nn.Sequential names them) saved by minidl as 04 saves it; compare.py runs the lines that
    tutorials/09_deploy.c shows in its step 6, unchanged, in a folder where that file is
    04_cnn.safetensors and data/ is tutorials/data/, and compares the scores of the model they
-   loaded, on the images they read, with minidl's on the 2,000 test images.
+   loaded, on the images they read, with minidl's on the 1,000 test images.
 
    Build and run (tests/torch/run.sh does this, from the repository's root):
        gcc -std=c99 -Wall -Wextra -Wpedantic -Werror -O1 -g -I. tests/torch/torch_io.c \
@@ -245,13 +245,13 @@ static void lstm_from_torch(tc *t, const char *file, double K) {
 }
 
 /* Tutorial 09's LeNet, saved by minidl as tutorials/04_cnn.c saves it, and its scores on the
-   2,000 test images of tutorials/data/, in batches of 250; compare.py gets the same scores
+   1,000 test images of tutorials/data/, in batches of 250; compare.py gets the same scores
    from the model and images that the Python lines of tutorials/09_deploy.c load. "n_images"
    gives the reference its dtype, and the number of images the Python must read. */
 static void tutorial_python(tc *t, double K) {
     const char *file = "io-tutorial09-lenet.safetensors";
     const char *meta[] = {"model", "04_cnn LeNet-style", NULL};
-    const char *images_path = "tutorials/data/fashion-test-images-idx3-ubyte";
+    const char *images_path = "tutorials/data/fashion-test-images-idx3-ubyte.gz";
     const int one[1] = {1};
     char path[1024];
     mdl_params *ps = mdl_params_new(), *store = mdl_params_new();

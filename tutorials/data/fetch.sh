@@ -13,9 +13,10 @@ set -eu
 PKGS="r-cran-palmerpenguins python3-sklearn dataset-fashion-mnist r-cran-janeaustenr"
 
 # Fashion-MNIST subset: the first N_TRAIN of the 60,000 training images and the first
-# N_TEST of the 10,000 test images, in their original order, with their labels.
-N_TRAIN=8000
-N_TEST=2000
+# N_TEST of the 10,000 test images, in their original order, with their labels, gzipped
+# (gzip -9 -n: no file name or time in the header, so the same input gives the same bytes).
+N_TRAIN=5000
+N_TEST=1000
 
 # Jane Austen: Pride and Prejudice whole; of the five other novels, the first AUSTEN_LINES
 # lines each (enough for tutorial 06's passages, and the folder stays small).
@@ -65,7 +66,7 @@ cp "$PENGUINS_SRC" "$TMP/penguins.csv"
 # --- 3. digits.csv: scikit-learn's digits (1797 rows), decompressed, otherwise unchanged ----
 gzip -dc "$DIGITS_SRC" > "$TMP/digits.csv"
 
-# --- 4. Fashion-MNIST subsets as raw (uncompressed) IDX files --------------------------------
+# --- 4. Fashion-MNIST subsets as IDX files, gzipped as the originals are --------------------
 /usr/bin/python3 - "$FMNIST_DIR" "$TMP" "$N_TRAIN" "$N_TEST" <<'EOF'
 import gzip, struct, sys
 src, out, n_train, n_test = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -94,6 +95,10 @@ subset("train-labels-idx1-ubyte.gz", "fashion-train-labels-idx1-ubyte", n_train)
 subset("t10k-images-idx3-ubyte.gz",  "fashion-test-images-idx3-ubyte",  n_test)
 subset("t10k-labels-idx1-ubyte.gz",  "fashion-test-labels-idx1-ubyte",  n_test)
 EOF
+for f in fashion-train-images-idx3-ubyte fashion-train-labels-idx1-ubyte \
+         fashion-test-images-idx3-ubyte fashion-test-labels-idx1-ubyte; do
+    gzip -n -9 "$TMP/$f"                  # replaces $f by $f.gz
+done
 
 # --- 5. austen-pride-and-prejudice.txt: janeaustenr's 'prideprejudice', one element a line ---
 Rscript --vanilla -e 'writeLines(janeaustenr::prideprejudice, commandArgs(TRUE)[1], sep = "\n", useBytes = TRUE)' \
@@ -113,8 +118,8 @@ Rscript --vanilla -e '
 
 # --- 7. put them in place and check them ---------------------------------------------------
 for f in penguins.csv digits.csv \
-         fashion-train-images-idx3-ubyte fashion-train-labels-idx1-ubyte \
-         fashion-test-images-idx3-ubyte fashion-test-labels-idx1-ubyte \
+         fashion-train-images-idx3-ubyte.gz fashion-train-labels-idx1-ubyte.gz \
+         fashion-test-images-idx3-ubyte.gz fashion-test-labels-idx1-ubyte.gz \
          austen-pride-and-prejudice.txt austen-sense-and-sensibility.txt \
          austen-mansfield-park.txt austen-emma.txt austen-northanger-abbey.txt \
          austen-persuasion.txt; do
@@ -130,5 +135,5 @@ if [ -f SHA256SUMS ]; then
         exit 1
     fi
 else
-    sha256sum penguins.csv digits.csv fashion-*-ubyte austen-*.txt
+    sha256sum penguins.csv digits.csv fashion-*-ubyte.gz austen-*.txt
 fi
