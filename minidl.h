@@ -10947,21 +10947,101 @@ static double mdl__class_loss_grad(const mdl__class_loss *cl, const mdl_scalar *
     return cl->reduction == MDL_SUM ? (double)g[0] : (double)g[0] / cl->norm;
 }
 
+/* Where the classes of a position lie side by side (inner 1: input [N, C], the usual case),
+   e^(x_c - m) is the vector e^x of >>kernels, from x_c - m rounded to float, over as many
+   whole rows at a time as MDL__CHUNK values hold (a longer row in pieces): for a few classes
+   a row alone would be too short for the vector loop to pay. The sums and the rest stay in
+   double. Elsewhere (inner > 1, MINIDL_DOUBLE, MINIDL_NO_SIMD, mdl_set_gemm_kernel("plain"))
+   the loops call libm's exp in double: the reference that tests/test_vmath.c holds the vector
+   path to. */
+
+/* Rows r0 .. r0 + nr of x [R, C] with C classes go through MDL__CHUNK values at a time: nr
+   whole rows when C fits, else one row in pieces of MDL__CHUNK classes. The row maxima into m. */
+static size_t mdl__ce_rows(const mdl_scalar *x, size_t R, size_t C, size_t r0, mdl_scalar *m) {
+    size_t nr = C <= MDL__CHUNK ? MDL__CHUNK / C : 1, r, c;
+    if (nr > R - r0) nr = R - r0;
+    for (r = 0; r < nr; r++) {
+        const mdl_scalar *row = x + (r0 + r) * C;
+        m[r] = row[0];
+        for (c = 1; c < C; c++) m[r] = row[c] > m[r] ? row[c] : m[r];
+    }
+    return nr;
+}
+
+/* sums[r] = sum_c e^(x_rc - m_r) for the R rows of x [R, C]; 0, having done nothing, where
+   there is no vector e^x. */
+static int mdl__ce_sums_vm(const mdl_scalar *x, size_t R, size_t C, double *sums) {
+    mdl_scalar t[MDL__CHUNK], m[MDL__CHUNK];
+    size_t r0, nr, r, c, c0, nc;
+    for (r0 = 0; r0 < R; r0 += nr) {
+        nr = mdl__ce_rows(x, R, C, r0, m);
+        for (r = 0; r < nr; r++) sums[r0 + r] = 0;
+        for (c0 = 0; c0 < C; c0 += nc) {
+            nc = C - c0 < MDL__CHUNK ? C - c0 : MDL__CHUNK; /* C itself when nr > 1 */
+            for (r = 0; r < nr; r++)
+                for (c = 0; c < nc; c++) t[r * nc + c] = x[(r0 + r) * C + c0 + c] - m[r];
+            if (!mdl__vm_exp(t, t, nr * nc)) return 0; /* known at the first piece */
+            for (r = 0; r < nr; r++)
+                for (c = 0; c < nc; c++) sums[r0 + r] += (double)t[r * nc + c];
+        }
+    }
+    return 1;
+}
+
+/* The backward below for inner 1, with the vector e^x: softmax_c = e^(x_c - m) / sum, with
+   e^(x_c - m) as the forward made it and 1 / sum = e^(m - lse) in double; 0, having done
+   nothing, where there is no vector e^x. */
+static int mdl__ce_backward_vm(const mdl__class_loss *cl, const mdl_scalar *x, const mdl_scalar *g,
+                               mdl_scalar *dx) {
+    const size_t R = cl->outer, C = cl->C;
+    mdl_scalar t[MDL__CHUNK], m[MDL__CHUNK];
+    size_t r0, nr, r, c, c0, nc;
+    for (r0 = 0; r0 < R; r0 += nr) {
+        nr = mdl__ce_rows(x, R, C, r0, m);
+        for (c0 = 0; c0 < C; c0 += nc) {
+            nc = C - c0 < MDL__CHUNK ? C - c0 : MDL__CHUNK;
+            for (r = 0; r < nr; r++)
+                for (c = 0; c < nc; c++) t[r * nc + c] = x[(r0 + r) * C + c0 + c] - m[r];
+            if (!mdl__vm_exp(t, t, nr * nc)) return 0; /* at the first piece: dx untouched */
+            for (r = 0; r < nr; r++) {
+                const size_t p = r0 + r;
+                const int y = cl->cls[p];
+                double gp, on_y, Q, inv;
+                if (y < 0) continue; /* ignored: no gradient */
+                gp = mdl__class_loss_grad(cl, g, p);
+                on_y = (1 - cl->eps) * cl->w[p];
+                Q = on_y + cl->eps / (double)C * cl->cw_sum;
+                inv = exp((double)m[r] - cl->lse[p]);
+                for (c = 0; c < nc; c++) {
+                    double q = cl->eps / (double)C * (cl->cw ? cl->cw[c0 + c] : 1.0) +
+                               ((int)(c0 + c) == y ? on_y : 0);
+                    double prob = (double)t[r * nc + c] * inv;
+                    dx[p * C + c0 + c] += (mdl_scalar)(gp * (Q * prob - q));
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 static void mdl__cross_entropy_forward(mdl__class_loss *cl, const mdl_scalar *x, double *loss) {
     const size_t C = cl->C, inner = cl->inner;
+    /* with the vector e^x, each row's sum first, into lse (which the loop then overwrites) */
+    const int sums = inner == 1 && mdl__ce_sums_vm(x, cl->outer, C, cl->lse);
     size_t o, i, c;
     for (o = 0; o < cl->outer; o++)
         for (i = 0; i < inner; i++) {
             const mdl_scalar *xs = x + o * C * inner + i; /* class c at xs[c * inner] */
             size_t p = o * inner + i;
-            double m, total = 0, logsum, smooth = 0;
+            double m, total = sums ? cl->lse[p] : 0, logsum, smooth = 0;
             int y = cl->cls[p];
             loss[p] = 0;
             cl->lse[p] = 0;
             if (y < 0) continue; /* ignored: no loss, no gradient */
             m = (double)xs[0];
             for (c = 1; c < C; c++) m = (double)xs[c * inner] > m ? (double)xs[c * inner] : m;
-            for (c = 0; c < C; c++) total += exp((double)xs[c * inner] - m);
+            if (!sums)
+                for (c = 0; c < C; c++) total += exp((double)xs[c * inner] - m);
             logsum = log(total);
             cl->lse[p] = m + logsum;
             /* -log p_c = (m - x_c) + log sum: exact near the maximum, where it matters */
@@ -10980,7 +11060,7 @@ static void mdl__cross_entropy_backward(mdl__node *node) {
     const mdl_scalar *x = node->in[0]->data, *g = node->out->grad;
     mdl_scalar *dx = mdl__grad_of(node->in[0]);
     size_t o, i, c;
-    if (!dx) return;
+    if (!dx || (inner == 1 && mdl__ce_backward_vm(cl, x, g, dx))) return;
     for (o = 0; o < cl->outer; o++)
         for (i = 0; i < inner; i++) {
             size_t p = o * inner + i, base = o * C * inner + i;

@@ -472,6 +472,79 @@ static void test_binary_flat(void) {
     }
 }
 
+/* cross-entropy over rows of C classes ([N, C]: inner 1), whose e^ is the vector e^x with a
+   SIMD kernel: loss per row and dx against the plain kernel (libm's exp in double). With the
+   defaults, and with class weights, label smoothing and an ignored target. C from 1 to 1000
+   (several rows to a 256-value piece, one, or a row in pieces); logits spread by 10, one row
+   by 200 (e^-200 is 0 in float: such classes get 0 in both). */
+static void run_ce(int N, int C, const mdl_scalar *x0, const int *cls, int opt, mdl_scalar *loss,
+                   mdl_scalar *dx) {
+    mdl_arena *ar = mdl_arena_new(0);
+    int xs[2] = {N, C}, i;
+    mdl_tensor *x = mdl_zeros(ar, 2, xs), *t = mdl_zeros(ar, 1, &N), *w = mdl_zeros(ar, 1, &C), *l;
+    mdl_tensor *g = mdl_zeros(ar, 1, &N);
+    mdl_cross_entropy_opts o;
+    memset(&o, 0, sizeof o);
+    memcpy(x->data, x0, (size_t)N * (size_t)C * sizeof(mdl_scalar));
+    for (i = 0; i < N; i++) t->data[i] = (mdl_scalar)cls[i];
+    for (i = 0; i < C; i++) w->data[i] = (mdl_scalar)(0.5 + (i % 3));
+    for (i = 0; i < N; i++) g->data[i] = (mdl_scalar)(1 + 0.25 * i);
+    mdl_set_requires_grad(x, 1);
+    o.reduction = MDL_NONE;
+    if (opt) {
+        o.weight = w, o.label_smoothing = 0.2, o.ignore = 1, o.ignore_index = cls[N - 1];
+        t->data[N - 1] = (mdl_scalar)cls[N - 1];
+    }
+    l = mdl_cross_entropy_loss(ar, x, t, &o);
+    mdl_backward(mdl_sum(ar, mdl_mul(ar, l, g), MDL_ALL, 0)); /* d loss_p = 1 + p / 4 */
+    memcpy(loss, l->data, (size_t)N * sizeof(mdl_scalar));
+    memcpy(dx, x->grad, (size_t)N * (size_t)C * sizeof(mdl_scalar));
+    mdl_arena_free(ar);
+}
+
+static void test_cross_entropy(void) {
+    enum { N = 60, CMAX = 1000 }; /* 60 rows: 2 blocks and a part for C = 10 */
+    static const int cs[7] = {1, 3, 10, 75, 256, 257, 1000};
+    static mdl_scalar x[N * CMAX], lp[N], lf[N], dp[N * CMAX], df[N * CMAX];
+    int cls[N], ci, i, k, opt;
+    for (ci = 0; ci < 7; ci++)
+        for (opt = 0; opt < 2; opt++) {
+            const int C = cs[ci];
+            for (i = 0; i < N * C; i++)
+                x[i] = (mdl_scalar)(10 * ((double)(next_u32() >> 8) / 16777216.0 * 2 - 1));
+            for (i = 0; i < C; i++) x[C + i] *= 20; /* row 1: spread by 200 */
+            for (i = 0; i < N; i++) cls[i] = (int)(next_u32() % (uint32_t)C);
+            mdl_set_gemm_kernel("plain");
+            run_ce(N, C, x, cls, opt, lp, dp);
+            for (k = 0; k < 3; k++) {
+                double wl = 0, wd = 0;
+                if (!mdl_set_gemm_kernel(simd_kernels[k])) continue;
+                run_ce(N, C, x, cls, opt, lf, df);
+                for (i = 0; i < N; i++) { /* beyond 4 float ulp of the loss, in its ulp */
+                    double d = (fabs((double)lf[i] - lp[i]) - 4.8e-7 * fabs((double)lp[i])) / 6e-8;
+                    if (d > wl) wl = d;
+                }
+                for (i = 0; i < N * C; i++) {
+                    double d = fabs((double)df[i] - dp[i]);
+                    if (d > wd) wd = d;
+                }
+                /* the loss: (m - x_y) + log sum, the sum's terms each within 1 ulp (e^x) of
+                   float from x - m rounded to float, so log sum within a few 1e-7; asserted:
+                   within 4 float ulp of the loss (losses up to about 400 here) plus 5 ulp of 1.
+                   dx: softmax within a few 1e-7 relative, times |g| <= 16 and the weights */
+                CHECK(wl <= 5 && wd <= 2e-6,
+                      "cross-entropy C=%d%s with %s against plain: loss %.3g ulp of 1 beyond 4 "
+                      "ulp of its value (tol 5), dx %.3g (tol 2e-6)", C,
+                      opt ? " (weights, smoothing, ignore)" : "", simd_kernels[k], wl, wd);
+                if (ci == 3)
+                    printf("  cross-entropy C=%d%s %s vs plain: loss %.2g (ulp of 1 beyond 4 of "
+                           "its own), dx %.2g absolute\n", C, opt ? " (options)" : "",
+                           simd_kernels[k], wl, wd);
+            }
+        }
+    mdl_set_gemm_kernel("auto");
+}
+
 int main(void) {
 #if !defined(MINIDL_DOUBLE)
     make_points();
@@ -484,5 +557,6 @@ int main(void) {
     test_unary_ops();
     test_simple_unary();
     test_binary_flat();
+    test_cross_entropy();
     return test_summary();
 }
