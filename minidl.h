@@ -4609,6 +4609,22 @@ static mdl_scalar *mdl__grad_of(mdl_tensor *t) {
     return t->grad;
 }
 
+/* The same for a backward that writes every element of the gradient on its first visit:
+   where the input has no gradient buffer yet, it is made without zeroing and *add is 0 (the
+   caller stores, dx = ...); otherwise *add is 1 (the caller adds, dx += ..., as every caller of
+   mdl__grad_of does). A zeroing pass over a buffer that is then overwritten whole would be a
+   pass over memory for nothing. NULL when the input does not want a gradient. */
+static mdl_scalar *mdl__grad_to_write(mdl_tensor *t, int *add) {
+    *add = 1;
+    if (!t->requires_grad) return NULL;
+    if (!t->grad && t->lifetime != MDL_PERSISTENT) {
+        t->grad = (mdl_scalar *)mdl__alloc(t->arena, t->numel * sizeof(mdl_scalar));
+        *add = 0;
+        return t->grad;
+    }
+    return mdl__grad_of(t);
+}
+
 /* With anomaly detection on: is every value finite? If not, report which op, pass and
    element made the first NaN or Inf. */
 static int mdl__check_finite(const char *fn, const char *pass, const char *what,
@@ -4961,6 +4977,11 @@ MDL__SPAN_BINARY(mdl__span_dec, y[k] -= g[k])                        /* db -= g 
 MDL__SPAN_BINARY(mdl__span_acc_mul, y[k] += g[k] * b[k])             /* da += g * b */
 MDL__SPAN_BINARY(mdl__span_acc_div, y[k] += g[k] / b[k])             /* da += g / b */
 MDL__SPAN_BINARY(mdl__span_dec_div, y[k] -= g[k] * a[k] / (b[k] * b[k])) /* db -= g a / b^2 */
+MDL__SPAN_BINARY(mdl__span_set, y[k] = g[k])                         /* the same, stored: */
+MDL__SPAN_BINARY(mdl__span_neg, y[k] = -g[k])                        /* the first visit */
+MDL__SPAN_BINARY(mdl__span_set_mul, y[k] = g[k] * b[k])              /* (mdl__grad_to_write) */
+MDL__SPAN_BINARY(mdl__span_set_div, y[k] = g[k] / b[k])
+MDL__SPAN_BINARY(mdl__span_neg_div, y[k] = -(g[k] * a[k] / (b[k] * b[k])))
 
 /* One row as the op's row function would compute it (forward, or backward when backward is
    set); 0, having done nothing, for an op without such a loop. */
@@ -5024,9 +5045,65 @@ static void mdl__binary_rows(mdl_op op, const mdl_tensor *A, const mdl_tensor *B
     }
 }
 
-/* Backward of every binary op: the op's gradient row function over the rows of the output. */
+/* Backward of add, sub, mul and div when a, b and the output have the same shape: the flat
+   loops over the whole arrays, each gradient stored on its first visit and added after
+   (mdl__grad_to_write). a first, then b: when a and b are one tensor, b's pass adds to what
+   a's stored, as the row functions' two passes do. */
+static void mdl__binary_backward_same(mdl__node *node) {
+    const mdl_tensor *A = node->in[0], *B = node->in[1];
+    const mdl_scalar *a = A->data, *b = B->data, *g = node->out->grad;
+    const size_t n = node->out->numel;
+    size_t j;
+    int add;
+    mdl_scalar *ga = mdl__grad_to_write(node->in[0], &add), *gb;
+    if (ga) switch (node->op) {
+        case MDL_OP_ADD:
+        case MDL_OP_SUB:
+            if (add) MDL__SPANS(n, j, mdl__span_acc(n_, a, b, g + j, ga + j));
+            else MDL__SPANS(n, j, mdl__span_set(n_, a, b, g + j, ga + j));
+            break;
+        case MDL_OP_MUL:
+            if (add) MDL__SPANS(n, j, mdl__span_acc_mul(n_, a, b + j, g + j, ga + j));
+            else MDL__SPANS(n, j, mdl__span_set_mul(n_, a, b + j, g + j, ga + j));
+            break;
+        default: /* MDL_OP_DIV */
+            if (add) MDL__SPANS(n, j, mdl__span_acc_div(n_, a, b + j, g + j, ga + j));
+            else MDL__SPANS(n, j, mdl__span_set_div(n_, a, b + j, g + j, ga + j));
+            break;
+        }
+    gb = mdl__grad_to_write(node->in[1], &add);
+    if (gb) switch (node->op) {
+        case MDL_OP_ADD:
+            if (add) MDL__SPANS(n, j, mdl__span_acc(n_, a, b, g + j, gb + j));
+            else MDL__SPANS(n, j, mdl__span_set(n_, a, b, g + j, gb + j));
+            break;
+        case MDL_OP_SUB:
+            if (add) MDL__SPANS(n, j, mdl__span_dec(n_, a, b, g + j, gb + j));
+            else MDL__SPANS(n, j, mdl__span_neg(n_, a, b, g + j, gb + j));
+            break;
+        case MDL_OP_MUL:
+            if (add) MDL__SPANS(n, j, mdl__span_acc_mul(n_, b, a + j, g + j, gb + j));
+            else MDL__SPANS(n, j, mdl__span_set_mul(n_, b, a + j, g + j, gb + j));
+            break;
+        default:
+            if (add) MDL__SPANS(n, j, mdl__span_dec_div(n_, a + j, b + j, g + j, gb + j));
+            else MDL__SPANS(n, j, mdl__span_neg_div(n_, a + j, b + j, g + j, gb + j));
+            break;
+        }
+}
+
+/* Backward of every binary op: the op's gradient row function over the rows of the output
+   (the flat loops above when nothing is broadcast). */
 static void mdl__binary_backward(mdl__node *node, mdl__binary_row_fn grad_row) {
-    mdl_scalar *ga = mdl__grad_of(node->in[0]), *gb = mdl__grad_of(node->in[1]);
+    mdl_scalar *ga, *gb;
+    const mdl_op op = node->op;
+    if (node->in[0]->numel == node->out->numel && node->in[1]->numel == node->out->numel &&
+        (op == MDL_OP_ADD || op == MDL_OP_SUB || op == MDL_OP_MUL || op == MDL_OP_DIV)) {
+        mdl__binary_backward_same(node);
+        return;
+    }
+    ga = mdl__grad_of(node->in[0]);
+    gb = mdl__grad_of(node->in[1]);
     if (ga || gb)
         mdl__binary_rows(node->op, node->in[0], node->in[1], node->out, grad_row, ga, gb);
 }
@@ -5442,6 +5519,7 @@ typedef struct mdl__unary_io {
     mdl_scalar *dx;
     size_t n;
     mdl_scalar s0, s1;
+    int store; /* backward: dx is to be stored, not added into (MDL__UNARY_GRAD's loops) */
 } mdl__unary_io;
 typedef void (*mdl__unary_fn)(mdl__unary_io u);
 
@@ -5469,18 +5547,32 @@ static mdl_tensor *mdl__unary(mdl_arena *ar, const char *fn, mdl_op op, mdl__una
     return out;
 }
 
-/* Backward of every unary op: the op's gradient loop, if x wants a gradient. */
-static void mdl__unary_backward(mdl__node *node, mdl__unary_fn grad) {
+/* Run a unary op's gradient loop into dx. */
+static void mdl__unary_grad_run(mdl__node *node, mdl__unary_fn grad, mdl_scalar *dx, int store) {
     mdl__unary_io u;
-    u.dx = mdl__grad_of(node->in[0]);
-    if (!u.dx) return;
+    u.dx = dx;
     u.x = node->in[0]->data;
     u.y = node->out->data;
     u.g = node->out->grad;
     u.n = node->in[0]->numel;
     u.s0 = (mdl_scalar)node->f[0];
     u.s1 = (mdl_scalar)node->f[1];
+    u.store = store;
     grad(u);
+}
+
+/* Backward of every unary op: the op's gradient loop, if x wants a gradient. */
+static void mdl__unary_backward(mdl__node *node, mdl__unary_fn grad) {
+    mdl_scalar *dx = mdl__grad_of(node->in[0]);
+    if (dx) mdl__unary_grad_run(node, grad, dx, 0);
+}
+
+/* The same for a loop made by MDL__UNARY_GRAD: on the first visit it stores the gradient
+   rather than adding it into a zeroed buffer (mdl__grad_to_write). */
+static void mdl__unary_backward_write(mdl__node *node, mdl__unary_fn grad) {
+    int add;
+    mdl_scalar *dx = mdl__grad_to_write(node->in[0], &add);
+    if (dx) mdl__unary_grad_run(node, grad, dx, !add);
 }
 
 /* MDL__UNARY_LOOP(name, statement) defines name(u), a forward or gradient loop that runs the
@@ -5509,6 +5601,25 @@ static void mdl__unary_backward(mdl__node *node, mdl__unary_fn grad) {
                         u.dx ? u.dx + o : NULL, u.s0, u.s1);                                 \
     }
 
+/* MDL__UNARY_GRAD(name, expr) defines name(u), a gradient loop for dx[i] += expr, or
+   dx[i] = expr when u.store, made by MDL__UNARY_LOOP; expr reads gi = g[i], loaded before any
+   choice (relu's). The op's backward runs it with mdl__unary_backward_write. */
+#define MDL__UNARY_GRAD(name, expr)                                                          \
+    MDL__UNARY_LOOP(name##_add, {                                                            \
+        const mdl_scalar gi = g[i];                                                          \
+        dx[i] += (expr);                                                                     \
+    })                                                                                       \
+    MDL__UNARY_LOOP(name##_store, {                                                          \
+        const mdl_scalar gi = g[i];                                                          \
+        dx[i] = (expr);                                                                      \
+    })                                                                                       \
+    static void name(mdl__unary_io u) {                                                      \
+        if (u.store)                                                                         \
+            name##_store(u);                                                                 \
+        else                                                                                 \
+            name##_add(u);                                                                   \
+    }
+
 /* The vector math of >>kernels (skip it on a first reading): y[i] = e^x[i], sigmoid(x[i]) or
    tanh(x[i]) for i < n, many values at a time with AVX-512, AVX2 or NEON, each within a few
    ulp of the correctly rounded value (the kernels' banner states the bounds). Each returns 0,
@@ -5525,9 +5636,9 @@ static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n);
 
 /* add_scalar  y = x + s                          dy/dx = 1   (sub_scalar adds -s) */
 MDL__UNARY_LOOP(mdl__add_scalar_forward, y[i] = x[i] + s0)
-MDL__UNARY_LOOP(mdl__add_scalar_grad, dx[i] += g[i])
+MDL__UNARY_GRAD(mdl__add_scalar_grad, gi)
 static void mdl__add_scalar_backward(mdl__node *node) {
-    mdl__unary_backward(node, mdl__add_scalar_grad);
+    mdl__unary_backward_write(node, mdl__add_scalar_grad);
 }
 MDLDEF mdl_tensor *mdl_add_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
     return mdl__unary(ar, "mdl_add_scalar", MDL_OP_ADD_SCALAR, mdl__add_scalar_forward, x, s, 0);
@@ -5539,9 +5650,9 @@ MDLDEF mdl_tensor *mdl_sub_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
 /* mul_scalar  y = x * s                          dy/dx = s   (div_scalar multiplies by 1/s,
                                                                neg by -1) */
 MDL__UNARY_LOOP(mdl__mul_scalar_forward, y[i] = x[i] * s0)
-MDL__UNARY_LOOP(mdl__mul_scalar_grad, dx[i] += g[i] * s0)
+MDL__UNARY_GRAD(mdl__mul_scalar_grad, gi * s0)
 static void mdl__mul_scalar_backward(mdl__node *node) {
-    mdl__unary_backward(node, mdl__mul_scalar_grad);
+    mdl__unary_backward_write(node, mdl__mul_scalar_grad);
 }
 MDLDEF mdl_tensor *mdl_mul_scalar(mdl_arena *ar, mdl_tensor *x, mdl_scalar s) {
     return mdl__unary(ar, "mdl_mul_scalar", MDL_OP_MUL_SCALAR, mdl__mul_scalar_forward, x, s, 0);
@@ -5567,8 +5678,8 @@ static void mdl__exp_forward(mdl__unary_io u) {
     if (mdl__vm_exp(u.y, u.x, u.n)) return;
     for (i = 0; i < u.n; i++) u.y[i] = MDL__EXP(u.x[i]);
 }
-MDL__UNARY_LOOP(mdl__exp_grad, dx[i] += g[i] * y[i])
-static void mdl__exp_backward(mdl__node *node) { mdl__unary_backward(node, mdl__exp_grad); }
+MDL__UNARY_GRAD(mdl__exp_grad, gi * y[i])
+static void mdl__exp_backward(mdl__node *node) { mdl__unary_backward_write(node, mdl__exp_grad); }
 MDLDEF mdl_tensor *mdl_exp(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_exp", MDL_OP_EXP, mdl__exp_forward, x, 0, 0);
 }
@@ -5692,11 +5803,8 @@ MDLDEF mdl_tensor *mdl_clamp(mdl_arena *ar, mdl_tensor *x, mdl_scalar lo, mdl_sc
 
 /* relu        y = max(x, 0)                      dy/dx = 1 if x > 0 else 0 */
 MDL__UNARY_LOOP(mdl__relu_forward, y[i] = x[i] > 0 ? x[i] : 0)
-MDL__UNARY_LOOP(mdl__relu_grad, {
-    const mdl_scalar gi = g[i]; /* read before the choice: a blend, not a branch */
-    dx[i] += x[i] > 0 ? gi : 0;
-})
-static void mdl__relu_backward(mdl__node *node) { mdl__unary_backward(node, mdl__relu_grad); }
+MDL__UNARY_GRAD(mdl__relu_grad, x[i] > 0 ? gi : 0) /* gi read first: a blend, not a branch */
+static void mdl__relu_backward(mdl__node *node) { mdl__unary_backward_write(node, mdl__relu_grad); }
 MDLDEF mdl_tensor *mdl_relu(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_relu", MDL_OP_RELU, mdl__relu_forward, x, 0, 0);
 }
@@ -5737,8 +5845,10 @@ static void mdl__sigmoid_into(mdl_scalar *s, const mdl_scalar *x, size_t n) {
     for (i = 0; i < n; i++) s[i] = mdl__sigmoid1(x[i]);
 }
 static void mdl__sigmoid_forward(mdl__unary_io u) { mdl__sigmoid_into(u.y, u.x, u.n); }
-MDL__UNARY_LOOP(mdl__sigmoid_grad, dx[i] += g[i] * y[i] * (1 - y[i]))
-static void mdl__sigmoid_backward(mdl__node *node) { mdl__unary_backward(node, mdl__sigmoid_grad); }
+MDL__UNARY_GRAD(mdl__sigmoid_grad, gi * y[i] * (1 - y[i]))
+static void mdl__sigmoid_backward(mdl__node *node) {
+    mdl__unary_backward_write(node, mdl__sigmoid_grad);
+}
 MDLDEF mdl_tensor *mdl_sigmoid(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_sigmoid", MDL_OP_SIGMOID, mdl__sigmoid_forward, x, 0, 0);
 }
@@ -5782,8 +5892,8 @@ static void mdl__tanh_forward(mdl__unary_io u) {
     if (mdl__vm_tanh(u.y, u.x, u.n)) return;
     for (i = 0; i < u.n; i++) u.y[i] = MDL__TANH(u.x[i]);
 }
-MDL__UNARY_LOOP(mdl__tanh_grad, dx[i] += g[i] * (1 - y[i] * y[i]))
-static void mdl__tanh_backward(mdl__node *node) { mdl__unary_backward(node, mdl__tanh_grad); }
+MDL__UNARY_GRAD(mdl__tanh_grad, gi * (1 - y[i] * y[i]))
+static void mdl__tanh_backward(mdl__node *node) { mdl__unary_backward_write(node, mdl__tanh_grad); }
 MDLDEF mdl_tensor *mdl_tanh(mdl_arena *ar, mdl_tensor *x) {
     return mdl__unary(ar, "mdl_tanh", MDL_OP_TANH, mdl__tanh_forward, x, 0, 0);
 }
@@ -6489,29 +6599,49 @@ static void mdl__matmul_pick(const mdl__matmul_geom *g, int i, size_t *ia, size_
     }
 }
 
+/* The gradient of a matmul input whose matrices are each `size` values, which the backward's
+   `uses` products write into: made by mdl__grad_to_write, with *beta 0 (the GEMM stores) when
+   it is new and each of its matrices is written once; zeroed, with *beta 1 (the GEMM adds),
+   when it is new and a broadcast matrix is written more than once; *beta 1 otherwise. */
+static mdl_scalar *mdl__matmul_grad(mdl_tensor *t, size_t size, int uses, mdl_scalar *beta) {
+    int add;
+    mdl_scalar *d = mdl__grad_to_write(t, &add);
+    *beta = 1;
+    if (d && !add) {
+        if (size && t->numel / size == (size_t)uses)
+            *beta = 0;
+        else
+            memset(d, 0, t->numel * sizeof(mdl_scalar));
+    }
+    return d;
+}
+
 static void mdl__matmul_backward(mdl__node *node) {
     const mdl__matmul_geom *g = (const mdl__matmul_geom *)node->saved;
     mdl_tensor *A = node->in[0], *B = node->in[1];
-    mdl_scalar *da = mdl__grad_of(A), *db = mdl__grad_of(B);
     const mdl_scalar *dc = node->out->grad;
     const int m = g->fold ? g->m * g->batch : g->m, k = g->k, n = g->n, ta = g->ta, tb = g->tb;
     const int lda = ta ? m : k, ldb = tb ? k : n; /* row strides of A and B as stored */
     const size_t a_size = (size_t)m * (size_t)k, b_size = (size_t)k * (size_t)n;
+    const int uses = g->fold ? 1 : g->batch;
+    mdl_scalar beta_a, beta_b; /* a before b: when they are one tensor, b's products add */
+    mdl_scalar *da = mdl__matmul_grad(A, a_size, uses, &beta_a);
+    mdl_scalar *db = mdl__matmul_grad(B, b_size, uses, &beta_b);
     int i;
-    for (i = 0; i < (g->fold ? 1 : g->batch); i++) {
+    for (i = 0; i < uses; i++) {
         size_t ia, ib;
         const mdl_scalar *dci = dc + (size_t)i * (size_t)m * (size_t)n, *ai, *bi;
         mdl__matmul_pick(g, i, &ia, &ib);
         ai = A->data + ia * a_size;
         bi = B->data + ib * b_size;
         if (da && !ta) /* dA[M,K] += dC @ op(B)^T */
-            mdl__gemm(0, !tb, m, k, n, 1, dci, n, bi, ldb, 1, da + ia * a_size, lda);
+            mdl__gemm(0, !tb, m, k, n, 1, dci, n, bi, ldb, beta_a, da + ia * a_size, lda);
         if (da && ta) /* dA[K,M] += op(B) @ dC^T */
-            mdl__gemm(tb, 1, k, m, n, 1, bi, ldb, dci, n, 1, da + ia * a_size, lda);
+            mdl__gemm(tb, 1, k, m, n, 1, bi, ldb, dci, n, beta_a, da + ia * a_size, lda);
         if (db && !tb) /* dB[K,N] += op(A)^T @ dC */
-            mdl__gemm(!ta, 0, k, n, m, 1, ai, lda, dci, n, 1, db + ib * b_size, ldb);
+            mdl__gemm(!ta, 0, k, n, m, 1, ai, lda, dci, n, beta_b, db + ib * b_size, ldb);
         if (db && tb) /* dB[N,K] += dC^T @ op(A) */
-            mdl__gemm(1, ta, n, k, m, 1, dci, n, ai, lda, 1, db + ib * b_size, ldb);
+            mdl__gemm(1, ta, n, k, m, 1, dci, n, ai, lda, beta_b, db + ib * b_size, ldb);
     }
 }
 

@@ -1338,6 +1338,50 @@ static void check_gradcheck_catches_errors(void) {
     mdl_arena_reset(arena);
 }
 
+/* An intermediate t that many ops read, whose gradient buffer is new at the first op that
+   backward reaches: the ops that store their gradient on the first visit (relu, sigmoid,
+   tanh, exp, add_scalar, mul_scalar; add, sub, mul, div of one shape; matmul) and those that
+   add into a zeroed one, in one graph, with x * x and w @ w (an input twice) and a batched
+   matmul whose A is broadcast over the batch (its matrices written more than once). */
+static mdl_tensor *shared_fn(mdl_arena *ar, mdl_tensor *const *in, void *user) {
+    mdl_tensor *x = in[0], *w = in[1], *w3 = in[2], *t, *u, *m, *q, *z;
+    const int s3114[4] = {3, 1, 1, 4};
+    (void)user;
+    t = mdl_mul_scalar(ar, x, 1.5);
+    u = mdl_add(ar, mdl_relu(ar, t), mdl_mul(ar, mdl_sigmoid(ar, t), mdl_tanh(ar, t)));
+    u = mdl_sub(ar, u, mdl_div(ar, mdl_exp(ar, mdl_mul_scalar(ar, t, 0.3)),
+                               mdl_add_scalar(ar, mdl_mul(ar, t, t), 2)));
+    u = mdl_add(ar, u, mdl_sub(ar, t, mdl_softplus(ar, t, 1, 20))); /* softplus: adds */
+    m = mdl_matmul(ar, t, w);
+    q = mdl_matmul(ar, w, w);
+    z = mdl_matmul(ar, mdl_reshape(ar, t, 4, s3114), w3); /* [3,1,1,4] @ [2,4,4]: [3,2,1,4] */
+    return mdl_add(ar, mdl_add(ar, mdl_sum(ar, u, MDL_ALL, 0), mdl_sum(ar, mdl_mul(ar, m, m),
+                                                                          MDL_ALL, 0)),
+                   mdl_add(ar, mdl_sum(ar, q, MDL_ALL, 0), mdl_sum(ar, mdl_tanh(ar, z), MDL_ALL, 0)));
+}
+
+static void check_shared_intermediate(void) {
+    const int s34[2] = {3, 4}, s44[2] = {4, 4}, s244[3] = {2, 4, 4};
+    mdl_tensor *in[3];
+    mdl_gradcheck_report rep;
+    size_t i;
+    int ok;
+    in[0] = mdl_rand(arena, &rng, 2, s34, -1, 1);
+    in[1] = mdl_rand(arena, &rng, 2, s44, -0.5, 0.5);
+    in[2] = mdl_rand(arena, &rng, 3, s244, -0.5, 0.5);
+    for (i = 0; i < in[0]->numel; i++) /* away from relu's kink at 0 */
+        in[0]->data[i] += in[0]->data[i] < 0 ? -0.2 : 0.2;
+    for (i = 0; i < 3; i++) mdl_set_requires_grad(in[i], 1);
+    memset(&rep, 0, sizeof rep);
+    ok = mdl_gradcheck(shared_fn, NULL, 3, in, GC_EPS, GC_ATOL, GC_RTOL, &rep);
+    CHECK(ok == 1 && rep.failed == 0 && rep.checked == 12 + 16 + 32,
+          "an intermediate read by stores and adds: checked %zu, failed %zu, worst error %g",
+          rep.checked, rep.failed, rep.max_abs_err);
+    printf("  shared intermediate (first-visit stores and adds): %zu checked, worst error %.2g\n",
+           rep.checked, rep.max_abs_err);
+    mdl_arena_reset(arena);
+}
+
 int main(void) {
     size_t i;
     int ran = 0;
@@ -1368,6 +1412,7 @@ int main(void) {
     CHECK(ran == MDL_OP_COUNT, "%d op cases ran, MDL_OP_COUNT is %d", ran, (int)MDL_OP_COUNT);
     printf("composites:\n");
     run_composites();
+    check_shared_intermediate();
     check_gradcheck_catches_errors();
     CHECK(captured_count == 0, "%d contract error(s), the last: %s", captured_count,
           captured_message);
