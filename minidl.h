@@ -531,6 +531,8 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)                          \
     X(GATHER, "mdl_gather", mdl__gather_backward)                                            \
     X(RNN_SCAN, "mdl_rnn_scan", mdl__rnn_scan_backward)                                      \
+    X(ATTENTION_HEADS, "mdl_attention_heads", mdl__attention_heads_backward)                 \
+    X(ADD_LAYER_NORM, "mdl_add_layer_norm", mdl__add_layer_norm_backward)                    \
     X(BCE, "mdl_bce_loss", mdl__bce_backward)                                                \
     X(BCE_WITH_LOGITS, "mdl_bce_with_logits_loss", mdl__bce_with_logits_backward)            \
     X(CROSS_ENTROPY, "mdl_cross_entropy_loss", mdl__cross_entropy_backward)                  \
@@ -1570,6 +1572,9 @@ typedef struct mdl_mha {
     /** the parameters, as in the comment above (the biases NULL without bias) @{ */
     mdl_tensor *in_proj_weight, *in_proj_bias, *out_proj_weight, *out_proj_bias;
     /** @} */
+    int composed; /**< 0 (the default): mdl_attention_heads where it applies (no mask but the
+                       causal one, no dropout, no weights returned), the fast path; 1: always
+                       the composed ops (split, mdl_scaled_dot_product_attention, join) */
 } mdl_mha;
 
 /** The masks and switches of one attention call (mdl_mha_forward and the transformer layer),
@@ -1607,6 +1612,39 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
                                    mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
                                    mdl_tensor **weights);
 
+/** @brief The heads of multi-head attention in one op, the fast path of mdl_mha_forward: q, k
+ *  and v split into `heads` heads of D = E/heads features, each head attended, the heads
+ *  joined again:
+ *      out[b, t, hD:(h+1)D] = softmax(scale q_h k_h^T) v_h,   q_h = q[b, :, hD:(h+1)D], ...
+ *  the same as permuting [B,T,E] to [B,heads,T,D], mdl_scaled_dot_product_attention (causal
+ *  or no mask, no dropout) and permuting back, without the copies. A primitive op with a
+ *  backward of its own; it keeps only the weights [B,heads,Tq,Tk] for it.
+ *  @param ar     the arena for the result and what the backward needs
+ *  @param q      queries [B,Tq,E]
+ *  @param k      keys [B,Tk,E]
+ *  @param v      values [B,Tk,E]
+ *  @param heads  the number of heads; must divide E
+ *  @param scale  multiplies q_h k_h^T; 0: 1 / sqrt(D)
+ *  @param causal 1: query i attends to keys j <= i only
+ *  @return [B,Tq,E], from `ar` */
+MDLDEF mdl_tensor *mdl_attention_heads(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k, mdl_tensor *v,
+                                       int heads, double scale, int causal);
+
+/** @brief Residual connection and layer norm in one op, the fast path of the transformer
+ *  layer's norms: y = layer_norm(x + r) over the last axis, times weight, plus bias:
+ *      s = x + r,  y = (s - mean(s)) / sqrt(var(s) + eps) * weight + bias
+ *  the same as mdl_layer_norm(mdl_add(x, r), 1, weight, bias, eps), in one pass forward and
+ *  one backward. A primitive op; it keeps each row's mean and 1/sqrt(var + eps).
+ *  @param ar     the arena
+ *  @param x      [..., E]
+ *  @param r      x's shape, added to x first; NULL: none (plain layer norm)
+ *  @param weight [E] or NULL (1)
+ *  @param bias   [E] or NULL (0)
+ *  @param eps    added to the variance, above 0 (PyTorch's default 1e-5)
+ *  @return x's shape, from `ar` */
+MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *r,
+                                      mdl_tensor *weight, mdl_tensor *bias, double eps);
+
 /** Options of nn.TransformerEncoderLayer. Start from mdl_transformer_defaults(), which holds
  *  PyTorch's defaults, and change what you need. */
 typedef struct mdl_transformer_opts {
@@ -1628,6 +1666,8 @@ typedef struct mdl_transformer_layer {
     mdl_transformer_opts opts; /**< the constructor's options */
     int training;  /**< 1 (the default): the dropouts apply */
     mdl_rng *rng;  /**< the constructor's generator (dropout's masks) */
+    int composed;  /**< 0 (the default): the fast path (mdl_attention_heads, mdl_add_layer_norm);
+                        1: the composed ops, the readable reference the tests hold it to */
 } mdl_transformer_layer;
 
 /** @brief PyTorch's defaults of nn.TransformerEncoderLayer (see mdl_transformer_opts). */
@@ -10186,6 +10226,167 @@ static mdl_tensor *mdl__split_heads(mdl_arena *ar, mdl_tensor *x, int heads) {
     return mdl_permute(ar, mdl_reshape(ar, x, 4, sh), perm);
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Attention over the heads, one op          q:[B,Tq,E] k:[B,Tk,E] v:[B,Tk,E] -> out:[B,Tq,E]
+     for each b and head h, with Q = q[b, :, hD:(h+1)D] (likewise K, V, O = out's block):
+       P = softmax(scale Q K^T)  (the upper triangle -inf first when causal)      [Tq,Tk]
+       O = P V
+     backward, from dO:
+       dV += P^T dO        dP = dO V^T        dS = P * (dP - rowsum(dP * P))   (softmax's)
+       dQ += scale dS K    dK += scale dS^T Q
+   What mdl_mha_forward's composed path computes (reshape, permute, scale, matmul, softmax,
+   matmul, permute, reshape), without its copies: each head's [T,D] block is read where it lies
+   in q, k, v, a matrix whose rows are `ld` apart, which the GEMM takes as it is; and the
+   output is written straight into the joined [B,Tq,E]. Saved for backward: the weights P, and
+   where each head's columns start (q, k, v may be one tensor, the three blocks of one packed
+   projection [B,T,3E], when the caller is mdl_mha_forward).
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__heads {
+    int B, Tq, Tk, E, heads, causal;
+    int off[3];       /* the first column of q's, k's and v's part in their tensors */
+    mdl_scalar scale;
+    mdl_scalar *p;    /* the weights [B,heads,Tq,Tk] */
+} mdl__heads;
+
+/* The softmax of each row of `rows` rows [.., Tk] in place; row i is query i % Tq, which sees
+   keys j <= i % Tq alone when causal. e^x of the whole block at once (the vector kernel when
+   there is one): after the maximum's subtraction every exponent is <= 0. Sums in double. */
+static void mdl__heads_softmax(mdl_scalar *s, int rows, int Tq, int Tk, int causal) {
+    const size_t n = (size_t)rows * (size_t)Tk;
+    size_t at;
+    int i, j;
+    for (i = 0; i < rows; i++) {
+        mdl_scalar *r = s + (size_t)i * (size_t)Tk, m;
+        if (causal)
+            for (j = i % Tq + 1; j < Tk; j++) r[j] = (mdl_scalar)-INFINITY;
+        m = r[0];
+        for (j = 1; j < Tk; j++) m = r[j] > m ? r[j] : m;
+        for (j = 0; j < Tk; j++) r[j] -= m; /* all keys blocked: -inf - -inf = NaN, as softmax */
+    }
+    if (!mdl__vm_exp(s, s, n))
+        for (at = 0; at < n; at++) s[at] = MDL__EXP(s[at]);
+    for (i = 0; i < rows; i++) {
+        mdl_scalar *r = s + (size_t)i * (size_t)Tk;
+        double total = 0;
+        for (j = 0; j < Tk; j++) total += r[j];
+        for (j = 0; j < Tk; j++) r[j] = (mdl_scalar)(r[j] / total);
+    }
+}
+
+static void mdl__heads_forward(const mdl__heads *hd, const mdl_tensor *q, const mdl_tensor *k,
+                               const mdl_tensor *v, mdl_scalar *out) {
+    const int Tq = hd->Tq, Tk = hd->Tk, E = hd->E, H = hd->heads, D = E / H;
+    const int lq = q->shape[2], lk = k->shape[2], lv = v->shape[2]; /* row strides */
+    const size_t block = (size_t)Tq * (size_t)Tk;
+    int b, h;
+    for (b = 0; b < hd->B; b++) {
+        const mdl_scalar *qb = q->data + (size_t)b * (size_t)Tq * (size_t)lq + hd->off[0];
+        const mdl_scalar *kb = k->data + (size_t)b * (size_t)Tk * (size_t)lk + hd->off[1];
+        const mdl_scalar *vb = v->data + (size_t)b * (size_t)Tk * (size_t)lv + hd->off[2];
+        mdl_scalar *pb = hd->p + (size_t)b * (size_t)H * block;
+        for (h = 0; h < H; h++) /* S = scale Q K^T */
+            mdl__gemm(0, 1, Tq, Tk, D, hd->scale, qb + h * D, lq, kb + h * D, lk, 0,
+                      pb + (size_t)h * block, Tk);
+        mdl__heads_softmax(pb, H * Tq, Tq, Tk, hd->causal);
+        for (h = 0; h < H; h++) /* O = P V, into the heads' columns of out */
+            mdl__gemm(0, 0, Tq, D, Tk, 1, pb + (size_t)h * block, Tk, vb + h * D, lv, 0,
+                      out + (size_t)b * (size_t)Tq * (size_t)E + h * D, E);
+    }
+}
+
+static void mdl__attention_heads_backward(mdl__node *node) {
+    const mdl__heads *hd = (const mdl__heads *)node->saved;
+    const mdl_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
+    mdl_scalar *dq = mdl__grad_of(node->in[0]), *dk = mdl__grad_of(node->in[1]);
+    mdl_scalar *dv = mdl__grad_of(node->in[2]), *dp;
+    const mdl_scalar *g = node->out->grad;
+    const int Tq = hd->Tq, Tk = hd->Tk, E = hd->E, H = hd->heads, D = E / H;
+    const int lq = q->shape[2], lk = k->shape[2], lv = v->shape[2];
+    const size_t block = (size_t)Tq * (size_t)Tk;
+    int b, h, i, j;
+    dp = (mdl_scalar *)mdl__alloc(node->out->arena, block * sizeof(mdl_scalar));
+    if (!dp) return;
+    for (b = 0; b < hd->B; b++) {
+        const size_t bq = (size_t)b * (size_t)Tq * (size_t)lq + hd->off[0];
+        const size_t bk = (size_t)b * (size_t)Tk * (size_t)lk + hd->off[1];
+        const size_t bv = (size_t)b * (size_t)Tk * (size_t)lv + hd->off[2];
+        const mdl_scalar *gb = g + (size_t)b * (size_t)Tq * (size_t)E;
+        for (h = 0; h < H; h++) {
+            const mdl_scalar *p = hd->p + ((size_t)b * (size_t)H + (size_t)h) * block;
+            if (dv) /* dV += P^T dO */
+                mdl__gemm(1, 0, Tk, D, Tq, 1, p, Tk, gb + h * D, E, 1, dv + bv + h * D, lv);
+            if (!dq && !dk) continue;
+            /* dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) in its place */
+            mdl__gemm(0, 1, Tq, Tk, D, 1, gb + h * D, E, v->data + bv + h * D, lv, 0, dp, Tk);
+            for (i = 0; i < Tq; i++) {
+                const mdl_scalar *pr = p + (size_t)i * (size_t)Tk;
+                mdl_scalar *dr = dp + (size_t)i * (size_t)Tk;
+                double dot = 0;
+                for (j = 0; j < Tk; j++) dot += (double)dr[j] * pr[j];
+                for (j = 0; j < Tk; j++) dr[j] = pr[j] * (dr[j] - (mdl_scalar)dot);
+            }
+            if (dq) /* dQ += scale dS K */
+                mdl__gemm(0, 0, Tq, D, Tk, hd->scale, dp, Tk, k->data + bk + h * D, lk, 1,
+                          dq + bq + h * D, lq);
+            if (dk) /* dK += scale dS^T Q */
+                mdl__gemm(1, 0, Tk, D, Tq, hd->scale, dp, Tk, q->data + bq + h * D, lq, 1,
+                          dk + bk + h * D, lk);
+        }
+    }
+}
+
+/* The op on the E columns of q, k and v that start at off[0], off[1], off[2] (q, k and v may
+   be one tensor [B,T,3E] at 0, E, 2E). The caller has checked the shapes. */
+static mdl_tensor *mdl__attention_heads(mdl_arena *ar, const char *fn, mdl_tensor *q,
+                                        mdl_tensor *k, mdl_tensor *v, const int *off, int E,
+                                        int heads, double scale, int causal) {
+    int shape[3];
+    mdl__heads *hd = (mdl__heads *)mdl__alloc(ar, sizeof(mdl__heads));
+    mdl_tensor *out, *in[3];
+    if (!hd) return NULL;
+    memset(hd, 0, sizeof *hd);
+    hd->B = q->shape[0], hd->Tq = q->shape[1], hd->Tk = k->shape[1], hd->E = E;
+    hd->heads = heads, hd->causal = causal != 0;
+    hd->off[0] = off[0], hd->off[1] = off[1], hd->off[2] = off[2];
+    hd->scale = (mdl_scalar)(scale != 0 ? scale : 1.0 / sqrt((double)(E / heads)));
+    shape[0] = hd->B, shape[1] = hd->Tq, shape[2] = E;
+    out = mdl__make(ar, fn, 3, shape, NULL, 0);
+    if (!out) return NULL;
+    hd->p = (mdl_scalar *)mdl__alloc(ar, (size_t)hd->B * (size_t)heads * (size_t)hd->Tq *
+                                             (size_t)hd->Tk * sizeof(mdl_scalar));
+    if (!hd->p) return NULL;
+    mdl__heads_forward(hd, q, k, v, out->data);
+    in[0] = q, in[1] = k, in[2] = v;
+    if (!mdl__finish(ar, fn, MDL_OP_ATTENTION_HEADS, out, 3, in)) return NULL;
+    if (out->node) out->node->saved = hd;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_attention_heads(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k, mdl_tensor *v,
+                                       int heads, double scale, int causal) {
+    static const int zero[3] = {0, 0, 0};
+    const char *fn = "mdl_attention_heads";
+    char bq[96], bk[96], bv[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "q", q) || !mdl__usable(fn, "k", k) ||
+        !mdl__usable(fn, "v", v))
+        return NULL;
+    if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || k->shape[0] != q->shape[0] ||
+        memcmp(k->shape, v->shape, 3 * sizeof(int)) != 0 || k->shape[2] != q->shape[2] ||
+        q->shape[1] < 1 || k->shape[1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "q %s, k %s, v %s: expected [B,Tq,E], [B,Tk,E] and [B,Tk,E]",
+                  mdl_shape_str(q, bq, sizeof bq), mdl_shape_str(k, bk, sizeof bk),
+                  mdl_shape_str(v, bv, sizeof bv));
+        return NULL;
+    }
+    if (heads < 1 || q->shape[2] % heads != 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "q %s: E = %d must be divisible by heads = %d",
+                  mdl_shape_str(q, bq, sizeof bq), q->shape[2], heads);
+        return NULL;
+    }
+    return mdl__attention_heads(ar, fn, q, k, v, zero, q->shape[2], heads, scale, causal);
+}
+
 MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *query,
                                    mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
                                    mdl_tensor **weights) {
@@ -10261,6 +10462,27 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
             mask = mdl_maximum(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
         else mask = mdl_mul(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
     }
+    if (!m->composed && !mask && !(m->training && m->dropout > 0) && !weights) {
+        /* the fast path: the heads attended in place by one op. Self-attention projects once,
+           by the whole [3E,E] in_proj_weight: q, k and v are the column blocks of [B,T,3E] */
+        int off[3] = {0, 0, 0};
+        if (qb == kb && kb == vb) {
+            q = k = v = mdl_linear(ar, qb, m->in_proj_weight, m->in_proj_bias);
+            off[1] = E, off[2] = 2 * E;
+        } else {
+            q = mdl_linear(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
+                           m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL);
+            k = mdl_linear(ar, kb, mdl_slice(ar, m->in_proj_weight, 0, E, 2 * E),
+                           m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, E, 2 * E) : NULL);
+            v = mdl_linear(ar, vb, mdl_slice(ar, m->in_proj_weight, 0, 2 * E, 3 * E),
+                           m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 2 * E, 3 * E)
+                                           : NULL);
+        }
+        if (!q || !k || !v) return NULL;
+        y = mdl__attention_heads(ar, fn, q, k, v, off, E, H, 0, a.causal);
+        y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
+        return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+    }
     /* the projections, with the three row blocks of in_proj_weight (views) */
     q = mdl_linear(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
                    m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL);
@@ -10279,6 +10501,139 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
     y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
     if (weights) *weights = a.per_head_weights ? w : mdl_mean(ar, w, 1, 0);
     return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Residual and layer norm, one op     x:[..., E] r:[..., E] weight, bias:[E] -> y:[..., E]
+     s = x + r,  mu = mean(s),  rstd = 1 / sqrt(mean((s - mu)^2) + eps)    over each row of E
+     xhat = (s - mu) rstd,   y = xhat * w + b
+   backward, with g = dy * w (the gradient that reaches xhat):
+     ds = rstd (g - mean(g) - xhat mean(g xhat))    dx += ds,  dr += ds
+     dw += sum over the rows of dy xhat,             db += sum over the rows of dy
+   Where ds comes from: xhat depends on s through mu and rstd too, so d xhat_j / d s_i =
+   rstd (delta_ij - 1/E - xhat_i xhat_j / E); summed against g_j, it gives the line above.
+   mdl_layer_norm composes the same from seven ops, each with its own output and gradient;
+   here one pass over each row forward (its mean and variance in double) and one backward.
+   Saved for backward: mu and rstd of each row; xhat is computed again from x and r.
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__add_ln {
+    int rows, E, has[3]; /* has r, weight, bias */
+    mdl_scalar *mu, *rstd;
+} mdl__add_ln;
+
+/* s = x + r of one row, into s (r may be NULL) */
+static void mdl__add_ln_sum(mdl_scalar *s, const mdl_scalar *x, const mdl_scalar *r, int E) {
+    int j;
+    if (r)
+        for (j = 0; j < E; j++) s[j] = x[j] + r[j];
+    else
+        memcpy(s, x, (size_t)E * sizeof(mdl_scalar));
+}
+
+static void mdl__add_layer_norm_forward(const mdl__add_ln *ln, const mdl_scalar *x,
+                                        const mdl_scalar *r, const mdl_scalar *w,
+                                        const mdl_scalar *b, double eps, mdl_scalar *y) {
+    const int E = ln->E;
+    int i, j;
+    for (i = 0; i < ln->rows; i++) {
+        const size_t at = (size_t)i * (size_t)E;
+        mdl_scalar *yr = y + at, mu, rstd;
+        double total = 0, sq = 0;
+        mdl__add_ln_sum(yr, x + at, r ? r + at : NULL, E); /* s, in y's row */
+        for (j = 0; j < E; j++) total += yr[j];
+        mu = (mdl_scalar)(total / E);
+        for (j = 0; j < E; j++) sq += (double)(yr[j] - mu) * (yr[j] - mu); /* two passes: no
+                                                                  cancellation in E[s^2] - mu^2 */
+        rstd = (mdl_scalar)(1.0 / sqrt(sq / E + eps));
+        for (j = 0; j < E; j++) {
+            mdl_scalar xhat = (yr[j] - mu) * rstd;
+            yr[j] = xhat * (w ? w[j] : 1) + (b ? b[j] : 0);
+        }
+        ln->mu[i] = mu, ln->rstd[i] = rstd;
+    }
+}
+
+static void mdl__add_layer_norm_backward(mdl__node *node) {
+    const mdl__add_ln *ln = (const mdl__add_ln *)node->saved;
+    const int E = ln->E;
+    int k = 1, i, j;
+    mdl_tensor *x = node->in[0], *r = ln->has[0] ? node->in[k++] : NULL;
+    mdl_tensor *w = ln->has[1] ? node->in[k++] : NULL, *b = ln->has[2] ? node->in[k++] : NULL;
+    mdl_scalar *dx = mdl__grad_of(x), *dr = r ? mdl__grad_of(r) : NULL;
+    mdl_scalar *dw = w ? mdl__grad_of(w) : NULL, *db = b ? mdl__grad_of(b) : NULL, *xh;
+    const mdl_scalar *dy = node->out->grad;
+    xh = (mdl_scalar *)mdl__alloc(node->out->arena, (size_t)E * sizeof(mdl_scalar));
+    if (!xh) return;
+    for (i = 0; i < ln->rows; i++) {
+        const size_t at = (size_t)i * (size_t)E;
+        const mdl_scalar *g = dy + at, mu = ln->mu[i], rstd = ln->rstd[i];
+        double sum_g = 0, sum_gx = 0;
+        mdl_scalar mg, mgx;
+        mdl__add_ln_sum(xh, x->data + at, r ? r->data + at : NULL, E);
+        for (j = 0; j < E; j++) {
+            mdl_scalar gj = g[j] * (w ? w->data[j] : 1);
+            xh[j] = (xh[j] - mu) * rstd;
+            sum_g += gj;
+            sum_gx += (double)gj * xh[j];
+            if (dw) dw[j] += g[j] * xh[j];
+            if (db) db[j] += g[j];
+        }
+        if (!dx && !dr) continue;
+        mg = (mdl_scalar)(sum_g / E), mgx = (mdl_scalar)(sum_gx / E);
+        for (j = 0; j < E; j++) {
+            mdl_scalar ds = rstd * (g[j] * (w ? w->data[j] : 1) - mg - xh[j] * mgx);
+            if (dx) dx[at + j] += ds;
+            if (dr) dr[at + j] += ds;
+        }
+    }
+}
+
+MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *r,
+                                      mdl_tensor *weight, mdl_tensor *bias, double eps) {
+    const char *fn = "mdl_add_layer_norm";
+    char bx[96], bo[96];
+    mdl__add_ln *ln;
+    mdl_tensor *y, *in[4];
+    int n = 1, E;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || (r && !mdl__usable(fn, "r", r))
+        || (weight && !mdl__usable(fn, "weight", weight)) ||
+        (bias && !mdl__usable(fn, "bias", bias)))
+        return NULL;
+    E = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (x->ndim < 1 || E < 1 || (r && (r->ndim != x->ndim ||
+                                       memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim)))) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, r %s: x must be [..., E] with E >= 1, and r of its "
+                  "shape", MDL__SHAPE(x, bx), r ? mdl_shape_str(r, bo, sizeof bo) : "NULL");
+        return NULL;
+    }
+    if ((weight && (weight->ndim != 1 || weight->shape[0] != E)) ||
+        (bias && (bias->ndim != 1 || bias->shape[0] != E))) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s: weight %s and bias must be [%d]", MDL__SHAPE(x, bx),
+                  mdl_shape_str(weight ? weight : bias, bo, sizeof bo), E);
+        return NULL;
+    }
+    if (!(eps > 0)) {
+        mdl__fail(MDL_ERR_ARG, fn, "eps = %g must be above 0", eps);
+        return NULL;
+    }
+    y = mdl__make(ar, fn, x->ndim, x->shape, NULL, 0);
+    ln = (mdl__add_ln *)mdl__alloc(ar, sizeof(mdl__add_ln));
+    if (!y || !ln) return NULL;
+    ln->rows = (int)(x->numel / (size_t)E), ln->E = E;
+    ln->has[0] = r != NULL, ln->has[1] = weight != NULL, ln->has[2] = bias != NULL;
+    ln->mu = (mdl_scalar *)mdl__alloc(ar, (size_t)ln->rows * sizeof(mdl_scalar));
+    ln->rstd = (mdl_scalar *)mdl__alloc(ar, (size_t)ln->rows * sizeof(mdl_scalar));
+    if (!ln->mu || !ln->rstd) return NULL;
+    mdl__add_layer_norm_forward(ln, x->data, r ? r->data : NULL, weight ? weight->data : NULL,
+                                bias ? bias->data : NULL, eps, y->data);
+    in[0] = x;
+    if (r) in[n++] = r;
+    if (weight) in[n++] = weight;
+    if (bias) in[n++] = bias;
+    if (!mdl__finish(ar, fn, MDL_OP_ADD_LAYER_NORM, y, n, in)) return NULL;
+    if (y->node) y->node->saved = ln;
+    return y;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -10360,6 +10715,7 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
     a.per_head_weights = 0;
     sa = l->self_attn;
     sa.training = l->training;
+    sa.composed = l->composed;
 #define MDL__SA(y) mdl_dropout(ar, mdl_mha_forward(ar, &sa, (y), (y), (y), &a, NULL), p, 1, l->rng)
 #define MDL__FF(y)                                                                           \
     mdl_dropout(ar, mdl_layer_forward(ar, &l->linear2,                                       \
@@ -10368,6 +10724,17 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
                                           : mdl_relu(ar, mdl_layer_forward(ar, &l->linear1, (y))), \
                                       p, 1, l->rng)),                                        \
                 p, 1, l->rng)
+    if (!l->composed) { /* the norms as mdl_add_layer_norm, each with its residual's add */
+        const mdl_layer *n1 = &l->norm1, *n2 = &l->norm2;
+        if (l->opts.norm_first) {
+            h = mdl_add_layer_norm(ar, x, NULL, n1->weight, n1->bias, n1->eps);
+            x = mdl_add(ar, x, MDL__SA(h));
+            h = mdl_add_layer_norm(ar, x, NULL, n2->weight, n2->bias, n2->eps);
+            return mdl_add(ar, x, MDL__FF(h));
+        }
+        x = mdl_add_layer_norm(ar, x, MDL__SA(x), n1->weight, n1->bias, n1->eps);
+        return mdl_add_layer_norm(ar, x, MDL__FF(x), n2->weight, n2->bias, n2->eps);
+    }
     if (l->opts.norm_first) {
         h = mdl_layer_forward(ar, &l->norm1, x);
         x = mdl_add(ar, x, MDL__SA(h));                       /* x + sa(norm1(x)) */
