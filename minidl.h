@@ -533,6 +533,7 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(RNN_SCAN, "mdl_rnn_scan", mdl__rnn_scan_backward)                                      \
     X(ATTENTION_HEADS, "mdl_attention_heads", mdl__attention_heads_backward)                 \
     X(ADD_LAYER_NORM, "mdl_add_layer_norm", mdl__add_layer_norm_backward)                    \
+    X(LINEAR_ACT, "mdl_linear_act", mdl__linear_act_backward)                                \
     X(BCE, "mdl_bce_loss", mdl__bce_backward)                                                \
     X(BCE_WITH_LOGITS, "mdl_bce_with_logits_loss", mdl__bce_with_logits_backward)            \
     X(CROSS_ENTROPY, "mdl_cross_entropy_loss", mdl__cross_entropy_backward)                  \
@@ -1629,6 +1630,19 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
  *  @return [B,Tq,E], from `ar` */
 MDLDEF mdl_tensor *mdl_attention_heads(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k, mdl_tensor *v,
                                        int heads, double scale, int causal);
+
+/** @brief Linear with its bias and ReLU in one op, the fast path of the transformer layer's
+ *  Linear layers: y = x @ W^T + b, then relu(y) when relu = 1; what mdl_linear (and mdl_relu)
+ *  compute, with GEMMs that transpose nothing and the bias and ReLU in the same passes. A
+ *  primitive op with a backward of its own.
+ *  @param ar     the arena
+ *  @param x      [..., in]
+ *  @param weight [out, in]
+ *  @param bias   [out] or NULL
+ *  @param relu   1: ReLU after the bias; 0: none
+ *  @return [..., out], from `ar` */
+MDLDEF mdl_tensor *mdl_linear_act(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight,
+                                  mdl_tensor *bias, int relu);
 
 /** @brief Residual connection and layer norm in one op, the fast path of the transformer
  *  layer's norms: y = layer_norm(x + r) over the last axis, times weight, plus bias:
@@ -10467,20 +10481,22 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
            by the whole [3E,E] in_proj_weight: q, k and v are the column blocks of [B,T,3E] */
         int off[3] = {0, 0, 0};
         if (qb == kb && kb == vb) {
-            q = k = v = mdl_linear(ar, qb, m->in_proj_weight, m->in_proj_bias);
+            q = k = v = mdl_linear_act(ar, qb, m->in_proj_weight, m->in_proj_bias, 0);
             off[1] = E, off[2] = 2 * E;
         } else {
-            q = mdl_linear(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
-                           m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL);
-            k = mdl_linear(ar, kb, mdl_slice(ar, m->in_proj_weight, 0, E, 2 * E),
-                           m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, E, 2 * E) : NULL);
-            v = mdl_linear(ar, vb, mdl_slice(ar, m->in_proj_weight, 0, 2 * E, 3 * E),
-                           m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 2 * E, 3 * E)
-                                           : NULL);
+            q = mdl_linear_act(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
+                               m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL,
+                               0);
+            k = mdl_linear_act(ar, kb, mdl_slice(ar, m->in_proj_weight, 0, E, 2 * E),
+                               m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, E, 2 * E)
+                                               : NULL, 0);
+            v = mdl_linear_act(ar, vb, mdl_slice(ar, m->in_proj_weight, 0, 2 * E, 3 * E),
+                               m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 2 * E, 3 * E)
+                                               : NULL, 0);
         }
         if (!q || !k || !v) return NULL;
         y = mdl__attention_heads(ar, fn, q, k, v, off, E, H, 0, a.causal);
-        y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
+        y = mdl_linear_act(ar, y, m->out_proj_weight, m->out_proj_bias, 0);
         return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
     }
     /* the projections, with the three row blocks of in_proj_weight (views) */
@@ -10501,6 +10517,150 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
     y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
     if (weights) *weights = a.per_head_weights ? w : mdl_mean(ar, w, 1, 0);
     return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Linear with its bias and activation, one op     x:[..., in] W:[out, in] b:[out] -> y:[..., out]
+     y = act(x @ W^T + b)       act: none, or relu
+     backward, with g = dy (relu: dy where y > 0, else 0), X and G as [N, in] and [N, out]:
+       dX += G @ W      dW += G^T @ X      db += the column sums of G
+   What mdl_linear (and mdl_relu after it) compute, with fewer passes over memory and GEMMs of
+   the one shape the fast GEMM runs best, no operand transposed (C = A @ B, both row-major):
+   forward, W^T is copied to [in, out] (small), the output's rows start as b and the product
+   is added to them; backward, the narrower of X and G is copied transposed, so that dW (or
+   dW^T, added to dW transposed) is one such product whose K is the N rows. Saved: nothing but
+   the inputs and the output (relu's mask is y > 0). The scratch copies are freed at once.
+   --------------------------------------------------------------------------------------------- */
+
+/* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows]; in tiles of
+   16 x 16 so that both sides stay in cache lines */
+static void mdl__linear_transpose(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
+                                  int lds) {
+    int r0, c0, r, c;
+    for (r0 = 0; r0 < rows; r0 += 16)
+        for (c0 = 0; c0 < cols; c0 += 16) {
+            const int r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+            for (c = c0; c < c1; c++)
+                for (r = r0; r < r1; r++)
+                    dst[(size_t)c * (size_t)rows + (size_t)r] = src[(size_t)r * (size_t)lds + (size_t)c];
+        }
+}
+
+/* scratch of n values from MINIDL_MALLOC; NULL after reporting the lack of memory */
+static mdl_scalar *mdl__scratch(mdl_arena *ar, const char *fn, size_t n) {
+    (void)fn;
+    return (mdl_scalar *)mdl__alloc(ar, n * sizeof(mdl_scalar));
+}
+
+/* The elementwise loops of the op, in spans of MDL__SPAN through restrict pointers so that
+   the compiler vectorizes them (see MDL__SPANS): relu in place, relu's mask on a gradient,
+   and a row added to a running sum (the bias's gradient). */
+MDL__ALWAYS_INLINE void mdl__lin_relu_span(size_t n, mdl_scalar *MDL__RESTRICT y) {
+    size_t i;
+    for (i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+}
+MDL__ALWAYS_INLINE void mdl__lin_mask_span(size_t n, const mdl_scalar *MDL__RESTRICT y,
+                                           const mdl_scalar *MDL__RESTRICT g,
+                                           mdl_scalar *MDL__RESTRICT out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const mdl_scalar gi = g[i]; /* read before the choice: a blend, not a branch */
+        out[i] = y[i] > 0 ? gi : 0;
+    }
+}
+MDL__ALWAYS_INLINE void mdl__lin_add_span(size_t n, mdl_scalar *MDL__RESTRICT acc,
+                                          const mdl_scalar *MDL__RESTRICT row) {
+    size_t i;
+    for (i = 0; i < n; i++) acc[i] += row[i];
+}
+static void mdl__lin_relu(mdl_scalar *y, size_t n) {
+    size_t o = 0;
+    for (; o + MDL__SPAN <= n; o += MDL__SPAN) mdl__lin_relu_span(MDL__SPAN, y + o);
+    if (o < n) mdl__lin_relu_span(n - o, y + o);
+}
+static void mdl__lin_mask(const mdl_scalar *y, const mdl_scalar *g, mdl_scalar *out, size_t n) {
+    size_t o = 0;
+    for (; o + MDL__SPAN <= n; o += MDL__SPAN) mdl__lin_mask_span(MDL__SPAN, y + o, g + o, out + o);
+    if (o < n) mdl__lin_mask_span(n - o, y + o, g + o, out + o);
+}
+static void mdl__lin_add(mdl_scalar *acc, const mdl_scalar *row, size_t n) {
+    size_t o = 0;
+    for (; o + MDL__SPAN <= n; o += MDL__SPAN) mdl__lin_add_span(MDL__SPAN, acc + o, row + o);
+    if (o < n) mdl__lin_add_span(n - o, acc + o, row + o);
+}
+
+static void mdl__linear_act_backward(mdl__node *node) {
+    const char *fn = "mdl_linear_act";
+    mdl_tensor *x = node->in[0], *w = node->in[1], *b = node->n_in > 2 ? node->in[2] : NULL;
+    mdl_scalar *dx = mdl__grad_of(x), *dw = mdl__grad_of(w), *db = b ? mdl__grad_of(b) : NULL;
+    mdl_scalar *g = node->out->grad, *masked = NULL, *t = NULL;
+    const int in = w->shape[1], out = w->shape[0], N = (int)(x->numel / (size_t)in);
+    const size_t ny = (size_t)N * (size_t)out;
+    size_t i;
+    int j;
+    if (node->arg[0]) { /* relu: the gradient passes where the output is positive */
+        const mdl_scalar *y = node->out->data;
+        if (!(masked = mdl__scratch(node->out->arena, fn, ny))) return;
+        mdl__lin_mask(y, g, masked, ny);
+        g = masked;
+    }
+    if (db)
+        for (i = 0; i < (size_t)N; i++) mdl__lin_add(db, g + i * (size_t)out, (size_t)out);
+    if (dx) /* dX [N,in] += G [N,out] @ W [out,in] */
+        mdl__gemm(0, 0, N, in, out, 1, g, out, w->data, in, 1, dx, in);
+    if (dw && out <= in && (t = mdl__scratch(node->out->arena, fn, ny))) { /* dW += G^T @ X, G^T copied */
+        mdl__linear_transpose(t, g, N, out, out);
+        mdl__gemm(0, 0, out, in, N, 1, t, N, x->data, in, 1, dw, in);
+    } else if (dw && out > in && (t = mdl__scratch(node->out->arena, fn, (size_t)N * (size_t)in +
+                                                      (size_t)in * (size_t)out))) {
+        mdl_scalar *dwt = t + (size_t)N * (size_t)in; /* dW^T = X^T @ G, X^T copied */
+        int r;
+        mdl__linear_transpose(t, x->data, N, in, in);
+        mdl__gemm(0, 0, in, out, N, 1, t, N, g, out, 0, dwt, out);
+        for (r = 0; r < out; r++)
+            for (j = 0; j < in; j++)
+                dw[(size_t)r * (size_t)in + (size_t)j] += dwt[(size_t)j * (size_t)out + (size_t)r];
+    }
+}
+
+MDLDEF mdl_tensor *mdl_linear_act(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight,
+                                  mdl_tensor *bias, int relu) {
+    const char *fn = "mdl_linear_act";
+    char bx[96], bw[96];
+    mdl_tensor *y, *in[3];
+    mdl_scalar *wt;
+    int shape[MDL_MAX_DIMS], inf, out, N, r;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) ||
+        !mdl__usable(fn, "weight", weight) || (bias && !mdl__usable(fn, "bias", bias)))
+        return NULL;
+    if (weight->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1] ||
+        weight->shape[0] < 1 || weight->shape[1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, weight %s: weight must be [out, in] and x [..., in]",
+                  MDL__SHAPE(x, bx), MDL__SHAPE(weight, bw));
+        return NULL;
+    }
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "weight %s, bias %s: bias must be [%d]",
+                  MDL__SHAPE(weight, bw), MDL__SHAPE(bias, bx), weight->shape[0]);
+        return NULL;
+    }
+    out = weight->shape[0], inf = weight->shape[1], N = (int)(x->numel / (size_t)inf);
+    memcpy(shape, x->shape, sizeof(int) * (size_t)x->ndim);
+    shape[x->ndim - 1] = out;
+    y = mdl__make(ar, fn, x->ndim, shape, NULL, 0);
+    if (!y || !(wt = mdl__scratch(ar, fn, weight->numel))) return NULL;
+    for (r = 0; r < N; r++) /* y's rows start as the bias */
+        if (bias)
+            memcpy(y->data + (size_t)r * (size_t)out, bias->data, (size_t)out * sizeof(mdl_scalar));
+        else
+            memset(y->data + (size_t)r * (size_t)out, 0, (size_t)out * sizeof(mdl_scalar));
+    mdl__linear_transpose(wt, weight->data, out, inf, inf); /* W^T [in,out] */
+    mdl__gemm(0, 0, N, out, inf, 1, x->data, inf, wt, out, 1, y->data, out);
+    if (relu) mdl__lin_relu(y->data, y->numel);
+    in[0] = x, in[1] = weight, in[2] = bias;
+    if (!mdl__finish(ar, fn, MDL_OP_LINEAR_ACT, y, bias ? 3 : 2, in)) return NULL;
+    if (y->node) y->node->arg[0] = relu != 0;
+    return y;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -10724,16 +10884,23 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
                                           : mdl_relu(ar, mdl_layer_forward(ar, &l->linear1, (y))), \
                                       p, 1, l->rng)),                                        \
                 p, 1, l->rng)
-    if (!l->composed) { /* the norms as mdl_add_layer_norm, each with its residual's add */
-        const mdl_layer *n1 = &l->norm1, *n2 = &l->norm2;
+    if (!l->composed) { /* the norms as mdl_add_layer_norm, each with its residual's add, and
+                           the Linear layers as mdl_linear_act with ReLU when it follows */
+        const mdl_layer *n1 = &l->norm1, *n2 = &l->norm2, *f1 = &l->linear1, *f2 = &l->linear2;
+#define MDL__FF_FAST(y)                                                                      \
+    mdl_dropout(ar, mdl_linear_act(ar, mdl_dropout(ar, l->opts.gelu                          \
+                        ? mdl_gelu(ar, mdl_linear_act(ar, (y), f1->weight, f1->bias, 0))     \
+                        : mdl_linear_act(ar, (y), f1->weight, f1->bias, 1), p, 1, l->rng),   \
+                                   f2->weight, f2->bias, 0),                                 \
+                p, 1, l->rng)
         if (l->opts.norm_first) {
             h = mdl_add_layer_norm(ar, x, NULL, n1->weight, n1->bias, n1->eps);
             x = mdl_add(ar, x, MDL__SA(h));
             h = mdl_add_layer_norm(ar, x, NULL, n2->weight, n2->bias, n2->eps);
-            return mdl_add(ar, x, MDL__FF(h));
+            return mdl_add(ar, x, MDL__FF_FAST(h));
         }
         x = mdl_add_layer_norm(ar, x, MDL__SA(x), n1->weight, n1->bias, n1->eps);
-        return mdl_add_layer_norm(ar, x, MDL__FF(x), n2->weight, n2->bias, n2->eps);
+        return mdl_add_layer_norm(ar, x, MDL__FF_FAST(x), n2->weight, n2->bias, n2->eps);
     }
     if (l->opts.norm_first) {
         h = mdl_layer_forward(ar, &l->norm1, x);
@@ -10745,6 +10912,7 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
     return mdl_layer_forward(ar, &l->norm2, mdl_add(ar, x, MDL__FF(x))); /* norm2(x + ff(x)) */
 #undef MDL__SA
 #undef MDL__FF
+#undef MDL__FF_FAST
 }
 
 MDLDEF void mdl_transformer_train(mdl_transformer_layer *l, int training) {

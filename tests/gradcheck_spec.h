@@ -321,6 +321,8 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         b = s->axis & 4 ? x[k++] : NULL;
         return mdl_add_layer_norm(ar, x[0], r, w, b, s->p0);
     }
+    case MDL_OP_LINEAR_ACT: /* x, weight, then bias when given; start relu */
+        return mdl_linear_act(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->start);
     case MDL_OP_BCE:
         return mdl_bce_loss(ar, x[0], x[1], NULL, (mdl_reduction)s->reduction);
     case MDL_OP_BCE_WITH_LOGITS:

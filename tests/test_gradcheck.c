@@ -833,6 +833,31 @@ static void case_ADD_LAYER_NORM(gc_stats *st) {
     }
 }
 
+/* linear_act: out < in and out > in (the backward copies X or G transposed), with and
+   without the bias, with and without ReLU (inputs away from its kink: the sums that reach it
+   are random, one within eps of 0 unlikely), over one and two leading axes. */
+static void case_LINEAR_ACT(gc_stats *st) {
+    static const struct {
+        const char *x, *w, *b, *label;
+        int relu;
+    } c[] = {{"[4,3]", "[5,3]", "[5]", "out 5 > in 3, bias", 0},
+             {"[2,3,5]", "[2,5]", "[2]", "out 2 < in 5, [2,3,5], bias", 0},
+             {"[3,4]", "[4,4]", NULL, "no bias", 0},
+             {"[4,3]", "[5,3]", "[5]", "ReLU, out > in", 1},
+             {"[2,2,4]", "[3,4]", "[3]", "ReLU, out < in", 1}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_LINEAR_ACT, GC_PRIMITIVE, c[i].label);
+        int kind = c[i].relu ? GC_IN_AWAY0 : GC_IN_UNIFORM;
+        s.start = c[i].relu;
+        s.sumlike = !c[i].relu;
+        add_input(&s, c[i].x, kind);
+        add_input(&s, c[i].w, kind);
+        if (c[i].b) add_input(&s, c[i].b, kind);
+        run_spec(&s, st);
+    }
+}
+
 /* Convolution: stride, padding, dilation and groups each away from their defaults at least
    once, with and without a bias. Weights [O, C/G, KH, KW]; a non-square kernel catches a
    swapped KH/KW. */
