@@ -10682,70 +10682,128 @@ typedef struct mdl__add_ln {
     mdl_scalar *mu, *rstd;
 } mdl__add_ln;
 
-/* s = x + r of one row, into s (r may be NULL) */
-static void mdl__add_ln_sum(mdl_scalar *s, const mdl_scalar *x, const mdl_scalar *r, int E) {
-    int j;
-    if (r)
-        for (j = 0; j < E; j++) s[j] = x[j] + r[j];
-    else
-        memcpy(s, x, (size_t)E * sizeof(mdl_scalar));
+/* The row loops, in spans of MDL__SPAN through restrict pointers so that the compiler
+   vectorizes them (see MDL__SPANS). A row's sums go into MDL__SPAN partial sums, one per
+   lane, added in double at the end: a vector of running sums, each over E / MDL__SPAN
+   values. */
+MDL__ALWAYS_INLINE void mdl__ln_add_span(int n, mdl_scalar *MDL__RESTRICT s,
+                                         const mdl_scalar *MDL__RESTRICT x,
+                                         const mdl_scalar *MDL__RESTRICT r,
+                                         mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) {
+        s[i] = x[i] + r[i];
+        acc[i] += s[i];
+    }
+}
+MDL__ALWAYS_INLINE void mdl__ln_sq_span(int n, const mdl_scalar *MDL__RESTRICT s, mdl_scalar mu,
+                                        mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) acc[i] += (s[i] - mu) * (s[i] - mu);
+}
+MDL__ALWAYS_INLINE void mdl__ln_out_span(int n, mdl_scalar *MDL__RESTRICT y, mdl_scalar mu,
+                                         mdl_scalar rstd, const mdl_scalar *MDL__RESTRICT w,
+                                         const mdl_scalar *MDL__RESTRICT b) {
+    int i;
+    for (i = 0; i < n; i++) y[i] = (y[i] - mu) * rstd * w[i] + b[i];
+}
+/* backward: xhat and g * w from s, with their sums and the parameters' gradients */
+MDL__ALWAYS_INLINE void mdl__ln_grad_span(int n, mdl_scalar *MDL__RESTRICT xh,
+                                          mdl_scalar *MDL__RESTRICT gw,
+                                          const mdl_scalar *MDL__RESTRICT g,
+                                          const mdl_scalar *MDL__RESTRICT w, mdl_scalar mu,
+                                          mdl_scalar rstd, mdl_scalar *MDL__RESTRICT dw,
+                                          mdl_scalar *MDL__RESTRICT db,
+                                          mdl_scalar *MDL__RESTRICT acc_g,
+                                          mdl_scalar *MDL__RESTRICT acc_gx) {
+    int i;
+    for (i = 0; i < n; i++) {
+        xh[i] = (xh[i] - mu) * rstd;
+        gw[i] = g[i] * w[i];
+        acc_g[i] += gw[i];
+        acc_gx[i] += gw[i] * xh[i];
+        dw[i] += g[i] * xh[i];
+        db[i] += g[i];
+    }
+}
+MDL__ALWAYS_INLINE void mdl__ln_ds_span(int n, mdl_scalar *MDL__RESTRICT gw,
+                                        const mdl_scalar *MDL__RESTRICT xh, mdl_scalar rstd,
+                                        mdl_scalar mg, mdl_scalar mgx) {
+    int i;
+    for (i = 0; i < n; i++) gw[i] = rstd * (gw[i] - mg - xh[i] * mgx); /* ds, in gw's place */
+}
+MDL__ALWAYS_INLINE void mdl__ln_acc_span(int n, mdl_scalar *MDL__RESTRICT dx,
+                                         const mdl_scalar *MDL__RESTRICT ds) {
+    int i;
+    for (i = 0; i < n; i++) dx[i] += ds[i];
 }
 
-static void mdl__add_layer_norm_forward(const mdl__add_ln *ln, const mdl_scalar *x,
-                                        const mdl_scalar *r, const mdl_scalar *w,
-                                        const mdl_scalar *b, double eps, mdl_scalar *y) {
-    const int E = ln->E;
-    int i, j;
-    for (i = 0; i < ln->rows; i++) {
-        const size_t at = (size_t)i * (size_t)E;
-        mdl_scalar *yr = y + at, mu, rstd;
-        double total = 0, sq = 0;
-        mdl__add_ln_sum(yr, x + at, r ? r + at : NULL, E); /* s, in y's row */
-        for (j = 0; j < E; j++) total += yr[j];
-        mu = (mdl_scalar)(total / E);
-        for (j = 0; j < E; j++) sq += (double)(yr[j] - mu) * (yr[j] - mu); /* two passes: no
-                                                                  cancellation in E[s^2] - mu^2 */
-        rstd = (mdl_scalar)(1.0 / sqrt(sq / E + eps));
-        for (j = 0; j < E; j++) {
-            mdl_scalar xhat = (yr[j] - mu) * rstd;
-            yr[j] = xhat * (w ? w[j] : 1) + (b ? b[j] : 0);
-        }
-        ln->mu[i] = mu, ln->rstd[i] = rstd;
-    }
+/* the MDL__SPAN partial sums, added in double */
+static double mdl__ln_total(mdl_scalar *acc) {
+    double total = 0;
+    int i;
+    for (i = 0; i < MDL__SPAN; i++) total += acc[i], acc[i] = 0;
+    return total;
+}
+
+/* One row forward: s = x + r into y (r is a row of zeros when there is none), its mean and
+   1/sqrt(var + eps) into *mu and *rstd, then y = xhat * w + b. Two passes for the variance: no
+   cancellation, as E[s^2] - mu^2 would have. */
+static void mdl__ln_row(int E, const mdl_scalar *x, const mdl_scalar *r, const mdl_scalar *w,
+                        const mdl_scalar *b, double eps, mdl_scalar *y, mdl_scalar *mu,
+                        mdl_scalar *rstd) {
+    mdl_scalar acc[MDL__SPAN] = {0};
+    int j;
+    MDL__SPANS(E, j, mdl__ln_add_span(n_, y + j, x + j, r + j, acc));
+    *mu = (mdl_scalar)(mdl__ln_total(acc) / E);
+    MDL__SPANS(E, j, mdl__ln_sq_span(n_, y + j, *mu, acc));
+    *rstd = (mdl_scalar)(1.0 / sqrt(mdl__ln_total(acc) / E + eps));
+    MDL__SPANS(E, j, mdl__ln_out_span(n_, y + j, *mu, *rstd, w + j, b + j));
+}
+
+/* A row of ones and a row of zeros [E] from the arena: the weight and bias that are not
+   given, and the residual that is not (so the loops need no case for them). */
+static mdl_scalar *mdl__ln_consts(mdl_arena *ar, int E) {
+    mdl_scalar *c = (mdl_scalar *)mdl__alloc_zero(ar, 2 * (size_t)E * sizeof(mdl_scalar));
+    int j;
+    if (c)
+        for (j = 0; j < E; j++) c[j] = 1;
+    return c;
 }
 
 static void mdl__add_layer_norm_backward(mdl__node *node) {
     const mdl__add_ln *ln = (const mdl__add_ln *)node->saved;
     const int E = ln->E;
+    mdl_arena *ar = node->out->arena;
     int k = 1, i, j;
     mdl_tensor *x = node->in[0], *r = ln->has[0] ? node->in[k++] : NULL;
     mdl_tensor *w = ln->has[1] ? node->in[k++] : NULL, *b = ln->has[2] ? node->in[k++] : NULL;
     mdl_scalar *dx = mdl__grad_of(x), *dr = r ? mdl__grad_of(r) : NULL;
-    mdl_scalar *dw = w ? mdl__grad_of(w) : NULL, *db = b ? mdl__grad_of(b) : NULL, *xh;
-    const mdl_scalar *dy = node->out->grad;
-    xh = (mdl_scalar *)mdl__alloc(node->out->arena, (size_t)E * sizeof(mdl_scalar));
-    if (!xh) return;
+    mdl_scalar *dw = w ? mdl__grad_of(w) : NULL, *db = b ? mdl__grad_of(b) : NULL;
+    mdl_scalar *consts = mdl__ln_consts(ar, E), acc_g[MDL__SPAN] = {0}, acc_gx[MDL__SPAN] = {0};
+    /* scratch: xhat, g * w (then ds), and sinks for the parameters' gradients not wanted */
+    mdl_scalar *xh = (mdl_scalar *)mdl__alloc(ar, 4 * (size_t)E * sizeof(mdl_scalar));
+    const mdl_scalar *dy = node->out->grad, *wd;
+    mdl_scalar *gw;
+    if (!consts || !xh) return;
+    gw = xh + E;
+    wd = w ? w->data : consts;
+    if (!dw) dw = xh + 2 * E;
+    if (!db) db = xh + 3 * E;
     for (i = 0; i < ln->rows; i++) {
         const size_t at = (size_t)i * (size_t)E;
-        const mdl_scalar *g = dy + at, mu = ln->mu[i], rstd = ln->rstd[i];
-        double sum_g = 0, sum_gx = 0;
-        mdl_scalar mg, mgx;
-        mdl__add_ln_sum(xh, x->data + at, r ? r->data + at : NULL, E);
-        for (j = 0; j < E; j++) {
-            mdl_scalar gj = g[j] * (w ? w->data[j] : 1);
-            xh[j] = (xh[j] - mu) * rstd;
-            sum_g += gj;
-            sum_gx += (double)gj * xh[j];
-            if (dw) dw[j] += g[j] * xh[j];
-            if (db) db[j] += g[j];
-        }
+        const mdl_scalar *g = dy + at, *xr = x->data + at, *rr = r ? r->data + at : consts + E;
+        const mdl_scalar mu = ln->mu[i], rstd = ln->rstd[i];
+        mdl_scalar mg, mgx, unused[MDL__SPAN] = {0};
+        MDL__SPANS(E, j, mdl__ln_add_span(n_, xh + j, xr + j, rr + j, unused)); /* s again */
+        MDL__SPANS(E, j, mdl__ln_grad_span(n_, xh + j, gw + j, g + j, wd + j, mu, rstd, dw + j,
+                                           db + j, acc_g, acc_gx));
+        mg = (mdl_scalar)(mdl__ln_total(acc_g) / E);
+        mgx = (mdl_scalar)(mdl__ln_total(acc_gx) / E);
         if (!dx && !dr) continue;
-        mg = (mdl_scalar)(sum_g / E), mgx = (mdl_scalar)(sum_gx / E);
-        for (j = 0; j < E; j++) {
-            mdl_scalar ds = rstd * (g[j] * (w ? w->data[j] : 1) - mg - xh[j] * mgx);
-            if (dx) dx[at + j] += ds;
-            if (dr) dr[at + j] += ds;
-        }
+        MDL__SPANS(E, j, mdl__ln_ds_span(n_, gw + j, xh + j, rstd, mg, mgx));
+        if (dx) MDL__SPANS(E, j, mdl__ln_acc_span(n_, dx + at + j, gw + j));
+        if (dr) MDL__SPANS(E, j, mdl__ln_acc_span(n_, dr + at + j, gw + j));
     }
 }
 
@@ -10755,7 +10813,8 @@ MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *
     char bx[96], bo[96];
     mdl__add_ln *ln;
     mdl_tensor *y, *in[4];
-    int n = 1, E;
+    mdl_scalar *consts;
+    int n = 1, E, i;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || (r && !mdl__usable(fn, "r", r))
         || (weight && !mdl__usable(fn, "weight", weight)) ||
         (bias && !mdl__usable(fn, "bias", bias)))
@@ -10784,9 +10843,13 @@ MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *
     ln->has[0] = r != NULL, ln->has[1] = weight != NULL, ln->has[2] = bias != NULL;
     ln->mu = (mdl_scalar *)mdl__alloc(ar, (size_t)ln->rows * sizeof(mdl_scalar));
     ln->rstd = (mdl_scalar *)mdl__alloc(ar, (size_t)ln->rows * sizeof(mdl_scalar));
-    if (!ln->mu || !ln->rstd) return NULL;
-    mdl__add_layer_norm_forward(ln, x->data, r ? r->data : NULL, weight ? weight->data : NULL,
-                                bias ? bias->data : NULL, eps, y->data);
+    if (!ln->mu || !ln->rstd || !(consts = mdl__ln_consts(ar, E))) return NULL;
+    for (i = 0; i < ln->rows; i++) { /* each row on its own */
+        const size_t at = (size_t)i * (size_t)E;
+        mdl__ln_row(E, x->data + at, r ? r->data + at : consts + E,
+                    weight ? weight->data : consts, bias ? bias->data : consts + E, eps,
+                    y->data + at, &ln->mu[i], &ln->rstd[i]);
+    }
     in[0] = x;
     if (r) in[n++] = r;
     if (weight) in[n++] = weight;
