@@ -10532,8 +10532,10 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
    the inputs and the output (relu's mask is y > 0). The scratch copies are freed at once.
    --------------------------------------------------------------------------------------------- */
 
-/* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows]; in tiles of
-   16 x 16 so that both sides stay in cache lines */
+/* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows], in tiles of
+   16 x 16: each tile's columns become runs of 16 contiguous values of dst. (The GEMM's SSE
+   transpose, which stores 4 values to each of 4 rows `rows` apart, measured slower on these
+   tall shapes.) */
 static void mdl__linear_transpose(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
                                   int lds) {
     int r0, c0, r, c;
@@ -10542,13 +10544,14 @@ static void mdl__linear_transpose(mdl_scalar *dst, const mdl_scalar *src, int ro
             const int r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
             for (c = c0; c < c1; c++)
                 for (r = r0; r < r1; r++)
-                    dst[(size_t)c * (size_t)rows + (size_t)r] = src[(size_t)r * (size_t)lds + (size_t)c];
+                    dst[(size_t)c * (size_t)rows + (size_t)r] =
+                        src[(size_t)r * (size_t)lds + (size_t)c];
         }
 }
 
-/* scratch of n values from MINIDL_MALLOC; NULL after reporting the lack of memory */
-static mdl_scalar *mdl__scratch(mdl_arena *ar, const char *fn, size_t n) {
-    (void)fn;
+/* Scratch of n values from the arena (a backward's: it lives until the reset, as the
+   gradients do); NULL after the arena reported the lack of memory. */
+static mdl_scalar *mdl__scratch(mdl_arena *ar, size_t n) {
     return (mdl_scalar *)mdl__alloc(ar, n * sizeof(mdl_scalar));
 }
 
@@ -10590,36 +10593,37 @@ static void mdl__lin_add(mdl_scalar *acc, const mdl_scalar *row, size_t n) {
 }
 
 static void mdl__linear_act_backward(mdl__node *node) {
-    const char *fn = "mdl_linear_act";
+    mdl_arena *ar = node->out->arena;
     mdl_tensor *x = node->in[0], *w = node->in[1], *b = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(x), *dw = mdl__grad_of(w), *db = b ? mdl__grad_of(b) : NULL;
-    mdl_scalar *g = node->out->grad, *masked = NULL, *t = NULL;
+    mdl_scalar *g = node->out->grad, *t;
     const int in = w->shape[1], out = w->shape[0], N = (int)(x->numel / (size_t)in);
     const size_t ny = (size_t)N * (size_t)out;
-    size_t i;
-    int j;
+    int i, j;
     if (node->arg[0]) { /* relu: the gradient passes where the output is positive */
-        const mdl_scalar *y = node->out->data;
-        if (!(masked = mdl__scratch(node->out->arena, fn, ny))) return;
-        mdl__lin_mask(y, g, masked, ny);
+        mdl_scalar *masked = mdl__scratch(ar, ny);
+        if (!masked) return;
+        mdl__lin_mask(node->out->data, g, masked, ny);
         g = masked;
     }
     if (db)
-        for (i = 0; i < (size_t)N; i++) mdl__lin_add(db, g + i * (size_t)out, (size_t)out);
+        for (i = 0; i < N; i++) mdl__lin_add(db, g + (size_t)i * (size_t)out, (size_t)out);
     if (dx) /* dX [N,in] += G [N,out] @ W [out,in] */
         mdl__gemm(0, 0, N, in, out, 1, g, out, w->data, in, 1, dx, in);
-    if (dw && out <= in && (t = mdl__scratch(node->out->arena, fn, ny))) { /* dW += G^T @ X, G^T copied */
+    if (!dw) return;
+    if (out <= in) { /* dW [out,in] += G^T @ X, with G^T [out,N] copied */
+        if (!(t = mdl__scratch(ar, ny))) return;
         mdl__linear_transpose(t, g, N, out, out);
         mdl__gemm(0, 0, out, in, N, 1, t, N, x->data, in, 1, dw, in);
-    } else if (dw && out > in && (t = mdl__scratch(node->out->arena, fn, (size_t)N * (size_t)in +
-                                                      (size_t)in * (size_t)out))) {
-        mdl_scalar *dwt = t + (size_t)N * (size_t)in; /* dW^T = X^T @ G, X^T copied */
-        int r;
+    } else { /* dW^T [in,out] = X^T @ G, with X^T [in,N] copied; then added transposed */
+        mdl_scalar *dwt;
+        if (!(t = mdl__scratch(ar, (size_t)N * (size_t)in + (size_t)in * (size_t)out))) return;
+        dwt = t + (size_t)N * (size_t)in;
         mdl__linear_transpose(t, x->data, N, in, in);
         mdl__gemm(0, 0, in, out, N, 1, t, N, g, out, 0, dwt, out);
-        for (r = 0; r < out; r++)
+        for (i = 0; i < out; i++)
             for (j = 0; j < in; j++)
-                dw[(size_t)r * (size_t)in + (size_t)j] += dwt[(size_t)j * (size_t)out + (size_t)r];
+                dw[(size_t)i * (size_t)in + (size_t)j] += dwt[(size_t)j * (size_t)out + (size_t)i];
     }
 }
 
@@ -10648,7 +10652,7 @@ MDLDEF mdl_tensor *mdl_linear_act(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weig
     memcpy(shape, x->shape, sizeof(int) * (size_t)x->ndim);
     shape[x->ndim - 1] = out;
     y = mdl__make(ar, fn, x->ndim, shape, NULL, 0);
-    if (!y || !(wt = mdl__scratch(ar, fn, weight->numel))) return NULL;
+    if (!y || !(wt = mdl__scratch(ar, weight->numel))) return NULL;
     for (r = 0; r < N; r++) /* y's rows start as the bias */
         if (bias)
             memcpy(y->data + (size_t)r * (size_t)out, bias->data, (size_t)out * sizeof(mdl_scalar));
