@@ -10824,8 +10824,9 @@ MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *
         (bias && !mdl__usable(fn, "bias", bias)))
         return NULL;
     E = x->ndim ? x->shape[x->ndim - 1] : 0;
-    if (x->ndim < 1 || E < 1 || (r && (r->ndim != x->ndim ||
-                                       memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim)))) {
+    if (x->ndim < 1 || E < 1 ||
+        (r && (r->ndim != x->ndim ||
+               memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim) != 0))) {
         mdl__fail(MDL_ERR_SHAPE, fn, "x %s, r %s: x must be [..., E] with E >= 1, and r of its "
                   "shape", MDL__SHAPE(x, bx), r ? mdl_shape_str(r, bo, sizeof bo) : "NULL");
         return NULL;

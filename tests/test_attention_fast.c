@@ -133,7 +133,8 @@ static mdl_tensor *f_heads(mdl_arena *ar, mdl_tensor *const *in, void *user, int
     mdl_attention_opts o;
     mdl_tensor *y;
     int sh[3];
-    if (!composed) return mdl_attention_heads(ar, in[0], in[1], in[2], c->heads, c->scale, c->causal);
+    if (!composed)
+        return mdl_attention_heads(ar, in[0], in[1], in[2], c->heads, c->scale, c->causal);
     memset(&o, 0, sizeof o);
     o.causal = c->causal, o.scale = c->scale;
     y = mdl_scaled_dot_product_attention(ar, split(ar, in[0], c->heads), split(ar, in[1], c->heads),
