@@ -10263,28 +10263,72 @@ typedef struct mdl__heads {
     mdl_scalar *p;    /* the weights [B,heads,Tq,Tk] */
 } mdl__heads;
 
+/* The row loops, in spans of MDL__SPAN through restrict pointers so that the compiler
+   vectorizes them (see MDL__SPANS); a row's maximum and sum go into one partial result per
+   lane, combined at the end (the sum in double). */
+MDL__ALWAYS_INLINE void mdl__heads_max_span(int n, const mdl_scalar *MDL__RESTRICT r,
+                                            mdl_scalar *MDL__RESTRICT m) {
+    int i;
+    for (i = 0; i < n; i++) m[i] = r[i] > m[i] ? r[i] : m[i];
+}
+MDL__ALWAYS_INLINE void mdl__heads_sub_span(int n, mdl_scalar *MDL__RESTRICT r, mdl_scalar m) {
+    int i;
+    for (i = 0; i < n; i++) r[i] -= m;
+}
+MDL__ALWAYS_INLINE void mdl__heads_sum_span(int n, const mdl_scalar *MDL__RESTRICT r,
+                                            mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) acc[i] += r[i];
+}
+MDL__ALWAYS_INLINE void mdl__heads_scale_span(int n, mdl_scalar *MDL__RESTRICT r, mdl_scalar s) {
+    int i;
+    for (i = 0; i < n; i++) r[i] *= s;
+}
+/* backward: acc += dP * P, then dS = P * (dP - dot) in dP's place */
+MDL__ALWAYS_INLINE void mdl__heads_dot_span(int n, const mdl_scalar *MDL__RESTRICT dp,
+                                            const mdl_scalar *MDL__RESTRICT p,
+                                            mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) acc[i] += dp[i] * p[i];
+}
+MDL__ALWAYS_INLINE void mdl__heads_ds_span(int n, mdl_scalar *MDL__RESTRICT dp,
+                                           const mdl_scalar *MDL__RESTRICT p, mdl_scalar dot) {
+    int i;
+    for (i = 0; i < n; i++) dp[i] = p[i] * (dp[i] - dot);
+}
+
+/* the MDL__SPAN partial sums of a row, added in double */
+static double mdl__heads_total(const mdl_scalar *acc) {
+    double total = 0;
+    int i;
+    for (i = 0; i < MDL__SPAN; i++) total += acc[i];
+    return total;
+}
+
 /* The softmax of each row of `rows` rows [.., Tk] in place; row i is query i % Tq, which sees
    keys j <= i % Tq alone when causal. e^x of the whole block at once (the vector kernel when
-   there is one): after the maximum's subtraction every exponent is <= 0. Sums in double. */
+   there is one): after the maximum's subtraction every exponent is <= 0. A row whose keys are
+   all blocked has the maximum -inf, and -inf - -inf = NaN, as the composed softmax gives. */
 static void mdl__heads_softmax(mdl_scalar *s, int rows, int Tq, int Tk, int causal) {
     const size_t n = (size_t)rows * (size_t)Tk;
     size_t at;
     int i, j;
     for (i = 0; i < rows; i++) {
-        mdl_scalar *r = s + (size_t)i * (size_t)Tk, m;
+        mdl_scalar *r = s + (size_t)i * (size_t)Tk, m[MDL__SPAN], mx;
         if (causal)
             for (j = i % Tq + 1; j < Tk; j++) r[j] = (mdl_scalar)-INFINITY;
-        m = r[0];
-        for (j = 1; j < Tk; j++) m = r[j] > m ? r[j] : m;
-        for (j = 0; j < Tk; j++) r[j] -= m; /* all keys blocked: -inf - -inf = NaN, as softmax */
+        for (j = 0; j < MDL__SPAN; j++) m[j] = r[0];
+        MDL__SPANS(Tk, j, mdl__heads_max_span(n_, r + j, m));
+        for (mx = m[0], j = 1; j < MDL__SPAN; j++) mx = m[j] > mx ? m[j] : mx;
+        MDL__SPANS(Tk, j, mdl__heads_sub_span(n_, r + j, mx));
     }
     if (!mdl__vm_exp(s, s, n))
         for (at = 0; at < n; at++) s[at] = MDL__EXP(s[at]);
     for (i = 0; i < rows; i++) {
-        mdl_scalar *r = s + (size_t)i * (size_t)Tk;
-        double total = 0;
-        for (j = 0; j < Tk; j++) total += r[j];
-        for (j = 0; j < Tk; j++) r[j] = (mdl_scalar)(r[j] / total);
+        mdl_scalar *r = s + (size_t)i * (size_t)Tk, acc[MDL__SPAN] = {0}, inv;
+        MDL__SPANS(Tk, j, mdl__heads_sum_span(n_, r + j, acc));
+        inv = (mdl_scalar)(1 / mdl__heads_total(acc));
+        MDL__SPANS(Tk, j, mdl__heads_scale_span(n_, r + j, inv));
     }
 }
 
@@ -10335,10 +10379,10 @@ static void mdl__attention_heads_backward(mdl__node *node) {
             mdl__gemm(0, 1, Tq, Tk, D, 1, gb + h * D, E, v->data + bv + h * D, lv, 0, dp, Tk);
             for (i = 0; i < Tq; i++) {
                 const mdl_scalar *pr = p + (size_t)i * (size_t)Tk;
-                mdl_scalar *dr = dp + (size_t)i * (size_t)Tk;
-                double dot = 0;
-                for (j = 0; j < Tk; j++) dot += (double)dr[j] * pr[j];
-                for (j = 0; j < Tk; j++) dr[j] = pr[j] * (dr[j] - (mdl_scalar)dot);
+                mdl_scalar *dr = dp + (size_t)i * (size_t)Tk, acc[MDL__SPAN] = {0}, dot;
+                MDL__SPANS(Tk, j, mdl__heads_dot_span(n_, dr + j, pr + j, acc));
+                dot = (mdl_scalar)mdl__heads_total(acc);
+                MDL__SPANS(Tk, j, mdl__heads_ds_span(n_, dr + j, pr + j, dot));
             }
             if (dq) /* dQ += scale dS K */
                 mdl__gemm(0, 0, Tq, D, Tk, hd->scale, dp, Tk, k->data + bk + h * D, lk, 1,
