@@ -10579,10 +10579,13 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
 /* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows], in tiles of
    16 x 16: each tile's columns become runs of 16 contiguous values of dst. (The GEMM's SSE
    transpose, which stores 4 values to each of 4 rows `rows` apart, measured slower on these
-   tall shapes.) */
+   tall shapes; the AVX one in >>kernels, 8 x 8 blocks down strips of 8 columns, faster.) */
+static int mdl__transpose_fast(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
+                               int lds); /* in >>kernels: the same in AVX registers */
 static void mdl__linear_transpose(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
                                   int lds) {
     int r0, c0, r, c;
+    if (mdl__transpose_fast(dst, src, rows, cols, lds)) return;
     for (r0 = 0; r0 < rows; r0 += 16)
         for (c0 = 0; c0 < cols; c0 += 16) {
             const int r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
@@ -21648,6 +21651,64 @@ static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n) {
 }
 
 #endif /* MDL__X86 || MDL__NEON */
+
+/* ---------------------------------------------------------------------------------------------
+   Transpose in 8 x 8 blocks turned over in AVX registers, for mdl_linear_act's backward in
+   >>recurrent, whose tiled loop (mdl__linear_transpose) computes the same. The blocks go down
+   a strip of 8 columns of src, so that dst is written 8 rows at a time, each row in order.
+   mdl__transpose_fast returns 0, having done nothing, where there is no AVX2 (MINIDL_NO_SIMD,
+   MINIDL_DOUBLE, another CPU, or mdl_set_gemm_kernel("plain")).
+   --------------------------------------------------------------------------------------------- */
+#if defined(MDL__X86)
+__attribute__((target("avx2"))) static void mdl__transpose_avx2(float *dst, const float *src,
+                                                                 int rows, int cols, int lds) {
+    const size_t ls = (size_t)lds, ld = (size_t)rows;
+    int r0, c0, r, c;
+    for (c0 = 0; c0 + 8 <= cols; c0 += 8)
+        for (r0 = 0; r0 + 8 <= rows; r0 += 8) {
+            const float *s = src + (size_t)r0 * ls + (size_t)c0;
+            float *d = dst + (size_t)c0 * ld + (size_t)r0;
+            /* rows a..h; unpack pairs (a0 b0 a1 b1 | a4 b4 a5 b5), shuffle quads (a0 b0 c0 d0
+               | a4 b4 c4 d4), then join the 128-bit halves of rows 0-3 and 4-7 */
+            __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + ls);
+            __m256 cc = _mm256_loadu_ps(s + 2 * ls), dd = _mm256_loadu_ps(s + 3 * ls);
+            __m256 e = _mm256_loadu_ps(s + 4 * ls), f = _mm256_loadu_ps(s + 5 * ls);
+            __m256 g = _mm256_loadu_ps(s + 6 * ls), h = _mm256_loadu_ps(s + 7 * ls);
+            __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+            __m256 t2 = _mm256_unpacklo_ps(cc, dd), t3 = _mm256_unpackhi_ps(cc, dd);
+            __m256 t4 = _mm256_unpacklo_ps(e, f), t5 = _mm256_unpackhi_ps(e, f);
+            __m256 t6 = _mm256_unpacklo_ps(g, h), t7 = _mm256_unpackhi_ps(g, h);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    for (c = 0; c < cols; c++) /* the edges: the last rows % 8 rows, the last cols % 8 columns */
+        for (r = c < cols - cols % 8 ? rows - rows % 8 : 0; r < rows; r++)
+            dst[(size_t)c * ld + (size_t)r] = src[(size_t)r * ls + (size_t)c];
+}
+#endif
+
+static int mdl__transpose_fast(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
+                               int lds) {
+#if defined(MDL__X86)
+    const char *k = mdl_gemm_kernel();
+    if (strcmp(k, "avx512") == 0 || strcmp(k, "avx2") == 0) {
+        mdl__transpose_avx2(dst, src, rows, cols, lds);
+        return 1;
+    }
+#endif
+    (void)dst, (void)src, (void)rows, (void)cols, (void)lds;
+    return 0;
+}
 
 #ifndef MINIDL_DOUBLE
 MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
