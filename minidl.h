@@ -10091,6 +10091,12 @@ MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
    it knows along one step at a time: each query scores every key, the scores become weights by
    a softmax, and the output is the weighted mean of the values. All of it is composed of ops
    (matmul, softmax, masked_fill, dropout, layer_norm), so autograd gives the gradients.
+   Beside the composed code sits a fast path of three fused ops, each a primitive with its own
+   backward: mdl_attention_heads (the heads attended where they lie, no permutes),
+   mdl_linear_act (Linear with its bias and ReLU) and mdl_add_layer_norm (the residual's add
+   and the layer norm). mdl_mha_forward and the encoder layer take it unless `composed` is set
+   or it does not apply (masks, dropout, the weights asked for); tests/test_attention_fast.c
+   holds the two paths together.
    ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
@@ -10573,7 +10579,7 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
    forward, W^T is copied to [in, out] (small), the output's rows start as b and the product
    is added to them; backward, the narrower of X and G is copied transposed, so that dW (or
    dW^T, added to dW transposed) is one such product whose K is the N rows. Saved: nothing but
-   the inputs and the output (relu's mask is y > 0). The scratch copies are freed at once.
+   the inputs and the output (relu's mask is y > 0). The scratch copies come from the arena.
    --------------------------------------------------------------------------------------------- */
 
 /* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows], in tiles of
@@ -10724,7 +10730,8 @@ MDLDEF mdl_tensor *mdl_linear_act(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weig
    Where ds comes from: xhat depends on s through mu and rstd too, so d xhat_j / d s_i =
    rstd (delta_ij - 1/E - xhat_i xhat_j / E); summed against g_j, it gives the line above.
    mdl_layer_norm composes the same from seven ops, each with its own output and gradient;
-   here one pass over each row forward (its mean and variance in double) and one backward.
+   here one pass over each row forward and one backward, in vector spans (the sums as one
+   partial sum per lane, added in double).
    Saved for backward: mu and rstd of each row; xhat is computed again from x and r.
    --------------------------------------------------------------------------------------------- */
 
