@@ -531,6 +531,9 @@ MDLDEF void mdl_zero_grad(mdl_tensor *t);
     X(INDEX_SELECT, "mdl_index_select", mdl__index_select_backward)                          \
     X(GATHER, "mdl_gather", mdl__gather_backward)                                            \
     X(RNN_SCAN, "mdl_rnn_scan", mdl__rnn_scan_backward)                                      \
+    X(ATTENTION_HEADS, "mdl_attention_heads", mdl__attention_heads_backward)                 \
+    X(ADD_LAYER_NORM, "mdl_add_layer_norm", mdl__add_layer_norm_backward)                    \
+    X(LINEAR_ACT, "mdl_linear_act", mdl__linear_act_backward)                                \
     X(BCE, "mdl_bce_loss", mdl__bce_backward)                                                \
     X(BCE_WITH_LOGITS, "mdl_bce_with_logits_loss", mdl__bce_with_logits_backward)            \
     X(CROSS_ENTROPY, "mdl_cross_entropy_loss", mdl__cross_entropy_backward)                  \
@@ -1570,6 +1573,9 @@ typedef struct mdl_mha {
     /** the parameters, as in the comment above (the biases NULL without bias) @{ */
     mdl_tensor *in_proj_weight, *in_proj_bias, *out_proj_weight, *out_proj_bias;
     /** @} */
+    int composed; /**< 0 (the default): mdl_attention_heads where it applies (no mask but the
+                       causal one, no dropout, no weights returned), the fast path; 1: always
+                       the composed ops (split, mdl_scaled_dot_product_attention, join) */
 } mdl_mha;
 
 /** The masks and switches of one attention call (mdl_mha_forward and the transformer layer),
@@ -1607,6 +1613,52 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
                                    mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
                                    mdl_tensor **weights);
 
+/** @brief The heads of multi-head attention in one op, the fast path of mdl_mha_forward: q, k
+ *  and v split into `heads` heads of D = E/heads features, each head attended, the heads
+ *  joined again:
+ *      out[b, t, hD:(h+1)D] = softmax(scale q_h k_h^T) v_h,   q_h = q[b, :, hD:(h+1)D], ...
+ *  the same as permuting [B,T,E] to [B,heads,T,D], mdl_scaled_dot_product_attention (causal
+ *  or no mask, no dropout) and permuting back, without the copies. A primitive op with a
+ *  backward of its own; it keeps only the weights [B,heads,Tq,Tk] for it.
+ *  @param ar     the arena for the result and what the backward needs
+ *  @param q      queries [B,Tq,E]
+ *  @param k      keys [B,Tk,E]
+ *  @param v      values [B,Tk,E]
+ *  @param heads  the number of heads; must divide E
+ *  @param scale  multiplies q_h k_h^T; 0: 1 / sqrt(D)
+ *  @param causal 1: query i attends to keys j <= i only
+ *  @return [B,Tq,E], from `ar` */
+MDLDEF mdl_tensor *mdl_attention_heads(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k, mdl_tensor *v,
+                                       int heads, double scale, int causal);
+
+/** @brief Linear with its bias and ReLU in one op, the fast path of the transformer layer's
+ *  Linear layers: y = x @ W^T + b, then relu(y) when relu = 1; what mdl_linear (and mdl_relu)
+ *  compute, with GEMMs that transpose nothing and the bias and ReLU in the same passes. A
+ *  primitive op with a backward of its own.
+ *  @param ar     the arena
+ *  @param x      [..., in]
+ *  @param weight [out, in]
+ *  @param bias   [out] or NULL
+ *  @param relu   1: ReLU after the bias; 0: none
+ *  @return [..., out], from `ar` */
+MDLDEF mdl_tensor *mdl_linear_act(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight,
+                                  mdl_tensor *bias, int relu);
+
+/** @brief Residual connection and layer norm in one op, the fast path of the transformer
+ *  layer's norms: y = layer_norm(x + r) over the last axis, times weight, plus bias:
+ *      s = x + r,  y = (s - mean(s)) / sqrt(var(s) + eps) * weight + bias
+ *  the same as mdl_layer_norm(mdl_add(x, r), 1, weight, bias, eps), in one pass forward and
+ *  one backward. A primitive op; it keeps each row's mean and 1/sqrt(var + eps).
+ *  @param ar     the arena
+ *  @param x      [..., E]
+ *  @param r      x's shape, added to x first; NULL: none (plain layer norm)
+ *  @param weight [E] or NULL (1)
+ *  @param bias   [E] or NULL (0)
+ *  @param eps    added to the variance, above 0 (PyTorch's default 1e-5)
+ *  @return x's shape, from `ar` */
+MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *r,
+                                      mdl_tensor *weight, mdl_tensor *bias, double eps);
+
 /** Options of nn.TransformerEncoderLayer. Start from mdl_transformer_defaults(), which holds
  *  PyTorch's defaults, and change what you need. */
 typedef struct mdl_transformer_opts {
@@ -1628,6 +1680,8 @@ typedef struct mdl_transformer_layer {
     mdl_transformer_opts opts; /**< the constructor's options */
     int training;  /**< 1 (the default): the dropouts apply */
     mdl_rng *rng;  /**< the constructor's generator (dropout's masks) */
+    int composed;  /**< 0 (the default): the fast path (mdl_attention_heads, mdl_add_layer_norm);
+                        1: the composed ops, the readable reference the tests hold it to */
 } mdl_transformer_layer;
 
 /** @brief PyTorch's defaults of nn.TransformerEncoderLayer (see mdl_transformer_opts). */
@@ -10167,6 +10221,12 @@ MDLDEF size_t mdl_rnn_param_count(const mdl_rnn *rnn) {
    it knows along one step at a time: each query scores every key, the scores become weights by
    a softmax, and the output is the weighted mean of the values. All of it is composed of ops
    (matmul, softmax, masked_fill, dropout, layer_norm), so autograd gives the gradients.
+   Beside the composed code sits a fast path of three fused ops, each a primitive with its own
+   backward: mdl_attention_heads (the heads attended where they lie, no permutes),
+   mdl_linear_act (Linear with its bias and ReLU) and mdl_add_layer_norm (the residual's add
+   and the layer norm). mdl_mha_forward and the encoder layer take it unless `composed` is set
+   or it does not apply (masks, dropout, the weights asked for); tests/test_attention_fast.c
+   holds the two paths together.
    ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
@@ -10316,6 +10376,211 @@ static mdl_tensor *mdl__split_heads(mdl_arena *ar, mdl_tensor *x, int heads) {
     return mdl_permute(ar, mdl_reshape(ar, x, 4, sh), perm);
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Attention over the heads, one op          q:[B,Tq,E] k:[B,Tk,E] v:[B,Tk,E] -> out:[B,Tq,E]
+     for each b and head h, with Q = q[b, :, hD:(h+1)D] (likewise K, V, O = out's block):
+       P = softmax(scale Q K^T)  (the upper triangle -inf first when causal)      [Tq,Tk]
+       O = P V
+     backward, from dO:
+       dV += P^T dO        dP = dO V^T        dS = P * (dP - rowsum(dP * P))   (softmax's)
+       dQ += scale dS K    dK += scale dS^T Q
+   What mdl_mha_forward's composed path computes (reshape, permute, scale, matmul, softmax,
+   matmul, permute, reshape), without its copies: each head's [T,D] block is read where it lies
+   in q, k, v, a matrix whose rows are `ld` apart, which the GEMM takes as it is; and the
+   output is written straight into the joined [B,Tq,E]. Saved for backward: the weights P, and
+   where each head's columns start (q, k, v may be one tensor, the three blocks of one packed
+   projection [B,T,3E], when the caller is mdl_mha_forward).
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__heads {
+    int B, Tq, Tk, E, heads, causal;
+    int off[3];       /* the first column of q's, k's and v's part in their tensors */
+    mdl_scalar scale;
+    mdl_scalar *p;    /* the weights [B,heads,Tq,Tk] */
+} mdl__heads;
+
+/* The row loops, in spans of MDL__SPAN through restrict pointers so that the compiler
+   vectorizes them (see MDL__SPANS); a row's maximum and sum go into one partial result per
+   lane, combined at the end (the sum in double). */
+MDL__ALWAYS_INLINE void mdl__heads_max_span(int n, const mdl_scalar *MDL__RESTRICT r,
+                                            mdl_scalar *MDL__RESTRICT m) {
+    int i;
+    for (i = 0; i < n; i++) m[i] = r[i] > m[i] ? r[i] : m[i];
+}
+MDL__ALWAYS_INLINE void mdl__heads_sub_span(int n, mdl_scalar *MDL__RESTRICT r, mdl_scalar m) {
+    int i;
+    for (i = 0; i < n; i++) r[i] -= m;
+}
+MDL__ALWAYS_INLINE void mdl__heads_sum_span(int n, const mdl_scalar *MDL__RESTRICT r,
+                                            mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) acc[i] += r[i];
+}
+MDL__ALWAYS_INLINE void mdl__heads_scale_span(int n, mdl_scalar *MDL__RESTRICT r, mdl_scalar s) {
+    int i;
+    for (i = 0; i < n; i++) r[i] *= s;
+}
+/* backward: acc += dP * P, then dS = P * (dP - dot) in dP's place */
+MDL__ALWAYS_INLINE void mdl__heads_dot_span(int n, const mdl_scalar *MDL__RESTRICT dp,
+                                            const mdl_scalar *MDL__RESTRICT p,
+                                            mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) acc[i] += dp[i] * p[i];
+}
+MDL__ALWAYS_INLINE void mdl__heads_ds_span(int n, mdl_scalar *MDL__RESTRICT dp,
+                                           const mdl_scalar *MDL__RESTRICT p, mdl_scalar dot) {
+    int i;
+    for (i = 0; i < n; i++) dp[i] = p[i] * (dp[i] - dot);
+}
+
+/* the MDL__SPAN partial sums of a row, added in double */
+static double mdl__heads_total(const mdl_scalar *acc) {
+    double total = 0;
+    int i;
+    for (i = 0; i < MDL__SPAN; i++) total += acc[i];
+    return total;
+}
+
+/* The softmax of each row of `rows` rows [.., Tk] in place; row i is query i % Tq, which sees
+   keys j <= i % Tq alone when causal. e^x of the whole block at once (the vector kernel when
+   there is one): after the maximum's subtraction every exponent is <= 0. A row whose keys are
+   all blocked has the maximum -inf, and -inf - -inf = NaN, as the composed softmax gives. */
+static void mdl__heads_softmax(mdl_scalar *s, int rows, int Tq, int Tk, int causal) {
+    const size_t n = (size_t)rows * (size_t)Tk;
+    size_t at;
+    int i, j;
+    for (i = 0; i < rows; i++) {
+        mdl_scalar *r = s + (size_t)i * (size_t)Tk, m[MDL__SPAN], mx;
+        if (causal)
+            for (j = i % Tq + 1; j < Tk; j++) r[j] = (mdl_scalar)-INFINITY;
+        for (j = 0; j < MDL__SPAN; j++) m[j] = r[0];
+        MDL__SPANS(Tk, j, mdl__heads_max_span(n_, r + j, m));
+        for (mx = m[0], j = 1; j < MDL__SPAN; j++) mx = m[j] > mx ? m[j] : mx;
+        MDL__SPANS(Tk, j, mdl__heads_sub_span(n_, r + j, mx));
+    }
+    if (!mdl__vm_exp(s, s, n))
+        for (at = 0; at < n; at++) s[at] = MDL__EXP(s[at]);
+    for (i = 0; i < rows; i++) {
+        mdl_scalar *r = s + (size_t)i * (size_t)Tk, acc[MDL__SPAN] = {0}, inv;
+        MDL__SPANS(Tk, j, mdl__heads_sum_span(n_, r + j, acc));
+        inv = (mdl_scalar)(1 / mdl__heads_total(acc));
+        MDL__SPANS(Tk, j, mdl__heads_scale_span(n_, r + j, inv));
+    }
+}
+
+static void mdl__heads_forward(const mdl__heads *hd, const mdl_tensor *q, const mdl_tensor *k,
+                               const mdl_tensor *v, mdl_scalar *out) {
+    const int Tq = hd->Tq, Tk = hd->Tk, E = hd->E, H = hd->heads, D = E / H;
+    const int lq = q->shape[2], lk = k->shape[2], lv = v->shape[2]; /* row strides */
+    const size_t block = (size_t)Tq * (size_t)Tk;
+    int b, h;
+    for (b = 0; b < hd->B; b++) {
+        const mdl_scalar *qb = q->data + (size_t)b * (size_t)Tq * (size_t)lq + hd->off[0];
+        const mdl_scalar *kb = k->data + (size_t)b * (size_t)Tk * (size_t)lk + hd->off[1];
+        const mdl_scalar *vb = v->data + (size_t)b * (size_t)Tk * (size_t)lv + hd->off[2];
+        mdl_scalar *pb = hd->p + (size_t)b * (size_t)H * block;
+        for (h = 0; h < H; h++) /* S = scale Q K^T */
+            mdl__gemm(0, 1, Tq, Tk, D, hd->scale, qb + h * D, lq, kb + h * D, lk, 0,
+                      pb + (size_t)h * block, Tk);
+        mdl__heads_softmax(pb, H * Tq, Tq, Tk, hd->causal);
+        for (h = 0; h < H; h++) /* O = P V, into the heads' columns of out */
+            mdl__gemm(0, 0, Tq, D, Tk, 1, pb + (size_t)h * block, Tk, vb + h * D, lv, 0,
+                      out + (size_t)b * (size_t)Tq * (size_t)E + h * D, E);
+    }
+}
+
+static void mdl__attention_heads_backward(mdl__node *node) {
+    const mdl__heads *hd = (const mdl__heads *)node->saved;
+    const mdl_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
+    mdl_scalar *dq = mdl__grad_of(node->in[0]), *dk = mdl__grad_of(node->in[1]);
+    mdl_scalar *dv = mdl__grad_of(node->in[2]), *dp;
+    const mdl_scalar *g = node->out->grad;
+    const int Tq = hd->Tq, Tk = hd->Tk, E = hd->E, H = hd->heads, D = E / H;
+    const int lq = q->shape[2], lk = k->shape[2], lv = v->shape[2];
+    const size_t block = (size_t)Tq * (size_t)Tk;
+    int b, h, i, j;
+    dp = (mdl_scalar *)mdl__alloc(node->out->arena, block * sizeof(mdl_scalar));
+    if (!dp) return;
+    for (b = 0; b < hd->B; b++) {
+        const size_t bq = (size_t)b * (size_t)Tq * (size_t)lq + hd->off[0];
+        const size_t bk = (size_t)b * (size_t)Tk * (size_t)lk + hd->off[1];
+        const size_t bv = (size_t)b * (size_t)Tk * (size_t)lv + hd->off[2];
+        const mdl_scalar *gb = g + (size_t)b * (size_t)Tq * (size_t)E;
+        for (h = 0; h < H; h++) {
+            const mdl_scalar *p = hd->p + ((size_t)b * (size_t)H + (size_t)h) * block;
+            if (dv) /* dV += P^T dO */
+                mdl__gemm(1, 0, Tk, D, Tq, 1, p, Tk, gb + h * D, E, 1, dv + bv + h * D, lv);
+            if (!dq && !dk) continue;
+            /* dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) in its place */
+            mdl__gemm(0, 1, Tq, Tk, D, 1, gb + h * D, E, v->data + bv + h * D, lv, 0, dp, Tk);
+            for (i = 0; i < Tq; i++) {
+                const mdl_scalar *pr = p + (size_t)i * (size_t)Tk;
+                mdl_scalar *dr = dp + (size_t)i * (size_t)Tk, acc[MDL__SPAN] = {0}, dot;
+                MDL__SPANS(Tk, j, mdl__heads_dot_span(n_, dr + j, pr + j, acc));
+                dot = (mdl_scalar)mdl__heads_total(acc);
+                MDL__SPANS(Tk, j, mdl__heads_ds_span(n_, dr + j, pr + j, dot));
+            }
+            if (dq) /* dQ += scale dS K */
+                mdl__gemm(0, 0, Tq, D, Tk, hd->scale, dp, Tk, k->data + bk + h * D, lk, 1,
+                          dq + bq + h * D, lq);
+            if (dk) /* dK += scale dS^T Q */
+                mdl__gemm(1, 0, Tk, D, Tq, hd->scale, dp, Tk, q->data + bq + h * D, lq, 1,
+                          dk + bk + h * D, lk);
+        }
+    }
+}
+
+/* The op on the E columns of q, k and v that start at off[0], off[1], off[2] (q, k and v may
+   be one tensor [B,T,3E] at 0, E, 2E). The caller has checked the shapes. */
+static mdl_tensor *mdl__attention_heads(mdl_arena *ar, const char *fn, mdl_tensor *q,
+                                        mdl_tensor *k, mdl_tensor *v, const int *off, int E,
+                                        int heads, double scale, int causal) {
+    int shape[3];
+    mdl__heads *hd = (mdl__heads *)mdl__alloc(ar, sizeof(mdl__heads));
+    mdl_tensor *out, *in[3];
+    if (!hd) return NULL;
+    memset(hd, 0, sizeof *hd);
+    hd->B = q->shape[0], hd->Tq = q->shape[1], hd->Tk = k->shape[1], hd->E = E;
+    hd->heads = heads, hd->causal = causal != 0;
+    hd->off[0] = off[0], hd->off[1] = off[1], hd->off[2] = off[2];
+    hd->scale = (mdl_scalar)(scale != 0 ? scale : 1.0 / sqrt((double)(E / heads)));
+    shape[0] = hd->B, shape[1] = hd->Tq, shape[2] = E;
+    out = mdl__make(ar, fn, 3, shape, NULL, 0);
+    if (!out) return NULL;
+    hd->p = (mdl_scalar *)mdl__alloc(ar, (size_t)hd->B * (size_t)heads * (size_t)hd->Tq *
+                                             (size_t)hd->Tk * sizeof(mdl_scalar));
+    if (!hd->p) return NULL;
+    mdl__heads_forward(hd, q, k, v, out->data);
+    in[0] = q, in[1] = k, in[2] = v;
+    if (!mdl__finish(ar, fn, MDL_OP_ATTENTION_HEADS, out, 3, in)) return NULL;
+    if (out->node) out->node->saved = hd;
+    return out;
+}
+
+MDLDEF mdl_tensor *mdl_attention_heads(mdl_arena *ar, mdl_tensor *q, mdl_tensor *k, mdl_tensor *v,
+                                       int heads, double scale, int causal) {
+    static const int zero[3] = {0, 0, 0};
+    const char *fn = "mdl_attention_heads";
+    char bq[96], bk[96], bv[96];
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "q", q) || !mdl__usable(fn, "k", k) ||
+        !mdl__usable(fn, "v", v))
+        return NULL;
+    if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || k->shape[0] != q->shape[0] ||
+        memcmp(k->shape, v->shape, 3 * sizeof(int)) != 0 || k->shape[2] != q->shape[2] ||
+        q->shape[1] < 1 || k->shape[1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "q %s, k %s, v %s: expected [B,Tq,E], [B,Tk,E] and [B,Tk,E]",
+                  mdl_shape_str(q, bq, sizeof bq), mdl_shape_str(k, bk, sizeof bk),
+                  mdl_shape_str(v, bv, sizeof bv));
+        return NULL;
+    }
+    if (heads < 1 || q->shape[2] % heads != 0) {
+        mdl__fail(MDL_ERR_ARG, fn, "q %s: E = %d must be divisible by heads = %d",
+                  mdl_shape_str(q, bq, sizeof bq), q->shape[2], heads);
+        return NULL;
+    }
+    return mdl__attention_heads(ar, fn, q, k, v, zero, q->shape[2], heads, scale, causal);
+}
+
 MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *query,
                                    mdl_tensor *key, mdl_tensor *value, const mdl_mha_args *args,
                                    mdl_tensor **weights) {
@@ -10391,6 +10656,29 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
             mask = mdl_maximum(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
         else mask = mdl_mul(ar, mdl_ne_scalar(ar, mask, 0), mdl_ne_scalar(ar, kp4, 0));
     }
+    if (!m->composed && !mask && !(m->training && m->dropout > 0) && !weights) {
+        /* the fast path: the heads attended in place by one op. Self-attention projects once,
+           by the whole [3E,E] in_proj_weight: q, k and v are the column blocks of [B,T,3E] */
+        int off[3] = {0, 0, 0};
+        if (qb == kb && kb == vb) {
+            q = k = v = mdl_linear_act(ar, qb, m->in_proj_weight, m->in_proj_bias, 0);
+            off[1] = E, off[2] = 2 * E;
+        } else {
+            q = mdl_linear_act(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
+                               m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL,
+                               0);
+            k = mdl_linear_act(ar, kb, mdl_slice(ar, m->in_proj_weight, 0, E, 2 * E),
+                               m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, E, 2 * E)
+                                               : NULL, 0);
+            v = mdl_linear_act(ar, vb, mdl_slice(ar, m->in_proj_weight, 0, 2 * E, 3 * E),
+                               m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 2 * E, 3 * E)
+                                               : NULL, 0);
+        }
+        if (!q || !k || !v) return NULL;
+        y = mdl__attention_heads(ar, fn, q, k, v, off, E, H, 0, a.causal);
+        y = mdl_linear_act(ar, y, m->out_proj_weight, m->out_proj_bias, 0);
+        return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+    }
     /* the projections, with the three row blocks of in_proj_weight (views) */
     q = mdl_linear(ar, qb, mdl_slice(ar, m->in_proj_weight, 0, 0, E),
                    m->in_proj_bias ? mdl_slice(ar, m->in_proj_bias, 0, 0, E) : NULL);
@@ -10409,6 +10697,355 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
     y = mdl_linear(ar, y, m->out_proj_weight, m->out_proj_bias);
     if (weights) *weights = a.per_head_weights ? w : mdl_mean(ar, w, 1, 0);
     return m->batch_first ? y : mdl_transpose(ar, y, 0, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Linear with its bias and activation, one op     x:[..., in] W:[out, in] b:[out] -> y:[..., out]
+     y = act(x @ W^T + b)       act: none, or relu
+     backward, with g = dy (relu: dy where y > 0, else 0), X and G as [N, in] and [N, out]:
+       dX += G @ W      dW += G^T @ X      db += the column sums of G
+   What mdl_linear (and mdl_relu after it) compute, with fewer passes over memory and GEMMs of
+   the one shape the fast GEMM runs best, no operand transposed (C = A @ B, both row-major):
+   forward, W^T is copied to [in, out] (small), the output's rows start as b and the product
+   is added to them; backward, the narrower of X and G is copied transposed, so that dW (or
+   dW^T, added to dW transposed) is one such product whose K is the N rows. Saved: nothing but
+   the inputs and the output (relu's mask is y > 0). The scratch copies come from the arena.
+   --------------------------------------------------------------------------------------------- */
+
+/* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows], in tiles of
+   16 x 16: each tile's columns become runs of 16 contiguous values of dst. (The GEMM's SSE
+   transpose, which stores 4 values to each of 4 rows `rows` apart, measured slower on these
+   tall shapes; the AVX one in >>kernels, 8 x 8 blocks down strips of 8 columns, faster.) */
+static int mdl__transpose_fast(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
+                               int lds); /* in >>kernels: the same in AVX registers */
+static void mdl__linear_transpose(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
+                                  int lds) {
+    int r0, c0, r, c;
+    if (mdl__transpose_fast(dst, src, rows, cols, lds)) return;
+    for (r0 = 0; r0 < rows; r0 += 16)
+        for (c0 = 0; c0 < cols; c0 += 16) {
+            const int r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+            for (c = c0; c < c1; c++)
+                for (r = r0; r < r1; r++)
+                    dst[(size_t)c * (size_t)rows + (size_t)r] =
+                        src[(size_t)r * (size_t)lds + (size_t)c];
+        }
+}
+
+/* Scratch of n values from the arena (a backward's: it lives until the reset, as the
+   gradients do); NULL after the arena reported the lack of memory. */
+static mdl_scalar *mdl__scratch(mdl_arena *ar, size_t n) {
+    return (mdl_scalar *)mdl__alloc(ar, n * sizeof(mdl_scalar));
+}
+
+/* The elementwise loops of the op, in spans of MDL__SPAN through restrict pointers so that
+   the compiler vectorizes them (see MDL__SPANS): relu in place, relu's mask on a gradient,
+   and a row added to a running sum (the bias's gradient). */
+MDL__ALWAYS_INLINE void mdl__lin_relu_span(size_t n, mdl_scalar *MDL__RESTRICT y) {
+    size_t i;
+    for (i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+}
+MDL__ALWAYS_INLINE void mdl__lin_mask_span(size_t n, const mdl_scalar *MDL__RESTRICT y,
+                                           const mdl_scalar *MDL__RESTRICT g,
+                                           mdl_scalar *MDL__RESTRICT out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const mdl_scalar gi = g[i]; /* read before the choice: a blend, not a branch */
+        out[i] = y[i] > 0 ? gi : 0;
+    }
+}
+MDL__ALWAYS_INLINE void mdl__lin_add_span(size_t n, mdl_scalar *MDL__RESTRICT acc,
+                                          const mdl_scalar *MDL__RESTRICT row) {
+    size_t i;
+    for (i = 0; i < n; i++) acc[i] += row[i];
+}
+static void mdl__lin_relu(mdl_scalar *y, size_t n) {
+    size_t o = 0;
+    for (; o + MDL__SPAN <= n; o += MDL__SPAN) mdl__lin_relu_span(MDL__SPAN, y + o);
+    if (o < n) mdl__lin_relu_span(n - o, y + o);
+}
+static void mdl__lin_mask(const mdl_scalar *y, const mdl_scalar *g, mdl_scalar *out, size_t n) {
+    size_t o = 0;
+    for (; o + MDL__SPAN <= n; o += MDL__SPAN) mdl__lin_mask_span(MDL__SPAN, y + o, g + o, out + o);
+    if (o < n) mdl__lin_mask_span(n - o, y + o, g + o, out + o);
+}
+static void mdl__lin_add(mdl_scalar *acc, const mdl_scalar *row, size_t n) {
+    size_t o = 0;
+    for (; o + MDL__SPAN <= n; o += MDL__SPAN) mdl__lin_add_span(MDL__SPAN, acc + o, row + o);
+    if (o < n) mdl__lin_add_span(n - o, acc + o, row + o);
+}
+
+static void mdl__linear_act_backward(mdl__node *node) {
+    mdl_arena *ar = node->out->arena;
+    mdl_tensor *x = node->in[0], *w = node->in[1], *b = node->n_in > 2 ? node->in[2] : NULL;
+    mdl_scalar *dx = mdl__grad_of(x), *dw = mdl__grad_of(w), *db = b ? mdl__grad_of(b) : NULL;
+    mdl_scalar *g = node->out->grad, *t;
+    const int in = w->shape[1], out = w->shape[0], N = (int)(x->numel / (size_t)in);
+    const size_t ny = (size_t)N * (size_t)out;
+    int i, j;
+    if (node->arg[0]) { /* relu: the gradient passes where the output is positive */
+        mdl_scalar *masked = mdl__scratch(ar, ny);
+        if (!masked) return;
+        mdl__lin_mask(node->out->data, g, masked, ny);
+        g = masked;
+    }
+    if (db)
+        for (i = 0; i < N; i++) mdl__lin_add(db, g + (size_t)i * (size_t)out, (size_t)out);
+    if (dx) /* dX [N,in] += G [N,out] @ W [out,in] */
+        mdl__gemm(0, 0, N, in, out, 1, g, out, w->data, in, 1, dx, in);
+    if (!dw) return;
+    if (out <= in) { /* dW [out,in] += G^T @ X, with G^T [out,N] copied */
+        if (!(t = mdl__scratch(ar, ny))) return;
+        mdl__linear_transpose(t, g, N, out, out);
+        mdl__gemm(0, 0, out, in, N, 1, t, N, x->data, in, 1, dw, in);
+    } else { /* dW^T [in,out] = X^T @ G, with X^T [in,N] copied; then added transposed */
+        mdl_scalar *dwt;
+        if (!(t = mdl__scratch(ar, (size_t)N * (size_t)in + (size_t)in * (size_t)out))) return;
+        dwt = t + (size_t)N * (size_t)in;
+        mdl__linear_transpose(t, x->data, N, in, in);
+        mdl__gemm(0, 0, in, out, N, 1, t, N, g, out, 0, dwt, out);
+        for (i = 0; i < out; i++)
+            for (j = 0; j < in; j++)
+                dw[(size_t)i * (size_t)in + (size_t)j] += dwt[(size_t)j * (size_t)out + (size_t)i];
+    }
+}
+
+MDLDEF mdl_tensor *mdl_linear_act(mdl_arena *ar, mdl_tensor *x, mdl_tensor *weight,
+                                  mdl_tensor *bias, int relu) {
+    const char *fn = "mdl_linear_act";
+    char bx[96], bw[96];
+    mdl_tensor *y, *in[3];
+    mdl_scalar *wt;
+    int shape[MDL_MAX_DIMS], inf, out, N, r;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) ||
+        !mdl__usable(fn, "weight", weight) || (bias && !mdl__usable(fn, "bias", bias)))
+        return NULL;
+    if (weight->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1] ||
+        weight->shape[0] < 1 || weight->shape[1] < 1) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, weight %s: weight must be [out, in] and x [..., in]",
+                  MDL__SHAPE(x, bx), MDL__SHAPE(weight, bw));
+        return NULL;
+    }
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "weight %s, bias %s: bias must be [%d]",
+                  MDL__SHAPE(weight, bw), MDL__SHAPE(bias, bx), weight->shape[0]);
+        return NULL;
+    }
+    out = weight->shape[0], inf = weight->shape[1], N = (int)(x->numel / (size_t)inf);
+    memcpy(shape, x->shape, sizeof(int) * (size_t)x->ndim);
+    shape[x->ndim - 1] = out;
+    y = mdl__make(ar, fn, x->ndim, shape, NULL, 0);
+    if (!y || !(wt = mdl__scratch(ar, weight->numel))) return NULL;
+    for (r = 0; r < N; r++) /* y's rows start as the bias */
+        if (bias)
+            memcpy(y->data + (size_t)r * (size_t)out, bias->data, (size_t)out * sizeof(mdl_scalar));
+        else
+            memset(y->data + (size_t)r * (size_t)out, 0, (size_t)out * sizeof(mdl_scalar));
+    mdl__linear_transpose(wt, weight->data, out, inf, inf); /* W^T [in,out] */
+    mdl__gemm(0, 0, N, out, inf, 1, x->data, inf, wt, out, 1, y->data, out);
+    if (relu) mdl__lin_relu(y->data, y->numel);
+    in[0] = x, in[1] = weight, in[2] = bias;
+    if (!mdl__finish(ar, fn, MDL_OP_LINEAR_ACT, y, bias ? 3 : 2, in)) return NULL;
+    if (y->node) y->node->arg[0] = relu != 0;
+    return y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Residual and layer norm, one op     x:[..., E] r:[..., E] weight, bias:[E] -> y:[..., E]
+     s = x + r,  mu = mean(s),  rstd = 1 / sqrt(mean((s - mu)^2) + eps)    over each row of E
+     xhat = (s - mu) rstd,   y = xhat * w + b
+   backward, with g = dy * w (the gradient that reaches xhat):
+     ds = rstd (g - mean(g) - xhat mean(g xhat))    dx += ds,  dr += ds
+     dw += sum over the rows of dy xhat,             db += sum over the rows of dy
+   Where ds comes from: xhat depends on s through mu and rstd too, so d xhat_j / d s_i =
+   rstd (delta_ij - 1/E - xhat_i xhat_j / E); summed against g_j, it gives the line above.
+   mdl_layer_norm composes the same from seven ops, each with its own output and gradient;
+   here one pass over each row forward and one backward, in vector spans (the sums as one
+   partial sum per lane, added in double).
+   Saved for backward: mu and rstd of each row; xhat is computed again from x and r.
+   --------------------------------------------------------------------------------------------- */
+
+typedef struct mdl__add_ln {
+    int rows, E, has[3]; /* has r, weight, bias */
+    mdl_scalar *mu, *rstd;
+} mdl__add_ln;
+
+/* The row loops, in spans of MDL__SPAN through restrict pointers so that the compiler
+   vectorizes them (see MDL__SPANS). A row's sums go into MDL__SPAN partial sums, one per
+   lane, added in double at the end: a vector of running sums, each over E / MDL__SPAN
+   values. */
+MDL__ALWAYS_INLINE void mdl__ln_add_span(int n, mdl_scalar *MDL__RESTRICT s,
+                                         const mdl_scalar *MDL__RESTRICT x,
+                                         const mdl_scalar *MDL__RESTRICT r,
+                                         mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) {
+        s[i] = x[i] + r[i];
+        acc[i] += s[i];
+    }
+}
+MDL__ALWAYS_INLINE void mdl__ln_sq_span(int n, const mdl_scalar *MDL__RESTRICT s, mdl_scalar mu,
+                                        mdl_scalar *MDL__RESTRICT acc) {
+    int i;
+    for (i = 0; i < n; i++) acc[i] += (s[i] - mu) * (s[i] - mu);
+}
+MDL__ALWAYS_INLINE void mdl__ln_out_span(int n, mdl_scalar *MDL__RESTRICT y, mdl_scalar mu,
+                                         mdl_scalar rstd, const mdl_scalar *MDL__RESTRICT w,
+                                         const mdl_scalar *MDL__RESTRICT b) {
+    int i;
+    for (i = 0; i < n; i++) y[i] = (y[i] - mu) * rstd * w[i] + b[i];
+}
+/* backward: xhat and g * w from s, with their sums and the parameters' gradients */
+MDL__ALWAYS_INLINE void mdl__ln_grad_span(int n, mdl_scalar *MDL__RESTRICT xh,
+                                          mdl_scalar *MDL__RESTRICT gw,
+                                          const mdl_scalar *MDL__RESTRICT g,
+                                          const mdl_scalar *MDL__RESTRICT w, mdl_scalar mu,
+                                          mdl_scalar rstd, mdl_scalar *MDL__RESTRICT dw,
+                                          mdl_scalar *MDL__RESTRICT db,
+                                          mdl_scalar *MDL__RESTRICT acc_g,
+                                          mdl_scalar *MDL__RESTRICT acc_gx) {
+    int i;
+    for (i = 0; i < n; i++) {
+        xh[i] = (xh[i] - mu) * rstd;
+        gw[i] = g[i] * w[i];
+        acc_g[i] += gw[i];
+        acc_gx[i] += gw[i] * xh[i];
+        dw[i] += g[i] * xh[i];
+        db[i] += g[i];
+    }
+}
+MDL__ALWAYS_INLINE void mdl__ln_ds_span(int n, mdl_scalar *MDL__RESTRICT gw,
+                                        const mdl_scalar *MDL__RESTRICT xh, mdl_scalar rstd,
+                                        mdl_scalar mg, mdl_scalar mgx) {
+    int i;
+    for (i = 0; i < n; i++) gw[i] = rstd * (gw[i] - mg - xh[i] * mgx); /* ds, in gw's place */
+}
+MDL__ALWAYS_INLINE void mdl__ln_acc_span(int n, mdl_scalar *MDL__RESTRICT dx,
+                                         const mdl_scalar *MDL__RESTRICT ds) {
+    int i;
+    for (i = 0; i < n; i++) dx[i] += ds[i];
+}
+
+/* the MDL__SPAN partial sums, added in double */
+static double mdl__ln_total(mdl_scalar *acc) {
+    double total = 0;
+    int i;
+    for (i = 0; i < MDL__SPAN; i++) total += acc[i], acc[i] = 0;
+    return total;
+}
+
+/* One row forward: s = x + r into y (r is a row of zeros when there is none), its mean and
+   1/sqrt(var + eps) into *mu and *rstd, then y = xhat * w + b. Two passes for the variance: no
+   cancellation, as E[s^2] - mu^2 would have. */
+static void mdl__ln_row(int E, const mdl_scalar *x, const mdl_scalar *r, const mdl_scalar *w,
+                        const mdl_scalar *b, double eps, mdl_scalar *y, mdl_scalar *mu,
+                        mdl_scalar *rstd) {
+    mdl_scalar acc[MDL__SPAN] = {0};
+    int j;
+    MDL__SPANS(E, j, mdl__ln_add_span(n_, y + j, x + j, r + j, acc));
+    *mu = (mdl_scalar)(mdl__ln_total(acc) / E);
+    MDL__SPANS(E, j, mdl__ln_sq_span(n_, y + j, *mu, acc));
+    *rstd = (mdl_scalar)(1.0 / sqrt(mdl__ln_total(acc) / E + eps));
+    MDL__SPANS(E, j, mdl__ln_out_span(n_, y + j, *mu, *rstd, w + j, b + j));
+}
+
+/* A row of ones and a row of zeros [E] from the arena: the weight and bias that are not
+   given, and the residual that is not (so the loops need no case for them). */
+static mdl_scalar *mdl__ln_consts(mdl_arena *ar, int E) {
+    mdl_scalar *c = (mdl_scalar *)mdl__alloc_zero(ar, 2 * (size_t)E * sizeof(mdl_scalar));
+    int j;
+    if (c)
+        for (j = 0; j < E; j++) c[j] = 1;
+    return c;
+}
+
+static void mdl__add_layer_norm_backward(mdl__node *node) {
+    const mdl__add_ln *ln = (const mdl__add_ln *)node->saved;
+    const int E = ln->E;
+    mdl_arena *ar = node->out->arena;
+    int k = 1, i, j;
+    mdl_tensor *x = node->in[0], *r = ln->has[0] ? node->in[k++] : NULL;
+    mdl_tensor *w = ln->has[1] ? node->in[k++] : NULL, *b = ln->has[2] ? node->in[k++] : NULL;
+    mdl_scalar *dx = mdl__grad_of(x), *dr = r ? mdl__grad_of(r) : NULL;
+    mdl_scalar *dw = w ? mdl__grad_of(w) : NULL, *db = b ? mdl__grad_of(b) : NULL;
+    mdl_scalar *consts = mdl__ln_consts(ar, E), acc_g[MDL__SPAN] = {0}, acc_gx[MDL__SPAN] = {0};
+    /* scratch: xhat, g * w (then ds), and sinks for the parameters' gradients not wanted */
+    mdl_scalar *xh = (mdl_scalar *)mdl__alloc(ar, 4 * (size_t)E * sizeof(mdl_scalar));
+    const mdl_scalar *dy = node->out->grad, *wd;
+    mdl_scalar *gw;
+    if (!consts || !xh) return;
+    gw = xh + E;
+    wd = w ? w->data : consts;
+    if (!dw) dw = xh + 2 * E;
+    if (!db) db = xh + 3 * E;
+    for (i = 0; i < ln->rows; i++) {
+        const size_t at = (size_t)i * (size_t)E;
+        const mdl_scalar *g = dy + at, *xr = x->data + at, *rr = r ? r->data + at : consts + E;
+        const mdl_scalar mu = ln->mu[i], rstd = ln->rstd[i];
+        mdl_scalar mg, mgx, unused[MDL__SPAN] = {0};
+        MDL__SPANS(E, j, mdl__ln_add_span(n_, xh + j, xr + j, rr + j, unused)); /* s again */
+        MDL__SPANS(E, j, mdl__ln_grad_span(n_, xh + j, gw + j, g + j, wd + j, mu, rstd, dw + j,
+                                           db + j, acc_g, acc_gx));
+        mg = (mdl_scalar)(mdl__ln_total(acc_g) / E);
+        mgx = (mdl_scalar)(mdl__ln_total(acc_gx) / E);
+        if (!dx && !dr) continue;
+        MDL__SPANS(E, j, mdl__ln_ds_span(n_, gw + j, xh + j, rstd, mg, mgx));
+        if (dx) MDL__SPANS(E, j, mdl__ln_acc_span(n_, dx + at + j, gw + j));
+        if (dr) MDL__SPANS(E, j, mdl__ln_acc_span(n_, dr + at + j, gw + j));
+    }
+}
+
+MDLDEF mdl_tensor *mdl_add_layer_norm(mdl_arena *ar, mdl_tensor *x, mdl_tensor *r,
+                                      mdl_tensor *weight, mdl_tensor *bias, double eps) {
+    const char *fn = "mdl_add_layer_norm";
+    char bx[96], bo[96];
+    mdl__add_ln *ln;
+    mdl_tensor *y, *in[4];
+    mdl_scalar *consts;
+    int n = 1, E, i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || (r && !mdl__usable(fn, "r", r))
+        || (weight && !mdl__usable(fn, "weight", weight)) ||
+        (bias && !mdl__usable(fn, "bias", bias)))
+        return NULL;
+    E = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (x->ndim < 1 || E < 1 ||
+        (r && (r->ndim != x->ndim ||
+               memcmp(r->shape, x->shape, sizeof(int) * (size_t)x->ndim) != 0))) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s, r %s: x must be [..., E] with E >= 1, and r of its "
+                  "shape", MDL__SHAPE(x, bx), r ? mdl_shape_str(r, bo, sizeof bo) : "NULL");
+        return NULL;
+    }
+    if ((weight && (weight->ndim != 1 || weight->shape[0] != E)) ||
+        (bias && (bias->ndim != 1 || bias->shape[0] != E))) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "x %s: weight %s and bias must be [%d]", MDL__SHAPE(x, bx),
+                  mdl_shape_str(weight ? weight : bias, bo, sizeof bo), E);
+        return NULL;
+    }
+    if (!(eps > 0)) {
+        mdl__fail(MDL_ERR_ARG, fn, "eps = %g must be above 0", eps);
+        return NULL;
+    }
+    y = mdl__make(ar, fn, x->ndim, x->shape, NULL, 0);
+    ln = (mdl__add_ln *)mdl__alloc(ar, sizeof(mdl__add_ln));
+    if (!y || !ln) return NULL;
+    ln->rows = (int)(x->numel / (size_t)E), ln->E = E;
+    ln->has[0] = r != NULL, ln->has[1] = weight != NULL, ln->has[2] = bias != NULL;
+    ln->mu = (mdl_scalar *)mdl__alloc(ar, (size_t)ln->rows * sizeof(mdl_scalar));
+    ln->rstd = (mdl_scalar *)mdl__alloc(ar, (size_t)ln->rows * sizeof(mdl_scalar));
+    if (!ln->mu || !ln->rstd || !(consts = mdl__ln_consts(ar, E))) return NULL;
+    for (i = 0; i < ln->rows; i++) { /* each row on its own */
+        const size_t at = (size_t)i * (size_t)E;
+        mdl__ln_row(E, x->data + at, r ? r->data + at : consts + E,
+                    weight ? weight->data : consts, bias ? bias->data : consts + E, eps,
+                    y->data + at, &ln->mu[i], &ln->rstd[i]);
+    }
+    in[0] = x;
+    if (r) in[n++] = r;
+    if (weight) in[n++] = weight;
+    if (bias) in[n++] = bias;
+    if (!mdl__finish(ar, fn, MDL_OP_ADD_LAYER_NORM, y, n, in)) return NULL;
+    if (y->node) y->node->saved = ln;
+    return y;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -10490,6 +11127,7 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
     a.per_head_weights = 0;
     sa = l->self_attn;
     sa.training = l->training;
+    sa.composed = l->composed;
 #define MDL__SA(y) mdl_dropout(ar, mdl_mha_forward(ar, &sa, (y), (y), (y), &a, NULL), p, 1, l->rng)
 #define MDL__FF(y)                                                                           \
     mdl_dropout(ar, mdl_layer_forward(ar, &l->linear2,                                       \
@@ -10498,6 +11136,24 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
                                           : mdl_relu(ar, mdl_layer_forward(ar, &l->linear1, (y))), \
                                       p, 1, l->rng)),                                        \
                 p, 1, l->rng)
+    if (!l->composed) { /* the norms as mdl_add_layer_norm, each with its residual's add, and
+                           the Linear layers as mdl_linear_act with ReLU when it follows */
+        const mdl_layer *n1 = &l->norm1, *n2 = &l->norm2, *f1 = &l->linear1, *f2 = &l->linear2;
+#define MDL__FF_FAST(y)                                                                      \
+    mdl_dropout(ar, mdl_linear_act(ar, mdl_dropout(ar, l->opts.gelu                          \
+                        ? mdl_gelu(ar, mdl_linear_act(ar, (y), f1->weight, f1->bias, 0))     \
+                        : mdl_linear_act(ar, (y), f1->weight, f1->bias, 1), p, 1, l->rng),   \
+                                   f2->weight, f2->bias, 0),                                 \
+                p, 1, l->rng)
+        if (l->opts.norm_first) {
+            h = mdl_add_layer_norm(ar, x, NULL, n1->weight, n1->bias, n1->eps);
+            x = mdl_add(ar, x, MDL__SA(h));
+            h = mdl_add_layer_norm(ar, x, NULL, n2->weight, n2->bias, n2->eps);
+            return mdl_add(ar, x, MDL__FF_FAST(h));
+        }
+        x = mdl_add_layer_norm(ar, x, MDL__SA(x), n1->weight, n1->bias, n1->eps);
+        return mdl_add_layer_norm(ar, x, MDL__FF_FAST(x), n2->weight, n2->bias, n2->eps);
+    }
     if (l->opts.norm_first) {
         h = mdl_layer_forward(ar, &l->norm1, x);
         x = mdl_add(ar, x, MDL__SA(h));                       /* x + sa(norm1(x)) */
@@ -10508,6 +11164,7 @@ MDLDEF mdl_tensor *mdl_transformer_encoder_layer_forward(mdl_arena *ar,
     return mdl_layer_forward(ar, &l->norm2, mdl_add(ar, x, MDL__FF(x))); /* norm2(x + ff(x)) */
 #undef MDL__SA
 #undef MDL__FF
+#undef MDL__FF_FAST
 }
 
 MDLDEF void mdl_transformer_train(mdl_transformer_layer *l, int training) {
@@ -21211,6 +21868,64 @@ static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n) {
 }
 
 #endif /* MDL__X86 || MDL__NEON */
+
+/* ---------------------------------------------------------------------------------------------
+   Transpose in 8 x 8 blocks turned over in AVX registers, for mdl_linear_act's backward in
+   >>recurrent, whose tiled loop (mdl__linear_transpose) computes the same. The blocks go down
+   a strip of 8 columns of src, so that dst is written 8 rows at a time, each row in order.
+   mdl__transpose_fast returns 0, having done nothing, where there is no AVX2 (MINIDL_NO_SIMD,
+   MINIDL_DOUBLE, another CPU, or mdl_set_gemm_kernel("plain")).
+   --------------------------------------------------------------------------------------------- */
+#if defined(MDL__X86)
+__attribute__((target("avx2"))) static void mdl__transpose_avx2(float *dst, const float *src,
+                                                                 int rows, int cols, int lds) {
+    const size_t ls = (size_t)lds, ld = (size_t)rows;
+    int r0, c0, r, c;
+    for (c0 = 0; c0 + 8 <= cols; c0 += 8)
+        for (r0 = 0; r0 + 8 <= rows; r0 += 8) {
+            const float *s = src + (size_t)r0 * ls + (size_t)c0;
+            float *d = dst + (size_t)c0 * ld + (size_t)r0;
+            /* rows a..h; unpack pairs (a0 b0 a1 b1 | a4 b4 a5 b5), shuffle quads (a0 b0 c0 d0
+               | a4 b4 c4 d4), then join the 128-bit halves of rows 0-3 and 4-7 */
+            __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + ls);
+            __m256 cc = _mm256_loadu_ps(s + 2 * ls), dd = _mm256_loadu_ps(s + 3 * ls);
+            __m256 e = _mm256_loadu_ps(s + 4 * ls), f = _mm256_loadu_ps(s + 5 * ls);
+            __m256 g = _mm256_loadu_ps(s + 6 * ls), h = _mm256_loadu_ps(s + 7 * ls);
+            __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+            __m256 t2 = _mm256_unpacklo_ps(cc, dd), t3 = _mm256_unpackhi_ps(cc, dd);
+            __m256 t4 = _mm256_unpacklo_ps(e, f), t5 = _mm256_unpackhi_ps(e, f);
+            __m256 t6 = _mm256_unpacklo_ps(g, h), t7 = _mm256_unpackhi_ps(g, h);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    for (c = 0; c < cols; c++) /* the edges: the last rows % 8 rows, the last cols % 8 columns */
+        for (r = c < cols - cols % 8 ? rows - rows % 8 : 0; r < rows; r++)
+            dst[(size_t)c * ld + (size_t)r] = src[(size_t)r * ls + (size_t)c];
+}
+#endif
+
+static int mdl__transpose_fast(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
+                               int lds) {
+#if defined(MDL__X86)
+    const char *k = mdl_gemm_kernel();
+    if (strcmp(k, "avx512") == 0 || strcmp(k, "avx2") == 0) {
+        mdl__transpose_avx2(dst, src, rows, cols, lds);
+        return 1;
+    }
+#endif
+    (void)dst, (void)src, (void)rows, (void)cols, (void)lds;
+    return 0;
+}
 
 #ifndef MINIDL_DOUBLE
 MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,

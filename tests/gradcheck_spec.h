@@ -311,6 +311,18 @@ static mdl_tensor *gc_apply(mdl_arena *ar, const gc_spec *s, mdl_tensor *const *
         return mdl_rnn_scan(ar, (mdl_rnn_mode)s->axis, x[0], s->n_in > 3 ? x[3] : NULL,
                             s->n_in > 6 ? x[6] : NULL, x[1], x[2], s->n_in > 4 ? x[4] : NULL,
                             s->n_in > 5 ? x[5] : NULL, s->start);
+    case MDL_OP_ATTENTION_HEADS: /* q, k, v; axis the heads, p0 the scale, start causal */
+        return mdl_attention_heads(ar, x[0], x[1], x[2], s->axis, s->p0, s->start);
+    case MDL_OP_ADD_LAYER_NORM: { /* x, then r, weight, bias as bits 1, 2, 4 of axis say; p0
+                                     eps */
+        int k = 1;
+        mdl_tensor *r = s->axis & 1 ? x[k++] : NULL, *w, *b;
+        w = s->axis & 2 ? x[k++] : NULL;
+        b = s->axis & 4 ? x[k++] : NULL;
+        return mdl_add_layer_norm(ar, x[0], r, w, b, s->p0);
+    }
+    case MDL_OP_LINEAR_ACT: /* x, weight, then bias when given; start relu */
+        return mdl_linear_act(ar, x[0], x[1], s->n_in > 2 ? x[2] : NULL, s->start);
     case MDL_OP_BCE:
         return mdl_bce_loss(ar, x[0], x[1], NULL, (mdl_reduction)s->reduction);
     case MDL_OP_BCE_WITH_LOGITS:

@@ -786,6 +786,78 @@ static void case_RNN_SCAN(gc_stats *st) {
     }
 }
 
+/* attention_heads: 1 to 3 heads, Tq = Tk and Tq != Tk, causal, a scale of its own. Inputs
+   q [B,Tq,E], k and v [B,Tk,E]. */
+static void case_ATTENTION_HEADS(gc_stats *st) {
+    static const struct {
+        const char *q, *kv, *label;
+        int heads, causal;
+        double scale;
+    } c[] = {{"[2,3,4]", "[2,3,4]", "2 heads of 2", 2, 0, 0},
+             {"[2,3,4]", "[2,5,4]", "Tq 3, Tk 5, one head", 1, 0, 0},
+             {"[1,4,6]", "[1,4,6]", "3 heads, causal", 3, 1, 0},
+             {"[2,4,6]", "[2,3,6]", "causal, Tq 4 > Tk 3, scale 0.7", 2, 1, 0.7}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_ATTENTION_HEADS, GC_PRIMITIVE, c[i].label);
+        s.axis = c[i].heads;
+        s.start = c[i].causal;
+        s.p0 = c[i].scale;
+        add_input(&s, c[i].q, GC_IN_UNIFORM);
+        add_input(&s, c[i].kv, GC_IN_UNIFORM);
+        add_input(&s, c[i].kv, GC_IN_UNIFORM);
+        run_spec(&s, st);
+    }
+}
+
+/* add_layer_norm: with and without the residual r, the weight and the bias; rows of 5 over
+   one and two leading axes. */
+static void case_ADD_LAYER_NORM(gc_stats *st) {
+    static const struct {
+        const char *x, *label;
+        int which; /* bits: 1 r, 2 weight, 4 bias */
+    } c[] = {{"[3,5]", "x + r, weight, bias", 7},
+             {"[2,3,5]", "x alone", 0},
+             {"[4,5]", "x + r", 1},
+             {"[2,2,5]", "weight and bias, no r", 6}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_ADD_LAYER_NORM, GC_PRIMITIVE, c[i].label);
+        s.axis = c[i].which;
+        s.p0 = 1e-5;
+        add_input(&s, c[i].x, GC_IN_UNIFORM);
+        if (c[i].which & 1) add_input(&s, c[i].x, GC_IN_UNIFORM);
+        if (c[i].which & 2) add_input(&s, "[5]", GC_IN_UNIFORM);
+        if (c[i].which & 4) add_input(&s, "[5]", GC_IN_UNIFORM);
+        run_spec(&s, st);
+    }
+}
+
+/* linear_act: out < in and out > in (the backward copies X or G transposed), with and
+   without the bias, with and without ReLU (inputs away from its kink: the sums that reach it
+   are random, one within eps of 0 unlikely), over one and two leading axes. */
+static void case_LINEAR_ACT(gc_stats *st) {
+    static const struct {
+        const char *x, *w, *b, *label;
+        int relu;
+    } c[] = {{"[4,3]", "[5,3]", "[5]", "out 5 > in 3, bias", 0},
+             {"[2,3,5]", "[2,5]", "[2]", "out 2 < in 5, [2,3,5], bias", 0},
+             {"[3,4]", "[4,4]", NULL, "no bias", 0},
+             {"[4,3]", "[5,3]", "[5]", "ReLU, out > in", 1},
+             {"[2,2,4]", "[3,4]", "[3]", "ReLU, out < in", 1}};
+    size_t i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        gc_spec s = spec_new(MDL_OP_LINEAR_ACT, GC_PRIMITIVE, c[i].label);
+        int kind = c[i].relu ? GC_IN_AWAY0 : GC_IN_UNIFORM;
+        s.start = c[i].relu;
+        s.sumlike = !c[i].relu;
+        add_input(&s, c[i].x, kind);
+        add_input(&s, c[i].w, kind);
+        if (c[i].b) add_input(&s, c[i].b, kind);
+        run_spec(&s, st);
+    }
+}
+
 /* Convolution: stride, padding, dilation and groups each away from their defaults at least
    once, with and without a bias. Weights [O, C/G, KH, KW]; a non-square kernel catches a
    swapped KH/KW. */

@@ -589,8 +589,9 @@ def mha_reference(inputs, kinds, args):
         masks = {n: x.get(n) for n in ("key_padding_mask", "attn_mask")}
         if args["mask_kind"] == "block":
             masks = {n: t.bool() if t is not None else None for n, t in masks.items()}
-        y, w = m(q, k, v, need_weights=True, **masks)
-        return torch.cat([y.flatten(), w.flatten()])
+        need = bool(args.get("weights", 1))  # 0: the output alone (minidl's fast path)
+        y, w = m(q, k, v, need_weights=need, **masks)
+        return torch.cat([y.flatten(), w.flatten()]) if need else y
     return module_reference(module, ("query", "key", "value", "key_padding_mask", "attn_mask"),
                             inputs, kinds, run)
 

@@ -10,7 +10,8 @@
      batch_first, bias, key_padding_mask and attn_mask as booleans or floats, self- or
      cross-attention); its parameters are written under minidl's names without the prefix and
      must be the module's state_dict, in order. out is the output and the weights (averaged
-     over the heads, PyTorch's default), joined.
+     over the heads, PyTorch's default), joined; or, in the "fast_path" cases (no mask, no
+     weights asked for: mdl_attention_heads and mdl_linear_act), the output alone.
    - "encoder": an mdl_transformer_encoder_layer against nn.TransformerEncoderLayer (dropout 0;
      post-norm ReLU, pre-norm GELU; a src_key_padding_mask), parameters as for "mha".
    - "sinusoid": mdl_sinusoidal_positions against the formula of PyTorch's tutorial.
@@ -87,7 +88,7 @@ static void take_params(tc *t, mdl_params *ps, size_t skip, mdl_tensor **const *
 }
 
 static void mha_case(tc *t, const char *name, int heads, int batch_first, int bias, int self,
-                     int padding, int attn, int mask_kind) {
+                     int padding, int attn, int mask_kind, int weights) {
     const int E = 8, B = 2, Tq = 4, Tk = self ? 4 : 5;
     mdl_params *ps = mdl_params_new();
     mdl_mha_opts mo;
@@ -96,8 +97,8 @@ static void mha_case(tc *t, const char *name, int heads, int batch_first, int bi
     mdl_tensor *q, *k, *v, *w, *y, **slots[4];
     int i;
     tc_begin(t, name, "mha", "{\"heads\": %d, \"batch_first\": %d, \"bias\": %d, \"self\": %d, "
-             "\"mask_kind\": \"%s\", \"embed_dim\": %d}", heads, batch_first, bias, self,
-             kinds[mask_kind], E);
+             "\"mask_kind\": \"%s\", \"embed_dim\": %d, \"weights\": %d}", heads, batch_first,
+             bias, self, kinds[mask_kind], E, weights);
     memset(&mo, 0, sizeof mo);
     mo.batch_first = batch_first, mo.no_bias = !bias;
     m = mdl_mha_layer(ps, "attn", E, heads, &mo, &t->rng);
@@ -129,8 +130,9 @@ static void mha_case(tc *t, const char *name, int heads, int batch_first, int bi
     take_params(t, ps, 5, slots, i);
     tc_tol_sum(t, "out", E + Tk);
     tc_tol_sum(t, "*", E + Tk);
-    y = mdl_mha_forward(t->ar, &m, q, k, v, &a, &w);
-    tc_finish(t, joined(t->ar, y, w));
+    y = mdl_mha_forward(t->ar, &m, q, k, v, &a, weights ? &w : NULL); /* no weights, no mask:
+                                                                        the fast path */
+    tc_finish(t, joined(t->ar, y, weights ? w : NULL));
     mdl_params_free(ps);
 }
 
@@ -184,11 +186,13 @@ int main(int argc, char **argv) {
     sdpa_case(&t, "sdpa/block_mask_scale", MDL_MASK_BLOCK, 1, 0, 0.3);
     sdpa_case(&t, "sdpa/causal", MDL_MASK_ADD, 0, 1, 0);
     sdpa_case(&t, "sdpa/causal_additive_mask", MDL_MASK_ADD, 1, 1, 0);
-    mha_case(&t, "mha/self_4_heads", 4, 0, 1, 1, 0, 0, MDL_MASK_BLOCK);
-    mha_case(&t, "mha/cross_2_heads_batch_first", 2, 1, 1, 0, 0, 0, MDL_MASK_BLOCK);
-    mha_case(&t, "mha/cross_bool_masks", 2, 0, 1, 0, 1, 1, MDL_MASK_BLOCK);
-    mha_case(&t, "mha/self_float_attn_mask_batch_first", 4, 1, 1, 1, 0, 1, MDL_MASK_ADD);
-    mha_case(&t, "mha/self_no_bias_1_head", 1, 0, 0, 1, 1, 0, MDL_MASK_BLOCK);
+    mha_case(&t, "mha/self_4_heads", 4, 0, 1, 1, 0, 0, MDL_MASK_BLOCK, 1);
+    mha_case(&t, "mha/cross_2_heads_batch_first", 2, 1, 1, 0, 0, 0, MDL_MASK_BLOCK, 1);
+    mha_case(&t, "mha/cross_bool_masks", 2, 0, 1, 0, 1, 1, MDL_MASK_BLOCK, 1);
+    mha_case(&t, "mha/self_float_attn_mask_batch_first", 4, 1, 1, 1, 0, 1, MDL_MASK_ADD, 1);
+    mha_case(&t, "mha/self_no_bias_1_head", 1, 0, 0, 1, 1, 0, MDL_MASK_BLOCK, 1);
+    mha_case(&t, "mha/self_4_heads_fast_path", 4, 0, 1, 1, 0, 0, MDL_MASK_BLOCK, 0);
+    mha_case(&t, "mha/cross_2_heads_batch_first_fast_path", 2, 1, 1, 0, 0, 0, MDL_MASK_BLOCK, 0);
     encoder_case(&t, "encoder/post_norm_relu", 0, 0, 0, 0);
     encoder_case(&t, "encoder/pre_norm_gelu_batch_first", 1, 1, 1, 0);
     encoder_case(&t, "encoder/post_norm_padding", 0, 0, 1, 1);
