@@ -23,8 +23,9 @@
 
    Build and run from inside bench/ (`make bench` does this):
        gcc -std=c99 -O2 -Wall -Wextra -I.. bench_rnn.c -o bench_rnn -lm
-       ./bench_rnn [ROUNDS [STEPS]]        (default 5 rounds of 15 steps; some 4 minutes with
-                                            PyTorch's reference BLAS, 1 without PyTorch)
+       ./bench_rnn [ROUNDS [STEPS [MODEL]]] (default 5 rounds of 15 steps of all four models;
+                                            some 4 minutes with PyTorch's reference BLAS, 1
+                                            without PyTorch; MODEL: only that one)
    Environment: TORCH_PYTHON (default /usr/bin/python3), TORCH_LD_LIBRARY_PATH (see above). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, popen, getrusage under -std=c99 */
 #define MINIDL_IMPLEMENTATION
@@ -174,6 +175,7 @@ int main(int argc, char **argv) {
     enum { NK = sizeof kinds / sizeof kinds[0], MAXR = 41 };
     const char *py = getenv("TORCH_PYTHON") ? getenv("TORCH_PYTHON") : "/usr/bin/python3";
     const char *ldp = getenv("TORCH_LD_LIBRARY_PATH");
+    const char *only = NULL; /* one model, or all */
     int rounds = 5, steps = 15, k, r, have_torch;
     char cmd[1024], blas[400] = "?";
     double mw[NK][MAXR], mc[NK][MAXR], mr[NK][MAXR], tw[NK][MAXR], tc[NK][MAXR], tr[NK][MAXR];
@@ -184,8 +186,11 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--child") == 0) return child(argv[2], atoi(argv[3]));
     if (argc > 1) rounds = atoi(argv[1]);
     if (argc > 2) steps = atoi(argv[2]);
-    if (rounds < 1 || rounds > MAXR || steps < 1) {
-        fprintf(stderr, "usage: %s [ROUNDS (1..%d) [STEPS]]\n", argv[0], MAXR);
+    if (argc > 3) only = argv[3];
+    for (k = 0; only && k < NK && strcmp(only, kinds[k]) != 0; k++) continue;
+    if (rounds < 1 || rounds > MAXR || steps < 1 || argc > 4 || (only && k == NK)) {
+        fprintf(stderr, "usage: %s [ROUNDS (1..%d) [STEPS [lstm|gru|rnn|transformer]]]\n",
+                argv[0], MAXR);
         return 2;
     }
     snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", py);
@@ -202,6 +207,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     for (r = 0; r < rounds; r++)
         for (k = 0; k < NK; k++) { /* minidl, then PyTorch, model by model: in turns */
+            if (only && strcmp(only, kinds[k]) != 0) continue;
             snprintf(cmd, sizeof cmd, "%s --child %s %d", argv[0], kinds[k], steps);
             if (!run(cmd, &mw[k][r], &mc[k][r], &mr[k][r], NULL, 0)) {
                 fprintf(stderr, "bench_rnn: %s failed\n", cmd);
@@ -222,8 +228,10 @@ int main(int argc, char **argv) {
     printf("%-12s %9s %9s | %9s %9s | %7s %7s | %8s %8s %7s\n", "model", "minidl", "(cpu)",
            "PyTorch", "(cpu)", "ratio", "(cpu)", "RSS mdl", "RSS pt", "ratio");
     for (k = 0; k < NK; k++) {
-        stats w = summarize(mw[k], rounds), c = summarize(mc[k], rounds);
-        stats s = summarize(mr[k], rounds);
+        stats w, c, s;
+        if (only && strcmp(only, kinds[k]) != 0) continue;
+        w = summarize(mw[k], rounds), c = summarize(mc[k], rounds);
+        s = summarize(mr[k], rounds);
         printf("%-12s %9.2f %9.2f", kinds[k], w.med, c.med);
         if (have_torch) {
             stats pw = summarize(tw[k], rounds), pc = summarize(tc[k], rounds);
