@@ -2595,6 +2595,86 @@ MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *
                                   size_t size, const char *display_name,
                                   const mdl_idx_opts *opts, mdl_tensor **out);
 
+/* -- images kept as bytes -- */
+
+/** An array of bytes with a shape, as a torch.uint8 tensor: the images of an IDX file as they
+ *  are in the file, one byte a pixel, a quarter of the memory float32 takes (Fashion-MNIST's
+ *  60,000 training images: 47 MB against 188). Keep the data set as bytes and make each batch
+ *  floats with mdl_bytes_batch, as torchvision's MNIST data sets keep a uint8 tensor and
+ *  ToTensor converts each image. Made by mdl_load_idx_bytes; freed by mdl_bytes_free. Read the
+ *  fields freely; write only the bytes. */
+typedef struct mdl_bytes {
+    unsigned char *data;     /**< numel bytes, row-major; owned by this struct */
+    int ndim;                /**< the rank, 1 to MDL_MAX_DIMS */
+    int shape[MDL_MAX_DIMS]; /**< the sizes, outermost first: [N, H, W] images, [N] labels */
+    size_t numel;            /**< the number of bytes: the product of the sizes */
+} mdl_bytes;
+
+/** @brief Load an IDX file (plain or gzip) as bytes: the same file, checks and error messages
+ *  as mdl_load_idx, but the items are kept as they are, shape [N, H, W] or [N] as the file
+ *  says. Loading holds at most the compressed file and the decompressed bytes; the
+ *  decompressed buffer becomes the result (no third copy).
+ *  @code
+ *  mdl_bytes *images;
+ *  mdl_idx_opts opts = {0};
+ *  int rows[3] = {0, 4999, 7};
+ *  mdl_tensor *x;
+ *  if (mdl_load_idx_bytes("tutorials/data/fashion-train-images-idx3-ubyte.gz", NULL,
+ *                         &images) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());
+ *      return 1;
+ *  }
+ *  // images: [5000, 28, 28], 3,920,000 bytes
+ *  if (images->ndim != 3 || images->shape[0] != 5000 || images->numel != 3920000) return 1;
+ *  opts.scale = 1, opts.channel = 1;
+ *  x = mdl_bytes_batch(ar, images, 3, rows, &opts);  // [3, 1, 28, 28], pixels / 255
+ *  if (!x || x->ndim != 4 || x->shape[0] != 3 || x->shape[1] != 1) return 1;
+ *  mdl_bytes_free(images);
+ *  @endcode
+ *  @param path the file (plain, or gzip as MNIST is distributed)
+ *  @param opts options: only max_bytes is used here (scale and channel are mdl_bytes_batch's);
+ *              NULL for the defaults
+ *  @param out  receives the bytes, yours: free them with mdl_bytes_free. NULL on failure
+ *  @return MDL_OK, or an error code with mdl_last_error() naming the file and the byte */
+MDLDEF mdl_error mdl_load_idx_bytes(const char *path, const mdl_idx_opts *opts, mdl_bytes **out);
+
+/** @brief mdl_load_idx_bytes from memory: `size` bytes (IDX or gzipped IDX) at `data`, called
+ *  `display_name` in messages (NULL: "idx"). The data is not changed, and not kept. */
+MDLDEF mdl_error mdl_load_idx_bytes_mem(const void *data, size_t size, const char *display_name,
+                                        const mdl_idx_opts *opts, mdl_bytes **out);
+
+/** @brief Free bytes from mdl_load_idx_bytes. NULL is allowed. */
+MDLDEF void mdl_bytes_free(mdl_bytes *b);
+
+/** @brief A float batch of some rows of a byte array, as x[rows].float().div_(255) in PyTorch:
+ *  rows[i] of b [N, ...] becomes row i of the result [n, ...]. With the same opts it equals,
+ *  to the bit, mdl_index_select(ar, x, 0, n, rows) of the tensor x that mdl_load_idx makes of
+ *  the same file: opts->scale divides images (rank 2 or more) by 255, never labels (rank 1);
+ *  opts->channel makes images [N, H, W] give [n, 1, H, W]. Rows may repeat. Not recorded on
+ *  the tape; no gradient.
+ *  @code
+ *  unsigned char pixels[2 * 2 * 3] = {0, 51, 255, 1, 2, 3, 10, 20, 30, 40, 50, 60};
+ *  mdl_bytes b = {0};
+ *  mdl_idx_opts opts = {0};
+ *  int rows[3] = {1, 0, 1};
+ *  mdl_tensor *x;
+ *  b.data = pixels, b.ndim = 3, b.shape[0] = 2, b.shape[1] = 2, b.shape[2] = 3, b.numel = 12;
+ *  opts.scale = 1;
+ *  x = mdl_bytes_batch(ar, &b, 3, rows, &opts);  // [3, 2, 3]: images 1, 0, 1
+ *  if (!x || x->shape[0] != 3 || x->data[0] != 10.0f / 255 || x->data[7] != 0.2f) return 1;
+ *  // b is a struct of our own around our array here: nothing to free
+ *  @endcode
+ *  @param ar   the arena for the batch
+ *  @param b    the bytes [N, ...]
+ *  @param n    how many rows, 0 or more
+ *  @param rows their numbers in b, each in 0..N-1
+ *  @param opts scale and channel as for mdl_load_idx (max_bytes unused); NULL: raw 0..255,
+ *              the shape of b's rows
+ *  @return a new tensor [n, ...] from `ar`, freed by its reset; NULL after a contract error
+ *          (b NULL, a row out of range, n < 0) */
+MDLDEF mdl_tensor *mdl_bytes_batch(mdl_arena *ar, const mdl_bytes *b, int n, const int *rows,
+                                   const mdl_idx_opts *opts);
+
 /* -- text and vocabularies -- */
 
 /** @brief Read a whole text file (gzip is decompressed) as one C string.
@@ -13559,16 +13639,17 @@ static int mdl__load_args(const char *fn, mdl_params *ps, const char *name, cons
    The length of the file follows from the header, and must be exactly that.
    --------------------------------------------------------------------------------------------- */
 
-/* Parse IDX bytes (already decompressed) into a buffer of the set. `where` names the data in
-   messages ("train.gz (decompressed)"). */
-static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name,
-                                const unsigned char *p, size_t n, const char *where,
-                                const mdl_idx_opts *opts, mdl_tensor **out) {
+/* Check the header of IDX bytes p[0..n) (already decompressed) against the data: the file's
+   rank *ndim and sizes shape[] (outermost first), the header's length *header and the number
+   of items *items, which fill the rest exactly. `where` names the data in messages
+   ("train.gz (decompressed)"). */
+static mdl_error mdl__idx_header(const char *fn, const unsigned char *p, size_t n,
+                                 const char *where, int *ndim_out, int *shape, size_t *header_out,
+                                 size_t *items_out) {
     static const char *const types[] = {"unsigned byte", "signed byte", "", "int16", "int32",
                                         "float32", "float64"};
-    int shape[MDL_MAX_DIMS], ndim, d, add_channel;
-    size_t items = 1, header, i;
-    mdl_tensor *t;
+    int ndim, d;
+    size_t items = 1, header;
     if (n < 4)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: %zu bytes: too short for an IDX file "
                               "(a 4-byte magic number first)", where, n);
@@ -13585,10 +13666,9 @@ static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name
                               "(0x08 for unsigned bytes)", where, p[2]);
     }
     ndim = p[3];
-    add_channel = opts && opts->channel && ndim == 3;
-    if (ndim < 1 || ndim + add_channel > MDL_MAX_DIMS)
+    if (ndim < 1 || ndim > MDL_MAX_DIMS)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 3: %d dimensions: minidl reads 1 "
-                              "to %d", where, ndim, MDL_MAX_DIMS - add_channel);
+                              "to %d", where, ndim, MDL_MAX_DIMS);
     header = 4 + 4 * (size_t)ndim;
     if (n < header)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header of %d dimensions "
@@ -13604,7 +13684,7 @@ static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name
             return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %d: the sizes multiply to more "
                                   "than 2^36 items", where, 4 + 4 * d);
         items *= size;
-        shape[d + (add_channel && d > 0)] = (int)size;
+        shape[d] = (int)size;
     }
     if (n - header != items)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header announces %zu "
@@ -13613,37 +13693,96 @@ static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name
                               header, n - header,
                               n - header < items ? "the file is truncated"
                                                  : "extra bytes at the end");
-    if (add_channel) shape[1] = 1;
-    t = mdl_params_add_buffer(ps, name, ndim + add_channel, shape);
-    if (!t) return mdl__last_code;
-    if (opts && opts->scale && ndim > 1) { /* as torchvision's ToTensor: byte / 255 */
-        for (i = 0; i < items; i++) t->data[i] = (mdl_scalar)p[header + i] / (mdl_scalar)255;
-    } else {
-        for (i = 0; i < items; i++) t->data[i] = (mdl_scalar)p[header + i];
-    }
-    *out = t;
+    *ndim_out = ndim;
+    *header_out = header;
+    *items_out = items;
     return MDL_OK;
+}
+
+/* The float of each byte value, as mdl_load_idx and mdl_bytes_batch make it: v / 255 when
+   scaling (the division itself, not a multiplication by 1/255, which rounds differently for
+   some v), else v. A table: one division per value instead of one per pixel. */
+static void mdl__byte_table(mdl_scalar table[256], int scale) {
+    int v;
+    for (v = 0; v < 256; v++)
+        table[v] = scale ? (mdl_scalar)v / (mdl_scalar)255 : (mdl_scalar)v;
+}
+
+/* The layout mdl_load_idx gives IDX data of rank ndim and sizes file[]: the same, or with the
+   channel axis [N, 1, H, W] for images [N, H, W] when asked. Returns the new rank. */
+static int mdl__idx_shape(int ndim, const int *file, const mdl_idx_opts *opts, int *shape) {
+    int add_channel = opts && opts->channel && ndim == 3, d;
+    for (d = 0; d < ndim; d++) shape[d + (add_channel && d > 0)] = file[d];
+    if (add_channel) shape[1] = 1;
+    return ndim + add_channel;
+}
+
+/* Load IDX data, plain or gzip, into a buffer of the set (bout NULL) or as bytes (bout).
+   `data` (size bytes) is only read; `owned` is NULL, or `data` itself handed over by the
+   caller: it is then freed as soon as it was decompressed, so that the compressed file, the
+   decompressed bytes and the loader's output are never all held at once. */
+static mdl_error mdl__load_idx(const char *fn, mdl_params *ps, const char *name,
+                               const unsigned char *data, size_t size, unsigned char *owned,
+                               const char *where, const mdl_idx_opts *opts, mdl_tensor **out,
+                               mdl_bytes **bout) {
+    const unsigned char *p = data;
+    unsigned char *own = owned; /* what this function frees */
+    char label[320];
+    int file[MDL_MAX_DIMS], shape[MDL_MAX_DIMS], ndim = 0;
+    size_t n = size, header = 0, items = 0, i;
+    mdl_error e;
+    if (mdl__is_gzip(data, size)) {
+        unsigned char *plain;
+        e = mdl__gunzip(fn, where, data, size, mdl__limit(opts ? opts->max_bytes : 0), &plain,
+                        &n);
+        MINIDL_FREE(own); /* the compressed bytes are no longer needed */
+        if (e != MDL_OK) return e;
+        p = own = plain;
+        snprintf(label, sizeof label, "%s (decompressed)", where);
+        where = label;
+    }
+    e = mdl__idx_header(fn, p, n, where, &ndim, file, &header, &items);
+    if (e == MDL_OK && !bout) { /* floats, in the set */
+        mdl_tensor *t = mdl_params_add_buffer(ps, name, mdl__idx_shape(ndim, file, opts, shape),
+                                              shape);
+        mdl_scalar table[256];
+        if (!t) {
+            e = mdl__last_code;
+        } else {
+            mdl__byte_table(table, opts && opts->scale && ndim > 1); /* labels never scaled */
+            for (i = 0; i < items; i++) t->data[i] = table[p[header + i]];
+            *out = t;
+        }
+    } else if (e == MDL_OK) { /* bytes: the buffer itself, the header moved out of the way */
+        mdl_bytes *b = (mdl_bytes *)MINIDL_MALLOC(sizeof(mdl_bytes));
+        if (b && !own) own = (unsigned char *)MINIDL_MALLOC(items ? items : 1);
+        if (!b || !own) {
+            MINIDL_FREE(b);
+            e = mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory for %zu bytes", where,
+                               items);
+        } else {
+            memmove(own, p + header, items);
+            memset(b, 0, sizeof *b);
+            b->data = own;
+            b->ndim = ndim;
+            memcpy(b->shape, file, (size_t)ndim * sizeof(int));
+            b->numel = items;
+            *bout = b;
+            own = NULL; /* the bytes' now */
+        }
+    }
+    MINIDL_FREE(own);
+    return e;
 }
 
 MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *data,
                                   size_t size, const char *display_name,
                                   const mdl_idx_opts *opts, mdl_tensor **out) {
     const char *fn = "mdl_load_idx_mem";
-    const char *where = display_name ? display_name : "idx";
-    const unsigned char *bytes;
-    unsigned char *own;
-    char label[320];
-    size_t n;
-    mdl_error e;
     if (out) *out = NULL;
     if (!mdl__load_args(fn, ps, name, NULL, data, "data", out)) return mdl__last_code;
-    e = mdl__maybe_gunzip(fn, where, (const unsigned char *)data, size,
-                          mdl__limit(opts ? opts->max_bytes : 0), &bytes, &n, &own);
-    if (e != MDL_OK) return e;
-    if (own) snprintf(label, sizeof label, "%s (decompressed)", where);
-    e = mdl__parse_idx(fn, ps, name, bytes, n, own ? label : where, opts, out);
-    MINIDL_FREE(own);
-    return e;
+    return mdl__load_idx(fn, ps, name, (const unsigned char *)data, size, NULL,
+                         display_name ? display_name : "idx", opts, out, NULL);
 }
 
 MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path,
@@ -13656,9 +13795,119 @@ MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path
     if (!mdl__load_args(fn, ps, name, NULL, path, "path", out)) return mdl__last_code;
     e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
     if (e != MDL_OK) return e;
-    e = mdl_load_idx_mem(ps, name, data, size, path, opts, out);
-    MINIDL_FREE(data);
-    return e;
+    return mdl__load_idx(fn, ps, name, data, size, data, path, opts, out, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Images kept as bytes                  b [N, ...] uint8  ->  batch [n, ...] float, rows picked
+     batch[i, ...] = table[b[rows[i], ...]]     table[v] = v / 255 (images, scaled) or v
+   A float takes four bytes, a pixel one: the full Fashion-MNIST is 219 MB as floats and 55 MB
+   as bytes. Kept as bytes, the data set costs a quarter, and each batch is converted when it
+   is taken (64 images of 784 pixels: 50,176 table look-ups, some tens of microseconds against
+   milliseconds for the training step that uses them). This is what torchvision does: its MNIST
+   data sets hold a uint8 tensor, and ToTensor makes each image float / 255.
+   --------------------------------------------------------------------------------------------- */
+
+MDLDEF void mdl_bytes_free(mdl_bytes *b) {
+    if (!b) return;
+    MINIDL_FREE(b->data);
+    MINIDL_FREE(b);
+}
+
+MDLDEF mdl_error mdl_load_idx_bytes_mem(const void *data, size_t size, const char *display_name,
+                                        const mdl_idx_opts *opts, mdl_bytes **out) {
+    const char *fn = "mdl_load_idx_bytes_mem";
+    if (out) *out = NULL;
+    if (!data || !out) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !data ? "data" : "out");
+        return MDL_ERR_NULL;
+    }
+    return mdl__load_idx(fn, NULL, NULL, (const unsigned char *)data, size, NULL,
+                         display_name ? display_name : "idx", opts, NULL, out);
+}
+
+MDLDEF mdl_error mdl_load_idx_bytes(const char *path, const mdl_idx_opts *opts, mdl_bytes **out) {
+    const char *fn = "mdl_load_idx_bytes";
+    unsigned char *data;
+    size_t size;
+    mdl_error e;
+    if (out) *out = NULL;
+    if (!path || !out) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !path ? "path" : "out");
+        return MDL_ERR_NULL;
+    }
+    e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
+    if (e != MDL_OK) return e;
+    return mdl__load_idx(fn, NULL, NULL, data, size, data, path, opts, NULL, out);
+}
+
+/* Is b a byte array `fn` can use? A NULL after an earlier error is passed on quietly. */
+static int mdl__bytes_usable(const char *fn, const mdl_bytes *b) {
+    size_t numel = 1;
+    int d;
+    if (!b) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the bytes b are NULL");
+        return 0;
+    }
+    if (b->ndim < 1 || b->ndim > MDL_MAX_DIMS) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "b has rank %d: bytes with rows need a rank of 1 to %d",
+                  b->ndim, MDL_MAX_DIMS);
+        return 0;
+    }
+    for (d = 0; d < b->ndim; d++) {
+        if (b->shape[d] < 0 || (b->shape[d] && (double)numel * b->shape[d] > MDL__MAX_NUMEL)) {
+            char bb[96];
+            mdl__fail(MDL_ERR_SHAPE, fn, "b %s: a size is negative or they multiply to more "
+                      "than 2^36", mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb));
+            return 0;
+        }
+        numel *= (size_t)b->shape[d];
+    }
+    if (numel != b->numel || (numel && !b->data)) {
+        char bb[96];
+        mdl__fail(MDL_ERR_SHAPE, fn, "b %s: numel = %zu%s, but the sizes multiply to %zu",
+                  mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb), b->numel,
+                  b->data ? "" : " and data NULL", numel);
+        return 0;
+    }
+    return 1;
+}
+
+MDLDEF mdl_tensor *mdl_bytes_batch(mdl_arena *ar, const mdl_bytes *b, int n, const int *rows,
+                                   const mdl_idx_opts *opts) {
+    const char *fn = "mdl_bytes_batch";
+    int shape[MDL_MAX_DIMS], ndim, i;
+    size_t row = 1, k;
+    mdl_scalar table[256];
+    mdl_tensor *out;
+    if (!mdl__usable_arena(fn, ar) || !mdl__bytes_usable(fn, b)) return NULL;
+    if (n < 0 || (n > 0 && !rows)) {
+        if (n < 0)
+            mdl__fail(MDL_ERR_SIZE, fn, "n = %d rows: must be 0 or more", n);
+        else
+            mdl__fail(MDL_ERR_NULL, fn, "rows is NULL for n = %d rows", n);
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if (rows[i] < 0 || rows[i] >= b->shape[0]) {
+            char bb[96];
+            mdl__fail(MDL_ERR_ARG, fn, "rows[%d] = %d is outside 0..%d (b %s has %d rows)", i,
+                      rows[i], b->shape[0] - 1, mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb),
+                      b->shape[0]);
+            return NULL;
+        }
+    for (i = 1; i < b->ndim; i++) row *= (size_t)b->shape[i];
+    ndim = mdl__idx_shape(b->ndim, b->shape, opts, shape);
+    shape[0] = n;
+    out = mdl__make(ar, fn, ndim, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__byte_table(table, opts && opts->scale && b->ndim > 1); /* labels never scaled */
+    for (i = 0; i < n; i++) { /* row i of the batch: row rows[i] of b, each byte looked up */
+        const unsigned char *src = b->data + (size_t)rows[i] * row;
+        mdl_scalar *dst = out->data + (size_t)i * row;
+        for (k = 0; k < row; k++) dst[k] = table[src[k]];
+    }
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------------
