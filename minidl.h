@@ -2097,7 +2097,9 @@ MDLDEF void mdl_scheduler_free(mdl_scheduler *sch);
  *  (stratify=) and StandardScaler, torch.nn.functional.one_hot and torchvision's
  *  RandomHorizontalFlip and RandomCrop give, at the scale of one header:
  *  - an ::mdl_dataset holds a copy of features x [N, ...] and targets y [N] or [N, ...]
- *    (or none), with the id of each row, and is freed by one call, mdl_dataset_free;
+ *    (or none), with the id of each row, and is freed by one call, mdl_dataset_free; images
+ *    may be kept as bytes (mdl_dataset_new_bytes), a quarter of the memory, and each batch
+ *    is then made floats;
  *  - mdl_dataset_split cuts it into train / validation / test parts by fractions or counts,
  *    stratified by class if asked;
  *  - ::mdl_batches walks one part in mini-batches: each mdl_batches_next gives the next batch
@@ -2171,18 +2173,27 @@ MDLDEF void mdl_scheduler_free(mdl_scheduler *sch);
  *  @{ */
 
 /* -- data sets -- */
+/** Bytes with a shape, as a torch.uint8 tensor (images as an IDX file holds them): the struct
+ *  is documented in the loaders group, where mdl_load_idx_bytes makes it. */
+typedef struct mdl_bytes mdl_bytes;
+
 /** A data set: N rows of features, and of targets if it has them. Make one with
- *  mdl_dataset_new (or mdl_dataset_subset, mdl_dataset_split), free it with mdl_dataset_free.
- *  Read the fields freely; write only the values of x and y (mdl_scaler_apply standardises x
- *  in place, say), never the pointers or n. */
+ *  mdl_dataset_new or mdl_dataset_new_bytes (or mdl_dataset_subset, mdl_dataset_split), free
+ *  it with mdl_dataset_free. Read the fields freely; write only the values of x, x_bytes and y
+ *  (mdl_scaler_apply standardises x in place, say), never the pointers or n. */
 typedef struct mdl_dataset {
-    mdl_tensor *x;        /**< features [N, ...], persistent, owned by the data set */
+    mdl_tensor *x;        /**< features [N, ...], persistent, owned by the data set; NULL when
+                               the features are kept as bytes (x_bytes) */
     mdl_tensor *y;        /**< targets [N] or [N, ...], persistent, owned; NULL if none */
     int n;                /**< N, the number of rows */
     int *ids;             /**< ids[i]: the row of the tensors given to mdl_dataset_new that row
                                i is a copy of; subsets and splits keep them, shuffling moves
                                them with their rows */
     mdl_params *storage;  /**< the set that owns x ("x") and y ("y"); the data set's own */
+    mdl_bytes *x_bytes;   /**< features kept as bytes [N, ...] (mdl_dataset_new_bytes), owned;
+                               NULL for a data set of floats */
+    int x_scale;          /**< with x_bytes: 1 if batches of images are divided by 255 */
+    int x_channel;        /**< with x_bytes: 1 if images [N, H, W] give batches [B, 1, H, W] */
 } mdl_dataset;
 
 /** @brief A data set holding copies of x and y (as torch.utils.data.TensorDataset): row i is
@@ -2193,6 +2204,43 @@ typedef struct mdl_dataset {
  *  @return the data set, freed by mdl_dataset_free; NULL after a contract error (x NULL, y
  *          with another N) or when memory runs out (MDL_ERR_NOMEM, see mdl_last_error) */
 MDLDEF mdl_dataset *mdl_dataset_new(const mdl_tensor *x, const mdl_tensor *y);
+
+/** @brief A data set whose features are kept as bytes, as torchvision's MNIST data sets keep a
+ *  uint8 tensor: a copy of x's bytes, a quarter of the memory floats take, and of y (floats).
+ *  mdl_batches_next (and so mdl_fit) then gives each batch as floats made from the bytes, as
+ *  mdl_bytes_batch makes them: the same values, to the bit, as the views of a data set made by
+ *  mdl_dataset_new from mdl_load_idx's floats with the same scale and channel. Subsets, splits
+ *  and shuffles keep the bytes. The features are not a tensor (x is NULL), so a scaler cannot
+ *  be fitted on them; a scaler can standardise the batches.
+ *  @code
+ *  mdl_bytes *images;
+ *  mdl_params *data = mdl_params_new();
+ *  mdl_tensor *labels, *xb, *yb;
+ *  mdl_dataset *ds;
+ *  mdl_batches it;
+ *  if (mdl_load_idx_bytes("tutorials/data/fashion-test-images-idx3-ubyte.gz", NULL,
+ *                         &images) != MDL_OK ||
+ *      mdl_load_idx(data, "y", "tutorials/data/fashion-test-labels-idx1-ubyte.gz", NULL,
+ *                   &labels) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());
+ *      return 1;
+ *  }
+ *  ds = mdl_dataset_new_bytes(images, labels, 1, 1);  // pixels / 255, [B, 1, 28, 28]
+ *  mdl_bytes_free(images);                            // the data set has its own copy
+ *  mdl_params_free(data);
+ *  mdl_batches_init(&it, ds, 64, 1, 0, &rng);
+ *  if (!mdl_batches_next(&it, ar, &xb, &yb)) return 1;
+ *  if (xb->ndim != 4 || xb->shape[0] != 64 || xb->shape[1] != 1 || yb->shape[0] != 64) return 1;
+ *  mdl_dataset_free(ds);
+ *  @endcode
+ *  @param x       the features as bytes [N, ...], rank 1 or more (from mdl_load_idx_bytes)
+ *  @param y       targets [N] or [N, ...] (class indices for classification), or NULL
+ *  @param scale   1: batches of images (rank 2 or more) are divided by 255, pixels in [0, 1]
+ *  @param channel 1: images [N, H, W] give batches [B, 1, H, W], the layout conv layers take
+ *  @return the data set, freed by mdl_dataset_free; NULL after a contract error (x NULL, y
+ *          with another N) or when memory runs out (MDL_ERR_NOMEM, see mdl_last_error) */
+MDLDEF mdl_dataset *mdl_dataset_new_bytes(const mdl_bytes *x, const mdl_tensor *y, int scale,
+                                          int channel);
 
 /** @brief Free a data set: its tensors, ids and storage. NULL is allowed. */
 MDLDEF void mdl_dataset_free(mdl_dataset *ds);
@@ -2278,7 +2326,9 @@ MDLDEF int mdl_batches_init(mdl_batches *it, mdl_dataset *ds, int batch_size, in
  *  row .. row+B-1 of the data set: xb [B, ...] and yb [B] or [B, ...] are views of those
  *  rows, headers from `ar` over the data set's memory (no copy), so mdl_arena_reset(ar)
  *  frees them and an op given one afterwards reports MDL_ERR_STALE. Treat them as read-only:
- *  writing into a view writes into the data set. Not recorded on the tape; no gradient.
+ *  writing into a view writes into the data set. With features kept as bytes
+ *  (mdl_dataset_new_bytes), xb is instead a new tensor from `ar`, the rows made floats.
+ *  Not recorded on the tape; no gradient.
  *  Because shuffling reorders the data set itself, give a data set to one shuffling
  *  iterator at a time (any number may read it in order between its epochs).
  *  @param it the iterator
@@ -2603,12 +2653,12 @@ MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *
  *  floats with mdl_bytes_batch, as torchvision's MNIST data sets keep a uint8 tensor and
  *  ToTensor converts each image. Made by mdl_load_idx_bytes; freed by mdl_bytes_free. Read the
  *  fields freely; write only the bytes. */
-typedef struct mdl_bytes {
+struct mdl_bytes {
     unsigned char *data;     /**< numel bytes, row-major; owned by this struct */
     int ndim;                /**< the rank, 1 to MDL_MAX_DIMS */
     int shape[MDL_MAX_DIMS]; /**< the sizes, outermost first: [N, H, W] images, [N] labels */
     size_t numel;            /**< the number of bytes: the product of the sizes */
-} mdl_bytes;
+};
 
 /** @brief Load an IDX file (plain or gzip) as bytes: the same file, checks and error messages
  *  as mdl_load_idx, but the items are kept as they are, shape [N, H, W] or [N] as the file
@@ -12190,16 +12240,189 @@ static void *mdl__array(const char *fn, size_t count, size_t size) {
 
 static int *mdl__ints(const char *fn, size_t n) { return (int *)mdl__array(fn, n, sizeof(int)); }
 
+/* ---------------------------------------------------------------------------------------------
+   Features kept as bytes                b [N, ...] uint8  ->  batch [n, ...] float, rows picked
+     batch[i, ...] = table[b[rows[i], ...]]     table[v] = v / 255 (images, scaled) or v
+   A float takes four bytes, a pixel one: the full Fashion-MNIST is 219 MB as floats and 55 MB
+   as bytes. Kept as bytes, the data set costs a quarter, and each batch is converted when it
+   is taken (64 images of 784 pixels: 50,176 table look-ups, tens of microseconds against the
+   milliseconds of the training step that uses them). This is what torchvision does: its MNIST
+   data sets hold a uint8 tensor, and ToTensor makes each image float / 255. A data set of
+   bytes (x_bytes, x NULL) moves rows of bytes where a data set of floats moves rows of floats;
+   its batches are new tensors in the arena rather than views.
+   --------------------------------------------------------------------------------------------- */
+
+/* Bytes in one row of b [N, ...]: the product of shape[1:]. */
+static size_t mdl__bytes_row(const mdl_bytes *b) {
+    size_t m = 1;
+    int d;
+    for (d = 1; d < b->ndim; d++) m *= (size_t)b->shape[d];
+    return m;
+}
+
+/* The float of each byte value, as mdl_load_idx and mdl_bytes_batch make it: v / 255 when
+   scaling (the division itself, not a multiplication by 1/255, which rounds differently for
+   some v), else v. A table: one division per value instead of one per pixel. */
+static void mdl__byte_table(mdl_scalar table[256], int scale) {
+    int v;
+    for (v = 0; v < 256; v++)
+        table[v] = scale ? (mdl_scalar)v / (mdl_scalar)255 : (mdl_scalar)v;
+}
+
+/* The layout of IDX data of rank ndim and sizes file[] as floats: the same, or with the
+   channel axis [N, 1, H, W] for images [N, H, W] when asked. Returns the new rank. */
+static int mdl__bytes_shape(int ndim, const int *file, int channel, int *shape) {
+    int add_channel = channel && ndim == 3, d;
+    for (d = 0; d < ndim; d++) shape[d + (add_channel && d > 0)] = file[d];
+    if (add_channel) shape[1] = 1;
+    return ndim + add_channel;
+}
+
+/* Is b a byte array `fn` can use? A NULL after an earlier error is passed on quietly. */
+static int mdl__bytes_usable(const char *fn, const mdl_bytes *b) {
+    size_t numel = 1;
+    char bb[96];
+    int d;
+    if (!b) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the bytes b are NULL");
+        return 0;
+    }
+    if (b->ndim < 1 || b->ndim > MDL_MAX_DIMS) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "b has rank %d: bytes with rows need a rank of 1 to %d",
+                  b->ndim, MDL_MAX_DIMS);
+        return 0;
+    }
+    for (d = 0; d < b->ndim; d++) {
+        if (b->shape[d] < 0 || (b->shape[d] && (double)numel * b->shape[d] > MDL__MAX_NUMEL)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "b %s: a size is negative or they multiply to more "
+                      "than 2^36", mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb));
+            return 0;
+        }
+        numel *= (size_t)b->shape[d];
+    }
+    if (numel != b->numel || (numel && !b->data)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "b %s: numel = %zu%s, but the sizes multiply to %zu",
+                  mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb), b->numel,
+                  b->data ? "" : " and data NULL", numel);
+        return 0;
+    }
+    return 1;
+}
+
+/* Rows of b (checked by the caller) as a float batch [n, ...] from ar: rows[i], or first + i
+   when rows is NULL. */
+static mdl_tensor *mdl__bytes_rows(mdl_arena *ar, const char *fn, const mdl_bytes *b, int n,
+                                   const int *rows, int first, int scale, int channel) {
+    int shape[MDL_MAX_DIMS], i;
+    size_t row = mdl__bytes_row(b), k;
+    mdl_scalar table[256];
+    mdl_tensor *out;
+    int ndim = mdl__bytes_shape(b->ndim, b->shape, channel, shape);
+    shape[0] = n;
+    out = mdl__make(ar, fn, ndim, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__byte_table(table, scale && b->ndim > 1); /* labels (rank 1) are never scaled */
+    for (i = 0; i < n; i++) { /* row i of the batch, each byte looked up */
+        const unsigned char *src = b->data + (size_t)(rows ? rows[i] : first + i) * row;
+        mdl_scalar *dst = out->data + (size_t)i * row;
+        for (k = 0; k < row; k++) dst[k] = table[src[k]];
+    }
+    return out;
+}
+
+/* Where the rows of a data set's features and targets are, and how many bytes each: so that
+   copies, shuffles and reorders move rows of floats and rows of bytes alike. */
+typedef struct mdl__row_layout {
+    unsigned char *x, *y; /* row 0 of x (or x_bytes) and of y; y NULL without targets */
+    size_t xs, ys;        /* bytes per row */
+} mdl__row_layout;
+
+static mdl__row_layout mdl__rows_of(const mdl_dataset *ds) {
+    mdl__row_layout L;
+    if (ds->x_bytes) {
+        L.x = ds->x_bytes->data;
+        L.xs = mdl__bytes_row(ds->x_bytes);
+    } else {
+        L.x = (unsigned char *)ds->x->data;
+        L.xs = mdl__row_numel(ds->x) * sizeof(mdl_scalar);
+    }
+    L.y = ds->y ? (unsigned char *)ds->y->data : NULL;
+    L.ys = ds->y ? mdl__row_numel(ds->y) * sizeof(mdl_scalar) : 0;
+    return L;
+}
+
+/* How many mdl_scalar hold one row of x and y: the size of the scratch row that
+   mdl__dataset_permute needs. */
+static size_t mdl__dataset_row_scalars(const mdl_dataset *ds) {
+    mdl__row_layout L = mdl__rows_of(ds);
+    return (L.xs + L.ys + sizeof(mdl_scalar) - 1) / sizeof(mdl_scalar);
+}
+
+/* Put the rows of ds in a new order, in place: row k takes the values (and the id) of row
+   perm[k]. One cycle of perm at a time: row k takes row perm[k]'s values, which takes those of
+   perm[perm[k]], ... until the cycle comes back to where it began, whose values wait in `tmp`
+   (mdl__dataset_row_scalars(ds) of them). Each row is read and written once (swapping rows as
+   Fisher-Yates draws them moves each row twice; bench/bench_data.c times both); perm[k] = k
+   marks row k done, so perm is the identity afterwards. */
+static void mdl__dataset_permute(mdl_dataset *ds, int *perm, mdl_scalar *tmp) {
+    mdl__row_layout L = mdl__rows_of(ds);
+    unsigned char *t = (unsigned char *)tmp;
+    int i, id;
+    for (i = 0; i < ds->n; i++) {
+        int k = i;
+        if (perm[i] == i) continue;
+        if (L.xs) memcpy(t, L.x + (size_t)i * L.xs, L.xs);
+        if (L.ys) memcpy(t + L.xs, L.y + (size_t)i * L.ys, L.ys);
+        id = ds->ids[i];
+        for (;;) {
+            int next = perm[k];
+            perm[k] = k;
+            if (next == i) break;
+            if (L.xs) memcpy(L.x + (size_t)k * L.xs, L.x + (size_t)next * L.xs, L.xs);
+            if (L.ys) memcpy(L.y + (size_t)k * L.ys, L.y + (size_t)next * L.ys, L.ys);
+            ds->ids[k] = ds->ids[next];
+            k = next;
+        }
+        if (L.xs) memcpy(L.x + (size_t)k * L.xs, t, L.xs);
+        if (L.ys) memcpy(L.y + (size_t)k * L.ys, t + L.xs, L.ys);
+        ds->ids[k] = id;
+    }
+}
+
 MDLDEF void mdl_dataset_free(mdl_dataset *ds) {
     if (!ds) return;
     mdl_params_free(ds->storage);
+    mdl_bytes_free(ds->x_bytes);
     MINIDL_FREE(ds->ids);
     MINIDL_FREE(ds);
 }
 
-/* A data set of n rows shaped like x's and y's rows (y may be NULL), values not yet set. */
+/* n rows of bytes shaped like b's rows, values not yet set; NULL if memory runs out. */
+static mdl_bytes *mdl__bytes_alloc(int n, const mdl_bytes *b) {
+    size_t row = mdl__bytes_row(b);
+    mdl_bytes *nb = (mdl_bytes *)MINIDL_MALLOC(sizeof(mdl_bytes));
+    if (!nb) return NULL;
+    memset(nb, 0, sizeof *nb);
+    nb->ndim = b->ndim;
+    memcpy(nb->shape, b->shape, sizeof nb->shape);
+    nb->shape[0] = n;
+    if (row && (size_t)n > ((size_t)-1 - MDL__ALIGN) / row) { /* a subset may repeat rows */
+        MINIDL_FREE(nb);
+        return NULL;
+    }
+    nb->numel = (size_t)n * row;
+    nb->data = (unsigned char *)MINIDL_MALLOC(nb->numel ? nb->numel : 1);
+    if (!nb->data) {
+        MINIDL_FREE(nb);
+        return NULL;
+    }
+    return nb;
+}
+
+/* A data set of n rows shaped like x's (or xb's) and y's rows (y may be NULL), values not yet
+   set; features as bytes when xb is given. */
 static mdl_dataset *mdl__dataset_alloc(const char *fn, int n, const mdl_tensor *x,
-                                       const mdl_tensor *y) {
+                                       const mdl_bytes *xb, const mdl_tensor *y) {
     int shape[MDL_MAX_DIMS];
     mdl_dataset *ds = (mdl_dataset *)MINIDL_MALLOC(sizeof(mdl_dataset));
     if (!ds) {
@@ -12210,21 +12433,22 @@ static mdl_dataset *mdl__dataset_alloc(const char *fn, int n, const mdl_tensor *
     ds->n = n;
     ds->ids = mdl__ints(fn, (size_t)n);
     ds->storage = ds->ids ? mdl_params_new() : NULL;
-    memcpy(shape, x->shape, sizeof shape);
+    memcpy(shape, xb ? xb->shape : x->shape, sizeof shape);
     shape[0] = n;
-    if (ds->storage) ds->x = mdl_params_add_buffer(ds->storage, "x", x->ndim, shape);
-    if (ds->x && y) {
+    if (ds->storage && xb) ds->x_bytes = mdl__bytes_alloc(n, xb);
+    else if (ds->storage) ds->x = mdl_params_add_buffer(ds->storage, "x", x->ndim, shape);
+    if ((ds->x || ds->x_bytes) && y) {
         int ys[MDL_MAX_DIMS];
         memcpy(ys, y->shape, sizeof ys);
         ys[0] = n;
         ds->y = mdl_params_add_buffer(ds->storage, "y", y->ndim, ys);
     }
-    if (!ds->x || (y && !ds->y)) { /* out of memory: say so in fn's name, for the caller */
+    if ((!ds->x && !ds->x_bytes) || (y && !ds->y)) { /* out of memory: say so in fn's name */
         char bx[96];
         mdl_dataset_free(ds);
-        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a data set x %s%s",
-                       mdl__shape_fmt(x->ndim, shape, bx, sizeof bx),
-                       y ? " with its targets" : "");
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a data set x %s%s%s",
+                       mdl__shape_fmt(xb ? xb->ndim : x->ndim, shape, bx, sizeof bx),
+                       xb ? " of bytes" : "", y ? " with its targets" : "");
         return NULL;
     }
     return ds;
@@ -12252,9 +12476,37 @@ MDLDEF mdl_dataset *mdl_dataset_new(const mdl_tensor *x, const mdl_tensor *y) {
                       "data set needs one target per row)", bx, by, x->shape[0], y->shape[0]);
         return NULL;
     }
-    ds = mdl__dataset_alloc(fn, x->shape[0], x, y);
+    ds = mdl__dataset_alloc(fn, x->shape[0], x, NULL, y);
     if (!ds) return NULL;
     if (x->numel) memcpy(ds->x->data, x->data, x->numel * sizeof(mdl_scalar));
+    if (y && y->numel) memcpy(ds->y->data, y->data, y->numel * sizeof(mdl_scalar));
+    for (i = 0; i < ds->n; i++) ds->ids[i] = i;
+    return ds;
+}
+
+MDLDEF mdl_dataset *mdl_dataset_new_bytes(const mdl_bytes *x, const mdl_tensor *y, int scale,
+                                          int channel) {
+    const char *fn = "mdl_dataset_new_bytes";
+    char bx[96], by[96];
+    mdl_dataset *ds;
+    int i;
+    if (!mdl__bytes_usable(fn, x) || (y && !mdl__usable(fn, "y", y))) return NULL;
+    if (y && (y->ndim < 1 || y->shape[0] != x->shape[0])) {
+        mdl__shape_fmt(x->ndim, x->shape, bx, sizeof bx);
+        mdl_shape_str(y, by, sizeof by);
+        if (y->ndim < 1)
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s and y %s: y is a scalar; a data set needs one "
+                      "target per row, y [N] or [N, ...]", bx, by);
+        else
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s and y %s: x.shape[0]=%d != y.shape[0]=%d (a "
+                      "data set needs one target per row)", bx, by, x->shape[0], y->shape[0]);
+        return NULL;
+    }
+    ds = mdl__dataset_alloc(fn, x->shape[0], NULL, x, y);
+    if (!ds) return NULL;
+    ds->x_scale = scale != 0;
+    ds->x_channel = channel != 0;
+    if (x->numel) memcpy(ds->x_bytes->data, x->data, x->numel);
     if (y && y->numel) memcpy(ds->y->data, y->data, y->numel * sizeof(mdl_scalar));
     for (i = 0; i < ds->n; i++) ds->ids[i] = i;
     return ds;
@@ -12266,22 +12518,26 @@ static int mdl__dataset_usable(const char *fn, const mdl_dataset *ds) {
         if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the data set is NULL");
         return 0;
     }
-    return mdl__usable(fn, "the data set's x", ds->x) &&
+    return (ds->x_bytes ? mdl__bytes_usable(fn, ds->x_bytes)
+                        : mdl__usable(fn, "the data set's x", ds->x)) &&
            (!ds->y || mdl__usable(fn, "the data set's y", ds->y));
 }
 
 /* The rows `rows` of ds (checked by the caller), copied into a new data set. */
 static mdl_dataset *mdl__dataset_rows(const char *fn, const mdl_dataset *ds, int n,
                                       const int *rows) {
-    size_t rx = mdl__row_numel(ds->x), ry = ds->y ? mdl__row_numel(ds->y) : 0;
-    mdl_dataset *sub = mdl__dataset_alloc(fn, n, ds->x, ds->y);
+    mdl_dataset *sub = mdl__dataset_alloc(fn, n, ds->x, ds->x_bytes, ds->y);
+    mdl__row_layout from, to;
     int i;
     if (!sub) return NULL;
+    sub->x_scale = ds->x_scale;
+    sub->x_channel = ds->x_channel;
+    from = mdl__rows_of(ds);
+    to = mdl__rows_of(sub);
     for (i = 0; i < n; i++) {
         size_t r = (size_t)rows[i];
-        memcpy(sub->x->data + (size_t)i * rx, ds->x->data + r * rx, rx * sizeof(mdl_scalar));
-        if (ry)
-            memcpy(sub->y->data + (size_t)i * ry, ds->y->data + r * ry, ry * sizeof(mdl_scalar));
+        if (from.xs) memcpy(to.x + (size_t)i * to.xs, from.x + r * from.xs, from.xs);
+        if (from.ys) memcpy(to.y + (size_t)i * to.ys, from.y + r * from.ys, from.ys);
         sub->ids[i] = ds->ids[r];
     }
     return sub;
@@ -12307,25 +12563,18 @@ MDLDEF mdl_dataset *mdl_dataset_subset(const mdl_dataset *ds, int n, const int *
     return mdl__dataset_rows(fn, ds, n, rows);
 }
 
-/* Copy row `from` of t [N, ...] (`row` values) to row `to`, or to/from a buffer. */
-static void mdl__row_copy(mdl_scalar *dst, const mdl_scalar *src, size_t row) {
-    if (row) memcpy(dst, src, row * sizeof(mdl_scalar));
-}
-
 MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng) {
     const char *fn = "mdl_dataset_shuffle";
-    size_t rx, ry;
-    int *perm, i, id;
+    int *perm, i;
     mdl_scalar *tmp;
     if (!mdl__dataset_usable(fn, ds)) return mdl__last_code;
     if (!rng) {
         mdl__fail(MDL_ERR_NULL, fn, "rng is NULL");
         return MDL_ERR_NULL;
     }
-    rx = mdl__row_numel(ds->x);
-    ry = ds->y ? mdl__row_numel(ds->y) : 0;
     perm = mdl__ints(fn, (size_t)ds->n);
-    tmp = perm ? (mdl_scalar *)mdl__array(fn, rx + ry, sizeof(mdl_scalar)) : NULL;
+    tmp = perm ? (mdl_scalar *)mdl__array(fn, mdl__dataset_row_scalars(ds), sizeof(mdl_scalar))
+               : NULL;
     if (!tmp) {
         MINIDL_FREE(perm);
         return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a row and %d ints: the "
@@ -12334,31 +12583,7 @@ MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng) {
     /* The new order: row k of the shuffled data set is row perm[k] of the old one. */
     for (i = 0; i < ds->n; i++) perm[i] = i;
     mdl__shuffle_ints(perm, ds->n, rng);
-    /* Move the rows there in place, one cycle of perm at a time: row k takes the values of row
-       perm[k], which takes those of perm[perm[k]], ... until the cycle comes back to where it
-       began, whose values wait in tmp. Each row is read and written once (swapping rows as
-       Fisher-Yates draws them moves each row twice; bench/bench_data.c times both); perm[k] = k
-       marks row k done. */
-    for (i = 0; i < ds->n; i++) {
-        int k = i;
-        if (perm[i] == i) continue;
-        mdl__row_copy(tmp, ds->x->data + (size_t)i * rx, rx);
-        if (ry) mdl__row_copy(tmp + rx, ds->y->data + (size_t)i * ry, ry);
-        id = ds->ids[i];
-        for (;;) {
-            int next = perm[k];
-            perm[k] = k;
-            if (next == i) break;
-            mdl__row_copy(ds->x->data + (size_t)k * rx, ds->x->data + (size_t)next * rx, rx);
-            if (ry)
-                mdl__row_copy(ds->y->data + (size_t)k * ry, ds->y->data + (size_t)next * ry, ry);
-            ds->ids[k] = ds->ids[next];
-            k = next;
-        }
-        mdl__row_copy(ds->x->data + (size_t)k * rx, tmp, rx);
-        if (ry) mdl__row_copy(ds->y->data + (size_t)k * ry, tmp + rx, ry);
-        ds->ids[k] = id;
-    }
+    mdl__dataset_permute(ds, perm, tmp);
     MINIDL_FREE(perm);
     MINIDL_FREE(tmp);
     return MDL_OK;
@@ -12684,7 +12909,10 @@ MDLDEF int mdl_batches_next(mdl_batches *it, mdl_arena *ar, mdl_tensor **xb, mdl
         return 0;
     }
     b = ds->n - it->row < it->batch_size ? ds->n - it->row : it->batch_size;
-    *xb = mdl__rows_view(ar, fn, ds->x, it->row, b);
+    if (ds->x_bytes) /* floats made from the bytes, in the arena */
+        *xb = mdl__bytes_rows(ar, fn, ds->x_bytes, b, NULL, it->row, ds->x_scale, ds->x_channel);
+    else
+        *xb = mdl__rows_view(ar, fn, ds->x, it->row, b);
     if (*xb && yb && ds->y) {
         *yb = mdl__rows_view(ar, fn, ds->y, it->row, b);
         if (!*yb) *xb = NULL;
@@ -13699,24 +13927,6 @@ static mdl_error mdl__idx_header(const char *fn, const unsigned char *p, size_t 
     return MDL_OK;
 }
 
-/* The float of each byte value, as mdl_load_idx and mdl_bytes_batch make it: v / 255 when
-   scaling (the division itself, not a multiplication by 1/255, which rounds differently for
-   some v), else v. A table: one division per value instead of one per pixel. */
-static void mdl__byte_table(mdl_scalar table[256], int scale) {
-    int v;
-    for (v = 0; v < 256; v++)
-        table[v] = scale ? (mdl_scalar)v / (mdl_scalar)255 : (mdl_scalar)v;
-}
-
-/* The layout mdl_load_idx gives IDX data of rank ndim and sizes file[]: the same, or with the
-   channel axis [N, 1, H, W] for images [N, H, W] when asked. Returns the new rank. */
-static int mdl__idx_shape(int ndim, const int *file, const mdl_idx_opts *opts, int *shape) {
-    int add_channel = opts && opts->channel && ndim == 3, d;
-    for (d = 0; d < ndim; d++) shape[d + (add_channel && d > 0)] = file[d];
-    if (add_channel) shape[1] = 1;
-    return ndim + add_channel;
-}
-
 /* Load IDX data, plain or gzip, into a buffer of the set (bout NULL) or as bytes (bout).
    `data` (size bytes) is only read; `owned` is NULL, or `data` itself handed over by the
    caller: it is then freed as soon as it was decompressed, so that the compressed file, the
@@ -13743,8 +13953,8 @@ static mdl_error mdl__load_idx(const char *fn, mdl_params *ps, const char *name,
     }
     e = mdl__idx_header(fn, p, n, where, &ndim, file, &header, &items);
     if (e == MDL_OK && !bout) { /* floats, in the set */
-        mdl_tensor *t = mdl_params_add_buffer(ps, name, mdl__idx_shape(ndim, file, opts, shape),
-                                              shape);
+        mdl_tensor *t = mdl_params_add_buffer(
+            ps, name, mdl__bytes_shape(ndim, file, opts && opts->channel, shape), shape);
         mdl_scalar table[256];
         if (!t) {
             e = mdl__last_code;
@@ -13798,15 +14008,8 @@ MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path
     return mdl__load_idx(fn, ps, name, data, size, data, path, opts, out, NULL);
 }
 
-/* ---------------------------------------------------------------------------------------------
-   Images kept as bytes                  b [N, ...] uint8  ->  batch [n, ...] float, rows picked
-     batch[i, ...] = table[b[rows[i], ...]]     table[v] = v / 255 (images, scaled) or v
-   A float takes four bytes, a pixel one: the full Fashion-MNIST is 219 MB as floats and 55 MB
-   as bytes. Kept as bytes, the data set costs a quarter, and each batch is converted when it
-   is taken (64 images of 784 pixels: 50,176 table look-ups, some tens of microseconds against
-   milliseconds for the training step that uses them). This is what torchvision does: its MNIST
-   data sets hold a uint8 tensor, and ToTensor makes each image float / 255.
-   --------------------------------------------------------------------------------------------- */
+/* Images kept as bytes: the conversion to float batches, and data sets of bytes, are in >>data
+   (mdl__bytes_rows). */
 
 MDLDEF void mdl_bytes_free(mdl_bytes *b) {
     if (!b) return;
@@ -13841,45 +14044,10 @@ MDLDEF mdl_error mdl_load_idx_bytes(const char *path, const mdl_idx_opts *opts, 
     return mdl__load_idx(fn, NULL, NULL, data, size, data, path, opts, NULL, out);
 }
 
-/* Is b a byte array `fn` can use? A NULL after an earlier error is passed on quietly. */
-static int mdl__bytes_usable(const char *fn, const mdl_bytes *b) {
-    size_t numel = 1;
-    int d;
-    if (!b) {
-        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the bytes b are NULL");
-        return 0;
-    }
-    if (b->ndim < 1 || b->ndim > MDL_MAX_DIMS) {
-        mdl__fail(MDL_ERR_SHAPE, fn, "b has rank %d: bytes with rows need a rank of 1 to %d",
-                  b->ndim, MDL_MAX_DIMS);
-        return 0;
-    }
-    for (d = 0; d < b->ndim; d++) {
-        if (b->shape[d] < 0 || (b->shape[d] && (double)numel * b->shape[d] > MDL__MAX_NUMEL)) {
-            char bb[96];
-            mdl__fail(MDL_ERR_SHAPE, fn, "b %s: a size is negative or they multiply to more "
-                      "than 2^36", mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb));
-            return 0;
-        }
-        numel *= (size_t)b->shape[d];
-    }
-    if (numel != b->numel || (numel && !b->data)) {
-        char bb[96];
-        mdl__fail(MDL_ERR_SHAPE, fn, "b %s: numel = %zu%s, but the sizes multiply to %zu",
-                  mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb), b->numel,
-                  b->data ? "" : " and data NULL", numel);
-        return 0;
-    }
-    return 1;
-}
-
 MDLDEF mdl_tensor *mdl_bytes_batch(mdl_arena *ar, const mdl_bytes *b, int n, const int *rows,
                                    const mdl_idx_opts *opts) {
     const char *fn = "mdl_bytes_batch";
-    int shape[MDL_MAX_DIMS], ndim, i;
-    size_t row = 1, k;
-    mdl_scalar table[256];
-    mdl_tensor *out;
+    int i;
     if (!mdl__usable_arena(fn, ar) || !mdl__bytes_usable(fn, b)) return NULL;
     if (n < 0 || (n > 0 && !rows)) {
         if (n < 0)
@@ -13896,18 +14064,7 @@ MDLDEF mdl_tensor *mdl_bytes_batch(mdl_arena *ar, const mdl_bytes *b, int n, con
                       b->shape[0]);
             return NULL;
         }
-    for (i = 1; i < b->ndim; i++) row *= (size_t)b->shape[i];
-    ndim = mdl__idx_shape(b->ndim, b->shape, opts, shape);
-    shape[0] = n;
-    out = mdl__make(ar, fn, ndim, shape, NULL, 0);
-    if (!out) return NULL;
-    mdl__byte_table(table, opts && opts->scale && b->ndim > 1); /* labels never scaled */
-    for (i = 0; i < n; i++) { /* row i of the batch: row rows[i] of b, each byte looked up */
-        const unsigned char *src = b->data + (size_t)rows[i] * row;
-        mdl_scalar *dst = out->data + (size_t)i * row;
-        for (k = 0; k < row; k++) dst[k] = table[src[k]];
-    }
-    return out;
+    return mdl__bytes_rows(ar, fn, b, n, rows, 0, opts && opts->scale, opts && opts->channel);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -18826,8 +18983,7 @@ static mdl_error mdl__ck_plan_data(mdl__ck_plan *p, mdl_dataset *ds) {
     saved = (mdl__id_pos *)mdl__array(p->fn, (size_t)n, sizeof *saved);
     cur = saved ? (mdl__id_pos *)mdl__array(p->fn, (size_t)n, sizeof *cur) : NULL;
     p->perm = cur ? mdl__ints(p->fn, (size_t)n) : NULL;
-    p->row = p->perm ? (mdl_scalar *)mdl__array(p->fn, mdl__row_numel(ds->x) +
-                                                (ds->y ? mdl__row_numel(ds->y) : 0),
+    p->row = p->perm ? (mdl_scalar *)mdl__array(p->fn, mdl__dataset_row_scalars(ds),
                                                 sizeof(mdl_scalar))
                      : NULL;
     if (!p->row) {
@@ -18862,28 +19018,7 @@ static mdl_error mdl__ck_plan_data(mdl__ck_plan *p, mdl_dataset *ds) {
 /* Put the rows of ds in the planned order, in place, one cycle of the permutation at a time
    (as mdl_dataset_shuffle moves them): row r takes row perm[r]'s values. */
 static void mdl__ck_reorder(mdl_dataset *ds, int *perm, mdl_scalar *row) {
-    size_t rx = mdl__row_numel(ds->x), ry = ds->y ? mdl__row_numel(ds->y) : 0;
-    int i;
-    for (i = 0; i < ds->n; i++) {
-        int k = i, id = ds->ids[i];
-        if (perm[i] == i) continue;
-        if (rx) memcpy(row, ds->x->data + (size_t)i * rx, rx * sizeof(mdl_scalar));
-        if (ry) memcpy(row + rx, ds->y->data + (size_t)i * ry, ry * sizeof(mdl_scalar));
-        for (;;) {
-            int next = perm[k];
-            perm[k] = k;
-            if (next == i) break;
-            if (rx) memcpy(ds->x->data + (size_t)k * rx, ds->x->data + (size_t)next * rx,
-                           rx * sizeof(mdl_scalar));
-            if (ry) memcpy(ds->y->data + (size_t)k * ry, ds->y->data + (size_t)next * ry,
-                           ry * sizeof(mdl_scalar));
-            ds->ids[k] = ds->ids[next];
-            k = next;
-        }
-        if (rx) memcpy(ds->x->data + (size_t)k * rx, row, rx * sizeof(mdl_scalar));
-        if (ry) memcpy(ds->y->data + (size_t)k * ry, row + rx, ry * sizeof(mdl_scalar));
-        ds->ids[k] = id;
-    }
+    mdl__dataset_permute(ds, perm, row);
 }
 
 static mdl_error mdl__ck_plan_batches(mdl__ck_plan *p, const mdl_batches *it) {

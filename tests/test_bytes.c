@@ -4,8 +4,10 @@
    batch must equal, to the bit, mdl_index_select of the tensor mdl_load_idx makes with the same
    options: that is the promise a program relies on when it swaps one for the other. Then the
    malformed files of test_loaders, loaded as bytes (same checks, same messages naming the file
-   and the byte), and the batch's contract errors. The sanitize and valgrind modes check that no
-   failure leaks.
+   and the byte), and the batch's contract errors. Data sets of bytes (mdl_dataset_new_bytes)
+   are held to data sets of mdl_load_idx's floats: with the same seeds, every shuffled batch,
+   subset, stratified split and checkpoint reorder gives the same rows and the same values to
+   the bit. The sanitize and valgrind modes check that no failure leaks.
 
    gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_bytes.c \
        -o build/test_bytes -lm   (run from the repository root)
@@ -404,6 +406,164 @@ static void test_contract(void) {
     mdl_arena_free(ar);
 }
 
+
+/* ---- data sets of bytes against data sets of floats ---- */
+
+/* Every batch of `epochs` epochs of both iterators: the same ids, values and targets. */
+static void same_batches(mdl_dataset *fl, mdl_dataset *by, int batch, int shuffle, int epochs,
+                         const char *what) {
+    mdl_arena *ar = mdl_arena_new(0);
+    mdl_rng r1, r2;
+    mdl_batches i1, i2;
+    mdl_tensor *x1, *y1, *x2, *y2;
+    int e, got1, got2, batches = 0, bad = 0, ids_bad = 0;
+    mdl_rng_seed(&r1, 11);
+    mdl_rng_seed(&r2, 11);
+    CHECK(mdl_batches_init(&i1, fl, batch, shuffle, 0, &r1) &&
+          mdl_batches_init(&i2, by, batch, shuffle, 0, &r2), "%s: iterators", what);
+    for (e = 0; e < epochs; e++) {
+        for (;;) {
+            got1 = mdl_batches_next(&i1, ar, &x1, &y1);
+            got2 = mdl_batches_next(&i2, ar, &x2, &y2);
+            if (got1 != got2) {
+                CHECK(0, "%s: one iterator ended first", what);
+                break;
+            }
+            if (!got1) break;
+            batches++;
+            bad += !same(x1, x2) || !same(y1, y2);
+            mdl_arena_reset(ar);
+        }
+        ids_bad += memcmp(fl->ids, by->ids, (size_t)fl->n * sizeof(int)) != 0;
+    }
+    CHECK(batches == epochs * i1.per_epoch && bad == 0 && ids_bad == 0,
+          "%s: %d batches, %d differ, ids differ after %d epochs", what, batches, bad, ids_bad);
+    mdl_arena_free(ar);
+}
+
+static void test_dataset(void) {
+    mdl_params *ps = mdl_params_new();
+    mdl_bytes *images = NULL;
+    mdl_tensor *x = NULL, *y = NULL;
+    mdl_idx_opts o;
+    mdl_dataset *fl = NULL, *by = NULL, *pf[3], *pb[3], *sf, *sb;
+    mdl_rng r1, r2;
+    double sizes[3] = {0.7, 0.2, 0.1};
+    int rows[6] = {4999, 0, 17, 17, 2500, 3}, p;
+    memset(&o, 0, sizeof o);
+    o.scale = o.channel = 1;
+    mdl_load_idx_bytes(DATA "fashion-train-images-idx3-ubyte.gz", NULL, &images);
+    mdl_load_idx(ps, "x", DATA "fashion-train-images-idx3-ubyte.gz", &o, &x);
+    mdl_load_idx(ps, "y", DATA "fashion-train-labels-idx1-ubyte.gz", NULL, &y);
+    CHECK(images && x && y, "loaded: %s", mdl_last_error());
+    if (!images || !x || !y) goto done;
+    fl = mdl_dataset_new(x, y);
+    by = mdl_dataset_new_bytes(images, y, 1, 1);
+    mdl_bytes_free(images); /* the data set has its own copy */
+    images = NULL;
+    CHECK(fl && by && by->x == NULL && by->x_bytes && by->x_bytes->numel == 5000u * 784 &&
+          by->x_bytes->shape[0] == 5000 && by->n == 5000 && by->ids[4999] == 4999 &&
+          by->x_scale == 1 && by->x_channel == 1, "a data set of bytes: 3.9 MB, x NULL");
+    if (!fl || !by) goto done;
+    same_batches(fl, by, 64, 0, 1, "in order, batch 64");
+    same_batches(fl, by, 64, 1, 2, "shuffled, batch 64, two epochs");
+    same_batches(fl, by, 1000, 1, 1, "shuffled, batch 1000");
+
+    /* a subset: the rows asked for, repeats too */
+    sf = mdl_dataset_subset(fl, 6, rows);
+    sb = mdl_dataset_subset(by, 6, rows);
+    CHECK(sb && sb->x_bytes && sb->x_bytes->shape[0] == 6 && sb->x_scale && sb->x_channel &&
+          memcmp(sb->x_bytes->data + 2 * 784, sb->x_bytes->data + 3 * 784, 784) == 0,
+          "a subset of bytes, row 17 twice");
+    if (sf && sb) same_batches(sf, sb, 4, 0, 1, "subset");
+    mdl_dataset_free(sf);
+    mdl_dataset_free(sb);
+
+    /* a stratified split with the same seed: the same rows in each part */
+    mdl_rng_seed(&r1, 3);
+    mdl_rng_seed(&r2, 3);
+    CHECK(mdl_dataset_split(fl, 3, sizes, 1, &r1, pf) == 3 &&
+          mdl_dataset_split(by, 3, sizes, 1, &r2, pb) == 3, "splits: %s", mdl_last_error());
+    for (p = 0; p < 3; p++) {
+        CHECK(pf[p] && pb[p] && pf[p]->n == pb[p]->n && pb[p]->x_bytes &&
+              memcmp(pf[p]->ids, pb[p]->ids, (size_t)pf[p]->n * sizeof(int)) == 0,
+              "part %d: the same rows", p);
+        if (pf[p] && pb[p]) same_batches(pf[p], pb[p], 100, p == 0, 1, "a part of the split");
+        mdl_dataset_free(pf[p]);
+        mdl_dataset_free(pb[p]);
+    }
+
+    /* a checkpoint restores a shuffled data set of bytes to its saved order */
+    {
+        mdl_params *model = mdl_params_new();
+        mdl_checkpoint ck;
+        mdl_rng r;
+        int *saved = (int *)malloc(5000 * sizeof(int)), s1[1] = {1};
+        unsigned char *row0 = (unsigned char *)malloc(784);
+        mdl_error e;
+        mdl_params_add(model, "w", 1, s1);
+        mdl_rng_seed(&r, 8);
+        mdl_dataset_shuffle(by, &r);
+        memcpy(saved, by->ids, 5000 * sizeof(int));
+        memcpy(row0, by->x_bytes->data, 784);
+        memset(&ck, 0, sizeof ck);
+        ck.params = model;
+        ck.data = by;
+        e = mdl_checkpoint_save(&ck, tmp("ck.safetensors"));
+        CHECK(e == MDL_OK, "checkpoint saved: %s", mdl_last_error());
+        mdl_dataset_shuffle(by, &r);
+        e = mdl_checkpoint_load(&ck, tmp("ck.safetensors"));
+        CHECK(e == MDL_OK && memcmp(saved, by->ids, 5000 * sizeof(int)) == 0 &&
+              memcmp(row0, by->x_bytes->data, 784) == 0,
+              "the saved order restored, bytes with their ids: %s", mdl_last_error());
+        {   /* every row's bytes are its id's image, and its target its id's label */
+            int i, bad = 0;
+            mdl_bytes *orig = NULL;
+            mdl_load_idx_bytes(DATA "fashion-train-images-idx3-ubyte.gz", NULL, &orig);
+            for (i = 0; orig && i < 5000; i++)
+                bad += memcmp(by->x_bytes->data + (size_t)i * 784,
+                              orig->data + (size_t)by->ids[i] * 784, 784) != 0 ||
+                       by->y->data[i] != y->data[by->ids[i]];
+            CHECK(orig && bad == 0, "rows follow their ids: %d do not", bad);
+            mdl_bytes_free(orig);
+        }
+        free(saved);
+        free(row0);
+        mdl_params_free(model);
+    }
+
+    /* contract errors */
+    capture_errors();
+    mdl_load_idx_bytes(DATA "fashion-test-images-idx3-ubyte.gz", NULL, &images);
+    CHECK(mdl_dataset_new_bytes(images, y, 1, 1) == NULL && captured_code == MDL_ERR_SHAPE &&
+          strstr(captured_message, "mdl_dataset_new_bytes: x [1000,28,28] and y [5000]: "
+                 "x.shape[0]=1000 != y.shape[0]=5000"), "y of another N: %s", captured_message);
+    mdl_clear_error();
+    CHECK(mdl_dataset_new_bytes(NULL, y, 1, 1) == NULL && captured_code == MDL_ERR_NULL,
+          "x NULL: %s", captured_message);
+    {
+        mdl_dataset *d = mdl_dataset_new_bytes(images, NULL, 0, 0);
+        mdl_arena *ar = mdl_arena_new(0);
+        mdl_batches it;
+        mdl_tensor *xb, *yb;
+        CHECK(d && d->y == NULL, "without targets");
+        CHECK(d && mdl_batches_init(&it, d, 300, 0, 0, NULL) &&
+              mdl_batches_next(&it, ar, &xb, &yb) && xb->ndim == 3 && xb->shape[0] == 300 &&
+              yb == NULL && xb->data[0] == (mdl_scalar)images->data[0] &&
+              xb->data[299 * 784 + 400] == (mdl_scalar)images->data[299 * 784 + 400],
+              "raw values, no channel axis");
+        mdl_dataset_free(d);
+        mdl_arena_free(ar);
+    }
+    mdl_set_error_handler(NULL, NULL);
+    mdl_clear_error();
+done:
+    mdl_bytes_free(images);
+    mdl_dataset_free(fl);
+    mdl_dataset_free(by);
+    mdl_params_free(ps);
+}
+
 int main(int argc, char **argv) {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     if (slash) snprintf(tmpdir, sizeof tmpdir, "%.*s", (int)(slash - argv[0]), argv[0]);
@@ -412,5 +572,6 @@ int main(int argc, char **argv) {
     test_plain_and_mem();
     test_malformed();
     test_contract();
+    test_dataset();
     return test_summary();
 }
