@@ -2651,7 +2651,8 @@ MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *
  *  are in the file, one byte a pixel, a quarter of the memory float32 takes (Fashion-MNIST's
  *  60,000 training images: 47 MB against 188). Keep the data set as bytes and make each batch
  *  floats with mdl_bytes_batch, as torchvision's MNIST data sets keep a uint8 tensor and
- *  ToTensor converts each image. Made by mdl_load_idx_bytes; freed by mdl_bytes_free. Read the
+ *  ToTensor converts each image; mdl_dataset_new_bytes makes a data set of them whose
+ *  mini-batches are floats. Made by mdl_load_idx_bytes; freed by mdl_bytes_free. Read the
  *  fields freely; write only the bytes. */
 struct mdl_bytes {
     unsigned char *data;     /**< numel bytes, row-major; owned by this struct */
@@ -12313,7 +12314,7 @@ static int mdl__bytes_usable(const char *fn, const mdl_bytes *b) {
    when rows is NULL. */
 static mdl_tensor *mdl__bytes_rows(mdl_arena *ar, const char *fn, const mdl_bytes *b, int n,
                                    const int *rows, int first, int scale, int channel) {
-    int shape[MDL_MAX_DIMS], i;
+    int shape[MDL_MAX_DIMS] = {0}, i;
     size_t row = mdl__bytes_row(b), k;
     mdl_scalar table[256];
     mdl_tensor *out;
@@ -13938,7 +13939,7 @@ static mdl_error mdl__load_idx(const char *fn, mdl_params *ps, const char *name,
     const unsigned char *p = data;
     unsigned char *own = owned; /* what this function frees */
     char label[320];
-    int file[MDL_MAX_DIMS], shape[MDL_MAX_DIMS], ndim = 0;
+    int file[MDL_MAX_DIMS] = {0}, shape[MDL_MAX_DIMS] = {0}, ndim = 0;
     size_t n = size, header = 0, items = 0, i;
     mdl_error e;
     if (mdl__is_gzip(data, size)) {
