@@ -2453,12 +2453,14 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
  *  buffers (requires_grad 0, no gradient) under the name you give, and mdl_params_free frees
  *  them with everything else in the set. Strings live in an mdl_vocab (class names, the tokens
  *  of a text), freed by mdl_vocab_free; byte buffers (mdl_read_file, mdl_read_text,
- *  mdl_gunzip) are freed by mdl_free.
+ *  mdl_gunzip) are freed by mdl_free. Images may also be kept as they are in an IDX file, one
+ *  byte a pixel (mdl_load_idx_bytes, an ::mdl_bytes freed by mdl_bytes_free), and made floats
+ *  a batch at a time (mdl_bytes_batch), as torchvision's MNIST data sets do.
  *
  *  Every loader reads gzip files too (it looks for the magic bytes 1f 8b, whatever the file is
  *  called), so MNIST's train-images-idx3-ubyte.gz and scikit-learn's digits.csv.gz load as they
  *  are distributed. Each has a twin that reads from memory (`_mem`, with a display name for the
- *  messages), which the file loaders use too.
+ *  messages), which shares the file loader's code.
  *
  *  Errors. A file that cannot be used is not a bug in your program: the loader returns an
  *  error code (MDL_ERR_IO: cannot open or read; MDL_ERR_FORMAT: the content is wrong;
