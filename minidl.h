@@ -2151,7 +2151,9 @@ MDLDEF void mdl_scheduler_free(mdl_scheduler *sch);
  *  (stratify=) and StandardScaler, torch.nn.functional.one_hot and torchvision's
  *  RandomHorizontalFlip and RandomCrop give, at the scale of one header:
  *  - an ::mdl_dataset holds a copy of features x [N, ...] and targets y [N] or [N, ...]
- *    (or none), with the id of each row, and is freed by one call, mdl_dataset_free;
+ *    (or none), with the id of each row, and is freed by one call, mdl_dataset_free; images
+ *    may be kept as bytes (mdl_dataset_new_bytes), a quarter of the memory, and each batch
+ *    is then made floats;
  *  - mdl_dataset_split cuts it into train / validation / test parts by fractions or counts,
  *    stratified by class if asked;
  *  - ::mdl_batches walks one part in mini-batches: each mdl_batches_next gives the next batch
@@ -2225,18 +2227,27 @@ MDLDEF void mdl_scheduler_free(mdl_scheduler *sch);
  *  @{ */
 
 /* -- data sets -- */
+/** Bytes with a shape, as a torch.uint8 tensor (images as an IDX file holds them): the struct
+ *  is documented in the loaders group, where mdl_load_idx_bytes makes it. */
+typedef struct mdl_bytes mdl_bytes;
+
 /** A data set: N rows of features, and of targets if it has them. Make one with
- *  mdl_dataset_new (or mdl_dataset_subset, mdl_dataset_split), free it with mdl_dataset_free.
- *  Read the fields freely; write only the values of x and y (mdl_scaler_apply standardises x
- *  in place, say), never the pointers or n. */
+ *  mdl_dataset_new or mdl_dataset_new_bytes (or mdl_dataset_subset, mdl_dataset_split), free
+ *  it with mdl_dataset_free. Read the fields freely; write only the values of x, x_bytes and y
+ *  (mdl_scaler_apply standardises x in place, say), never the pointers or n. */
 typedef struct mdl_dataset {
-    mdl_tensor *x;        /**< features [N, ...], persistent, owned by the data set */
+    mdl_tensor *x;        /**< features [N, ...], persistent, owned by the data set; NULL when
+                               the features are kept as bytes (x_bytes) */
     mdl_tensor *y;        /**< targets [N] or [N, ...], persistent, owned; NULL if none */
     int n;                /**< N, the number of rows */
     int *ids;             /**< ids[i]: the row of the tensors given to mdl_dataset_new that row
                                i is a copy of; subsets and splits keep them, shuffling moves
                                them with their rows */
     mdl_params *storage;  /**< the set that owns x ("x") and y ("y"); the data set's own */
+    mdl_bytes *x_bytes;   /**< features kept as bytes [N, ...] (mdl_dataset_new_bytes), owned;
+                               NULL for a data set of floats */
+    int x_scale;          /**< with x_bytes: 1 if batches of images are divided by 255 */
+    int x_channel;        /**< with x_bytes: 1 if images [N, H, W] give batches [B, 1, H, W] */
 } mdl_dataset;
 
 /** @brief A data set holding copies of x and y (as torch.utils.data.TensorDataset): row i is
@@ -2247,6 +2258,43 @@ typedef struct mdl_dataset {
  *  @return the data set, freed by mdl_dataset_free; NULL after a contract error (x NULL, y
  *          with another N) or when memory runs out (MDL_ERR_NOMEM, see mdl_last_error) */
 MDLDEF mdl_dataset *mdl_dataset_new(const mdl_tensor *x, const mdl_tensor *y);
+
+/** @brief A data set whose features are kept as bytes, as torchvision's MNIST data sets keep a
+ *  uint8 tensor: a copy of x's bytes, a quarter of the memory floats take, and of y (floats).
+ *  mdl_batches_next (and so mdl_fit) then gives each batch as floats made from the bytes, as
+ *  mdl_bytes_batch makes them: the same values, to the bit, as the views of a data set made by
+ *  mdl_dataset_new from mdl_load_idx's floats with the same scale and channel. Subsets, splits
+ *  and shuffles keep the bytes. The features are not a tensor (x is NULL), so a scaler cannot
+ *  be fitted on them; a scaler can standardise the batches.
+ *  @code
+ *  mdl_bytes *images;
+ *  mdl_params *data = mdl_params_new();
+ *  mdl_tensor *labels, *xb, *yb;
+ *  mdl_dataset *ds;
+ *  mdl_batches it;
+ *  if (mdl_load_idx_bytes("tutorials/data/fashion-test-images-idx3-ubyte.gz", NULL,
+ *                         &images) != MDL_OK ||
+ *      mdl_load_idx(data, "y", "tutorials/data/fashion-test-labels-idx1-ubyte.gz", NULL,
+ *                   &labels) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());
+ *      return 1;
+ *  }
+ *  ds = mdl_dataset_new_bytes(images, labels, 1, 1);  // pixels / 255, [B, 1, 28, 28]
+ *  mdl_bytes_free(images);                            // the data set has its own copy
+ *  mdl_params_free(data);
+ *  mdl_batches_init(&it, ds, 64, 1, 0, &rng);
+ *  if (!mdl_batches_next(&it, ar, &xb, &yb)) return 1;
+ *  if (xb->ndim != 4 || xb->shape[0] != 64 || xb->shape[1] != 1 || yb->shape[0] != 64) return 1;
+ *  mdl_dataset_free(ds);
+ *  @endcode
+ *  @param x       the features as bytes [N, ...], rank 1 or more (from mdl_load_idx_bytes)
+ *  @param y       targets [N] or [N, ...] (class indices for classification), or NULL
+ *  @param scale   1: batches of images (rank 2 or more) are divided by 255, pixels in [0, 1]
+ *  @param channel 1: images [N, H, W] give batches [B, 1, H, W], the layout conv layers take
+ *  @return the data set, freed by mdl_dataset_free; NULL after a contract error (x NULL, y
+ *          with another N) or when memory runs out (MDL_ERR_NOMEM, see mdl_last_error) */
+MDLDEF mdl_dataset *mdl_dataset_new_bytes(const mdl_bytes *x, const mdl_tensor *y, int scale,
+                                          int channel);
 
 /** @brief Free a data set: its tensors, ids and storage. NULL is allowed. */
 MDLDEF void mdl_dataset_free(mdl_dataset *ds);
@@ -2332,7 +2380,9 @@ MDLDEF int mdl_batches_init(mdl_batches *it, mdl_dataset *ds, int batch_size, in
  *  row .. row+B-1 of the data set: xb [B, ...] and yb [B] or [B, ...] are views of those
  *  rows, headers from `ar` over the data set's memory (no copy), so mdl_arena_reset(ar)
  *  frees them and an op given one afterwards reports MDL_ERR_STALE. Treat them as read-only:
- *  writing into a view writes into the data set. Not recorded on the tape; no gradient.
+ *  writing into a view writes into the data set. With features kept as bytes
+ *  (mdl_dataset_new_bytes), xb is instead a new tensor from `ar`, the rows made floats.
+ *  Not recorded on the tape; no gradient.
  *  Because shuffling reorders the data set itself, give a data set to one shuffling
  *  iterator at a time (any number may read it in order between its epochs).
  *  @param it the iterator
@@ -2457,12 +2507,14 @@ MDLDEF mdl_tensor *mdl_gaussian_noise(mdl_arena *ar, mdl_tensor *x, double std, 
  *  buffers (requires_grad 0, no gradient) under the name you give, and mdl_params_free frees
  *  them with everything else in the set. Strings live in an mdl_vocab (class names, the tokens
  *  of a text), freed by mdl_vocab_free; byte buffers (mdl_read_file, mdl_read_text,
- *  mdl_gunzip) are freed by mdl_free.
+ *  mdl_gunzip) are freed by mdl_free. Images may also be kept as they are in an IDX file, one
+ *  byte a pixel (mdl_load_idx_bytes, an ::mdl_bytes freed by mdl_bytes_free), and made floats
+ *  a batch at a time (mdl_bytes_batch), as torchvision's MNIST data sets do.
  *
  *  Every loader reads gzip files too (it looks for the magic bytes 1f 8b, whatever the file is
  *  called), so MNIST's train-images-idx3-ubyte.gz and scikit-learn's digits.csv.gz load as they
  *  are distributed. Each has a twin that reads from memory (`_mem`, with a display name for the
- *  messages), which the file loaders use too.
+ *  messages), which shares the file loader's code.
  *
  *  Errors. A file that cannot be used is not a bug in your program: the loader returns an
  *  error code (MDL_ERR_IO: cannot open or read; MDL_ERR_FORMAT: the content is wrong;
@@ -2648,6 +2700,87 @@ MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path
 MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *data,
                                   size_t size, const char *display_name,
                                   const mdl_idx_opts *opts, mdl_tensor **out);
+
+/* -- images kept as bytes -- */
+
+/** An array of bytes with a shape, as a torch.uint8 tensor: the images of an IDX file as they
+ *  are in the file, one byte a pixel, a quarter of the memory float32 takes (Fashion-MNIST's
+ *  60,000 training images: 47 MB against 188). Keep the data set as bytes and make each batch
+ *  floats with mdl_bytes_batch, as torchvision's MNIST data sets keep a uint8 tensor and
+ *  ToTensor converts each image; mdl_dataset_new_bytes makes a data set of them whose
+ *  mini-batches are floats. Made by mdl_load_idx_bytes; freed by mdl_bytes_free. Read the
+ *  fields freely; write only the bytes. */
+struct mdl_bytes {
+    unsigned char *data;     /**< numel bytes, row-major; owned by this struct */
+    int ndim;                /**< the rank, 1 to MDL_MAX_DIMS */
+    int shape[MDL_MAX_DIMS]; /**< the sizes, outermost first: [N, H, W] images, [N] labels */
+    size_t numel;            /**< the number of bytes: the product of the sizes */
+};
+
+/** @brief Load an IDX file (plain or gzip) as bytes: the same file, checks and error messages
+ *  as mdl_load_idx, but the items are kept as they are, shape [N, H, W] or [N] as the file
+ *  says. Loading holds at most the compressed file and the decompressed bytes; the
+ *  decompressed buffer becomes the result (no third copy).
+ *  @code
+ *  mdl_bytes *images;
+ *  mdl_idx_opts opts = {0};
+ *  int rows[3] = {0, 4999, 7};
+ *  mdl_tensor *x;
+ *  if (mdl_load_idx_bytes("tutorials/data/fashion-train-images-idx3-ubyte.gz", NULL,
+ *                         &images) != MDL_OK) {
+ *      printf("%s\n", mdl_last_error());
+ *      return 1;
+ *  }
+ *  // images: [5000, 28, 28], 3,920,000 bytes
+ *  if (images->ndim != 3 || images->shape[0] != 5000 || images->numel != 3920000) return 1;
+ *  opts.scale = 1, opts.channel = 1;
+ *  x = mdl_bytes_batch(ar, images, 3, rows, &opts);  // [3, 1, 28, 28], pixels / 255
+ *  if (!x || x->ndim != 4 || x->shape[0] != 3 || x->shape[1] != 1) return 1;
+ *  mdl_bytes_free(images);
+ *  @endcode
+ *  @param path the file (plain, or gzip as MNIST is distributed)
+ *  @param opts options: only max_bytes is used here (scale and channel are mdl_bytes_batch's);
+ *              NULL for the defaults
+ *  @param out  receives the bytes, yours: free them with mdl_bytes_free. NULL on failure
+ *  @return MDL_OK, or an error code with mdl_last_error() naming the file and the byte */
+MDLDEF mdl_error mdl_load_idx_bytes(const char *path, const mdl_idx_opts *opts, mdl_bytes **out);
+
+/** @brief mdl_load_idx_bytes from memory: `size` bytes (IDX or gzipped IDX) at `data`, called
+ *  `display_name` in messages (NULL: "idx"). The data is not changed, and not kept. */
+MDLDEF mdl_error mdl_load_idx_bytes_mem(const void *data, size_t size, const char *display_name,
+                                        const mdl_idx_opts *opts, mdl_bytes **out);
+
+/** @brief Free bytes from mdl_load_idx_bytes. NULL is allowed. */
+MDLDEF void mdl_bytes_free(mdl_bytes *b);
+
+/** @brief A float batch of some rows of a byte array, as x[rows].float().div_(255) in PyTorch:
+ *  rows[i] of b [N, ...] becomes row i of the result [n, ...]. With the same opts it equals,
+ *  to the bit, mdl_index_select(ar, x, 0, n, rows) of the tensor x that mdl_load_idx makes of
+ *  the same file: opts->scale divides images (rank 2 or more) by 255, never labels (rank 1);
+ *  opts->channel makes images [N, H, W] give [n, 1, H, W]. Rows may repeat. Not recorded on
+ *  the tape; no gradient.
+ *  @code
+ *  unsigned char pixels[2 * 2 * 3] = {0, 51, 255, 1, 2, 3, 10, 20, 30, 40, 50, 60};
+ *  mdl_bytes b = {0};
+ *  mdl_idx_opts opts = {0};
+ *  int rows[3] = {1, 0, 1};
+ *  mdl_tensor *x;
+ *  b.data = pixels, b.ndim = 3, b.shape[0] = 2, b.shape[1] = 2, b.shape[2] = 3, b.numel = 12;
+ *  opts.scale = 1;
+ *  x = mdl_bytes_batch(ar, &b, 3, rows, &opts);  // [3, 2, 3]: images 1, 0, 1
+ *  if (!x || x->shape[0] != 3 || x->data[0] != 10.0f / 255 || x->data[7] != 0.2f) return 1;
+ *  // b is a struct of our own around our array here: nothing to free
+ *  @endcode
+ *  @param ar   the arena for the batch
+ *  @param b    the bytes [N, ...]
+ *  @param n    how many rows, 0 or more
+ *  @param rows their numbers in b, each in 0..N-1
+ *  @param opts scale and channel as for mdl_load_idx (max_bytes unused); NULL: raw 0..255,
+ *              the shape of b's rows
+ *  @return a new tensor [n, ...] from `ar`, freed by its reset; NULL after a contract error
+ *          (b NULL, a row out of range, n < 0) */
+MDLDEF mdl_tensor *mdl_bytes_batch(mdl_arena *ar, const mdl_bytes *b, int n, const int *rows,
+                                   const mdl_idx_opts *opts);
 
 /* -- text and vocabularies -- */
 
@@ -12977,16 +13110,189 @@ static void *mdl__array(const char *fn, size_t count, size_t size) {
 
 static int *mdl__ints(const char *fn, size_t n) { return (int *)mdl__array(fn, n, sizeof(int)); }
 
+/* ---------------------------------------------------------------------------------------------
+   Features kept as bytes                b [N, ...] uint8  ->  batch [n, ...] float, rows picked
+     batch[i, ...] = table[b[rows[i], ...]]     table[v] = v / 255 (images, scaled) or v
+   A float takes four bytes, a pixel one: the full Fashion-MNIST is 219 MB as floats and 55 MB
+   as bytes. Kept as bytes, the data set costs a quarter, and each batch is converted when it
+   is taken (64 images of 784 pixels: 50,176 table look-ups, tens of microseconds against the
+   milliseconds of the training step that uses them). This is what torchvision does: its MNIST
+   data sets hold a uint8 tensor, and ToTensor makes each image float / 255. A data set of
+   bytes (x_bytes, x NULL) moves rows of bytes where a data set of floats moves rows of floats;
+   its batches are new tensors in the arena rather than views.
+   --------------------------------------------------------------------------------------------- */
+
+/* Bytes in one row of b [N, ...]: the product of shape[1:]. */
+static size_t mdl__bytes_row(const mdl_bytes *b) {
+    size_t m = 1;
+    int d;
+    for (d = 1; d < b->ndim; d++) m *= (size_t)b->shape[d];
+    return m;
+}
+
+/* The float of each byte value, as mdl_load_idx and mdl_bytes_batch make it: v / 255 when
+   scaling (the division itself, not a multiplication by 1/255, which rounds differently for
+   some v), else v. A table: one division per value instead of one per pixel. */
+static void mdl__byte_table(mdl_scalar table[256], int scale) {
+    int v;
+    for (v = 0; v < 256; v++)
+        table[v] = scale ? (mdl_scalar)v / (mdl_scalar)255 : (mdl_scalar)v;
+}
+
+/* The layout of IDX data of rank ndim and sizes file[] as floats: the same, or with the
+   channel axis [N, 1, H, W] for images [N, H, W] when asked. Returns the new rank. */
+static int mdl__bytes_shape(int ndim, const int *file, int channel, int *shape) {
+    int add_channel = channel && ndim == 3, d;
+    for (d = 0; d < ndim; d++) shape[d + (add_channel && d > 0)] = file[d];
+    if (add_channel) shape[1] = 1;
+    return ndim + add_channel;
+}
+
+/* Is b a byte array `fn` can use? A NULL after an earlier error is passed on quietly. */
+static int mdl__bytes_usable(const char *fn, const mdl_bytes *b) {
+    size_t numel = 1;
+    char bb[96];
+    int d;
+    if (!b) {
+        if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the bytes b are NULL");
+        return 0;
+    }
+    if (b->ndim < 1 || b->ndim > MDL_MAX_DIMS) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "b has rank %d: bytes with rows need a rank of 1 to %d",
+                  b->ndim, MDL_MAX_DIMS);
+        return 0;
+    }
+    for (d = 0; d < b->ndim; d++) {
+        if (b->shape[d] < 0 || (b->shape[d] && (double)numel * b->shape[d] > MDL__MAX_NUMEL)) {
+            mdl__fail(MDL_ERR_SHAPE, fn, "b %s: a size is negative or they multiply to more "
+                      "than 2^36", mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb));
+            return 0;
+        }
+        numel *= (size_t)b->shape[d];
+    }
+    if (numel != b->numel || (numel && !b->data)) {
+        mdl__fail(MDL_ERR_SHAPE, fn, "b %s: numel = %zu%s, but the sizes multiply to %zu",
+                  mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb), b->numel,
+                  b->data ? "" : " and data NULL", numel);
+        return 0;
+    }
+    return 1;
+}
+
+/* Rows of b (checked by the caller) as a float batch [n, ...] from ar: rows[i], or first + i
+   when rows is NULL. */
+static mdl_tensor *mdl__bytes_rows(mdl_arena *ar, const char *fn, const mdl_bytes *b, int n,
+                                   const int *rows, int first, int scale, int channel) {
+    int shape[MDL_MAX_DIMS] = {0}, i;
+    size_t row = mdl__bytes_row(b), k;
+    mdl_scalar table[256];
+    mdl_tensor *out;
+    int ndim = mdl__bytes_shape(b->ndim, b->shape, channel, shape);
+    shape[0] = n;
+    out = mdl__make(ar, fn, ndim, shape, NULL, 0);
+    if (!out) return NULL;
+    mdl__byte_table(table, scale && b->ndim > 1); /* labels (rank 1) are never scaled */
+    for (i = 0; i < n; i++) { /* row i of the batch, each byte looked up */
+        const unsigned char *src = b->data + (size_t)(rows ? rows[i] : first + i) * row;
+        mdl_scalar *dst = out->data + (size_t)i * row;
+        for (k = 0; k < row; k++) dst[k] = table[src[k]];
+    }
+    return out;
+}
+
+/* Where the rows of a data set's features and targets are, and how many bytes each: so that
+   copies, shuffles and reorders move rows of floats and rows of bytes alike. */
+typedef struct mdl__row_layout {
+    unsigned char *x, *y; /* row 0 of x (or x_bytes) and of y; y NULL without targets */
+    size_t xs, ys;        /* bytes per row */
+} mdl__row_layout;
+
+static mdl__row_layout mdl__rows_of(const mdl_dataset *ds) {
+    mdl__row_layout L;
+    if (ds->x_bytes) {
+        L.x = ds->x_bytes->data;
+        L.xs = mdl__bytes_row(ds->x_bytes);
+    } else {
+        L.x = (unsigned char *)ds->x->data;
+        L.xs = mdl__row_numel(ds->x) * sizeof(mdl_scalar);
+    }
+    L.y = ds->y ? (unsigned char *)ds->y->data : NULL;
+    L.ys = ds->y ? mdl__row_numel(ds->y) * sizeof(mdl_scalar) : 0;
+    return L;
+}
+
+/* How many mdl_scalar hold one row of x and y: the size of the scratch row that
+   mdl__dataset_permute needs. */
+static size_t mdl__dataset_row_scalars(const mdl_dataset *ds) {
+    mdl__row_layout L = mdl__rows_of(ds);
+    return (L.xs + L.ys + sizeof(mdl_scalar) - 1) / sizeof(mdl_scalar);
+}
+
+/* Put the rows of ds in a new order, in place: row k takes the values (and the id) of row
+   perm[k]. One cycle of perm at a time: row k takes row perm[k]'s values, which takes those of
+   perm[perm[k]], ... until the cycle comes back to where it began, whose values wait in `tmp`
+   (mdl__dataset_row_scalars(ds) of them). Each row is read and written once (swapping rows as
+   Fisher-Yates draws them moves each row twice; bench/bench_data.c times both); perm[k] = k
+   marks row k done, so perm is the identity afterwards. */
+static void mdl__dataset_permute(mdl_dataset *ds, int *perm, mdl_scalar *tmp) {
+    mdl__row_layout L = mdl__rows_of(ds);
+    unsigned char *t = (unsigned char *)tmp;
+    int i, id;
+    for (i = 0; i < ds->n; i++) {
+        int k = i;
+        if (perm[i] == i) continue;
+        if (L.xs) memcpy(t, L.x + (size_t)i * L.xs, L.xs);
+        if (L.ys) memcpy(t + L.xs, L.y + (size_t)i * L.ys, L.ys);
+        id = ds->ids[i];
+        for (;;) {
+            int next = perm[k];
+            perm[k] = k;
+            if (next == i) break;
+            if (L.xs) memcpy(L.x + (size_t)k * L.xs, L.x + (size_t)next * L.xs, L.xs);
+            if (L.ys) memcpy(L.y + (size_t)k * L.ys, L.y + (size_t)next * L.ys, L.ys);
+            ds->ids[k] = ds->ids[next];
+            k = next;
+        }
+        if (L.xs) memcpy(L.x + (size_t)k * L.xs, t, L.xs);
+        if (L.ys) memcpy(L.y + (size_t)k * L.ys, t + L.xs, L.ys);
+        ds->ids[k] = id;
+    }
+}
+
 MDLDEF void mdl_dataset_free(mdl_dataset *ds) {
     if (!ds) return;
     mdl_params_free(ds->storage);
+    mdl_bytes_free(ds->x_bytes);
     MINIDL_FREE(ds->ids);
     MINIDL_FREE(ds);
 }
 
-/* A data set of n rows shaped like x's and y's rows (y may be NULL), values not yet set. */
+/* n rows of bytes shaped like b's rows, values not yet set; NULL if memory runs out. */
+static mdl_bytes *mdl__bytes_alloc(int n, const mdl_bytes *b) {
+    size_t row = mdl__bytes_row(b);
+    mdl_bytes *nb = (mdl_bytes *)MINIDL_MALLOC(sizeof(mdl_bytes));
+    if (!nb) return NULL;
+    memset(nb, 0, sizeof *nb);
+    nb->ndim = b->ndim;
+    memcpy(nb->shape, b->shape, sizeof nb->shape);
+    nb->shape[0] = n;
+    if (row && (size_t)n > ((size_t)-1 - MDL__ALIGN) / row) { /* a subset may repeat rows */
+        MINIDL_FREE(nb);
+        return NULL;
+    }
+    nb->numel = (size_t)n * row;
+    nb->data = (unsigned char *)MINIDL_MALLOC(nb->numel ? nb->numel : 1);
+    if (!nb->data) {
+        MINIDL_FREE(nb);
+        return NULL;
+    }
+    return nb;
+}
+
+/* A data set of n rows shaped like x's (or xb's) and y's rows (y may be NULL), values not yet
+   set; features as bytes when xb is given. */
 static mdl_dataset *mdl__dataset_alloc(const char *fn, int n, const mdl_tensor *x,
-                                       const mdl_tensor *y) {
+                                       const mdl_bytes *xb, const mdl_tensor *y) {
     int shape[MDL_MAX_DIMS];
     mdl_dataset *ds = (mdl_dataset *)MINIDL_MALLOC(sizeof(mdl_dataset));
     if (!ds) {
@@ -12997,21 +13303,22 @@ static mdl_dataset *mdl__dataset_alloc(const char *fn, int n, const mdl_tensor *
     ds->n = n;
     ds->ids = mdl__ints(fn, (size_t)n);
     ds->storage = ds->ids ? mdl_params_new() : NULL;
-    memcpy(shape, x->shape, sizeof shape);
+    memcpy(shape, xb ? xb->shape : x->shape, sizeof shape);
     shape[0] = n;
-    if (ds->storage) ds->x = mdl_params_add_buffer(ds->storage, "x", x->ndim, shape);
-    if (ds->x && y) {
+    if (ds->storage && xb) ds->x_bytes = mdl__bytes_alloc(n, xb);
+    else if (ds->storage) ds->x = mdl_params_add_buffer(ds->storage, "x", x->ndim, shape);
+    if ((ds->x || ds->x_bytes) && y) {
         int ys[MDL_MAX_DIMS];
         memcpy(ys, y->shape, sizeof ys);
         ys[0] = n;
         ds->y = mdl_params_add_buffer(ds->storage, "y", y->ndim, ys);
     }
-    if (!ds->x || (y && !ds->y)) { /* out of memory: say so in fn's name, for the caller */
+    if ((!ds->x && !ds->x_bytes) || (y && !ds->y)) { /* out of memory: say so in fn's name */
         char bx[96];
         mdl_dataset_free(ds);
-        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a data set x %s%s",
-                       mdl__shape_fmt(x->ndim, shape, bx, sizeof bx),
-                       y ? " with its targets" : "");
+        mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a data set x %s%s%s",
+                       mdl__shape_fmt(xb ? xb->ndim : x->ndim, shape, bx, sizeof bx),
+                       xb ? " of bytes" : "", y ? " with its targets" : "");
         return NULL;
     }
     return ds;
@@ -13039,9 +13346,37 @@ MDLDEF mdl_dataset *mdl_dataset_new(const mdl_tensor *x, const mdl_tensor *y) {
                       "data set needs one target per row)", bx, by, x->shape[0], y->shape[0]);
         return NULL;
     }
-    ds = mdl__dataset_alloc(fn, x->shape[0], x, y);
+    ds = mdl__dataset_alloc(fn, x->shape[0], x, NULL, y);
     if (!ds) return NULL;
     if (x->numel) memcpy(ds->x->data, x->data, x->numel * sizeof(mdl_scalar));
+    if (y && y->numel) memcpy(ds->y->data, y->data, y->numel * sizeof(mdl_scalar));
+    for (i = 0; i < ds->n; i++) ds->ids[i] = i;
+    return ds;
+}
+
+MDLDEF mdl_dataset *mdl_dataset_new_bytes(const mdl_bytes *x, const mdl_tensor *y, int scale,
+                                          int channel) {
+    const char *fn = "mdl_dataset_new_bytes";
+    char bx[96], by[96];
+    mdl_dataset *ds;
+    int i;
+    if (!mdl__bytes_usable(fn, x) || (y && !mdl__usable(fn, "y", y))) return NULL;
+    if (y && (y->ndim < 1 || y->shape[0] != x->shape[0])) {
+        mdl__shape_fmt(x->ndim, x->shape, bx, sizeof bx);
+        mdl_shape_str(y, by, sizeof by);
+        if (y->ndim < 1)
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s and y %s: y is a scalar; a data set needs one "
+                      "target per row, y [N] or [N, ...]", bx, by);
+        else
+            mdl__fail(MDL_ERR_SHAPE, fn, "x %s and y %s: x.shape[0]=%d != y.shape[0]=%d (a "
+                      "data set needs one target per row)", bx, by, x->shape[0], y->shape[0]);
+        return NULL;
+    }
+    ds = mdl__dataset_alloc(fn, x->shape[0], NULL, x, y);
+    if (!ds) return NULL;
+    ds->x_scale = scale != 0;
+    ds->x_channel = channel != 0;
+    if (x->numel) memcpy(ds->x_bytes->data, x->data, x->numel);
     if (y && y->numel) memcpy(ds->y->data, y->data, y->numel * sizeof(mdl_scalar));
     for (i = 0; i < ds->n; i++) ds->ids[i] = i;
     return ds;
@@ -13053,22 +13388,26 @@ static int mdl__dataset_usable(const char *fn, const mdl_dataset *ds) {
         if (mdl__last_code == MDL_OK) mdl__fail(MDL_ERR_NULL, fn, "the data set is NULL");
         return 0;
     }
-    return mdl__usable(fn, "the data set's x", ds->x) &&
+    return (ds->x_bytes ? mdl__bytes_usable(fn, ds->x_bytes)
+                        : mdl__usable(fn, "the data set's x", ds->x)) &&
            (!ds->y || mdl__usable(fn, "the data set's y", ds->y));
 }
 
 /* The rows `rows` of ds (checked by the caller), copied into a new data set. */
 static mdl_dataset *mdl__dataset_rows(const char *fn, const mdl_dataset *ds, int n,
                                       const int *rows) {
-    size_t rx = mdl__row_numel(ds->x), ry = ds->y ? mdl__row_numel(ds->y) : 0;
-    mdl_dataset *sub = mdl__dataset_alloc(fn, n, ds->x, ds->y);
+    mdl_dataset *sub = mdl__dataset_alloc(fn, n, ds->x, ds->x_bytes, ds->y);
+    mdl__row_layout from, to;
     int i;
     if (!sub) return NULL;
+    sub->x_scale = ds->x_scale;
+    sub->x_channel = ds->x_channel;
+    from = mdl__rows_of(ds);
+    to = mdl__rows_of(sub);
     for (i = 0; i < n; i++) {
         size_t r = (size_t)rows[i];
-        memcpy(sub->x->data + (size_t)i * rx, ds->x->data + r * rx, rx * sizeof(mdl_scalar));
-        if (ry)
-            memcpy(sub->y->data + (size_t)i * ry, ds->y->data + r * ry, ry * sizeof(mdl_scalar));
+        if (from.xs) memcpy(to.x + (size_t)i * to.xs, from.x + r * from.xs, from.xs);
+        if (from.ys) memcpy(to.y + (size_t)i * to.ys, from.y + r * from.ys, from.ys);
         sub->ids[i] = ds->ids[r];
     }
     return sub;
@@ -13094,25 +13433,18 @@ MDLDEF mdl_dataset *mdl_dataset_subset(const mdl_dataset *ds, int n, const int *
     return mdl__dataset_rows(fn, ds, n, rows);
 }
 
-/* Copy row `from` of t [N, ...] (`row` values) to row `to`, or to/from a buffer. */
-static void mdl__row_copy(mdl_scalar *dst, const mdl_scalar *src, size_t row) {
-    if (row) memcpy(dst, src, row * sizeof(mdl_scalar));
-}
-
 MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng) {
     const char *fn = "mdl_dataset_shuffle";
-    size_t rx, ry;
-    int *perm, i, id;
+    int *perm, i;
     mdl_scalar *tmp;
     if (!mdl__dataset_usable(fn, ds)) return mdl__last_code;
     if (!rng) {
         mdl__fail(MDL_ERR_NULL, fn, "rng is NULL");
         return MDL_ERR_NULL;
     }
-    rx = mdl__row_numel(ds->x);
-    ry = ds->y ? mdl__row_numel(ds->y) : 0;
     perm = mdl__ints(fn, (size_t)ds->n);
-    tmp = perm ? (mdl_scalar *)mdl__array(fn, rx + ry, sizeof(mdl_scalar)) : NULL;
+    tmp = perm ? (mdl_scalar *)mdl__array(fn, mdl__dataset_row_scalars(ds), sizeof(mdl_scalar))
+               : NULL;
     if (!tmp) {
         MINIDL_FREE(perm);
         return mdl__env_error(MDL_ERR_NOMEM, fn, "out of memory for a row and %d ints: the "
@@ -13121,31 +13453,7 @@ MDLDEF mdl_error mdl_dataset_shuffle(mdl_dataset *ds, mdl_rng *rng) {
     /* The new order: row k of the shuffled data set is row perm[k] of the old one. */
     for (i = 0; i < ds->n; i++) perm[i] = i;
     mdl__shuffle_ints(perm, ds->n, rng);
-    /* Move the rows there in place, one cycle of perm at a time: row k takes the values of row
-       perm[k], which takes those of perm[perm[k]], ... until the cycle comes back to where it
-       began, whose values wait in tmp. Each row is read and written once (swapping rows as
-       Fisher-Yates draws them moves each row twice; bench/bench_data.c times both); perm[k] = k
-       marks row k done. */
-    for (i = 0; i < ds->n; i++) {
-        int k = i;
-        if (perm[i] == i) continue;
-        mdl__row_copy(tmp, ds->x->data + (size_t)i * rx, rx);
-        if (ry) mdl__row_copy(tmp + rx, ds->y->data + (size_t)i * ry, ry);
-        id = ds->ids[i];
-        for (;;) {
-            int next = perm[k];
-            perm[k] = k;
-            if (next == i) break;
-            mdl__row_copy(ds->x->data + (size_t)k * rx, ds->x->data + (size_t)next * rx, rx);
-            if (ry)
-                mdl__row_copy(ds->y->data + (size_t)k * ry, ds->y->data + (size_t)next * ry, ry);
-            ds->ids[k] = ds->ids[next];
-            k = next;
-        }
-        mdl__row_copy(ds->x->data + (size_t)k * rx, tmp, rx);
-        if (ry) mdl__row_copy(ds->y->data + (size_t)k * ry, tmp + rx, ry);
-        ds->ids[k] = id;
-    }
+    mdl__dataset_permute(ds, perm, tmp);
     MINIDL_FREE(perm);
     MINIDL_FREE(tmp);
     return MDL_OK;
@@ -13471,7 +13779,10 @@ MDLDEF int mdl_batches_next(mdl_batches *it, mdl_arena *ar, mdl_tensor **xb, mdl
         return 0;
     }
     b = ds->n - it->row < it->batch_size ? ds->n - it->row : it->batch_size;
-    *xb = mdl__rows_view(ar, fn, ds->x, it->row, b);
+    if (ds->x_bytes) /* floats made from the bytes, in the arena */
+        *xb = mdl__bytes_rows(ar, fn, ds->x_bytes, b, NULL, it->row, ds->x_scale, ds->x_channel);
+    else
+        *xb = mdl__rows_view(ar, fn, ds->x, it->row, b);
     if (*xb && yb && ds->y) {
         *yb = mdl__rows_view(ar, fn, ds->y, it->row, b);
         if (!*yb) *xb = NULL;
@@ -14426,16 +14737,17 @@ static int mdl__load_args(const char *fn, mdl_params *ps, const char *name, cons
    The length of the file follows from the header, and must be exactly that.
    --------------------------------------------------------------------------------------------- */
 
-/* Parse IDX bytes (already decompressed) into a buffer of the set. `where` names the data in
-   messages ("train.gz (decompressed)"). */
-static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name,
-                                const unsigned char *p, size_t n, const char *where,
-                                const mdl_idx_opts *opts, mdl_tensor **out) {
+/* Check the header of IDX bytes p[0..n) (already decompressed) against the data: the file's
+   rank *ndim and sizes shape[] (outermost first), the header's length *header and the number
+   of items *items, which fill the rest exactly. `where` names the data in messages
+   ("train.gz (decompressed)"). */
+static mdl_error mdl__idx_header(const char *fn, const unsigned char *p, size_t n,
+                                 const char *where, int *ndim_out, int *shape, size_t *header_out,
+                                 size_t *items_out) {
     static const char *const types[] = {"unsigned byte", "signed byte", "", "int16", "int32",
                                         "float32", "float64"};
-    int shape[MDL_MAX_DIMS], ndim, d, add_channel;
-    size_t items = 1, header, i;
-    mdl_tensor *t;
+    int ndim, d;
+    size_t items = 1, header;
     if (n < 4)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: %zu bytes: too short for an IDX file "
                               "(a 4-byte magic number first)", where, n);
@@ -14452,10 +14764,9 @@ static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name
                               "(0x08 for unsigned bytes)", where, p[2]);
     }
     ndim = p[3];
-    add_channel = opts && opts->channel && ndim == 3;
-    if (ndim < 1 || ndim + add_channel > MDL_MAX_DIMS)
+    if (ndim < 1 || ndim > MDL_MAX_DIMS)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte 3: %d dimensions: minidl reads 1 "
-                              "to %d", where, ndim, MDL_MAX_DIMS - add_channel);
+                              "to %d", where, ndim, MDL_MAX_DIMS);
     header = 4 + 4 * (size_t)ndim;
     if (n < header)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header of %d dimensions "
@@ -14471,7 +14782,7 @@ static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name
             return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %d: the sizes multiply to more "
                                   "than 2^36 items", where, 4 + 4 * d);
         items *= size;
-        shape[d + (add_channel && d > 0)] = (int)size;
+        shape[d] = (int)size;
     }
     if (n - header != items)
         return mdl__env_error(MDL_ERR_FORMAT, fn, "%s: byte %zu: the header announces %zu "
@@ -14480,37 +14791,78 @@ static mdl_error mdl__parse_idx(const char *fn, mdl_params *ps, const char *name
                               header, n - header,
                               n - header < items ? "the file is truncated"
                                                  : "extra bytes at the end");
-    if (add_channel) shape[1] = 1;
-    t = mdl_params_add_buffer(ps, name, ndim + add_channel, shape);
-    if (!t) return mdl__last_code;
-    if (opts && opts->scale && ndim > 1) { /* as torchvision's ToTensor: byte / 255 */
-        for (i = 0; i < items; i++) t->data[i] = (mdl_scalar)p[header + i] / (mdl_scalar)255;
-    } else {
-        for (i = 0; i < items; i++) t->data[i] = (mdl_scalar)p[header + i];
-    }
-    *out = t;
+    *ndim_out = ndim;
+    *header_out = header;
+    *items_out = items;
     return MDL_OK;
+}
+
+/* Load IDX data, plain or gzip, into a buffer of the set (bout NULL) or as bytes (bout).
+   `data` (size bytes) is only read; `owned` is NULL, or `data` itself handed over by the
+   caller: it is then freed as soon as it was decompressed, so that the compressed file, the
+   decompressed bytes and the loader's output are never all held at once. */
+static mdl_error mdl__load_idx(const char *fn, mdl_params *ps, const char *name,
+                               const unsigned char *data, size_t size, unsigned char *owned,
+                               const char *where, const mdl_idx_opts *opts, mdl_tensor **out,
+                               mdl_bytes **bout) {
+    const unsigned char *p = data;
+    unsigned char *own = owned; /* what this function frees */
+    char label[320];
+    int file[MDL_MAX_DIMS] = {0}, shape[MDL_MAX_DIMS] = {0}, ndim = 0;
+    size_t n = size, header = 0, items = 0, i;
+    mdl_error e;
+    if (mdl__is_gzip(data, size)) {
+        unsigned char *plain;
+        e = mdl__gunzip(fn, where, data, size, mdl__limit(opts ? opts->max_bytes : 0), &plain,
+                        &n);
+        MINIDL_FREE(own); /* the compressed bytes are no longer needed */
+        if (e != MDL_OK) return e;
+        p = own = plain;
+        snprintf(label, sizeof label, "%s (decompressed)", where);
+        where = label;
+    }
+    e = mdl__idx_header(fn, p, n, where, &ndim, file, &header, &items);
+    if (e == MDL_OK && !bout) { /* floats, in the set */
+        mdl_tensor *t = mdl_params_add_buffer(
+            ps, name, mdl__bytes_shape(ndim, file, opts && opts->channel, shape), shape);
+        mdl_scalar table[256];
+        if (!t) {
+            e = mdl__last_code;
+        } else {
+            mdl__byte_table(table, opts && opts->scale && ndim > 1); /* labels never scaled */
+            for (i = 0; i < items; i++) t->data[i] = table[p[header + i]];
+            *out = t;
+        }
+    } else if (e == MDL_OK) { /* bytes: the buffer itself, the header moved out of the way */
+        mdl_bytes *b = (mdl_bytes *)MINIDL_MALLOC(sizeof(mdl_bytes));
+        if (b && !own) own = (unsigned char *)MINIDL_MALLOC(items ? items : 1);
+        if (!b || !own) {
+            MINIDL_FREE(b);
+            e = mdl__env_error(MDL_ERR_NOMEM, fn, "%s: out of memory for %zu bytes", where,
+                               items);
+        } else {
+            memmove(own, p + header, items);
+            memset(b, 0, sizeof *b);
+            b->data = own;
+            b->ndim = ndim;
+            memcpy(b->shape, file, (size_t)ndim * sizeof(int));
+            b->numel = items;
+            *bout = b;
+            own = NULL; /* the bytes' now */
+        }
+    }
+    MINIDL_FREE(own);
+    return e;
 }
 
 MDLDEF mdl_error mdl_load_idx_mem(mdl_params *ps, const char *name, const void *data,
                                   size_t size, const char *display_name,
                                   const mdl_idx_opts *opts, mdl_tensor **out) {
     const char *fn = "mdl_load_idx_mem";
-    const char *where = display_name ? display_name : "idx";
-    const unsigned char *bytes;
-    unsigned char *own;
-    char label[320];
-    size_t n;
-    mdl_error e;
     if (out) *out = NULL;
     if (!mdl__load_args(fn, ps, name, NULL, data, "data", out)) return mdl__last_code;
-    e = mdl__maybe_gunzip(fn, where, (const unsigned char *)data, size,
-                          mdl__limit(opts ? opts->max_bytes : 0), &bytes, &n, &own);
-    if (e != MDL_OK) return e;
-    if (own) snprintf(label, sizeof label, "%s (decompressed)", where);
-    e = mdl__parse_idx(fn, ps, name, bytes, n, own ? label : where, opts, out);
-    MINIDL_FREE(own);
-    return e;
+    return mdl__load_idx(fn, ps, name, (const unsigned char *)data, size, NULL,
+                         display_name ? display_name : "idx", opts, out, NULL);
 }
 
 MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path,
@@ -14523,9 +14875,66 @@ MDLDEF mdl_error mdl_load_idx(mdl_params *ps, const char *name, const char *path
     if (!mdl__load_args(fn, ps, name, NULL, path, "path", out)) return mdl__last_code;
     e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
     if (e != MDL_OK) return e;
-    e = mdl_load_idx_mem(ps, name, data, size, path, opts, out);
-    MINIDL_FREE(data);
-    return e;
+    return mdl__load_idx(fn, ps, name, data, size, data, path, opts, out, NULL);
+}
+
+/* Images kept as bytes: the conversion to float batches, and data sets of bytes, are in >>data
+   (mdl__bytes_rows). */
+
+MDLDEF void mdl_bytes_free(mdl_bytes *b) {
+    if (!b) return;
+    MINIDL_FREE(b->data);
+    MINIDL_FREE(b);
+}
+
+MDLDEF mdl_error mdl_load_idx_bytes_mem(const void *data, size_t size, const char *display_name,
+                                        const mdl_idx_opts *opts, mdl_bytes **out) {
+    const char *fn = "mdl_load_idx_bytes_mem";
+    if (out) *out = NULL;
+    if (!data || !out) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !data ? "data" : "out");
+        return MDL_ERR_NULL;
+    }
+    return mdl__load_idx(fn, NULL, NULL, (const unsigned char *)data, size, NULL,
+                         display_name ? display_name : "idx", opts, NULL, out);
+}
+
+MDLDEF mdl_error mdl_load_idx_bytes(const char *path, const mdl_idx_opts *opts, mdl_bytes **out) {
+    const char *fn = "mdl_load_idx_bytes";
+    unsigned char *data;
+    size_t size;
+    mdl_error e;
+    if (out) *out = NULL;
+    if (!path || !out) {
+        mdl__fail(MDL_ERR_NULL, fn, "%s is NULL", !path ? "path" : "out");
+        return MDL_ERR_NULL;
+    }
+    e = mdl__read_all(fn, path, mdl__limit(opts ? opts->max_bytes : 0), &data, &size);
+    if (e != MDL_OK) return e;
+    return mdl__load_idx(fn, NULL, NULL, data, size, data, path, opts, NULL, out);
+}
+
+MDLDEF mdl_tensor *mdl_bytes_batch(mdl_arena *ar, const mdl_bytes *b, int n, const int *rows,
+                                   const mdl_idx_opts *opts) {
+    const char *fn = "mdl_bytes_batch";
+    int i;
+    if (!mdl__usable_arena(fn, ar) || !mdl__bytes_usable(fn, b)) return NULL;
+    if (n < 0 || (n > 0 && !rows)) {
+        if (n < 0)
+            mdl__fail(MDL_ERR_SIZE, fn, "n = %d rows: must be 0 or more", n);
+        else
+            mdl__fail(MDL_ERR_NULL, fn, "rows is NULL for n = %d rows", n);
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if (rows[i] < 0 || rows[i] >= b->shape[0]) {
+            char bb[96];
+            mdl__fail(MDL_ERR_ARG, fn, "rows[%d] = %d is outside 0..%d (b %s has %d rows)", i,
+                      rows[i], b->shape[0] - 1, mdl__shape_fmt(b->ndim, b->shape, bb, sizeof bb),
+                      b->shape[0]);
+            return NULL;
+        }
+    return mdl__bytes_rows(ar, fn, b, n, rows, 0, opts && opts->scale, opts && opts->channel);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -19444,8 +19853,7 @@ static mdl_error mdl__ck_plan_data(mdl__ck_plan *p, mdl_dataset *ds) {
     saved = (mdl__id_pos *)mdl__array(p->fn, (size_t)n, sizeof *saved);
     cur = saved ? (mdl__id_pos *)mdl__array(p->fn, (size_t)n, sizeof *cur) : NULL;
     p->perm = cur ? mdl__ints(p->fn, (size_t)n) : NULL;
-    p->row = p->perm ? (mdl_scalar *)mdl__array(p->fn, mdl__row_numel(ds->x) +
-                                                (ds->y ? mdl__row_numel(ds->y) : 0),
+    p->row = p->perm ? (mdl_scalar *)mdl__array(p->fn, mdl__dataset_row_scalars(ds),
                                                 sizeof(mdl_scalar))
                      : NULL;
     if (!p->row) {
@@ -19480,28 +19888,7 @@ static mdl_error mdl__ck_plan_data(mdl__ck_plan *p, mdl_dataset *ds) {
 /* Put the rows of ds in the planned order, in place, one cycle of the permutation at a time
    (as mdl_dataset_shuffle moves them): row r takes row perm[r]'s values. */
 static void mdl__ck_reorder(mdl_dataset *ds, int *perm, mdl_scalar *row) {
-    size_t rx = mdl__row_numel(ds->x), ry = ds->y ? mdl__row_numel(ds->y) : 0;
-    int i;
-    for (i = 0; i < ds->n; i++) {
-        int k = i, id = ds->ids[i];
-        if (perm[i] == i) continue;
-        if (rx) memcpy(row, ds->x->data + (size_t)i * rx, rx * sizeof(mdl_scalar));
-        if (ry) memcpy(row + rx, ds->y->data + (size_t)i * ry, ry * sizeof(mdl_scalar));
-        for (;;) {
-            int next = perm[k];
-            perm[k] = k;
-            if (next == i) break;
-            if (rx) memcpy(ds->x->data + (size_t)k * rx, ds->x->data + (size_t)next * rx,
-                           rx * sizeof(mdl_scalar));
-            if (ry) memcpy(ds->y->data + (size_t)k * ry, ds->y->data + (size_t)next * ry,
-                           ry * sizeof(mdl_scalar));
-            ds->ids[k] = ds->ids[next];
-            k = next;
-        }
-        if (rx) memcpy(ds->x->data + (size_t)k * rx, row, rx * sizeof(mdl_scalar));
-        if (ry) memcpy(ds->y->data + (size_t)k * ry, row + rx, ry * sizeof(mdl_scalar));
-        ds->ids[k] = id;
-    }
+    mdl__dataset_permute(ds, perm, row);
 }
 
 static mdl_error mdl__ck_plan_batches(mdl__ck_plan *p, const mdl_batches *it) {

@@ -19,8 +19,8 @@
    first-use costs), without changing the weights.
 
    Each child is a process of its own, so its peak resident memory (getrusage ru_maxrss,
-   nothing subtracted; the data set included: both hold the training images as float32) is that
-   task's. The children run in turns, ROUNDS times (minidl on 1 thread, PyTorch on 1, minidl on
+   nothing subtracted; the data set included: both hold Fashion-MNIST's images as bytes, 55 MB,
+   and make each batch float32 / 255) is that task's. The children run in turns, ROUNDS times (minidl on 1 thread, PyTorch on 1, minidl on
    2, PyTorch on 2, then again), and the table gives the median over the rounds and the spread,
    so that a change in the machine's load touches all alike. One thread: OMP_NUM_THREADS=1 and
    torch.set_num_threads(1); two: OMP_NUM_THREADS=2 (minidl's matrix products and convolutions'
@@ -109,13 +109,27 @@ static double lenet_flop_per_image(void) {
     return 2 * (forward + backward); /* a multiply-add is 2 FLOP */
 }
 
-/* ---- the data: both tasks as x [N, ...] and y [N] (class ids), owned by `store` ---- */
+/* ---- the data: both tasks as x [N, ...] and y [N] (class ids) ---- */
 
+/* The digits as floats x [N, 64]; Fashion-MNIST's images as bytes [N, 28, 28] (a quarter of
+   the memory), made floats [B, 1, 28, 28] / 255 a batch at a time, as bench_train.py keeps a
+   uint8 tensor and converts each batch; the labels as floats [N] (class ids). */
 typedef struct data {
-    mdl_params *store;
-    mdl_tensor *x, *y;             /* training file (digits: all rows) */
-    mdl_tensor *test_x, *test_y;   /* Fashion-MNIST's test file; digits: NULL */
+    mdl_params *store;             /* owns x, y, test_y */
+    mdl_tensor *x, *y;             /* training file (digits: all rows; Fashion-MNIST: x NULL) */
+    mdl_tensor *test_y;            /* Fashion-MNIST's test labels; digits: NULL */
+    mdl_bytes *images, *test_images; /* Fashion-MNIST's images; digits: NULL */
 } data;
+
+static int n_rows(const data *d, int test) {
+    return test ? d->test_images->shape[0] : d->x ? d->x->shape[0] : d->images->shape[0];
+}
+
+static void free_data(data *d) {
+    mdl_params_free(d->store);
+    mdl_bytes_free(d->images);
+    mdl_bytes_free(d->test_images);
+}
 
 /* Load a task's data from the paths in a recipe's metadata (or the parent's choice). */
 static int load_data(const char *task, const char *const paths[4], data *d) {
@@ -132,12 +146,10 @@ static int load_data(const char *task, const char *const paths[4], data *d) {
         d->x = csv.x, d->y = csv.y;
         return 1;
     } else {
-        mdl_idx_opts o = {0};
-        o.scale = 1, o.channel = 1; /* [N,1,28,28], pixels / 255 */
-        return mdl_load_idx(d->store, "train.x", paths[0], &o, &d->x) == MDL_OK &&
-               mdl_load_idx(d->store, "train.y", paths[1], &o, &d->y) == MDL_OK &&
-               mdl_load_idx(d->store, "test.x", paths[2], &o, &d->test_x) == MDL_OK &&
-               mdl_load_idx(d->store, "test.y", paths[3], &o, &d->test_y) == MDL_OK;
+        return mdl_load_idx_bytes(paths[0], NULL, &d->images) == MDL_OK &&
+               mdl_load_idx(d->store, "train.y", paths[1], NULL, &d->y) == MDL_OK &&
+               mdl_load_idx_bytes(paths[2], NULL, &d->test_images) == MDL_OK &&
+               mdl_load_idx(d->store, "test.y", paths[3], NULL, &d->test_y) == MDL_OK;
     }
 }
 
@@ -191,7 +203,7 @@ static int write_recipe(const char *task, const char *path, int subset, int epoc
     if (mlp) { /* a random 80% of the digits for training, the rest for the test */
         n_train = d.x->shape[0] * 4 / 5, n_test = d.x->shape[0] - n_train;
     } else {
-        n_train = d.x->shape[0], n_test = d.test_x->shape[0];
+        n_train = n_rows(&d, 0), n_test = n_rows(&d, 1);
     }
     {
         int os[2], ts[1];
@@ -227,16 +239,22 @@ static int write_recipe(const char *task, const char *path, int subset, int epoc
     free(rows);
     mdl_sequential_free(net);
     mdl_params_free(ps);
-    mdl_params_free(d.store);
+    free_data(&d);
     return err == MDL_OK;
 }
 
 /* ---- the child: train as the recipe says; print one line of results ---- */
 
-/* Take the rows rows[0..n-1] of x and y as one batch, in the arena. */
+/* Take the rows rows[0..n-1] of x and y as one batch, in the arena: images [n,1,28,28] as
+   floats / 255 (what mdl_load_idx with scale and channel would have made of the file). */
 static void gather(mdl_arena *ar, const data *d, int test, int n, const int *rows,
                    mdl_tensor **xb, mdl_tensor **yb) {
-    *xb = mdl_index_select(ar, test ? d->test_x : d->x, 0, n, rows);
+    mdl_idx_opts o = {0};
+    o.scale = 1, o.channel = 1;
+    if (d->images)
+        *xb = mdl_bytes_batch(ar, test ? d->test_images : d->images, n, rows, &o);
+    else
+        *xb = mdl_index_select(ar, d->x, 0, n, rows);
     *yb = mdl_index_select(ar, test ? d->test_y : d->y, 0, n, rows);
 }
 
@@ -344,7 +362,7 @@ static int child(const char *task, const char *path) {
     mdl_optim_free(opt);
     mdl_sequential_free(net);
     mdl_params_free(ps);
-    mdl_params_free(d.store);
+    free_data(&d);
     mdl_arena_free(ar);
     free(order), free(test_rows), free(rows), free(wall), free(cpu);
     return 0;

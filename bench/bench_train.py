@@ -61,26 +61,37 @@ def lenet():
 
 
 def read_idx(path):
-    """An IDX file of unsigned bytes (MNIST's format), gzipped or not: a uint8 tensor."""
+    """An IDX file of unsigned bytes (MNIST's format), gzipped or not: a uint8 tensor, read as
+    torchvision's read_sn3_pascalvincent_tensor reads it (the file's bytes, one bytearray copy,
+    torch.frombuffer past the header)."""
     with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
         blob = f.read()
     ndim = blob[3]
     shape = struct.unpack(">" + "I" * ndim, blob[4:4 + 4 * ndim])
-    return torch.frombuffer(bytearray(blob[4 + 4 * ndim:]), dtype=torch.uint8).reshape(shape)
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8,
+                            offset=4 + 4 * ndim).reshape(shape)
 
 
 def load_data(task, meta):
-    """x, y (training file) and test_x, test_y, as bench_train.c's load_data: float32 images
-    (pixels / 16 for the digits, / 255 for Fashion-MNIST, [N,1,28,28]) and int64 labels."""
+    """x, y (training file) and test_x, test_y, as bench_train.c's load_data: the digits as
+    float32 (pixels / 16); Fashion-MNIST's images as uint8 [N,1,28,28], which `batch` makes
+    float32 / 255 a batch at a time, as torchvision's MNIST data sets do; int64 labels."""
     if task == "mlp":
         with open(meta["train_x"]) as f:
             rows = [[float(v) for v in line.split(",")] for line in f if line.strip()]
         table = torch.tensor(rows, dtype=torch.float32)
         x, y = table[:, :64] / 16, table[:, 64].long()
         return x, y, x, y
-    x = read_idx(meta["train_x"]).float().div_(255).unsqueeze(1)
-    test_x = read_idx(meta["test_x"]).float().div_(255).unsqueeze(1)
+    x = read_idx(meta["train_x"]).unsqueeze(1)
+    test_x = read_idx(meta["test_x"]).unsqueeze(1)
     return x, read_idx(meta["train_y"]).long(), test_x, read_idx(meta["test_y"]).long()
+
+
+def batch(x, rows):
+    """Rows of x as float32: uint8 images / 255 (as bench_train.c's mdl_bytes_batch), floats as
+    they are."""
+    xb = x[rows]
+    return xb.float().div_(255) if xb.dtype == torch.uint8 else xb
 
 
 def main(argv):
@@ -100,21 +111,21 @@ def main(argv):
     x, y, test_x, test_y = load_data(task, meta)
     load_s = time.perf_counter() - t0
     load_rss = peak_rss_kb()
-    batch, lr = int(meta["batch"]), float(meta["lr"])
+    size, lr = int(meta["batch"]), float(meta["lr"])
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     epochs, n_train = order.shape
 
     # warm-up: one forward and backward on the first batch, its gradients thrown away
-    F.cross_entropy(net(x[order[0, :batch]]), y[order[0, :batch]]).backward()
+    F.cross_entropy(net(batch(x, order[0, :size])), y[order[0, :size]]).backward()
     opt.zero_grad()
 
     wall, cpu = [], []
     for e in range(epochs):
         w0, c0 = time.perf_counter(), time.process_time()
         loss_sum = 0.0
-        for s in range(0, n_train, batch):
-            rows = order[e, s:s + batch]
-            xb, yb = x[rows], y[rows]
+        for s in range(0, n_train, size):
+            rows = order[e, s:s + size]
+            xb, yb = batch(x, rows), y[rows]
             loss = F.cross_entropy(net(xb), yb)
             loss_sum += loss.item() * len(rows)
             loss.backward()
@@ -128,7 +139,7 @@ def main(argv):
     with torch.no_grad():
         for s in range(0, len(test_rows), 1000):
             rows = test_rows[s:s + 1000]
-            right += (net(test_x[rows]).argmax(1) == test_y[rows]).sum().item()
+            right += (net(batch(test_x, rows)).argmax(1) == test_y[rows]).sum().item()
     wall.sort()
     cpu.sort()
     median = lambda v: v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
