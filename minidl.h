@@ -1225,7 +1225,15 @@ MDLDEF void mdl_sequential_free(mdl_sequential *seq);
 /** @brief Append a layer (a copy). A layer whose constructor failed is refused.
  *  @return the copy in the list, or NULL */
 MDLDEF mdl_layer *mdl_sequential_add(mdl_sequential *seq, mdl_layer layer);
-/** @brief Run every layer in order. @return from `ar` */
+/** @brief Run every layer in order.
+ *  With the tape off in `ar` (mdl_set_grad_enabled(ar, 0): inference), nothing needs a layer's
+ *  output once the next layer has read it, so the outputs before the last go into two scratch
+ *  arenas that `ar` keeps for this, in turns, and each is reset as soon as its output has been
+ *  read: memory holds two consecutive outputs at a time rather than all of them (what PyTorch
+ *  does under no_grad). Only the result is in `ar`; mdl_arena_used(ar) does not count the
+ *  scratch, which mdl_arena_free(ar) frees. With the tape on, every output stays in `ar`, for
+ *  backward.
+ *  @return from `ar` */
 MDLDEF mdl_tensor *mdl_sequential_forward(mdl_arena *ar, const mdl_sequential *seq,
                                           mdl_tensor *x);
 /** @brief Training (1) or evaluation (0) mode for every layer. */
@@ -3988,6 +3996,7 @@ struct mdl_arena {
     mdl_tensor *dead_first; /* dead tensors' headers, oldest first (the stale check) */
     mdl_tensor *dead_last;
     size_t dead_count;
+    struct mdl_arena *scratch[2]; /* made by an inference mdl_sequential_forward, or NULL */
 };
 
 // >>errors
@@ -4217,6 +4226,8 @@ static void mdl__headers_free(mdl_tensor *t) {
 
 MDLDEF void mdl_arena_free(mdl_arena *ar) {
     if (!ar) return;
+    mdl_arena_free(ar->scratch[0]);
+    mdl_arena_free(ar->scratch[1]);
     mdl__blocks_free(ar->blocks);
 #ifdef MDL__STALE_CHECK
     mdl__headers_free(ar->tensors);
@@ -9385,6 +9396,36 @@ MDLDEF mdl_layer *mdl_sequential_add(mdl_sequential *seq, mdl_layer layer) {
     return &seq->layers[seq->count++];
 }
 
+/* Inference (the tape off in ar): the outputs before the last go into ar's two scratch
+   arenas in turns, and the one holding the data the next layer has just read is reset. `live`
+   is the scratch arena that holds x's data (-1: not a scratch arena). A layer whose output
+   shares its input's data (Flatten, Dropout in evaluation) leaves that data live where it is.
+   0, having done nothing, when a scratch arena cannot be made. */
+static int mdl__sequential_infer(mdl_arena *ar, const mdl_sequential *seq, mdl_tensor **io) {
+    mdl_tensor *x = *io;
+    int i, live = -1;
+    for (i = 0; i < 2; i++) {
+        if (!ar->scratch[i] && !(ar->scratch[i] = mdl_arena_new(0))) return 0;
+        ar->scratch[i]->grad_enabled = 0;
+        ar->scratch[i]->anomaly = ar->anomaly;
+    }
+    for (i = 0; i < seq->count && x; i++) {
+        const int last = i == seq->count - 1, t = live == 0 ? 1 : 0;
+        mdl_tensor *y = mdl_layer_forward(last ? ar : ar->scratch[t], &seq->layers[i], x);
+        if (y && (y == x || y->data == x->data)) { /* a view of x */
+            if (last && live >= 0) y = mdl_from_array(ar, y->ndim, y->shape, y->data);
+        } else if (y) {
+            if (live >= 0) mdl_arena_reset(ar->scratch[live]);
+            live = last ? -1 : t;
+        }
+        x = y;
+    }
+    mdl_arena_reset(ar->scratch[0]); /* nothing there is live: the result is in ar */
+    mdl_arena_reset(ar->scratch[1]);
+    *io = x;
+    return 1;
+}
+
 MDLDEF mdl_tensor *mdl_sequential_forward(mdl_arena *ar, const mdl_sequential *seq,
                                           mdl_tensor *x) {
     int i;
@@ -9393,6 +9434,8 @@ MDLDEF mdl_tensor *mdl_sequential_forward(mdl_arena *ar, const mdl_sequential *s
             mdl__fail(MDL_ERR_NULL, "mdl_sequential_forward", "the list is NULL");
         return NULL;
     }
+    if (seq->count > 1 && x && ar && !ar->grad_enabled && mdl__sequential_infer(ar, seq, &x))
+        return x;
     for (i = 0; i < seq->count && x; i++) x = mdl_layer_forward(ar, &seq->layers[i], x);
     return x;
 }

@@ -350,6 +350,61 @@ static void test_sequential(mdl_arena *ar, mdl_rng *rng) {
     mdl_params_free(ps);
 }
 
+/* Inference with the tape off: the outputs before the last go into the arena's two scratch
+   arenas, each reset once read. The result equals the one with the tape on, to the bit; the
+   arena holds the result alone; a second forward leaves the first result intact; a net that
+   ends in a view of its input's data (Flatten, Dropout in evaluation) and one that starts with
+   one give the same values. */
+static void test_sequential_inference(mdl_rng *rng) {
+    mdl_params *ps = mdl_params_new();
+    mdl_sequential *nets[2];
+    int xs[3] = {8, 4, 16}, k, n;
+    for (k = 0; k < 2; k++) {
+        mdl_sequential *net = nets[k] = mdl_sequential_new();
+        char name[8];
+        if (k == 1) mdl_sequential_add(net, mdl_flatten_layer(1, -1)); /* a view first */
+        snprintf(name, sizeof name, "a%d", k);
+        mdl_sequential_add(net, mdl_linear_layer(ps, name, k ? 64 : 16, 32, 1, rng));
+        mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_TANH));
+        mdl_sequential_add(net, mdl_dropout_layer(0.5, rng)); /* evaluation: x itself */
+        snprintf(name, sizeof name, "b%d", k);
+        mdl_sequential_add(net, mdl_linear_layer(ps, name, 32, 6, 1, rng));
+        mdl_sequential_add(net, mdl_activation_layer(MDL_LAYER_RELU));
+        if (k == 0) mdl_sequential_add(net, mdl_flatten_layer(1, -1)); /* a view last */
+        mdl_sequential_train(net, 0);
+    }
+    for (k = 0; k < 2; k++) {
+        mdl_arena *on = mdl_arena_new(0), *off = mdl_arena_new(0), *in = mdl_arena_new(0);
+        mdl_tensor *x1 = mdl_randn(in, rng, 3, xs, 0, 1), *x2 = mdl_randn(in, rng, 3, xs, 0, 1);
+        mdl_tensor *want1, *want2, *got1, *got2;
+        size_t bytes;
+        mdl_set_grad_enabled(off, 0);
+        want1 = mdl_sequential_forward(on, nets[k], x1);
+        want2 = mdl_sequential_forward(on, nets[k], x2);
+        got1 = mdl_sequential_forward(off, nets[k], x1);
+        bytes = mdl_arena_used(off);
+        got2 = mdl_sequential_forward(off, nets[k], x2);
+        NN(want1);
+        NN(got1);
+        NN(got2);
+        n = (int)want1->numel;
+        CHECK(got1->numel == want1->numel && got2->numel == want2->numel &&
+                  memcmp(got1->data, want1->data, (size_t)n * sizeof(mdl_scalar)) == 0 &&
+                  memcmp(got2->data, want2->data, (size_t)n * sizeof(mdl_scalar)) == 0,
+              "net %d: the tape off gives the tape on's outputs, and the first survives the "
+              "second forward", k);
+        CHECK(bytes < 2048 && mdl_arena_used(on) > 8 * 32 * sizeof(mdl_scalar) * 4,
+              "net %d: the arena holds the result alone (%zu bytes; with the tape %zu)", k, bytes,
+              mdl_arena_used(on));
+        mdl_arena_free(on);
+        mdl_arena_free(off);
+        mdl_arena_free(in);
+    }
+    mdl_sequential_free(nets[0]);
+    mdl_sequential_free(nets[1]);
+    mdl_params_free(ps);
+}
+
 /* LeNet-5 as a Sequential: the summary's shapes and PyTorch's parameter count (61706) */
 static void test_lenet_summary(mdl_rng *rng) {
     mdl_params *ps = mdl_params_new();
@@ -448,6 +503,7 @@ int main(void) {
     test_embedding_rules(ar, &rng);
     test_init(ar, &rng);
     test_sequential(ar, &rng);
+    test_sequential_inference(&rng);
     test_lenet_summary(&rng);
     test_errors(ar, &rng);
     mdl_arena_free(ar);
