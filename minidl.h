@@ -93,8 +93,9 @@
        what happened and where. Error codes and their names come from one list, MDL_ERRORS.
 
    THREADS
-       Compiled with -fopenmp, matrix products use the threads OpenMP allows (OMP_NUM_THREADS);
-       results are the same to the bit whatever the number of threads. On a machine that other
+       Compiled with -fopenmp, matrix products, convolutions and the elementwise loops of
+       arrays of 65536 values or more use the threads OpenMP allows (OMP_NUM_THREADS); results
+       are the same to the bit whatever the number of threads. On a machine that other
        programs keep busy, OpenMP's threads spin while they wait for a core and a small model
        can run several times slower than without threads: set OMP_WAIT_POLICY=passive, or
        OMP_NUM_THREADS=1.
@@ -5773,6 +5774,35 @@ static void mdl__unary_backward_write(mdl__node *node, mdl__unary_fn grad) {
     if (dx) mdl__unary_grad_run(node, grad, dx, !add);
 }
 
+/* Run a unary loop over u's n elements, on the threads OpenMP allows when there are at least
+   MDL__PAR_MIN of them (each thread a contiguous part, a whole number of MDL__SPAN long), else
+   here. Each element is computed alone, so the result is the same to the bit with any number
+   of threads. */
+#define MDL__PAR_MIN 65536
+static void mdl__unary_par(mdl__unary_io u, mdl__unary_fn run) {
+#ifdef _OPENMP
+    int parts = u.n >= MDL__PAR_MIN ? omp_get_max_threads() : 1, p;
+    if (parts > 1) {
+        const size_t per = ((u.n + (size_t)parts - 1) / (size_t)parts + MDL__SPAN - 1) /
+                           MDL__SPAN * MDL__SPAN;
+#pragma omp parallel for num_threads(parts) schedule(static)
+        for (p = 0; p < parts; p++) {
+            mdl__unary_io v = u;
+            const size_t o = (size_t)p * per;
+            if (o >= u.n) continue;
+            v.n = u.n - o < per ? u.n - o : per;
+            v.x = u.x + o;
+            v.y = u.y + o;
+            v.g = u.g ? u.g + o : NULL;
+            v.dx = u.dx ? u.dx + o : NULL;
+            run(v);
+        }
+        return;
+    }
+#endif
+    run(u);
+}
+
 /* MDL__UNARY_LOOP(name, statement) defines name(u), a forward or gradient loop that runs the
    statement for each element i of the arrays x, y, g, dx (the fields of u; g and dx are NULL
    in forward) with the scalars s0 and s1: in spans of MDL__SPAN through restrict pointers, so
@@ -5789,7 +5819,7 @@ static void mdl__unary_backward_write(mdl__node *node, mdl__unary_fn grad) {
         (void)x, (void)y, (void)g, (void)dx, (void)s0, (void)s1;                             \
         for (i = 0; i < n; i++) __VA_ARGS__;                                                 \
     }                                                                                        \
-    static void name(mdl__unary_io u) {                                                      \
+    static void name##_run(mdl__unary_io u) {                                                \
         size_t o = 0;                                                                        \
         for (; o + MDL__SPAN <= u.n; o += MDL__SPAN)                                         \
             name##_span(MDL__SPAN, u.x + o, u.y + o, u.g ? u.g + o : NULL,                   \
@@ -5797,7 +5827,8 @@ static void mdl__unary_backward_write(mdl__node *node, mdl__unary_fn grad) {
         if (o < u.n)                                                                         \
             name##_span(u.n - o, u.x + o, u.y + o, u.g ? u.g + o : NULL,                     \
                         u.dx ? u.dx + o : NULL, u.s0, u.s1);                                 \
-    }
+    }                                                                                        \
+    static void name(mdl__unary_io u) { mdl__unary_par(u, name##_run); }
 
 /* MDL__UNARY_GRAD(name, expr) defines name(u), a gradient loop for dx[i] += expr, or
    dx[i] = expr when u.store, made by MDL__UNARY_LOOP; expr reads gi = g[i], loaded before any

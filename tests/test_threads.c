@@ -10,7 +10,8 @@
    threads (1 and 2 on 512^3) must be identical (memcmp), and the 2-thread C must match a naive
    triple loop in double within the error bound of a float GEMM. The same through mdl_matmul and its backward
    pass, on plain, batched and shared-B shapes, with each kernel and with "auto"; and
-   mdl_conv2d forward and backward, whose runs of images are shared among threads.
+   mdl_conv2d forward and backward, whose runs of images are shared among threads; and the
+   elementwise loops of large arrays (relu, add_scalar, mul_scalar and their gradients).
    Under valgrind, libgomp's idle pool threads leave a "possibly lost" block each at exit:
    tests/valgrind.supp explains and suppresses exactly that.
 
@@ -412,6 +413,50 @@ out:
         for (x = 0; x < 4; x++) free(got[r][x]);
 }
 
+/* The elementwise loops share arrays of at least 65536 values among the threads: relu,
+   add_scalar, mul_scalar forward and backward (and the store and add forms of their
+   gradients: x is read twice) over 300,017 values (parts that are not a whole number of
+   spans), 1, 2 and 3 threads, the same bits; and 65,535 values stay on one thread. */
+static void test_elementwise(void) {
+    static const int sizes[2] = {300017, 65535};
+    int si, t, op;
+    for (si = 0; si < 2; si++)
+        for (op = 0; op < 3; op++) {
+            const int n = sizes[si];
+            mdl_scalar *first_y = (mdl_scalar *)malloc((size_t)n * sizeof(mdl_scalar));
+            mdl_scalar *first_g = (mdl_scalar *)malloc((size_t)n * sizeof(mdl_scalar));
+            int same = 1;
+            for (t = 1; t <= 3; t++) {
+                mdl_arena *ar = mdl_arena_new(0);
+                mdl_rng rng;
+                mdl_tensor *x, *h, *y, *w;
+                mdl_rng_seed(&rng, 5);
+                omp_set_num_threads(t);
+                x = mdl_randn(ar, &rng, 1, &n, 0, 1);
+                w = mdl_randn(ar, &rng, 1, &n, 0, 1);
+                mdl_set_requires_grad(x, 1);
+                h = mdl_mul_scalar(ar, x, (mdl_scalar)1.5); /* a fresh gradient buffer */
+                y = op == 0 ? mdl_relu(ar, h) : op == 1 ? mdl_add_scalar(ar, h, 0.25)
+                                                        : mdl_mul_scalar(ar, h, -0.75);
+                y = mdl_add(ar, mdl_relu(ar, y), mdl_mul_scalar(ar, h, 0.5)); /* h read twice */
+                mdl_backward(mdl_sum(ar, mdl_mul(ar, y, w), MDL_ALL, 0));
+                if (t == 1) {
+                    memcpy(first_y, y->data, (size_t)n * sizeof(mdl_scalar));
+                    memcpy(first_g, x->grad, (size_t)n * sizeof(mdl_scalar));
+                } else if (memcmp(first_y, y->data, (size_t)n * sizeof(mdl_scalar)) != 0 ||
+                           memcmp(first_g, x->grad, (size_t)n * sizeof(mdl_scalar)) != 0) {
+                    same = 0;
+                }
+                mdl_arena_free(ar);
+            }
+            CHECK(same, "elementwise op %d over %d values: 1, 2 and 3 threads give the same bits",
+                  op, n);
+            free(first_y);
+            free(first_g);
+        }
+    omp_set_num_threads(omp_get_num_procs());
+}
+
 int main(void) {
     static const int shapes[][3] = {
         {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}, {16, 150, 6400},
@@ -440,6 +485,7 @@ int main(void) {
         for (s = 0; s < (int)(sizeof convs / sizeof convs[0]); s++) test_conv(&convs[s]);
     }
     mdl_set_gemm_kernel("auto");
+    test_elementwise();
     return test_summary();
 }
 
