@@ -6665,6 +6665,16 @@ MDL__ALWAYS_INLINE void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, in
 static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
                                 const int *shape); /* below, with the shape ops */
 
+/* The direct kernels, in >>kernels (where there are none, mdl__conv_fast is 0). */
+static int mdl__conv_fast(void);
+static void mdl__conv_rows(int m, int nseg, size_t stride, int len, int k, const mdl_scalar *a,
+                           size_t lda, const mdl_scalar *b, const int *off,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc);
+static void mdl__conv_dots(int m, int k, int nseg, size_t stride, int len, const mdl_scalar *a,
+                           size_t lda, const mdl_scalar *b, const int *off, mdl_scalar *c,
+                           size_t ldc);
+static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s);
+
 typedef struct mdl__conv {
     int B, C, H, W;      /* input */
     int O, KH, KW;       /* filters */
@@ -6779,8 +6789,15 @@ static size_t mdl__conv_per_image(const mdl__conv *cv) { /* values of cols per i
            (size_t)cv->OW;
 }
 
-static int mdl__conv_run(const mdl__conv *cv) {
-    size_t per_image = mdl__conv_per_image(cv);
+/* The direct path (see there) keeps, per image, the input planes twice (x and dx) and the
+   output planes once, each (H + 2ph) x (W + 2pw). */
+static size_t mdl__conv_direct_per_image(const mdl__conv *cv) {
+    return (size_t)(2 * (cv->C / cv->groups) + cv->O / cv->groups) *
+           (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+}
+
+static int mdl__conv_run(const mdl__conv *cv, int direct) {
+    size_t per_image = direct ? mdl__conv_direct_per_image(cv) : mdl__conv_per_image(cv);
     size_t n = per_image ? ((size_t)1 << 17) / per_image : (size_t)cv->B;
     if (n < 1) n = 1;
     return n > (size_t)cv->B ? cv->B : (int)n;
@@ -6816,9 +6833,12 @@ static int mdl__thread_id(void) {
 #endif
 }
 
-/* One thread's scratch: a cols matrix, Y_g (forward) or dY_g (backward), and a padded plane. */
+/* One thread's scratch: a cols matrix, Y_g (forward) or dY_g (backward), and a padded plane;
+   on the direct path (below) the run's input planes, Y_g or dY_g, the planes of dx, the offset
+   table and W_g transposed. */
 typedef struct mdl__conv_scratch {
-    mdl_scalar *cols, *yg, *pad;
+    mdl_scalar *cols, *yg, *pad, *wt;
+    int *off;
 } mdl__conv_scratch;
 
 /* Forward of the run of nb images from b0, group grp:
@@ -6881,31 +6901,186 @@ static void mdl__conv2d_backward_run(const mdl__conv *cv, const mdl_scalar *x, c
     }
 }
 
+/* ---- The direct path: stride 1, with the AVX-512 kernels (mdl__conv_fast) ----
+   im2col's matrix holds every input value KH*KW times, and writing it is most of a small
+   convolution's forward. With stride 1 it need not be written at all. Lay each input plane
+   out flat, padded to hp x wp (hp = H + 2ph, wp = W + 2pw), P = hp*wp values, and compute the
+   output on the same grid: output (oy, ox) at position p = oy*wp + ox. Then
+       Y[o][p] = sum_{c,i,j} w[o,c,i,j] xp_c[p + i*dh*wp + j*dw]
+   row (c,i,j) of cols is the plane xp_c shifted by i*dh*wp + j*dw, a window of memory already
+   there. The columns ox >= OW of each row of the grid (and the last offmax = P - NP positions
+   of a plane, NP = (OH-1)*wp + OW) are computed too, as if the rows wrapped around, and
+   thrown away: for LeNet's conv1, 32 x 28 positions per row for 28 x 28 (14% more), for conv2
+   14 for 10. A run's images lie side by side, xp[c][b*P + q], so that one product covers them
+   all. The backward pass is two more products of the kind:
+       dW[o][c,i,j] += sum_p dYw[o][p] xp_c[p + i*dh*wp + j*dw]          (mdl__conv_dots)
+       dxp_c[q]      = sum_{o,i,j} w[o,c,i,j] dYw[o][q - i*dh*wp - j*dw]  (mdl__conv_rows)
+   where dYw is dY on the wide grid, 0 at the thrown-away positions and for offmax positions
+   before the first image, so that the products need no test for the edges; the middle of each
+   dxp plane is then added into dx. Summation order: each output value is one chain of fused
+   multiply-adds in (c, i, j) order (dx: (o, i, j)); each dW value 16 chains over the run's
+   positions, added up at the end; so the results differ from im2col + GEMM's in the last bits.
+   A non-finite x can make more of dW non-finite than the plain path does (0 * inf at the
+   thrown-away positions). */
+static int mdl__conv_direct(const mdl__conv *cv) {
+    return cv->sh == 1 && cv->sw == 1 && mdl__conv_fast() &&
+           (double)mdl__conv_direct_per_image(cv) * (double)mdl__conv_run(cv, 1) < 5e8;
+}
+
+/* The offset of window (i, j) on the flat grid, and the largest one. */
+#define MDL__CONV_OFF(cv, i, j) ((i) * (cv)->dh * ((cv)->W + 2 * (cv)->pw) + (j) * (cv)->dw)
+#define MDL__CONV_OFFMAX(cv) MDL__CONV_OFF(cv, (cv)->KH - 1, (cv)->KW - 1)
+
+/* xp[c][b*P + q]: the input planes of images b0..b0+nb-1, channels c0.., padded and side by
+   side (L = nb*P values a channel); and the offsets of the rows of cols into xp. */
+static void mdl__conv_planes(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
+                             mdl_scalar *xp, int *off) {
+    const int cg = cv->C / cv->groups, wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
+    const size_t L = (size_t)nb * (size_t)P, HW = (size_t)cv->H * (size_t)cv->W;
+    int c, b, iy, i, j;
+    for (c = 0; c < cg; c++)
+        for (b = 0; b < nb; b++) {
+            const mdl_scalar *src = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) * HW;
+            mdl_scalar *dst = xp + (size_t)c * L + (size_t)b * (size_t)P;
+            if (cv->ph || cv->pw) {
+                memset(dst, 0, (size_t)P * sizeof(mdl_scalar));
+                for (iy = 0; iy < cv->H; iy++)
+                    mdl__copy_row(dst + (size_t)(iy + cv->ph) * (size_t)wp + (size_t)cv->pw,
+                                  src + (size_t)iy * (size_t)cv->W, cv->W);
+            } else {
+                memcpy(dst, src, HW * sizeof(mdl_scalar));
+            }
+        }
+    for (c = 0; c < cg; c++)
+        for (i = 0; i < cv->KH; i++)
+            for (j = 0; j < cv->KW; j++)
+                off[(c * cv->KH + i) * cv->KW + j] = c * (int)L + MDL__CONV_OFF(cv, i, j);
+}
+
+/* Forward of a run on the direct path: Y_g on the wide grid, then its valid part + bias into y. */
+static void mdl__conv2d_forward_direct(const mdl__conv *cv, const mdl_scalar *x,
+                                       const mdl_scalar *w, const mdl_scalar *bias, mdl_scalar *y,
+                                       int b0, int nb, int grp, mdl__conv_scratch s) {
+    const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kg = cg * cv->KH * cv->KW;
+    const int wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
+    const int L = nb * P, plane = cv->OH * cv->OW;
+    int o, b, oy;
+    mdl__conv_planes(cv, x, b0, nb, grp * cg, s.cols, s.off);
+    mdl__conv_rows(og, nb, (size_t)P, P - MDL__CONV_OFFMAX(cv), kg,
+                   w + (size_t)grp * (size_t)og * (size_t)kg, (size_t)kg, s.cols, s.off,
+                   bias ? bias + grp * og : NULL, s.yg, (size_t)L);
+    for (o = 0; o < og; o++)
+        for (b = 0; b < nb; b++) {
+            mdl_scalar *dst = y + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) *
+                                      (size_t)plane;
+            const mdl_scalar *src = s.yg + (size_t)o * (size_t)L + (size_t)b * (size_t)P;
+            for (oy = 0; oy < cv->OH; oy++)
+                mdl__copy_row(dst + (size_t)oy * (size_t)cv->OW, src + (size_t)oy * (size_t)wp,
+                              cv->OW);
+        }
+}
+
+/* Backward of a run on the direct path: dYw, then dbias, dW and dx as in the banner above. */
+static void mdl__conv2d_backward_direct(const mdl__conv *cv, const mdl_scalar *x,
+                                        const mdl_scalar *w, const mdl_scalar *g, mdl_scalar *dx,
+                                        mdl_scalar *dw, double *db, int b0, int nb, int grp,
+                                        mdl__conv_scratch s) {
+    const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kk = cv->KH * cv->KW;
+    const int kg = cg * kk, wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
+    const int L = nb * P, M = MDL__CONV_OFFMAX(cv), plane = cv->OH * cv->OW;
+    const size_t ld = (size_t)M + (size_t)L; /* a row of dYw: M zeros, then the run's grids */
+    const int first = cv->ph * wp + cv->pw;  /* dx: the first position of an image's middle */
+    int o, b, oy, c, i, j;
+    for (o = 0; o < og; o++) { /* dYw */
+        mdl_scalar *row = s.yg + (size_t)o * ld;
+        memset(row, 0, ld * sizeof(mdl_scalar));
+        for (b = 0; b < nb; b++) {
+            const mdl_scalar *src =
+                g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane;
+            for (oy = 0; oy < cv->OH; oy++)
+                mdl__copy_row(row + (size_t)M + (size_t)b * (size_t)P + (size_t)oy * (size_t)wp,
+                              src + (size_t)oy * (size_t)cv->OW, cv->OW);
+        }
+    }
+    /* dbias: each row of dYw summed in float, 64 running sums (so each adds up about
+       nb*OH*OW/64 values: an error of at most about (nb*OH*OW/64 + 6) 2^-24 times the sum of
+       |dy|), then added in double across runs */
+    if (db) mdl__conv_sums(og, L, s.yg + M, ld, db + grp * og);
+    if (dw) { /* dW_g += dYw @ (the windows of xp)^T, image by image */
+        mdl__conv_planes(cv, x, b0, nb, grp * cg, s.cols, s.off);
+        mdl__conv_dots(og, kg, nb, (size_t)P, P - M, s.yg + M, ld, s.cols, s.off,
+                       dw + (size_t)grp * (size_t)og * (size_t)kg, (size_t)kg);
+    }
+    if (dx) { /* dxp = W_g^T @ (the windows of dYw, backwards), then its middle into dx */
+        for (c = 0; c < cg; c++)
+            for (o = 0; o < og; o++)
+                for (i = 0; i < cv->KH; i++)
+                    for (j = 0; j < cv->KW; j++) {
+                        const int r = (o * cv->KH + i) * cv->KW + j;
+                        s.wt[(size_t)c * (size_t)(og * kk) + (size_t)r] =
+                            w[((size_t)(grp * og + o) * (size_t)cg + (size_t)c) * (size_t)kk +
+                              (size_t)(i * cv->KW + j)];
+                        if (c == 0) s.off[r] = o * (int)ld + M - MDL__CONV_OFF(cv, i, j) + first;
+                    }
+        mdl__conv_rows(cg, 1, 0, (nb - 1) * P + (cv->H - 1) * wp + cv->W, og * kk, s.wt,
+                       (size_t)(og * kk), s.yg, s.off, NULL, s.pad + first, (size_t)L);
+        for (c = 0; c < cg; c++)
+            for (b = 0; b < nb; b++) {
+                mdl_scalar *dxp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(grp * cg + c)) *
+                                           (size_t)cv->H * (size_t)cv->W;
+                const mdl_scalar *src =
+                    s.pad + (size_t)c * (size_t)L + (size_t)b * (size_t)P + (size_t)first;
+                for (oy = 0; oy < cv->H; oy++)
+                    mdl__add_row(dxp + (size_t)oy * (size_t)cv->W, src + (size_t)oy * (size_t)wp,
+                                 cv->W);
+            }
+    }
+}
+
+/* The sizes of one thread's scratch, in values: cols, yg, pad, wt, off (see mdl__conv_scratch). */
+static void mdl__conv_scratch_sizes(const mdl__conv *cv, int run, int direct, size_t n[5]) {
+    const size_t cg = (size_t)(cv->C / cv->groups), og = (size_t)(cv->O / cv->groups);
+    const size_t kk = (size_t)cv->KH * (size_t)cv->KW, plane = (size_t)cv->OH * (size_t)cv->OW;
+    const size_t grid = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+    if (direct) { /* xp, dYw (with its margin) or Y_g, dxp, W_g^T, the offsets */
+        n[0] = cg * (size_t)run * grid;
+        n[1] = og * ((size_t)MDL__CONV_OFFMAX(cv) + (size_t)run * grid);
+        n[2] = n[0];
+        n[3] = cg * og * kk;
+        n[4] = (cg > og ? cg : og) * kk;
+    } else {
+        n[0] = cg * kk * (size_t)run * plane;
+        n[1] = og * (size_t)run * plane;
+        n[2] = grid;
+        n[3] = n[4] = 0;
+    }
+}
+
 /* One thread's scratch out of arrays of `threads` of each, made with mdl__conv_scratch_new. */
 static mdl__conv_scratch mdl__conv_scratch_of(const mdl__conv *cv, mdl__conv_scratch all, int run,
-                                              int tid) {
-    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
-    const size_t n_cols = (size_t)(cv->C / cv->groups * cv->KH * cv->KW) * (size_t)run * plane;
-    const size_t n_yg = (size_t)(cv->O / cv->groups) * (size_t)run * plane;
-    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+                                              int direct, int tid) {
     mdl__conv_scratch s;
-    s.cols = all.cols + (size_t)tid * n_cols;
-    s.yg = all.yg + (size_t)tid * n_yg;
-    s.pad = all.pad + (size_t)tid * n_pad;
+    size_t n[5];
+    mdl__conv_scratch_sizes(cv, run, direct, n);
+    s.cols = all.cols + (size_t)tid * n[0];
+    s.yg = all.yg + (size_t)tid * n[1];
+    s.pad = all.pad + (size_t)tid * n[2];
+    s.wt = all.wt + (size_t)tid * n[3];
+    s.off = all.off + (size_t)tid * n[4];
     return s;
 }
 
 /* Scratch for `threads` threads with runs of `run` images; 0 if out of memory. */
-static int mdl__conv_scratch_new(mdl_arena *ar, const mdl__conv *cv, int run, int threads,
-                                 mdl__conv_scratch *all) {
-    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
-    const size_t n_cols = (size_t)(cv->C / cv->groups * cv->KH * cv->KW) * (size_t)run * plane;
-    const size_t n_yg = (size_t)(cv->O / cv->groups) * (size_t)run * plane;
-    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
-    all->cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
-    all->yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_yg * sizeof(mdl_scalar));
-    all->pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
-    return all->cols && all->yg && all->pad;
+static int mdl__conv_scratch_new(mdl_arena *ar, const mdl__conv *cv, int run, int direct,
+                                 int threads, mdl__conv_scratch *all) {
+    size_t n[5];
+    mdl__conv_scratch_sizes(cv, run, direct, n);
+    all->cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n[0] * sizeof(mdl_scalar));
+    all->yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n[1] * sizeof(mdl_scalar));
+    all->pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n[2] * sizeof(mdl_scalar));
+    all->wt = (mdl_scalar *)mdl__alloc(ar, ((size_t)threads * n[3] + 1) * sizeof(mdl_scalar));
+    all->off = (int *)mdl__alloc(ar, ((size_t)threads * n[4] + 1) * sizeof(int));
+    return all->cols && all->yg && all->pad && all->wt && all->off;
 }
 
 /* Backward sums dW and dbias over the runs in MDL__CONV_PARTS parts of consecutive runs, each
@@ -6917,7 +7092,8 @@ static void mdl__conv2d_backward(mdl__node *node) {
     const mdl__conv *cv = (const mdl__conv *)node->saved;
     mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
-    const int run = mdl__conv_run(cv), runs = (cv->B + run - 1) / run;
+    const int direct = mdl__conv_direct(cv), run = mdl__conv_run(cv, direct);
+    const int runs = (cv->B + run - 1) / run;
     const int parts = runs < MDL__CONV_PARTS ? runs : MDL__CONV_PARTS;
     const int threads = mdl__conv_threads(parts);
     const size_t n_w = Wt->numel;
@@ -6930,20 +7106,25 @@ static void mdl__conv2d_backward(mdl__node *node) {
     if (!dx && !dw && !db) return;
     dw_part = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)parts * n_w * sizeof(mdl_scalar));
     db_part = (double *)mdl__alloc_zero(ar, (size_t)parts * (size_t)cv->O * sizeof(double));
-    if (!mdl__conv_scratch_new(ar, cv, run, threads, &all) || !dw_part || !db_part) return;
+    if (!mdl__conv_scratch_new(ar, cv, run, direct, threads, &all) || !dw_part || !db_part)
+        return;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (part = 0; part < parts; part++) {
-        mdl__conv_scratch s = mdl__conv_scratch_of(cv, all, run, mdl__thread_id());
+        mdl__conv_scratch s = mdl__conv_scratch_of(cv, all, run, direct, mdl__thread_id());
+        mdl_scalar *dwp = dw ? dw_part + (size_t)part * n_w : NULL;
+        double *dbp = db ? db_part + (size_t)part * (size_t)cv->O : NULL;
         int r, grp;
         for (r = part * runs / parts; r < (part + 1) * runs / parts; r++) {
             const int b0 = r * run, nb = cv->B - b0 < run ? cv->B - b0 : run;
             for (grp = 0; grp < cv->groups; grp++)
-                mdl__conv2d_backward_run(cv, X->data, Wt->data, node->out->grad, dx,
-                                         dw ? dw_part + (size_t)part * n_w : NULL,
-                                         db ? db_part + (size_t)part * (size_t)cv->O : NULL, b0,
-                                         nb, grp, s);
+                if (direct)
+                    mdl__conv2d_backward_direct(cv, X->data, Wt->data, node->out->grad, dx, dwp,
+                                                dbp, b0, nb, grp, s);
+                else
+                    mdl__conv2d_backward_run(cv, X->data, Wt->data, node->out->grad, dx, dwp,
+                                             dbp, b0, nb, grp, s);
         }
     }
     if (dw) /* the parts, in order */
@@ -6966,7 +7147,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     mdl__conv cv, *saved;
     mdl__conv_scratch all;
     mdl_tensor *out, *in[3];
-    int shape[4], kg, plane, run, runs, threads, r;
+    int shape[4], kg, plane, run, runs, threads, r, direct;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
@@ -7012,27 +7193,34 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     out = mdl__make(ar, fn, 4, shape, NULL, 0);
     saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
     kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
-    run = mdl__conv_run(&cv);
-    /* when w will need a gradient, keep each run's cols for backward (up to 8M values, 32 MiB
-       in float): reading them back is cheaper than building them again */
     cv.kept = NULL;
-    if (w->requires_grad && ar->grad_enabled &&
+    direct = mdl__conv_direct(&cv);
+    run = mdl__conv_run(&cv, direct);
+    /* when w will need a gradient, keep each run's cols for backward (up to 8M values, 32 MiB
+       in float): reading them back is cheaper than building them again (the direct path has
+       no cols) */
+    if (!direct && w->requires_grad && ar->grad_enabled &&
         (double)groups * kg * cv.B * plane <= (double)(1 << 23))
         cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)cv.B *
                                                    (size_t)plane * sizeof(mdl_scalar));
     runs = (cv.B + run - 1) / run;
     threads = mdl__conv_threads(runs);
-    if (!mdl__conv_scratch_new(ar, &cv, run, threads, &all) || !out || !saved) return NULL;
+    if (!mdl__conv_scratch_new(ar, &cv, run, direct, threads, &all) || !out || !saved)
+        return NULL;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (r = 0; r < runs; r++) { /* each run of images on its own (see mdl__conv_threads) */
         const int b0 = r * run, nb = cv.B - b0 < run ? cv.B - b0 : run;
-        mdl__conv_scratch sc = mdl__conv_scratch_of(&cv, all, run, mdl__thread_id());
+        mdl__conv_scratch sc = mdl__conv_scratch_of(&cv, all, run, direct, mdl__thread_id());
         int grp;
         for (grp = 0; grp < groups; grp++)
-            mdl__conv2d_forward_run(&cv, x->data, w->data, bias ? bias->data : NULL, out->data,
-                                    b0, nb, grp, sc);
+            if (direct)
+                mdl__conv2d_forward_direct(&cv, x->data, w->data, bias ? bias->data : NULL,
+                                           out->data, b0, nb, grp, sc);
+            else
+                mdl__conv2d_forward_run(&cv, x->data, w->data, bias ? bias->data : NULL,
+                                        out->data, b0, nb, grp, sc);
     }
     *saved = cv;
     in[0] = x;
@@ -21001,6 +21189,191 @@ static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n) {
 }
 
 #endif /* MDL__X86 || MDL__NEON */
+
+/* ---------------------------------------------------------------------------------------------
+   Direct convolution (stride 1)              for conv2d's direct path in >>ops (read its banner)
+       rows:  C[i][q]  = sum_{r<k} A[i][r] B[off[r] + q]        i < m, q < n
+       dots:  C[i][r] += sum_{q<n} A[i][q] B[off[r] + q]        i < m, r < k
+   A product whose r-th row of B is a window of one flat buffer starting at off[r]: with the
+   planes laid out flat, the window of tap (c, i, j) of a stride-1 convolution is its input
+   plane shifted by i*wp + j, so that im2col's matrix is never written (as in the "indirect
+   convolution" of Dukhan's XNNPACK, which reads its rows through a table of pointers).
+   rows is conv2d's forward (A the weights) and its dX (A the flipped, transposed weights, B
+   the output gradient); dots is its dW (A the output gradient, B the input). The plain
+   im2col + GEMM in >>ops computes the same sums in another order; tests/test_conv.c holds them
+   together. AVX-512 only (the other kernels go through im2col): a tile of 8 rows of C by 48
+   positions (24 accumulators) for rows, of 6 rows by 4 windows for dots, each step one
+   multiply-add per accumulator; the last positions through masks, so nothing is read or
+   written beyond q < n.
+   --------------------------------------------------------------------------------------------- */
+#if defined(MDL__X86)
+
+/* rows, for R (1 to 8, a constant once inlined) rows of C and positions q0 to q0 + 47 */
+MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
+mdl__conv_rows_tile_avx512(const int R, int k, const float *a, size_t lda, const float *b,
+                           const int *off, const float *bias, float *c, size_t ldc, int q0,
+                           int left) {
+    const __mmask16 m0 = mdl__lanes16(left), m1 = mdl__lanes16(left - 16),
+                    m2 = mdl__lanes16(left - 32);
+    __m512 acc[8][3];
+    int i, r;
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++)
+        acc[i][0] = acc[i][1] = acc[i][2] = _mm512_set1_ps(bias && i < R ? bias[i] : 0.0f);
+    for (r = 0; r < k; r++) { /* one window of B, times one column of A */
+        const float *br = b + off[r] + q0;
+        const __m512 x0 = _mm512_maskz_loadu_ps(m0, br), x1 = _mm512_maskz_loadu_ps(m1, br + 16),
+                     x2 = _mm512_maskz_loadu_ps(m2, br + 32);
+#pragma GCC unroll 8
+        for (i = 0; i < 8; i++)
+            if (i < R) {
+                const __m512 w = _mm512_set1_ps(a[(size_t)i * lda + (size_t)r]);
+                acc[i][0] = _mm512_fmadd_ps(w, x0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(w, x1, acc[i][1]);
+                acc[i][2] = _mm512_fmadd_ps(w, x2, acc[i][2]);
+            }
+    }
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++)
+        if (i < R) {
+            float *ci = c + (size_t)i * ldc + q0;
+            _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+            _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+            _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
+        }
+}
+
+#define MDL__CONV_ROWS_CASE(r)                                                               \
+    case r:                                                                                  \
+        for (sg = 0; sg < (size_t)nseg; sg++)                                                \
+            for (q = 0; q < len; q += 48)                                                    \
+                mdl__conv_rows_tile_avx512(r, k, a, lda, b + sg * stride, off, bias,         \
+                                           c + sg * stride, ldc, q, len - q);                \
+        break;
+
+__attribute__((target("avx512f"), noinline)) static void
+mdl__conv_rows_avx512(int m, int nseg, size_t stride, int len, int k, const float *a,
+                      size_t lda, const float *b, const int *off, const float *bias, float *c,
+                      size_t ldc) {
+    size_t sg;
+    int i, q;
+    for (i = 0; i < m; i += 8, a += 8 * lda, c += 8 * ldc, bias = bias ? bias + 8 : NULL)
+        switch (m - i < 8 ? m - i : 8) { /* 8 rows of C at a time */
+            MDL__CONV_ROWS_CASE(1) MDL__CONV_ROWS_CASE(2) MDL__CONV_ROWS_CASE(3)
+            MDL__CONV_ROWS_CASE(4) MDL__CONV_ROWS_CASE(5) MDL__CONV_ROWS_CASE(6)
+            MDL__CONV_ROWS_CASE(7) default: MDL__CONV_ROWS_CASE(8)
+        }
+}
+
+/* dots, for R (1 to 6) rows of A and T (1 or 4) windows of B, all n positions */
+MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
+mdl__conv_dots_tile_avx512(const int R, const int T, size_t nseg, size_t stride, int len,
+                           const float *a, size_t lda, const float *b, const int *off, float *c,
+                           size_t ldc) {
+    __m512 acc[6][4];
+    const float *bt[4];
+    size_t sg;
+    int i, t, q;
+#pragma GCC unroll 6
+    for (i = 0; i < 6; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
+    for (t = 0; t < 4; t++) bt[t] = b + off[t < T ? t : 0];
+    for (sg = 0; sg < nseg; sg++, a += stride, bt[0] += stride, bt[1] += stride,
+        bt[2] += stride, bt[3] += stride)
+    for (q = 0; q < len; q += 16) {
+        const __mmask16 mq = mdl__lanes16(len - q);
+        __m512 x[4];
+#pragma GCC unroll 4
+        for (t = 0; t < 4; t++)
+            if (t < T) x[t] = _mm512_maskz_loadu_ps(mq, bt[t] + q);
+#pragma GCC unroll 6
+        for (i = 0; i < 6; i++)
+            if (i < R) {
+                const __m512 y = _mm512_maskz_loadu_ps(mq, a + (size_t)i * lda + q);
+#pragma GCC unroll 4
+                for (t = 0; t < 4; t++)
+                    if (t < T) acc[i][t] = _mm512_fmadd_ps(y, x[t], acc[i][t]);
+            }
+    }
+#pragma GCC unroll 6
+    for (i = 0; i < 6; i++)
+        if (i < R)
+#pragma GCC unroll 4
+            for (t = 0; t < 4; t++)
+                if (t < T) c[(size_t)i * ldc + (size_t)t] += mdl__hsum_avx512(acc[i][t]);
+}
+
+#define MDL__CONV_DOTS_CASE(r)                                                               \
+    case r:                                                                                  \
+        for (t = 0; t + 4 <= k; t += 4)                                                      \
+            mdl__conv_dots_tile_avx512(r, 4, nseg, stride, len, a, lda, b, off + t, c + t,   \
+                                       ldc);                                                 \
+        for (; t < k; t++)                                                                   \
+            mdl__conv_dots_tile_avx512(r, 1, nseg, stride, len, a, lda, b, off + t, c + t,   \
+                                       ldc);                                                 \
+        break;
+
+__attribute__((target("avx512f"), noinline)) static void
+mdl__conv_dots_avx512(int m, int k, int nseg, size_t stride, int len, const float *a,
+                      size_t lda, const float *b, const int *off, float *c, size_t ldc) {
+    int i, t;
+    for (i = 0; i < m; i += 6, a += 6 * lda, c += 6 * ldc) /* 6 rows of A at a time */
+        switch (m - i < 6 ? m - i : 6) {
+            MDL__CONV_DOTS_CASE(1) MDL__CONV_DOTS_CASE(2) MDL__CONV_DOTS_CASE(3)
+            MDL__CONV_DOTS_CASE(4) MDL__CONV_DOTS_CASE(5) default: MDL__CONV_DOTS_CASE(6)
+        }
+}
+
+static int mdl__conv_fast(void) { return strcmp(mdl__gemm_current()->name, "avx512") == 0; }
+
+static void mdl__conv_rows(int m, int nseg, size_t stride, int len, int k, const mdl_scalar *a,
+                           size_t lda, const mdl_scalar *b, const int *off,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc) {
+    mdl__conv_rows_avx512(m, nseg, stride, len, k, a, lda, b, off, bias, c, ldc);
+}
+
+static void mdl__conv_dots(int m, int k, int nseg, size_t stride, int len, const mdl_scalar *a,
+                           size_t lda, const mdl_scalar *b, const int *off, mdl_scalar *c,
+                           size_t ldc) {
+    mdl__conv_dots_avx512(m, k, nseg, stride, len, a, lda, b, off, c, ldc);
+}
+
+/* s[i] += the sum of a[i*lda + q] for q < n, i < m: four registers of 16 running sums each
+   (64 in all), then added up */
+__attribute__((target("avx512f"))) static void mdl__conv_sums(int m, int n, const mdl_scalar *a,
+                                                              size_t lda, double *s) {
+    int i, q;
+    for (i = 0; i < m; i++, a += lda) {
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (q = 0; q + 64 <= n; q += 64) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(a + q));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(a + q + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(a + q + 32));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(a + q + 48));
+        }
+        for (; q < n; q += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(mdl__lanes16(n - q), a + q));
+        s[i] += (double)mdl__hsum_avx512(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    }
+}
+
+#else /* no direct kernels: conv2d goes through im2col */
+
+static int mdl__conv_fast(void) { return 0; }
+static void mdl__conv_rows(int m, int nseg, size_t stride, int len, int k, const mdl_scalar *a,
+                           size_t lda, const mdl_scalar *b, const int *off,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc) {
+    (void)m, (void)nseg, (void)stride, (void)len, (void)k, (void)a, (void)lda, (void)b;
+    (void)off, (void)bias, (void)c, (void)ldc;
+}
+static void mdl__conv_dots(int m, int k, int nseg, size_t stride, int len, const mdl_scalar *a,
+                           size_t lda, const mdl_scalar *b, const int *off, mdl_scalar *c,
+                           size_t ldc) {
+    (void)m, (void)nseg, (void)stride, (void)len, (void)k, (void)a, (void)lda, (void)b;
+    (void)off, (void)c, (void)ldc;
+}
+static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s) {
+    (void)m, (void)n, (void)a, (void)lda, (void)s;
+}
+#endif /* MDL__X86 */
 
 #ifndef MINIDL_DOUBLE
 MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
