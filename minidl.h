@@ -6667,12 +6667,12 @@ static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, in
 
 /* The direct kernels, in >>kernels (where there are none, mdl__conv_fast is 0). */
 static int mdl__conv_fast(void);
-static void mdl__conv_rows(int m, int nseg, size_t stride, int len, int k, const mdl_scalar *a,
-                           size_t lda, const mdl_scalar *b, const int *off,
-                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc);
-static void mdl__conv_dots(int m, int k, int nseg, size_t stride, int len, const mdl_scalar *a,
-                           size_t lda, const mdl_scalar *b, const int *off, mdl_scalar *c,
-                           size_t ldc);
+static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
+                           const mdl_scalar *b, const int *off, size_t bstride,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride);
+static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a, size_t lda,
+                           size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
+                           mdl_scalar *c, size_t ldc);
 static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s);
 
 typedef struct mdl__conv {
@@ -6680,7 +6680,9 @@ typedef struct mdl__conv {
     int O, KH, KW;       /* filters */
     int OH, OW;          /* output */
     int sh, sw, ph, pw, dh, dw, groups;
-    mdl_scalar *kept; /* every run's cols, kept by forward for backward's dW, or NULL */
+    int direct;       /* 1: the direct path (below), decided by forward for both passes */
+    mdl_scalar *kept; /* every run's cols (direct: xj planes), kept by forward for backward's
+                         dW, or NULL */
 } mdl__conv;
 
 /* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh,
@@ -6789,12 +6791,7 @@ static size_t mdl__conv_per_image(const mdl__conv *cv) { /* values of cols per i
            (size_t)cv->OW;
 }
 
-/* The direct path (see there) keeps, per image, the input planes twice (x and dx) and the
-   output planes once, each (H + 2ph) x (W + 2pw). */
-static size_t mdl__conv_direct_per_image(const mdl__conv *cv) {
-    return (size_t)(2 * (cv->C / cv->groups) + cv->O / cv->groups) *
-           (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
-}
+static size_t mdl__conv_direct_per_image(const mdl__conv *cv); /* below, with the direct path */
 
 static int mdl__conv_run(const mdl__conv *cv, int direct) {
     size_t per_image = direct ? mdl__conv_direct_per_image(cv) : mdl__conv_per_image(cv);
@@ -6805,8 +6802,13 @@ static int mdl__conv_run(const mdl__conv *cv, int direct) {
 
 /* Where the kept cols of group grp for the run of nb images from b0 start: after the b0 images'
    worth of all groups before it, then grp groups of this run. */
+static size_t mdl__conv_xj_per_image(const mdl__conv *cv) { /* below, with the direct path */
+    return (size_t)(cv->C / cv->groups) * (size_t)cv->KW * (size_t)(cv->H + 2 * cv->ph) *
+           (size_t)cv->OW;
+}
+
 static mdl_scalar *mdl__conv_kept(const mdl__conv *cv, int b0, int nb, int grp) {
-    size_t per_image = mdl__conv_per_image(cv);
+    size_t per_image = cv->direct ? mdl__conv_xj_per_image(cv) : mdl__conv_per_image(cv);
     return cv->kept + ((size_t)b0 * (size_t)cv->groups + (size_t)grp * (size_t)nb) * per_image;
 }
 
@@ -6902,150 +6904,167 @@ static void mdl__conv2d_backward_run(const mdl__conv *cv, const mdl_scalar *x, c
 }
 
 /* ---- The direct path: stride 1, with the AVX-512 kernels (mdl__conv_fast) ----
-   im2col's matrix holds every input value KH*KW times, and writing it is most of a small
-   convolution's forward. With stride 1 it need not be written at all. Lay each input plane
-   out flat, padded to hp x wp (hp = H + 2ph, wp = W + 2pw), P = hp*wp values, and compute the
-   output on the same grid: output (oy, ox) at position p = oy*wp + ox. Then
-       Y[o][p] = sum_{c,i,j} w[o,c,i,j] xp_c[p + i*dh*wp + j*dw]
-   row (c,i,j) of cols is the plane xp_c shifted by i*dh*wp + j*dw, a window of memory already
-   there. The columns ox >= OW of each row of the grid (and the last offmax = P - NP positions
-   of a plane, NP = (OH-1)*wp + OW) are computed too, as if the rows wrapped around, and
-   thrown away: for LeNet's conv1, 32 x 28 positions per row for 28 x 28 (14% more), for conv2
-   14 for 10. A run's images lie side by side, xp[c][b*P + q], so that one product covers them
-   all. The backward pass is two more products of the kind:
-       dW[o][c,i,j] += sum_p dYw[o][p] xp_c[p + i*dh*wp + j*dw]          (mdl__conv_dots)
-       dxp_c[q]      = sum_{o,i,j} w[o,c,i,j] dYw[o][q - i*dh*wp - j*dw]  (mdl__conv_rows)
-   where dYw is dY on the wide grid, 0 at the thrown-away positions and for offmax positions
-   before the first image, so that the products need no test for the edges; the middle of each
-   dxp plane is then added into dx. Summation order: each output value is one chain of fused
-   multiply-adds in (c, i, j) order (dx: (o, i, j)); each dW value 16 chains over the run's
-   positions, added up at the end; so the results differ from im2col + GEMM's in the last bits.
-   A non-finite x can make more of dW non-finite than the plain path does (0 * inf at the
-   thrown-away positions). */
+   im2col's matrix holds every input value KH*KW times, and writing it out is most of a small
+   convolution's forward. With stride 1 most of it need not be written (after Cho and Brand's
+   MEC, "memory-efficient convolution"): copy each input plane, padded, KW times, the j-th copy
+   shifted left by j*dw and cut to the output's width OW, xj[c,j] of Hp x OW (Hp = H + 2ph).
+   Then row (c,i,j) of cols, for one image, is the window of xj[c,j] that starts i*dh rows
+   down: cols[(c,i,j)][oy*OW + ox] = xj[c,j][(oy + i*dh)*OW + ox]. The products read those
+   windows in place (mdl__conv_rows, mdl__conv_dots, through a table of their offsets):
+       y[b,o]  = bias[o] + sum_{c,i,j} w[o,c,i,j] (window (c,i,j) of image b)   -> into y itself
+       dW[o,c,i,j] += sum_b dy[b,o] . (window (c,i,j) of image b)             dy read in place
+   dx is the same kind of product the other way round, on the padded grid laid flat (wp = W +
+   2pw, P = Hp*wp values an image): dYw, dy placed on that grid (output (oy, ox) at oy*wp + ox,
+   zeros elsewhere and for M = (KH-1)*dh*wp + (KW-1)*dw positions before the first image), and
+       dx_grid[c][q] = sum_{o,i,j} w[o,c,i,j] dYw[o][q - i*dh*wp - j*dw]
+   whose middle is added into dx; the taps that fall on the zeros are multiplied through (for
+   LeNet's conv2, about half of them), which costs less than im2col's copies and col2im's adds.
+   Summation order: each y and dx value is one chain of fused multiply-adds over (c,i,j) (dx:
+   (o,i,j)); each dW value 16 chains over the run's positions, added up at the end; dbias 64
+   float chains per image, added in double. So the results differ from im2col + GEMM's in the
+   last bits (tests/test_conv.c bounds both against a double reference).
+   The scratch of a run: the xj planes (cg*KW*Hp*OW values an image), and for dx dYw and the
+   dx grid (og*P + cg*P). */
+static size_t mdl__conv_direct_per_image(const mdl__conv *cv) {
+    const size_t hp = (size_t)(cv->H + 2 * cv->ph), grid = hp * (size_t)(cv->W + 2 * cv->pw);
+    const size_t cg = (size_t)(cv->C / cv->groups), og = (size_t)(cv->O / cv->groups);
+    return cg * (size_t)cv->KW * hp * (size_t)cv->OW + (og + cg) * grid;
+}
+
 static int mdl__conv_direct(const mdl__conv *cv) {
     return cv->sh == 1 && cv->sw == 1 && mdl__conv_fast() &&
            (double)mdl__conv_direct_per_image(cv) * (double)mdl__conv_run(cv, 1) < 5e8;
 }
 
-/* The offset of window (i, j) on the flat grid, and the largest one. */
+/* The offset of tap (i, j) on the flat padded grid of the dx product, and the largest one. */
 #define MDL__CONV_OFF(cv, i, j) ((i) * (cv)->dh * ((cv)->W + 2 * (cv)->pw) + (j) * (cv)->dw)
 #define MDL__CONV_OFFMAX(cv) MDL__CONV_OFF(cv, (cv)->KH - 1, (cv)->KW - 1)
 
-/* xp[c][b*P + q]: the input planes of images b0..b0+nb-1, channels c0.., padded and side by
-   side (L = nb*P values a channel); and the offsets of the rows of cols into xp. */
-static void mdl__conv_planes(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
-                             mdl_scalar *xp, int *off) {
-    const int cg = cv->C / cv->groups, wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
-    const size_t L = (size_t)nb * (size_t)P, HW = (size_t)cv->H * (size_t)cv->W;
-    int c, b, iy, i, j;
+/* xj[((c*KW + j)*nb + b)*Hp*OW + r*OW + ox] = x[b0 + b, c0 + c] padded, at row r, column
+   ox + j*dw, for the nb images from b0; and the offsets of the windows: off[(c*KH + i)*KW + j]
+   = where window (c,i,j) of image 0 starts (image b's is Hp*OW further). `pad` holds one
+   padded plane. */
+static void mdl__conv_xj_offsets(const mdl__conv *cv, int nb, int *off) {
+    const int pj = (cv->H + 2 * cv->ph) * cv->OW;
+    int c, i, j;
+    for (c = 0; c < cv->C / cv->groups; c++)
+        for (i = 0; i < cv->KH; i++)
+            for (j = 0; j < cv->KW; j++)
+                off[(c * cv->KH + i) * cv->KW + j] = (c * cv->KW + j) * nb * pj + i * cv->dh * cv->OW;
+}
+
+static void mdl__conv_xj(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
+                         mdl_scalar *xj, int *off, mdl_scalar *pad) {
+    const int cg = cv->C / cv->groups, hp = cv->H + 2 * cv->ph, wp = cv->W + 2 * cv->pw;
+    const int padded = cv->ph || cv->pw, OW = cv->OW;
+    const size_t pj = (size_t)hp * (size_t)OW, HW = (size_t)cv->H * (size_t)cv->W;
+    int c, b, j, r;
+    if (padded) memset(pad, 0, (size_t)hp * (size_t)wp * sizeof(mdl_scalar));
     for (c = 0; c < cg; c++)
         for (b = 0; b < nb; b++) {
             const mdl_scalar *src = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) * HW;
-            mdl_scalar *dst = xp + (size_t)c * L + (size_t)b * (size_t)P;
-            if (cv->ph || cv->pw) {
-                memset(dst, 0, (size_t)P * sizeof(mdl_scalar));
-                for (iy = 0; iy < cv->H; iy++)
-                    mdl__copy_row(dst + (size_t)(iy + cv->ph) * (size_t)wp + (size_t)cv->pw,
-                                  src + (size_t)iy * (size_t)cv->W, cv->W);
-            } else {
-                memcpy(dst, src, HW * sizeof(mdl_scalar));
+            if (padded) { /* the plane into the middle of pad, whose border stays zero */
+                for (r = 0; r < cv->H; r++)
+                    mdl__copy_row(pad + (size_t)(r + cv->ph) * (size_t)wp + (size_t)cv->pw,
+                                  src + (size_t)r * (size_t)cv->W, cv->W);
+                src = pad;
+            }
+            for (j = 0; j < cv->KW; j++) { /* copy j: shifted left by j*dw, OW wide */
+                mdl_scalar *dst = xj + ((size_t)(c * cv->KW + j) * (size_t)nb + (size_t)b) * pj;
+                for (r = 0; r < hp; r++)
+                    mdl__copy_row(dst + (size_t)r * (size_t)OW,
+                                  src + (size_t)r * (size_t)wp + (size_t)(j * cv->dw), OW);
             }
         }
-    for (c = 0; c < cg; c++)
-        for (i = 0; i < cv->KH; i++)
-            for (j = 0; j < cv->KW; j++)
-                off[(c * cv->KH + i) * cv->KW + j] = c * (int)L + MDL__CONV_OFF(cv, i, j);
+    mdl__conv_xj_offsets(cv, nb, off);
 }
 
-/* Forward of a run on the direct path: Y_g on the wide grid, then its valid part + bias into y. */
+/* Forward of a run on the direct path: y and its bias written by the product itself. */
 static void mdl__conv2d_forward_direct(const mdl__conv *cv, const mdl_scalar *x,
                                        const mdl_scalar *w, const mdl_scalar *bias, mdl_scalar *y,
                                        int b0, int nb, int grp, mdl__conv_scratch s) {
     const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kg = cg * cv->KH * cv->KW;
-    const int wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
-    const int L = nb * P, plane = cv->OH * cv->OW;
-    int o, b, oy;
-    mdl__conv_planes(cv, x, b0, nb, grp * cg, s.cols, s.off);
-    mdl__conv_rows(og, nb, (size_t)P, P - MDL__CONV_OFFMAX(cv), kg,
-                   w + (size_t)grp * (size_t)og * (size_t)kg, (size_t)kg, s.cols, s.off,
-                   bias ? bias + grp * og : NULL, s.yg, (size_t)L);
-    for (o = 0; o < og; o++)
-        for (b = 0; b < nb; b++) {
-            mdl_scalar *dst = y + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) *
-                                      (size_t)plane;
-            const mdl_scalar *src = s.yg + (size_t)o * (size_t)L + (size_t)b * (size_t)P;
-            for (oy = 0; oy < cv->OH; oy++)
-                mdl__copy_row(dst + (size_t)oy * (size_t)cv->OW, src + (size_t)oy * (size_t)wp,
-                              cv->OW);
-        }
+    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
+    mdl_scalar *xj = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
+    mdl__conv_xj(cv, x, b0, nb, grp * cg, xj, s.off, s.pad);
+    mdl__conv_rows(og, nb, (int)plane, kg, w + (size_t)grp * (size_t)og * (size_t)kg,
+                   (size_t)kg, xj, s.off, (size_t)(cv->H + 2 * cv->ph) * (size_t)cv->OW,
+                   bias ? bias + grp * og : NULL,
+                   y + ((size_t)b0 * (size_t)cv->O + (size_t)(grp * og)) * plane, plane,
+                   (size_t)cv->O * plane);
 }
 
-/* Backward of a run on the direct path: dYw, then dbias, dW and dx as in the banner above. */
+/* Backward of a run on the direct path: dbias, dW and dx as in the banner above. */
 static void mdl__conv2d_backward_direct(const mdl__conv *cv, const mdl_scalar *x,
                                         const mdl_scalar *w, const mdl_scalar *g, mdl_scalar *dx,
                                         mdl_scalar *dw, double *db, int b0, int nb, int grp,
                                         mdl__conv_scratch s) {
     const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kk = cv->KH * cv->KW;
     const int kg = cg * kk, wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
-    const int L = nb * P, M = MDL__CONV_OFFMAX(cv), plane = cv->OH * cv->OW;
+    const int L = nb * P, M = MDL__CONV_OFFMAX(cv);
+    const size_t plane = (size_t)cv->OH * (size_t)cv->OW, img = (size_t)cv->O * plane;
+    const mdl_scalar *gg = g + (size_t)b0 * img + (size_t)(grp * og) * plane; /* dy, this run */
     const size_t ld = (size_t)M + (size_t)L; /* a row of dYw: M zeros, then the run's grids */
     const int first = cv->ph * wp + cv->pw;  /* dx: the first position of an image's middle */
     int o, b, oy, c, i, j;
+    if (db) /* 64 float running sums per image and channel (each adds up OH*OW/64 values),
+               added in double: an error of at most about (OH*OW/64 + 6) 2^-24 sum |dy| */
+        for (b = 0; b < nb; b++) mdl__conv_sums(og, (int)plane, gg + (size_t)b * img, plane,
+                                                db + grp * og);
+    if (dw) { /* dW_g += dy @ (the windows of xj)^T, over the run's images */
+        const mdl_scalar *xj = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
+        if (!cv->kept) mdl__conv_xj(cv, x, b0, nb, grp * cg, s.cols, s.off, s.pad);
+        else mdl__conv_xj_offsets(cv, nb, s.off);
+        mdl__conv_dots(og, kg, nb, (int)plane, gg, plane, img, xj, s.off,
+                       (size_t)(cv->H + 2 * cv->ph) * (size_t)cv->OW,
+                       dw + (size_t)grp * (size_t)og * (size_t)kg, (size_t)kg);
+    }
+    if (!dx) return;
     for (o = 0; o < og; o++) { /* dYw */
         mdl_scalar *row = s.yg + (size_t)o * ld;
         memset(row, 0, ld * sizeof(mdl_scalar));
-        for (b = 0; b < nb; b++) {
-            const mdl_scalar *src =
-                g + ((size_t)(b0 + b) * (size_t)cv->O + (size_t)(grp * og + o)) * (size_t)plane;
+        for (b = 0; b < nb; b++)
             for (oy = 0; oy < cv->OH; oy++)
                 mdl__copy_row(row + (size_t)M + (size_t)b * (size_t)P + (size_t)oy * (size_t)wp,
-                              src + (size_t)oy * (size_t)cv->OW, cv->OW);
+                              gg + (size_t)b * img + (size_t)o * plane +
+                                  (size_t)oy * (size_t)cv->OW,
+                              cv->OW);
+    }
+    /* dx_grid = W_g^T @ (the windows of dYw, backwards), then its middle into dx */
+    for (c = 0; c < cg; c++)
+        for (o = 0; o < og; o++)
+            for (i = 0; i < cv->KH; i++)
+                for (j = 0; j < cv->KW; j++) {
+                    const int r = (o * cv->KH + i) * cv->KW + j;
+                    s.wt[(size_t)c * (size_t)(og * kk) + (size_t)r] =
+                        w[((size_t)(grp * og + o) * (size_t)cg + (size_t)c) * (size_t)kk +
+                          (size_t)(i * cv->KW + j)];
+                    if (c == 0) s.off[r] = o * (int)ld + M - MDL__CONV_OFF(cv, i, j) + first;
+                }
+    mdl__conv_rows(cg, 1, (nb - 1) * P + (cv->H - 1) * wp + cv->W, og * kk, s.wt,
+                   (size_t)(og * kk), s.yg, s.off, 0, NULL, s.pad + first, (size_t)L, 0);
+    for (c = 0; c < cg; c++)
+        for (b = 0; b < nb; b++) {
+            mdl_scalar *dxp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(grp * cg + c)) *
+                                       (size_t)cv->H * (size_t)cv->W;
+            const mdl_scalar *src =
+                s.pad + (size_t)c * (size_t)L + (size_t)b * (size_t)P + (size_t)first;
+            for (oy = 0; oy < cv->H; oy++)
+                mdl__add_row(dxp + (size_t)oy * (size_t)cv->W, src + (size_t)oy * (size_t)wp,
+                             cv->W);
         }
-    }
-    /* dbias: each row of dYw summed in float, 64 running sums (so each adds up about
-       nb*OH*OW/64 values: an error of at most about (nb*OH*OW/64 + 6) 2^-24 times the sum of
-       |dy|), then added in double across runs */
-    if (db) mdl__conv_sums(og, L, s.yg + M, ld, db + grp * og);
-    if (dw) { /* dW_g += dYw @ (the windows of xp)^T, image by image */
-        mdl__conv_planes(cv, x, b0, nb, grp * cg, s.cols, s.off);
-        mdl__conv_dots(og, kg, nb, (size_t)P, P - M, s.yg + M, ld, s.cols, s.off,
-                       dw + (size_t)grp * (size_t)og * (size_t)kg, (size_t)kg);
-    }
-    if (dx) { /* dxp = W_g^T @ (the windows of dYw, backwards), then its middle into dx */
-        for (c = 0; c < cg; c++)
-            for (o = 0; o < og; o++)
-                for (i = 0; i < cv->KH; i++)
-                    for (j = 0; j < cv->KW; j++) {
-                        const int r = (o * cv->KH + i) * cv->KW + j;
-                        s.wt[(size_t)c * (size_t)(og * kk) + (size_t)r] =
-                            w[((size_t)(grp * og + o) * (size_t)cg + (size_t)c) * (size_t)kk +
-                              (size_t)(i * cv->KW + j)];
-                        if (c == 0) s.off[r] = o * (int)ld + M - MDL__CONV_OFF(cv, i, j) + first;
-                    }
-        mdl__conv_rows(cg, 1, 0, (nb - 1) * P + (cv->H - 1) * wp + cv->W, og * kk, s.wt,
-                       (size_t)(og * kk), s.yg, s.off, NULL, s.pad + first, (size_t)L);
-        for (c = 0; c < cg; c++)
-            for (b = 0; b < nb; b++) {
-                mdl_scalar *dxp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(grp * cg + c)) *
-                                           (size_t)cv->H * (size_t)cv->W;
-                const mdl_scalar *src =
-                    s.pad + (size_t)c * (size_t)L + (size_t)b * (size_t)P + (size_t)first;
-                for (oy = 0; oy < cv->H; oy++)
-                    mdl__add_row(dxp + (size_t)oy * (size_t)cv->W, src + (size_t)oy * (size_t)wp,
-                                 cv->W);
-            }
-    }
 }
 
 /* The sizes of one thread's scratch, in values: cols, yg, pad, wt, off (see mdl__conv_scratch). */
 static void mdl__conv_scratch_sizes(const mdl__conv *cv, int run, int direct, size_t n[5]) {
     const size_t cg = (size_t)(cv->C / cv->groups), og = (size_t)(cv->O / cv->groups);
     const size_t kk = (size_t)cv->KH * (size_t)cv->KW, plane = (size_t)cv->OH * (size_t)cv->OW;
-    const size_t grid = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
-    if (direct) { /* xp, dYw (with its margin) or Y_g, dxp, W_g^T, the offsets */
-        n[0] = cg * (size_t)run * grid;
+    const size_t hp = (size_t)(cv->H + 2 * cv->ph);
+    const size_t grid = hp * (size_t)(cv->W + 2 * cv->pw);
+    if (direct) { /* xj; dYw with its margin; a padded plane or the dx grid; W_g^T; offsets */
+        n[0] = cg * (size_t)cv->KW * (size_t)run * hp * (size_t)cv->OW;
         n[1] = og * ((size_t)MDL__CONV_OFFMAX(cv) + (size_t)run * grid);
-        n[2] = n[0];
+        n[2] = cg * (size_t)run * grid;
         n[3] = cg * og * kk;
         n[4] = (cg > og ? cg : og) * kk;
     } else {
@@ -7092,7 +7111,7 @@ static void mdl__conv2d_backward(mdl__node *node) {
     const mdl__conv *cv = (const mdl__conv *)node->saved;
     mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
-    const int direct = mdl__conv_direct(cv), run = mdl__conv_run(cv, direct);
+    const int direct = cv->direct, run = mdl__conv_run(cv, direct);
     const int runs = (cv->B + run - 1) / run;
     const int parts = runs < MDL__CONV_PARTS ? runs : MDL__CONV_PARTS;
     const int threads = mdl__conv_threads(parts);
@@ -7148,6 +7167,7 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     mdl__conv_scratch all;
     mdl_tensor *out, *in[3];
     int shape[4], kg, plane, run, runs, threads, r, direct;
+    size_t per_image;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
@@ -7194,15 +7214,15 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
     kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
     cv.kept = NULL;
-    direct = mdl__conv_direct(&cv);
+    direct = cv.direct = mdl__conv_direct(&cv);
     run = mdl__conv_run(&cv, direct);
-    /* when w will need a gradient, keep each run's cols for backward (up to 8M values, 32 MiB
-       in float): reading them back is cheaper than building them again (the direct path has
-       no cols) */
-    if (!direct && w->requires_grad && ar->grad_enabled &&
-        (double)groups * kg * cv.B * plane <= (double)(1 << 23))
-        cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)cv.B *
-                                                   (size_t)plane * sizeof(mdl_scalar));
+    /* when w will need a gradient, keep each run's cols (direct: xj planes) for backward (up
+       to 8M values, 32 MiB in float): reading them back is cheaper than building them again */
+    per_image = direct ? mdl__conv_xj_per_image(&cv) : (size_t)kg * (size_t)plane;
+    if (w->requires_grad && ar->grad_enabled &&
+        (double)groups * (double)per_image * cv.B <= (double)(1 << 23))
+        cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * per_image * (size_t)cv.B *
+                                                   sizeof(mdl_scalar));
     runs = (cv.B + run - 1) / run;
     threads = mdl__conv_threads(runs);
     if (!mdl__conv_scratch_new(ar, &cv, run, direct, threads, &all) || !out || !saved)
@@ -21192,45 +21212,47 @@ static int mdl__vm_tanh(mdl_scalar *y, const mdl_scalar *x, size_t n) {
 
 /* ---------------------------------------------------------------------------------------------
    Direct convolution (stride 1)              for conv2d's direct path in >>ops (read its banner)
-       rows:  C[i][q]  = sum_{r<k} A[i][r] B[off[r] + q]        i < m, q < n
-       dots:  C[i][r] += sum_{q<n} A[i][q] B[off[r] + q]        i < m, r < k
-   A product whose r-th row of B is a window of one flat buffer starting at off[r]: with the
-   planes laid out flat, the window of tap (c, i, j) of a stride-1 convolution is its input
-   plane shifted by i*wp + j, so that im2col's matrix is never written (as in the "indirect
-   convolution" of Dukhan's XNNPACK, which reads its rows through a table of pointers).
-   rows is conv2d's forward (A the weights) and its dX (A the flipped, transposed weights, B
-   the output gradient); dots is its dW (A the output gradient, B the input). The plain
-   im2col + GEMM in >>ops computes the same sums in another order; tests/test_conv.c holds them
-   together. AVX-512 only (the other kernels go through im2col): a tile of 8 rows of C by 48
-   positions (24 accumulators) for rows, of 6 rows by 4 windows for dots, each step one
-   multiply-add per accumulator; the last positions through masks, so nothing is read or
-   written beyond q < n.
+     rows:  C[s][i][q]  = bias[i] + sum_{r<k} A[i][r] B[s][off[r] + q]       i < m, q < len
+     dots:  C[i][r]    += sum_s sum_{q<len} A[s][i][q] B[s][off[r] + q]      i < m, r < k
+   for s < nseg segments (images), each of its own stride in A, B and C. Products whose r-th
+   row of B is a window of one buffer starting at off[r]: the rows of im2col's matrix, read
+   where they already lie instead of copied out (as the "indirect convolution" of Dukhan's
+   XNNPACK reads its rows through a table of pointers). rows is conv2d's forward (A the
+   weights) and its dx (A the weights transposed, B the output gradient); dots is its dW (A the
+   output gradient, B the input). The plain im2col + GEMM in >>ops computes the same sums in
+   another order; tests/test_conv.c holds them together. AVX-512 only (the other kernels go
+   through im2col): rows in tiles of 8 rows of C by 48 positions (24 accumulators; the last
+   tile of a segment 16 or 32 wide when that is enough), dots in tiles of 6 rows of A by 4
+   windows, each step one multiply-add per accumulator; the ends through masks, so nothing is
+   read or written beyond q < len.
    --------------------------------------------------------------------------------------------- */
 #if defined(MDL__X86)
 
-/* rows, for R (1 to 8, a constant once inlined) rows of C and positions q0 to q0 + 47 */
+/* rows, for R (1 to 8) rows of C and NV (1 to 3) registers of positions from q0 (R and NV are
+   constants once inlined, so the accumulators live in registers) */
 MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
-mdl__conv_rows_tile_avx512(const int R, int k, const float *a, size_t lda, const float *b,
-                           const int *off, const float *bias, float *c, size_t ldc, int q0,
-                           int left) {
+mdl__conv_rows_tile_avx512(const int R, const int NV, int k, const float *a, size_t lda,
+                           const float *b, const int *off, const float *bias, float *c,
+                           size_t ldc, int q0, int left) {
     const __mmask16 m0 = mdl__lanes16(left), m1 = mdl__lanes16(left - 16),
                     m2 = mdl__lanes16(left - 32);
-    __m512 acc[8][3];
+    __m512 acc[8][3], x0, x1, x2;
     int i, r;
 #pragma GCC unroll 8
     for (i = 0; i < 8; i++)
         acc[i][0] = acc[i][1] = acc[i][2] = _mm512_set1_ps(bias && i < R ? bias[i] : 0.0f);
     for (r = 0; r < k; r++) { /* one window of B, times one column of A */
         const float *br = b + off[r] + q0;
-        const __m512 x0 = _mm512_maskz_loadu_ps(m0, br), x1 = _mm512_maskz_loadu_ps(m1, br + 16),
-                     x2 = _mm512_maskz_loadu_ps(m2, br + 32);
+        x0 = _mm512_maskz_loadu_ps(m0, br);
+        x1 = NV > 1 ? _mm512_maskz_loadu_ps(m1, br + 16) : x0;
+        x2 = NV > 2 ? _mm512_maskz_loadu_ps(m2, br + 32) : x0;
 #pragma GCC unroll 8
         for (i = 0; i < 8; i++)
             if (i < R) {
                 const __m512 w = _mm512_set1_ps(a[(size_t)i * lda + (size_t)r]);
                 acc[i][0] = _mm512_fmadd_ps(w, x0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(w, x1, acc[i][1]);
-                acc[i][2] = _mm512_fmadd_ps(w, x2, acc[i][2]);
+                if (NV > 1) acc[i][1] = _mm512_fmadd_ps(w, x1, acc[i][1]);
+                if (NV > 2) acc[i][2] = _mm512_fmadd_ps(w, x2, acc[i][2]);
             }
     }
 #pragma GCC unroll 8
@@ -21238,23 +21260,32 @@ mdl__conv_rows_tile_avx512(const int R, int k, const float *a, size_t lda, const
         if (i < R) {
             float *ci = c + (size_t)i * ldc + q0;
             _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
-            _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
-            _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
+            if (NV > 1) _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+            if (NV > 2) _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
         }
 }
 
+/* every segment for R rows: tiles of 48 positions, the last one as narrow as it can be */
 #define MDL__CONV_ROWS_CASE(r)                                                               \
     case r:                                                                                  \
-        for (sg = 0; sg < (size_t)nseg; sg++)                                                \
-            for (q = 0; q < len; q += 48)                                                    \
-                mdl__conv_rows_tile_avx512(r, k, a, lda, b + sg * stride, off, bias,         \
-                                           c + sg * stride, ldc, q, len - q);                \
+        for (sg = 0; sg < (size_t)nseg; sg++) {                                              \
+            const float *bs = b + sg * bstride;                                              \
+            float *cs = c + sg * cstride;                                                    \
+            for (q = 0; q + 48 <= len; q += 48)                                              \
+                mdl__conv_rows_tile_avx512(r, 3, k, a, lda, bs, off, bias, cs, ldc, q, 48);  \
+            if (len - q > 32)                                                                \
+                mdl__conv_rows_tile_avx512(r, 3, k, a, lda, bs, off, bias, cs, ldc, q, len - q); \
+            else if (len - q > 16)                                                           \
+                mdl__conv_rows_tile_avx512(r, 2, k, a, lda, bs, off, bias, cs, ldc, q, len - q); \
+            else if (len - q > 0)                                                            \
+                mdl__conv_rows_tile_avx512(r, 1, k, a, lda, bs, off, bias, cs, ldc, q, len - q); \
+        }                                                                                    \
         break;
 
 __attribute__((target("avx512f"), noinline)) static void
-mdl__conv_rows_avx512(int m, int nseg, size_t stride, int len, int k, const float *a,
-                      size_t lda, const float *b, const int *off, const float *bias, float *c,
-                      size_t ldc) {
+mdl__conv_rows_avx512(int m, int nseg, int len, int k, const float *a, size_t lda,
+                      const float *b, const int *off, size_t bstride, const float *bias,
+                      float *c, size_t ldc, size_t cstride) {
     size_t sg;
     int i, q;
     for (i = 0; i < m; i += 8, a += 8 * lda, c += 8 * ldc, bias = bias ? bias + 8 : NULL)
@@ -21265,34 +21296,34 @@ mdl__conv_rows_avx512(int m, int nseg, size_t stride, int len, int k, const floa
         }
 }
 
-/* dots, for R (1 to 6) rows of A and T (1 or 4) windows of B, all n positions */
+/* dots, for R (1 to 6) rows of A and T (1 or 4) windows of B, all segments */
 MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
-mdl__conv_dots_tile_avx512(const int R, const int T, size_t nseg, size_t stride, int len,
-                           const float *a, size_t lda, const float *b, const int *off, float *c,
-                           size_t ldc) {
+mdl__conv_dots_tile_avx512(const int R, const int T, int nseg, int len, const float *a,
+                           size_t lda, size_t astride, const float *b, const int *off,
+                           size_t bstride, float *c, size_t ldc) {
     __m512 acc[6][4];
-    const float *bt[4];
-    size_t sg;
-    int i, t, q;
+    int i, t, q, sg;
 #pragma GCC unroll 6
     for (i = 0; i < 6; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
-    for (t = 0; t < 4; t++) bt[t] = b + off[t < T ? t : 0];
-    for (sg = 0; sg < nseg; sg++, a += stride, bt[0] += stride, bt[1] += stride,
-        bt[2] += stride, bt[3] += stride)
-    for (q = 0; q < len; q += 16) {
-        const __mmask16 mq = mdl__lanes16(len - q);
-        __m512 x[4];
-#pragma GCC unroll 4
-        for (t = 0; t < 4; t++)
-            if (t < T) x[t] = _mm512_maskz_loadu_ps(mq, bt[t] + q);
+    for (sg = 0; sg < nseg; sg++, a += astride, b += bstride) {
+        const float *b0 = b + off[0], *b1 = b + off[T > 1 ? 1 : 0];
+        const float *b2 = b + off[T > 2 ? 2 : 0], *b3 = b + off[T > 3 ? 3 : 0];
+        for (q = 0; q < len; q += 16) {
+            const __mmask16 mq = mdl__lanes16(len - q);
+            const __m512 x0 = _mm512_maskz_loadu_ps(mq, b0 + q);
+            const __m512 x1 = T > 1 ? _mm512_maskz_loadu_ps(mq, b1 + q) : x0;
+            const __m512 x2 = T > 2 ? _mm512_maskz_loadu_ps(mq, b2 + q) : x0;
+            const __m512 x3 = T > 3 ? _mm512_maskz_loadu_ps(mq, b3 + q) : x0;
 #pragma GCC unroll 6
-        for (i = 0; i < 6; i++)
-            if (i < R) {
-                const __m512 y = _mm512_maskz_loadu_ps(mq, a + (size_t)i * lda + q);
-#pragma GCC unroll 4
-                for (t = 0; t < 4; t++)
-                    if (t < T) acc[i][t] = _mm512_fmadd_ps(y, x[t], acc[i][t]);
-            }
+            for (i = 0; i < 6; i++)
+                if (i < R) {
+                    const __m512 y = _mm512_maskz_loadu_ps(mq, a + (size_t)i * lda + q);
+                    acc[i][0] = _mm512_fmadd_ps(y, x0, acc[i][0]);
+                    if (T > 1) acc[i][1] = _mm512_fmadd_ps(y, x1, acc[i][1]);
+                    if (T > 2) acc[i][2] = _mm512_fmadd_ps(y, x2, acc[i][2]);
+                    if (T > 3) acc[i][3] = _mm512_fmadd_ps(y, x3, acc[i][3]);
+                }
+        }
     }
 #pragma GCC unroll 6
     for (i = 0; i < 6; i++)
@@ -21305,16 +21336,17 @@ mdl__conv_dots_tile_avx512(const int R, const int T, size_t nseg, size_t stride,
 #define MDL__CONV_DOTS_CASE(r)                                                               \
     case r:                                                                                  \
         for (t = 0; t + 4 <= k; t += 4)                                                      \
-            mdl__conv_dots_tile_avx512(r, 4, nseg, stride, len, a, lda, b, off + t, c + t,   \
-                                       ldc);                                                 \
+            mdl__conv_dots_tile_avx512(r, 4, nseg, len, a, lda, astride, b, off + t,         \
+                                       bstride, c + t, ldc);                                 \
         for (; t < k; t++)                                                                   \
-            mdl__conv_dots_tile_avx512(r, 1, nseg, stride, len, a, lda, b, off + t, c + t,   \
-                                       ldc);                                                 \
+            mdl__conv_dots_tile_avx512(r, 1, nseg, len, a, lda, astride, b, off + t,         \
+                                       bstride, c + t, ldc);                                 \
         break;
 
 __attribute__((target("avx512f"), noinline)) static void
-mdl__conv_dots_avx512(int m, int k, int nseg, size_t stride, int len, const float *a,
-                      size_t lda, const float *b, const int *off, float *c, size_t ldc) {
+mdl__conv_dots_avx512(int m, int k, int nseg, int len, const float *a, size_t lda,
+                      size_t astride, const float *b, const int *off, size_t bstride, float *c,
+                      size_t ldc) {
     int i, t;
     for (i = 0; i < m; i += 6, a += 6 * lda, c += 6 * ldc) /* 6 rows of A at a time */
         switch (m - i < 6 ? m - i : 6) {
@@ -21325,20 +21357,20 @@ mdl__conv_dots_avx512(int m, int k, int nseg, size_t stride, int len, const floa
 
 static int mdl__conv_fast(void) { return strcmp(mdl__gemm_current()->name, "avx512") == 0; }
 
-static void mdl__conv_rows(int m, int nseg, size_t stride, int len, int k, const mdl_scalar *a,
-                           size_t lda, const mdl_scalar *b, const int *off,
-                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc) {
-    mdl__conv_rows_avx512(m, nseg, stride, len, k, a, lda, b, off, bias, c, ldc);
+static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
+                           const mdl_scalar *b, const int *off, size_t bstride,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride) {
+    mdl__conv_rows_avx512(m, nseg, len, k, a, lda, b, off, bstride, bias, c, ldc, cstride);
 }
 
-static void mdl__conv_dots(int m, int k, int nseg, size_t stride, int len, const mdl_scalar *a,
-                           size_t lda, const mdl_scalar *b, const int *off, mdl_scalar *c,
-                           size_t ldc) {
-    mdl__conv_dots_avx512(m, k, nseg, stride, len, a, lda, b, off, c, ldc);
+static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a, size_t lda,
+                           size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
+                           mdl_scalar *c, size_t ldc) {
+    mdl__conv_dots_avx512(m, k, nseg, len, a, lda, astride, b, off, bstride, c, ldc);
 }
 
 /* s[i] += the sum of a[i*lda + q] for q < n, i < m: four registers of 16 running sums each
-   (64 in all), then added up */
+   (64 in all), added up at the end */
 __attribute__((target("avx512f"))) static void mdl__conv_sums(int m, int n, const mdl_scalar *a,
                                                               size_t lda, double *s) {
     int i, q;
@@ -21350,25 +21382,27 @@ __attribute__((target("avx512f"))) static void mdl__conv_sums(int m, int n, cons
             s2 = _mm512_add_ps(s2, _mm512_loadu_ps(a + q + 32));
             s3 = _mm512_add_ps(s3, _mm512_loadu_ps(a + q + 48));
         }
-        for (; q < n; q += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(mdl__lanes16(n - q), a + q));
-        s[i] += (double)mdl__hsum_avx512(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+        for (; q < n; q += 16)
+            s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(mdl__lanes16(n - q), a + q));
+        s[i] += (double)mdl__hsum_avx512(
+            _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
     }
 }
 
 #else /* no direct kernels: conv2d goes through im2col */
 
 static int mdl__conv_fast(void) { return 0; }
-static void mdl__conv_rows(int m, int nseg, size_t stride, int len, int k, const mdl_scalar *a,
-                           size_t lda, const mdl_scalar *b, const int *off,
-                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc) {
-    (void)m, (void)nseg, (void)stride, (void)len, (void)k, (void)a, (void)lda, (void)b;
-    (void)off, (void)bias, (void)c, (void)ldc;
+static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
+                           const mdl_scalar *b, const int *off, size_t bstride,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride) {
+    (void)m, (void)nseg, (void)len, (void)k, (void)a, (void)lda, (void)b, (void)off;
+    (void)bstride, (void)bias, (void)c, (void)ldc, (void)cstride;
 }
-static void mdl__conv_dots(int m, int k, int nseg, size_t stride, int len, const mdl_scalar *a,
-                           size_t lda, const mdl_scalar *b, const int *off, mdl_scalar *c,
-                           size_t ldc) {
-    (void)m, (void)nseg, (void)stride, (void)len, (void)k, (void)a, (void)lda, (void)b;
-    (void)off, (void)c, (void)ldc;
+static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a, size_t lda,
+                           size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
+                           mdl_scalar *c, size_t ldc) {
+    (void)m, (void)k, (void)nseg, (void)len, (void)a, (void)lda, (void)astride, (void)b;
+    (void)off, (void)bstride, (void)c, (void)ldc;
 }
 static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s) {
     (void)m, (void)n, (void)a, (void)lda, (void)s;
