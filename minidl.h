@@ -6674,6 +6674,8 @@ static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a,
                            size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
                            mdl_scalar *c, size_t ldc);
 static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s);
+static void mdl__conv_shift_rows(mdl_scalar *dst, int n, const mdl_scalar *src, size_t ld, int w,
+                                 int shift, int rows);
 
 typedef struct mdl__conv {
     int B, C, H, W;      /* input */
@@ -6940,10 +6942,8 @@ static int mdl__conv_direct(const mdl__conv *cv) {
 #define MDL__CONV_OFF(cv, i, j) ((i) * (cv)->dh * ((cv)->W + 2 * (cv)->pw) + (j) * (cv)->dw)
 #define MDL__CONV_OFFMAX(cv) MDL__CONV_OFF(cv, (cv)->KH - 1, (cv)->KW - 1)
 
-/* xj[((c*KW + j)*nb + b)*Hp*OW + r*OW + ox] = x[b0 + b, c0 + c] padded, at row r, column
-   ox + j*dw, for the nb images from b0; and the offsets of the windows: off[(c*KH + i)*KW + j]
-   = where window (c,i,j) of image 0 starts (image b's is Hp*OW further). `pad` holds one
-   padded plane. */
+/* The offsets of the windows in xj (below): off[(c*KH + i)*KW + j] = where window (c,i,j) of
+   the run's first image starts (image b's is b*Hp*OW further). */
 static void mdl__conv_xj_offsets(const mdl__conv *cv, int nb, int *off) {
     const int pj = (cv->H + 2 * cv->ph) * cv->OW;
     int c, i, j;
@@ -6953,27 +6953,24 @@ static void mdl__conv_xj_offsets(const mdl__conv *cv, int nb, int *off) {
                 off[(c * cv->KH + i) * cv->KW + j] = (c * cv->KW + j) * nb * pj + i * cv->dh * cv->OW;
 }
 
+/* xj[((c*KW + j)*nb + b)*Hp*OW + r*OW + ox] = x[b0 + b, c0 + c] padded, at row r, column
+   ox + j*dw, for the nb images from b0 (rows of the plane shifted by mdl__conv_shift_rows, in
+   >>kernels, which fills the padding's columns with zeros), and the offsets into it. */
 static void mdl__conv_xj(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
-                         mdl_scalar *xj, int *off, mdl_scalar *pad) {
-    const int cg = cv->C / cv->groups, hp = cv->H + 2 * cv->ph, wp = cv->W + 2 * cv->pw;
-    const int padded = cv->ph || cv->pw, OW = cv->OW;
-    const size_t pj = (size_t)hp * (size_t)OW, HW = (size_t)cv->H * (size_t)cv->W;
-    int c, b, j, r;
-    if (padded) memset(pad, 0, (size_t)hp * (size_t)wp * sizeof(mdl_scalar));
+                         mdl_scalar *xj, int *off) {
+    const int cg = cv->C / cv->groups, OW = cv->OW, ph = cv->ph;
+    const size_t pj = (size_t)(cv->H + 2 * ph) * (size_t)OW, HW = (size_t)cv->H * (size_t)cv->W;
+    int c, b, j;
     for (c = 0; c < cg; c++)
         for (b = 0; b < nb; b++) {
             const mdl_scalar *src = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) * HW;
-            if (padded) { /* the plane into the middle of pad, whose border stays zero */
-                for (r = 0; r < cv->H; r++)
-                    mdl__copy_row(pad + (size_t)(r + cv->ph) * (size_t)wp + (size_t)cv->pw,
-                                  src + (size_t)r * (size_t)cv->W, cv->W);
-                src = pad;
-            }
-            for (j = 0; j < cv->KW; j++) { /* copy j: shifted left by j*dw, OW wide */
+            for (j = 0; j < cv->KW; j++) { /* copy j: its rows, and zero rows above and below */
                 mdl_scalar *dst = xj + ((size_t)(c * cv->KW + j) * (size_t)nb + (size_t)b) * pj;
-                for (r = 0; r < hp; r++)
-                    mdl__copy_row(dst + (size_t)r * (size_t)OW,
-                                  src + (size_t)r * (size_t)wp + (size_t)(j * cv->dw), OW);
+                memset(dst, 0, (size_t)ph * (size_t)OW * sizeof(mdl_scalar));
+                mdl__conv_shift_rows(dst + (size_t)ph * (size_t)OW, OW, src, (size_t)cv->W, cv->W,
+                                     j * cv->dw - cv->pw, cv->H);
+                memset(dst + (size_t)(ph + cv->H) * (size_t)OW, 0,
+                       (size_t)ph * (size_t)OW * sizeof(mdl_scalar));
             }
         }
     mdl__conv_xj_offsets(cv, nb, off);
@@ -6986,12 +6983,22 @@ static void mdl__conv2d_forward_direct(const mdl__conv *cv, const mdl_scalar *x,
     const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kg = cg * cv->KH * cv->KW;
     const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
     mdl_scalar *xj = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
-    mdl__conv_xj(cv, x, b0, nb, grp * cg, xj, s.off, s.pad);
+    mdl__conv_xj(cv, x, b0, nb, grp * cg, xj, s.off);
     mdl__conv_rows(og, nb, (int)plane, kg, w + (size_t)grp * (size_t)og * (size_t)kg,
                    (size_t)kg, xj, s.off, (size_t)(cv->H + 2 * cv->ph) * (size_t)cv->OW,
                    bias ? bias + grp * og : NULL,
                    y + ((size_t)b0 * (size_t)cv->O + (size_t)(grp * og)) * plane, plane,
                    (size_t)cv->O * plane);
+}
+
+/* The taps i that reach from row iy of dx to a row of dy: oy = iy + ph - i*dh in [0, OH). */
+static int mdl__conv_tap_lo(const mdl__conv *cv, int iy) {
+    const int t = iy + cv->ph - cv->OH + 1; /* i*dh >= t */
+    return t <= 0 ? 0 : (t + cv->dh - 1) / cv->dh;
+}
+static int mdl__conv_tap_hi(const mdl__conv *cv, int iy) {
+    const int t = (iy + cv->ph) / cv->dh; /* i*dh <= iy + ph */
+    return t < cv->KH - 1 ? t : cv->KH - 1;
 }
 
 /* Backward of a run on the direct path: dbias, dW and dx as in the banner above. */
@@ -7006,14 +7013,14 @@ static void mdl__conv2d_backward_direct(const mdl__conv *cv, const mdl_scalar *x
     const mdl_scalar *gg = g + (size_t)b0 * img + (size_t)(grp * og) * plane; /* dy, this run */
     const size_t ld = (size_t)M + (size_t)L; /* a row of dYw: M zeros, then the run's grids */
     const int first = cv->ph * wp + cv->pw;  /* dx: the first position of an image's middle */
-    int o, b, oy, c, i, j;
+    int o, b, oy, c, i, j, y0, y1;
     if (db) /* 64 float running sums per image and channel (each adds up OH*OW/64 values),
                added in double: an error of at most about (OH*OW/64 + 6) 2^-24 sum |dy| */
         for (b = 0; b < nb; b++) mdl__conv_sums(og, (int)plane, gg + (size_t)b * img, plane,
                                                 db + grp * og);
     if (dw) { /* dW_g += dy @ (the windows of xj)^T, over the run's images */
         const mdl_scalar *xj = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
-        if (!cv->kept) mdl__conv_xj(cv, x, b0, nb, grp * cg, s.cols, s.off, s.pad);
+        if (!cv->kept) mdl__conv_xj(cv, x, b0, nb, grp * cg, s.cols, s.off);
         else mdl__conv_xj_offsets(cv, nb, s.off);
         mdl__conv_dots(og, kg, nb, (int)plane, gg, plane, img, xj, s.off,
                        (size_t)(cv->H + 2 * cv->ph) * (size_t)cv->OW,
@@ -7030,19 +7037,36 @@ static void mdl__conv2d_backward_direct(const mdl__conv *cv, const mdl_scalar *x
                                   (size_t)oy * (size_t)cv->OW,
                               cv->OW);
     }
-    /* dx_grid = W_g^T @ (the windows of dYw, backwards), then its middle into dx */
+    /* dx_grid = W_g^T @ (the windows of dYw, backwards), then its middle into dx. The taps
+       in (i, o, j) order, so that the taps of a band of rows of dx, those i that reach a row
+       of dy from it, are consecutive: the rows near the top and bottom edges skip the rest. */
     for (c = 0; c < cg; c++)
         for (o = 0; o < og; o++)
             for (i = 0; i < cv->KH; i++)
                 for (j = 0; j < cv->KW; j++) {
-                    const int r = (o * cv->KH + i) * cv->KW + j;
+                    const int r = (i * og + o) * cv->KW + j;
                     s.wt[(size_t)c * (size_t)(og * kk) + (size_t)r] =
                         w[((size_t)(grp * og + o) * (size_t)cg + (size_t)c) * (size_t)kk +
                           (size_t)(i * cv->KW + j)];
-                    if (c == 0) s.off[r] = o * (int)ld + M - MDL__CONV_OFF(cv, i, j) + first;
+                    if (c == 0) s.off[r] = o * (int)ld + M - MDL__CONV_OFF(cv, i, j);
                 }
-    mdl__conv_rows(cg, 1, (nb - 1) * P + (cv->H - 1) * wp + cv->W, og * kk, s.wt,
-                   (size_t)(og * kk), s.yg, s.off, 0, NULL, s.pad + first, (size_t)L, 0);
+    for (y0 = 0; y0 < cv->H; y0 = y1) { /* bands of rows with the same taps i_lo..i_hi */
+        const int lo = mdl__conv_tap_lo(cv, y0), hi = mdl__conv_tap_hi(cv, y0);
+        const int start = first + y0 * wp;
+        for (y1 = y0 + 1; y1 < cv->H; y1++)
+            if (mdl__conv_tap_lo(cv, y1) != lo || mdl__conv_tap_hi(cv, y1) != hi) break;
+        if (lo > hi) { /* no tap reaches dy (a dilation larger than dy is high) */
+            for (c = 0; c < cg; c++)
+                for (b = 0; b < nb; b++)
+                    memset(s.pad + (size_t)c * (size_t)L + (size_t)b * (size_t)P + (size_t)start,
+                           0, (size_t)((y1 - y0 - 1) * wp + cv->W) * sizeof(mdl_scalar));
+            continue;
+        }
+        mdl__conv_rows(cg, nb, (y1 - y0 - 1) * wp + cv->W, (hi - lo + 1) * og * cv->KW,
+                       s.wt + (size_t)(lo * og * cv->KW), (size_t)(og * kk), s.yg + start,
+                       s.off + lo * og * cv->KW, (size_t)P, NULL, s.pad + start, (size_t)L,
+                       (size_t)P);
+    }
     for (c = 0; c < cg; c++)
         for (b = 0; b < nb; b++) {
             mdl_scalar *dxp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(grp * cg + c)) *
@@ -21357,6 +21381,26 @@ mdl__conv_dots_avx512(int m, int k, int nseg, int len, const float *a, size_t ld
 
 static int mdl__conv_fast(void) { return strcmp(mdl__gemm_current()->name, "avx512") == 0; }
 
+/* dst[r*n + q] = src[r*ld + q + shift] where 0 <= q + shift < w, else 0, for r < rows, q < n:
+   the rows of a plane shifted left by `shift` (right for a negative one) and cut to n values,
+   with zeros for the columns outside it, by masked loads (which do not touch the memory of
+   the lanes they leave out) and stores. */
+__attribute__((target("avx512f"))) static void mdl__conv_shift_rows(mdl_scalar *dst, int n,
+                                                                    const mdl_scalar *src,
+                                                                    size_t ld, int w, int shift,
+                                                                    int rows) {
+    int r, q;
+    for (q = 0; q < n; q += 16) {
+        const int lo = -shift - q, hi = w - shift - q; /* lanes lo..hi-1 come from src */
+        const __mmask16 in = (__mmask16)(mdl__lanes16(hi) & ~mdl__lanes16(lo));
+        const __mmask16 out = mdl__lanes16(n - q);
+        const float *s = src + q + shift;
+        float *d = dst + q;
+        for (r = 0; r < rows; r++, s += ld, d += n)
+            _mm512_mask_storeu_ps(d, out, _mm512_maskz_loadu_ps(in, s));
+    }
+}
+
 static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
                            const mdl_scalar *b, const int *off, size_t bstride,
                            const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride) {
@@ -21406,6 +21450,10 @@ static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a,
 }
 static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s) {
     (void)m, (void)n, (void)a, (void)lda, (void)s;
+}
+static void mdl__conv_shift_rows(mdl_scalar *dst, int n, const mdl_scalar *src, size_t ld, int w,
+                                 int shift, int rows) {
+    (void)dst, (void)n, (void)src, (void)ld, (void)w, (void)shift, (void)rows;
 }
 #endif /* MDL__X86 */
 
