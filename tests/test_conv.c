@@ -2,7 +2,10 @@
    direct loops written here in double: forward values, and the gradients of every input after
    mdl_backward_with(y, dy) with a random dy. The convolutions run under every GEMM kernel this
    CPU has ("auto", then "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the
-   plain paths are both checked against the same reference.
+   plain paths are both checked against the same reference. With "auto" and "avx512", stride-1
+   convolutions take the direct path (no im2col: products over shifted copies of the planes,
+   see conv2d's block in minidl.h), the others im2col + GEMM; the "direct-runs" cases have
+   several of the direct path's runs of images, as the "multi-run" ones have of im2col's.
 
    gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_conv.c -o build/test_conv -lm
 
@@ -16,8 +19,9 @@
      dw[o,c,i,j]   n = B*OH*OW: n in the GEMM of each run of images, + 1 per run (added into dw)
      dx[b,c,iy,ix] n = O/G*KH*KW: O/G in the GEMM, then up to KH*KW additions in col2im, and
                    O/G + KH*KW <= (O/G)(KH*KW) + 1
-     dbias[o]      n = B*OH*OW values of dy (the library happens to sum them in double, but
-                   the bound allows any float summation)
+     dbias[o]      n = B*OH*OW values of dy (im2col's path sums them in double; the direct
+                   path in 64 float sums per image, added in double: far inside the bound,
+                   which allows any float summation)
    so at most 2n steps, and gamma_2n <= 2.01 n u for the sizes here (n u < 1e-2). The checks use
    |got - ref| <= C0 n u S with C0 = 3, which covers that with room. A term lost or doubled
    (|term| ~ 0.25 on average for values in [-1, 1)) is far outside it: C0 n u S ~ 3 n^2 u / 4
@@ -283,6 +287,17 @@ static int runs_of(const conv_case *cc, const conv_ref *r) {
     return (int)((cc->B + run - 1) / run);
 }
 
+/* The same for the direct path (stride 1 with the AVX-512 kernels): its scratch per image is
+   the KW shifted copies of each input plane, Hp x OW, and the padded grids of dy and dx. */
+static int direct_runs_of(const conv_case *cc, const conv_ref *r) {
+    size_t hp = (size_t)(cc->H + 2 * cc->padding), wp = (size_t)(cc->W + 2 * cc->padding);
+    size_t cg = (size_t)(cc->C / cc->groups), og = (size_t)(cc->O / cc->groups);
+    size_t per = cg * cc->KW * hp * r->OW + (cg + og) * hp * wp;
+    size_t run = ((size_t)1 << 17) / per;
+    if (run < 1) run = 1;
+    return (int)((cc->B + run - 1) / run);
+}
+
 static const conv_case conv_cases[] = {
     /* name                  B  C  H  W   O KH KW  s p d g  bias xg wg exact params nograd */
     {"LeNet conv1",          4, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 1, 1, 0, 1, 0},
@@ -317,6 +332,16 @@ static const conv_case conv_cases[] = {
     {"multi-run 25 x 1 g2 d2 exact", 25, 6, 50, 50, 2, 5, 5, 1, 4, 2, 2, 1, 1, 1, 1, 0, 0},
     {"multi-run 5 x 1 input", 5, 16, 40, 40, 2, 7, 7, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0},
     {"multi-run 5 x 1 no grad", 5, 16, 40, 40, 2, 7, 7, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1},
+    /* the direct path (stride 1, AVX-512): several of its runs (LeNet's shapes at batch 40:
+       4 and 3 runs), dx's bands of rows with a dilation that leaves rows of dx no tap reaches
+       (OH = 1 < dilation 4), outputs one wide, and a dilation along one axis only */
+    {"direct-runs LeNet conv1 b40 exact", 40, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"direct-runs LeNet conv2 b40 exact", 40, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"direct-runs LeNet conv2 b40",      40, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0},
+    {"dilation 4, rows of dx out of reach", 2, 2, 3, 6, 3, 2, 2, 1, 1, 4, 1, 1, 1, 1, 0, 0, 0},
+    {"output 1 wide",        3, 3, 6, 5, 4, 3, 5, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"wide rows 70",         2, 2, 4, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"9 output channels, 13 input, exact", 3, 13, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
 };
 
 static void test_conv2d(mdl_arena *ar) {
@@ -328,6 +353,9 @@ static void test_conv2d(mdl_arena *ar) {
         if (strncmp(cc->name, "multi-run", 9) == 0)
             CHECK(runs_of(cc, &r) >= 2, "case %s has %d im2col run(s), meant to have several",
                   cc->name, runs_of(cc, &r));
+        if (strncmp(cc->name, "direct-runs", 11) == 0)
+            CHECK(direct_runs_of(cc, &r) >= 3, "case %s has %d direct run(s), meant to have "
+                  "several", cc->name, direct_runs_of(cc, &r));
         for (k = 0; k < N_KERNELS; k++)
             if (mdl_set_gemm_kernel(kernels[k])) conv2d_run(ar, cc, &r, kernels[k]);
         conv_ref_free(&r);
