@@ -6660,6 +6660,10 @@ MDL__ALWAYS_INLINE void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, in
    more; the 4 x 3 kernels' with fewer).
    dx is computed only when x requires grad (the first layer's input never does).
    Saved for backward: x and w, the geometry, and the kept cols.
+   With stride 1 and the AVX-512 kernel, a direct path (after mdl__conv2d_backward_run) does the
+   same products without writing im2col's matrix: it reads the rows of cols as windows of
+   shifted copies of the input planes. im2col + GEMM stays the reference it is tested against,
+   and what every other stride and kernel runs.
    --------------------------------------------------------------------------------------------- */
 
 static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
@@ -6950,7 +6954,8 @@ static void mdl__conv_xj_offsets(const mdl__conv *cv, int nb, int *off) {
     for (c = 0; c < cv->C / cv->groups; c++)
         for (i = 0; i < cv->KH; i++)
             for (j = 0; j < cv->KW; j++)
-                off[(c * cv->KH + i) * cv->KW + j] = (c * cv->KW + j) * nb * pj + i * cv->dh * cv->OW;
+                off[(c * cv->KH + i) * cv->KW + j] =
+                    (c * cv->KW + j) * nb * pj + i * cv->dh * cv->OW;
 }
 
 /* xj[((c*KW + j)*nb + b)*Hp*OW + r*OW + ox] = x[b0 + b, c0 + c] padded, at row r, column
