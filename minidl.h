@@ -7451,6 +7451,11 @@ static void mdl__max_pool_plane(const mdl__pool *pl, const int *span, const mdl_
 static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base,
                                  int OW, mdl_scalar *yrow, int *arow);
 #endif
+#if defined(MDL__X86)
+/* in >>kernels: the same, sixteen at a time in AVX-512 registers, the whole row */
+static int mdl__max_pool_2x2_avx512(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base,
+                                    int OW, mdl_scalar *yrow, int *arow);
+#endif
 
 /* One plane of max pooling 2 x 2, stride 2, no padding, as mdl__max_pool_plane computes it
    (y the maximum, NaN if the window has one; arg the first place holding it), each window's
@@ -7458,13 +7463,20 @@ static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int
 static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_scalar *y,
                               int *arg) {
     int oy, ox;
+#if defined(MDL__X86)
+    const int wide = mdl__conv_fast(); /* the AVX-512 kernel is in use */
+#endif
     for (oy = 0; oy < OH; oy++) {
         const mdl_scalar *r0 = x + (size_t)(2 * oy) * (size_t)W, *r1 = r0 + W;
         mdl_scalar *yrow = y + (size_t)oy * (size_t)OW;
         int *arow = arg ? arg + (size_t)oy * (size_t)OW : NULL, base = 2 * oy * W;
         ox = 0;
+#if defined(MDL__X86)
+        if (wide) ox = mdl__max_pool_2x2_avx512(r0, r1, W, base, OW, yrow, arow);
+#endif
 #if defined(MDL__X86) && defined(__SSE2__)
-        ox = mdl__max_pool_2x2_sse(r0, r1, W, base, OW, yrow, arow);
+        if (ox < OW) ox += mdl__max_pool_2x2_sse(r0 + 2 * ox, r1 + 2 * ox, W, base + 2 * ox,
+                                                 OW - ox, yrow + ox, arow ? arow + ox : NULL);
 #endif
         for (; ox < OW; ox++) {
             mdl_scalar a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -21206,6 +21218,57 @@ static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int
         }
     }
     return ox;
+}
+#endif
+
+#if defined(MDL__X86)
+/* The same sixteen windows at a time (AVX-512), the row's end through masks: the pixels of
+   two rows loaded 32 at a time and split into even and odd ones (a b / c d of each window),
+   then the SSE version's operations in the same order. */
+__attribute__((target("avx512f"))) static int
+mdl__max_pool_2x2_avx512(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base, int OW,
+                         mdl_scalar *yrow, int *arow) {
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i lane2 = _mm512_add_epi32(even, _mm512_set1_epi32(base)); /* base + 2 lane */
+    int ox;
+    for (ox = 0; ox < OW; ox += 16) {
+        const __mmask16 l0 = mdl__lanes16(2 * (OW - ox)), l1 = mdl__lanes16(2 * (OW - ox) - 16);
+        const __mmask16 out = mdl__lanes16(OW - ox);
+        const __m512 r0a = _mm512_maskz_loadu_ps(l0, r0 + 2 * ox);
+        const __m512 r0b = _mm512_maskz_loadu_ps(l1, r0 + 2 * ox + 16);
+        const __m512 r1a = _mm512_maskz_loadu_ps(l0, r1 + 2 * ox);
+        const __m512 r1b = _mm512_maskz_loadu_ps(l1, r1 + 2 * ox + 16);
+        const __m512 a = _mm512_permutex2var_ps(r0a, even, r0b);
+        const __m512 b = _mm512_permutex2var_ps(r0a, odd, r0b);
+        const __m512 c = _mm512_permutex2var_ps(r1a, even, r1b);
+        const __m512 d = _mm512_permutex2var_ps(r1a, odd, r1b);
+        /* max(u, v) is u > v ? u : v, as the plain loop's b > a ? b : a (the zero-masked
+           form with every lane on: g++ 12 warns inside its own header about _mm512_max_ps) */
+        const __m512 cd = _mm512_maskz_max_ps(MDL__VM_ALL, d, c);
+        const __m512 ab = _mm512_maskz_max_ps(MDL__VM_ALL, b, a);
+        const __m512 m = _mm512_maskz_max_ps(MDL__VM_ALL, cd, ab);
+        const __mmask16 na = _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+        const __mmask16 nb = _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+        const __mmask16 nc = _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+        const __mmask16 nd = _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+        const __mmask16 nan = (__mmask16)(na | nb | nc | nd);
+        _mm512_mask_storeu_ps(yrow + ox, out,
+                              _mm512_mask_mov_ps(m, nan, _mm512_set1_ps((float)NAN)));
+        if (arow) { /* the first NaN, or without one the first pixel equal to m */
+            const __mmask16 ea = (__mmask16)(na | (_mm512_cmp_ps_mask(a, m, _CMP_EQ_OQ) & ~nan));
+            const __mmask16 eb = (__mmask16)(nb | (_mm512_cmp_ps_mask(b, m, _CMP_EQ_OQ) & ~nan));
+            const __mmask16 ec = (__mmask16)(nc | (_mm512_cmp_ps_mask(c, m, _CMP_EQ_OQ) & ~nan));
+            __m512i at = _mm512_set1_epi32(W + 1);
+            at = _mm512_mask_mov_epi32(at, ec, _mm512_set1_epi32(W));
+            at = _mm512_mask_mov_epi32(at, eb, _mm512_set1_epi32(1));
+            at = _mm512_mask_mov_epi32(at, ea, _mm512_setzero_si512());
+            at = _mm512_add_epi32(at, _mm512_add_epi32(lane2, _mm512_set1_epi32(2 * ox)));
+            _mm512_mask_storeu_epi32(arow + ox, out, at);
+        }
+    }
+    return ox < OW ? ox : OW;
 }
 #endif
 

@@ -1331,48 +1331,55 @@ static void test_pool_nan(mdl_arena *ar) {
           "total %g", (double)x->grad[4], (double)x->grad[5], (double)total);
 }
 
-/* Eight 2 x 2 windows side by side (x [1,1,2,16]), as the SIMD loop of max_pool2d takes them
-   four at a time: NaN, ties and maxima at each of a window's four pixels a b / c d. y is NaN
-   where the window has one, and the gradient goes to the first NaN, or without one to the
-   first pixel holding the maximum; y is the same without a gradient to come. */
-static void test_pool_nan_wide(mdl_arena *ar) {
+/* 2 x 2 windows side by side (x [1,1,2,16 reps]), eight kinds repeated reps times, as the
+   SIMD loops of max_pool2d take them four (SSE) or sixteen (AVX-512) at a time, with the end
+   of a row partway through a register: NaN, ties and maxima at each of a window's four pixels
+   a b / c d. y is NaN where the window has one, and the gradient goes to the first NaN, or
+   without one to the first pixel holding the maximum; y is the same without a gradient. */
+static void test_pool_nan_wide(mdl_arena *ar, int reps, const char *kern) {
     /* per window: a, b, c, d (N: NaN), the pixel that gets the gradient, and whether y is NaN */
     static const struct { double v[4]; int at, nan; } w[8] = {
         {{10, 1, 2, 3}, 0, 0}, {{10, 1, 2, -1}, 3, 1}, {{1, -1, -1, 9}, 1, 1},
         {{7, 1, 2, 7}, 0, 0},  {{-1, 5, 6, 7}, 0, 1},  {{1, 2, 8, 3}, 2, 0},
         {{-1, -1, -1, -1}, 0, 1}, {{1, 4, 4, 2}, 1, 0}};
-    int shape[4] = {1, 1, 2, 16}, i, q, bad = 0;
-    mdl_scalar v[32];
+    const int n = 8 * reps, row = 2 * n; /* windows, pixels in a row */
+    int shape[4], i, q, bad = 0;
+    mdl_scalar v[4 * 8 * 5];
     mdl_tensor *x, *y, *x0, *y0;
-    for (i = 0; i < 8; i++)
+    shape[0] = 1, shape[1] = 1, shape[2] = 2, shape[3] = row;
+    if (reps > 5) return;
+    for (i = 0; i < n; i++)
         for (q = 0; q < 4; q++) { /* NaN: -1 in windows flagged nan (all of them in window 6) */
-            mdl_scalar val = (mdl_scalar)w[i].v[q];
-            if (w[i].nan && val == -1) val = (mdl_scalar)NAN;
-            v[(q / 2) * 16 + 2 * i + q % 2] = val;
+            mdl_scalar val = (mdl_scalar)w[i % 8].v[q];
+            if (w[i % 8].nan && val == -1) val = (mdl_scalar)NAN;
+            v[(q / 2) * row + 2 * i + q % 2] = val;
         }
     x = mdl_from_array(ar, 4, shape, v);
     mdl_set_requires_grad(x, 1);
     y = mdl_max_pool2d(ar, x, 2, NULL);
     x0 = mdl_from_array(ar, 4, shape, v);
     y0 = x0 ? mdl_max_pool2d(ar, x0, 2, NULL) : NULL;
-    CHECK(y && y0 && y->numel == 8 && y0->numel == 8, "max_pool2d of [1,1,2,16]");
+    CHECK(y && y0 && y->numel == (size_t)n && y0->numel == (size_t)n,
+          "max_pool2d of [1,1,2,%d] [kernel %s]", row, kern);
     if (!y || !y0) return;
-    for (i = 0; i < 8; i++) {
-        double want = w[i].v[0];
-        for (q = 1; q < 4; q++) want = w[i].v[q] > want ? w[i].v[q] : want;
-        if (w[i].nan ? !isnan(y->data[i]) : y->data[i] != (mdl_scalar)want) bad++;
-        if (w[i].nan ? !isnan(y0->data[i]) : y0->data[i] != (mdl_scalar)want) bad++;
+    for (i = 0; i < n; i++) {
+        double want = w[i % 8].v[0];
+        for (q = 1; q < 4; q++) want = w[i % 8].v[q] > want ? w[i % 8].v[q] : want;
+        if (w[i % 8].nan ? !isnan(y->data[i]) : y->data[i] != (mdl_scalar)want) bad++;
+        if (w[i % 8].nan ? !isnan(y0->data[i]) : y0->data[i] != (mdl_scalar)want) bad++;
     }
-    CHECK(bad == 0, "max_pool2d, 8 windows with NaN and ties: %d wrong outputs", bad);
+    CHECK(bad == 0, "max_pool2d, %d windows with NaN and ties [kernel %s]: %d wrong outputs", n,
+          kern, bad);
     mdl_backward(mdl_sum(ar, y, MDL_ALL, 0));
     CHECK(x->grad != NULL, "x has a gradient");
     if (!x->grad) return;
     bad = 0;
-    for (i = 0; i < 8; i++)
+    for (i = 0; i < n; i++)
         for (q = 0; q < 4; q++)
-            if (x->grad[(q / 2) * 16 + 2 * i + q % 2] != (q == w[i].at ? 1 : 0)) bad++;
-    CHECK(bad == 0, "max_pool2d, 8 windows with NaN and ties: %d pixels with the wrong gradient "
-          "(want 1 at the first NaN, or at the first maximum)", bad);
+            if (x->grad[(q / 2) * row + 2 * i + q % 2] != (q == w[i % 8].at ? 1 : 0)) bad++;
+    CHECK(bad == 0, "max_pool2d, %d windows with NaN and ties [kernel %s]: %d pixels with the "
+          "wrong gradient (want 1 at the first NaN, or at the first maximum)", n, kern, bad);
+    mdl_arena_reset(ar);
 }
 
 int main(void) {
@@ -1401,7 +1408,13 @@ int main(void) {
     test_max_pool_empty_window(ar);
     test_adaptive_pool(ar);
     test_pool_nan(ar);
-    test_pool_nan_wide(ar);
+    for (k = 0; k < N_KERNELS; k++) /* the SIMD loops of max_pool2d go with the GEMM kernel */
+        if (mdl_set_gemm_kernel(kernels[k])) {
+            test_pool_nan_wide(ar, 1, kernels[k]);
+            test_pool_nan_wide(ar, 3, kernels[k]);
+            test_pool_nan_wide(ar, 5, kernels[k]);
+        }
+    mdl_set_gemm_kernel("auto");
     CHECK(captured_count == 0, "%d unexpected contract errors; last: %s", captured_count,
           captured_message);
     test_errors(ar);
