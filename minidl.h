@@ -6924,13 +6924,15 @@ static void mdl__conv2d_backward_run(const mdl__conv *cv, const mdl_scalar *x, c
    zeros elsewhere and for M = (KH-1)*dh*wp + (KW-1)*dw positions before the first image), and
        dx_grid[c][q] = sum_{o,i,j} w[o,c,i,j] dYw[o][q - i*dh*wp - j*dw]
    whose middle is added into dx; the taps that fall on the zeros are multiplied through (for
-   LeNet's conv2, about half of them), which costs less than im2col's copies and col2im's adds.
+   LeNet's conv2, about half of them; the rows near the top and bottom of dx skip those that
+   reach no row of dy), which costs less than im2col's copies and col2im's adds.
    Summation order: each y and dx value is one chain of fused multiply-adds over (c,i,j) (dx:
    (o,i,j)); each dW value 16 chains over the run's positions, added up at the end; dbias 64
    float chains per image, added in double. So the results differ from im2col + GEMM's in the
    last bits (tests/test_conv.c bounds both against a double reference).
-   The scratch of a run: the xj planes (cg*KW*Hp*OW values an image), and for dx dYw and the
-   dx grid (og*P + cg*P). */
+   The scratch of a run: the xj planes (cg*KW*Hp*OW values an image; forward keeps them for
+   dW when w needs a gradient, as it keeps im2col's cols), and for dx dYw and the dx grid
+   (og*P + cg*P). */
 static size_t mdl__conv_direct_per_image(const mdl__conv *cv) {
     const size_t hp = (size_t)(cv->H + 2 * cv->ph), grid = hp * (size_t)(cv->W + 2 * cv->pw);
     const size_t cg = (size_t)(cv->C / cv->groups), og = (size_t)(cv->O / cv->groups);
