@@ -7019,17 +7019,35 @@ MDL__ALWAYS_INLINE void mdl__copy_row(mdl_scalar *dst, const mdl_scalar *src, in
    more; the 4 x 3 kernels' with fewer).
    dx is computed only when x requires grad (the first layer's input never does).
    Saved for backward: x and w, the geometry, and the kept cols.
+   With stride 1 and the AVX-512 kernel, a direct path (after mdl__conv2d_backward_run) does the
+   same products without writing im2col's matrix: it reads the rows of cols as windows of
+   shifted copies of the input planes. im2col + GEMM stays the reference it is tested against,
+   and what every other stride and kernel runs.
    --------------------------------------------------------------------------------------------- */
 
 static mdl_tensor *mdl__reshape(mdl_arena *ar, const char *fn, mdl_tensor *x, int ndim,
                                 const int *shape); /* below, with the shape ops */
+
+/* The direct kernels, in >>kernels (where there are none, mdl__conv_fast is 0). */
+static int mdl__conv_fast(void);
+static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
+                           const mdl_scalar *b, const int *off, size_t bstride,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride);
+static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a, size_t lda,
+                           size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
+                           mdl_scalar *c, size_t ldc);
+static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s);
+static void mdl__conv_shift_rows(mdl_scalar *dst, int n, const mdl_scalar *src, size_t ld, int w,
+                                 int shift, int rows);
 
 typedef struct mdl__conv {
     int B, C, H, W;      /* input */
     int O, KH, KW;       /* filters */
     int OH, OW;          /* output */
     int sh, sw, ph, pw, dh, dw, groups;
-    mdl_scalar *kept; /* every run's cols, kept by forward for backward's dW, or NULL */
+    int direct;       /* 1: the direct path (below), decided by forward for both passes */
+    mdl_scalar *kept; /* every run's cols (direct: xj planes), kept by forward for backward's
+                         dW, or NULL */
 } mdl__conv;
 
 /* cols[(c*KH + i)*KW + j][(b-b0)*OH*OW + oy*OW + ox] = x[b, c0 + c, oy*sh - ph + i*dh,
@@ -7138,8 +7156,10 @@ static size_t mdl__conv_per_image(const mdl__conv *cv) { /* values of cols per i
            (size_t)cv->OW;
 }
 
-static int mdl__conv_run(const mdl__conv *cv) {
-    size_t per_image = mdl__conv_per_image(cv);
+static size_t mdl__conv_direct_per_image(const mdl__conv *cv); /* below, with the direct path */
+
+static int mdl__conv_run(const mdl__conv *cv, int direct) {
+    size_t per_image = direct ? mdl__conv_direct_per_image(cv) : mdl__conv_per_image(cv);
     size_t n = per_image ? ((size_t)1 << 17) / per_image : (size_t)cv->B;
     if (n < 1) n = 1;
     return n > (size_t)cv->B ? cv->B : (int)n;
@@ -7147,8 +7167,13 @@ static int mdl__conv_run(const mdl__conv *cv) {
 
 /* Where the kept cols of group grp for the run of nb images from b0 start: after the b0 images'
    worth of all groups before it, then grp groups of this run. */
+static size_t mdl__conv_xj_per_image(const mdl__conv *cv) { /* below, with the direct path */
+    return (size_t)(cv->C / cv->groups) * (size_t)cv->KW * (size_t)(cv->H + 2 * cv->ph) *
+           (size_t)cv->OW;
+}
+
 static mdl_scalar *mdl__conv_kept(const mdl__conv *cv, int b0, int nb, int grp) {
-    size_t per_image = mdl__conv_per_image(cv);
+    size_t per_image = cv->direct ? mdl__conv_xj_per_image(cv) : mdl__conv_per_image(cv);
     return cv->kept + ((size_t)b0 * (size_t)cv->groups + (size_t)grp * (size_t)nb) * per_image;
 }
 
@@ -7175,9 +7200,12 @@ static int mdl__thread_id(void) {
 #endif
 }
 
-/* One thread's scratch: a cols matrix, Y_g (forward) or dY_g (backward), and a padded plane. */
+/* One thread's scratch: a cols matrix, Y_g (forward) or dY_g (backward), and a padded plane;
+   on the direct path (below) the run's input planes, Y_g or dY_g, the planes of dx, the offset
+   table and W_g transposed. */
 typedef struct mdl__conv_scratch {
-    mdl_scalar *cols, *yg, *pad;
+    mdl_scalar *cols, *yg, *pad, *wt;
+    int *off;
 } mdl__conv_scratch;
 
 /* Forward of the run of nb images from b0, group grp:
@@ -7240,31 +7268,228 @@ static void mdl__conv2d_backward_run(const mdl__conv *cv, const mdl_scalar *x, c
     }
 }
 
+/* ---- The direct path: stride 1, with the AVX-512 kernels (mdl__conv_fast) ----
+   im2col's matrix holds every input value KH*KW times, and writing it out is most of a small
+   convolution's forward. With stride 1 most of it need not be written (after Cho and Brand's
+   MEC, "memory-efficient convolution"): copy each input plane, padded, KW times, the j-th copy
+   shifted left by j*dw and cut to the output's width OW, xj[c,j] of Hp x OW (Hp = H + 2ph).
+   Then row (c,i,j) of cols, for one image, is the window of xj[c,j] that starts i*dh rows
+   down: cols[(c,i,j)][oy*OW + ox] = xj[c,j][(oy + i*dh)*OW + ox]. The products read those
+   windows in place (mdl__conv_rows, mdl__conv_dots, through a table of their offsets):
+       y[b,o]  = bias[o] + sum_{c,i,j} w[o,c,i,j] (window (c,i,j) of image b)   -> into y itself
+       dW[o,c,i,j] += sum_b dy[b,o] . (window (c,i,j) of image b)             dy read in place
+   dx is the same kind of product the other way round, on the padded grid laid flat (wp = W +
+   2pw, P = Hp*wp values an image): dYw, dy placed on that grid (output (oy, ox) at oy*wp + ox,
+   zeros elsewhere and for M = (KH-1)*dh*wp + (KW-1)*dw positions before the first image), and
+       dx_grid[c][q] = sum_{o,i,j} w[o,c,i,j] dYw[o][q - i*dh*wp - j*dw]
+   whose middle is added into dx; the taps that fall on the zeros are multiplied through (for
+   LeNet's conv2, about half of them; the rows near the top and bottom of dx skip those that
+   reach no row of dy), which costs less than im2col's copies and col2im's adds.
+   Summation order: each y and dx value is one chain of fused multiply-adds over (c,i,j) (dx:
+   (o,i,j)); each dW value 16 chains over the run's positions, added up at the end; dbias 64
+   float chains per image, added in double. So the results differ from im2col + GEMM's in the
+   last bits (tests/test_conv.c bounds both against a double reference).
+   The scratch of a run: the xj planes (cg*KW*Hp*OW values an image; forward keeps them for
+   dW when w needs a gradient, as it keeps im2col's cols), and for dx dYw and the dx grid
+   (og*P + cg*P). */
+static size_t mdl__conv_direct_per_image(const mdl__conv *cv) {
+    const size_t hp = (size_t)(cv->H + 2 * cv->ph), grid = hp * (size_t)(cv->W + 2 * cv->pw);
+    const size_t cg = (size_t)(cv->C / cv->groups), og = (size_t)(cv->O / cv->groups);
+    return cg * (size_t)cv->KW * hp * (size_t)cv->OW + (og + cg) * grid;
+}
+
+static int mdl__conv_direct(const mdl__conv *cv) {
+    return cv->sh == 1 && cv->sw == 1 && mdl__conv_fast() &&
+           (double)mdl__conv_direct_per_image(cv) * (double)mdl__conv_run(cv, 1) < 5e8;
+}
+
+/* The offset of tap (i, j) on the flat padded grid of the dx product, and the largest one. */
+#define MDL__CONV_OFF(cv, i, j) ((i) * (cv)->dh * ((cv)->W + 2 * (cv)->pw) + (j) * (cv)->dw)
+#define MDL__CONV_OFFMAX(cv) MDL__CONV_OFF(cv, (cv)->KH - 1, (cv)->KW - 1)
+
+/* The offsets of the windows in xj (below): off[(c*KH + i)*KW + j] = where window (c,i,j) of
+   the run's first image starts (image b's is b*Hp*OW further). */
+static void mdl__conv_xj_offsets(const mdl__conv *cv, int nb, int *off) {
+    const int pj = (cv->H + 2 * cv->ph) * cv->OW;
+    int c, i, j;
+    for (c = 0; c < cv->C / cv->groups; c++)
+        for (i = 0; i < cv->KH; i++)
+            for (j = 0; j < cv->KW; j++)
+                off[(c * cv->KH + i) * cv->KW + j] =
+                    (c * cv->KW + j) * nb * pj + i * cv->dh * cv->OW;
+}
+
+/* xj[((c*KW + j)*nb + b)*Hp*OW + r*OW + ox] = x[b0 + b, c0 + c] padded, at row r, column
+   ox + j*dw, for the nb images from b0 (rows of the plane shifted by mdl__conv_shift_rows, in
+   >>kernels, which fills the padding's columns with zeros), and the offsets into it. */
+static void mdl__conv_xj(const mdl__conv *cv, const mdl_scalar *x, int b0, int nb, int c0,
+                         mdl_scalar *xj, int *off) {
+    const int cg = cv->C / cv->groups, OW = cv->OW, ph = cv->ph;
+    const size_t pj = (size_t)(cv->H + 2 * ph) * (size_t)OW, HW = (size_t)cv->H * (size_t)cv->W;
+    int c, b, j;
+    for (c = 0; c < cg; c++)
+        for (b = 0; b < nb; b++) {
+            const mdl_scalar *src = x + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(c0 + c)) * HW;
+            for (j = 0; j < cv->KW; j++) { /* copy j: its rows, and zero rows above and below */
+                mdl_scalar *dst = xj + ((size_t)(c * cv->KW + j) * (size_t)nb + (size_t)b) * pj;
+                memset(dst, 0, (size_t)ph * (size_t)OW * sizeof(mdl_scalar));
+                mdl__conv_shift_rows(dst + (size_t)ph * (size_t)OW, OW, src, (size_t)cv->W, cv->W,
+                                     j * cv->dw - cv->pw, cv->H);
+                memset(dst + (size_t)(ph + cv->H) * (size_t)OW, 0,
+                       (size_t)ph * (size_t)OW * sizeof(mdl_scalar));
+            }
+        }
+    mdl__conv_xj_offsets(cv, nb, off);
+}
+
+/* Forward of a run on the direct path: y and its bias written by the product itself. */
+static void mdl__conv2d_forward_direct(const mdl__conv *cv, const mdl_scalar *x,
+                                       const mdl_scalar *w, const mdl_scalar *bias, mdl_scalar *y,
+                                       int b0, int nb, int grp, mdl__conv_scratch s) {
+    const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kg = cg * cv->KH * cv->KW;
+    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
+    mdl_scalar *xj = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
+    mdl__conv_xj(cv, x, b0, nb, grp * cg, xj, s.off);
+    mdl__conv_rows(og, nb, (int)plane, kg, w + (size_t)grp * (size_t)og * (size_t)kg,
+                   (size_t)kg, xj, s.off, (size_t)(cv->H + 2 * cv->ph) * (size_t)cv->OW,
+                   bias ? bias + grp * og : NULL,
+                   y + ((size_t)b0 * (size_t)cv->O + (size_t)(grp * og)) * plane, plane,
+                   (size_t)cv->O * plane);
+}
+
+/* The taps i that reach from row iy of dx to a row of dy: oy = iy + ph - i*dh in [0, OH). */
+static int mdl__conv_tap_lo(const mdl__conv *cv, int iy) {
+    const int t = iy + cv->ph - cv->OH + 1; /* i*dh >= t */
+    return t <= 0 ? 0 : (t + cv->dh - 1) / cv->dh;
+}
+static int mdl__conv_tap_hi(const mdl__conv *cv, int iy) {
+    const int t = (iy + cv->ph) / cv->dh; /* i*dh <= iy + ph */
+    return t < cv->KH - 1 ? t : cv->KH - 1;
+}
+
+/* Backward of a run on the direct path: dbias, dW and dx as in the banner above. */
+static void mdl__conv2d_backward_direct(const mdl__conv *cv, const mdl_scalar *x,
+                                        const mdl_scalar *w, const mdl_scalar *g, mdl_scalar *dx,
+                                        mdl_scalar *dw, double *db, int b0, int nb, int grp,
+                                        mdl__conv_scratch s) {
+    const int cg = cv->C / cv->groups, og = cv->O / cv->groups, kk = cv->KH * cv->KW;
+    const int kg = cg * kk, wp = cv->W + 2 * cv->pw, P = (cv->H + 2 * cv->ph) * wp;
+    const int L = nb * P, M = MDL__CONV_OFFMAX(cv);
+    const size_t plane = (size_t)cv->OH * (size_t)cv->OW, img = (size_t)cv->O * plane;
+    const mdl_scalar *gg = g + (size_t)b0 * img + (size_t)(grp * og) * plane; /* dy, this run */
+    const size_t ld = (size_t)M + (size_t)L; /* a row of dYw: M zeros, then the run's grids */
+    const int first = cv->ph * wp + cv->pw;  /* dx: the first position of an image's middle */
+    int o, b, oy, c, i, j, y0, y1;
+    if (db) /* 64 float running sums per image and channel (each adds up OH*OW/64 values),
+               added in double: an error of at most about (OH*OW/64 + 6) 2^-24 sum |dy| */
+        for (b = 0; b < nb; b++) mdl__conv_sums(og, (int)plane, gg + (size_t)b * img, plane,
+                                                db + grp * og);
+    if (dw) { /* dW_g += dy @ (the windows of xj)^T, over the run's images */
+        const mdl_scalar *xj = cv->kept ? mdl__conv_kept(cv, b0, nb, grp) : s.cols;
+        if (!cv->kept) mdl__conv_xj(cv, x, b0, nb, grp * cg, s.cols, s.off);
+        else mdl__conv_xj_offsets(cv, nb, s.off);
+        mdl__conv_dots(og, kg, nb, (int)plane, gg, plane, img, xj, s.off,
+                       (size_t)(cv->H + 2 * cv->ph) * (size_t)cv->OW,
+                       dw + (size_t)grp * (size_t)og * (size_t)kg, (size_t)kg);
+    }
+    if (!dx) return;
+    for (o = 0; o < og; o++) { /* dYw */
+        mdl_scalar *row = s.yg + (size_t)o * ld;
+        memset(row, 0, ld * sizeof(mdl_scalar));
+        for (b = 0; b < nb; b++)
+            for (oy = 0; oy < cv->OH; oy++)
+                mdl__copy_row(row + (size_t)M + (size_t)b * (size_t)P + (size_t)oy * (size_t)wp,
+                              gg + (size_t)b * img + (size_t)o * plane +
+                                  (size_t)oy * (size_t)cv->OW,
+                              cv->OW);
+    }
+    /* dx_grid = W_g^T @ (the windows of dYw, backwards), then its middle into dx. The taps
+       in (i, o, j) order, so that the taps of a band of rows of dx, those i that reach a row
+       of dy from it, are consecutive: the rows near the top and bottom edges skip the rest. */
+    for (c = 0; c < cg; c++)
+        for (o = 0; o < og; o++)
+            for (i = 0; i < cv->KH; i++)
+                for (j = 0; j < cv->KW; j++) {
+                    const int r = (i * og + o) * cv->KW + j;
+                    s.wt[(size_t)c * (size_t)(og * kk) + (size_t)r] =
+                        w[((size_t)(grp * og + o) * (size_t)cg + (size_t)c) * (size_t)kk +
+                          (size_t)(i * cv->KW + j)];
+                    if (c == 0) s.off[r] = o * (int)ld + M - MDL__CONV_OFF(cv, i, j);
+                }
+    for (y0 = 0; y0 < cv->H; y0 = y1) { /* bands of rows with the same taps i_lo..i_hi */
+        const int lo = mdl__conv_tap_lo(cv, y0), hi = mdl__conv_tap_hi(cv, y0);
+        const int start = first + y0 * wp;
+        for (y1 = y0 + 1; y1 < cv->H; y1++)
+            if (mdl__conv_tap_lo(cv, y1) != lo || mdl__conv_tap_hi(cv, y1) != hi) break;
+        if (lo > hi) { /* no tap reaches dy (a dilation larger than dy is high) */
+            for (c = 0; c < cg; c++)
+                for (b = 0; b < nb; b++)
+                    memset(s.pad + (size_t)c * (size_t)L + (size_t)b * (size_t)P + (size_t)start,
+                           0, (size_t)((y1 - y0 - 1) * wp + cv->W) * sizeof(mdl_scalar));
+            continue;
+        }
+        mdl__conv_rows(cg, nb, (y1 - y0 - 1) * wp + cv->W, (hi - lo + 1) * og * cv->KW,
+                       s.wt + (size_t)(lo * og * cv->KW), (size_t)(og * kk), s.yg + start,
+                       s.off + lo * og * cv->KW, (size_t)P, NULL, s.pad + start, (size_t)L,
+                       (size_t)P);
+    }
+    for (c = 0; c < cg; c++)
+        for (b = 0; b < nb; b++) {
+            mdl_scalar *dxp = dx + ((size_t)(b0 + b) * (size_t)cv->C + (size_t)(grp * cg + c)) *
+                                       (size_t)cv->H * (size_t)cv->W;
+            const mdl_scalar *src =
+                s.pad + (size_t)c * (size_t)L + (size_t)b * (size_t)P + (size_t)first;
+            for (oy = 0; oy < cv->H; oy++)
+                mdl__add_row(dxp + (size_t)oy * (size_t)cv->W, src + (size_t)oy * (size_t)wp,
+                             cv->W);
+        }
+}
+
+/* The sizes of one thread's scratch, in values: cols, yg, pad, wt, off (see mdl__conv_scratch). */
+static void mdl__conv_scratch_sizes(const mdl__conv *cv, int run, int direct, size_t n[5]) {
+    const size_t cg = (size_t)(cv->C / cv->groups), og = (size_t)(cv->O / cv->groups);
+    const size_t kk = (size_t)cv->KH * (size_t)cv->KW, plane = (size_t)cv->OH * (size_t)cv->OW;
+    const size_t hp = (size_t)(cv->H + 2 * cv->ph);
+    const size_t grid = hp * (size_t)(cv->W + 2 * cv->pw);
+    if (direct) { /* xj; dYw with its margin; a padded plane or the dx grid; W_g^T; offsets */
+        n[0] = cg * (size_t)cv->KW * (size_t)run * hp * (size_t)cv->OW;
+        n[1] = og * ((size_t)MDL__CONV_OFFMAX(cv) + (size_t)run * grid);
+        n[2] = cg * (size_t)run * grid;
+        n[3] = cg * og * kk;
+        n[4] = (cg > og ? cg : og) * kk;
+    } else {
+        n[0] = cg * kk * (size_t)run * plane;
+        n[1] = og * (size_t)run * plane;
+        n[2] = grid;
+        n[3] = n[4] = 0;
+    }
+}
+
 /* One thread's scratch out of arrays of `threads` of each, made with mdl__conv_scratch_new. */
 static mdl__conv_scratch mdl__conv_scratch_of(const mdl__conv *cv, mdl__conv_scratch all, int run,
-                                              int tid) {
-    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
-    const size_t n_cols = (size_t)(cv->C / cv->groups * cv->KH * cv->KW) * (size_t)run * plane;
-    const size_t n_yg = (size_t)(cv->O / cv->groups) * (size_t)run * plane;
-    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
+                                              int direct, int tid) {
     mdl__conv_scratch s;
-    s.cols = all.cols + (size_t)tid * n_cols;
-    s.yg = all.yg + (size_t)tid * n_yg;
-    s.pad = all.pad + (size_t)tid * n_pad;
+    size_t n[5];
+    mdl__conv_scratch_sizes(cv, run, direct, n);
+    s.cols = all.cols + (size_t)tid * n[0];
+    s.yg = all.yg + (size_t)tid * n[1];
+    s.pad = all.pad + (size_t)tid * n[2];
+    s.wt = all.wt + (size_t)tid * n[3];
+    s.off = all.off + (size_t)tid * n[4];
     return s;
 }
 
 /* Scratch for `threads` threads with runs of `run` images; 0 if out of memory. */
-static int mdl__conv_scratch_new(mdl_arena *ar, const mdl__conv *cv, int run, int threads,
-                                 mdl__conv_scratch *all) {
-    const size_t plane = (size_t)cv->OH * (size_t)cv->OW;
-    const size_t n_cols = (size_t)(cv->C / cv->groups * cv->KH * cv->KW) * (size_t)run * plane;
-    const size_t n_yg = (size_t)(cv->O / cv->groups) * (size_t)run * plane;
-    const size_t n_pad = (size_t)(cv->H + 2 * cv->ph) * (size_t)(cv->W + 2 * cv->pw);
-    all->cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_cols * sizeof(mdl_scalar));
-    all->yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_yg * sizeof(mdl_scalar));
-    all->pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n_pad * sizeof(mdl_scalar));
-    return all->cols && all->yg && all->pad;
+static int mdl__conv_scratch_new(mdl_arena *ar, const mdl__conv *cv, int run, int direct,
+                                 int threads, mdl__conv_scratch *all) {
+    size_t n[5];
+    mdl__conv_scratch_sizes(cv, run, direct, n);
+    all->cols = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n[0] * sizeof(mdl_scalar));
+    all->yg = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n[1] * sizeof(mdl_scalar));
+    all->pad = (mdl_scalar *)mdl__alloc(ar, (size_t)threads * n[2] * sizeof(mdl_scalar));
+    all->wt = (mdl_scalar *)mdl__alloc(ar, ((size_t)threads * n[3] + 1) * sizeof(mdl_scalar));
+    all->off = (int *)mdl__alloc(ar, ((size_t)threads * n[4] + 1) * sizeof(int));
+    return all->cols && all->yg && all->pad && all->wt && all->off;
 }
 
 /* Backward sums dW and dbias over the runs in MDL__CONV_PARTS parts of consecutive runs, each
@@ -7276,7 +7501,8 @@ static void mdl__conv2d_backward(mdl__node *node) {
     const mdl__conv *cv = (const mdl__conv *)node->saved;
     mdl_tensor *X = node->in[0], *Wt = node->in[1], *bias = node->n_in > 2 ? node->in[2] : NULL;
     mdl_scalar *dx = mdl__grad_of(X), *dw = mdl__grad_of(Wt), *db = bias ? mdl__grad_of(bias) : NULL;
-    const int run = mdl__conv_run(cv), runs = (cv->B + run - 1) / run;
+    const int direct = cv->direct, run = mdl__conv_run(cv, direct);
+    const int runs = (cv->B + run - 1) / run;
     const int parts = runs < MDL__CONV_PARTS ? runs : MDL__CONV_PARTS;
     const int threads = mdl__conv_threads(parts);
     const size_t n_w = Wt->numel;
@@ -7289,20 +7515,25 @@ static void mdl__conv2d_backward(mdl__node *node) {
     if (!dx && !dw && !db) return;
     dw_part = (mdl_scalar *)mdl__alloc_zero(ar, (size_t)parts * n_w * sizeof(mdl_scalar));
     db_part = (double *)mdl__alloc_zero(ar, (size_t)parts * (size_t)cv->O * sizeof(double));
-    if (!mdl__conv_scratch_new(ar, cv, run, threads, &all) || !dw_part || !db_part) return;
+    if (!mdl__conv_scratch_new(ar, cv, run, direct, threads, &all) || !dw_part || !db_part)
+        return;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (part = 0; part < parts; part++) {
-        mdl__conv_scratch s = mdl__conv_scratch_of(cv, all, run, mdl__thread_id());
+        mdl__conv_scratch s = mdl__conv_scratch_of(cv, all, run, direct, mdl__thread_id());
+        mdl_scalar *dwp = dw ? dw_part + (size_t)part * n_w : NULL;
+        double *dbp = db ? db_part + (size_t)part * (size_t)cv->O : NULL;
         int r, grp;
         for (r = part * runs / parts; r < (part + 1) * runs / parts; r++) {
             const int b0 = r * run, nb = cv->B - b0 < run ? cv->B - b0 : run;
             for (grp = 0; grp < cv->groups; grp++)
-                mdl__conv2d_backward_run(cv, X->data, Wt->data, node->out->grad, dx,
-                                         dw ? dw_part + (size_t)part * n_w : NULL,
-                                         db ? db_part + (size_t)part * (size_t)cv->O : NULL, b0,
-                                         nb, grp, s);
+                if (direct)
+                    mdl__conv2d_backward_direct(cv, X->data, Wt->data, node->out->grad, dx, dwp,
+                                                dbp, b0, nb, grp, s);
+                else
+                    mdl__conv2d_backward_run(cv, X->data, Wt->data, node->out->grad, dx, dwp,
+                                             dbp, b0, nb, grp, s);
         }
     }
     if (dw) /* the parts, in order */
@@ -7325,7 +7556,8 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     mdl__conv cv, *saved;
     mdl__conv_scratch all;
     mdl_tensor *out, *in[3];
-    int shape[4], kg, plane, run, runs, threads, r;
+    int shape[4], kg, plane, run, runs, threads, r, direct;
+    size_t per_image;
     if (!mdl__usable_arena(fn, ar) || !mdl__usable(fn, "x", x) || !mdl__usable(fn, "w", w))
         return NULL;
     if (bias && !mdl__usable(fn, "bias", bias)) return NULL;
@@ -7371,27 +7603,34 @@ static mdl_tensor *mdl__conv2d(mdl_arena *ar, const char *fn, mdl_tensor *x, mdl
     out = mdl__make(ar, fn, 4, shape, NULL, 0);
     saved = (mdl__conv *)mdl__alloc(ar, sizeof(mdl__conv));
     kg = cv.C / groups * cv.KH * cv.KW, plane = cv.OH * cv.OW;
-    run = mdl__conv_run(&cv);
-    /* when w will need a gradient, keep each run's cols for backward (up to 8M values, 32 MiB
-       in float): reading them back is cheaper than building them again */
     cv.kept = NULL;
+    direct = cv.direct = mdl__conv_direct(&cv);
+    run = mdl__conv_run(&cv, direct);
+    /* when w will need a gradient, keep each run's cols (direct: xj planes) for backward (up
+       to 8M values, 32 MiB in float): reading them back is cheaper than building them again */
+    per_image = direct ? mdl__conv_xj_per_image(&cv) : (size_t)kg * (size_t)plane;
     if (w->requires_grad && ar->grad_enabled &&
-        (double)groups * kg * cv.B * plane <= (double)(1 << 23))
-        cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * (size_t)kg * (size_t)cv.B *
-                                                   (size_t)plane * sizeof(mdl_scalar));
+        (double)groups * (double)per_image * cv.B <= (double)(1 << 23))
+        cv.kept = (mdl_scalar *)mdl__alloc(ar, (size_t)groups * per_image * (size_t)cv.B *
+                                                   sizeof(mdl_scalar));
     runs = (cv.B + run - 1) / run;
     threads = mdl__conv_threads(runs);
-    if (!mdl__conv_scratch_new(ar, &cv, run, threads, &all) || !out || !saved) return NULL;
+    if (!mdl__conv_scratch_new(ar, &cv, run, direct, threads, &all) || !out || !saved)
+        return NULL;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (r = 0; r < runs; r++) { /* each run of images on its own (see mdl__conv_threads) */
         const int b0 = r * run, nb = cv.B - b0 < run ? cv.B - b0 : run;
-        mdl__conv_scratch sc = mdl__conv_scratch_of(&cv, all, run, mdl__thread_id());
+        mdl__conv_scratch sc = mdl__conv_scratch_of(&cv, all, run, direct, mdl__thread_id());
         int grp;
         for (grp = 0; grp < groups; grp++)
-            mdl__conv2d_forward_run(&cv, x->data, w->data, bias ? bias->data : NULL, out->data,
-                                    b0, nb, grp, sc);
+            if (direct)
+                mdl__conv2d_forward_direct(&cv, x->data, w->data, bias ? bias->data : NULL,
+                                           out->data, b0, nb, grp, sc);
+            else
+                mdl__conv2d_forward_run(&cv, x->data, w->data, bias ? bias->data : NULL,
+                                        out->data, b0, nb, grp, sc);
     }
     *saved = cv;
     in[0] = x;
@@ -7573,6 +7812,11 @@ static void mdl__max_pool_plane(const mdl__pool *pl, const int *span, const mdl_
 static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base,
                                  int OW, mdl_scalar *yrow, int *arow);
 #endif
+#if defined(MDL__X86)
+/* in >>kernels: the same, sixteen at a time in AVX-512 registers, the whole row */
+static int mdl__max_pool_2x2_avx512(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base,
+                                    int OW, mdl_scalar *yrow, int *arow);
+#endif
 
 /* One plane of max pooling 2 x 2, stride 2, no padding, as mdl__max_pool_plane computes it
    (y the maximum, NaN if the window has one; arg the first place holding it), each window's
@@ -7580,13 +7824,20 @@ static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int
 static void mdl__max_pool_2x2(const mdl_scalar *x, int W, int OH, int OW, mdl_scalar *y,
                               int *arg) {
     int oy, ox;
+#if defined(MDL__X86)
+    const int wide = mdl__conv_fast(); /* the AVX-512 kernel is in use */
+#endif
     for (oy = 0; oy < OH; oy++) {
         const mdl_scalar *r0 = x + (size_t)(2 * oy) * (size_t)W, *r1 = r0 + W;
         mdl_scalar *yrow = y + (size_t)oy * (size_t)OW;
         int *arow = arg ? arg + (size_t)oy * (size_t)OW : NULL, base = 2 * oy * W;
         ox = 0;
+#if defined(MDL__X86)
+        if (wide) ox = mdl__max_pool_2x2_avx512(r0, r1, W, base, OW, yrow, arow);
+#endif
 #if defined(MDL__X86) && defined(__SSE2__)
-        ox = mdl__max_pool_2x2_sse(r0, r1, W, base, OW, yrow, arow);
+        if (ox < OW) ox += mdl__max_pool_2x2_sse(r0 + 2 * ox, r1 + 2 * ox, W, base + 2 * ox,
+                                                 OW - ox, yrow + ox, arow ? arow + ox : NULL);
 #endif
         for (; ox < OW; ox++) {
             mdl_scalar a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -22300,6 +22551,57 @@ static int mdl__max_pool_2x2_sse(const mdl_scalar *r0, const mdl_scalar *r1, int
 }
 #endif
 
+#if defined(MDL__X86)
+/* The same sixteen windows at a time (AVX-512), the row's end through masks: the pixels of
+   two rows loaded 32 at a time and split into even and odd ones (a b / c d of each window),
+   then the SSE version's operations in the same order. */
+__attribute__((target("avx512f"))) static int
+mdl__max_pool_2x2_avx512(const mdl_scalar *r0, const mdl_scalar *r1, int W, int base, int OW,
+                         mdl_scalar *yrow, int *arow) {
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i lane2 = _mm512_add_epi32(even, _mm512_set1_epi32(base)); /* base + 2 lane */
+    int ox;
+    for (ox = 0; ox < OW; ox += 16) {
+        const __mmask16 l0 = mdl__lanes16(2 * (OW - ox)), l1 = mdl__lanes16(2 * (OW - ox) - 16);
+        const __mmask16 out = mdl__lanes16(OW - ox);
+        const __m512 r0a = _mm512_maskz_loadu_ps(l0, r0 + 2 * ox);
+        const __m512 r0b = _mm512_maskz_loadu_ps(l1, r0 + 2 * ox + 16);
+        const __m512 r1a = _mm512_maskz_loadu_ps(l0, r1 + 2 * ox);
+        const __m512 r1b = _mm512_maskz_loadu_ps(l1, r1 + 2 * ox + 16);
+        const __m512 a = _mm512_permutex2var_ps(r0a, even, r0b);
+        const __m512 b = _mm512_permutex2var_ps(r0a, odd, r0b);
+        const __m512 c = _mm512_permutex2var_ps(r1a, even, r1b);
+        const __m512 d = _mm512_permutex2var_ps(r1a, odd, r1b);
+        /* max(u, v) is u > v ? u : v, as the plain loop's b > a ? b : a (the zero-masked
+           form with every lane on: g++ 12 warns inside its own header about _mm512_max_ps) */
+        const __m512 cd = _mm512_maskz_max_ps(MDL__VM_ALL, d, c);
+        const __m512 ab = _mm512_maskz_max_ps(MDL__VM_ALL, b, a);
+        const __m512 m = _mm512_maskz_max_ps(MDL__VM_ALL, cd, ab);
+        const __mmask16 na = _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+        const __mmask16 nb = _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+        const __mmask16 nc = _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+        const __mmask16 nd = _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+        const __mmask16 nan = (__mmask16)(na | nb | nc | nd);
+        _mm512_mask_storeu_ps(yrow + ox, out,
+                              _mm512_mask_mov_ps(m, nan, _mm512_set1_ps((float)NAN)));
+        if (arow) { /* the first NaN, or without one the first pixel equal to m */
+            const __mmask16 ea = (__mmask16)(na | (_mm512_cmp_ps_mask(a, m, _CMP_EQ_OQ) & ~nan));
+            const __mmask16 eb = (__mmask16)(nb | (_mm512_cmp_ps_mask(b, m, _CMP_EQ_OQ) & ~nan));
+            const __mmask16 ec = (__mmask16)(nc | (_mm512_cmp_ps_mask(c, m, _CMP_EQ_OQ) & ~nan));
+            __m512i at = _mm512_set1_epi32(W + 1);
+            at = _mm512_mask_mov_epi32(at, ec, _mm512_set1_epi32(W));
+            at = _mm512_mask_mov_epi32(at, eb, _mm512_set1_epi32(1));
+            at = _mm512_mask_mov_epi32(at, ea, _mm512_setzero_si512());
+            at = _mm512_add_epi32(at, _mm512_add_epi32(lane2, _mm512_set1_epi32(2 * ox)));
+            _mm512_mask_storeu_epi32(arow + ox, out, at);
+        }
+    }
+    return ox < OW ? ox : OW;
+}
+#endif
+
 #else /* no SIMD: the plain kernel is the only one */
 
 #ifndef MINIDL_DOUBLE
@@ -22387,6 +22689,229 @@ static int mdl__transpose_fast(mdl_scalar *dst, const mdl_scalar *src, int rows,
     (void)dst, (void)src, (void)rows, (void)cols, (void)lds;
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------------
+   Direct convolution (stride 1)              for conv2d's direct path in >>ops (read its banner)
+     rows:  C[s][i][q]  = bias[i] + sum_{r<k} A[i][r] B[s][off[r] + q]       i < m, q < len
+     dots:  C[i][r]    += sum_s sum_{q<len} A[s][i][q] B[s][off[r] + q]      i < m, r < k
+   for s < nseg segments (images), each of its own stride in A, B and C. Products whose r-th
+   row of B is a window of one buffer starting at off[r]: the rows of im2col's matrix, read
+   where they already lie instead of copied out (as the "indirect convolution" of Dukhan's
+   XNNPACK reads its rows through a table of pointers). rows is conv2d's forward (A the
+   weights) and its dx (A the weights transposed, B the output gradient); dots is its dW (A the
+   output gradient, B the input). The plain im2col + GEMM in >>ops computes the same sums in
+   another order; tests/test_conv.c holds them together. AVX-512 only (the other kernels go
+   through im2col): rows in tiles of 8 rows of C by 48 positions (24 accumulators; the last
+   tile of a segment 16 or 32 wide when that is enough), dots in tiles of 6 rows of A by 4
+   windows, each step one multiply-add per accumulator; the ends through masks, so nothing is
+   read or written beyond q < len.
+   --------------------------------------------------------------------------------------------- */
+#if defined(MDL__X86)
+
+/* rows, for R (1 to 8) rows of C and NV (1 to 3) registers of positions from q0 (R and NV are
+   constants once inlined, so the accumulators live in registers) */
+MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
+mdl__conv_rows_tile_avx512(const int R, const int NV, int k, const float *a, size_t lda,
+                           const float *b, const int *off, const float *bias, float *c,
+                           size_t ldc, int q0, int left) {
+    const __mmask16 m0 = mdl__lanes16(left), m1 = mdl__lanes16(left - 16),
+                    m2 = mdl__lanes16(left - 32);
+    __m512 acc[8][3], x0, x1, x2;
+    int i, r;
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++)
+        acc[i][0] = acc[i][1] = acc[i][2] = _mm512_set1_ps(bias && i < R ? bias[i] : 0.0f);
+    for (r = 0; r < k; r++) { /* one window of B, times one column of A */
+        const float *br = b + off[r] + q0;
+        x0 = _mm512_maskz_loadu_ps(m0, br);
+        x1 = NV > 1 ? _mm512_maskz_loadu_ps(m1, br + 16) : x0;
+        x2 = NV > 2 ? _mm512_maskz_loadu_ps(m2, br + 32) : x0;
+#pragma GCC unroll 8
+        for (i = 0; i < 8; i++)
+            if (i < R) {
+                const __m512 w = _mm512_set1_ps(a[(size_t)i * lda + (size_t)r]);
+                acc[i][0] = _mm512_fmadd_ps(w, x0, acc[i][0]);
+                if (NV > 1) acc[i][1] = _mm512_fmadd_ps(w, x1, acc[i][1]);
+                if (NV > 2) acc[i][2] = _mm512_fmadd_ps(w, x2, acc[i][2]);
+            }
+    }
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++)
+        if (i < R) {
+            float *ci = c + (size_t)i * ldc + q0;
+            _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+            if (NV > 1) _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+            if (NV > 2) _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
+        }
+}
+
+/* every segment for R rows: tiles of 48 positions, the last one as narrow as it can be */
+#define MDL__CONV_ROWS_CASE(r)                                                               \
+    case r:                                                                                  \
+        for (sg = 0; sg < (size_t)nseg; sg++) {                                              \
+            const float *bs = b + sg * bstride;                                              \
+            float *cs = c + sg * cstride;                                                    \
+            for (q = 0; q + 48 <= len; q += 48)                                              \
+                mdl__conv_rows_tile_avx512(r, 3, k, a, lda, bs, off, bias, cs, ldc, q, 48);  \
+            if (len - q > 32)                                                                \
+                mdl__conv_rows_tile_avx512(r, 3, k, a, lda, bs, off, bias, cs, ldc, q, len - q); \
+            else if (len - q > 16)                                                           \
+                mdl__conv_rows_tile_avx512(r, 2, k, a, lda, bs, off, bias, cs, ldc, q, len - q); \
+            else if (len - q > 0)                                                            \
+                mdl__conv_rows_tile_avx512(r, 1, k, a, lda, bs, off, bias, cs, ldc, q, len - q); \
+        }                                                                                    \
+        break;
+
+__attribute__((target("avx512f"), noinline)) static void
+mdl__conv_rows_avx512(int m, int nseg, int len, int k, const float *a, size_t lda,
+                      const float *b, const int *off, size_t bstride, const float *bias,
+                      float *c, size_t ldc, size_t cstride) {
+    size_t sg;
+    int i, q;
+    for (i = 0; i < m; i += 8, a += 8 * lda, c += 8 * ldc, bias = bias ? bias + 8 : NULL)
+        switch (m - i < 8 ? m - i : 8) { /* 8 rows of C at a time */
+            MDL__CONV_ROWS_CASE(1) MDL__CONV_ROWS_CASE(2) MDL__CONV_ROWS_CASE(3)
+            MDL__CONV_ROWS_CASE(4) MDL__CONV_ROWS_CASE(5) MDL__CONV_ROWS_CASE(6)
+            MDL__CONV_ROWS_CASE(7) default: MDL__CONV_ROWS_CASE(8)
+        }
+}
+
+/* dots, for R (1 to 6) rows of A and T (1 or 4) windows of B, all segments */
+MDL__ALWAYS_INLINE __attribute__((target("avx512f"))) void
+mdl__conv_dots_tile_avx512(const int R, const int T, int nseg, int len, const float *a,
+                           size_t lda, size_t astride, const float *b, const int *off,
+                           size_t bstride, float *c, size_t ldc) {
+    __m512 acc[6][4];
+    int i, t, q, sg;
+#pragma GCC unroll 6
+    for (i = 0; i < 6; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
+    for (sg = 0; sg < nseg; sg++, a += astride, b += bstride) {
+        const float *b0 = b + off[0], *b1 = b + off[T > 1 ? 1 : 0];
+        const float *b2 = b + off[T > 2 ? 2 : 0], *b3 = b + off[T > 3 ? 3 : 0];
+        for (q = 0; q < len; q += 16) {
+            const __mmask16 mq = mdl__lanes16(len - q);
+            const __m512 x0 = _mm512_maskz_loadu_ps(mq, b0 + q);
+            const __m512 x1 = T > 1 ? _mm512_maskz_loadu_ps(mq, b1 + q) : x0;
+            const __m512 x2 = T > 2 ? _mm512_maskz_loadu_ps(mq, b2 + q) : x0;
+            const __m512 x3 = T > 3 ? _mm512_maskz_loadu_ps(mq, b3 + q) : x0;
+#pragma GCC unroll 6
+            for (i = 0; i < 6; i++)
+                if (i < R) {
+                    const __m512 y = _mm512_maskz_loadu_ps(mq, a + (size_t)i * lda + q);
+                    acc[i][0] = _mm512_fmadd_ps(y, x0, acc[i][0]);
+                    if (T > 1) acc[i][1] = _mm512_fmadd_ps(y, x1, acc[i][1]);
+                    if (T > 2) acc[i][2] = _mm512_fmadd_ps(y, x2, acc[i][2]);
+                    if (T > 3) acc[i][3] = _mm512_fmadd_ps(y, x3, acc[i][3]);
+                }
+        }
+    }
+#pragma GCC unroll 6
+    for (i = 0; i < 6; i++)
+        if (i < R)
+#pragma GCC unroll 4
+            for (t = 0; t < 4; t++)
+                if (t < T) c[(size_t)i * ldc + (size_t)t] += mdl__hsum_avx512(acc[i][t]);
+}
+
+#define MDL__CONV_DOTS_CASE(r)                                                               \
+    case r:                                                                                  \
+        for (t = 0; t + 4 <= k; t += 4)                                                      \
+            mdl__conv_dots_tile_avx512(r, 4, nseg, len, a, lda, astride, b, off + t,         \
+                                       bstride, c + t, ldc);                                 \
+        for (; t < k; t++)                                                                   \
+            mdl__conv_dots_tile_avx512(r, 1, nseg, len, a, lda, astride, b, off + t,         \
+                                       bstride, c + t, ldc);                                 \
+        break;
+
+__attribute__((target("avx512f"), noinline)) static void
+mdl__conv_dots_avx512(int m, int k, int nseg, int len, const float *a, size_t lda,
+                      size_t astride, const float *b, const int *off, size_t bstride, float *c,
+                      size_t ldc) {
+    int i, t;
+    for (i = 0; i < m; i += 6, a += 6 * lda, c += 6 * ldc) /* 6 rows of A at a time */
+        switch (m - i < 6 ? m - i : 6) {
+            MDL__CONV_DOTS_CASE(1) MDL__CONV_DOTS_CASE(2) MDL__CONV_DOTS_CASE(3)
+            MDL__CONV_DOTS_CASE(4) MDL__CONV_DOTS_CASE(5) default: MDL__CONV_DOTS_CASE(6)
+        }
+}
+
+static int mdl__conv_fast(void) { return strcmp(mdl__gemm_current()->name, "avx512") == 0; }
+
+/* dst[r*n + q] = src[r*ld + q + shift] where 0 <= q + shift < w, else 0, for r < rows, q < n:
+   the rows of a plane shifted left by `shift` (right for a negative one) and cut to n values,
+   with zeros for the columns outside it, by masked loads (which do not touch the memory of
+   the lanes they leave out) and stores. */
+__attribute__((target("avx512f"))) static void mdl__conv_shift_rows(mdl_scalar *dst, int n,
+                                                                    const mdl_scalar *src,
+                                                                    size_t ld, int w, int shift,
+                                                                    int rows) {
+    int r, q;
+    for (q = 0; q < n; q += 16) {
+        const int lo = -shift - q, hi = w - shift - q; /* lanes lo..hi-1 come from src */
+        const __mmask16 in = (__mmask16)(mdl__lanes16(hi) & ~mdl__lanes16(lo));
+        const __mmask16 out = mdl__lanes16(n - q);
+        const float *s = src + q + shift;
+        float *d = dst + q;
+        for (r = 0; r < rows; r++, s += ld, d += n)
+            _mm512_mask_storeu_ps(d, out, _mm512_maskz_loadu_ps(in, s));
+    }
+}
+
+static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
+                           const mdl_scalar *b, const int *off, size_t bstride,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride) {
+    mdl__conv_rows_avx512(m, nseg, len, k, a, lda, b, off, bstride, bias, c, ldc, cstride);
+}
+
+static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a, size_t lda,
+                           size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
+                           mdl_scalar *c, size_t ldc) {
+    mdl__conv_dots_avx512(m, k, nseg, len, a, lda, astride, b, off, bstride, c, ldc);
+}
+
+/* s[i] += the sum of a[i*lda + q] for q < n, i < m: four registers of 16 running sums each
+   (64 in all), added up at the end */
+__attribute__((target("avx512f"))) static void mdl__conv_sums(int m, int n, const mdl_scalar *a,
+                                                              size_t lda, double *s) {
+    int i, q;
+    for (i = 0; i < m; i++, a += lda) {
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (q = 0; q + 64 <= n; q += 64) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(a + q));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(a + q + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(a + q + 32));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(a + q + 48));
+        }
+        for (; q < n; q += 16)
+            s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(mdl__lanes16(n - q), a + q));
+        s[i] += (double)mdl__hsum_avx512(
+            _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    }
+}
+
+#else /* no direct kernels: conv2d goes through im2col */
+
+static int mdl__conv_fast(void) { return 0; }
+static void mdl__conv_rows(int m, int nseg, int len, int k, const mdl_scalar *a, size_t lda,
+                           const mdl_scalar *b, const int *off, size_t bstride,
+                           const mdl_scalar *bias, mdl_scalar *c, size_t ldc, size_t cstride) {
+    (void)m, (void)nseg, (void)len, (void)k, (void)a, (void)lda, (void)b, (void)off;
+    (void)bstride, (void)bias, (void)c, (void)ldc, (void)cstride;
+}
+static void mdl__conv_dots(int m, int k, int nseg, int len, const mdl_scalar *a, size_t lda,
+                           size_t astride, const mdl_scalar *b, const int *off, size_t bstride,
+                           mdl_scalar *c, size_t ldc) {
+    (void)m, (void)k, (void)nseg, (void)len, (void)a, (void)lda, (void)astride, (void)b;
+    (void)off, (void)bstride, (void)c, (void)ldc;
+}
+static void mdl__conv_sums(int m, int n, const mdl_scalar *a, size_t lda, double *s) {
+    (void)m, (void)n, (void)a, (void)lda, (void)s;
+}
+static void mdl__conv_shift_rows(mdl_scalar *dst, int n, const mdl_scalar *src, size_t ld, int w,
+                                 int shift, int rows) {
+    (void)dst, (void)n, (void)src, (void)ld, (void)w, (void)shift, (void)rows;
+}
+#endif /* MDL__X86 */
 
 #ifndef MINIDL_DOUBLE
 MDLDEF void mdl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,

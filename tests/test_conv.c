@@ -2,7 +2,10 @@
    direct loops written here in double: forward values, and the gradients of every input after
    mdl_backward_with(y, dy) with a random dy. The convolutions run under every GEMM kernel this
    CPU has ("auto", then "avx512", "avx2", "neon", "plain" where they run), so the SIMD and the
-   plain paths are both checked against the same reference.
+   plain paths are both checked against the same reference. With "auto" and "avx512", stride-1
+   convolutions take the direct path (no im2col: products over shifted copies of the planes,
+   see conv2d's block in minidl.h), the others im2col + GEMM; the "direct-runs" cases have
+   several of the direct path's runs of images, as the "multi-run" ones have of im2col's.
 
    gcc -std=c99 -O1 -g -Wall -Wextra -Wpedantic -Werror -I. tests/test_conv.c -o build/test_conv -lm
 
@@ -16,8 +19,9 @@
      dw[o,c,i,j]   n = B*OH*OW: n in the GEMM of each run of images, + 1 per run (added into dw)
      dx[b,c,iy,ix] n = O/G*KH*KW: O/G in the GEMM, then up to KH*KW additions in col2im, and
                    O/G + KH*KW <= (O/G)(KH*KW) + 1
-     dbias[o]      n = B*OH*OW values of dy (the library happens to sum them in double, but
-                   the bound allows any float summation)
+     dbias[o]      n = B*OH*OW values of dy (im2col's path sums them in double; the direct
+                   path in 64 float sums per image, added in double: far inside the bound,
+                   which allows any float summation)
    so at most 2n steps, and gamma_2n <= 2.01 n u for the sizes here (n u < 1e-2). The checks use
    |got - ref| <= C0 n u S with C0 = 3, which covers that with room. A term lost or doubled
    (|term| ~ 0.25 on average for values in [-1, 1)) is far outside it: C0 n u S ~ 3 n^2 u / 4
@@ -283,6 +287,17 @@ static int runs_of(const conv_case *cc, const conv_ref *r) {
     return (int)((cc->B + run - 1) / run);
 }
 
+/* The same for the direct path (stride 1 with the AVX-512 kernels): its scratch per image is
+   the KW shifted copies of each input plane, Hp x OW, and the padded grids of dy and dx. */
+static int direct_runs_of(const conv_case *cc, const conv_ref *r) {
+    size_t hp = (size_t)(cc->H + 2 * cc->padding), wp = (size_t)(cc->W + 2 * cc->padding);
+    size_t cg = (size_t)(cc->C / cc->groups), og = (size_t)(cc->O / cc->groups);
+    size_t per = cg * cc->KW * hp * r->OW + (cg + og) * hp * wp;
+    size_t run = ((size_t)1 << 17) / per;
+    if (run < 1) run = 1;
+    return (int)((cc->B + run - 1) / run);
+}
+
 static const conv_case conv_cases[] = {
     /* name                  B  C  H  W   O KH KW  s p d g  bias xg wg exact params nograd */
     {"LeNet conv1",          4, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 1, 1, 0, 1, 0},
@@ -317,6 +332,16 @@ static const conv_case conv_cases[] = {
     {"multi-run 25 x 1 g2 d2 exact", 25, 6, 50, 50, 2, 5, 5, 1, 4, 2, 2, 1, 1, 1, 1, 0, 0},
     {"multi-run 5 x 1 input", 5, 16, 40, 40, 2, 7, 7, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0},
     {"multi-run 5 x 1 no grad", 5, 16, 40, 40, 2, 7, 7, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1},
+    /* the direct path (stride 1, AVX-512): several of its runs (LeNet's shapes at batch 40:
+       4 and 3 runs), dx's bands of rows with a dilation that leaves rows of dx no tap reaches
+       (OH = 1 < dilation 4), outputs one wide, and a dilation along one axis only */
+    {"direct-runs LeNet conv1 b40 exact", 40, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"direct-runs LeNet conv2 b40 exact", 40, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0},
+    {"direct-runs LeNet conv2 b40",      40, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0},
+    {"dilation 4, rows of dx out of reach", 2, 2, 3, 6, 3, 2, 2, 1, 1, 4, 1, 1, 1, 1, 0, 0, 0},
+    {"output 1 wide",        3, 3, 6, 5, 4, 3, 5, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"wide rows 70",         2, 2, 4, 70, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+    {"9 output channels, 13 input, exact", 3, 13, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
 };
 
 static void test_conv2d(mdl_arena *ar) {
@@ -328,6 +353,9 @@ static void test_conv2d(mdl_arena *ar) {
         if (strncmp(cc->name, "multi-run", 9) == 0)
             CHECK(runs_of(cc, &r) >= 2, "case %s has %d im2col run(s), meant to have several",
                   cc->name, runs_of(cc, &r));
+        if (strncmp(cc->name, "direct-runs", 11) == 0)
+            CHECK(direct_runs_of(cc, &r) >= 3, "case %s has %d direct run(s), meant to have "
+                  "several", cc->name, direct_runs_of(cc, &r));
         for (k = 0; k < N_KERNELS; k++)
             if (mdl_set_gemm_kernel(kernels[k])) conv2d_run(ar, cc, &r, kernels[k]);
         conv_ref_free(&r);
@@ -1303,48 +1331,55 @@ static void test_pool_nan(mdl_arena *ar) {
           "total %g", (double)x->grad[4], (double)x->grad[5], (double)total);
 }
 
-/* Eight 2 x 2 windows side by side (x [1,1,2,16]), as the SIMD loop of max_pool2d takes them
-   four at a time: NaN, ties and maxima at each of a window's four pixels a b / c d. y is NaN
-   where the window has one, and the gradient goes to the first NaN, or without one to the
-   first pixel holding the maximum; y is the same without a gradient to come. */
-static void test_pool_nan_wide(mdl_arena *ar) {
+/* 2 x 2 windows side by side (x [1,1,2,16 reps]), eight kinds repeated reps times, as the
+   SIMD loops of max_pool2d take them four (SSE) or sixteen (AVX-512) at a time, with the end
+   of a row partway through a register: NaN, ties and maxima at each of a window's four pixels
+   a b / c d. y is NaN where the window has one, and the gradient goes to the first NaN, or
+   without one to the first pixel holding the maximum; y is the same without a gradient. */
+static void test_pool_nan_wide(mdl_arena *ar, int reps, const char *kern) {
     /* per window: a, b, c, d (N: NaN), the pixel that gets the gradient, and whether y is NaN */
     static const struct { double v[4]; int at, nan; } w[8] = {
         {{10, 1, 2, 3}, 0, 0}, {{10, 1, 2, -1}, 3, 1}, {{1, -1, -1, 9}, 1, 1},
         {{7, 1, 2, 7}, 0, 0},  {{-1, 5, 6, 7}, 0, 1},  {{1, 2, 8, 3}, 2, 0},
         {{-1, -1, -1, -1}, 0, 1}, {{1, 4, 4, 2}, 1, 0}};
-    int shape[4] = {1, 1, 2, 16}, i, q, bad = 0;
-    mdl_scalar v[32];
+    const int n = 8 * reps, row = 2 * n; /* windows, pixels in a row */
+    int shape[4], i, q, bad = 0;
+    mdl_scalar v[4 * 8 * 5];
     mdl_tensor *x, *y, *x0, *y0;
-    for (i = 0; i < 8; i++)
+    shape[0] = 1, shape[1] = 1, shape[2] = 2, shape[3] = row;
+    if (reps > 5) return;
+    for (i = 0; i < n; i++)
         for (q = 0; q < 4; q++) { /* NaN: -1 in windows flagged nan (all of them in window 6) */
-            mdl_scalar val = (mdl_scalar)w[i].v[q];
-            if (w[i].nan && val == -1) val = (mdl_scalar)NAN;
-            v[(q / 2) * 16 + 2 * i + q % 2] = val;
+            mdl_scalar val = (mdl_scalar)w[i % 8].v[q];
+            if (w[i % 8].nan && val == -1) val = (mdl_scalar)NAN;
+            v[(q / 2) * row + 2 * i + q % 2] = val;
         }
     x = mdl_from_array(ar, 4, shape, v);
     mdl_set_requires_grad(x, 1);
     y = mdl_max_pool2d(ar, x, 2, NULL);
     x0 = mdl_from_array(ar, 4, shape, v);
     y0 = x0 ? mdl_max_pool2d(ar, x0, 2, NULL) : NULL;
-    CHECK(y && y0 && y->numel == 8 && y0->numel == 8, "max_pool2d of [1,1,2,16]");
+    CHECK(y && y0 && y->numel == (size_t)n && y0->numel == (size_t)n,
+          "max_pool2d of [1,1,2,%d] [kernel %s]", row, kern);
     if (!y || !y0) return;
-    for (i = 0; i < 8; i++) {
-        double want = w[i].v[0];
-        for (q = 1; q < 4; q++) want = w[i].v[q] > want ? w[i].v[q] : want;
-        if (w[i].nan ? !isnan(y->data[i]) : y->data[i] != (mdl_scalar)want) bad++;
-        if (w[i].nan ? !isnan(y0->data[i]) : y0->data[i] != (mdl_scalar)want) bad++;
+    for (i = 0; i < n; i++) {
+        double want = w[i % 8].v[0];
+        for (q = 1; q < 4; q++) want = w[i % 8].v[q] > want ? w[i % 8].v[q] : want;
+        if (w[i % 8].nan ? !isnan(y->data[i]) : y->data[i] != (mdl_scalar)want) bad++;
+        if (w[i % 8].nan ? !isnan(y0->data[i]) : y0->data[i] != (mdl_scalar)want) bad++;
     }
-    CHECK(bad == 0, "max_pool2d, 8 windows with NaN and ties: %d wrong outputs", bad);
+    CHECK(bad == 0, "max_pool2d, %d windows with NaN and ties [kernel %s]: %d wrong outputs", n,
+          kern, bad);
     mdl_backward(mdl_sum(ar, y, MDL_ALL, 0));
     CHECK(x->grad != NULL, "x has a gradient");
     if (!x->grad) return;
     bad = 0;
-    for (i = 0; i < 8; i++)
+    for (i = 0; i < n; i++)
         for (q = 0; q < 4; q++)
-            if (x->grad[(q / 2) * 16 + 2 * i + q % 2] != (q == w[i].at ? 1 : 0)) bad++;
-    CHECK(bad == 0, "max_pool2d, 8 windows with NaN and ties: %d pixels with the wrong gradient "
-          "(want 1 at the first NaN, or at the first maximum)", bad);
+            if (x->grad[(q / 2) * row + 2 * i + q % 2] != (q == w[i % 8].at ? 1 : 0)) bad++;
+    CHECK(bad == 0, "max_pool2d, %d windows with NaN and ties [kernel %s]: %d pixels with the "
+          "wrong gradient (want 1 at the first NaN, or at the first maximum)", n, kern, bad);
+    mdl_arena_reset(ar);
 }
 
 int main(void) {
@@ -1373,7 +1408,13 @@ int main(void) {
     test_max_pool_empty_window(ar);
     test_adaptive_pool(ar);
     test_pool_nan(ar);
-    test_pool_nan_wide(ar);
+    for (k = 0; k < N_KERNELS; k++) /* the SIMD loops of max_pool2d go with the GEMM kernel */
+        if (mdl_set_gemm_kernel(kernels[k])) {
+            test_pool_nan_wide(ar, 1, kernels[k]);
+            test_pool_nan_wide(ar, 3, kernels[k]);
+            test_pool_nan_wide(ar, 5, kernels[k]);
+        }
+    mdl_set_gemm_kernel("auto");
     CHECK(captured_count == 0, "%d unexpected contract errors; last: %s", captured_count,
           captured_message);
     test_errors(ar);

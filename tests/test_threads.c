@@ -329,7 +329,8 @@ out:
    values themselves against direct loops). The cases have several runs (the library puts up to
    2^17 values of im2col columns in one), with the columns kept from forward for dW or built
    again (w without grad: dx only; or x without grad: dW and dbias only), groups, padding,
-   stride, and more runs (15) than the 8 parts backward sums dW in. */
+   stride, and more runs (15) than the 8 parts backward sums dW in; and the same for the direct
+   path that stride-1 convolutions take with the AVX-512 kernel. */
 typedef struct tconv {
     const char *name;
     int B, C, H, W, O, K, stride, pad, groups, xgrad, wgrad;
@@ -481,7 +482,13 @@ int main(void) {
             {"LeNet conv1, runs 6+6+6+2",  20, 1, 28, 28, 6, 5, 1, 2, 1, 0, 1},
             {"w without grad",             9, 4, 40, 40, 5, 3, 1, 1, 1, 1, 0},
             {"groups 2, stride 2",         7, 8, 40, 40, 6, 3, 2, 1, 2, 1, 1},
-            {"15 runs in 8 parts",         30, 16, 20, 20, 8, 3, 1, 1, 1, 1, 1}};
+            {"15 runs in 8 parts",         30, 16, 20, 20, 8, 3, 1, 1, 1, 1, 1},
+            /* the direct path (stride 1, AVX-512), whose runs are sized by its own scratch:
+               LeNet's layers at batch 64 (6 and 5 runs), 10 runs in 8 parts, groups */
+            {"direct: LeNet conv1 b64",    64, 1, 28, 28, 6, 5, 1, 2, 1, 0, 1},
+            {"direct: LeNet conv2 b64",    64, 6, 14, 14, 16, 5, 1, 0, 1, 1, 1},
+            {"direct: 10 runs in 8 parts", 40, 16, 20, 20, 8, 3, 1, 1, 1, 1, 1},
+            {"direct: groups 2",           24, 8, 16, 16, 6, 3, 1, 1, 2, 1, 1}};
         for (s = 0; s < (int)(sizeof convs / sizeof convs[0]); s++) test_conv(&convs[s]);
     }
     mdl_set_gemm_kernel("auto");
