@@ -7158,11 +7158,23 @@ static size_t mdl__conv_per_image(const mdl__conv *cv) { /* values of cols per i
 
 static size_t mdl__conv_direct_per_image(const mdl__conv *cv); /* below, with the direct path */
 
+/* Backward sums dW and dbias over the runs in MDL__CONV_PARTS parts of consecutive runs, each
+   part into its own buffer, then the parts in order: the same additions in the same order
+   whatever the number of threads (at most MDL__CONV_PARTS of them share the work). */
+#define MDL__CONV_PARTS 8
+
 static int mdl__conv_run(const mdl__conv *cv, int direct) {
     size_t per_image = direct ? mdl__conv_direct_per_image(cv) : mdl__conv_per_image(cv);
-    size_t n = per_image ? ((size_t)1 << 17) / per_image : (size_t)cv->B;
+    size_t n = per_image ? ((size_t)1 << 17) / per_image : (size_t)cv->B, runs;
     if (n < 1) n = 1;
-    return n > (size_t)cv->B ? cv->B : (int)n;
+    if (n >= (size_t)cv->B) return cv->B;
+    /* Runs of equal size, and an even number of them when there are few, so that two threads
+       get the same work (a batch of 64 in runs of 29 would be 29 + 29 + 6: two runs for one
+       thread, a short one for the other). It depends on the shapes only, never on the
+       threads: the sums come out the same whatever their number. */
+    runs = ((size_t)cv->B + n - 1) / n;
+    if (runs < MDL__CONV_PARTS && runs % 2) runs++;
+    return (int)(((size_t)cv->B + runs - 1) / runs);
 }
 
 /* Where the kept cols of group grp for the run of nb images from b0 start: after the b0 images'
@@ -7492,10 +7504,6 @@ static int mdl__conv_scratch_new(mdl_arena *ar, const mdl__conv *cv, int run, in
     return all->cols && all->yg && all->pad && all->wt && all->off;
 }
 
-/* Backward sums dW and dbias over the runs in MDL__CONV_PARTS parts of consecutive runs, each
-   part into its own buffer, then the parts in order: the same additions in the same order
-   whatever the number of threads (at most MDL__CONV_PARTS of them share the work). */
-#define MDL__CONV_PARTS 8
 
 static void mdl__conv2d_backward(mdl__node *node) {
     const mdl__conv *cv = (const mdl__conv *)node->saved;
@@ -7899,18 +7907,29 @@ static void mdl__pool_backward(mdl__node *node) {
     const mdl_scalar *g = node->out->grad;
     const size_t in_plane = (size_t)pl->H * (size_t)pl->W;
     const size_t out_plane = (size_t)pl->OH * (size_t)pl->OW;
-    size_t bc, o;
+    const long planes = (long)pl->B * (long)pl->C;
+    long bc;
     int oy, ox, i, j;
     if (!dx) return;
-    for (bc = 0; bc < (size_t)pl->B * (size_t)pl->C; bc++) {
-        mdl_scalar *dxp = dx + bc * in_plane;
-        const mdl_scalar *gp = g + bc * out_plane;
-        if (node->op == MDL_OP_MAX_POOL2D) { /* each g to the maximum forward found (if any) */
-            const int *at = pl->arg + bc * out_plane;
-            for (o = 0; o < out_plane; o++)
-                if (at[o] >= 0) dxp[at[o]] += gp[o];
-            continue;
+    if (node->op == MDL_OP_MAX_POOL2D) { /* each g to the maximum forward found (if any) */
+        const int par = (size_t)planes * in_plane >= MDL__PAR_MIN; /* planes apart: threads */
+        (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (par)
+#endif
+        for (bc = 0; bc < planes; bc++) {
+            mdl_scalar *dxp = dx + (size_t)bc * in_plane;
+            const mdl_scalar *gp = g + (size_t)bc * out_plane;
+            const int *at = pl->arg + (size_t)bc * out_plane;
+            size_t q;
+            for (q = 0; q < out_plane; q++)
+                if (at[q] >= 0) dxp[at[q]] += gp[q];
         }
+        return;
+    }
+    for (bc = 0; bc < planes; bc++) {
+        mdl_scalar *dxp = dx + (size_t)bc * in_plane;
+        const mdl_scalar *gp = g + (size_t)bc * out_plane;
         for (oy = 0; oy < pl->OH; oy++) { /* avg: g / N to every pixel of the window */
             int rows = mdl__pool_count(oy * pl->sh - pl->ph, pl->kh, pl->H, pl->ph, pl->exclude);
             for (ox = 0; ox < pl->OW; ox++) {
@@ -8053,8 +8072,9 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
                                mdl__pool pl) {
     mdl__pool *saved;
     mdl_tensor *out;
-    int shape[4], *span, *nan;
-    size_t bc, in_plane, out_plane;
+    int shape[4], *span, *nan, par;
+    size_t in_plane, out_plane;
+    long bc, planes = (long)pl.B * (long)pl.C;
     /* the 2 x 2 loop: windows side by side, each inside x (ceil mode may add one that is not) */
     const int two_by_two = op == MDL_OP_MAX_POOL2D && pl.kh == 2 && pl.kw == 2 && pl.sh == 2 &&
                            pl.sw == 2 && pl.ph == 0 && pl.pw == 0 && pl.dh == 1 && pl.dw == 1 &&
@@ -8073,10 +8093,16 @@ static mdl_tensor *mdl__pool2d(mdl_arena *ar, const char *fn, mdl_op op, mdl_ten
     }
     in_plane = (size_t)pl.H * (size_t)pl.W;
     out_plane = (size_t)pl.OH * (size_t)pl.OW;
-    for (bc = 0; bc < (size_t)pl.B * (size_t)pl.C; bc++) {
-        const mdl_scalar *xp = x->data + bc * in_plane;
-        mdl_scalar *yp = out->data + bc * out_plane;
-        int *arg = pl.arg ? pl.arg + bc * out_plane : NULL;
+    /* the 2 x 2 planes of a large x on the threads (the other loops share the scratch rows) */
+    par = two_by_two && (size_t)planes * in_plane >= MDL__PAR_MIN;
+    (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (par)
+#endif
+    for (bc = 0; bc < planes; bc++) {
+        const mdl_scalar *xp = x->data + (size_t)bc * in_plane;
+        mdl_scalar *yp = out->data + (size_t)bc * out_plane;
+        int *arg = pl.arg ? pl.arg + (size_t)bc * out_plane : NULL;
         if (op == MDL_OP_AVG_POOL2D)
             mdl__avg_pool_plane(&pl, span, xp, yp);
         else if (two_by_two)

@@ -11,7 +11,8 @@
    triple loop in double within the error bound of a float GEMM. The same through mdl_matmul and its backward
    pass, on plain, batched and shared-B shapes, with each kernel and with "auto"; and
    mdl_conv2d forward and backward, whose runs of images are shared among threads; and the
-   elementwise loops of large arrays (relu, add_scalar, mul_scalar and their gradients).
+   elementwise loops of large arrays (relu, add_scalar, mul_scalar and their gradients) and
+   the planes of a large 2 x 2 max pooling.
    Under valgrind, libgomp's idle pool threads leave a "possibly lost" block each at exit:
    tests/valgrind.supp explains and suppresses exactly that.
 
@@ -458,6 +459,39 @@ static void test_elementwise(void) {
     omp_set_num_threads(omp_get_num_procs());
 }
 
+/* max pooling 2 x 2 of a large x ([8,6,48,48]: planes on the threads) forward and backward,
+   with 1, 2 and 3 threads: the same bits */
+static void test_pool_threads(void) {
+    const int xs[4] = {8, 6, 48, 48};
+    const size_t n = 8 * 6 * 48 * 48, m = 8 * 6 * 24 * 24;
+    mdl_scalar *first_y = (mdl_scalar *)malloc(m * sizeof(mdl_scalar));
+    mdl_scalar *first_g = (mdl_scalar *)malloc(n * sizeof(mdl_scalar));
+    int t, same = 1;
+    for (t = 1; t <= 3; t++) {
+        mdl_arena *ar = mdl_arena_new(0);
+        mdl_rng rng;
+        mdl_tensor *x, *y;
+        mdl_rng_seed(&rng, 9);
+        omp_set_num_threads(t);
+        x = mdl_randn(ar, &rng, 4, xs, 0, 1);
+        mdl_set_requires_grad(x, 1);
+        y = mdl_max_pool2d(ar, x, 2, NULL);
+        mdl_backward_with(y, mdl_randn(ar, &rng, 4, y->shape, 0, 1));
+        if (t == 1) {
+            memcpy(first_y, y->data, m * sizeof(mdl_scalar));
+            memcpy(first_g, x->grad, n * sizeof(mdl_scalar));
+        } else if (memcmp(first_y, y->data, m * sizeof(mdl_scalar)) != 0 ||
+                   memcmp(first_g, x->grad, n * sizeof(mdl_scalar)) != 0) {
+            same = 0;
+        }
+        mdl_arena_free(ar);
+    }
+    CHECK(same, "max_pool2d 2x2 of [8,6,48,48]: 1, 2 and 3 threads give the same bits");
+    free(first_y);
+    free(first_g);
+    omp_set_num_threads(omp_get_num_procs());
+}
+
 int main(void) {
     static const int shapes[][3] = {
         {512, 512, 512}, {1000, 37, 300}, {64, 784, 128}, {7, 2000, 64}, {16, 150, 6400},
@@ -493,6 +527,7 @@ int main(void) {
     }
     mdl_set_gemm_kernel("auto");
     test_elementwise();
+    test_pool_threads();
     return test_summary();
 }
 
