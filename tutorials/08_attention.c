@@ -20,7 +20,7 @@
 
    RUN (from tutorials/)
        gcc -O2 08_attention.c -o 08_attention -lm
-       ./08_attention            the lesson: three models, about 6 seconds (25 on a busy
+       ./08_attention            the lesson: three models, about 2 seconds (8 on a busy
                                  machine)
        ./08_attention --quick    a short run for the tests (under a second), checked against
                                  bounds
