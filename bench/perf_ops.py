@@ -32,7 +32,7 @@ OPS = [  # (label, regex on a frame's function), first match from the leaf wins
     ("Adam step", r"^mdl_optim_step|adam"),
     ("zero grad", r"^mdl_optim_zero_grad|^mdl_params_zero_grad"),
     ("arena reset", r"^mdl_arena_reset"),
-    ("batch gather (index_select)", r"^gather$|^mdl_index_select"),
+    ("batch gather (index_select, bytes)", r"^gather$|^mdl_index_select|^mdl_bytes_batch"),
     ("backward engine, other", r"^mdl__backward$|^mdl_backward$"),
     ("forward, other", r"^mdl_sequential_forward$|^mdl_layer_forward$"),
 ]
