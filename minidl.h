@@ -11197,9 +11197,10 @@ MDLDEF mdl_tensor *mdl_mha_forward(mdl_arena *ar, const mdl_mha *m, mdl_tensor *
    --------------------------------------------------------------------------------------------- */
 
 /* dst[c, r] = src[r, c] for src [rows, cols] (row stride lds), dst [cols, rows], in tiles of
-   16 x 16: each tile's columns become runs of 16 contiguous values of dst. (The GEMM's SSE
-   transpose, which stores 4 values to each of 4 rows `rows` apart, measured slower on these
-   tall shapes; the AVX one in >>kernels, 8 x 8 blocks down strips of 8 columns, faster.) */
+   16 x 16: each tile's columns become runs of 16 contiguous values of dst, so that dst is
+   written in whole runs rather than 4 values to each of 4 rows `rows` apart (the GEMM's SSE
+   transpose). The AVX one in >>kernels (8 x 8 blocks down strips of 8 columns) computes the
+   same where the CPU has it. */
 static int mdl__transpose_fast(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
                                int lds); /* in >>kernels: the same in AVX registers */
 static void mdl__linear_transpose(mdl_scalar *dst, const mdl_scalar *src, int rows, int cols,
