@@ -16,6 +16,8 @@
 #define MINIDL_IMPLEMENTATION
 #include "minidl.h"
 #include "test.h"
+#define TEST_FILES_PREFIX "loaders_"
+#include "test_files.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -23,49 +25,13 @@
 #define DATA "tutorials/data/"
 #define FIXTURES "tests/loaders/"
 
-static char tmpdir[512]; /* the folder of this program: a fresh one for every run */
-
 /* ---- helpers ---- */
-
-/* A path in the temporary folder. A small ring of buffers, so two may be in use at once. */
-static const char *tmp(const char *name) {
-    static char ring[4][700];
-    static int next;
-    char *p = ring[next++ % 4];
-    snprintf(p, 700, "%s/loaders_%s", tmpdir, name);
-    return p;
-}
-
-static const char *write_file(const char *name, const void *data, size_t n) {
-    const char *path = tmp(name);
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot write %s", path);
-    if (!f) return path;
-    if (n) fwrite(data, 1, n, f);
-    fclose(f);
-    return path;
-}
 
 static unsigned char *slurp(const char *path, size_t *n) {
     unsigned char *p = NULL;
     mdl_error e = mdl_read_file(path, 0, &p, n);
     CHECK(e == MDL_OK, "reading %s: %s", path, mdl_last_error());
     return p;
-}
-
-/* The last error must have this code and its message all these parts (NULL ends them). */
-static void check_error(mdl_error got, mdl_error want, const char *what, ...) {
-    va_list ap;
-    const char *part;
-    CHECK(got == want, "%s: returned %s, want %s (%s)", what, mdl_error_name(got),
-          mdl_error_name(want), mdl_last_error());
-    CHECK(mdl_last_error_code() == want, "%s: last error code %s", what,
-          mdl_error_name(mdl_last_error_code()));
-    va_start(ap, what);
-    while ((part = va_arg(ap, const char *)) != NULL)
-        CHECK(strstr(mdl_last_error(), part) != NULL, "%s: message lacks \"%s\": %s", what, part,
-              mdl_last_error());
-    va_end(ap);
 }
 
 /* Load a CSV text written to a file of that name; the set must be unchanged on failure. */
@@ -1117,9 +1083,7 @@ static void test_text(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
-    if (slash) snprintf(tmpdir, sizeof tmpdir, "%.*s", (int)(slash - argv[0]), argv[0]);
-    else snprintf(tmpdir, sizeof tmpdir, ".");
+    test_files_init(argc, argv);
     test_penguins();
     test_digits();
     test_csv_rules();
